@@ -1,0 +1,141 @@
+//! Writes a file tree as a deterministic tar, gzip-compressed, into the store.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read};
+use std::path::PathBuf;
+
+use tar::{EntryType, Header};
+
+use super::tree::{EntryKind, FileSource, FileTree};
+use super::{LAYER_MEDIA_TYPE, gzip_encoder};
+use crate::digest::HashingWriter;
+use crate::store::{LayerRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Cannot read `{path}` while writing a layer")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{path}` changed while the layer was being written; run the build again")]
+    Changed { path: PathBuf },
+    #[error("Cannot write layer data")]
+    Write(#[source] io::Error),
+}
+
+/// Hashes what is read through it, so a file is checked against the content hash its
+/// derivation key was computed from, in the same pass that writes it.
+struct HashingReader<R> {
+    inner: R,
+    writer: HashingWriter<io::Sink>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        io::Write::write_all(&mut self.writer, &buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Builds the layer for `tree` unless the store already holds the layer of the same
+/// derivation key. Returns the record and whether it was reused.
+pub fn build_layer(
+    store: &Store,
+    tree: &FileTree,
+    kind: &str,
+    mtime: u64,
+) -> Result<(LayerRecord, bool), LayerError> {
+    let key = tree.derivation_key(kind, mtime);
+    if let Some(record) = store.layer_record(&key)? {
+        return Ok((record, true));
+    }
+    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+    if let Some(record) = store.layer_record(&key)? {
+        return Ok((record, true));
+    }
+    let record = write_layer(store, tree, mtime)?;
+    store.put_layer_record(&key, &record)?;
+    tracing::debug!(kind, %key, digest = %record.digest, "layer written");
+    Ok((record, false))
+}
+
+fn write_layer(store: &Store, tree: &FileTree, mtime: u64) -> Result<LayerRecord, LayerError> {
+    let temp = store.temp_file()?;
+    let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp));
+    let uncompressed = HashingWriter::new(gzip_encoder(compressed));
+    let mut builder = tar::Builder::new(uncompressed);
+    builder.mode(tar::HeaderMode::Deterministic);
+
+    for (path, entry) in tree.iter() {
+        let mut header = Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(u64::from(entry.owner.uid));
+        header.set_gid(u64::from(entry.owner.gid));
+        header.set_mode(entry.mode);
+        let written = match &entry.kind {
+            EntryKind::Dir => {
+                header.set_entry_type(EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, format!("{path}/"), io::empty())
+            }
+            EntryKind::Symlink { target } => {
+                header.set_entry_type(EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target)
+            }
+            EntryKind::Hardlink { target } => {
+                header.set_entry_type(EntryType::Link);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target)
+            }
+            EntryKind::File {
+                source,
+                size,
+                sha256,
+            } => {
+                header.set_entry_type(EntryType::Regular);
+                header.set_size(*size);
+                match source {
+                    FileSource::Bytes(bytes) => builder.append_data(&mut header, path, &bytes[..]),
+                    FileSource::Host(host) => {
+                        let file = File::open(host).map_err(|source| LayerError::Read {
+                            path: host.clone(),
+                            source,
+                        })?;
+                        let mut reader = HashingReader {
+                            inner: BufReader::new(file).take(*size),
+                            writer: HashingWriter::new(io::sink()),
+                        };
+                        let result = builder.append_data(&mut header, path, &mut reader);
+                        let (actual, read, _) = reader.writer.finish();
+                        if result.is_ok() && (&actual != sha256 || read != *size) {
+                            return Err(LayerError::Changed { path: host.clone() });
+                        }
+                        result
+                    }
+                }
+            }
+        };
+        written.map_err(LayerError::Write)?;
+    }
+
+    let uncompressed = builder.into_inner().map_err(LayerError::Write)?;
+    let (diff_id, _, gz) = uncompressed.finish();
+    let compressed = gz.finish().map_err(LayerError::Write)?;
+    let (digest, size, buffered) = compressed.finish();
+    let temp = buffered
+        .into_inner()
+        .map_err(|e| LayerError::Write(e.into_error()))?;
+    store.commit_blob(temp, &digest)?;
+    Ok(LayerRecord {
+        digest,
+        diff_id,
+        size,
+        media_type: LAYER_MEDIA_TYPE.to_string(),
+    })
+}

@@ -1,0 +1,17 @@
+//! Layers as derivations: a file tree in, a deterministic compressed tar blob out.
+//!
+//! The derivation key of a tree is a hash of everything that decides the layer's
+//! bytes, so the store can answer for a tree it has built before. This module never
+//! reads the clock, the host user, the umask or directory order: every input arrives
+//! in the tree.
+
+mod build;
+mod compress;
+mod tree;
+
+pub use build::{LayerError, build_layer};
+pub use compress::{LAYER_MEDIA_TYPE, gzip_encoder};
+pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, normalize_mode};
+
+/// Bumped whenever the bytes a layer builder writes change on purpose.
+pub const FORMAT_VERSION: u32 = 1;

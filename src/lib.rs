@@ -1,0 +1,10 @@
+//! airlock: daemonless, reproducible OCI images and deploys for Apache Airflow projects.
+//!
+//! The pipeline runs one way: project → plan → layers → image → output. See
+//! `docs/architecture.md` for the module map and the invariants the tests guard.
+
+pub mod digest;
+pub mod env_vars;
+pub mod layer;
+pub mod oci;
+pub mod store;

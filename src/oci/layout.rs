@@ -1,0 +1,328 @@
+//! OCI image layouts: select an image from one, write an image into one.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::types::{Descriptor, ImageIndex, ImageManifest, Platform, media_types};
+use crate::digest::Digest;
+
+const OCI_LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("Cannot {action} `{path}`")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("`{path}` is not an OCI image layout (no `oci-layout` file)")]
+    NotALayout { path: PathBuf },
+    #[error("Invalid JSON in `{path}`")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("No image tagged `{tag}` in the layout `{path}` (it has: {available})")]
+    TagNotFound {
+        tag: String,
+        path: PathBuf,
+        available: String,
+    },
+    #[error("The layout `{path}` holds {count} images; name one with a tag")]
+    Ambiguous { path: PathBuf, count: usize },
+    #[error("The image `{name}` has no linux/amd64 variant (it has: {available})")]
+    NoAmd64 { name: String, available: String },
+    #[error("Blob `{digest}` in `{path}` does not match its digest")]
+    Corrupt { path: PathBuf, digest: Digest },
+    #[error("Unsupported media type `{0}` where a manifest or an index was expected")]
+    MediaType(String),
+    #[error("`{path}` exists and is not an OCI image layout; choose another output or remove it")]
+    OutputNotLayout { path: PathBuf },
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OciError + 'a {
+    move |source| OciError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One image selected from a layout: its manifest (bytes as stored) and where its
+/// blobs live.
+#[derive(Debug, Clone)]
+pub struct LayoutImage {
+    pub dir: PathBuf,
+    pub manifest_digest: Digest,
+    pub manifest_bytes: Vec<u8>,
+    pub manifest: ImageManifest,
+}
+
+impl LayoutImage {
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        blob_path(&self.dir, digest)
+    }
+}
+
+fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
+    dir.join("blobs").join(digest.algorithm()).join(digest.hex())
+}
+
+/// Reads a blob of the layout and checks it against its digest.
+fn read_verified(dir: &Path, digest: &Digest) -> Result<Vec<u8>, OciError> {
+    let path = blob_path(dir, digest);
+    let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+    if &Digest::of(&bytes) != digest {
+        return Err(OciError::Corrupt {
+            path,
+            digest: digest.clone(),
+        });
+    }
+    Ok(bytes)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T, OciError> {
+    serde_json::from_slice(bytes).map_err(|source| OciError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads `index.json` of a layout.
+pub fn read_layout(dir: &Path) -> Result<ImageIndex, OciError> {
+    if !dir.join("oci-layout").is_file() {
+        return Err(OciError::NotALayout {
+            path: dir.to_path_buf(),
+        });
+    }
+    let path = dir.join("index.json");
+    let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+    parse_json(&bytes, &path)
+}
+
+fn platform_list(descriptors: &[Descriptor]) -> String {
+    let names: Vec<String> = descriptors
+        .iter()
+        .map(|d| match &d.platform {
+            Some(p) => format!("{}/{}", p.os, p.architecture),
+            None => "unknown platform".to_string(),
+        })
+        .collect();
+    if names.is_empty() {
+        "nothing".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Selects the image tagged `tag` (matched against `org.opencontainers.image.ref.name`,
+/// whole or after the last `:`), choosing linux/amd64 when the entry is an index.
+pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciError> {
+    let index = read_layout(dir)?;
+    let descriptor = match tag {
+        Some(tag) => index
+            .manifests
+            .iter()
+            .find(|d| d.ref_name() == Some(tag))
+            .or_else(|| {
+                index.manifests.iter().find(|d| {
+                    d.ref_name()
+                        .and_then(|name| name.rsplit_once(':'))
+                        .is_some_and(|(_, t)| t == tag)
+                })
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = index.manifests.iter().filter_map(|d| d.ref_name()).collect();
+                OciError::TagNotFound {
+                    tag: tag.to_string(),
+                    path: dir.to_path_buf(),
+                    available: if names.is_empty() {
+                        "no tags".into()
+                    } else {
+                        names.join(", ")
+                    },
+                }
+            })?,
+        None => match index.manifests.as_slice() {
+            [only] => only,
+            _ => {
+                return Err(OciError::Ambiguous {
+                    path: dir.to_path_buf(),
+                    count: index.manifests.len(),
+                });
+            }
+        },
+    };
+    let name = tag.unwrap_or("the only image").to_string();
+    resolve_descriptor(dir, descriptor, &name)
+}
+
+fn resolve_descriptor(dir: &Path, descriptor: &Descriptor, name: &str) -> Result<LayoutImage, OciError> {
+    let path = blob_path(dir, &descriptor.digest);
+    if media_types::is_index(&descriptor.media_type) {
+        let bytes = read_verified(dir, &descriptor.digest)?;
+        let nested: ImageIndex = parse_json(&bytes, &path)?;
+        let chosen = nested
+            .manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(Platform::is_linux_amd64))
+            .ok_or_else(|| OciError::NoAmd64 {
+                name: name.to_string(),
+                available: platform_list(&nested.manifests),
+            })?;
+        return resolve_descriptor(dir, chosen, name);
+    }
+    if !media_types::is_manifest(&descriptor.media_type) {
+        return Err(OciError::MediaType(descriptor.media_type.clone()));
+    }
+    if let Some(platform) = &descriptor.platform
+        && !platform.is_linux_amd64()
+    {
+        return Err(OciError::NoAmd64 {
+            name: name.to_string(),
+            available: platform_list(std::slice::from_ref(descriptor)),
+        });
+    }
+    let bytes = read_verified(dir, &descriptor.digest)?;
+    let manifest: ImageManifest = parse_json(&bytes, &path)?;
+    Ok(LayoutImage {
+        dir: dir.to_path_buf(),
+        manifest_digest: descriptor.digest.clone(),
+        manifest_bytes: bytes,
+        manifest,
+    })
+}
+
+/// Places a blob in a layout: a hard link to `source` when possible (no bytes
+/// copied), else a copy through a temp file. A blob already present is left alone.
+fn place_blob(dir: &Path, digest: &Digest, source: &Path) -> Result<(), OciError> {
+    let dest = blob_path(dir, digest);
+    if dest.is_file() {
+        return Ok(());
+    }
+    if fs::hard_link(source, &dest).is_ok() {
+        return Ok(());
+    }
+    let parent = dest.parent().unwrap_or(dir);
+    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
+    let mut input = fs::File::open(source).map_err(io_err("open", source))?;
+    io::copy(&mut input, &mut temp).map_err(io_err("copy", source))?;
+    temp.persist(&dest).map_err(|e| OciError::Io {
+        action: "rename temp file to",
+        path: dest.clone(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
+    temp.write_all(bytes).map_err(io_err("write", path))?;
+    temp.persist(path).map_err(|e| OciError::Io {
+        action: "rename temp file to",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Writes an image into the layout at `dir` under `tag`.
+///
+/// `blobs` pairs every digest the manifest needs (config and layers) with a file that
+/// holds it; `manifest` is written byte for byte. A new layout is assembled in a
+/// sibling temp directory and renamed into place; an existing layout gets its blobs
+/// first and its `index.json` replaced atomically last, so a failure never leaves a
+/// tag pointing at a missing blob.
+pub fn write_layout(
+    dir: &Path,
+    tag: &str,
+    blobs: &[(Digest, PathBuf)],
+    manifest: &[u8],
+    manifest_media_type: &str,
+) -> Result<Digest, OciError> {
+    let manifest_digest = Digest::of(manifest);
+    let exists = dir.exists();
+    if exists && !dir.join("oci-layout").is_file() {
+        let empty = fs::read_dir(dir)
+            .map_err(io_err("read", dir))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(OciError::OutputNotLayout {
+                path: dir.to_path_buf(),
+            });
+        }
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
+    let staging = if exists && dir.join("oci-layout").is_file() {
+        None
+    } else {
+        Some(
+            tempfile::Builder::new()
+                .prefix(".airlock-layout-")
+                .tempdir_in(&parent)
+                .map_err(io_err("create temp directory in", &parent))?,
+        )
+    };
+    let work = staging.as_ref().map_or(dir, |t| t.path());
+    let blob_dir = work.join("blobs/sha256");
+    fs::create_dir_all(&blob_dir).map_err(io_err("create directory", &blob_dir))?;
+    for (digest, source) in blobs {
+        place_blob(work, digest, source)?;
+    }
+    let manifest_path = blob_path(work, &manifest_digest);
+    if !manifest_path.is_file() {
+        write_file_atomic(&manifest_path, manifest)?;
+    }
+
+    let mut index = if staging.is_none() {
+        read_layout(work)?
+    } else {
+        ImageIndex::empty()
+    };
+    index.manifests.retain(|d| d.ref_name() != Some(tag));
+    let mut descriptor = Descriptor::new(manifest_media_type, manifest_digest.clone(), manifest.len() as u64);
+    descriptor
+        .annotations
+        .insert(media_types::REF_NAME.to_string(), tag.to_string());
+    index.manifests.push(descriptor);
+    index
+        .manifests
+        .sort_by(|a, b| a.ref_name().cmp(&b.ref_name()).then(a.digest.cmp(&b.digest)));
+    let index_bytes = serde_json::to_vec(&index).map_err(|source| OciError::Json {
+        path: work.join("index.json"),
+        source,
+    })?;
+    write_file_atomic(&work.join("oci-layout"), OCI_LAYOUT_FILE.as_bytes())?;
+    write_file_atomic(&work.join("index.json"), &index_bytes)?;
+
+    if let Some(staging) = staging {
+        if exists {
+            fs::remove_dir(dir).map_err(io_err("replace empty directory", dir))?;
+        }
+        let staged = staging.keep();
+        set_dir_mode(&staged)?;
+        fs::rename(&staged, dir).map_err(io_err("rename layout into", dir))?;
+    }
+    Ok(manifest_digest)
+}
+
+#[cfg(unix)]
+fn set_dir_mode(dir: &Path) -> Result<(), OciError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err("set permissions of", dir))
+}
+
+#[cfg(not(unix))]
+fn set_dir_mode(_dir: &Path) -> Result<(), OciError> {
+    Ok(())
+}

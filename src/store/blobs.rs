@@ -1,0 +1,236 @@
+//! The store's directory layout and its blob and record operations.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use super::{LayerRecord, StoreLock};
+use crate::digest::{Digest, HashingWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("Cannot {action} `{path}`")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Content of `{path}` does not match its digest: expected `{expected}`, found `{actual}`")]
+    DigestMismatch {
+        path: PathBuf,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("Corrupt layer record `{path}`")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A content-addressed store rooted at one directory.
+///
+/// ```text
+/// blobs/sha256/<hex>     blobs, by digest
+/// layers/<key-hex>.json  layer records, by derivation key
+/// bases/<hex>.json       facts read from a base image, by manifest digest
+/// tmp/                   temp files, renamed into place when complete
+/// locks/                 advisory lock files
+/// ```
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        for sub in ["blobs/sha256", "layers", "bases", "tmp", "locks"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+        }
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// A temp file inside the store, on the same filesystem as the blobs.
+    pub fn temp_file(&self) -> Result<NamedTempFile, StoreError> {
+        let dir = self.root.join("tmp");
+        NamedTempFile::new_in(&dir).map_err(|e| StoreError::io("create temp file in", &dir, e))
+    }
+
+    /// Moves a completed temp file under the blob's name. When the blob already exists
+    /// (another build wrote it), the temp file is dropped: same digest, same bytes.
+    pub fn commit_blob(&self, temp: NamedTempFile, digest: &Digest) -> Result<PathBuf, StoreError> {
+        let dest = self.blob_path(digest);
+        if dest.is_file() {
+            return Ok(dest);
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| StoreError::io("sync", temp.path(), e))?;
+        temp.persist(&dest)
+            .map_err(|e| StoreError::io("rename temp file to", &dest, e.error))?;
+        Ok(dest)
+    }
+
+    /// Writes bytes as a blob and returns their digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let mut temp = self.temp_file()?;
+        temp.write_all(bytes)
+            .map_err(|e| StoreError::io("write", temp.path(), e))?;
+        self.commit_blob(temp, &digest)?;
+        Ok(digest)
+    }
+
+    /// Copies a file into the store, verifying it against the digest it claims.
+    pub fn import_file(&self, source: &Path, expected: &Digest) -> Result<PathBuf, StoreError> {
+        if self.has_blob(expected) {
+            return Ok(self.blob_path(expected));
+        }
+        let input = File::open(source).map_err(|e| StoreError::io("open", source, e))?;
+        let temp = self.temp_file()?;
+        let mut writer = HashingWriter::new(BufWriter::new(temp));
+        io::copy(&mut BufReader::new(input), &mut writer)
+            .map_err(|e| StoreError::io("copy", source, e))?;
+        let (actual, _, buffered) = writer.finish();
+        let temp = buffered
+            .into_inner()
+            .map_err(|e| StoreError::io("write", source, e.into_error()))?;
+        if &actual != expected {
+            return Err(StoreError::DigestMismatch {
+                path: source.to_path_buf(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        self.commit_blob(temp, expected)
+    }
+
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest);
+        fs::read(&path).map_err(|e| StoreError::io("read", &path, e))
+    }
+
+    /// The record of a layer built earlier under this key, when its blob is still here.
+    pub fn layer_record(&self, key: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+        let path = self.root.join("layers").join(format!("{}.json", key.hex()));
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("read", &path, e)),
+        };
+        let record: LayerRecord =
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Record {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(self.has_blob(&record.digest).then_some(record))
+    }
+
+    pub fn put_layer_record(&self, key: &Digest, record: &LayerRecord) -> Result<(), StoreError> {
+        let path = self.root.join("layers").join(format!("{}.json", key.hex()));
+        let bytes = serde_json::to_vec_pretty(record).map_err(|source| StoreError::Record {
+            path: path.clone(),
+            source,
+        })?;
+        self.write_atomic(&path, &bytes)
+    }
+
+    /// Cached JSON about a base image, by its manifest digest.
+    pub fn base_facts_path(&self, manifest: &Digest) -> PathBuf {
+        self.root.join("bases").join(format!("{}.json", manifest.hex()))
+    }
+
+    /// Writes a small file under the store atomically (temp file + rename).
+    pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut temp = self.temp_file()?;
+        temp.write_all(bytes)
+            .map_err(|e| StoreError::io("write", temp.path(), e))?;
+        temp.persist(path)
+            .map_err(|e| StoreError::io("rename temp file to", path, e.error))?;
+        Ok(())
+    }
+
+    /// Takes the named exclusive lock (e.g. one per derivation key).
+    pub fn lock(&self, name: &str) -> Result<StoreLock, StoreError> {
+        StoreLock::acquire(&self.root.join("locks").join(format!("{name}.lock")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_and_import_are_content_addressed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("store")).expect("open store");
+        let digest = store.put_bytes(b"hello").expect("put");
+        assert_eq!(digest, Digest::of(b"hello"));
+        assert_eq!(store.read_blob(&digest).expect("read"), b"hello");
+
+        let src = dir.path().join("file");
+        fs::write(&src, b"world").expect("write");
+        let wrong = Digest::of(b"other");
+        let err = store.import_file(&src, &wrong).expect_err("mismatch");
+        assert!(matches!(err, StoreError::DigestMismatch { .. }));
+        assert!(!store.has_blob(&wrong));
+        // Nothing half-written is left behind under tmp/.
+        assert_eq!(fs::read_dir(store.root().join("tmp")).expect("ls").count(), 0);
+        let right = Digest::of(b"world");
+        store.import_file(&src, &right).expect("import");
+        assert!(store.has_blob(&right));
+    }
+
+    #[test]
+    fn layer_record_needs_its_blob() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open store");
+        let key = Digest::of(b"key");
+        let record = LayerRecord {
+            digest: Digest::of(b"missing"),
+            diff_id: Digest::of(b"x"),
+            size: 7,
+            media_type: "m".into(),
+        };
+        store.put_layer_record(&key, &record).expect("record");
+        assert_eq!(store.layer_record(&key).expect("read"), None);
+        let blob = store.put_bytes(b"present").expect("put");
+        let record = LayerRecord {
+            digest: blob,
+            ..record
+        };
+        store.put_layer_record(&key, &record).expect("record");
+        assert_eq!(store.layer_record(&key).expect("read"), Some(record));
+    }
+}

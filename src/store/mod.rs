@@ -1,0 +1,15 @@
+//! The content-addressed store: blobs by digest, built layers by derivation key.
+//!
+//! Everything lands under a real name only through a temp file and a rename, and
+//! concurrent builds coordinate with file locks. The store knows nothing about images
+//! or projects.
+
+mod blobs;
+mod location;
+mod locks;
+mod records;
+
+pub use blobs::{Store, StoreError};
+pub use location::default_cache_dir;
+pub use locks::StoreLock;
+pub use records::LayerRecord;
