@@ -5,6 +5,11 @@
 
 pub mod digest;
 pub mod env_vars;
+pub mod image;
+pub mod build;
+pub mod cli;
 pub mod layer;
+pub mod lock;
 pub mod oci;
+pub mod project;
 pub mod store;

@@ -1,0 +1,1 @@
+# An unfinished DAG kept out of the image by dags/.airflowignore.

@@ -1,0 +1,325 @@
+//! One build, start to finish.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::layers::Placement;
+use super::{BuildError, ImageName, OutputSpec};
+use crate::digest::Digest;
+use crate::image::{
+    Accounts, BaseImage, ConfigInputs, HistoryEntry, assemble_config, build_manifest, load_base_from_layout,
+    plan_onbuild, read_facts, resolve_owner,
+};
+use crate::layer::{Owner, build_layer};
+use crate::lock::{LOCK_FILE, LockedBase, Lockfile};
+use crate::oci::{Descriptor, media_types, write_docker_archive, write_layout};
+use crate::project::dockerfile::InstructionKind;
+use crate::project::{Project, walk};
+use crate::store::Store;
+
+/// How the build treats `airlock.lock` (Cargo's conventions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LockMode {
+    /// Update the lock when inputs changed.
+    #[default]
+    Update,
+    /// Fail when the lock is missing or stale (`--locked`, and `--frozen`).
+    Locked,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub project_dir: PathBuf,
+    pub store_dir: PathBuf,
+    /// `--base-layout`: a local OCI layout for the `FROM` image, overriding `airlock.toml`.
+    pub base_layout: Option<PathBuf>,
+    pub build_args: BTreeMap<String, String>,
+    pub exclude_dags: bool,
+    /// `None` means the project's default output.
+    pub output: Option<OutputSpec>,
+    /// Unix seconds for every timestamp (`SOURCE_DATE_EPOCH`, or 0).
+    pub source_date_epoch: u64,
+    pub lock_mode: LockMode,
+}
+
+/// Progress notes for long work; the CLI draws them, tests ignore them.
+pub trait Reporter {
+    fn step(&self, message: &str);
+}
+
+impl Reporter for () {
+    fn step(&self, _message: &str) {}
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSummary {
+    /// `base`, `project` or `dags`.
+    pub kind: String,
+    pub digest: Digest,
+    pub diff_id: Option<Digest>,
+    pub size: u64,
+    /// True when the store already had this layer and nothing was rebuilt.
+    pub reused: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildResult {
+    pub manifest_digest: Digest,
+    pub config_digest: Digest,
+    pub base: String,
+    pub base_manifest_digest: Digest,
+    pub layers: Vec<LayerSummary>,
+    pub output: String,
+    pub lock_updated: bool,
+}
+
+fn resolve_base(store: &Store, project: &Project, options: &BuildOptions) -> Result<BaseImage, BuildError> {
+    let reference = project.dockerfile.from.image.clone();
+    let name = ImageName::parse(&reference)?;
+    let layout = match &options.base_layout {
+        Some(dir) => dir.clone(),
+        None => match project.settings.base.layouts.get(&name.name) {
+            Some(dir) => project.root.join(dir),
+            None => return Err(BuildError::BaseNotFound { reference }),
+        },
+    };
+    let tag = name.tag.as_deref().or(if name.digest.is_some() { None } else { Some("latest") });
+    let base = load_base_from_layout(store, &reference, &layout, tag)?;
+    if let Some(wanted) = &name.digest
+        && wanted != &base.manifest_digest
+    {
+        return Err(BuildError::Image(crate::image::ImageError::Config {
+            digest: base.manifest_digest,
+            reason: format!("`FROM` pins `{wanted}`, the layout holds another manifest"),
+        }));
+    }
+    Ok(base)
+}
+
+/// Refuses non-empty `packages.txt` and `requirements.txt` until their resolvers exist.
+fn check_inputs(project: &Project) -> Result<(), BuildError> {
+    for (file, what) in [("packages.txt", "Debian packages"), ("requirements.txt", "Python requirements")] {
+        let Some(text) = project.inputs.get(file) else { continue };
+        for (index, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or("").trim();
+            if !entry.is_empty() {
+                return Err(BuildError::UnsupportedInput {
+                    file,
+                    what,
+                    line: index + 1,
+                    entry: entry.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn instruction_text(kind: &InstructionKind) -> String {
+    let pairs = |word: &str, pairs: &[(String, String)]| {
+        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{word} {}", body.join(" "))
+    };
+    match kind {
+        InstructionKind::Arg(args) => {
+            let body: Vec<String> = args
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k}={v}"),
+                    None => k.clone(),
+                })
+                .collect();
+            format!("ARG {}", body.join(" "))
+        }
+        InstructionKind::Env(p) => pairs("ENV", p),
+        InstructionKind::Label(p) => pairs("LABEL", p),
+        InstructionKind::User(u) => format!("USER {u}"),
+        InstructionKind::Workdir(w) => format!("WORKDIR {w}"),
+    }
+}
+
+/// Builds the project and writes the output.
+pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildResult, BuildError> {
+    let project = Project::load(&options.project_dir, &options.build_args)?;
+    check_inputs(&project)?;
+    let store = Store::open(&options.store_dir)?;
+
+    reporter.step("reading the base image");
+    let base = resolve_base(&store, &project, options)?;
+    let facts = read_facts(&store, &base)?;
+    let accounts = Accounts::from_facts(&facts);
+    let onbuild = plan_onbuild(&base.onbuild())?;
+
+    // The lock: base digest and input hashes.
+    let inputs: BTreeMap<String, Digest> = ["packages.txt", "requirements.txt"]
+        .iter()
+        .filter_map(|name| {
+            project
+                .inputs
+                .get(*name)
+                .map(|text| (name.to_string(), Digest::of(text.as_bytes())))
+        })
+        .collect();
+    let wanted = Lockfile::new(
+        LockedBase {
+            reference: base.reference.clone(),
+            manifest: base.manifest_digest.clone(),
+        },
+        inputs,
+    );
+    let lock_path = project.root.join(LOCK_FILE);
+    let on_disk = Lockfile::read(&lock_path)?;
+    if options.lock_mode == LockMode::Locked {
+        let reason = match &on_disk {
+            None => Some("it does not exist".to_string()),
+            Some(lock) => lock.staleness(&wanted),
+        };
+        if let Some(reason) = reason {
+            return Err(crate::lock::LockError::Stale { path: lock_path, reason }.into());
+        }
+    }
+    let lock_text = wanted.to_text();
+    // Written before the project is read: the lock is an input of the build (and a
+    // file of the project layer), like Cargo.lock.
+    let lock_updated = options.lock_mode == LockMode::Update
+        && on_disk.as_ref() != Some(&wanted)
+        && wanted.write(&lock_path)?;
+
+    // Ownership and placement of project files, as the ONBUILD `COPY` would do it.
+    let workdir = base.working_dir().unwrap_or_else(|| "/".to_string());
+    let owner = match onbuild.project_chown.as_deref().map(str::to_string).or_else(|| base.user()) {
+        Some(spec) => resolve_owner(&spec, &accounts)?,
+        None => Owner::ROOT,
+    };
+    let args = project.build_args(&options.build_args);
+    let evaluated = project
+        .dockerfile
+        .evaluate(&base.env(), &workdir, &args)
+        .map_err(|source| BuildError::Dockerfile {
+            path: project.root.join("Dockerfile"),
+            source,
+        })?;
+
+    reporter.step("reading project files");
+    let syntax = project.settings.dags.ignore_syntax;
+    let walked = walk(&project.root, &project.dockerignore, syntax)?;
+    let placement = Placement {
+        workdir: &workdir,
+        owner,
+        facts: &facts,
+    };
+    let mut trees = vec![("project", placement.tree(&walked.project)?)];
+    if !options.exclude_dags {
+        trees.push(("dags", placement.tree(&walked.dags)?));
+    }
+
+    let mut summaries: Vec<LayerSummary> = base
+        .layers
+        .iter()
+        .map(|l| LayerSummary {
+            kind: "base".into(),
+            digest: l.descriptor.digest.clone(),
+            diff_id: None,
+            size: l.descriptor.size,
+            reused: true,
+        })
+        .collect();
+    let mut layer_descriptors: Vec<Descriptor> = base.layers.iter().map(|l| l.descriptor.clone()).collect();
+    let mut blobs: Vec<(Digest, PathBuf)> = base
+        .layers
+        .iter()
+        .map(|l| (l.descriptor.digest.clone(), l.path.clone()))
+        .collect();
+    let mut new_diff_ids = Vec::new();
+    let mut history: Vec<HistoryEntry> = base
+        .onbuild()
+        .iter()
+        .zip(&onbuild.steps)
+        .filter(|(_, step)| !matches!(step, crate::image::OnBuildStep::CopyProject { .. }))
+        .map(|(trigger, _)| HistoryEntry {
+            created_by: format!("ONBUILD {trigger} # carried out by airlock"),
+            comment: None,
+            empty_layer: true,
+        })
+        .collect();
+    let chown = onbuild.project_chown.clone().unwrap_or_else(|| format!("{}:{}", owner.uid, owner.gid));
+    for (kind, tree) in &trees {
+        if tree.is_empty() {
+            continue;
+        }
+        reporter.step(&format!("writing the {kind} layer"));
+        let (record, reused) = build_layer(&store, tree, kind, options.source_date_epoch)?;
+        let created_by = match *kind {
+            "dags" => format!("COPY --chown={chown} dags/ {workdir}/dags/ # airlock: DAGs layer"),
+            _ => format!("COPY --chown={chown} . {workdir} # airlock: project files, without dags/"),
+        };
+        history.push(HistoryEntry {
+            created_by,
+            comment: Some(format!("airlock {} layer", kind)),
+            empty_layer: false,
+        });
+        new_diff_ids.push(record.diff_id.clone());
+        layer_descriptors.push(Descriptor::new(&record.media_type, record.digest.clone(), record.size));
+        blobs.push((record.digest.clone(), store.blob_path(&record.digest)));
+        summaries.push(LayerSummary {
+            kind: kind.to_string(),
+            digest: record.digest,
+            diff_id: Some(record.diff_id),
+            size: record.size,
+            reused,
+        });
+    }
+    for instruction in &project.dockerfile.instructions {
+        history.push(HistoryEntry {
+            created_by: instruction_text(&instruction.kind),
+            comment: None,
+            empty_layer: true,
+        });
+    }
+
+    let mut labels = onbuild.labels.clone();
+    labels.extend(evaluated.labels.clone());
+    labels.insert("airlock.inputs.sha256".into(), project.inputs_digest().hex().to_string());
+    labels.insert("airlock.lock.sha256".into(), Digest::of(lock_text.as_bytes()).hex().to_string());
+    let config = assemble_config(
+        &base,
+        &ConfigInputs {
+            env: evaluated.env.clone(),
+            labels,
+            user: evaluated.user.clone().or(onbuild.user.clone()),
+            working_dir: evaluated.workdir.clone(),
+            new_diff_ids,
+            history,
+            created: options.source_date_epoch,
+        },
+    )?;
+    let config_digest = store.put_bytes(&config)?;
+    let manifest = build_manifest(&config, layer_descriptors)?;
+    let manifest_digest = store.put_bytes(&manifest)?;
+
+    reporter.step("writing the output");
+    let output = options.output.clone().unwrap_or_else(|| OutputSpec::default_for(&project.root));
+    let config_blob = (config_digest.clone(), store.blob_path(&config_digest));
+    match &output {
+        OutputSpec::Oci { dir, tag } => {
+            let mut all = blobs.clone();
+            all.push(config_blob);
+            write_layout(dir, tag, &all, &manifest, media_types::OCI_MANIFEST)?;
+        }
+        OutputSpec::DockerArchive { file, reference } => {
+            write_docker_archive(file, reference.as_deref(), &config_blob, &blobs, &manifest)?;
+        }
+    }
+
+    Ok(BuildResult {
+        manifest_digest,
+        config_digest,
+        base: base.reference.clone(),
+        base_manifest_digest: base.manifest_digest.clone(),
+        layers: summaries,
+        output: output.describe(),
+        lock_updated,
+    })
+}

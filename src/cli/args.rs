@@ -1,0 +1,116 @@
+//! clap definitions: one `Args` struct per subcommand; doc comments are the help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::env_vars;
+
+/// Build and deploy Apache Airflow projects as reproducible OCI images, with no
+/// container daemon.
+///
+/// airlock reads an Astro-style project (Dockerfile, requirements.txt, packages.txt,
+/// dags/, plugins/, include/), builds its layers itself on top of the Runtime base
+/// image, and writes an OCI layout or a docker-archive. The same inputs give the same
+/// image digest on any machine, any day.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print nothing but errors (and the result with `--json`)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log what airlock does (`-vv` for more detail)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The content-addressed store for blobs and built layers
+    /// [default: $XDG_CACHE_HOME/airlock or ~/.cache/airlock]
+    #[arg(long, global = true, env = env_vars::AIRLOCK_CACHE_DIR, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the project into an OCI image
+    ///
+    /// Reads PROJECT_DIR (default: the current directory), takes the `FROM` image from
+    /// a local OCI layout, and writes the image to `.airlock/oci` (tag `latest`) unless
+    /// `--output` says otherwise. Prints the manifest digest. Timestamps come from
+    /// SOURCE_DATE_EPOCH (default 0), so rebuilding the same inputs gives the same digest.
+    Build(BuildArgs),
+    /// Create a new Airflow project skeleton
+    ///
+    /// Writes the Astro layout: Dockerfile, requirements.txt, packages.txt, dags/ with an
+    /// example DAG and `.airflowignore`, include/, plugins/, tests/dags/ with a
+    /// DAG-integrity test, `.dockerignore` and `airlock.toml`. Existing files are never
+    /// overwritten.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Where to write the image: `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`
+    /// [default: oci:PROJECT_DIR/.airlock/oci:latest]
+    #[arg(short, long, value_name = "SPEC")]
+    pub output: Option<String>,
+    /// A local OCI image layout that holds the `FROM` image (its tag selects the
+    /// manifest by `org.opencontainers.image.ref.name`)
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Leave the DAGs layer out of the image (for DAG-only deploys)
+    #[arg(long)]
+    pub exclude_dags: bool,
+    /// Set a Dockerfile `ARG` (repeatable)
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub build_args: Vec<(String, String)>,
+    /// Print the result as JSON (digest, layers with sizes, output)
+    #[arg(long)]
+    pub json: bool,
+    /// Fail if `airlock.lock` is missing or out of date instead of updating it
+    #[arg(long)]
+    pub locked: bool,
+    /// `--locked` and `--offline` together
+    #[arg(long)]
+    pub frozen: bool,
+    /// Use only what is in the store; never touch the network
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The base image for the Dockerfile's `FROM`
+    #[arg(long, value_name = "IMAGE", default_value = "astro-runtime:3.1-1")]
+    pub base: String,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,68 @@
+//! `airlock build`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+
+use super::args::{BuildArgs, GlobalArgs};
+use super::reporter::Spinner;
+use crate::build::{BuildOptions, LockMode, OutputSpec, build};
+use crate::env_vars;
+
+/// `SOURCE_DATE_EPOCH` as Unix seconds; unset or empty means 0.
+fn source_date_epoch() -> anyhow::Result<u64> {
+    match std::env::var(env_vars::SOURCE_DATE_EPOCH) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .with_context(|| format!("`SOURCE_DATE_EPOCH` must be whole Unix seconds, got `{text}`")),
+        _ => Ok(0),
+    }
+}
+
+pub fn store_dir(global: &GlobalArgs) -> std::path::PathBuf {
+    global
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| crate::store::default_cache_dir(&|name| std::env::var(name).ok()))
+}
+
+pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
+    let output = args.output.as_deref().map(OutputSpec::parse).transpose()?;
+    let options = BuildOptions {
+        project_dir: args.project_dir.clone(),
+        store_dir: store_dir(global),
+        base_layout: args.base_layout.clone(),
+        build_args: args.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
+        exclude_dags: args.exclude_dags,
+        output,
+        source_date_epoch: source_date_epoch()?,
+        lock_mode: if args.locked || args.frozen {
+            LockMode::Locked
+        } else {
+            LockMode::Update
+        },
+    };
+    let spinner = Spinner::new(global.quiet || args.json);
+    let result = build(&options, &spinner);
+    spinner.finish();
+    let result = result.with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    if !global.quiet {
+        for layer in &result.layers {
+            if layer.kind != "base" {
+                let state = if layer.reused { "cached" } else { "built" };
+                eprintln!("  {:<8} {} {:>10} bytes ({state})", layer.kind, layer.digest, layer.size);
+            }
+        }
+        eprintln!("Wrote {}", result.output);
+        if result.lock_updated {
+            eprintln!("Updated airlock.lock");
+        }
+    }
+    println!("{}", result.manifest_digest);
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Error rendering, logging setup and exit statuses.
+
+use std::io::IsTerminal;
+
+use crate::env_vars;
+
+/// Stable exit statuses: 0 success, 1 the command failed, 2 bad usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        std::process::ExitCode::from(status as u8)
+    }
+}
+
+fn use_color() -> bool {
+    std::env::var_os(env_vars::NO_COLOR).is_none() && std::io::stderr().is_terminal()
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "airlock=info",
+        (false, _) => "airlock=debug",
+    };
+    let filter = std::env::var(env_vars::AIRLOCK_LOG).unwrap_or_else(|_| default.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(use_color())
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints `error: …`, each cause on its own `Caused by:` line, then any hint.
+pub fn print_error(err: &anyhow::Error) {
+    let (error, hint) = if use_color() {
+        ("\x1b[1;31merror\x1b[0m", "\x1b[1;36mhint\x1b[0m")
+    } else {
+        ("error", "hint")
+    };
+    eprintln!("{error}: {err}");
+    let mut previous = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        // Transparent wrappers repeat their source's message; print it once.
+        if text != previous && !previous.ends_with(&text) {
+            eprintln!("  Caused by: {text}");
+        }
+        previous = text;
+    }
+    let hint_text = err
+        .downcast_ref::<crate::build::BuildError>()
+        .and_then(crate::build::BuildError::hint);
+    if let Some(text) = hint_text {
+        eprintln!();
+        eprintln!("{hint}: {text}");
+    }
+}

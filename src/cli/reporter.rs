@@ -1,0 +1,44 @@
+//! Progress display: a spinner on stderr that appears only once work has taken
+//! more than a second, and never with `--quiet` (indicatif hides it by itself when
+//! stderr is not a terminal).
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::build::Reporter;
+
+pub struct Spinner {
+    bar: ProgressBar,
+}
+
+impl Spinner {
+    pub fn new(quiet: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        if !quiet {
+            let delayed = bar.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(1));
+                if !delayed.is_finished() {
+                    delayed.set_draw_target(ProgressDrawTarget::stderr());
+                    delayed.enable_steady_tick(Duration::from_millis(120));
+                }
+            });
+        }
+        Self { bar }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Reporter for Spinner {
+    fn step(&self, message: &str) {
+        tracing::info!("{message}");
+        self.bar.set_message(message.to_string());
+    }
+}

@@ -1,0 +1,135 @@
+//! A base image whose blobs are in the store, verified.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::ImageError;
+use crate::digest::Digest;
+use crate::oci::{Descriptor, ImageManifest, select_image};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct BaseLayer {
+    pub descriptor: Descriptor,
+    /// Where the verified blob lives in the store.
+    pub path: PathBuf,
+}
+
+/// The `FROM` image: manifest, config and layers, all held by the store.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// What the Dockerfile named, for messages and labels.
+    pub reference: String,
+    pub manifest_digest: Digest,
+    pub manifest: ImageManifest,
+    pub config_digest: Digest,
+    pub config: Value,
+    pub layers: Vec<BaseLayer>,
+}
+
+impl BaseImage {
+    /// `config.Env` as `K=V` strings.
+    pub fn env(&self) -> Vec<String> {
+        string_list(self.config.pointer("/config/Env"))
+    }
+
+    pub fn user(&self) -> Option<String> {
+        self.config
+            .pointer("/config/User")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    pub fn working_dir(&self) -> Option<String> {
+        self.config
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    pub fn onbuild(&self) -> Vec<String> {
+        string_list(self.config.pointer("/config/OnBuild"))
+    }
+
+    pub fn label(&self, name: &str) -> Option<String> {
+        self.config
+            .pointer("/config/Labels")
+            .and_then(|labels| labels.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    pub fn diff_ids(&self) -> Vec<String> {
+        string_list(self.config.pointer("/rootfs/diff_ids"))
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Loads a base from a local OCI layout into the store, verifying every blob.
+pub fn load_base_from_layout(
+    store: &Store,
+    reference: &str,
+    layout: &Path,
+    tag: Option<&str>,
+) -> Result<BaseImage, ImageError> {
+    let image = select_image(layout, tag)?;
+    store.put_bytes(&image.manifest_bytes)?;
+    let config_desc = image.manifest.config.clone();
+    let config_path = store.import_file(&image.blob_path(&config_desc.digest), &config_desc.digest)?;
+    let config_bytes = std::fs::read(&config_path).map_err(|e| crate::store::StoreError::io("read", &config_path, e))?;
+    let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| ImageError::Config {
+        digest: config_desc.digest.clone(),
+        reason: e.to_string(),
+    })?;
+    check_platform(&config)?;
+    let mut layers = Vec::new();
+    for descriptor in &image.manifest.layers {
+        let path = store.import_file(&image.blob_path(&descriptor.digest), &descriptor.digest)?;
+        layers.push(BaseLayer {
+            descriptor: descriptor.clone(),
+            path,
+        });
+    }
+    let base = BaseImage {
+        reference: reference.to_string(),
+        manifest_digest: image.manifest_digest,
+        manifest: image.manifest,
+        config_digest: config_desc.digest.clone(),
+        config,
+        layers,
+    };
+    if base.diff_ids().len() != base.layers.len() {
+        return Err(ImageError::Config {
+            digest: base.config_digest,
+            reason: "the number of `rootfs.diff_ids` differs from the number of layers".into(),
+        });
+    }
+    Ok(base)
+}
+
+fn check_platform(config: &Value) -> Result<(), ImageError> {
+    let os = config.get("os").and_then(Value::as_str).unwrap_or("");
+    let arch = config.get("architecture").and_then(Value::as_str).unwrap_or("");
+    if os == "linux" && arch == "amd64" {
+        Ok(())
+    } else {
+        Err(ImageError::Platform {
+            found: format!("{os}/{arch}"),
+        })
+    }
+}

@@ -1,0 +1,224 @@
+//! Facts read from a base image's layers: account files and directory metadata,
+//! with whiteouts applied layer by layer. Cached in the store by manifest digest.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+
+use serde::{Deserialize, Serialize};
+
+use super::{BaseImage, ImageError};
+use crate::store::Store;
+
+/// Bumped when `BaseFacts` gains fields, so older cache entries are re-read.
+const FACTS_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BaseFacts {
+    pub version: u32,
+    /// Contents of `/etc/passwd` in the final base filesystem.
+    pub passwd: Option<String>,
+    /// Contents of `/etc/group` in the final base filesystem.
+    pub group: Option<String>,
+    /// Every directory of the final base filesystem, by path without leading `/`.
+    pub dirs: BTreeMap<String, DirMeta>,
+    /// Every symlink of the final base filesystem and its target.
+    pub symlinks: BTreeMap<String, String>,
+}
+
+fn normalize(path: &str) -> String {
+    let trimmed = path.trim_start_matches("./").trim_start_matches('/');
+    trimmed.trim_end_matches('/').to_string()
+}
+
+fn remove_subtree<V>(map: &mut BTreeMap<String, V>, path: &str) {
+    let prefix = format!("{path}/");
+    map.retain(|k, _| k != path && !k.starts_with(&prefix));
+}
+
+impl BaseFacts {
+    fn remove(&mut self, path: &str) {
+        remove_subtree(&mut self.dirs, path);
+        remove_subtree(&mut self.symlinks, path);
+        if path == "etc/passwd" || path == "etc" {
+            self.passwd = None;
+        }
+        if path == "etc/group" || path == "etc" {
+            self.group = None;
+        }
+    }
+
+    fn apply_layer(&mut self, reader: impl Read) -> std::io::Result<()> {
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let raw = entry.path()?.to_string_lossy().into_owned();
+            let path = normalize(&raw);
+            let (dir, name) = match path.rsplit_once('/') {
+                Some((d, n)) => (d.to_string(), n.to_string()),
+                None => (String::new(), path.clone()),
+            };
+            if name == ".wh..wh..opq" {
+                let prefix = format!("{dir}/");
+                self.dirs.retain(|k, _| !k.starts_with(&prefix));
+                self.symlinks.retain(|k, _| !k.starts_with(&prefix));
+                if dir == "etc" {
+                    self.passwd = None;
+                    self.group = None;
+                }
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                };
+                self.remove(&target);
+                continue;
+            }
+            if path.is_empty() {
+                continue;
+            }
+            let header = entry.header();
+            let kind = header.entry_type();
+            let mode = header.mode()? & 0o7777;
+            let uid = u32::try_from(header.uid()?).unwrap_or(u32::MAX);
+            let gid = u32::try_from(header.gid()?).unwrap_or(u32::MAX);
+            if kind.is_dir() {
+                self.symlinks.remove(&path);
+                self.dirs.insert(path, DirMeta { mode, uid, gid });
+                continue;
+            }
+            self.remove(&path);
+            if kind.is_symlink() {
+                let target = entry
+                    .link_name()?
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.symlinks.insert(path, target);
+            } else if kind.is_file() && (path == "etc/passwd" || path == "etc/group") {
+                let mut text = String::new();
+                entry.read_to_string(&mut text)?;
+                if path == "etc/passwd" {
+                    self.passwd = Some(text);
+                } else {
+                    self.group = Some(text);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a layer blob as an uncompressed tar stream, by its magic bytes.
+pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
+    let mut file = BufReader::new(File::open(path)?);
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic)?;
+    let head = std::io::Cursor::new(magic[..n].to_vec());
+    let stream = head.chain(file);
+    if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)))
+    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "zstd-compressed layers are not supported yet",
+        ))
+    } else {
+        Ok(Box::new(stream))
+    }
+}
+
+/// Reads (or loads from the store's cache) the facts of a base image.
+pub fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, ImageError> {
+    let cache = store.base_facts_path(&base.manifest_digest);
+    if let Ok(bytes) = std::fs::read(&cache)
+        && let Ok(facts) = serde_json::from_slice::<BaseFacts>(&bytes)
+        && facts.version == FACTS_VERSION
+    {
+        return Ok(facts);
+    }
+    let mut facts = BaseFacts {
+        version: FACTS_VERSION,
+        ..BaseFacts::default()
+    };
+    for layer in &base.layers {
+        let digest = layer.descriptor.digest.clone();
+        let reader = open_layer(&layer.path).map_err(|source| ImageError::Layer {
+            digest: digest.clone(),
+            source,
+        })?;
+        facts
+            .apply_layer(reader)
+            .map_err(|source| ImageError::Layer { digest, source })?;
+    }
+    let bytes = serde_json::to_vec(&facts).map_err(ImageError::Json)?;
+    store.write_atomic(&cache, &bytes)?;
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            match content {
+                Some(text) => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_size(text.len() as u64);
+                    header.set_mode(0o644);
+                    builder
+                        .append_data(&mut header, path, text.as_bytes())
+                        .expect("append");
+                }
+                None => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_size(0);
+                    header.set_mode(0o750);
+                    header.set_uid(7);
+                    builder
+                        .append_data(&mut header, path, std::io::empty())
+                        .expect("append");
+                }
+            }
+        }
+        builder.into_inner().expect("finish")
+    }
+
+    #[test]
+    fn later_layers_and_whiteouts_win() {
+        let mut facts = BaseFacts::default();
+        let first = layer(&[
+            ("etc/", None),
+            ("etc/passwd", Some("root:x:0:0::/root:/bin/sh\n")),
+            ("usr/", None),
+            ("usr/local/", None),
+            ("opt/", None),
+            ("opt/x/", None),
+        ]);
+        facts.apply_layer(&first[..]).expect("layer 1");
+        assert_eq!(facts.dirs["usr/local"].mode, 0o750);
+        assert_eq!(facts.dirs["usr/local"].uid, 7);
+        let second = layer(&[
+            ("etc/passwd", Some("astro:x:50000:0::/home/astro:/bin/bash\n")),
+            ("opt/.wh.x", Some("")),
+        ]);
+        facts.apply_layer(&second[..]).expect("layer 2");
+        assert!(facts.passwd.as_deref().is_some_and(|p| p.starts_with("astro")));
+        assert!(!facts.dirs.contains_key("opt/x"));
+        let third = layer(&[("etc/.wh..wh..opq", Some(""))]);
+        facts.apply_layer(&third[..]).expect("layer 3");
+        assert_eq!(facts.passwd, None);
+    }
+}

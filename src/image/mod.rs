@@ -1,0 +1,49 @@
+//! Images: the base an image starts from, the facts read from its layers, and the
+//! config and manifest airlock writes on top of it.
+//!
+//! Facts are read from the base's own bytes, never assumed. This module does not
+//! know where a base came from (layout or registry) beyond the `BaseImage` it is given.
+
+mod base;
+mod config;
+mod facts;
+mod onbuild;
+mod users;
+
+pub use base::{BaseImage, BaseLayer, load_base_from_layout};
+pub use config::{ConfigInputs, HistoryEntry, assemble_config, build_manifest, rfc3339};
+pub use facts::{BaseFacts, DirMeta, read_facts};
+pub use onbuild::{OnBuildPlan, OnBuildStep, plan_onbuild};
+pub use users::{Accounts, resolve_owner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("Invalid image config `{digest}`: {reason}")]
+    Config {
+        digest: crate::digest::Digest,
+        reason: String,
+    },
+    #[error("The base image is {found}, but airlock builds linux/amd64 images only")]
+    Platform { found: String },
+    #[error("Cannot read base layer `{digest}`")]
+    Layer {
+        digest: crate::digest::Digest,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Base layer `{digest}` has media type `{media_type}`, which airlock cannot read yet")]
+    LayerMediaType {
+        digest: crate::digest::Digest,
+        media_type: String,
+    },
+    #[error("Unknown ONBUILD trigger `{trigger}` in the base image")]
+    UnknownTrigger { trigger: String },
+    #[error("The base image has no user or group `{name}` (looked in its `/etc/{file}`)")]
+    UnknownAccount { name: String, file: &'static str },
+    #[error("Cannot write image JSON")]
+    Json(#[source] serde_json::Error),
+}

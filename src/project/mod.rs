@@ -1,0 +1,16 @@
+//! The project model: an Astro-style directory read into typed parts.
+//!
+//! Parsers for each file live in their own leaf modules (pure, no I/O); this module
+//! reads the files and the tree. It does no I/O outside the project directory.
+
+pub mod airflowignore;
+pub mod dockerfile;
+pub mod dockerignore;
+pub mod init;
+mod load;
+pub mod settings;
+mod walk;
+
+pub use load::{Project, ProjectError};
+pub use settings::Settings;
+pub use walk::{DAGS_DIR, STATE_DIR, Walked, WalkedEntry, WalkedKind, walk};

@@ -1,0 +1,318 @@
+//! Test support: tiny base images made in code, project copies, and a runner for
+//! the `airlock` binary with a controlled environment.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use airlock::digest::Digest;
+use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
+use airlock::oci::{Descriptor, ImageIndex, Platform, media_types, write_layout};
+use airlock::store::Store;
+use serde_json::json;
+
+/// The ONBUILD triggers an Astro Runtime image carries.
+pub const ASTRO_TRIGGERS: [&str; 7] = [
+    "COPY packages.txt .",
+    "USER root",
+    "RUN /usr/local/bin/install-system-packages",
+    "USER astro",
+    "COPY requirements.txt .",
+    "RUN /usr/local/bin/install-python-dependencies",
+    "COPY --chown=astro:0 . .",
+];
+
+pub const ASTRO_UID: u32 = 50000;
+
+/// What a generated base image looks like.
+#[derive(Debug, Clone)]
+pub struct BaseSpec {
+    pub tag: String,
+    pub os: String,
+    pub arch: String,
+    /// Wrap the manifest in an image index (with an extra arm64 entry).
+    pub as_index: bool,
+    pub onbuild: Vec<String>,
+    pub runtime_version: String,
+}
+
+impl Default for BaseSpec {
+    fn default() -> Self {
+        Self {
+            tag: "3.0-1".into(),
+            os: "linux".into(),
+            arch: "amd64".into(),
+            as_index: false,
+            onbuild: ASTRO_TRIGGERS.iter().map(|s| s.to_string()).collect(),
+            runtime_version: "3.0-1".into(),
+        }
+    }
+}
+
+fn file(content: &str, mode: u32, owner: Owner) -> Entry {
+    let bytes: Arc<[u8]> = Arc::from(content.as_bytes());
+    Entry {
+        kind: EntryKind::File {
+            size: bytes.len() as u64,
+            sha256: Digest::of(&bytes),
+            source: FileSource::Bytes(bytes),
+        },
+        mode,
+        owner,
+    }
+}
+
+fn dir(mode: u32, owner: Owner) -> Entry {
+    Entry {
+        kind: EntryKind::Dir,
+        mode,
+        owner,
+    }
+}
+
+fn symlink(target: &str) -> Entry {
+    Entry {
+        kind: EntryKind::Symlink {
+            target: target.into(),
+        },
+        mode: 0o777,
+        owner: Owner::ROOT,
+    }
+}
+
+/// The root filesystem of a small Runtime-like base: accounts with an `astro` user,
+/// a merged /usr, and the Airflow home owned by astro.
+fn base_trees() -> Vec<FileTree> {
+    let root = Owner::ROOT;
+    let astro = Owner {
+        uid: ASTRO_UID,
+        gid: 0,
+    };
+    let mut os = FileTree::new();
+    let entries = [
+        ("bin", symlink("usr/bin")),
+        ("lib", symlink("usr/lib")),
+        ("etc", dir(0o755, root)),
+        (
+            "etc/passwd",
+            file(
+                "root:x:0:0:root:/root:/bin/bash\nastro:x:50000:50000::/home/astro:/bin/bash\n",
+                0o644,
+                root,
+            ),
+        ),
+        ("etc/group", file("root:x:0:\nastro:x:50000:\n", 0o644, root)),
+        (
+            "etc/os-release",
+            file(
+                "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_CODENAME=bookworm\n",
+                0o644,
+                root,
+            ),
+        ),
+        ("home", dir(0o755, root)),
+        ("home/astro", dir(0o750, Owner { uid: ASTRO_UID, gid: 50000 })),
+        ("tmp", dir(0o1777, root)),
+        ("usr", dir(0o755, root)),
+        ("usr/bin", dir(0o755, root)),
+        ("usr/lib", dir(0o755, root)),
+        ("usr/local", dir(0o755, root)),
+        ("usr/local/bin", dir(0o755, root)),
+        (
+            "usr/local/bin/install-python-dependencies",
+            file("#!/bin/sh\nexit 0\n", 0o755, root),
+        ),
+        ("usr/local/bin/install-system-packages", file("#!/bin/sh\nexit 0\n", 0o755, root)),
+    ];
+    for (path, entry) in entries {
+        os.insert(path, entry).expect("valid fixture path");
+    }
+    let mut airflow = FileTree::new();
+    airflow.insert("usr/local/airflow", dir(0o775, astro)).expect("valid path");
+    airflow
+        .insert("usr/local/airflow/.placeholder", file("", 0o644, astro))
+        .expect("valid path");
+    airflow.add_parents(|_| (0o755, root));
+    vec![os, airflow]
+}
+
+/// Writes a generated base image into the OCI layout `layout` under `spec.tag`
+/// and returns the digest the tag points at.
+pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(scratch.path()).expect("store");
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for tree in base_trees() {
+        let (record, _) = build_layer(&store, &tree, "fixture-base", 0).expect("layer");
+        diff_ids.push(record.diff_id.to_string());
+        layers.push(Descriptor::new(&record.media_type, record.digest.clone(), record.size));
+    }
+    let config = json!({
+        "architecture": spec.arch,
+        "os": spec.os,
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Env": [
+                "PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "AIRFLOW_HOME=/usr/local/airflow",
+                "PYTHONUNBUFFERED=1",
+            ],
+            "User": "astro",
+            "WorkingDir": "/usr/local/airflow",
+            "Entrypoint": ["/entrypoint"],
+            "Labels": {
+                "io.astronomer.docker": "true",
+                "io.astronomer.docker.runtime.version": spec.runtime_version,
+            },
+            "OnBuild": spec.onbuild,
+        },
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [
+            {"created": "1970-01-01T00:00:00Z", "created_by": "fixture: root filesystem"},
+            {"created": "1970-01-01T00:00:00Z", "created_by": "fixture: airflow home"},
+        ],
+    });
+    let config_bytes = serde_json::to_vec(&config).expect("json");
+    let config_digest = store.put_bytes(&config_bytes).expect("config");
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_MANIFEST,
+        "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
+        "layers": layers,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).expect("json");
+    let mut blobs: Vec<(Digest, PathBuf)> = layers
+        .iter()
+        .map(|l| (l.digest.clone(), store.blob_path(&l.digest)))
+        .collect();
+    blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
+    if !spec.as_index {
+        return write_layout(layout, &spec.tag, &blobs, &manifest_bytes, media_types::OCI_MANIFEST)
+            .expect("layout");
+    }
+    // An index whose entries are this manifest (under the spec's platform) and an
+    // arm64 sibling that reuses the same blobs.
+    let manifest_digest = store.put_bytes(&manifest_bytes).expect("manifest");
+    blobs.push((manifest_digest.clone(), store.blob_path(&manifest_digest)));
+    let mut index = ImageIndex::empty();
+    let mut own = Descriptor::new(media_types::OCI_MANIFEST, manifest_digest, manifest_bytes.len() as u64);
+    own.platform = Some(Platform {
+        architecture: spec.arch.clone(),
+        os: spec.os.clone(),
+        os_version: None,
+        variant: None,
+    });
+    let other_bytes = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_MANIFEST,
+        "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
+        "layers": [],
+        "annotations": {"fixture": "other platform"},
+    }))
+    .expect("json");
+    let other_digest = store.put_bytes(&other_bytes).expect("manifest");
+    blobs.push((other_digest.clone(), store.blob_path(&other_digest)));
+    let mut other = Descriptor::new(media_types::OCI_MANIFEST, other_digest, other_bytes.len() as u64);
+    other.platform = Some(Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        os_version: None,
+        variant: Some("v8".into()),
+    });
+    index.manifests = vec![other, own];
+    let index_bytes = serde_json::to_vec(&index).expect("json");
+    write_layout(layout, &spec.tag, &blobs, &index_bytes, media_types::OCI_INDEX).expect("layout")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copies a directory tree (files, dirs, symlinks) for a test to change freely.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    let mut names: Vec<_> = std::fs::read_dir(src)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        let from = src.join(&name);
+        let to = dst.join(&name);
+        let meta = std::fs::symlink_metadata(&from).expect("metadata");
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from).expect("readlink"), &to).expect("symlink");
+        } else if meta.is_dir() {
+            copy_tree(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).expect("copy");
+        }
+    }
+}
+
+/// Runs the airlock binary with a clean, fixed environment plus `env`.
+pub fn airlock(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    command.args(args).current_dir(cwd).env_clear();
+    let path = std::env::var("PATH").unwrap_or_default();
+    command.env("PATH", path).env("NO_COLOR", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run airlock")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A project copied from `examples/quickstart` into a temp dir, with its base layout
+/// generated next to it and mapped by `--base-layout`.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub project: PathBuf,
+    pub cache: PathBuf,
+    pub base_layout: PathBuf,
+}
+
+impl Sandbox {
+    pub fn quickstart() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = dir.path().join("project");
+        copy_tree(&repo_root().join("examples/quickstart"), &project);
+        let _ = std::fs::remove_dir_all(project.join(".airlock"));
+        let _ = std::fs::remove_file(project.join("airlock.lock"));
+        let base_layout = repo_root().join("fixtures/runtime-base");
+        let cache = dir.path().join("cache");
+        Self {
+            dir,
+            project,
+            cache,
+            base_layout,
+        }
+    }
+
+    /// `airlock build` of the sandbox project with the fixed environment and `extra` args.
+    pub fn build(&self, extra: &[&str]) -> Output {
+        let project = self.project.to_string_lossy().into_owned();
+        let cache = self.cache.to_string_lossy().into_owned();
+        let layout = self.base_layout.to_string_lossy().into_owned();
+        let mut args = vec!["build", project.as_str(), "--cache-dir", cache.as_str(), "--base-layout", layout.as_str()];
+        args.extend_from_slice(extra);
+        airlock(&args, self.dir.path(), &[])
+    }
+}
+
+/// Environment variables of a command, for perturbation tests.
+pub fn env_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
