@@ -1,0 +1,274 @@
+//! `airlock build` end to end: golden digest, determinism, layer reuse, outputs.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+use support::{Sandbox, airlock, stderr, stdout};
+
+/// The manifest digest of `examples/quickstart` built from the committed fixture base
+/// with SOURCE_DATE_EPOCH unset. It changes only when the image format changes on
+/// purpose (layer format, compressor, config assembly); update it deliberately then.
+const QUICKSTART_DIGEST: &str = "sha256:6f69471d49fda3dae147591a4cdfdf7a30fe474a6dd98044da73175d4346684f";
+
+fn json_build(sandbox: &Sandbox, extra: &[&str]) -> Value {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let output = sandbox.build(&args);
+    assert!(output.status.success(), "build failed: {}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).expect("JSON output")
+}
+
+fn layer_digests(result: &Value, kind: &str) -> Vec<String> {
+    result["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter(|l| l["kind"] == kind)
+        .map(|l| l["digest"].as_str().expect("digest").to_string())
+        .collect()
+}
+
+#[test]
+fn quickstart_has_the_golden_digest() {
+    let sandbox = Sandbox::quickstart();
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), QUICKSTART_DIGEST);
+    // And the example's own airlock.toml mapping gives the same image.
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let out = sandbox.dir.path().join("direct");
+    let out_spec = format!("oci:{}", out.display());
+    let root = support::repo_root();
+    let output = airlock(
+        &["build", "examples/quickstart", "--cache-dir", &cache, "--output", &out_spec, "--locked"],
+        &root,
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), QUICKSTART_DIGEST);
+}
+
+#[cfg(unix)]
+fn set_times_and_modes(dir: &Path, seconds: u64) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).expect("meta");
+        if meta.is_dir() {
+            set_times_and_modes(&path, seconds);
+        } else if meta.is_file() {
+            let file = fs::File::options().write(true).open(&path).expect("open");
+            let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+            file.set_modified(time).expect("mtime");
+            // Group/other bits differ; the execute bit does not.
+            let mode = meta.permissions().mode();
+            fs::set_permissions(&path, fs::Permissions::from_mode((mode & 0o700) | 0o600)).expect("chmod");
+        }
+    }
+}
+
+/// Recreates a directory tree with its files created in reverse name order.
+fn recreate_reversed(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).expect("mkdir");
+    let mut names: Vec<_> = fs::read_dir(src).expect("read_dir").map(|e| e.expect("e").file_name()).collect();
+    names.sort();
+    names.reverse();
+    for name in names {
+        let from = src.join(&name);
+        if from.is_dir() {
+            recreate_reversed(&from, &dst.join(&name));
+        } else {
+            fs::write(dst.join(&name), fs::read(&from).expect("read")).expect("write");
+        }
+    }
+}
+
+#[test]
+fn digest_ignores_path_mtime_umask_order_tz_and_locale() {
+    let a = Sandbox::quickstart();
+    let first = a.build(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+
+    let b = Sandbox::quickstart();
+    let moved = b.dir.path().join("some/other/place");
+    recreate_reversed(&b.project, &moved);
+    set_times_and_modes(&moved, 1_234_567_890);
+    let cache = b.cache.to_string_lossy().into_owned();
+    let layout = b.base_layout.to_string_lossy().into_owned();
+    let script = format!(
+        "umask 077 && exec \"$0\" build \"$1\" --cache-dir \"$2\" --base-layout \"$3\""
+    );
+    let output = std::process::Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_airlock"), &moved.to_string_lossy(), &cache, &layout])
+        .env("TZ", "Asia/Kolkata")
+        .env("LC_ALL", "tr_TR.UTF-8")
+        .env("LANG", "tr_TR.UTF-8")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), stdout(&first));
+}
+
+#[test]
+fn changing_one_dag_changes_only_the_dag_layer() {
+    let sandbox = Sandbox::quickstart();
+    let before = json_build(&sandbox, &[]);
+    fs::write(sandbox.project.join("dags/example_dag.py"), "# changed\n").expect("write");
+    let after = json_build(&sandbox, &[]);
+    assert_eq!(layer_digests(&before, "base"), layer_digests(&after, "base"));
+    assert_eq!(layer_digests(&before, "project"), layer_digests(&after, "project"));
+    assert_ne!(layer_digests(&before, "dags"), layer_digests(&after, "dags"));
+    assert_ne!(before["manifest_digest"], after["manifest_digest"]);
+    let reused: Vec<bool> = after["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["reused"].as_bool().expect("bool"))
+        .collect();
+    assert_eq!(reused, [true, true, true, false], "only the DAG layer is rebuilt");
+}
+
+#[test]
+fn source_date_epoch_sets_every_timestamp() {
+    let sandbox = Sandbox::quickstart();
+    let project = sandbox.project.to_string_lossy().into_owned();
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let layout = sandbox.base_layout.to_string_lossy().into_owned();
+    let out_dir = sandbox.dir.path().join("out");
+    let out = format!("oci:{}", out_dir.display());
+    let args = ["build", &project, "--cache-dir", &cache, "--base-layout", &layout, "--output", &out];
+    let dated = airlock(&args, sandbox.dir.path(), &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert!(dated.status.success(), "{}", stderr(&dated));
+    assert_ne!(stdout(&dated).trim(), QUICKSTART_DIGEST);
+    let image = airlock::oci::select_image(&out_dir, Some("latest")).expect("layout");
+    let config: Value = serde_json::from_slice(
+        &fs::read(image.blob_path(&image.manifest.config.digest)).expect("config"),
+    )
+    .expect("json");
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    let last = image.manifest.layers.last().expect("layers");
+    let blob = fs::File::open(image.blob_path(&last.digest)).expect("blob");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    for entry in archive.entries().expect("entries") {
+        let entry = entry.expect("entry");
+        assert_eq!(entry.header().mtime().expect("mtime"), 1_700_000_000);
+    }
+    let bad = airlock(&args, sandbox.dir.path(), &[("SOURCE_DATE_EPOCH", "yesterday")]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("SOURCE_DATE_EPOCH"), "{}", stderr(&bad));
+}
+
+#[test]
+fn exclude_dags_leaves_the_dag_layer_out() {
+    let sandbox = Sandbox::quickstart();
+    let with = json_build(&sandbox, &[]);
+    let without = json_build(&sandbox, &["--exclude-dags"]);
+    assert_eq!(layer_digests(&without, "dags").len(), 0);
+    assert_eq!(layer_digests(&with, "project"), layer_digests(&without, "project"));
+}
+
+#[test]
+fn docker_archive_output_is_readable() {
+    let sandbox = Sandbox::quickstart();
+    let archive = sandbox.dir.path().join("image.tar");
+    let spec = format!("docker-archive:{}:quickstart:dev", archive.display());
+    let result = json_build(&sandbox, &["--output", &spec]);
+    let file = fs::File::open(&archive).expect("archive written");
+    let mut tar = tar::Archive::new(file);
+    let mut manifest_json = None;
+    let mut names = Vec::new();
+    for entry in tar.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("path").to_string_lossy().into_owned();
+        if name == "manifest.json" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read");
+            manifest_json = Some(text);
+        }
+        names.push(name);
+    }
+    let legacy: Value = serde_json::from_str(&manifest_json.expect("manifest.json")).expect("json");
+    assert_eq!(legacy[0]["RepoTags"][0], "quickstart:dev");
+    assert_eq!(legacy[0]["Layers"].as_array().expect("layers").len(), 4);
+    assert!(names.contains(&"index.json".to_string()));
+    let manifest_digest = result["manifest_digest"].as_str().expect("digest");
+    assert!(names.contains(&format!("blobs/sha256/{}", &manifest_digest[7..])));
+    // skopeo reads it as a docker-archive.
+    let output = std::process::Command::new("skopeo")
+        .args(["inspect", &format!("docker-archive:{}", archive.display())])
+        .output()
+        .expect("skopeo is installed by scripts/test");
+    assert!(output.status.success(), "skopeo: {}", stderr(&output));
+    let inspected: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(inspected["Layers"].as_array().expect("layers").len(), 4);
+}
+
+#[test]
+fn an_index_base_selects_linux_amd64() {
+    let sandbox = Sandbox::quickstart();
+    let layout = sandbox.dir.path().join("multi");
+    support::write_base(&layout, &support::BaseSpec {
+        as_index: true,
+        ..support::BaseSpec::default()
+    });
+    let project = sandbox.project.to_string_lossy().into_owned();
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let layout_arg = layout.to_string_lossy().into_owned();
+    let output = airlock(
+        &["build", &project, "--cache-dir", &cache, "--base-layout", &layout_arg],
+        sandbox.dir.path(),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The same amd64 manifest as the plain fixture, so the same image.
+    assert_eq!(stdout(&output).trim(), QUICKSTART_DIGEST);
+}
+
+#[test]
+fn locked_refuses_a_stale_lock_and_keeps_it() {
+    let sandbox = Sandbox::quickstart();
+    assert!(sandbox.build(&[]).status.success());
+    let lock_before = fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock written");
+    fs::write(sandbox.project.join("requirements.txt"), "# still nothing to install\n").expect("write");
+    let output = sandbox.build(&["--locked"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("requirements.txt` changed"), "{}", stderr(&output));
+    assert_eq!(fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock"), lock_before);
+    assert!(sandbox.build(&[]).status.success());
+    assert!(sandbox.build(&["--frozen"]).status.success());
+}
+
+#[test]
+fn two_builds_at_once_share_the_store() {
+    let sandbox = Sandbox::quickstart();
+    let run = |out: &str| {
+        let spec = format!("oci:{}", sandbox.dir.path().join(out).display());
+        sandbox.build(&["--output", &spec])
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| run("a"));
+        let b = s.spawn(|| run("b"));
+        (a.join().expect("thread"), b.join().expect("thread"))
+    });
+    assert!(a.status.success() && b.status.success(), "{} {}", stderr(&a), stderr(&b));
+    assert_eq!(stdout(&a), stdout(&b));
+    assert_eq!(fs::read_dir(sandbox.cache.join("tmp")).expect("tmp").count(), 0);
+}
+
+#[test]
+fn rebuild_into_an_existing_layout_keeps_other_tags() {
+    let sandbox = Sandbox::quickstart();
+    let dir = sandbox.dir.path().join("layout");
+    let v1 = format!("oci:{}:v1", dir.display());
+    let v2 = format!("oci:{}:v2", dir.display());
+    assert!(sandbox.build(&["--output", &v1]).status.success());
+    fs::write(sandbox.project.join("dags/new_dag.py"), "# new\n").expect("write");
+    assert!(sandbox.build(&["--output", &v2]).status.success());
+    let v1_image = airlock::oci::select_image(&dir, Some("v1")).expect("v1 still there");
+    let v2_image = airlock::oci::select_image(&dir, Some("v2")).expect("v2 written");
+    assert_ne!(v1_image.manifest_digest, v2_image.manifest_digest);
+}
