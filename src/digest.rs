@@ -159,7 +159,11 @@ mod tests {
             Err(DigestError::Algorithm(_))
         ));
         assert!("sha256:XYZ".parse::<Digest>().is_err());
-        assert!(format!("sha256:{}", "AB".repeat(32)).parse::<Digest>().is_err());
+        assert!(
+            format!("sha256:{}", "AB".repeat(32))
+                .parse::<Digest>()
+                .is_err()
+        );
         assert!("nocolon".parse::<Digest>().is_err());
     }
 

@@ -3,11 +3,11 @@
 //! The pipeline runs one way: project → plan → layers → image → output. See
 //! `docs/architecture.md` for the module map and the invariants the tests guard.
 
+pub mod build;
+pub mod cli;
 pub mod digest;
 pub mod env_vars;
 pub mod image;
-pub mod build;
-pub mod cli;
 pub mod layer;
 pub mod lock;
 pub mod oci;

@@ -11,7 +11,8 @@ use support::{Sandbox, airlock, stderr, stdout};
 /// The manifest digest of `examples/quickstart` built from the committed fixture base
 /// with SOURCE_DATE_EPOCH unset. It changes only when the image format changes on
 /// purpose (layer format, compressor, config assembly); update it deliberately then.
-const QUICKSTART_DIGEST: &str = "sha256:6f69471d49fda3dae147591a4cdfdf7a30fe474a6dd98044da73175d4346684f";
+const QUICKSTART_DIGEST: &str =
+    "sha256:6f69471d49fda3dae147591a4cdfdf7a30fe474a6dd98044da73175d4346684f";
 
 fn json_build(sandbox: &Sandbox, extra: &[&str]) -> Value {
     let mut args = vec!["--json"];
@@ -43,7 +44,15 @@ fn quickstart_has_the_golden_digest() {
     let out_spec = format!("oci:{}", out.display());
     let root = support::repo_root();
     let output = airlock(
-        &["build", "examples/quickstart", "--cache-dir", &cache, "--output", &out_spec, "--locked"],
+        &[
+            "build",
+            "examples/quickstart",
+            "--cache-dir",
+            &cache,
+            "--output",
+            &out_spec,
+            "--locked",
+        ],
         &root,
         &[],
     );
@@ -66,7 +75,8 @@ fn set_times_and_modes(dir: &Path, seconds: u64) {
             file.set_modified(time).expect("mtime");
             // Group/other bits differ; the execute bit does not.
             let mode = meta.permissions().mode();
-            fs::set_permissions(&path, fs::Permissions::from_mode((mode & 0o700) | 0o600)).expect("chmod");
+            fs::set_permissions(&path, fs::Permissions::from_mode((mode & 0o700) | 0o600))
+                .expect("chmod");
         }
     }
 }
@@ -74,7 +84,10 @@ fn set_times_and_modes(dir: &Path, seconds: u64) {
 /// Recreates a directory tree with its files created in reverse name order.
 fn recreate_reversed(src: &Path, dst: &Path) {
     fs::create_dir_all(dst).expect("mkdir");
-    let mut names: Vec<_> = fs::read_dir(src).expect("read_dir").map(|e| e.expect("e").file_name()).collect();
+    let mut names: Vec<_> = fs::read_dir(src)
+        .expect("read_dir")
+        .map(|e| e.expect("e").file_name())
+        .collect();
     names.sort();
     names.reverse();
     for name in names {
@@ -99,11 +112,16 @@ fn digest_ignores_path_mtime_umask_order_tz_and_locale() {
     set_times_and_modes(&moved, 1_234_567_890);
     let cache = b.cache.to_string_lossy().into_owned();
     let layout = b.base_layout.to_string_lossy().into_owned();
-    let script = format!(
-        "umask 077 && exec \"$0\" build \"$1\" --cache-dir \"$2\" --base-layout \"$3\""
-    );
+    let script = "umask 077 && exec \"$0\" build \"$1\" --cache-dir \"$2\" --base-layout \"$3\"";
     let output = std::process::Command::new("sh")
-        .args(["-c", &script, env!("CARGO_BIN_EXE_airlock"), &moved.to_string_lossy(), &cache, &layout])
+        .args([
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_airlock"),
+            &moved.to_string_lossy(),
+            &cache,
+            &layout,
+        ])
         .env("TZ", "Asia/Kolkata")
         .env("LC_ALL", "tr_TR.UTF-8")
         .env("LANG", "tr_TR.UTF-8")
@@ -119,9 +137,18 @@ fn changing_one_dag_changes_only_the_dag_layer() {
     let before = json_build(&sandbox, &[]);
     fs::write(sandbox.project.join("dags/example_dag.py"), "# changed\n").expect("write");
     let after = json_build(&sandbox, &[]);
-    assert_eq!(layer_digests(&before, "base"), layer_digests(&after, "base"));
-    assert_eq!(layer_digests(&before, "project"), layer_digests(&after, "project"));
-    assert_ne!(layer_digests(&before, "dags"), layer_digests(&after, "dags"));
+    assert_eq!(
+        layer_digests(&before, "base"),
+        layer_digests(&after, "base")
+    );
+    assert_eq!(
+        layer_digests(&before, "project"),
+        layer_digests(&after, "project")
+    );
+    assert_ne!(
+        layer_digests(&before, "dags"),
+        layer_digests(&after, "dags")
+    );
     assert_ne!(before["manifest_digest"], after["manifest_digest"]);
     let reused: Vec<bool> = after["layers"]
         .as_array()
@@ -129,7 +156,11 @@ fn changing_one_dag_changes_only_the_dag_layer() {
         .iter()
         .map(|l| l["reused"].as_bool().expect("bool"))
         .collect();
-    assert_eq!(reused, [true, true, true, false], "only the DAG layer is rebuilt");
+    assert_eq!(
+        reused,
+        [true, true, true, false],
+        "only the DAG layer is rebuilt"
+    );
 }
 
 #[test]
@@ -140,8 +171,21 @@ fn source_date_epoch_sets_every_timestamp() {
     let layout = sandbox.base_layout.to_string_lossy().into_owned();
     let out_dir = sandbox.dir.path().join("out");
     let out = format!("oci:{}", out_dir.display());
-    let args = ["build", &project, "--cache-dir", &cache, "--base-layout", &layout, "--output", &out];
-    let dated = airlock(&args, sandbox.dir.path(), &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    let args = [
+        "build",
+        &project,
+        "--cache-dir",
+        &cache,
+        "--base-layout",
+        &layout,
+        "--output",
+        &out,
+    ];
+    let dated = airlock(
+        &args,
+        sandbox.dir.path(),
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
     assert!(dated.status.success(), "{}", stderr(&dated));
     assert_ne!(stdout(&dated).trim(), QUICKSTART_DIGEST);
     let image = airlock::oci::select_image(&out_dir, Some("latest")).expect("layout");
@@ -157,9 +201,17 @@ fn source_date_epoch_sets_every_timestamp() {
         let entry = entry.expect("entry");
         assert_eq!(entry.header().mtime().expect("mtime"), 1_700_000_000);
     }
-    let bad = airlock(&args, sandbox.dir.path(), &[("SOURCE_DATE_EPOCH", "yesterday")]);
+    let bad = airlock(
+        &args,
+        sandbox.dir.path(),
+        &[("SOURCE_DATE_EPOCH", "yesterday")],
+    );
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("SOURCE_DATE_EPOCH"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("SOURCE_DATE_EPOCH"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]
@@ -168,7 +220,10 @@ fn exclude_dags_leaves_the_dag_layer_out() {
     let with = json_build(&sandbox, &[]);
     let without = json_build(&sandbox, &["--exclude-dags"]);
     assert_eq!(layer_digests(&without, "dags").len(), 0);
-    assert_eq!(layer_digests(&with, "project"), layer_digests(&without, "project"));
+    assert_eq!(
+        layer_digests(&with, "project"),
+        layer_digests(&without, "project")
+    );
 }
 
 #[test]
@@ -211,15 +266,25 @@ fn docker_archive_output_is_readable() {
 fn an_index_base_selects_linux_amd64() {
     let sandbox = Sandbox::quickstart();
     let layout = sandbox.dir.path().join("multi");
-    support::write_base(&layout, &support::BaseSpec {
-        as_index: true,
-        ..support::BaseSpec::default()
-    });
+    support::write_base(
+        &layout,
+        &support::BaseSpec {
+            as_index: true,
+            ..support::BaseSpec::default()
+        },
+    );
     let project = sandbox.project.to_string_lossy().into_owned();
     let cache = sandbox.cache.to_string_lossy().into_owned();
     let layout_arg = layout.to_string_lossy().into_owned();
     let output = airlock(
-        &["build", &project, "--cache-dir", &cache, "--base-layout", &layout_arg],
+        &[
+            "build",
+            &project,
+            "--cache-dir",
+            &cache,
+            "--base-layout",
+            &layout_arg,
+        ],
         sandbox.dir.path(),
         &[],
     );
@@ -232,12 +297,24 @@ fn an_index_base_selects_linux_amd64() {
 fn locked_refuses_a_stale_lock_and_keeps_it() {
     let sandbox = Sandbox::quickstart();
     assert!(sandbox.build(&[]).status.success());
-    let lock_before = fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock written");
-    fs::write(sandbox.project.join("requirements.txt"), "# still nothing to install\n").expect("write");
+    let lock_before =
+        fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock written");
+    fs::write(
+        sandbox.project.join("requirements.txt"),
+        "# still nothing to install\n",
+    )
+    .expect("write");
     let output = sandbox.build(&["--locked"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("requirements.txt` changed"), "{}", stderr(&output));
-    assert_eq!(fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock"), lock_before);
+    assert!(
+        stderr(&output).contains("requirements.txt` changed"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock"),
+        lock_before
+    );
     assert!(sandbox.build(&[]).status.success());
     assert!(sandbox.build(&["--frozen"]).status.success());
 }
@@ -254,9 +331,19 @@ fn two_builds_at_once_share_the_store() {
         let b = s.spawn(|| run("b"));
         (a.join().expect("thread"), b.join().expect("thread"))
     });
-    assert!(a.status.success() && b.status.success(), "{} {}", stderr(&a), stderr(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{} {}",
+        stderr(&a),
+        stderr(&b)
+    );
     assert_eq!(stdout(&a), stdout(&b));
-    assert_eq!(fs::read_dir(sandbox.cache.join("tmp")).expect("tmp").count(), 0);
+    assert_eq!(
+        fs::read_dir(sandbox.cache.join("tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
 }
 
 #[test]

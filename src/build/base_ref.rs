@@ -26,7 +26,10 @@ impl ImageName {
         let valid = !name.is_empty()
             && !name.contains(char::is_whitespace)
             && tag.as_deref().is_none_or(|t| {
-                !t.is_empty() && t.len() <= 128 && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                !t.is_empty()
+                    && t.len() <= 128
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
             });
         if !valid {
             return Err(bad());
@@ -46,7 +49,10 @@ mod tests {
     #[test]
     fn splits_name_tag_and_digest() {
         let n = ImageName::parse("example/runtime:3.0-1").expect("valid");
-        assert_eq!((n.name.as_str(), n.tag.as_deref()), ("example/runtime", Some("3.0-1")));
+        assert_eq!(
+            (n.name.as_str(), n.tag.as_deref()),
+            ("example/runtime", Some("3.0-1"))
+        );
         let n = ImageName::parse("localhost:5000/runtime").expect("valid");
         assert_eq!((n.name.as_str(), n.tag), ("localhost:5000/runtime", None));
         let d = format!("runtime@sha256:{}", "a".repeat(64));

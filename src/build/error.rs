@@ -28,7 +28,9 @@ pub enum BuildError {
     BaseNotFound { reference: String },
     #[error("Invalid image name `{0}` after `FROM`")]
     BadImageName(String),
-    #[error("`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet")]
+    #[error(
+        "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
+    )]
     UnsupportedInput {
         file: &'static str,
         what: &'static str,

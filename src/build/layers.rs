@@ -30,12 +30,21 @@ impl Placement<'_> {
     /// it belongs to the project owner; above it, it is copied from the base.
     fn parent_meta(&self, path: &str) -> (u32, Owner) {
         let prefix = self.prefix();
-        let inside = !prefix.is_empty() && path.len() > prefix.len() && path.starts_with(prefix) && path.as_bytes()[prefix.len()] == b'/';
+        let inside = !prefix.is_empty()
+            && path.len() > prefix.len()
+            && path.starts_with(prefix)
+            && path.as_bytes()[prefix.len()] == b'/';
         if inside || prefix.is_empty() {
             return (0o755, self.owner);
         }
         match self.facts.dirs.get(path) {
-            Some(meta) => (meta.mode & 0o7777, Owner { uid: meta.uid, gid: meta.gid }),
+            Some(meta) => (
+                meta.mode & 0o7777,
+                Owner {
+                    uid: meta.uid,
+                    gid: meta.gid,
+                },
+            ),
             None => (0o755, Owner::ROOT),
         }
     }
@@ -51,18 +60,25 @@ impl Placement<'_> {
                     size: *size,
                     sha256: sha256.clone(),
                 },
-                WalkedKind::Symlink { target } => EntryKind::Symlink { target: target.clone() },
+                WalkedKind::Symlink { target } => EntryKind::Symlink {
+                    target: target.clone(),
+                },
             };
             let host_mode = match &walked.kind {
-                WalkedKind::File { executable: true, .. } => 0o755,
+                WalkedKind::File {
+                    executable: true, ..
+                } => 0o755,
                 _ => 0o644,
             };
             let mode = normalize_mode(&kind, host_mode);
-            tree.insert(&self.image_path(&walked.rel), Entry {
-                kind,
-                mode,
-                owner: self.owner,
-            })?;
+            tree.insert(
+                &self.image_path(&walked.rel),
+                Entry {
+                    kind,
+                    mode,
+                    owner: self.owner,
+                },
+            )?;
         }
         if !tree.is_empty() {
             tree.add_parents(|path| self.parent_meta(path));

@@ -6,8 +6,14 @@ use super::BuildError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputSpec {
-    Oci { dir: PathBuf, tag: String },
-    DockerArchive { file: PathBuf, reference: Option<String> },
+    Oci {
+        dir: PathBuf,
+        tag: String,
+    },
+    DockerArchive {
+        file: PathBuf,
+        reference: Option<String>,
+    },
 }
 
 impl OutputSpec {
@@ -69,15 +75,24 @@ mod tests {
     fn parses_both_kinds() {
         assert_eq!(
             OutputSpec::parse("oci:out").expect("ok"),
-            OutputSpec::Oci { dir: "out".into(), tag: "latest".into() }
+            OutputSpec::Oci {
+                dir: "out".into(),
+                tag: "latest".into()
+            }
         );
         assert_eq!(
             OutputSpec::parse("oci:a/b:v1").expect("ok"),
-            OutputSpec::Oci { dir: "a/b".into(), tag: "v1".into() }
+            OutputSpec::Oci {
+                dir: "a/b".into(),
+                tag: "v1".into()
+            }
         );
         assert_eq!(
             OutputSpec::parse("docker-archive:img.tar:team/app:1.0").expect("ok"),
-            OutputSpec::DockerArchive { file: "img.tar".into(), reference: Some("team/app:1.0".into()) }
+            OutputSpec::DockerArchive {
+                file: "img.tar".into(),
+                reference: Some("team/app:1.0".into())
+            }
         );
         assert!(OutputSpec::parse("tar:x").is_err());
         assert!(OutputSpec::parse("oci:").is_err());

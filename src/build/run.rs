@@ -9,8 +9,8 @@ use super::layers::Placement;
 use super::{BuildError, ImageName, OutputSpec};
 use crate::digest::Digest;
 use crate::image::{
-    Accounts, BaseImage, ConfigInputs, HistoryEntry, assemble_config, build_manifest, load_base_from_layout,
-    plan_onbuild, read_facts, resolve_owner,
+    Accounts, BaseImage, ConfigInputs, HistoryEntry, assemble_config, build_manifest,
+    load_base_from_layout, plan_onbuild, read_facts, resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
 use crate::lock::{LOCK_FILE, LockedBase, Lockfile};
@@ -75,7 +75,11 @@ pub struct BuildResult {
     pub lock_updated: bool,
 }
 
-fn resolve_base(store: &Store, project: &Project, options: &BuildOptions) -> Result<BaseImage, BuildError> {
+fn resolve_base(
+    store: &Store,
+    project: &Project,
+    options: &BuildOptions,
+) -> Result<BaseImage, BuildError> {
     let reference = project.dockerfile.from.image.clone();
     let name = ImageName::parse(&reference)?;
     let layout = match &options.base_layout {
@@ -85,7 +89,11 @@ fn resolve_base(store: &Store, project: &Project, options: &BuildOptions) -> Res
             None => return Err(BuildError::BaseNotFound { reference }),
         },
     };
-    let tag = name.tag.as_deref().or(if name.digest.is_some() { None } else { Some("latest") });
+    let tag = name.tag.as_deref().or(if name.digest.is_some() {
+        None
+    } else {
+        Some("latest")
+    });
     let base = load_base_from_layout(store, &reference, &layout, tag)?;
     if let Some(wanted) = &name.digest
         && wanted != &base.manifest_digest
@@ -100,8 +108,13 @@ fn resolve_base(store: &Store, project: &Project, options: &BuildOptions) -> Res
 
 /// Refuses non-empty `packages.txt` and `requirements.txt` until their resolvers exist.
 fn check_inputs(project: &Project) -> Result<(), BuildError> {
-    for (file, what) in [("packages.txt", "Debian packages"), ("requirements.txt", "Python requirements")] {
-        let Some(text) = project.inputs.get(file) else { continue };
+    for (file, what) in [
+        ("packages.txt", "Debian packages"),
+        ("requirements.txt", "Python requirements"),
+    ] {
+        let Some(text) = project.inputs.get(file) else {
+            continue;
+        };
         for (index, line) in text.lines().enumerate() {
             let entry = line.split('#').next().unwrap_or("").trim();
             if !entry.is_empty() {
@@ -177,7 +190,11 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             Some(lock) => lock.staleness(&wanted),
         };
         if let Some(reason) = reason {
-            return Err(crate::lock::LockError::Stale { path: lock_path, reason }.into());
+            return Err(crate::lock::LockError::Stale {
+                path: lock_path,
+                reason,
+            }
+            .into());
         }
     }
     let lock_text = wanted.to_text();
@@ -189,7 +206,12 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
 
     // Ownership and placement of project files, as the ONBUILD `COPY` would do it.
     let workdir = base.working_dir().unwrap_or_else(|| "/".to_string());
-    let owner = match onbuild.project_chown.as_deref().map(str::to_string).or_else(|| base.user()) {
+    let owner = match onbuild
+        .project_chown
+        .as_deref()
+        .map(str::to_string)
+        .or_else(|| base.user())
+    {
         Some(spec) => resolve_owner(&spec, &accounts)?,
         None => Owner::ROOT,
     };
@@ -226,7 +248,8 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             reused: true,
         })
         .collect();
-    let mut layer_descriptors: Vec<Descriptor> = base.layers.iter().map(|l| l.descriptor.clone()).collect();
+    let mut layer_descriptors: Vec<Descriptor> =
+        base.layers.iter().map(|l| l.descriptor.clone()).collect();
     let mut blobs: Vec<(Digest, PathBuf)> = base
         .layers
         .iter()
@@ -244,7 +267,10 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             empty_layer: true,
         })
         .collect();
-    let chown = onbuild.project_chown.clone().unwrap_or_else(|| format!("{}:{}", owner.uid, owner.gid));
+    let chown = onbuild
+        .project_chown
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", owner.uid, owner.gid));
     for (kind, tree) in &trees {
         if tree.is_empty() {
             continue;
@@ -253,7 +279,9 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         let (record, reused) = build_layer(&store, tree, kind, options.source_date_epoch)?;
         let created_by = match *kind {
             "dags" => format!("COPY --chown={chown} dags/ {workdir}/dags/ # airlock: DAGs layer"),
-            _ => format!("COPY --chown={chown} . {workdir} # airlock: project files, without dags/"),
+            _ => {
+                format!("COPY --chown={chown} . {workdir} # airlock: project files, without dags/")
+            }
         };
         history.push(HistoryEntry {
             created_by,
@@ -261,7 +289,11 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             empty_layer: false,
         });
         new_diff_ids.push(record.diff_id.clone());
-        layer_descriptors.push(Descriptor::new(&record.media_type, record.digest.clone(), record.size));
+        layer_descriptors.push(Descriptor::new(
+            &record.media_type,
+            record.digest.clone(),
+            record.size,
+        ));
         blobs.push((record.digest.clone(), store.blob_path(&record.digest)));
         summaries.push(LayerSummary {
             kind: kind.to_string(),
@@ -281,8 +313,14 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
 
     let mut labels = onbuild.labels.clone();
     labels.extend(evaluated.labels.clone());
-    labels.insert("airlock.inputs.sha256".into(), project.inputs_digest().hex().to_string());
-    labels.insert("airlock.lock.sha256".into(), Digest::of(lock_text.as_bytes()).hex().to_string());
+    labels.insert(
+        "airlock.inputs.sha256".into(),
+        project.inputs_digest().hex().to_string(),
+    );
+    labels.insert(
+        "airlock.lock.sha256".into(),
+        Digest::of(lock_text.as_bytes()).hex().to_string(),
+    );
     let config = assemble_config(
         &base,
         &ConfigInputs {
@@ -300,7 +338,10 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     let manifest_digest = store.put_bytes(&manifest)?;
 
     reporter.step("writing the output");
-    let output = options.output.clone().unwrap_or_else(|| OutputSpec::default_for(&project.root));
+    let output = options
+        .output
+        .clone()
+        .unwrap_or_else(|| OutputSpec::default_for(&project.root));
     let config_blob = (config_digest.clone(), store.blob_path(&config_digest));
     match &output {
         OutputSpec::Oci { dir, tag } => {

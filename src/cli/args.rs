@@ -14,7 +14,12 @@ use crate::env_vars;
 /// image, and writes an OCI layout or a docker-archive. The same inputs give the same
 /// image digest on any machine, any day.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "airlock",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

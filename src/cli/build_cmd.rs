@@ -12,10 +12,9 @@ use crate::env_vars;
 /// `SOURCE_DATE_EPOCH` as Unix seconds; unset or empty means 0.
 fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var(env_vars::SOURCE_DATE_EPOCH) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .with_context(|| format!("`SOURCE_DATE_EPOCH` must be whole Unix seconds, got `{text}`")),
+        Ok(text) if !text.trim().is_empty() => text.trim().parse().with_context(|| {
+            format!("`SOURCE_DATE_EPOCH` must be whole Unix seconds, got `{text}`")
+        }),
         _ => Ok(0),
     }
 }
@@ -46,7 +45,8 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
     let spinner = Spinner::new(global.quiet || args.json);
     let result = build(&options, &spinner);
     spinner.finish();
-    let result = result.with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?;
+    let result =
+        result.with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
@@ -55,7 +55,10 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         for layer in &result.layers {
             if layer.kind != "base" {
                 let state = if layer.reused { "cached" } else { "built" };
-                eprintln!("  {:<8} {} {:>10} bytes ({state})", layer.kind, layer.digest, layer.size);
+                eprintln!(
+                    "  {:<8} {} {:>10} bytes ({state})",
+                    layer.kind, layer.digest, layer.size
+                );
             }
         }
         eprintln!("Wrote {}", result.output);

@@ -90,8 +90,10 @@ pub fn load_base_from_layout(
     let image = select_image(layout, tag)?;
     store.put_bytes(&image.manifest_bytes)?;
     let config_desc = image.manifest.config.clone();
-    let config_path = store.import_file(&image.blob_path(&config_desc.digest), &config_desc.digest)?;
-    let config_bytes = std::fs::read(&config_path).map_err(|e| crate::store::StoreError::io("read", &config_path, e))?;
+    let config_path =
+        store.import_file(&image.blob_path(&config_desc.digest), &config_desc.digest)?;
+    let config_bytes = std::fs::read(&config_path)
+        .map_err(|e| crate::store::StoreError::io("read", &config_path, e))?;
     let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| ImageError::Config {
         digest: config_desc.digest.clone(),
         reason: e.to_string(),
@@ -124,7 +126,10 @@ pub fn load_base_from_layout(
 
 fn check_platform(config: &Value) -> Result<(), ImageError> {
     let os = config.get("os").and_then(Value::as_str).unwrap_or("");
-    let arch = config.get("architecture").and_then(Value::as_str).unwrap_or("");
+    let arch = config
+        .get("architecture")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if os == "linux" && arch == "amd64" {
         Ok(())
     } else {

@@ -94,11 +94,19 @@ pub fn assemble_config(base: &BaseImage, inputs: &ConfigInputs) -> Result<Vec<u8
     }
     cfg.remove("OnBuild");
 
-    let rootfs = object(root.entry("rootfs").or_insert_with(|| json!({"type": "layers"})));
+    let rootfs = object(
+        root.entry("rootfs")
+            .or_insert_with(|| json!({"type": "layers"})),
+    );
     rootfs.insert("type".into(), json!("layers"));
     let diff_ids = rootfs.entry("diff_ids").or_insert_with(|| json!([]));
     if let Value::Array(ids) = diff_ids {
-        ids.extend(inputs.new_diff_ids.iter().map(|d| Value::String(d.to_string())));
+        ids.extend(
+            inputs
+                .new_diff_ids
+                .iter()
+                .map(|d| Value::String(d.to_string())),
+        );
     }
 
     let history = root.entry("history").or_insert_with(|| json!([]));
@@ -125,7 +133,11 @@ pub fn build_manifest(config: &[u8], layers: Vec<Descriptor>) -> Result<Vec<u8>,
         schema_version: 2,
         media_type: Some(media_types::OCI_MANIFEST.to_string()),
         artifact_type: None,
-        config: Descriptor::new(media_types::OCI_CONFIG, Digest::of(config), config.len() as u64),
+        config: Descriptor::new(
+            media_types::OCI_CONFIG,
+            Digest::of(config),
+            config.len() as u64,
+        ),
         layers,
         subject: None,
         annotations: BTreeMap::new(),

@@ -89,9 +89,18 @@ impl BaseFacts {
             }
             let header = entry.header();
             let kind = header.entry_type();
-            let mode = header.mode()? & 0o7777;
-            let uid = u32::try_from(header.uid()?).unwrap_or(u32::MAX);
-            let gid = u32::try_from(header.gid()?).unwrap_or(u32::MAX);
+            // Some writers leave numeric fields blank; blank means 0, as tar readers do.
+            let mode = header.mode().unwrap_or(0o755) & 0o7777;
+            let uid = header
+                .uid()
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0);
+            let gid = header
+                .gid()
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0);
             if kind.is_dir() {
                 self.symlinks.remove(&path);
                 self.dirs.insert(path, DirMeta { mode, uid, gid });
@@ -211,11 +220,19 @@ mod tests {
         assert_eq!(facts.dirs["usr/local"].mode, 0o750);
         assert_eq!(facts.dirs["usr/local"].uid, 7);
         let second = layer(&[
-            ("etc/passwd", Some("astro:x:50000:0::/home/astro:/bin/bash\n")),
+            (
+                "etc/passwd",
+                Some("astro:x:50000:0::/home/astro:/bin/bash\n"),
+            ),
             ("opt/.wh.x", Some("")),
         ]);
         facts.apply_layer(&second[..]).expect("layer 2");
-        assert!(facts.passwd.as_deref().is_some_and(|p| p.starts_with("astro")));
+        assert!(
+            facts
+                .passwd
+                .as_deref()
+                .is_some_and(|p| p.starts_with("astro"))
+        );
         assert!(!facts.dirs.contains_key("opt/x"));
         let third = layer(&[("etc/.wh..wh..opq", Some(""))]);
         facts.apply_layer(&third[..]).expect("layer 3");

@@ -16,7 +16,9 @@ pub enum OnBuildStep {
     CopyRequirementsTxt,
     InstallPythonDependencies,
     /// `COPY [--chown=SPEC] . .`
-    CopyProject { chown: Option<String> },
+    CopyProject {
+        chown: Option<String>,
+    },
     User(String),
     Label(String, String),
 }
@@ -54,16 +56,21 @@ fn parse_step(trigger: &str) -> Option<OnBuildStep> {
                 _ => (None, &parts[..]),
             };
             match args {
-                ["packages.txt", dest] if is_here(dest) && chown.is_none() => Some(OnBuildStep::CopyPackagesTxt),
+                ["packages.txt", dest] if is_here(dest) && chown.is_none() => {
+                    Some(OnBuildStep::CopyPackagesTxt)
+                }
                 ["requirements.txt", dest] if is_here(dest) && chown.is_none() => {
                     Some(OnBuildStep::CopyRequirementsTxt)
                 }
-                [src, dest] if is_here(src) && is_here(dest) => Some(OnBuildStep::CopyProject { chown }),
+                [src, dest] if is_here(src) && is_here(dest) => {
+                    Some(OnBuildStep::CopyProject { chown })
+                }
                 _ => None,
             }
         }
         "RUN" => {
-            if rest.contains("install-system-packages") || (rest.contains("packages.txt") && rest.contains("apt-get"))
+            if rest.contains("install-system-packages")
+                || (rest.contains("packages.txt") && rest.contains("apt-get"))
             {
                 Some(OnBuildStep::InstallSystemPackages)
             } else if rest.contains("install-python-dependencies")
@@ -74,7 +81,9 @@ fn parse_step(trigger: &str) -> Option<OnBuildStep> {
                 None
             }
         }
-        "USER" if !rest.is_empty() && !rest.contains(char::is_whitespace) => Some(OnBuildStep::User(rest.to_string())),
+        "USER" if !rest.is_empty() && !rest.contains(char::is_whitespace) => {
+            Some(OnBuildStep::User(rest.to_string()))
+        }
         "LABEL" => {
             let (key, value) = rest.split_once('=')?;
             Some(OnBuildStep::Label(

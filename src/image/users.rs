@@ -42,7 +42,10 @@ impl Accounts {
     }
 
     fn group(&self, name: &str) -> Option<u32> {
-        self.groups.iter().find(|(n, _)| n == name).map(|(_, gid)| *gid)
+        self.groups
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, gid)| *gid)
     }
 }
 
@@ -62,19 +65,23 @@ pub fn resolve_owner(spec: &str, accounts: &Accounts) -> Result<Owner, ImageErro
                 .find(|(_, u, _)| *u == uid)
                 .map_or(0, |(_, _, g)| *g),
         ),
-        Err(_) => accounts.user(user).ok_or_else(|| ImageError::UnknownAccount {
-            name: user.to_string(),
-            file: "passwd",
-        })?,
+        Err(_) => accounts
+            .user(user)
+            .ok_or_else(|| ImageError::UnknownAccount {
+                name: user.to_string(),
+                file: "passwd",
+            })?,
     };
     let gid = match group {
         None => primary_gid,
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => accounts.group(g).ok_or_else(|| ImageError::UnknownAccount {
-                name: g.to_string(),
-                file: "group",
-            })?,
+            Err(_) => accounts
+                .group(g)
+                .ok_or_else(|| ImageError::UnknownAccount {
+                    name: g.to_string(),
+                    file: "group",
+                })?,
         },
     };
     Ok(Owner { uid, gid })
@@ -86,7 +93,10 @@ mod tests {
 
     fn accounts() -> Accounts {
         Accounts::from_facts(&BaseFacts {
-            passwd: Some("root:x:0:0:root:/root:/bin/bash\nastro:x:50000:50000::/home/astro:/bin/bash\n".into()),
+            passwd: Some(
+                "root:x:0:0:root:/root:/bin/bash\nastro:x:50000:50000::/home/astro:/bin/bash\n"
+                    .into(),
+            ),
             group: Some("root:x:0:\nastro:x:50000:\n".into()),
             ..BaseFacts::default()
         })
@@ -95,10 +105,28 @@ mod tests {
     #[test]
     fn resolves_names_and_numbers() {
         let a = accounts();
-        assert_eq!(resolve_owner("astro:0", &a).expect("ok"), Owner { uid: 50000, gid: 0 });
-        assert_eq!(resolve_owner("astro", &a).expect("ok"), Owner { uid: 50000, gid: 50000 });
-        assert_eq!(resolve_owner("astro:astro", &a).expect("ok"), Owner { uid: 50000, gid: 50000 });
-        assert_eq!(resolve_owner("1234:5", &a).expect("ok"), Owner { uid: 1234, gid: 5 });
+        assert_eq!(
+            resolve_owner("astro:0", &a).expect("ok"),
+            Owner { uid: 50000, gid: 0 }
+        );
+        assert_eq!(
+            resolve_owner("astro", &a).expect("ok"),
+            Owner {
+                uid: 50000,
+                gid: 50000
+            }
+        );
+        assert_eq!(
+            resolve_owner("astro:astro", &a).expect("ok"),
+            Owner {
+                uid: 50000,
+                gid: 50000
+            }
+        );
+        assert_eq!(
+            resolve_owner("1234:5", &a).expect("ok"),
+            Owner { uid: 1234, gid: 5 }
+        );
         assert_eq!(resolve_owner("root", &a).expect("ok"), Owner::ROOT);
     }
 

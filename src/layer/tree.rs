@@ -10,7 +10,9 @@ use crate::digest::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
-    #[error("Invalid path `{0}` in a layer: paths must be relative, without `.`, `..` or empty components")]
+    #[error(
+        "Invalid path `{0}` in a layer: paths must be relative, without `.`, `..` or empty components"
+    )]
     InvalidPath(String),
     #[error("`{path}` is added twice to the same layer")]
     Duplicate { path: String },

@@ -20,7 +20,9 @@ pub enum LockError {
     },
     #[error("`{path}` is not a valid airlock lockfile: {message}; delete it to re-lock")]
     Parse { path: PathBuf, message: String },
-    #[error("`{path}` has version {found}, this airlock reads version {LOCK_VERSION}; upgrade airlock or re-lock")]
+    #[error(
+        "`{path}` has version {found}, this airlock reads version {LOCK_VERSION}; upgrade airlock or re-lock"
+    )]
     Version { path: PathBuf, found: u32 },
     #[error("Cannot write `{path}`")]
     Write {
@@ -28,7 +30,9 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{path}` is out of date ({reason}) and `--locked` was given; run `airlock build` without `--locked` to update it")]
+    #[error(
+        "`{path}` is out of date ({reason}) and `--locked` was given; run `airlock build` without `--locked` to update it"
+    )]
     Stale { path: PathBuf, reason: String },
 }
 
@@ -76,17 +80,22 @@ impl Lockfile {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let found = value.get("version").and_then(toml::Value::as_integer).unwrap_or(0);
+        let found = value
+            .get("version")
+            .and_then(toml::Value::as_integer)
+            .unwrap_or(0);
         if found != i64::from(LOCK_VERSION) {
             return Err(LockError::Version {
                 path: path.to_path_buf(),
                 found: u32::try_from(found).unwrap_or(0),
             });
         }
-        toml::from_str(&text).map(Some).map_err(|e| LockError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| LockError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
     }
 
     /// The canonical text: a header comment, then TOML with sorted tables.
@@ -127,7 +136,10 @@ impl Lockfile {
             path: path.to_path_buf(),
             source,
         };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
         std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(err)?;
         temp.persist(path).map_err(|e| err(e.error))?;
@@ -159,8 +171,14 @@ mod tests {
         let read = Lockfile::read(&path).expect("read").expect("present");
         assert_eq!(read, a);
         assert_eq!(read.staleness(&a), None);
-        assert!(read.staleness(&lock(b"m2", b"r")).is_some_and(|r| r.contains("resolves")));
-        assert!(read.staleness(&lock(b"m", b"r2")).is_some_and(|r| r.contains("requirements.txt")));
+        assert!(
+            read.staleness(&lock(b"m2", b"r"))
+                .is_some_and(|r| r.contains("resolves"))
+        );
+        assert!(
+            read.staleness(&lock(b"m", b"r2"))
+                .is_some_and(|r| r.contains("requirements.txt"))
+        );
     }
 
     #[test]
@@ -168,8 +186,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(LOCK_FILE);
         std::fs::write(&path, "version = 99\n").expect("write");
-        assert!(matches!(Lockfile::read(&path), Err(LockError::Version { found: 99, .. })));
+        assert!(matches!(
+            Lockfile::read(&path),
+            Err(LockError::Version { found: 99, .. })
+        ));
         std::fs::write(&path, "not toml [").expect("write");
-        assert!(matches!(Lockfile::read(&path), Err(LockError::Parse { .. })));
+        assert!(matches!(
+            Lockfile::read(&path),
+            Err(LockError::Parse { .. })
+        ));
     }
 }

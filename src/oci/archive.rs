@@ -25,7 +25,11 @@ fn blob_name(digest: &Digest) -> String {
     format!("blobs/sha256/{}", digest.hex())
 }
 
-fn append_bytes<W: Write>(builder: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> io::Result<()> {
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
     let mut header = tar::Header::new_ustar();
     header.set_size(bytes.len() as u64);
     header.set_mode(0o644);
@@ -67,11 +71,16 @@ pub fn write_docker_archive(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(err("create directory", &parent))?;
-    let temp = tempfile::NamedTempFile::new_in(&parent).map_err(err("create temp file in", &parent))?;
+    let temp =
+        tempfile::NamedTempFile::new_in(&parent).map_err(err("create temp file in", &parent))?;
     let mut builder = tar::Builder::new(BufWriter::new(temp));
     builder.mode(tar::HeaderMode::Deterministic);
 
-    let mut descriptor = Descriptor::new(media_types::OCI_MANIFEST, manifest_digest.clone(), manifest.len() as u64);
+    let mut descriptor = Descriptor::new(
+        media_types::OCI_MANIFEST,
+        manifest_digest.clone(),
+        manifest.len() as u64,
+    );
     if let Some(tag) = repo_tag {
         descriptor
             .annotations
@@ -120,13 +129,11 @@ pub fn write_docker_archive(
     };
     write(&mut builder).map_err(err("write archive", file))?;
     let buffered = builder.into_inner().map_err(err("write archive", file))?;
-    let temp = buffered
-        .into_inner()
-        .map_err(|e| OciError::Io {
-            action: "write archive",
-            path: file.to_path_buf(),
-            source: e.into_error(),
-        })?;
+    let temp = buffered.into_inner().map_err(|e| OciError::Io {
+        action: "write archive",
+        path: file.to_path_buf(),
+        source: e.into_error(),
+    })?;
     temp.persist(file).map_err(|e| OciError::Io {
         action: "rename temp file to",
         path: file.to_path_buf(),

@@ -69,7 +69,9 @@ impl LayoutImage {
 }
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
-    dir.join("blobs").join(digest.algorithm()).join(digest.hex())
+    dir.join("blobs")
+        .join(digest.algorithm())
+        .join(digest.hex())
 }
 
 /// Reads a blob of the layout and checks it against its digest.
@@ -136,7 +138,11 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
                 })
             })
             .ok_or_else(|| {
-                let names: Vec<&str> = index.manifests.iter().filter_map(|d| d.ref_name()).collect();
+                let names: Vec<&str> = index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.ref_name())
+                    .collect();
                 OciError::TagNotFound {
                     tag: tag.to_string(),
                     path: dir.to_path_buf(),
@@ -161,7 +167,11 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
     resolve_descriptor(dir, descriptor, &name)
 }
 
-fn resolve_descriptor(dir: &Path, descriptor: &Descriptor, name: &str) -> Result<LayoutImage, OciError> {
+fn resolve_descriptor(
+    dir: &Path,
+    descriptor: &Descriptor,
+    name: &str,
+) -> Result<LayoutImage, OciError> {
     let path = blob_path(dir, &descriptor.digest);
     if media_types::is_index(&descriptor.media_type) {
         let bytes = read_verified(dir, &descriptor.digest)?;
@@ -208,7 +218,8 @@ fn place_blob(dir: &Path, digest: &Digest, source: &Path) -> Result<(), OciError
         return Ok(());
     }
     let parent = dest.parent().unwrap_or(dir);
-    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
+    let mut temp =
+        tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
     let mut input = fs::File::open(source).map_err(io_err("open", source))?;
     io::copy(&mut input, &mut temp).map_err(io_err("copy", source))?;
     temp.persist(&dest).map_err(|e| OciError::Io {
@@ -221,7 +232,8 @@ fn place_blob(dir: &Path, digest: &Digest, source: &Path) -> Result<(), OciError
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
+    let mut temp =
+        tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
     temp.write_all(bytes).map_err(io_err("write", path))?;
     temp.persist(path).map_err(|e| OciError::Io {
         action: "rename temp file to",
@@ -290,14 +302,20 @@ pub fn write_layout(
         ImageIndex::empty()
     };
     index.manifests.retain(|d| d.ref_name() != Some(tag));
-    let mut descriptor = Descriptor::new(manifest_media_type, manifest_digest.clone(), manifest.len() as u64);
+    let mut descriptor = Descriptor::new(
+        manifest_media_type,
+        manifest_digest.clone(),
+        manifest.len() as u64,
+    );
     descriptor
         .annotations
         .insert(media_types::REF_NAME.to_string(), tag.to_string());
     index.manifests.push(descriptor);
-    index
-        .manifests
-        .sort_by(|a, b| a.ref_name().cmp(&b.ref_name()).then(a.digest.cmp(&b.digest)));
+    index.manifests.sort_by(|a, b| {
+        a.ref_name()
+            .cmp(&b.ref_name())
+            .then(a.digest.cmp(&b.digest))
+    });
     let index_bytes = serde_json::to_vec(&index).map_err(|source| OciError::Json {
         path: work.join("index.json"),
         source,
@@ -319,7 +337,8 @@ pub fn write_layout(
 #[cfg(unix)]
 fn set_dir_mode(dir: &Path) -> Result<(), OciError> {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err("set permissions of", dir))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .map_err(io_err("set permissions of", dir))
 }
 
 #[cfg(not(unix))]

@@ -17,17 +17,44 @@ pub enum InitError {
 /// (path relative to the project, content) of every file `init` writes.
 pub fn skeleton(base_image: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("Dockerfile", include_str!("templates/Dockerfile.tmpl").replace("{base}", base_image)),
-        ("requirements.txt", include_str!("templates/requirements.txt").to_string()),
-        ("packages.txt", include_str!("templates/packages.txt").to_string()),
-        ("dags/example_dag.py", include_str!("templates/example_dag.py").to_string()),
-        ("dags/.airflowignore", include_str!("templates/airflowignore").to_string()),
+        (
+            "Dockerfile",
+            include_str!("templates/Dockerfile.tmpl").replace("{base}", base_image),
+        ),
+        (
+            "requirements.txt",
+            include_str!("templates/requirements.txt").to_string(),
+        ),
+        (
+            "packages.txt",
+            include_str!("templates/packages.txt").to_string(),
+        ),
+        (
+            "dags/example_dag.py",
+            include_str!("templates/example_dag.py").to_string(),
+        ),
+        (
+            "dags/.airflowignore",
+            include_str!("templates/airflowignore").to_string(),
+        ),
         ("include/.gitkeep", String::new()),
         ("plugins/.gitkeep", String::new()),
-        ("tests/dags/test_dag_integrity.py", include_str!("templates/test_dag_integrity.py").to_string()),
-        (".dockerignore", include_str!("templates/dockerignore").to_string()),
-        (".gitignore", include_str!("templates/gitignore").to_string()),
-        ("airlock.toml", include_str!("templates/airlock.toml").to_string()),
+        (
+            "tests/dags/test_dag_integrity.py",
+            include_str!("templates/test_dag_integrity.py").to_string(),
+        ),
+        (
+            ".dockerignore",
+            include_str!("templates/dockerignore").to_string(),
+        ),
+        (
+            ".gitignore",
+            include_str!("templates/gitignore").to_string(),
+        ),
+        (
+            "airlock.toml",
+            include_str!("templates/airlock.toml").to_string(),
+        ),
     ]
 }
 

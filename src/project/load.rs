@@ -49,7 +49,9 @@ pub enum ProjectError {
     },
     #[error("File name `{path}` is not valid UTF-8; rename it or add it to `.dockerignore`")]
     NonUtf8Name { path: PathBuf },
-    #[error("The symlink `{path}` points outside the project (`{target}`); replace it with the file itself or add it to `.dockerignore`")]
+    #[error(
+        "The symlink `{path}` points outside the project (`{target}`); replace it with the file itself or add it to `.dockerignore`"
+    )]
     SymlinkEscapes { path: String, target: String },
     #[error("`{path}` is not a regular file, directory or symlink; add it to `.dockerignore`")]
     SpecialFile { path: String },
@@ -67,7 +69,12 @@ pub struct Project {
 }
 
 /// Files whose content decides the image besides the tree itself.
-pub const INPUT_FILES: [&str; 4] = ["Dockerfile", "airlock.toml", "packages.txt", "requirements.txt"];
+pub const INPUT_FILES: [&str; 4] = [
+    "Dockerfile",
+    "airlock.toml",
+    "packages.txt",
+    "requirements.txt",
+];
 
 fn read_optional(path: &Path) -> Result<Option<String>, ProjectError> {
     match fs::read_to_string(path) {
@@ -109,16 +116,20 @@ impl Project {
         };
         let mut args = settings.build.args.clone();
         args.extend(build_args.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let dockerfile = dockerfile::parse(dockerfile_text, &args).map_err(|source| ProjectError::Dockerfile {
-            path: root.join("Dockerfile"),
-            source,
+        let dockerfile = dockerfile::parse(dockerfile_text, &args).map_err(|source| {
+            ProjectError::Dockerfile {
+                path: root.join("Dockerfile"),
+                source,
+            }
         })?;
         let ignore_path = root.join(".dockerignore");
         let dockerignore = match read_optional(&ignore_path)? {
-            Some(text) => DockerIgnore::parse(&text).map_err(|source| ProjectError::DockerIgnore {
-                path: ignore_path,
-                source,
-            })?,
+            Some(text) => {
+                DockerIgnore::parse(&text).map_err(|source| ProjectError::DockerIgnore {
+                    path: ignore_path,
+                    source,
+                })?
+            }
             None => DockerIgnore::parse("").map_err(|source| ProjectError::DockerIgnore {
                 path: ignore_path,
                 source,

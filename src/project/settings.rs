@@ -74,7 +74,10 @@ args = { RUNTIME = "1.0" }
 "#,
         )
         .expect("valid settings");
-        assert_eq!(settings.base.layouts["example/runtime"], PathBuf::from("../base"));
+        assert_eq!(
+            settings.base.layouts["example/runtime"],
+            PathBuf::from("../base")
+        );
         assert_eq!(settings.dags.ignore_syntax, IgnoreSyntax::Regexp);
         assert_eq!(settings.build.args["RUNTIME"], "1.0");
     }

@@ -92,9 +92,11 @@ impl Walker<'_> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(source) => return Err(ProjectError::Io { path, source }),
         };
-        let rules = AirflowIgnore::parse(&text, self.syntax).map_err(|source| ProjectError::AirflowIgnore {
-            path: PathBuf::from(format!("{dir_rel}/.airflowignore")),
-            source,
+        let rules = AirflowIgnore::parse(&text, self.syntax).map_err(|source| {
+            ProjectError::AirflowIgnore {
+                path: PathBuf::from(format!("{dir_rel}/.airflowignore")),
+                source,
+            }
         })?;
         self.airflow.push((dir_rel.to_string(), rules));
         Ok(true)
@@ -121,9 +123,12 @@ impl Walker<'_> {
                 path: dir_host.clone(),
                 source,
             })?;
-            let name = item.file_name().into_string().map_err(|raw| ProjectError::NonUtf8Name {
-                path: dir_host.join(raw),
-            })?;
+            let name = item
+                .file_name()
+                .into_string()
+                .map_err(|raw| ProjectError::NonUtf8Name {
+                    path: dir_host.join(raw),
+                })?;
             names.push(name);
         }
         names.sort();
@@ -153,9 +158,12 @@ impl Walker<'_> {
         let excluded = self.dockerignore.is_excluded(rel);
         let in_dags = is_in_dags(rel);
         if file_type.is_dir() {
-            let ignored = excluded || (in_dags && rel != DAGS_DIR && self.airflow_ignored(rel, true));
+            let ignored =
+                excluded || (in_dags && rel != DAGS_DIR && self.airflow_ignored(rel, true));
             if ignored {
-                if excluded && !(in_dags && self.airflow_ignored(rel, true)) && self.dockerignore.may_reinclude_under(rel)
+                if excluded
+                    && !(in_dags && self.airflow_ignored(rel, true))
+                    && self.dockerignore.may_reinclude_under(rel)
                 {
                     self.walk_dir(rel)?;
                 }
@@ -172,34 +180,49 @@ impl Walker<'_> {
                 path: host.to_path_buf(),
                 source,
             })?;
-            let target = target.to_str().ok_or_else(|| ProjectError::NonUtf8Name { path: host.to_path_buf() })?;
+            let target = target.to_str().ok_or_else(|| ProjectError::NonUtf8Name {
+                path: host.to_path_buf(),
+            })?;
             if target.starts_with('/') || resolve_inside(dir_rel, target).is_none() {
                 return Err(ProjectError::SymlinkEscapes {
                     path: rel.to_string(),
                     target: target.to_string(),
                 });
             }
-            self.push(rel, host, WalkedKind::Symlink {
-                target: target.to_string(),
-            });
+            self.push(
+                rel,
+                host,
+                WalkedKind::Symlink {
+                    target: target.to_string(),
+                },
+            );
             return Ok(());
         }
         if !file_type.is_file() {
-            return Err(ProjectError::SpecialFile { path: rel.to_string() });
+            return Err(ProjectError::SpecialFile {
+                path: rel.to_string(),
+            });
         }
         let file = fs::File::open(host).map_err(|source| ProjectError::Io {
             path: host.to_path_buf(),
             source,
         })?;
-        let (sha256, size) = Digest::of_reader(std::io::BufReader::new(file)).map_err(|source| ProjectError::Io {
-            path: host.to_path_buf(),
-            source,
-        })?;
-        self.push(rel, host, WalkedKind::File {
-            size,
-            sha256,
-            executable: is_executable(&meta),
-        });
+        let (sha256, size) =
+            Digest::of_reader(std::io::BufReader::new(file)).map_err(|source| {
+                ProjectError::Io {
+                    path: host.to_path_buf(),
+                    source,
+                }
+            })?;
+        self.push(
+            rel,
+            host,
+            WalkedKind::File {
+                size,
+                sha256,
+                executable: is_executable(&meta),
+            },
+        );
         Ok(())
     }
 
@@ -229,7 +252,11 @@ fn is_executable(_meta: &fs::Metadata) -> bool {
 }
 
 /// Walks the project at `root`.
-pub fn walk(root: &Path, dockerignore: &DockerIgnore, syntax: IgnoreSyntax) -> Result<Walked, ProjectError> {
+pub fn walk(
+    root: &Path,
+    dockerignore: &DockerIgnore,
+    syntax: IgnoreSyntax,
+) -> Result<Walked, ProjectError> {
     let mut walker = Walker {
         root,
         dockerignore,
@@ -247,7 +274,10 @@ mod tests {
 
     #[test]
     fn symlink_targets_resolve_lexically() {
-        assert_eq!(resolve_inside("dags", "../include/x.py").as_deref(), Some("include/x.py"));
+        assert_eq!(
+            resolve_inside("dags", "../include/x.py").as_deref(),
+            Some("include/x.py")
+        );
         assert_eq!(resolve_inside("", "../etc/passwd"), None);
         assert_eq!(resolve_inside("a/b", "../../x").as_deref(), Some("x"));
         assert_eq!(resolve_inside("a/b", "../../../x"), None);

@@ -18,7 +18,9 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    #[error("Content of `{path}` does not match its digest: expected `{expected}`, found `{actual}`")]
+    #[error(
+        "Content of `{path}` does not match its digest: expected `{expected}`, found `{actual}`"
+    )]
     DigestMismatch {
         path: PathBuf,
         expected: Digest,
@@ -168,7 +170,9 @@ impl Store {
 
     /// Cached JSON about a base image, by its manifest digest.
     pub fn base_facts_path(&self, manifest: &Digest) -> PathBuf {
-        self.root.join("bases").join(format!("{}.json", manifest.hex()))
+        self.root
+            .join("bases")
+            .join(format!("{}.json", manifest.hex()))
     }
 
     /// Writes a small file under the store atomically (temp file + rename).
@@ -206,7 +210,10 @@ mod tests {
         assert!(matches!(err, StoreError::DigestMismatch { .. }));
         assert!(!store.has_blob(&wrong));
         // Nothing half-written is left behind under tmp/.
-        assert_eq!(fs::read_dir(store.root().join("tmp")).expect("ls").count(), 0);
+        assert_eq!(
+            fs::read_dir(store.root().join("tmp")).expect("ls").count(),
+            0
+        );
         let right = Digest::of(b"world");
         store.import_file(&src, &right).expect("import");
         assert!(store.has_blob(&right));

@@ -104,7 +104,10 @@ fn base_trees() -> Vec<FileTree> {
                 root,
             ),
         ),
-        ("etc/group", file("root:x:0:\nastro:x:50000:\n", 0o644, root)),
+        (
+            "etc/group",
+            file("root:x:0:\nastro:x:50000:\n", 0o644, root),
+        ),
         (
             "etc/os-release",
             file(
@@ -114,7 +117,16 @@ fn base_trees() -> Vec<FileTree> {
             ),
         ),
         ("home", dir(0o755, root)),
-        ("home/astro", dir(0o750, Owner { uid: ASTRO_UID, gid: 50000 })),
+        (
+            "home/astro",
+            dir(
+                0o750,
+                Owner {
+                    uid: ASTRO_UID,
+                    gid: 50000,
+                },
+            ),
+        ),
         ("tmp", dir(0o1777, root)),
         ("usr", dir(0o755, root)),
         ("usr/bin", dir(0o755, root)),
@@ -125,13 +137,18 @@ fn base_trees() -> Vec<FileTree> {
             "usr/local/bin/install-python-dependencies",
             file("#!/bin/sh\nexit 0\n", 0o755, root),
         ),
-        ("usr/local/bin/install-system-packages", file("#!/bin/sh\nexit 0\n", 0o755, root)),
+        (
+            "usr/local/bin/install-system-packages",
+            file("#!/bin/sh\nexit 0\n", 0o755, root),
+        ),
     ];
     for (path, entry) in entries {
         os.insert(path, entry).expect("valid fixture path");
     }
     let mut airflow = FileTree::new();
-    airflow.insert("usr/local/airflow", dir(0o775, astro)).expect("valid path");
+    airflow
+        .insert("usr/local/airflow", dir(0o775, astro))
+        .expect("valid path");
     airflow
         .insert("usr/local/airflow/.placeholder", file("", 0o644, astro))
         .expect("valid path");
@@ -149,7 +166,11 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     for tree in base_trees() {
         let (record, _) = build_layer(&store, &tree, "fixture-base", 0).expect("layer");
         diff_ids.push(record.diff_id.to_string());
-        layers.push(Descriptor::new(&record.media_type, record.digest.clone(), record.size));
+        layers.push(Descriptor::new(
+            &record.media_type,
+            record.digest.clone(),
+            record.size,
+        ));
     }
     let config = json!({
         "architecture": spec.arch,
@@ -191,15 +212,25 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
         .collect();
     blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
     if !spec.as_index {
-        return write_layout(layout, &spec.tag, &blobs, &manifest_bytes, media_types::OCI_MANIFEST)
-            .expect("layout");
+        return write_layout(
+            layout,
+            &spec.tag,
+            &blobs,
+            &manifest_bytes,
+            media_types::OCI_MANIFEST,
+        )
+        .expect("layout");
     }
     // An index whose entries are this manifest (under the spec's platform) and an
     // arm64 sibling that reuses the same blobs.
     let manifest_digest = store.put_bytes(&manifest_bytes).expect("manifest");
     blobs.push((manifest_digest.clone(), store.blob_path(&manifest_digest)));
     let mut index = ImageIndex::empty();
-    let mut own = Descriptor::new(media_types::OCI_MANIFEST, manifest_digest, manifest_bytes.len() as u64);
+    let mut own = Descriptor::new(
+        media_types::OCI_MANIFEST,
+        manifest_digest,
+        manifest_bytes.len() as u64,
+    );
     own.platform = Some(Platform {
         architecture: spec.arch.clone(),
         os: spec.os.clone(),
@@ -216,7 +247,11 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     .expect("json");
     let other_digest = store.put_bytes(&other_bytes).expect("manifest");
     blobs.push((other_digest.clone(), store.blob_path(&other_digest)));
-    let mut other = Descriptor::new(media_types::OCI_MANIFEST, other_digest, other_bytes.len() as u64);
+    let mut other = Descriptor::new(
+        media_types::OCI_MANIFEST,
+        other_digest,
+        other_bytes.len() as u64,
+    );
     other.platform = Some(Platform {
         architecture: "arm64".into(),
         os: "linux".into(),
@@ -225,7 +260,14 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     });
     index.manifests = vec![other, own];
     let index_bytes = serde_json::to_vec(&index).expect("json");
-    write_layout(layout, &spec.tag, &blobs, &index_bytes, media_types::OCI_INDEX).expect("layout")
+    write_layout(
+        layout,
+        &spec.tag,
+        &blobs,
+        &index_bytes,
+        media_types::OCI_INDEX,
+    )
+    .expect("layout")
 }
 
 /// The repository root.
@@ -246,7 +288,8 @@ pub fn copy_tree(src: &Path, dst: &Path) {
         let to = dst.join(&name);
         let meta = std::fs::symlink_metadata(&from).expect("metadata");
         if meta.file_type().is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from).expect("readlink"), &to).expect("symlink");
+            std::os::unix::fs::symlink(std::fs::read_link(&from).expect("readlink"), &to)
+                .expect("symlink");
         } else if meta.is_dir() {
             copy_tree(&from, &to);
         } else {
@@ -306,7 +349,14 @@ impl Sandbox {
         let project = self.project.to_string_lossy().into_owned();
         let cache = self.cache.to_string_lossy().into_owned();
         let layout = self.base_layout.to_string_lossy().into_owned();
-        let mut args = vec!["build", project.as_str(), "--cache-dir", cache.as_str(), "--base-layout", layout.as_str()];
+        let mut args = vec![
+            "build",
+            project.as_str(),
+            "--cache-dir",
+            cache.as_str(),
+            "--base-layout",
+            layout.as_str(),
+        ];
         args.extend_from_slice(extra);
         airlock(&args, self.dir.path(), &[])
     }
@@ -314,5 +364,8 @@ impl Sandbox {
 
 /// Environment variables of a command, for perturbation tests.
 pub fn env_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -1,0 +1,229 @@
+//! Bad input: one clear error, a non-zero exit, and nothing left under the output name.
+
+mod support;
+
+use std::fs;
+
+use support::{Sandbox, stderr};
+
+/// Builds into `out/` and checks the failure: exit 1, the message, no output.
+fn assert_fails(sandbox: &Sandbox, expected: &[&str]) {
+    let out = sandbox.dir.path().join("out");
+    let spec = format!("oci:{}", out.display());
+    let output = sandbox.build(&["--output", &spec]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for text in expected {
+        assert!(err.contains(text), "expected `{text}` in:\n{err}");
+    }
+    assert!(!out.exists(), "no output may be left behind");
+    let leftovers: Vec<_> = fs::read_dir(sandbox.dir.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".airlock-layout-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "temp layouts left: {leftovers:?}");
+}
+
+#[test]
+fn missing_dockerfile() {
+    let sandbox = Sandbox::quickstart();
+    fs::remove_file(sandbox.project.join("Dockerfile")).expect("rm");
+    assert_fails(&sandbox, &["No `Dockerfile`", "airlock init"]);
+}
+
+#[test]
+fn unsupported_instruction_names_the_line() {
+    let sandbox = Sandbox::quickstart();
+    let path = sandbox.project.join("Dockerfile");
+    let mut text = fs::read_to_string(&path).expect("read");
+    text.push_str("RUN pip install something\n");
+    let line = text.lines().count();
+    fs::write(&path, text).expect("write");
+    assert_fails(
+        &sandbox,
+        &[&format!("Line {line}"), "`RUN`", "not supported"],
+    );
+}
+
+#[test]
+fn multi_stage_is_refused() {
+    let sandbox = Sandbox::quickstart();
+    let path = sandbox.project.join("Dockerfile");
+    let mut text = fs::read_to_string(&path).expect("read");
+    text.push_str("FROM other:1\n");
+    fs::write(&path, text).expect("write");
+    assert_fails(&sandbox, &["Dockerfile", "FROM"]);
+}
+
+#[test]
+fn malformed_dockerignore_pattern() {
+    let sandbox = Sandbox::quickstart();
+    fs::write(
+        sandbox.project.join(".dockerignore"),
+        "# ok\n*.pyc\nlogs/[a-\n",
+    )
+    .expect("write");
+    assert_fails(&sandbox, &[".dockerignore", "3", "logs/[a-"]);
+}
+
+#[test]
+fn base_without_linux_amd64() {
+    let sandbox = Sandbox::quickstart();
+    let layout = sandbox.dir.path().join("arm");
+    support::write_base(
+        &layout,
+        &support::BaseSpec {
+            arch: "arm64".into(),
+            as_index: true,
+            ..support::BaseSpec::default()
+        },
+    );
+    let out = sandbox.dir.path().join("out");
+    let output = support::airlock(
+        &[
+            "build",
+            &sandbox.project.to_string_lossy(),
+            "--cache-dir",
+            &sandbox.cache.to_string_lossy(),
+            "--base-layout",
+            &layout.to_string_lossy(),
+            "--output",
+            &format!("oci:{}", out.display()),
+        ],
+        sandbox.dir.path(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no linux/amd64"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("linux/arm64"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn symlink_out_of_the_project() {
+    let sandbox = Sandbox::quickstart();
+    std::os::unix::fs::symlink(
+        "../../../etc/passwd",
+        sandbox.project.join("include/passwd"),
+    )
+    .expect("symlink");
+    assert_fails(&sandbox, &["include/passwd", "outside the project"]);
+}
+
+#[test]
+fn absolute_symlink_is_refused_but_inner_one_is_kept() {
+    let sandbox = Sandbox::quickstart();
+    std::os::unix::fs::symlink("helpers.py", sandbox.project.join("include/alias.py"))
+        .expect("symlink");
+    let ok = sandbox.build(&[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    std::os::unix::fs::symlink("/etc/hostname", sandbox.project.join("include/host"))
+        .expect("symlink");
+    assert_fails(&sandbox, &["include/host", "outside the project"]);
+}
+
+#[test]
+fn unknown_onbuild_trigger() {
+    let sandbox = Sandbox::quickstart();
+    let layout = sandbox.dir.path().join("odd");
+    let mut spec = support::BaseSpec::default();
+    spec.onbuild.push("RUN curl -s install.sh | sh".into());
+    support::write_base(&layout, &spec);
+    let out = sandbox.dir.path().join("out");
+    let output = support::airlock(
+        &[
+            "build",
+            &sandbox.project.to_string_lossy(),
+            "--cache-dir",
+            &sandbox.cache.to_string_lossy(),
+            "--base-layout",
+            &layout.to_string_lossy(),
+            "--output",
+            &format!("oci:{}", out.display()),
+        ],
+        sandbox.dir.path(),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("Unknown ONBUILD trigger `RUN curl"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn requirements_are_refused_until_supported() {
+    let sandbox = Sandbox::quickstart();
+    fs::write(
+        sandbox.project.join("requirements.txt"),
+        "# deps\npandas==2.2.3\n",
+    )
+    .expect("write");
+    assert_fails(
+        &sandbox,
+        &["requirements.txt", "line 2", "pandas==2.2.3", "hint:"],
+    );
+}
+
+#[test]
+fn unmapped_base_has_a_hint() {
+    let sandbox = Sandbox::quickstart();
+    let out = sandbox.dir.path().join("out");
+    let output = support::airlock(
+        &[
+            "build",
+            &sandbox.project.to_string_lossy(),
+            "--cache-dir",
+            &sandbox.cache.to_string_lossy(),
+            "--output",
+            &format!("oci:{}", out.display()),
+        ],
+        sandbox.dir.path(),
+        &[],
+    );
+    // The copied airlock.toml maps the base with a path relative to the repo layout.
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("runtime-base") || err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_output_spec_and_unknown_flag_are_usage_errors() {
+    let sandbox = Sandbox::quickstart();
+    let output = sandbox.build(&["--output", "tarball:x"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("oci:DIR[:TAG]"));
+    let output = sandbox.build(&["--no-such-flag"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn bad_airlock_toml_names_the_line() {
+    let sandbox = Sandbox::quickstart();
+    fs::write(
+        sandbox.project.join("airlock.toml"),
+        "[dags]\nignore-syntax = \"fnmatch\"\n",
+    )
+    .expect("write");
+    assert_fails(&sandbox, &["airlock.toml", "line 2"]);
+}
