@@ -13,13 +13,26 @@ use airlock::store::Store;
 
 /// Deterministic pseudo-random bytes that compress roughly like source and data files.
 fn content(seed: u64, len: usize) -> Vec<u8> {
-    let words: [&[u8]; 8] = [b"airflow ", b"dag ", b"task_id=", b"0123456789", b"\n    ", b"import ", b"def ", b"return "];
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let words: [&[u8]; 8] = [
+        b"airflow ",
+        b"dag ",
+        b"task_id=",
+        b"0123456789",
+        b"\n    ",
+        b"import ",
+        b"def ",
+        b"return ",
+    ];
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let r = (state >> 33) as usize;
-        if r % 5 == 0 {
+        if r.is_multiple_of(5) {
             out.extend_from_slice(&state.to_le_bytes());
         } else {
             out.extend_from_slice(words[r % words.len()]);
@@ -37,21 +50,30 @@ fn main() {
     let mut i = 0u64;
     // 200 MB: many small files plus some large ones, like a site-packages.
     while total < 200_000_000 {
-        let size = if i % 50 == 0 { 4_000_000 } else { 20_000 + (i as usize * 7919) % 60_000 };
+        let size = if i.is_multiple_of(50) {
+            4_000_000
+        } else {
+            20_000 + (i as usize * 7919) % 60_000
+        };
         let rel = format!("pkg{:03}/mod{:05}.py", i % 300, i);
         let path = tree_dir.join(&rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         let bytes = content(i, size);
-        std::fs::File::create(&path).and_then(|mut f| f.write_all(&bytes)).expect("write");
-        tree.insert(&rel, Entry {
-            kind: EntryKind::File {
-                source: FileSource::Host(path),
-                size: size as u64,
-                sha256: Digest::of(&bytes),
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&bytes))
+            .expect("write");
+        tree.insert(
+            &rel,
+            Entry {
+                kind: EntryKind::File {
+                    source: FileSource::Host(path),
+                    size: size as u64,
+                    sha256: Digest::of(&bytes),
+                },
+                mode: 0o644,
+                owner: Owner::ROOT,
             },
-            mode: 0o644,
-            owner: Owner::ROOT,
-        })
+        )
         .expect("insert");
         total += size as u64;
         i += 1;
@@ -80,7 +102,9 @@ fn main() {
         .expect("tar | gzip");
     assert!(status.success());
     let theirs = start.elapsed().as_secs_f64();
-    let size = std::fs::metadata(dir.path().join("ref.tar.gz")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(dir.path().join("ref.tar.gz"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "tar -c | gzip -6: {theirs:.2} s, {:.1} MB/s of input, {:.1} MB compressed",
         mb / theirs,

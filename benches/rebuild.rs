@@ -8,7 +8,10 @@ use std::process::Command;
 use std::time::Instant;
 
 fn airlock(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_airlock")).args(args).output().expect("airlock")
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .output()
+        .expect("airlock")
 }
 
 fn main() {
@@ -31,15 +34,26 @@ fn main() {
     }
     let cache = dir.path().join("cache");
     let base = root.join("fixtures/runtime-base");
-    let (p, c, b) = (project.to_string_lossy(), cache.to_string_lossy(), base.to_string_lossy());
+    let (p, c, b) = (
+        project.to_string_lossy(),
+        cache.to_string_lossy(),
+        base.to_string_lossy(),
+    );
     let args = ["build", &p, "--cache-dir", &c, "--base-layout", &b, "-q"];
     let start = Instant::now();
     assert!(airlock(&args).status.success());
-    println!("first build (1,000 DAGs): {:.3} s", start.elapsed().as_secs_f64());
+    println!(
+        "first build (1,000 DAGs): {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
 
     let mut times = Vec::new();
     for round in 0..7 {
-        std::fs::write(project.join("dags/generated_0500.py"), format!("# round {round}\n")).expect("write");
+        std::fs::write(
+            project.join("dags/generated_0500.py"),
+            format!("# round {round}\n"),
+        )
+        .expect("write");
         let start = Instant::now();
         let output = airlock(&args);
         assert!(output.status.success());

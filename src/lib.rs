@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod dags;
 pub mod digest;
 pub mod env_vars;
 pub mod image;

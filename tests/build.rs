@@ -12,7 +12,7 @@ use support::{Sandbox, airlock, stderr, stdout};
 /// with SOURCE_DATE_EPOCH unset. It changes only when the image format changes on
 /// purpose (layer format, compressor, config assembly); update it deliberately then.
 const QUICKSTART_DIGEST: &str =
-    "sha256:6f69471d49fda3dae147591a4cdfdf7a30fe474a6dd98044da73175d4346684f";
+    "sha256:21a5684ad0589749e626606095dfd5dece37ca5fdf0149f6abde9981f85a854a";
 
 fn json_build(sandbox: &Sandbox, extra: &[&str]) -> Value {
     let mut args = vec!["--json"];

@@ -10,4 +10,4 @@ mod run;
 pub use base_ref::ImageName;
 pub use error::BuildError;
 pub use output::OutputSpec;
-pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};
+pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build, load_base};

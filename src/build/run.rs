@@ -75,15 +75,17 @@ pub struct BuildResult {
     pub lock_updated: bool,
 }
 
-fn resolve_base(
+/// Loads the project's `FROM` image into the store: from `base_layout` when given,
+/// else from the layout `airlock.toml` maps its name to.
+pub fn load_base(
     store: &Store,
     project: &Project,
-    options: &BuildOptions,
+    base_layout: Option<&std::path::Path>,
 ) -> Result<BaseImage, BuildError> {
     let reference = project.dockerfile.from.image.clone();
     let name = ImageName::parse(&reference)?;
-    let layout = match &options.base_layout {
-        Some(dir) => dir.clone(),
+    let layout = match base_layout {
+        Some(dir) => dir.to_path_buf(),
         None => match project.settings.base.layouts.get(&name.name) {
             Some(dir) => project.root.join(dir),
             None => return Err(BuildError::BaseNotFound { reference }),
@@ -160,7 +162,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     let store = Store::open(&options.store_dir)?;
 
     reporter.step("reading the base image");
-    let base = resolve_base(&store, &project, options)?;
+    let base = load_base(&store, &project, options.base_layout.as_deref())?;
     let facts = read_facts(&store, &base)?;
     let accounts = Accounts::from_facts(&facts);
     let onbuild = plan_onbuild(&base.onbuild())?;

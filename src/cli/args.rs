@@ -57,6 +57,14 @@ pub enum Command {
     /// DAG-integrity test, `.dockerignore` and `airlock.toml`. Existing files are never
     /// overwritten.
     Init(InitArgs),
+    /// Check that the DAGs parse and their imports resolve, without running Python
+    ///
+    /// Parses every `.py` file under dags/ (minus `.airflowignore`), plugins/ and include/
+    /// and checks each absolute import against the base image's Python standard library,
+    /// the distributions installed in the base, and the project's own modules. Files listed
+    /// in `.astro/dag_integrity_exceptions.txt` or `.airlock-dag-exceptions.txt` may fail.
+    /// Exits 1 when any error remains.
+    Parse(ParseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +98,22 @@ pub struct BuildArgs {
     /// Use only what is in the store; never touch the network
     #[arg(long)]
     pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// The Python version to check against (default: read from the base image)
+    #[arg(long, value_name = "3.N")]
+    pub python_version: Option<String>,
+    /// Print the findings as JSON (file, line, column, kind, message)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 mod args;
 mod build_cmd;
 mod init_cmd;
+mod parse_cmd;
 mod render;
 mod reporter;
 
@@ -29,11 +30,13 @@ pub fn main() -> ExitStatus {
     };
     render::init_logging(cli.global.verbose, cli.global.quiet);
     let result = match &cli.command {
-        args::Command::Build(args) => build_cmd::run(&cli.global, args),
-        args::Command::Init(args) => init_cmd::run(&cli.global, args),
+        args::Command::Build(args) => build_cmd::run(&cli.global, args).map(|()| true),
+        args::Command::Init(args) => init_cmd::run(&cli.global, args).map(|()| true),
+        args::Command::Parse(args) => parse_cmd::run(&cli.global, args),
     };
     match result {
-        Ok(()) => ExitStatus::Success,
+        Ok(true) => ExitStatus::Success,
+        Ok(false) => ExitStatus::Failure,
         Err(err) => {
             render::print_error(&err);
             ExitStatus::Failure

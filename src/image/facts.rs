@@ -1,7 +1,7 @@
 //! Facts read from a base image's layers: account files and directory metadata,
 //! with whiteouts applied layer by layer. Cached in the store by manifest digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -11,7 +11,7 @@ use super::{BaseImage, ImageError};
 use crate::store::Store;
 
 /// Bumped when `BaseFacts` gains fields, so older cache entries are re-read.
-const FACTS_VERSION: u32 = 1;
+const FACTS_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirMeta {
@@ -20,17 +20,59 @@ pub struct DirMeta {
     pub gid: u32,
 }
 
+/// What later stages need to know about a base, read from its final filesystem.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BaseFacts {
     pub version: u32,
-    /// Contents of `/etc/passwd` in the final base filesystem.
-    pub passwd: Option<String>,
-    /// Contents of `/etc/group` in the final base filesystem.
-    pub group: Option<String>,
-    /// Every directory of the final base filesystem, by path without leading `/`.
+    /// Small text files captured by path (see [`captured`]): account files,
+    /// os-release, the dpkg database, apt sources, Python `*.dist-info` metadata.
+    pub files: BTreeMap<String, String>,
+    /// Every directory, by path without leading `/`.
     pub dirs: BTreeMap<String, DirMeta>,
-    /// Every symlink of the final base filesystem and its target.
+    /// Every symlink and its target.
     pub symlinks: BTreeMap<String, String>,
+    /// Regular files that look like Python interpreters (`usr/bin/python3.N`).
+    pub interpreters: BTreeSet<String>,
+}
+
+/// The files whose text the facts keep.
+pub fn captured(path: &str) -> bool {
+    const EXACT: [&str; 8] = [
+        "etc/passwd",
+        "etc/group",
+        "etc/os-release",
+        "usr/lib/os-release",
+        "var/lib/dpkg/status",
+        "etc/apt/sources.list",
+        "etc/pip-constraints.txt",
+        "etc/debian_version",
+    ];
+    if EXACT.contains(&path) {
+        return true;
+    }
+    if path.starts_with("etc/apt/sources.list.d/") || path.starts_with("var/lib/dpkg/status.d/") {
+        return true;
+    }
+    // Python distribution metadata.
+    path.rsplit_once('/').is_some_and(|(dir, name)| {
+        dir.ends_with(".dist-info")
+            && (dir.contains("/site-packages/") || dir.contains("/dist-packages/"))
+            && matches!(
+                name,
+                "METADATA" | "RECORD" | "top_level.txt" | "entry_points.txt"
+            )
+    })
+}
+
+fn is_interpreter(path: &str) -> bool {
+    let Some(name) = path
+        .strip_prefix("usr/local/bin/")
+        .or_else(|| path.strip_prefix("usr/bin/"))
+    else {
+        return false;
+    };
+    name.strip_prefix("python3.")
+        .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn normalize(path: &str) -> String {
@@ -43,16 +85,37 @@ fn remove_subtree<V>(map: &mut BTreeMap<String, V>, path: &str) {
     map.retain(|k, _| k != path && !k.starts_with(&prefix));
 }
 
+fn remove_subtree_set(set: &mut BTreeSet<String>, path: &str) {
+    let prefix = format!("{path}/");
+    set.retain(|k| k != path && !k.starts_with(&prefix));
+}
+
 impl BaseFacts {
+    pub fn passwd(&self) -> Option<&str> {
+        self.files.get("etc/passwd").map(String::as_str)
+    }
+
+    pub fn group(&self) -> Option<&str> {
+        self.files.get("etc/group").map(String::as_str)
+    }
+
     fn remove(&mut self, path: &str) {
         remove_subtree(&mut self.dirs, path);
         remove_subtree(&mut self.symlinks, path);
-        if path == "etc/passwd" || path == "etc" {
-            self.passwd = None;
-        }
-        if path == "etc/group" || path == "etc" {
-            self.group = None;
-        }
+        remove_subtree(&mut self.files, path);
+        remove_subtree_set(&mut self.interpreters, path);
+    }
+
+    fn clear_children(&mut self, dir: &str) {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        self.dirs.retain(|k, _| !k.starts_with(&prefix));
+        self.symlinks.retain(|k, _| !k.starts_with(&prefix));
+        self.files.retain(|k, _| !k.starts_with(&prefix));
+        self.interpreters.retain(|k| !k.starts_with(&prefix));
     }
 
     fn apply_layer(&mut self, reader: impl Read) -> std::io::Result<()> {
@@ -66,13 +129,7 @@ impl BaseFacts {
                 None => (String::new(), path.clone()),
             };
             if name == ".wh..wh..opq" {
-                let prefix = format!("{dir}/");
-                self.dirs.retain(|k, _| !k.starts_with(&prefix));
-                self.symlinks.retain(|k, _| !k.starts_with(&prefix));
-                if dir == "etc" {
-                    self.passwd = None;
-                    self.group = None;
-                }
+                self.clear_children(&dir);
                 continue;
             }
             if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -103,6 +160,8 @@ impl BaseFacts {
                 .unwrap_or(0);
             if kind.is_dir() {
                 self.symlinks.remove(&path);
+                self.files.remove(&path);
+                self.interpreters.remove(&path);
                 self.dirs.insert(path, DirMeta { mode, uid, gid });
                 continue;
             }
@@ -112,14 +171,19 @@ impl BaseFacts {
                     .link_name()?
                     .map(|t| t.to_string_lossy().into_owned())
                     .unwrap_or_default();
+                if is_interpreter(&path) {
+                    self.interpreters.insert(path.clone());
+                }
                 self.symlinks.insert(path, target);
-            } else if kind.is_file() && (path == "etc/passwd" || path == "etc/group") {
-                let mut text = String::new();
-                entry.read_to_string(&mut text)?;
-                if path == "etc/passwd" {
-                    self.passwd = Some(text);
-                } else {
-                    self.group = Some(text);
+            } else if kind.is_file() || kind.is_hard_link() {
+                if is_interpreter(&path) {
+                    self.interpreters.insert(path.clone());
+                }
+                if kind.is_file() && captured(&path) {
+                    let mut bytes = Vec::new();
+                    entry.read_to_end(&mut bytes)?;
+                    self.files
+                        .insert(path, String::from_utf8_lossy(&bytes).into_owned());
                 }
             }
         }
@@ -227,15 +291,10 @@ mod tests {
             ("opt/.wh.x", Some("")),
         ]);
         facts.apply_layer(&second[..]).expect("layer 2");
-        assert!(
-            facts
-                .passwd
-                .as_deref()
-                .is_some_and(|p| p.starts_with("astro"))
-        );
+        assert!(facts.passwd().is_some_and(|p| p.starts_with("astro")));
         assert!(!facts.dirs.contains_key("opt/x"));
         let third = layer(&[("etc/.wh..wh..opq", Some(""))]);
         facts.apply_layer(&third[..]).expect("layer 3");
-        assert_eq!(facts.passwd, None);
+        assert_eq!(facts.passwd(), None);
     }
 }

@@ -15,7 +15,7 @@ pub struct Accounts {
 impl Accounts {
     pub fn from_facts(facts: &BaseFacts) -> Self {
         let mut accounts = Self::default();
-        for line in facts.passwd.as_deref().unwrap_or("").lines() {
+        for line in facts.passwd().unwrap_or("").lines() {
             let fields: Vec<&str> = line.split(':').collect();
             if let [name, _, uid, gid, ..] = fields.as_slice()
                 && let (Ok(uid), Ok(gid)) = (uid.parse(), gid.parse())
@@ -23,7 +23,7 @@ impl Accounts {
                 accounts.users.push((name.to_string(), uid, gid));
             }
         }
-        for line in facts.group.as_deref().unwrap_or("").lines() {
+        for line in facts.group().unwrap_or("").lines() {
             let fields: Vec<&str> = line.split(':').collect();
             if let [name, _, gid, ..] = fields.as_slice()
                 && let Ok(gid) = gid.parse()
@@ -92,14 +92,15 @@ mod tests {
     use super::*;
 
     fn accounts() -> Accounts {
-        Accounts::from_facts(&BaseFacts {
-            passwd: Some(
-                "root:x:0:0:root:/root:/bin/bash\nastro:x:50000:50000::/home/astro:/bin/bash\n"
-                    .into(),
-            ),
-            group: Some("root:x:0:\nastro:x:50000:\n".into()),
-            ..BaseFacts::default()
-        })
+        let mut facts = BaseFacts::default();
+        facts.files.insert(
+            "etc/passwd".into(),
+            "root:x:0:0:root:/root:/bin/bash\nastro:x:50000:50000::/home/astro:/bin/bash\n".into(),
+        );
+        facts
+            .files
+            .insert("etc/group".into(), "root:x:0:\nastro:x:50000:\n".into());
+        Accounts::from_facts(&facts)
     }
 
     #[test]

@@ -141,6 +141,43 @@ fn base_trees() -> Vec<FileTree> {
             "usr/local/bin/install-system-packages",
             file("#!/bin/sh\nexit 0\n", 0o755, root),
         ),
+        // A stand-in interpreter and an installed Airflow, as the facts read them.
+        (
+            "usr/local/bin/python3.12",
+            file("#!/bin/sh\nexit 1\n", 0o755, root),
+        ),
+        ("usr/local/bin/python3", symlink("python3.12")),
+        ("usr/local/lib", dir(0o755, root)),
+        ("usr/local/lib/python3.12", dir(0o755, root)),
+        ("usr/local/lib/python3.12/site-packages", dir(0o755, root)),
+        (
+            "usr/local/lib/python3.12/site-packages/airflow",
+            dir(0o755, root),
+        ),
+        (
+            "usr/local/lib/python3.12/site-packages/airflow/__init__.py",
+            file("", 0o644, root),
+        ),
+        (
+            "usr/local/lib/python3.12/site-packages/apache_airflow-3.0.2.dist-info",
+            dir(0o755, root),
+        ),
+        (
+            "usr/local/lib/python3.12/site-packages/apache_airflow-3.0.2.dist-info/METADATA",
+            file(
+                "Metadata-Version: 2.4\nName: apache-airflow\nVersion: 3.0.2\n\n",
+                0o644,
+                root,
+            ),
+        ),
+        (
+            "usr/local/lib/python3.12/site-packages/apache_airflow-3.0.2.dist-info/RECORD",
+            file(
+                "airflow/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\napache_airflow-3.0.2.dist-info/METADATA,,\n",
+                0o644,
+                root,
+            ),
+        ),
     ];
     for (path, entry) in entries {
         os.insert(path, entry).expect("valid fixture path");

@@ -1,0 +1,49 @@
+//! `airlock parse`: the static DAG check.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+
+use super::args::{GlobalArgs, ParseArgs};
+use crate::build::load_base;
+use crate::dags::{PythonVersion, check_project, input_from_project};
+use crate::image::read_facts;
+use crate::project::Project;
+use crate::store::Store;
+
+/// Runs the check; `Ok(false)` when the project has errors (already printed).
+pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
+    let project = Project::load(&args.project_dir, &BTreeMap::new())
+        .with_context(|| format!("Cannot read the project `{}`", args.project_dir.display()))?;
+    let python = args
+        .python_version
+        .as_deref()
+        .map(str::parse::<PythonVersion>)
+        .transpose()?;
+    let store = Store::open(super::build_cmd::store_dir(global))?;
+    let base = load_base(&store, &project, args.base_layout.as_deref())?;
+    let facts = read_facts(&store, &base)?;
+    let input = input_from_project(&project, &facts, python)?;
+    let report = check_project(&input);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        if !report.errors.is_empty() || !report.allowed.is_empty() {
+            println!("{report}");
+        } else if !global.quiet {
+            eprintln!(
+                "Checked {} files in {:.0} ms: {} error(s){}",
+                report.files_checked,
+                started.elapsed().as_secs_f64() * 1000.0,
+                report.errors.len(),
+                if report.allowed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} allowed by the exceptions files", report.allowed.len())
+                }
+            );
+        }
+    }
+    Ok(report.is_ok())
+}

@@ -1,0 +1,32 @@
+//! Static DAG checks ("tier 1"): syntax and import resolution for a project's Python
+//! files, without running Python.
+//!
+//! Owns parsing `.py` sources, collecting their imports, deciding whether each import
+//! resolves in the image (standard library, installed distributions, project files)
+//! and rendering the result. The checks themselves never walk directories; `project_input`
+//! gathers their input from a walked project and the base's facts. Nothing here touches
+//! the network or executes Python.
+
+mod check;
+mod diagnostic;
+mod error;
+mod imports;
+mod project_input;
+mod resolve;
+mod syntax;
+#[cfg(test)]
+mod tests;
+
+pub use check::{
+    AIRLOCK_EXCEPTIONS_FILE, ASTRO_EXCEPTIONS_FILE, CheckInput, Exceptions, Report, SourceFile,
+    check_project, synthetic_project,
+};
+pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
+pub use error::DagsError;
+pub use imports::{Guard, Import, ImportedName, Imports, collect_imports};
+pub use project_input::{CHECKED_DIRS, input_from_project};
+pub use resolve::{
+    Distribution, ModuleUniverse, ProjectLayout, PythonVersion, top_level_from_record,
+    top_level_from_top_level_txt,
+};
+pub use syntax::{ParsedSource, parse_source};
