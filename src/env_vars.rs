@@ -21,3 +21,31 @@ pub const NO_COLOR: &str = "NO_COLOR";
 
 /// `tracing` filter directives for `-v` logging (e.g. `airlock=debug`).
 pub const AIRLOCK_LOG: &str = "AIRLOCK_LOG";
+
+// Registry, TLS and credentials (the `http` and `registry` modules).
+
+/// A PEM bundle replacing the system trust store's default file (read by
+/// rustls-native-certs).
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// Directories of PEM certificates replacing the system trust store's default
+/// directory, `:`-separated (read by rustls-native-certs).
+pub const SSL_CERT_DIR: &str = "SSL_CERT_DIR";
+
+/// The directory holding Docker's `config.json` (default `~/.docker`).
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+
+/// Podman's credentials file, read before Docker's.
+pub const REGISTRY_AUTH_FILE: &str = "REGISTRY_AUTH_FILE";
+
+/// Podman's default credentials live in `$XDG_RUNTIME_DIR/containers/auth.json`.
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+
+/// Registry user name for CI; needs `AIRLOCK_REGISTRY_PASSWORD`.
+pub const AIRLOCK_REGISTRY_USER: &str = "AIRLOCK_REGISTRY_USER";
+
+/// Registry password for CI; needs `AIRLOCK_REGISTRY_USER`.
+pub const AIRLOCK_REGISTRY_PASSWORD: &str = "AIRLOCK_REGISTRY_PASSWORD";
+
+/// A registry bearer token for CI, sent as is (no token exchange).
+pub const AIRLOCK_REGISTRY_TOKEN: &str = "AIRLOCK_REGISTRY_TOKEN";

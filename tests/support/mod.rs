@@ -3,6 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod image;
+pub mod proxy;
+pub mod registry;
+pub mod wire;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,128 @@
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::auth::AuthError;
+use super::credentials::CredentialsError;
+use super::reference::ReferenceError;
+use crate::digest::Digest;
+use crate::http::HttpError;
+
+/// Errors from registry operations. Messages name the blob or manifest, and carry the
+/// registry's own error code and message when it sent one.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("Cannot {action}")]
+    Http {
+        action: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("Registry refused to {action}: HTTP {status}{}", ApiErrors(errors))]
+    Api {
+        action: String,
+        status: u16,
+        errors: Vec<ApiError>,
+    },
+    #[error("Registry sent unexpected data for {action}: {detail}")]
+    Protocol { action: String, detail: String },
+    #[error("Digest mismatch for {what}: expected `{expected}`, got `{actual}`")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("Manifest `{reference}` has unsupported media type `{media_type}`")]
+    UnsupportedMediaType {
+        reference: String,
+        media_type: String,
+    },
+    #[error("Manifest `{reference}` is not valid")]
+    InvalidManifest {
+        reference: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("Manifest `{reference}` is larger than {limit} bytes")]
+    ManifestTooLarge { reference: String, limit: usize },
+    #[error("Image index `{reference}` has no manifest for platform `{platform}`")]
+    NoPlatform { reference: String, platform: String },
+    #[error("Cannot {action} `{}`", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Gave up on {action} after {attempts} attempts")]
+    Exhausted {
+        action: String,
+        attempts: u32,
+        #[source]
+        last: Box<RegistryError>,
+    },
+}
+
+impl RegistryError {
+    /// A hint for the user, rendered by the CLI after the error.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Auth(error) => error.hint(),
+            Self::Http { source, .. } => source.hint().map(str::to_string),
+            Self::Exhausted { last, .. } => last.hint(),
+            _ => None,
+        }
+    }
+
+    /// Whether the same operation may succeed if tried again.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            Self::Http { source, .. } => source.is_retryable(),
+            Self::Api { status, .. } => reqwest::StatusCode::from_u16(*status)
+                .is_ok_and(crate::http::RetryPolicy::is_retryable_status),
+            Self::Protocol { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// One entry of the distribution API's `{"errors": [...]}` body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ApiError {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+struct ApiErrors<'a>(&'a [ApiError]);
+
+impl fmt::Display for ApiErrors<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for error in self.0 {
+            write!(f, "; {}", error.code)?;
+            if !error.message.is_empty() {
+                write!(f, ": {}", error.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the error entries of a distribution API error body; empty when there are none.
+pub(crate) fn parse_api_errors(body: &[u8]) -> Vec<ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        errors: Vec<ApiError>,
+    }
+    serde_json::from_slice::<Body>(body)
+        .map(|b| b.errors)
+        .unwrap_or_default()
+}

@@ -1,0 +1,27 @@
+//! The OCI distribution API client: references, credentials, authentication, pull
+//! and push. It never prints; transfer progress goes to a [`Progress`] hook.
+
+mod auth;
+mod client;
+mod credentials;
+mod error;
+mod manifest;
+mod progress;
+mod pull;
+mod push;
+mod reference;
+
+pub use auth::{AuthError, Challenge, Scopes, parse_challenge};
+pub use client::{RegistryClient, RegistryConfig};
+pub use credentials::{
+    Credential, CredentialEnv, CredentialSource, CredentialStore, CredentialsError, Secret,
+    StaticCredentials,
+};
+pub use error::{ApiError, RegistryError};
+pub use manifest::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, FetchedManifest, OCI_INDEX, OCI_MANIFEST,
+    Platform, ResolvedImage,
+};
+pub use progress::{BlobOutcome, NoProgress, Progress};
+pub use push::{BlobSource, ImagePush, PushReport};
+pub use reference::{Reference, ReferenceError, Repository};
