@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+
 use serde_json::Value;
 
 use super::ImageError;
@@ -89,29 +90,60 @@ pub fn load_base_from_layout(
 ) -> Result<BaseImage, ImageError> {
     let image = select_image(layout, tag)?;
     store.put_bytes(&image.manifest_bytes)?;
-    let config_desc = image.manifest.config.clone();
-    let config_path =
-        store.import_file(&image.blob_path(&config_desc.digest), &config_desc.digest)?;
-    let config_bytes = std::fs::read(&config_path)
-        .map_err(|e| crate::store::StoreError::io("read", &config_path, e))?;
+    let config_digest = image.manifest.config.digest.clone();
+    store.import_file(&image.blob_path(&config_digest), &config_digest)?;
+    for descriptor in &image.manifest.layers {
+        store.import_file(&image.blob_path(&descriptor.digest), &descriptor.digest)?;
+    }
+    base_from_store(store, reference, &image.manifest_digest)
+}
+
+/// A base whose manifest, config and layers the store already holds (pulled or
+/// imported earlier). Fails with `ImageError::NotInStore` when any blob is missing.
+pub fn base_from_store(store: &Store, reference: &str, manifest_digest: &Digest) -> Result<BaseImage, ImageError> {
+    let missing = |digest: &Digest| ImageError::NotInStore {
+        reference: reference.to_string(),
+        digest: digest.clone(),
+    };
+    if !store.has_blob(manifest_digest) {
+        return Err(missing(manifest_digest));
+    }
+    let manifest_bytes = store.read_blob(manifest_digest)?;
+    if &Digest::of(&manifest_bytes) != manifest_digest {
+        return Err(ImageError::Config {
+            digest: manifest_digest.clone(),
+            reason: "the store's copy of the manifest is corrupt; remove it from the cache".into(),
+        });
+    }
+    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| ImageError::Config {
+        digest: manifest_digest.clone(),
+        reason: e.to_string(),
+    })?;
+    let config_digest = manifest.config.digest.clone();
+    if !store.has_blob(&config_digest) {
+        return Err(missing(&config_digest));
+    }
+    let config_bytes = store.read_blob(&config_digest)?;
     let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| ImageError::Config {
-        digest: config_desc.digest.clone(),
+        digest: config_digest.clone(),
         reason: e.to_string(),
     })?;
     check_platform(&config)?;
     let mut layers = Vec::new();
-    for descriptor in &image.manifest.layers {
-        let path = store.import_file(&image.blob_path(&descriptor.digest), &descriptor.digest)?;
+    for descriptor in &manifest.layers {
+        if !store.has_blob(&descriptor.digest) {
+            return Err(missing(&descriptor.digest));
+        }
         layers.push(BaseLayer {
             descriptor: descriptor.clone(),
-            path,
+            path: store.blob_path(&descriptor.digest),
         });
     }
     let base = BaseImage {
         reference: reference.to_string(),
-        manifest_digest: image.manifest_digest,
-        manifest: image.manifest,
-        config_digest: config_desc.digest.clone(),
+        manifest_digest: manifest_digest.clone(),
+        manifest,
+        config_digest,
         config,
         layers,
     };

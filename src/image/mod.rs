@@ -10,7 +10,7 @@ mod facts;
 mod onbuild;
 mod users;
 
-pub use base::{BaseImage, BaseLayer, load_base_from_layout};
+pub use base::{BaseImage, BaseLayer, base_from_store, load_base_from_layout};
 pub use config::{ConfigInputs, HistoryEntry, assemble_config, build_manifest, rfc3339};
 pub use facts::{BaseFacts, DirMeta, read_facts};
 pub use onbuild::{OnBuildPlan, OnBuildStep, plan_onbuild};
@@ -39,6 +39,11 @@ pub enum ImageError {
     LayerMediaType {
         digest: crate::digest::Digest,
         media_type: String,
+    },
+    #[error("The store has no copy of `{digest}` of the base `{reference}`; run without `--offline` to pull it")]
+    NotInStore {
+        reference: String,
+        digest: crate::digest::Digest,
     },
     #[error("Unknown ONBUILD trigger `{trigger}` in the base image")]
     UnknownTrigger { trigger: String },
