@@ -12,7 +12,7 @@ use support::{Sandbox, airlock, stderr, stdout};
 /// with SOURCE_DATE_EPOCH unset. It changes only when the image format changes on
 /// purpose (layer format, compressor, config assembly); update it deliberately then.
 const QUICKSTART_DIGEST: &str =
-    "sha256:21a5684ad0589749e626606095dfd5dece37ca5fdf0149f6abde9981f85a854a";
+    "sha256:acdb4b5ccd256a01d75e311e9f4d99de2aef4aa63d3e7b300f8ec534e1c99302";
 
 fn json_build(sandbox: &Sandbox, extra: &[&str]) -> Value {
     let mut args = vec!["--json"];

@@ -24,8 +24,6 @@ pub enum BuildError {
         #[source]
         source: crate::project::dockerfile::DockerfileError,
     },
-    #[error("The base image `{reference}` is not available locally")]
-    BaseNotFound { reference: String },
     #[error("Invalid image name `{0}` after `FROM`")]
     BadImageName(String),
     #[error(
@@ -37,6 +35,21 @@ pub enum BuildError {
         line: usize,
         entry: String,
     },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Reference(#[from] crate::registry::ReferenceError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error("Cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("Offline: {what} is not in the store and `--offline` forbids fetching it")]
+    Offline { what: String },
+    #[error("`{target}` names a digest, but the image to push is `{image}`")]
+    PushDigest {
+        target: String,
+        image: crate::digest::Digest,
+    },
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
 }
@@ -45,10 +58,12 @@ impl BuildError {
     /// What the user can do about it, when airlock knows.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::BaseNotFound { .. } => Some(
-                "map the image to a local OCI layout with `--base-layout DIR`, or in `airlock.toml`:\n  [base.layouts]\n  \"<name without tag>\" = \"path/to/layout\""
+            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => Some(
+                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`"
                     .into(),
             ),
+            Self::Registry(err) => err.hint(),
+            Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
             Self::UnsupportedInput { file, .. } => Some(format!(
                 "empty `{file}` for now (comments are fine); locking it arrives in a later release"
             )),

@@ -2,12 +2,18 @@
 //! then writes the requested output.
 
 mod base_ref;
+mod base_source;
 mod error;
 mod layers;
 mod output;
+mod push;
+mod remote;
 mod run;
 
 pub use base_ref::ImageName;
+pub use base_source::{OCI_LAYOUT_PREFIX, load_base};
 pub use error::BuildError;
 pub use output::OutputSpec;
-pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build, load_base};
+pub use push::{PushSummary, push_image, read_image};
+pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
+pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};

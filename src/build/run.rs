@@ -6,17 +6,20 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::layers::Placement;
-use super::{BuildError, ImageName, OutputSpec};
+use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
+use super::remote::{BaseOrigin, RemoteOptions};
+use super::{BuildError, ImageName, OutputSpec, PushSummary, load_base};
 use crate::digest::Digest;
 use crate::image::{
-    Accounts, BaseImage, ConfigInputs, HistoryEntry, assemble_config, build_manifest,
-    load_base_from_layout, plan_onbuild, read_facts, resolve_owner,
+    Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, plan_onbuild,
+    read_facts, resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
 use crate::lock::{LOCK_FILE, LockedBase, Lockfile};
 use crate::oci::{Descriptor, media_types, write_docker_archive, write_layout};
 use crate::project::dockerfile::InstructionKind;
 use crate::project::{Project, walk};
+use crate::registry::BlobSource;
 use crate::store::Store;
 
 /// How the build treats `airlock.lock` (Cargo's conventions).
@@ -42,6 +45,12 @@ pub struct BuildOptions {
     /// Unix seconds for every timestamp (`SOURCE_DATE_EPOCH`, or 0).
     pub source_date_epoch: u64,
     pub lock_mode: LockMode,
+    /// Registry settings (from flags; `airlock.toml` is merged in by the build).
+    pub remote: RemoteOptions,
+    /// Re-resolve a registry base's tag instead of taking the locked digest.
+    pub upgrade_base: bool,
+    /// `--push REF`: push the image after writing the output.
+    pub push: Option<String>,
 }
 
 /// Progress notes for long work; the CLI draws them, tests ignore them.
@@ -73,39 +82,8 @@ pub struct BuildResult {
     pub layers: Vec<LayerSummary>,
     pub output: String,
     pub lock_updated: bool,
-}
-
-/// Loads the project's `FROM` image into the store: from `base_layout` when given,
-/// else from the layout `airlock.toml` maps its name to.
-pub fn load_base(
-    store: &Store,
-    project: &Project,
-    base_layout: Option<&std::path::Path>,
-) -> Result<BaseImage, BuildError> {
-    let reference = project.dockerfile.from.image.clone();
-    let name = ImageName::parse(&reference)?;
-    let layout = match base_layout {
-        Some(dir) => dir.to_path_buf(),
-        None => match project.settings.base.layouts.get(&name.name) {
-            Some(dir) => project.root.join(dir),
-            None => return Err(BuildError::BaseNotFound { reference }),
-        },
-    };
-    let tag = name.tag.as_deref().or(if name.digest.is_some() {
-        None
-    } else {
-        Some("latest")
-    });
-    let base = load_base_from_layout(store, &reference, &layout, tag)?;
-    if let Some(wanted) = &name.digest
-        && wanted != &base.manifest_digest
-    {
-        return Err(BuildError::Image(crate::image::ImageError::Config {
-            digest: base.manifest_digest,
-            reason: format!("`FROM` pins `{wanted}`, the layout holds another manifest"),
-        }));
-    }
-    Ok(base)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSummary>,
 }
 
 /// Refuses non-empty `packages.txt` and `requirements.txt` until their resolvers exist.
@@ -161,8 +139,27 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     check_inputs(&project)?;
     let store = Store::open(&options.store_dir)?;
 
+    let lock_path = project.root.join(LOCK_FILE);
+    let on_disk = Lockfile::read(&lock_path)?;
+    let pinned = on_disk
+        .as_ref()
+        .filter(|lock| {
+            !options.upgrade_base && lock.base.reference == project.dockerfile.from.image
+        })
+        .map(|lock| lock.base.manifest.clone());
+    let remote = options
+        .remote
+        .clone()
+        .with_settings(&project.settings.registry, &project.root);
+
     reporter.step("reading the base image");
-    let base = load_base(&store, &project, options.base_layout.as_deref())?;
+    let (base, origin) = load_base(
+        &store,
+        &project,
+        options.base_layout.as_deref(),
+        &remote,
+        pinned.as_ref(),
+    )?;
     let facts = read_facts(&store, &base)?;
     let accounts = Accounts::from_facts(&facts);
     let onbuild = plan_onbuild(&base.onbuild())?;
@@ -184,8 +181,6 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         },
         inputs,
     );
-    let lock_path = project.root.join(LOCK_FILE);
-    let on_disk = Lockfile::read(&lock_path)?;
     if options.lock_mode == LockMode::Locked {
         let reason = match &on_disk {
             None => Some("it does not exist".to_string()),
@@ -336,7 +331,26 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         },
     )?;
     let config_digest = store.put_bytes(&config)?;
-    let manifest = build_manifest(&config, layer_descriptors)?;
+    let base_name = match &origin {
+        BaseOrigin::Registry(repository) => match base.reference.split_once('@') {
+            Some(_) => format!("{repository}@{}", base.manifest_digest),
+            None => format!(
+                "{repository}:{}",
+                ImageName::parse(&base.reference)?
+                    .tag
+                    .unwrap_or_else(|| "latest".into())
+            ),
+        },
+        BaseOrigin::Layout(_) => base.reference.clone(),
+    };
+    let annotations = BTreeMap::from([
+        (BASE_NAME_ANNOTATION.to_string(), base_name),
+        (
+            BASE_DIGEST_ANNOTATION.to_string(),
+            base.manifest_digest.to_string(),
+        ),
+    ]);
+    let manifest = build_manifest(&config, layer_descriptors.clone(), annotations)?;
     let manifest_digest = store.put_bytes(&manifest)?;
 
     reporter.step("writing the output");
@@ -356,6 +370,27 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         }
     }
 
+    let push = match &options.push {
+        Some(target) => {
+            reporter.step(&format!("pushing to {target}"));
+            let blobs = std::iter::once(&Descriptor::new(
+                media_types::OCI_CONFIG,
+                config_digest.clone(),
+                config.len() as u64,
+            ))
+            .chain(&layer_descriptors)
+            .map(|d| BlobSource {
+                digest: d.digest.clone(),
+                size: d.size,
+                path: store.blob_path(&d.digest),
+            })
+            .collect();
+            let image = LocalImage::new(manifest.clone(), blobs)?;
+            Some(push_image(&remote, target, &image)?)
+        }
+        None => None,
+    };
+
     Ok(BuildResult {
         manifest_digest,
         config_digest,
@@ -364,5 +399,6 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         layers: summaries,
         output: output.describe(),
         lock_updated,
+        push,
     })
 }

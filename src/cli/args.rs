@@ -39,6 +39,14 @@ pub struct GlobalArgs {
     /// [default: $XDG_CACHE_HOME/airlock or ~/.cache/airlock]
     #[arg(long, global = true, env = env_vars::AIRLOCK_CACHE_DIR, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Trust the certificates of this PEM file on top of the system trust store
+    /// (repeatable; `SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured too)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+    /// Talk plain HTTP to this registry (`host[:port]`, repeatable; loopback needs
+    /// no flag)
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +73,66 @@ pub enum Command {
     /// in `.astro/dag_integrity_exceptions.txt` or `.airlock-dag-exceptions.txt` may fail.
     /// Exits 1 when any error remains.
     Parse(ParseArgs),
+    /// Fetch an image from a registry into the store
+    ///
+    /// Resolves REF (`registry/repository[:tag][@sha256:…]`), chooses linux/amd64 from an
+    /// index, verifies every digest and prints the manifest digest.
+    Pull(PullArgs),
+    /// Push an image to a registry
+    ///
+    /// Pushes the project's last build (`.airlock/oci:latest` in the current directory)
+    /// or the image `--from` names. Blobs go first (skipped when the registry has them,
+    /// mounted from the base's repository when it is on the same registry), then the
+    /// manifest, then the tag. Prints the manifest digest.
+    Push(PushArgs),
+    /// Store credentials for a registry in Docker's config format
+    ///
+    /// Reads the password from standard input with `--password-stdin`, else from the
+    /// `AIRLOCK_REGISTRY_PASSWORD` environment variable. Credential helpers configured in
+    /// `~/.docker/config.json` are used when present.
+    Login(LoginArgs),
+    /// Forget the credentials stored for a registry
+    Logout(LogoutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image: `registry/repository[:tag][@sha256:…]`
+    pub reference: String,
+    /// Only check the store; never touch the network
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Where to push: `registry/repository[:tag]`
+    pub reference: String,
+    /// The image to push: `oci:DIR[:TAG]` or `docker-archive:FILE`
+    /// [default: oci:.airlock/oci:latest]
+    #[arg(long, value_name = "SPEC")]
+    pub from: Option<String>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (`host[:port]`)
+    pub registry: String,
+    /// The user name [env: AIRLOCK_REGISTRY_USER]
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (`host[:port]`)
+    pub registry: String,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +166,12 @@ pub struct BuildArgs {
     /// Use only what is in the store; never touch the network
     #[arg(long)]
     pub offline: bool,
+    /// Push the image to this registry reference after writing it
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+    /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
+    #[arg(long)]
+    pub upgrade_base: bool,
 }
 
 #[derive(Debug, Args)]

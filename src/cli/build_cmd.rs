@@ -41,6 +41,9 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         } else {
             LockMode::Update
         },
+        remote: super::registry_cmd::remote_options(global, args.offline || args.frozen, None),
+        upgrade_base: args.upgrade_base,
+        push: args.push.clone(),
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = build(&options, &spinner);
@@ -62,6 +65,12 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
             }
         }
         eprintln!("Wrote {}", result.output);
+        if let Some(push) = &result.push {
+            eprintln!(
+                "Pushed {}: {} blob(s) uploaded, {} already there, {} mounted",
+                push.reference, push.uploaded, push.existed, push.mounted
+            );
+        }
         if result.lock_updated {
             eprintln!("Updated airlock.lock");
         }

@@ -7,6 +7,7 @@ mod args;
 mod build_cmd;
 mod init_cmd;
 mod parse_cmd;
+mod registry_cmd;
 mod render;
 mod reporter;
 
@@ -33,6 +34,10 @@ pub fn main() -> ExitStatus {
         args::Command::Build(args) => build_cmd::run(&cli.global, args).map(|()| true),
         args::Command::Init(args) => init_cmd::run(&cli.global, args).map(|()| true),
         args::Command::Parse(args) => parse_cmd::run(&cli.global, args),
+        args::Command::Pull(args) => registry_cmd::pull(&cli.global, args).map(|()| true),
+        args::Command::Push(args) => registry_cmd::push(&cli.global, args).map(|()| true),
+        args::Command::Login(args) => registry_cmd::login(&cli.global, args).map(|()| true),
+        args::Command::Logout(args) => registry_cmd::logout(&cli.global, args).map(|()| true),
     };
     match result {
         Ok(true) => ExitStatus::Success,

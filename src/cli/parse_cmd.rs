@@ -22,7 +22,18 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         .map(str::parse::<PythonVersion>)
         .transpose()?;
     let store = Store::open(super::build_cmd::store_dir(global))?;
-    let base = load_base(&store, &project, args.base_layout.as_deref())?;
+    let pinned = crate::lock::Lockfile::read(&project.root.join(crate::lock::LOCK_FILE))?
+        .filter(|lock| lock.base.reference == project.dockerfile.from.image)
+        .map(|lock| lock.base.manifest);
+    let remote = super::registry_cmd::remote_options(global, false, None)
+        .with_settings(&project.settings.registry, &project.root);
+    let (base, _) = load_base(
+        &store,
+        &project,
+        args.base_layout.as_deref(),
+        &remote,
+        pinned.as_ref(),
+    )?;
     let facts = read_facts(&store, &base)?;
     let input = input_from_project(&project, &facts, python)?;
     let report = check_project(&input);

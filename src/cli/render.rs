@@ -58,7 +58,11 @@ pub fn print_error(err: &anyhow::Error) {
     }
     let hint_text = err
         .downcast_ref::<crate::build::BuildError>()
-        .and_then(crate::build::BuildError::hint);
+        .and_then(crate::build::BuildError::hint)
+        .or_else(|| {
+            err.downcast_ref::<crate::registry::RegistryError>()
+                .and_then(crate::registry::RegistryError::hint)
+        });
     if let Some(text) = hint_text {
         eprintln!();
         eprintln!("{hint}: {text}");

@@ -42,3 +42,52 @@ impl Reporter for Spinner {
         self.bar.set_message(message.to_string());
     }
 }
+
+/// Byte progress of registry transfers as one bar, shown after a second.
+pub struct TransferBar {
+    bar: ProgressBar,
+    positions: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, u64>>,
+}
+
+impl TransferBar {
+    pub fn new(quiet: bool) -> std::sync::Arc<Self> {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} {msg} {bytes}/{total_bytes} ({bytes_per_sec})")
+        {
+            bar.set_style(style);
+        }
+        if !quiet {
+            let delayed = bar.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(1));
+                if !delayed.is_finished() {
+                    delayed.set_draw_target(ProgressDrawTarget::stderr());
+                    delayed.enable_steady_tick(Duration::from_millis(120));
+                }
+            });
+        }
+        std::sync::Arc::new(Self {
+            bar,
+            positions: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl crate::registry::Progress for TransferBar {
+    fn blob_started(&self, _digest: &crate::digest::Digest, size: Option<u64>) {
+        self.bar.inc_length(size.unwrap_or(0));
+        self.bar.set_message("transferring");
+    }
+
+    fn blob_position(&self, digest: &crate::digest::Digest, position: u64) {
+        if let Ok(mut positions) = self.positions.lock() {
+            positions.insert(digest.clone(), position);
+            self.bar.set_position(positions.values().sum());
+        }
+    }
+}

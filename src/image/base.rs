@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use serde_json::Value;
 
 use super::ImageError;
@@ -100,7 +99,11 @@ pub fn load_base_from_layout(
 
 /// A base whose manifest, config and layers the store already holds (pulled or
 /// imported earlier). Fails with `ImageError::NotInStore` when any blob is missing.
-pub fn base_from_store(store: &Store, reference: &str, manifest_digest: &Digest) -> Result<BaseImage, ImageError> {
+pub fn base_from_store(
+    store: &Store,
+    reference: &str,
+    manifest_digest: &Digest,
+) -> Result<BaseImage, ImageError> {
     let missing = |digest: &Digest| ImageError::NotInStore {
         reference: reference.to_string(),
         digest: digest.clone(),
@@ -115,10 +118,11 @@ pub fn base_from_store(store: &Store, reference: &str, manifest_digest: &Digest)
             reason: "the store's copy of the manifest is corrupt; remove it from the cache".into(),
         });
     }
-    let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| ImageError::Config {
-        digest: manifest_digest.clone(),
-        reason: e.to_string(),
-    })?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| ImageError::Config {
+            digest: manifest_digest.clone(),
+            reason: e.to_string(),
+        })?;
     let config_digest = manifest.config.digest.clone();
     if !store.has_blob(&config_digest) {
         return Err(missing(&config_digest));

@@ -128,7 +128,11 @@ pub fn assemble_config(base: &BaseImage, inputs: &ConfigInputs) -> Result<Vec<u8
 }
 
 /// The manifest for a config and the full layer list, as canonical JSON bytes.
-pub fn build_manifest(config: &[u8], layers: Vec<Descriptor>) -> Result<Vec<u8>, ImageError> {
+pub fn build_manifest(
+    config: &[u8],
+    layers: Vec<Descriptor>,
+    annotations: BTreeMap<String, String>,
+) -> Result<Vec<u8>, ImageError> {
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(media_types::OCI_MANIFEST.to_string()),
@@ -140,7 +144,7 @@ pub fn build_manifest(config: &[u8], layers: Vec<Descriptor>) -> Result<Vec<u8>,
         ),
         layers,
         subject: None,
-        annotations: BTreeMap::new(),
+        annotations,
     };
     serde_json::to_vec(&manifest).map_err(ImageError::Json)
 }

@@ -40,7 +40,9 @@ pub enum ImageError {
         digest: crate::digest::Digest,
         media_type: String,
     },
-    #[error("The store has no copy of `{digest}` of the base `{reference}`; run without `--offline` to pull it")]
+    #[error(
+        "The store has no copy of `{digest}` of the base `{reference}`; run without `--offline` to pull it"
+    )]
     NotInStore {
         reference: String,
         digest: crate::digest::Digest,

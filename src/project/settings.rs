@@ -18,6 +18,27 @@ pub struct Settings {
     pub dags: DagSettings,
     #[serde(default)]
     pub build: BuildSettings,
+    #[serde(default)]
+    pub registry: RegistrySettings,
+}
+
+/// How airlock talks to registries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistrySettings {
+    /// The registry for short image names (`runtime:1` → `<default>/library/runtime:1`,
+    /// as Docker normalizes them). Without it, short names are an error.
+    pub default: Option<String>,
+    /// Registries (`host[:port]`) spoken to in plain HTTP. Loopback is allowed anyway.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+    /// PEM files trusted on top of the system trust store, relative to the project.
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    /// Size of each chunk of a chunked blob upload, in bytes.
+    pub chunk_size: Option<u64>,
+    /// Blobs transferred at once.
+    pub parallelism: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -71,6 +92,11 @@ ignore-syntax = "regexp"
 [build]
 output = "oci:out:v1"
 args = { RUNTIME = "1.0" }
+
+[registry]
+default = "127.0.0.1:5000"
+insecure = ["127.0.0.1:5001"]
+parallelism = 8
 "#,
         )
         .expect("valid settings");
@@ -80,6 +106,8 @@ args = { RUNTIME = "1.0" }
         );
         assert_eq!(settings.dags.ignore_syntax, IgnoreSyntax::Regexp);
         assert_eq!(settings.build.args["RUNTIME"], "1.0");
+        assert_eq!(settings.registry.default.as_deref(), Some("127.0.0.1:5000"));
+        assert_eq!(settings.registry.parallelism, Some(8));
     }
 
     #[test]

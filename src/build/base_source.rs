@@ -1,0 +1,76 @@
+//! Where the `FROM` image comes from: a local OCI layout (`--base-layout`,
+//! `[base.layouts]`, or BuildKit's `oci-layout://PATH[:TAG]` form) or a registry.
+
+use std::path::{Path, PathBuf};
+
+use super::remote::{BaseOrigin, RemoteOptions, pull_base};
+use super::{BuildError, ImageName};
+use crate::digest::Digest;
+use crate::image::{BaseImage, ImageError, load_base_from_layout};
+use crate::project::Project;
+use crate::store::Store;
+
+/// BuildKit's prefix for a base read from a local OCI layout.
+pub const OCI_LAYOUT_PREFIX: &str = "oci-layout://";
+
+/// A layout directory and the tag to select in it.
+fn layout_of(
+    project: &Project,
+    base_layout: Option<&Path>,
+    name: &ImageName,
+    text: &str,
+) -> Option<(PathBuf, Option<String>)> {
+    let default_tag = || {
+        name.tag.clone().or(if name.digest.is_some() {
+            None
+        } else {
+            Some("latest".into())
+        })
+    };
+    if let Some(dir) = base_layout {
+        return Some((dir.to_path_buf(), default_tag()));
+    }
+    if let Some(rest) = text.strip_prefix(OCI_LAYOUT_PREFIX) {
+        let rest = rest.split('@').next().unwrap_or(rest);
+        let (path, tag) = match rest.rsplit_once(':') {
+            Some((path, tag)) if !tag.contains('/') => (path, Some(tag.to_string())),
+            _ => (rest, Some("latest".to_string())),
+        };
+        return Some((project.root.join(path), tag));
+    }
+    project
+        .settings
+        .base
+        .layouts
+        .get(&name.name)
+        .map(|dir| (project.root.join(dir), default_tag()))
+}
+
+/// Loads the project's `FROM` image into the store. `pinned` is the manifest digest
+/// the lock holds for the same `FROM` text: a registry base is then taken by digest
+/// (from the store when it is there), so a locked build never follows a moved tag.
+pub fn load_base(
+    store: &Store,
+    project: &Project,
+    base_layout: Option<&Path>,
+    remote: &RemoteOptions,
+    pinned: Option<&Digest>,
+) -> Result<(BaseImage, BaseOrigin), BuildError> {
+    let text = project.dockerfile.from.image.clone();
+    let name = ImageName::parse(text.strip_prefix(OCI_LAYOUT_PREFIX).unwrap_or(&text))?;
+    if let Some((layout, tag)) = layout_of(project, base_layout, &name, &text) {
+        let base = load_base_from_layout(store, &text, &layout, tag.as_deref())?;
+        if let Some(wanted) = &name.digest
+            && wanted != &base.manifest_digest
+        {
+            return Err(ImageError::Config {
+                digest: base.manifest_digest,
+                reason: format!("`FROM` pins `{wanted}`, the layout holds another manifest"),
+            }
+            .into());
+        }
+        return Ok((base, BaseOrigin::Layout(layout)));
+    }
+    let (base, repository) = pull_base(store, remote, &text, pinned)?;
+    Ok((base, BaseOrigin::Registry(repository)))
+}
