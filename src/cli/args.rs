@@ -73,6 +73,12 @@ pub enum Command {
     /// in `.astro/dag_integrity_exceptions.txt` or `.airlock-dag-exceptions.txt` may fail.
     /// Exits 1 when any error remains.
     Parse(ParseArgs),
+    /// Run the project's pytest suite inside the built image, in a sandbox
+    ///
+    /// Builds the image, then runs `python3 -m pytest tests/` (or FILE) with bubblewrap:
+    /// no network, the image's Env, User and WorkingDir, the project at the WORKDIR.
+    /// pytest's exit status is airlock's.
+    Pytest(PytestArgs),
     /// Fetch an image from a registry into the store
     ///
     /// Resolves REF (`registry/repository[:tag][@sha256:…]`), chooses linux/amd64 from an
@@ -188,6 +194,25 @@ pub struct ParseArgs {
     /// Print the findings as JSON (file, line, column, kind, message)
     #[arg(long)]
     pub json: bool,
+    /// Also build the image and load the DAGs with Airflow's DagBag inside it, in a
+    /// bubblewrap sandbox with no network (catches cycles and bad operator arguments)
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PytestArgs {
+    /// A test file or directory, relative to the project [default: tests/]
+    pub file: Option<String>,
+    /// The project directory
+    #[arg(long, default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Extra arguments for pytest, as one string (e.g. `-a "-k integrity -x"`)
+    #[arg(short, long = "args", value_name = "ARGS", allow_hyphen_values = true)]
+    pub args: Option<String>,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

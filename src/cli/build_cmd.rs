@@ -26,6 +26,27 @@ pub fn store_dir(global: &GlobalArgs) -> std::path::PathBuf {
         .unwrap_or_else(|| crate::store::default_cache_dir(&|name| std::env::var(name).ok()))
 }
 
+/// Build options for a project with its default output (for the sandboxed checks).
+pub fn default_options(
+    global: &GlobalArgs,
+    project_dir: &std::path::Path,
+    base_layout: Option<std::path::PathBuf>,
+) -> anyhow::Result<BuildOptions> {
+    Ok(BuildOptions {
+        project_dir: project_dir.to_path_buf(),
+        store_dir: store_dir(global),
+        base_layout,
+        build_args: BTreeMap::new(),
+        exclude_dags: false,
+        output: None,
+        source_date_epoch: source_date_epoch()?,
+        lock_mode: LockMode::Update,
+        remote: super::registry_cmd::remote_options(global, false, None),
+        upgrade_base: false,
+        push: None,
+    })
+}
+
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
     let output = args.output.as_deref().map(OutputSpec::parse).transpose()?;
     let options = BuildOptions {

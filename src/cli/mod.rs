@@ -7,6 +7,7 @@ mod args;
 mod build_cmd;
 mod init_cmd;
 mod parse_cmd;
+mod pytest_cmd;
 mod registry_cmd;
 mod render;
 mod reporter;
@@ -30,21 +31,26 @@ pub fn main() -> ExitStatus {
         }
     };
     render::init_logging(cli.global.verbose, cli.global.quiet);
-    let result = match &cli.command {
-        args::Command::Build(args) => build_cmd::run(&cli.global, args).map(|()| true),
-        args::Command::Init(args) => init_cmd::run(&cli.global, args).map(|()| true),
-        args::Command::Parse(args) => parse_cmd::run(&cli.global, args),
-        args::Command::Pull(args) => registry_cmd::pull(&cli.global, args).map(|()| true),
-        args::Command::Push(args) => registry_cmd::push(&cli.global, args).map(|()| true),
-        args::Command::Login(args) => registry_cmd::login(&cli.global, args).map(|()| true),
-        args::Command::Logout(args) => registry_cmd::logout(&cli.global, args).map(|()| true),
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitStatus::Success);
+    let checked = |result: anyhow::Result<bool>| {
+        result.map(|ok| if ok { ExitStatus::Success } else { ExitStatus::Failure })
     };
-    match result {
-        Ok(true) => ExitStatus::Success,
-        Ok(false) => ExitStatus::Failure,
-        Err(err) => {
-            render::print_error(&err);
-            ExitStatus::Failure
-        }
-    }
+    let global = &cli.global;
+    let result = match &cli.command {
+        args::Command::Build(args) => done(build_cmd::run(global, args)),
+        args::Command::Init(args) => done(init_cmd::run(global, args)),
+        args::Command::Parse(args) => checked(parse_cmd::run(global, args)),
+        args::Command::Pytest(args) => pytest_cmd::run(global, args).map(|code| match code {
+            0 => ExitStatus::Success,
+            code => ExitStatus::PassThrough(code),
+        }),
+        args::Command::Pull(args) => done(registry_cmd::pull(global, args)),
+        args::Command::Push(args) => done(registry_cmd::push(global, args)),
+        args::Command::Login(args) => done(registry_cmd::login(global, args)),
+        args::Command::Logout(args) => done(registry_cmd::logout(global, args)),
+    };
+    result.unwrap_or_else(|err| {
+        render::print_error(&err);
+        ExitStatus::Failure
+    })
 }

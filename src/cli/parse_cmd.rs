@@ -36,7 +36,36 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
     )?;
     let facts = read_facts(&store, &base)?;
     let input = input_from_project(&project, &facts, python)?;
-    let report = check_project(&input);
+    let mut report = check_project(&input);
+    let mut full = None;
+    if args.full {
+        let options = super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
+        let spinner = super::reporter::Spinner::new(global.quiet || args.json);
+        let prepared = crate::dags::prepare(&options, &spinner);
+        spinner.finish();
+        let prepared = prepared.context("Cannot prepare the sandbox for `parse --full`")?;
+        let integrity = crate::dags::run_integrity(&prepared, crate::project::DAGS_DIR)?;
+        for diagnostic in &integrity.errors {
+            if input.exceptions.allows(&diagnostic.file) {
+                report.allowed.push(diagnostic.clone());
+            } else {
+                report.errors.push(diagnostic.clone());
+            }
+        }
+        full = Some(integrity);
+    }
+    if let Some(integrity) = &full
+        && !global.quiet
+        && !args.json
+    {
+        eprintln!(
+            "Loaded {} DAG(s) with Airflow: airlock overhead {:.2} s, Airflow import {:.2} s, parse {:.2} s",
+            integrity.dags.len(),
+            integrity.overhead_seconds,
+            integrity.airflow_import_seconds,
+            integrity.airflow_parse_seconds
+        );
+    }
     if args.json {
         println!("{}", report.to_json());
     } else {

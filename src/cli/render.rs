@@ -4,17 +4,24 @@ use std::io::IsTerminal;
 
 use crate::env_vars;
 
-/// Stable exit statuses: 0 success, 1 the command failed, 2 bad usage.
+/// Stable exit statuses: 0 success, 1 the command failed, 2 bad usage; `airlock
+/// pytest` passes pytest's own status through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
-    Success = 0,
-    Failure = 1,
-    Usage = 2,
+    Success,
+    Failure,
+    Usage,
+    PassThrough(u8),
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
     fn from(status: ExitStatus) -> Self {
-        std::process::ExitCode::from(status as u8)
+        std::process::ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::PassThrough(code) => code,
+        })
     }
 }
 
@@ -62,6 +69,11 @@ pub fn print_error(err: &anyhow::Error) {
         .or_else(|| {
             err.downcast_ref::<crate::registry::RegistryError>()
                 .and_then(crate::registry::RegistryError::hint)
+        })
+        .or_else(|| match err.downcast_ref::<crate::dags::Tier2Error>() {
+            Some(crate::dags::Tier2Error::Sandbox(e)) => e.hint(),
+            Some(crate::dags::Tier2Error::Build(e)) => e.hint(),
+            _ => None,
         });
     if let Some(text) = hint_text {
         eprintln!();

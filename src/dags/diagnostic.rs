@@ -22,6 +22,9 @@ pub enum DiagnosticKind {
     InvalidRelativeImport,
     /// An import that nothing in the image provides.
     UnresolvedImport,
+    /// Airflow itself failed to load the file (tier 2: a cycle, a bad operator
+    /// argument, an exception at import time).
+    DagImportError,
 }
 
 impl DiagnosticKind {
@@ -33,6 +36,7 @@ impl DiagnosticKind {
             Self::EncodingError => "encoding-error",
             Self::InvalidRelativeImport => "invalid-relative-import",
             Self::UnresolvedImport => "unresolved-import",
+            Self::DagImportError => "dag-import-error",
         }
     }
 }

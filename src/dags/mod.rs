@@ -12,6 +12,9 @@ mod diagnostic;
 mod error;
 mod imports;
 mod project_input;
+mod rootfs;
+mod sandbox;
+mod tier2;
 mod resolve;
 mod syntax;
 #[cfg(test)]
@@ -24,6 +27,9 @@ pub use check::{
 pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
 pub use error::DagsError;
 pub use imports::{Guard, Import, ImportedName, Imports, collect_imports};
+pub use rootfs::{RootfsError, unpack_rootfs};
+pub use sandbox::{SandboxError, SandboxSpec, bwrap_command};
+pub use tier2::{IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest};
 pub use project_input::{CHECKED_DIRS, input_from_project};
 pub use resolve::{
     Distribution, ModuleUniverse, ProjectLayout, PythonVersion, top_level_from_record,

@@ -192,7 +192,7 @@ impl BaseFacts {
 }
 
 /// Opens a layer blob as an uncompressed tar stream, by its magic bytes.
-pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
+pub fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
     let mut file = BufReader::new(File::open(path)?);
     let mut magic = [0u8; 4];
     let n = file.read(&mut magic)?;

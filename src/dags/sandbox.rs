@@ -1,0 +1,83 @@
+//! The sandbox: a command run with bubblewrap inside an image's root filesystem.
+//!
+//! Unprivileged and daemonless: no network (`--unshare-net` via `--unshare-all`), the
+//! root read-only, a private `/tmp`, the project copy mounted at the image's
+//! `WORKDIR`, the image's `Env`, `User` and `WorkingDir`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The bubblewrap executable.
+pub const BWRAP: &str = "bwrap";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("`bwrap` (bubblewrap) is not installed, so the sandboxed checks cannot run; the static check (`airlock parse`) still works")]
+    NoBwrap,
+}
+
+impl SandboxError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoBwrap => Some("install it: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`".into()),
+        }
+    }
+}
+
+/// What to run, where and as whom.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    pub rootfs: PathBuf,
+    /// A host directory mounted read-write at `workdir` (a copy of the project).
+    pub project: PathBuf,
+    pub workdir: String,
+    pub env: Vec<(String, String)>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Host files mounted read-only inside (host path, path inside).
+    pub files: Vec<(PathBuf, String)>,
+    pub command: Vec<String>,
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The `bwrap` command line for `spec`.
+pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
+    let bwrap = find_in_path(BWRAP).ok_or(SandboxError::NoBwrap)?;
+    let mut command = Command::new(bwrap);
+    let path = |p: &Path| p.as_os_str().to_owned();
+    command
+        .arg("--unshare-all")
+        .arg("--die-with-parent")
+        .arg("--new-session")
+        .args(["--uid", &spec.uid.to_string(), "--gid", &spec.gid.to_string()])
+        .arg("--ro-bind")
+        .arg(path(&spec.rootfs))
+        .arg("/")
+        .args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
+        .arg("--bind")
+        .arg(path(&spec.project))
+        .arg(&spec.workdir);
+    for (host, inside) in &spec.files {
+        command.arg("--ro-bind").arg(path(host)).arg(inside);
+    }
+    command.arg("--clearenv");
+    let mut has_home = false;
+    for (key, value) in &spec.env {
+        has_home |= key == "HOME";
+        command.args(["--setenv", key, value]);
+    }
+    if !has_home {
+        command.args(["--setenv", "HOME", "/tmp"]);
+    }
+    command.args(["--setenv", "PYTHONDONTWRITEBYTECODE", "1"]);
+    command.args(["--chdir", &spec.workdir]);
+    command.arg("--");
+    command.args(&spec.command);
+    Ok(command)
+}

@@ -1,0 +1,272 @@
+//! Tier 2: the real thing. Builds the project's image, unpacks its non-project layers
+//! into a cached root filesystem, copies the project to the image's `WORKDIR`, and runs
+//! Airflow's `DagBag` (or pytest) inside bubblewrap.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::sandbox::{SandboxError, SandboxSpec, bwrap_command};
+use super::{Diagnostic, DiagnosticKind, unpack_rootfs};
+use crate::build::{BuildError, BuildOptions, Reporter, build};
+use crate::digest::Digest;
+use crate::image::{Accounts, BaseFacts, resolve_owner};
+use crate::project::{Project, WalkedKind, walk};
+use crate::store::Store;
+
+/// The integrity script shipped inside airlock.
+const INTEGRITY_SCRIPT: &str = include_str!("scripts/dag_integrity.py");
+const SCRIPT_INSIDE: &str = "/tmp/airlock/dag_integrity.py";
+const RESULT_MARKER: &str = "AIRLOCK-RESULT: ";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Tier2Error {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Rootfs(#[from] super::RootfsError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("Cannot prepare the sandbox at `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("The DAG-integrity script failed inside the image (exit status {status}):\n{output}")]
+    Script { status: String, output: String },
+}
+
+/// A built image ready to run commands in.
+pub struct Prepared {
+    pub spec: SandboxSpec,
+    /// Time spent building, unpacking and copying: airlock's own overhead.
+    pub overhead: Duration,
+    _project_copy: tempfile::TempDir,
+    _files: tempfile::TempDir,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Tier2Error + '_ {
+    move |source| Tier2Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Copies what the image would hold of the project (ignore files applied) to `dest`.
+fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
+    let walked = walk(&project.root, &project.dockerignore, project.settings.dags.ignore_syntax)?;
+    for entry in walked.project.iter().chain(&walked.dags) {
+        let target = dest.join(&entry.rel);
+        match &entry.kind {
+            WalkedKind::Dir => std::fs::create_dir_all(&target).map_err(io_err(&target))?,
+            WalkedKind::File { .. } => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                std::fs::copy(&entry.host, &target).map_err(io_err(&target))?;
+            }
+            WalkedKind::Symlink { target: link } => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                std::os::unix::fs::symlink(link, &target).map_err(io_err(&target))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Builds the project (its default output) and prepares the sandbox around it.
+pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepared, Tier2Error> {
+    let started = Instant::now();
+    let result = build(options, reporter)?;
+    let store = Store::open(&options.store_dir)?;
+    let config: Value = serde_json::from_slice(&store.read_blob(&result.config_digest)?).map_err(|e| {
+        crate::image::ImageError::Config {
+            digest: result.config_digest.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    let layers: Vec<(Digest, PathBuf)> = result
+        .layers
+        .iter()
+        .filter(|layer| layer.kind != "project" && layer.kind != "dags")
+        .map(|layer| (layer.digest.clone(), store.blob_path(&layer.digest)))
+        .collect();
+    reporter.step("unpacking the image");
+    let rootfs = unpack_rootfs(&store, &layers)?;
+
+    let workdir = config
+        .pointer("/config/WorkingDir")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("/")
+        .to_string();
+    let env: Vec<(String, String)> = string_list(config.pointer("/config/Env"))
+        .iter()
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let user = config
+        .pointer("/config/User")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("0");
+    let mut facts = BaseFacts::default();
+    for file in ["etc/passwd", "etc/group"] {
+        if let Ok(text) = std::fs::read_to_string(rootfs.join(file)) {
+            facts.files.insert(file.to_string(), text);
+        }
+    }
+    let owner = resolve_owner(user, &Accounts::from_facts(&facts))?;
+
+    let project = Project::load(&options.project_dir, &options.build_args)?;
+    let project_copy = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
+    copy_project(&project, project_copy.path())?;
+    let files = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
+    let script = files.path().join("dag_integrity.py");
+    std::fs::write(&script, INTEGRITY_SCRIPT).map_err(io_err(&script))?;
+    Ok(Prepared {
+        spec: SandboxSpec {
+            rootfs,
+            project: project_copy.path().to_path_buf(),
+            workdir,
+            env,
+            uid: owner.uid,
+            gid: owner.gid,
+            files: vec![(script, SCRIPT_INSIDE.to_string())],
+            command: Vec::new(),
+        },
+        overhead: started.elapsed(),
+        _project_copy: project_copy,
+        _files: files,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ScriptError {
+    file: String,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ScriptResult {
+    dags: Vec<String>,
+    errors: Vec<ScriptError>,
+    import_seconds: f64,
+    parse_seconds: f64,
+}
+
+/// What Airflow said about the DAG folder.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IntegrityReport {
+    pub dags: Vec<String>,
+    pub errors: Vec<Diagnostic>,
+    /// airlock's overhead (build, unpack, copy, sandbox start) in seconds.
+    pub overhead_seconds: f64,
+    /// Airflow's import time and DagBag parse time, in seconds.
+    pub airflow_import_seconds: f64,
+    pub airflow_parse_seconds: f64,
+}
+
+/// The line a traceback names for `file`, if any.
+fn line_in(message: &str, inside_path: &str) -> u32 {
+    let needle = format!("File \"{inside_path}\", line ");
+    message
+        .rmatch_indices(&needle)
+        .next()
+        .and_then(|(at, _)| {
+            message[at + needle.len()..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(1)
+}
+
+/// Runs the DAG-integrity script in the sandbox.
+pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityReport, Tier2Error> {
+    let started = Instant::now();
+    let workdir = prepared.spec.workdir.trim_end_matches('/');
+    let folder = format!("{workdir}/{dags_dir}");
+    let mut spec = prepared.spec.clone();
+    spec.command = vec!["python3".into(), SCRIPT_INSIDE.into(), folder];
+    let output = bwrap_command(&spec)?
+        .output()
+        .map_err(io_err(Path::new("bwrap")))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix(RESULT_MARKER)) else {
+        return Err(Tier2Error::Script {
+            status: output.status.to_string(),
+            output: format!("{stdout}{}", String::from_utf8_lossy(&output.stderr)),
+        });
+    };
+    let result: ScriptResult = serde_json::from_str(line).map_err(|e| Tier2Error::Script {
+        status: output.status.to_string(),
+        output: e.to_string(),
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+    let airflow = result.import_seconds + result.parse_seconds;
+    let errors = result
+        .errors
+        .iter()
+        .map(|e| {
+            let file = e
+                .file
+                .strip_prefix(&format!("{workdir}/"))
+                .unwrap_or(&e.file)
+                .to_string();
+            let summary = e.message.trim().lines().last().unwrap_or("").trim().to_string();
+            Diagnostic {
+                line: line_in(&e.message, &e.file),
+                column: 1,
+                kind: DiagnosticKind::DagImportError,
+                message: if summary.is_empty() { e.message.clone() } else { summary },
+                hint: None,
+                source_line: String::new(),
+                file,
+            }
+        })
+        .collect();
+    Ok(IntegrityReport {
+        dags: result.dags,
+        errors,
+        overhead_seconds: prepared.overhead.as_secs_f64() + (wall - airflow).max(0.0),
+        airflow_import_seconds: result.import_seconds,
+        airflow_parse_seconds: result.parse_seconds,
+    })
+}
+
+/// Runs pytest on `target` (default `tests/`) in the sandbox; returns its exit code.
+pub fn run_pytest(prepared: &Prepared, target: Option<&str>, args: &[String]) -> Result<i32, Tier2Error> {
+    let mut spec = prepared.spec.clone();
+    spec.command = vec![
+        "python3".into(),
+        "-m".into(),
+        "pytest".into(),
+        "-p".into(),
+        "no:cacheprovider".into(),
+        target.unwrap_or("tests/").to_string(),
+    ];
+    spec.command.extend(args.iter().cloned());
+    spec.env.push(("AIRFLOW_HOME".into(), "/tmp/airflow".into()));
+    let status = bwrap_command(&spec)?
+        .status()
+        .map_err(io_err(Path::new("bwrap")))?;
+    Ok(status.code().unwrap_or(1))
+}
