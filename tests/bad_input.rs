@@ -85,20 +85,7 @@ fn base_without_linux_amd64() {
         },
     );
     let out = sandbox.dir.path().join("out");
-    let output = support::airlock(
-        &[
-            "build",
-            &sandbox.project.to_string_lossy(),
-            "--cache-dir",
-            &sandbox.cache.to_string_lossy(),
-            "--base-layout",
-            &layout.to_string_lossy(),
-            "--output",
-            &format!("oci:{}", out.display()),
-        ],
-        sandbox.dir.path(),
-        &[],
-    );
+    let output = sandbox.build_on(&layout, &["--output", &format!("oci:{}", out.display())]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("no linux/amd64"),
@@ -144,20 +131,7 @@ fn unknown_onbuild_trigger() {
     spec.onbuild.push("RUN curl -s install.sh | sh".into());
     support::write_base(&layout, &spec);
     let out = sandbox.dir.path().join("out");
-    let output = support::airlock(
-        &[
-            "build",
-            &sandbox.project.to_string_lossy(),
-            "--cache-dir",
-            &sandbox.cache.to_string_lossy(),
-            "--base-layout",
-            &layout.to_string_lossy(),
-            "--output",
-            &format!("oci:{}", out.display()),
-        ],
-        sandbox.dir.path(),
-        &[],
-    );
+    let output = sandbox.build_on(&layout, &["--output", &format!("oci:{}", out.display())]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("Unknown ONBUILD trigger `RUN curl"),

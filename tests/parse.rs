@@ -4,22 +4,10 @@ mod support;
 
 use std::fs;
 
-use support::{Sandbox, airlock, stderr, stdout};
+use support::{Sandbox, stderr, stdout};
 
 fn parse(sandbox: &Sandbox, extra: &[&str]) -> std::process::Output {
-    let project = sandbox.project.to_string_lossy().into_owned();
-    let cache = sandbox.cache.to_string_lossy().into_owned();
-    let layout = sandbox.base_layout.to_string_lossy().into_owned();
-    let mut args = vec![
-        "parse",
-        project.as_str(),
-        "--cache-dir",
-        cache.as_str(),
-        "--base-layout",
-        layout.as_str(),
-    ];
-    args.extend_from_slice(extra);
-    airlock(&args, sandbox.dir.path(), &[])
+    sandbox.run("parse", extra)
 }
 
 #[test]

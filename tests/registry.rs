@@ -779,6 +779,7 @@ async fn index_resolves_to_linux_amd64_with_docker_media_types_and_progress() {
             &Platform {
                 architecture: "s390x".into(),
                 os: "linux".into(),
+                os_version: None,
                 variant: None,
             },
         )

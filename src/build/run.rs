@@ -143,10 +143,8 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     let on_disk = Lockfile::read(&lock_path)?;
     let pinned = on_disk
         .as_ref()
-        .filter(|lock| {
-            !options.upgrade_base && lock.base.reference == project.dockerfile.from.image
-        })
-        .map(|lock| lock.base.manifest.clone());
+        .filter(|_| !options.upgrade_base)
+        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
     let remote = options
         .remote
         .clone()

@@ -33,7 +33,13 @@ pub fn main() -> ExitStatus {
     render::init_logging(cli.global.verbose, cli.global.quiet);
     let done = |result: anyhow::Result<()>| result.map(|()| ExitStatus::Success);
     let checked = |result: anyhow::Result<bool>| {
-        result.map(|ok| if ok { ExitStatus::Success } else { ExitStatus::Failure })
+        result.map(|ok| {
+            if ok {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failure
+            }
+        })
     };
     let global = &cli.global;
     let result = match &cli.command {

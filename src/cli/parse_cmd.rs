@@ -23,8 +23,7 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         .transpose()?;
     let store = Store::open(super::build_cmd::store_dir(global))?;
     let pinned = crate::lock::Lockfile::read(&project.root.join(crate::lock::LOCK_FILE))?
-        .filter(|lock| lock.base.reference == project.dockerfile.from.image)
-        .map(|lock| lock.base.manifest);
+        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
     let remote = super::registry_cmd::remote_options(global, false, None)
         .with_settings(&project.settings.registry, &project.root);
     let (base, _) = load_base(
@@ -39,7 +38,8 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
     let mut report = check_project(&input);
     let mut full = None;
     if args.full {
-        let options = super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
+        let options =
+            super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
         let spinner = super::reporter::Spinner::new(global.quiet || args.json);
         let prepared = crate::dags::prepare(&options, &spinner);
         spinner.finish();

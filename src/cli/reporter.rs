@@ -8,6 +8,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::build::Reporter;
 
+/// Shows `bar` on stderr once the work has taken a second (short work stays silent).
+fn reveal_after_a_second(bar: &ProgressBar) {
+    let delayed = bar.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        if !delayed.is_finished() {
+            delayed.set_draw_target(ProgressDrawTarget::stderr());
+            delayed.enable_steady_tick(Duration::from_millis(120));
+        }
+    });
+}
+
 pub struct Spinner {
     bar: ProgressBar,
 }
@@ -19,14 +31,7 @@ impl Spinner {
             bar.set_style(style);
         }
         if !quiet {
-            let delayed = bar.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_secs(1));
-                if !delayed.is_finished() {
-                    delayed.set_draw_target(ProgressDrawTarget::stderr());
-                    delayed.enable_steady_tick(Duration::from_millis(120));
-                }
-            });
+            reveal_after_a_second(&bar);
         }
         Self { bar }
     }
@@ -58,14 +63,7 @@ impl TransferBar {
             bar.set_style(style);
         }
         if !quiet {
-            let delayed = bar.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_secs(1));
-                if !delayed.is_finished() {
-                    delayed.set_draw_target(ProgressDrawTarget::stderr());
-                    delayed.enable_steady_tick(Duration::from_millis(120));
-                }
-            });
+            reveal_after_a_second(&bar);
         }
         std::sync::Arc::new(Self {
             bar,

@@ -12,13 +12,13 @@ mod diagnostic;
 mod error;
 mod imports;
 mod project_input;
+mod resolve;
 mod rootfs;
 mod sandbox;
-mod tier2;
-mod resolve;
 mod syntax;
 #[cfg(test)]
 mod tests;
+mod tier2;
 
 pub use check::{
     AIRLOCK_EXCEPTIONS_FILE, ASTRO_EXCEPTIONS_FILE, CheckInput, Exceptions, Report, SourceFile,
@@ -27,12 +27,12 @@ pub use check::{
 pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
 pub use error::DagsError;
 pub use imports::{Guard, Import, ImportedName, Imports, collect_imports};
-pub use rootfs::{RootfsError, unpack_rootfs};
-pub use sandbox::{SandboxError, SandboxSpec, bwrap_command};
-pub use tier2::{IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest};
 pub use project_input::{CHECKED_DIRS, input_from_project};
 pub use resolve::{
     Distribution, ModuleUniverse, ProjectLayout, PythonVersion, top_level_from_record,
     top_level_from_top_level_txt,
 };
+pub use rootfs::{RootfsError, unpack_rootfs};
+pub use sandbox::{SandboxError, SandboxSpec, bwrap_command};
 pub use syntax::{ParsedSource, parse_source};
+pub use tier2::{IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest};

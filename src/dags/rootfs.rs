@@ -75,7 +75,11 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if name == ".wh..wh..opq" {
-            if let Ok(listing) = root.read_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { &parent }) {
+            if let Ok(listing) = root.read_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &parent
+            }) {
                 for child in listing.flatten() {
                     let child_path = parent.join(child.file_name());
                     if !created.contains(&child_path) {
@@ -104,14 +108,23 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
                 }
                 Err(_) => root.create_dir(&path).map_err(fail)?,
             }
-            root.set_permissions(&path, Permissions::from_mode(mode | 0o700)).map_err(fail)?;
+            root.set_permissions(&path, Permissions::from_mode(mode | 0o700))
+                .map_err(fail)?;
         } else if kind.is_symlink() {
-            let target = entry.link_name().map_err(fail)?.map(|t| t.into_owned()).unwrap_or_default();
+            let target = entry
+                .link_name()
+                .map_err(fail)?
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
             remove_any(root, &path).map_err(fail)?;
             // The target is interpreted inside the sandbox's root, never here.
             root.symlink_contents(&target, &path).map_err(fail)?;
         } else if kind.is_hard_link() {
-            let target_raw = entry.link_name().map_err(fail)?.map(|t| t.into_owned()).unwrap_or_default();
+            let target_raw = entry
+                .link_name()
+                .map_err(fail)?
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
             let target = confined(&target_raw).ok_or_else(|| RootfsError::Escape {
                 digest: digest.clone(),
                 path: target_raw.display().to_string(),
@@ -122,7 +135,8 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
             remove_any(root, &path).map_err(fail)?;
             let mut file = root.create(&path).map_err(fail)?;
             io::copy(&mut entry, &mut file).map_err(fail)?;
-            root.set_permissions(&path, Permissions::from_mode(mode)).map_err(fail)?;
+            root.set_permissions(&path, Permissions::from_mode(mode))
+                .map_err(fail)?;
         } else {
             tracing::debug!(path = %path.display(), "skipping special file");
             continue;
@@ -196,7 +210,9 @@ mod tests {
                 }
                 _ => {
                     header.set_size(data.len() as u64);
-                    builder.append_data(&mut header, path, data.as_bytes()).expect("append");
+                    builder
+                        .append_data(&mut header, path, data.as_bytes())
+                        .expect("append");
                 }
             }
         }

@@ -12,7 +12,9 @@ pub const BWRAP: &str = "bwrap";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("`bwrap` (bubblewrap) is not installed, so the sandboxed checks cannot run; the static check (`airlock parse`) still works")]
+    #[error(
+        "`bwrap` (bubblewrap) is not installed, so the sandboxed checks cannot run; the static check (`airlock parse`) still works"
+    )]
     NoBwrap,
 }
 
@@ -55,7 +57,12 @@ pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
         .arg("--unshare-all")
         .arg("--die-with-parent")
         .arg("--new-session")
-        .args(["--uid", &spec.uid.to_string(), "--gid", &spec.gid.to_string()])
+        .args([
+            "--uid",
+            &spec.uid.to_string(),
+            "--gid",
+            &spec.gid.to_string(),
+        ])
         .arg("--ro-bind")
         .arg(path(&spec.rootfs))
         .arg("/")

@@ -63,7 +63,11 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Tier2Error + '_ {
 
 /// Copies what the image would hold of the project (ignore files applied) to `dest`.
 fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
-    let walked = walk(&project.root, &project.dockerignore, project.settings.dags.ignore_syntax)?;
+    let walked = walk(
+        &project.root,
+        &project.dockerignore,
+        project.settings.dags.ignore_syntax,
+    )?;
     for entry in walked.project.iter().chain(&walked.dags) {
         let target = dest.join(&entry.rel);
         match &entry.kind {
@@ -88,7 +92,13 @@ fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
 fn string_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -97,12 +107,13 @@ pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepar
     let started = Instant::now();
     let result = build(options, reporter)?;
     let store = Store::open(&options.store_dir)?;
-    let config: Value = serde_json::from_slice(&store.read_blob(&result.config_digest)?).map_err(|e| {
-        crate::image::ImageError::Config {
-            digest: result.config_digest.clone(),
-            reason: e.to_string(),
-        }
-    })?;
+    let config: Value =
+        serde_json::from_slice(&store.read_blob(&result.config_digest)?).map_err(|e| {
+            crate::image::ImageError::Config {
+                digest: result.config_digest.clone(),
+                reason: e.to_string(),
+            }
+        })?;
     let layers: Vec<(Digest, PathBuf)> = result
         .layers
         .iter()
@@ -120,7 +131,10 @@ pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepar
         .to_string();
     let env: Vec<(String, String)> = string_list(config.pointer("/config/Env"))
         .iter()
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let user = config
         .pointer("/config/User")
@@ -231,12 +245,23 @@ pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityRep
                 .strip_prefix(&format!("{workdir}/"))
                 .unwrap_or(&e.file)
                 .to_string();
-            let summary = e.message.trim().lines().last().unwrap_or("").trim().to_string();
+            let summary = e
+                .message
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string();
             Diagnostic {
                 line: line_in(&e.message, &e.file),
                 column: 1,
                 kind: DiagnosticKind::DagImportError,
-                message: if summary.is_empty() { e.message.clone() } else { summary },
+                message: if summary.is_empty() {
+                    e.message.clone()
+                } else {
+                    summary
+                },
                 hint: None,
                 source_line: String::new(),
                 file,
@@ -253,7 +278,11 @@ pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityRep
 }
 
 /// Runs pytest on `target` (default `tests/`) in the sandbox; returns its exit code.
-pub fn run_pytest(prepared: &Prepared, target: Option<&str>, args: &[String]) -> Result<i32, Tier2Error> {
+pub fn run_pytest(
+    prepared: &Prepared,
+    target: Option<&str>,
+    args: &[String],
+) -> Result<i32, Tier2Error> {
     let mut spec = prepared.spec.clone();
     spec.command = vec![
         "python3".into(),
@@ -264,7 +293,8 @@ pub fn run_pytest(prepared: &Prepared, target: Option<&str>, args: &[String]) ->
         target.unwrap_or("tests/").to_string(),
     ];
     spec.command.extend(args.iter().cloned());
-    spec.env.push(("AIRFLOW_HOME".into(), "/tmp/airflow".into()));
+    spec.env
+        .push(("AIRFLOW_HOME".into(), "/tmp/airflow".into()));
     let status = bwrap_command(&spec)?
         .status()
         .map_err(io_err(Path::new("bwrap")))?;

@@ -98,6 +98,11 @@ impl Lockfile {
             })
     }
 
+    /// The base digest this lock pins for `from` (the `FROM` text), if it pins one.
+    pub fn pinned_base(&self, from: &str) -> Option<Digest> {
+        (self.base.reference == from).then(|| self.base.manifest.clone())
+    }
+
     /// The canonical text: a header comment, then TOML with sorted tables.
     pub fn to_text(&self) -> String {
         let body = toml::to_string(self).unwrap_or_default();

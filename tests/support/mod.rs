@@ -388,11 +388,25 @@ impl Sandbox {
 
     /// `airlock build` of the sandbox project with the fixed environment and `extra` args.
     pub fn build(&self, extra: &[&str]) -> Output {
+        self.run("build", extra)
+    }
+
+    /// `airlock build` on another base layout than the committed fixture.
+    pub fn build_on(&self, base_layout: &Path, extra: &[&str]) -> Output {
+        self.run_on("build", base_layout, extra)
+    }
+
+    /// `airlock COMMAND PROJECT --cache-dir … --base-layout …` plus `extra`.
+    pub fn run(&self, command: &str, extra: &[&str]) -> Output {
+        self.run_on(command, &self.base_layout, extra)
+    }
+
+    fn run_on(&self, command: &str, base_layout: &Path, extra: &[&str]) -> Output {
         let project = self.project.to_string_lossy().into_owned();
         let cache = self.cache.to_string_lossy().into_owned();
-        let layout = self.base_layout.to_string_lossy().into_owned();
+        let layout = base_layout.to_string_lossy().into_owned();
         let mut args = vec![
-            "build",
+            command,
             project.as_str(),
             "--cache-dir",
             cache.as_str(),
