@@ -12,7 +12,7 @@ use super::sandbox::{SandboxError, SandboxSpec, bwrap_command};
 use super::{Diagnostic, DiagnosticKind, unpack_rootfs};
 use crate::build::{BuildError, BuildOptions, Reporter, build};
 use crate::digest::Digest;
-use crate::image::{Accounts, BaseFacts, resolve_owner};
+use crate::image::{Accounts, BaseFacts, resolve_owner, string_list};
 use crate::project::{Project, WalkedKind, walk};
 use crate::store::Store;
 
@@ -87,19 +87,6 @@ fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
         }
     }
     Ok(())
-}
-
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Builds the project (its default output) and prepares the sandbox around it.

@@ -67,7 +67,8 @@ impl BaseImage {
     }
 }
 
-fn string_list(value: Option<&Value>) -> Vec<String> {
+/// The strings of a JSON array (e.g. `config.Env`); anything else gives none.
+pub fn string_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
         .map(|items| {
