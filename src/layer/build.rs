@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tar::{EntryType, Header};
 
 use super::tree::{EntryKind, FileSource, FileTree};
-use super::{LAYER_MEDIA_TYPE, gzip_encoder};
+use super::{LAYER_MEDIA_TYPE, ParallelGzip};
 use crate::digest::HashingWriter;
 use crate::store::{LayerRecord, Store, StoreError};
 
@@ -67,7 +67,7 @@ pub fn build_layer(
 fn write_layer(store: &Store, tree: &FileTree, mtime: u64) -> Result<LayerRecord, LayerError> {
     let temp = store.temp_file()?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp));
-    let uncompressed = HashingWriter::new(gzip_encoder(compressed));
+    let uncompressed = HashingWriter::new(ParallelGzip::new(compressed));
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Deterministic);
 

@@ -1,12 +1,23 @@
 //! The one pinned compressor. Every blob airlock compresses goes through here, so
 //! the compressed bytes (and therefore digests) depend on nothing but the input.
+//!
+//! Layers are compressed as a sequence of independent gzip members, one per
+//! [`MEMBER_SIZE`] bytes of tar, compressed in parallel and written in order (RFC 1952
+//! allows several members; every gzip reader concatenates them). The member size is
+//! fixed, so the bytes do not depend on how many cores the machine has. A layer smaller
+//! than one member is a single ordinary gzip stream.
 
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::thread::JoinHandle;
 
 use flate2::{Compression, GzBuilder, write::GzEncoder};
 
 /// Media type of the layers airlock writes.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Uncompressed bytes per gzip member. Part of the format: changing it changes digests.
+pub const MEMBER_SIZE: usize = 4 << 20;
 
 /// Compression level 6 of flate2's pure-Rust backend (miniz_oxide); the gzip header
 /// carries no name, no mtime and the "unknown" OS byte.
@@ -15,4 +26,131 @@ pub fn gzip_encoder<W: Write>(inner: W) -> GzEncoder<W> {
         .mtime(0)
         .operating_system(255)
         .write(inner, Compression::new(6))
+}
+
+fn compress_member(data: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut encoder = gzip_encoder(Vec::with_capacity(data.len() / 3));
+    encoder.write_all(&data)?;
+    encoder.finish()
+}
+
+/// A writer that gzips what it is given in [`MEMBER_SIZE`] members, several at once.
+pub struct ParallelGzip<W: Write> {
+    out: W,
+    buffer: Vec<u8>,
+    in_flight: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
+    max_in_flight: usize,
+    wrote_any: bool,
+}
+
+impl<W: Write> ParallelGzip<W> {
+    pub fn new(out: W) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            out,
+            buffer: Vec::with_capacity(MEMBER_SIZE),
+            in_flight: VecDeque::new(),
+            max_in_flight: cores + 1,
+            wrote_any: false,
+        }
+    }
+
+    fn write_oldest(&mut self) -> io::Result<()> {
+        if let Some(job) = self.in_flight.pop_front() {
+            let member = job
+                .join()
+                .map_err(|_| io::Error::other("a compression thread panicked"))??;
+            self.out.write_all(&member)?;
+        }
+        Ok(())
+    }
+
+    fn start_member(&mut self) -> io::Result<()> {
+        let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(MEMBER_SIZE));
+        self.wrote_any = true;
+        self.in_flight
+            .push_back(std::thread::spawn(move || compress_member(data)));
+        while self.in_flight.len() >= self.max_in_flight {
+            self.write_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Compresses what is buffered, writes every member in order, returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.buffer.is_empty() || !self.wrote_any {
+            self.start_member()?;
+        }
+        while !self.in_flight.is_empty() {
+            self.write_oldest()?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for ParallelGzip<W> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let total = data.len();
+        while !data.is_empty() {
+            let room = MEMBER_SIZE - self.buffer.len();
+            let take = room.min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() == MEMBER_SIZE {
+                self.start_member()?;
+            }
+        }
+        Ok(total)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn compress(data: &[u8], pieces: usize) -> Vec<u8> {
+        let mut writer = ParallelGzip::new(Vec::new());
+        for piece in data.chunks(data.len().div_ceil(pieces).max(1)) {
+            writer.write_all(piece).expect("write");
+        }
+        writer.finish().expect("finish")
+    }
+
+    #[test]
+    fn members_decode_to_the_input_and_do_not_depend_on_write_sizes() {
+        let data: Vec<u8> = (0..(MEMBER_SIZE * 2 + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let once = compress(&data, 1);
+        assert_eq!(
+            once,
+            compress(&data, 977),
+            "write boundaries must not matter"
+        );
+        let mut decoded = Vec::new();
+        flate2::read::MultiGzDecoder::new(&once[..])
+            .read_to_end(&mut decoded)
+            .expect("decode");
+        assert_eq!(decoded, data);
+    }
+
+    #[test]
+    fn a_small_input_is_one_ordinary_gzip_stream() {
+        let data = b"small layer".to_vec();
+        let mut single = gzip_encoder(Vec::new());
+        single.write_all(&data).expect("write");
+        assert_eq!(compress(&data, 1), single.finish().expect("finish"));
+        let mut decoded = Vec::new();
+        flate2::read::MultiGzDecoder::new(&compress(b"", 1)[..])
+            .read_to_end(&mut decoded)
+            .expect("empty input is a valid stream");
+        assert!(decoded.is_empty());
+    }
 }
