@@ -359,3 +359,88 @@ fn rebuild_into_an_existing_layout_keeps_other_tags() {
     let v2_image = airlock::oci::select_image(&dir, Some("v2")).expect("v2 written");
     assert_ne!(v1_image.manifest_digest, v2_image.manifest_digest);
 }
+
+#[test]
+fn zstd_and_uncompressed_base_layers_are_read() {
+    for compression in [
+        support::LayerCompression::Zstd,
+        support::LayerCompression::None,
+    ] {
+        let sandbox = Sandbox::quickstart();
+        let layout = sandbox.dir.path().join("base");
+        support::write_base(
+            &layout,
+            &support::BaseSpec {
+                compression,
+                ..support::BaseSpec::default()
+            },
+        );
+        let out = sandbox.dir.path().join("out");
+        let output = sandbox.build_on(&layout, &["--output", &format!("oci:{}", out.display())]);
+        assert!(
+            output.status.success(),
+            "{compression:?}: {}",
+            stderr(&output)
+        );
+        // The base layers are kept byte for byte; the project layer is owned as the
+        // base's ONBUILD `--chown=astro:0` says, read from the base's /etc/passwd.
+        let image = airlock::oci::select_image(&out, Some("latest")).expect("layout");
+        assert_eq!(image.manifest.layers.len(), 4);
+        let project = image.manifest.layers[2].clone();
+        let blob = fs::File::open(image.blob_path(&project.digest)).expect("blob");
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+        let owners: Vec<(u64, u64)> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| e.expect("entry"))
+            .filter(|e| e.path().expect("path").starts_with("usr/local/airflow/"))
+            .map(|e| {
+                (
+                    e.header().uid().expect("uid"),
+                    e.header().gid().expect("gid"),
+                )
+            })
+            .collect();
+        assert!(!owners.is_empty());
+        assert!(
+            owners
+                .iter()
+                .all(|o| *o == (u64::from(support::ASTRO_UID), 0)),
+            "{owners:?}"
+        );
+    }
+}
+
+#[test]
+fn without_onbuild_triggers_project_files_belong_to_the_base_user() {
+    let sandbox = Sandbox::quickstart();
+    let layout = sandbox.dir.path().join("plain");
+    support::write_base(
+        &layout,
+        &support::BaseSpec {
+            onbuild: Vec::new(),
+            ..support::BaseSpec::default()
+        },
+    );
+    let out = sandbox.dir.path().join("out");
+    let output = sandbox.build_on(&layout, &["--output", &format!("oci:{}", out.display())]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let image = airlock::oci::select_image(&out, Some("latest")).expect("layout");
+    let dags = image.manifest.layers.last().expect("dag layer");
+    let blob = fs::File::open(image.blob_path(&dags.digest)).expect("blob");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    let dag = archive
+        .entries()
+        .expect("entries")
+        .map(|e| e.expect("entry"))
+        .find(|e| e.path().expect("path").ends_with("example_dag.py"))
+        .expect("example DAG in the DAG layer");
+    // The base's USER is `astro`, whose primary group in /etc/passwd is 50000.
+    assert_eq!(
+        (
+            dag.header().uid().expect("uid"),
+            dag.header().gid().expect("gid")
+        ),
+        (u64::from(support::ASTRO_UID), 50000)
+    );
+}

@@ -191,7 +191,8 @@ impl BaseFacts {
     }
 }
 
-/// Opens a layer blob as an uncompressed tar stream, by its magic bytes.
+/// Opens a layer blob as an uncompressed tar stream, by its magic bytes: gzip (one or
+/// more members), zstd, or plain tar.
 pub fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
     let mut file = BufReader::new(File::open(path)?);
     let mut magic = [0u8; 4];
@@ -201,10 +202,9 @@ pub fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)))
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "zstd-compressed layers are not supported yet",
-        ))
+        let decoder = ruzstd::decoding::StreamingDecoder::new(stream)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        Ok(Box::new(decoder))
     } else {
         Ok(Box::new(stream))
     }

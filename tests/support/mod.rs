@@ -42,6 +42,15 @@ pub struct BaseSpec {
     pub as_index: bool,
     pub onbuild: Vec<String>,
     pub runtime_version: String,
+    /// How the base's layers are compressed.
+    pub compression: LayerCompression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerCompression {
+    Gzip,
+    Zstd,
+    None,
 }
 
 impl Default for BaseSpec {
@@ -53,6 +62,7 @@ impl Default for BaseSpec {
             as_index: false,
             onbuild: ASTRO_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             runtime_version: "3.0-1".into(),
+            compression: LayerCompression::Gzip,
         }
     }
 }
@@ -198,6 +208,38 @@ fn base_trees() -> Vec<FileTree> {
     vec![os, airflow]
 }
 
+/// The gzip blob `digest` re-encoded as `compression` (stored), with its media type.
+fn recompress(
+    store: &Store,
+    digest: &Digest,
+    compression: LayerCompression,
+) -> (&'static str, Digest) {
+    use std::io::Read;
+    if compression == LayerCompression::Gzip {
+        return (media_types::OCI_LAYER_GZIP, digest.clone());
+    }
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(store.blob_path(digest)).expect("blob"))
+        .read_to_end(&mut tar)
+        .expect("gunzip");
+    match compression {
+        LayerCompression::Zstd => {
+            let bytes = ruzstd::encoding::compress_to_vec(
+                &tar[..],
+                ruzstd::encoding::CompressionLevel::Fastest,
+            );
+            (
+                media_types::OCI_LAYER_ZSTD,
+                store.put_bytes(&bytes).expect("store"),
+            )
+        }
+        _ => (
+            media_types::OCI_LAYER_TAR,
+            store.put_bytes(&tar).expect("store"),
+        ),
+    }
+}
+
 /// Writes a generated base image into the OCI layout `layout` under `spec.tag`
 /// and returns the digest the tag points at.
 pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
@@ -208,11 +250,11 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     for tree in base_trees() {
         let (record, _) = build_layer(&store, &tree, "fixture-base", 0).expect("layer");
         diff_ids.push(record.diff_id.to_string());
-        layers.push(Descriptor::new(
-            &record.media_type,
-            record.digest.clone(),
-            record.size,
-        ));
+        let (media_type, digest) = recompress(&store, &record.digest, spec.compression);
+        let size = std::fs::metadata(store.blob_path(&digest))
+            .expect("blob")
+            .len();
+        layers.push(Descriptor::new(media_type, digest, size));
     }
     let config = json!({
         "architecture": spec.arch,
