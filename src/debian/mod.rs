@@ -4,9 +4,11 @@
 //! set), `resolve` (apt-like resolution) and `install` (unpacking `.deb`s into a
 //! layer description with the dpkg database); the archive client sits above those.
 
+mod archive;
 mod control;
 mod deb;
 mod install;
+mod keyring;
 mod md5;
 mod packages_txt;
 mod relation;
@@ -18,6 +20,7 @@ mod testdeb;
 mod universe;
 mod version;
 
+pub use archive::{ARCH, ArchiveClient, ArchiveError, DebRequest, FetchedRelease, Repository, decompress};
 pub use control::{ControlError, Field, Paragraph, Paragraphs, paragraphs};
 pub use deb::{
     Conffile, ControlInfo, DataEntry, DataKind, Deb, DebError, Md5Sum, NormalizedPath,
@@ -27,6 +30,7 @@ pub use install::{
     InstallBase, ContentSink, InstallError, Layer, LayerFile, LayerKind, MemorySink, SkippedScript,
     install,
 };
+pub use keyring::{Keyring, KeyringError};
 pub use packages_txt::{PackageArch, PackageRequest, PackagesTxtError, parse_packages_txt};
 pub use relation::{
     ArchRestriction, Dependency, ProfileTerm, Provide, Relation, RelationError, VersionConstraint,
