@@ -6,6 +6,7 @@
 mod args;
 mod build_cmd;
 mod init_cmd;
+mod lock_cmd;
 mod parse_cmd;
 mod registry_cmd;
 mod render;
@@ -32,6 +33,7 @@ pub fn main() -> ExitStatus {
     render::init_logging(cli.global.verbose, cli.global.quiet);
     let result = match &cli.command {
         args::Command::Build(args) => build_cmd::run(&cli.global, args).map(|()| true),
+        args::Command::Lock(args) => lock_cmd::run(&cli.global, args).map(|()| true),
         args::Command::Init(args) => init_cmd::run(&cli.global, args).map(|()| true),
         args::Command::Parse(args) => parse_cmd::run(&cli.global, args),
         args::Command::Pull(args) => registry_cmd::pull(&cli.global, args).map(|()| true),

@@ -316,14 +316,18 @@ impl<'s> ArchiveClient<'s> {
             .filter(|r| !self.store.has_blob(&r.sha256))
             .collect();
         if !missing.is_empty() {
-            let http = self.http(&missing[0].filename).map_err(|_| ArchiveError::Offline {
-                filename: missing[0].filename.clone(),
-            })?;
+            let http = self
+                .http(&missing[0].filename)
+                .map_err(|_| ArchiveError::Offline {
+                    filename: missing[0].filename.clone(),
+                })?;
             let store = self.store;
             self.runtime.block_on(async {
-                let mut downloads = futures_util::stream::iter(missing.into_iter().map(
-                    |request| async move { fetch_deb(http, store, request).await },
-                ))
+                let mut downloads = futures_util::stream::iter(
+                    missing
+                        .into_iter()
+                        .map(|request| async move { fetch_deb(http, store, request).await }),
+                )
                 .buffer_unordered(PARALLEL_DOWNLOADS);
                 while let Some(result) = downloads.next().await {
                     result?;

@@ -50,8 +50,7 @@ impl Keyring {
             label: label.to_string(),
             reason,
         };
-        let (iter, _) =
-            PublicOrSecret::from_reader_many(bytes).map_err(|e| bad(e.to_string()))?;
+        let (iter, _) = PublicOrSecret::from_reader_many(bytes).map_err(|e| bad(e.to_string()))?;
         let mut added = 0;
         for key in iter {
             match key {

@@ -20,14 +20,16 @@ mod testdeb;
 mod universe;
 mod version;
 
-pub use archive::{ARCH, ArchiveClient, ArchiveError, DebRequest, FetchedRelease, Repository, decompress};
+pub use archive::{
+    ARCH, ArchiveClient, ArchiveError, DebRequest, FetchedRelease, Repository, decompress,
+};
 pub use control::{ControlError, Field, Paragraph, Paragraphs, paragraphs};
 pub use deb::{
     Conffile, ControlInfo, DataEntry, DataKind, Deb, DebError, Md5Sum, NormalizedPath,
     check_member_path, check_symlink_target,
 };
 pub use install::{
-    InstallBase, ContentSink, InstallError, Layer, LayerFile, LayerKind, MemorySink, SkippedScript,
+    ContentSink, InstallBase, InstallError, Layer, LayerFile, LayerKind, MemorySink, SkippedScript,
     install,
 };
 pub use keyring::{Keyring, KeyringError};

@@ -43,9 +43,13 @@ pub struct BaseFacts {
 /// `etc/apt/trusted.gpg`.
 pub fn is_keyring(path: &str) -> bool {
     path == "etc/apt/trusted.gpg"
-        || ["usr/share/keyrings/", "etc/apt/keyrings/", "etc/apt/trusted.gpg.d/"]
-            .iter()
-            .any(|dir| path.strip_prefix(dir).is_some_and(|n| !n.contains('/')))
+        || [
+            "usr/share/keyrings/",
+            "etc/apt/keyrings/",
+            "etc/apt/trusted.gpg.d/",
+        ]
+        .iter()
+        .any(|dir| path.strip_prefix(dir).is_some_and(|n| !n.contains('/')))
 }
 
 /// The files whose text the facts keep.
