@@ -7,6 +7,8 @@ pub enum BuildError {
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
     #[error(transparent)]
+    Debian(#[from] super::DebianError),
+    #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
@@ -58,6 +60,7 @@ impl BuildError {
     /// What the user can do about it, when airlock knows.
     pub fn hint(&self) -> Option<String> {
         match self {
+            Self::Debian(e) => e.hint(),
             Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => Some(
                 "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`"
                     .into(),

@@ -3,8 +3,10 @@
 
 mod base_ref;
 mod base_source;
+mod debian;
 mod error;
 mod layers;
+mod lock;
 mod output;
 mod push;
 mod remote;
@@ -12,7 +14,9 @@ mod run;
 
 pub use base_ref::ImageName;
 pub use base_source::{OCI_LAYOUT_PREFIX, load_base};
+pub use debian::{DebianError, DebianLayer, SkippedScript, lock_packages};
 pub use error::BuildError;
+pub use lock::{LockResult, lock};
 pub use output::OutputSpec;
 pub use push::{PushSummary, push_image, read_image};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};

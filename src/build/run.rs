@@ -84,14 +84,14 @@ pub struct BuildResult {
     pub lock_updated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<PushSummary>,
+    /// Debian maintainer scripts that did work airlock did not do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_scripts: Vec<super::SkippedScript>,
 }
 
-/// Refuses non-empty `packages.txt` and `requirements.txt` until their resolvers exist.
+/// Refuses a non-empty `requirements.txt` until its resolver exists.
 fn check_inputs(project: &Project) -> Result<(), BuildError> {
-    for (file, what) in [
-        ("packages.txt", "Debian packages"),
-        ("requirements.txt", "Python requirements"),
-    ] {
+    for (file, what) in [("requirements.txt", "Python requirements")] {
         let Some(text) = project.inputs.get(file) else {
             continue;
         };
@@ -172,13 +172,23 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
                 .map(|text| (name.to_string(), Digest::of(text.as_bytes())))
         })
         .collect();
-    let wanted = Lockfile::new(
+    let mut wanted = Lockfile::new(
         LockedBase {
             reference: base.reference.clone(),
             manifest: base.manifest_digest.clone(),
         },
         inputs,
     );
+    let offline = options.remote.offline;
+    super::debian::fill_lock(
+        &mut wanted,
+        on_disk.as_ref(),
+        options.lock_mode == LockMode::Update,
+        &store,
+        &project,
+        &facts,
+        offline,
+    )?;
     if options.lock_mode == LockMode::Locked {
         let reason = match &on_disk {
             None => Some("it does not exist".to_string()),
@@ -192,6 +202,19 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             .into());
         }
     }
+    // The Debian layer is made before the lock is written: a `.deb` that fails its
+    // hash leaves neither a lock nor a layer behind.
+    if !wanted.debs.is_empty() {
+        reporter.step("installing Debian packages");
+    }
+    let debian_layer = super::debian::debian_layer(
+        &store,
+        &wanted,
+        &facts,
+        &project.settings.debian.fallback_urls,
+        offline,
+        options.source_date_epoch,
+    )?;
     let lock_text = wanted.to_text();
     // Written before the project is read: the lock is an input of the build (and a
     // file of the project layer), like Cargo.lock.
@@ -266,6 +289,32 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         .project_chown
         .clone()
         .unwrap_or_else(|| format!("{}:{}", owner.uid, owner.gid));
+    if let Some(layer) = &debian_layer {
+        let record = &layer.record;
+        let names: Vec<&str> = wanted.debs.iter().map(|d| d.name.as_str()).collect();
+        history.push(HistoryEntry {
+            created_by: format!(
+                "RUN apt-get install --no-install-recommends {} # airlock: Debian layer",
+                names.join(" ")
+            ),
+            comment: Some("airlock debian layer".into()),
+            empty_layer: false,
+        });
+        new_diff_ids.push(record.diff_id.clone());
+        layer_descriptors.push(Descriptor::new(
+            &record.media_type,
+            record.digest.clone(),
+            record.size,
+        ));
+        blobs.push((record.digest.clone(), store.blob_path(&record.digest)));
+        summaries.push(LayerSummary {
+            kind: "debian".into(),
+            digest: record.digest.clone(),
+            diff_id: Some(record.diff_id.clone()),
+            size: record.size,
+            reused: layer.reused,
+        });
+    }
     for (kind, tree) in &trees {
         if tree.is_empty() {
             continue;
@@ -397,6 +446,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         layers: summaries,
         output: output.describe(),
         lock_updated,
+        skipped_scripts: debian_layer.map(|l| l.skipped).unwrap_or_default(),
         push,
     })
 }

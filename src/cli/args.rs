@@ -58,6 +58,13 @@ pub enum Command {
     /// `--output` says otherwise. Prints the manifest digest. Timestamps come from
     /// SOURCE_DATE_EPOCH (default 0), so rebuilding the same inputs gives the same digest.
     Build(BuildArgs),
+    /// Resolve `packages.txt` against the archive now and write `airlock.lock`
+    ///
+    /// Reads the base image's apt sources and keyrings (plus `[debian]` in
+    /// airlock.toml), verifies each repository's signed `InRelease`, resolves like
+    /// `apt-get install --no-install-recommends`, and pins every `.deb` by sha256.
+    /// `airlock build` then needs only downloads verified by hash.
+    Lock(LockArgs),
     /// Create a new Airflow project skeleton
     ///
     /// Writes the Astro layout: Dockerfile, requirements.txt, packages.txt, dags/ with an
@@ -178,6 +185,22 @@ pub struct BuildArgs {
     /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Set a Dockerfile `ARG` (repeatable)
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub build_args: Vec<(String, String)>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

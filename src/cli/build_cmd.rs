@@ -95,6 +95,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         if result.lock_updated {
             eprintln!("Updated airlock.lock");
         }
+        super::lock_cmd::print_skipped_scripts(&result.skipped_scripts);
     }
     println!("{}", result.manifest_digest);
     Ok(())

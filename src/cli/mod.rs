@@ -6,6 +6,7 @@
 mod args;
 mod build_cmd;
 mod init_cmd;
+mod lock_cmd;
 mod parse_cmd;
 mod pytest_cmd;
 mod registry_cmd;
@@ -44,6 +45,7 @@ pub fn main() -> ExitStatus {
     let global = &cli.global;
     let result = match &cli.command {
         args::Command::Build(args) => done(build_cmd::run(global, args)),
+        args::Command::Lock(args) => done(lock_cmd::run(global, args)),
         args::Command::Init(args) => done(init_cmd::run(global, args)),
         args::Command::Parse(args) => checked(parse_cmd::run(global, args)),
         args::Command::Pytest(args) => pytest_cmd::run(global, args).map(|code| match code {

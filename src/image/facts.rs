@@ -11,7 +11,7 @@ use super::{BaseImage, ImageError};
 use crate::store::Store;
 
 /// Bumped when `BaseFacts` gains fields, so older cache entries are re-read.
-const FACTS_VERSION: u32 = 2;
+const FACTS_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirMeta {
@@ -33,6 +33,23 @@ pub struct BaseFacts {
     pub symlinks: BTreeMap<String, String>,
     /// Regular files that look like Python interpreters (`usr/bin/python3.N`).
     pub interpreters: BTreeSet<String>,
+    /// OpenPGP keyrings apt may use (see [`is_keyring`]), base64 of their bytes.
+    #[serde(default)]
+    pub keyrings: BTreeMap<String, String>,
+}
+
+/// Files whose bytes the facts keep for checking apt repositories' signatures:
+/// `usr/share/keyrings/*`, `etc/apt/keyrings/*`, `etc/apt/trusted.gpg.d/*` and
+/// `etc/apt/trusted.gpg`.
+pub fn is_keyring(path: &str) -> bool {
+    path == "etc/apt/trusted.gpg"
+        || [
+            "usr/share/keyrings/",
+            "etc/apt/keyrings/",
+            "etc/apt/trusted.gpg.d/",
+        ]
+        .iter()
+        .any(|dir| path.strip_prefix(dir).is_some_and(|n| !n.contains('/')))
 }
 
 /// The files whose text the facts keep.
@@ -99,10 +116,18 @@ impl BaseFacts {
         self.files.get("etc/group").map(String::as_str)
     }
 
+    /// The bytes of a captured keyring file (path without leading `/`).
+    pub fn keyring(&self, path: &str) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let text = self.keyrings.get(path)?;
+        base64::engine::general_purpose::STANDARD.decode(text).ok()
+    }
+
     fn remove(&mut self, path: &str) {
         remove_subtree(&mut self.dirs, path);
         remove_subtree(&mut self.symlinks, path);
         remove_subtree(&mut self.files, path);
+        remove_subtree(&mut self.keyrings, path);
         remove_subtree_set(&mut self.interpreters, path);
     }
 
@@ -115,6 +140,7 @@ impl BaseFacts {
         self.dirs.retain(|k, _| !k.starts_with(&prefix));
         self.symlinks.retain(|k, _| !k.starts_with(&prefix));
         self.files.retain(|k, _| !k.starts_with(&prefix));
+        self.keyrings.retain(|k, _| !k.starts_with(&prefix));
         self.interpreters.retain(|k| !k.starts_with(&prefix));
     }
 
@@ -184,6 +210,14 @@ impl BaseFacts {
                     entry.read_to_end(&mut bytes)?;
                     self.files
                         .insert(path, String::from_utf8_lossy(&bytes).into_owned());
+                } else if kind.is_file() && is_keyring(&path) {
+                    use base64::Engine as _;
+                    let mut bytes = Vec::new();
+                    entry.read_to_end(&mut bytes)?;
+                    self.keyrings.insert(
+                        path,
+                        base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    );
                 }
             }
         }

@@ -6,12 +6,14 @@
 //! allows several members; every gzip reader concatenates them). The member size is
 //! fixed, so the bytes do not depend on how many cores the machine has. A layer smaller
 //! than one member is a single ordinary gzip stream.
+//!
+//! Deflate is miniz_oxide's, called directly and pinned: flate2's backend is chosen by
+//! feature unification across the dependency tree, so it never writes layer bytes.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::thread::JoinHandle;
 
-use flate2::{Compression, GzBuilder, write::GzEncoder};
 
 /// Media type of the layers airlock writes.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -19,19 +21,24 @@ pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip"
 /// Uncompressed bytes per gzip member. Part of the format: changing it changes digests.
 pub const MEMBER_SIZE: usize = 4 << 20;
 
-/// Compression level 6 of flate2's pure-Rust backend (miniz_oxide); the gzip header
-/// carries no name, no mtime and the "unknown" OS byte.
-pub fn gzip_encoder<W: Write>(inner: W) -> GzEncoder<W> {
-    GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(inner, Compression::new(6))
+/// The deflate level of every layer (miniz_oxide's scale, like zlib's).
+const LEVEL: u8 = 6;
+
+/// One gzip member (RFC 1952) of `data`: a header with no name, mtime 0, no extra
+/// flags and the "unknown" OS byte; the deflate stream from miniz_oxide at [`LEVEL`];
+/// then the CRC-32 and the length modulo 2^32, little-endian.
+pub fn gzip_member(data: &[u8]) -> Vec<u8> {
+    let deflated = miniz_oxide::deflate::compress_to_vec(data, LEVEL);
+    let mut out = Vec::with_capacity(deflated.len() + 18);
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    out.extend_from_slice(&deflated);
+    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
 }
 
 fn compress_member(data: Vec<u8>) -> io::Result<Vec<u8>> {
-    let mut encoder = gzip_encoder(Vec::with_capacity(data.len() / 3));
-    encoder.write_all(&data)?;
-    encoder.finish()
+    Ok(gzip_member(&data))
 }
 
 /// A writer that gzips what it is given in [`MEMBER_SIZE`] members, several at once.
@@ -144,9 +151,13 @@ mod tests {
     #[test]
     fn a_small_input_is_one_ordinary_gzip_stream() {
         let data = b"small layer".to_vec();
-        let mut single = gzip_encoder(Vec::new());
-        single.write_all(&data).expect("write");
-        assert_eq!(compress(&data, 1), single.finish().expect("finish"));
+        let compressed = compress(&data, 1);
+        assert_eq!(compressed, gzip_member(&data));
+        let mut single = Vec::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_end(&mut single)
+            .expect("a plain gzip reader reads it");
+        assert_eq!(single, data);
         let mut decoded = Vec::new();
         flate2::read::MultiGzDecoder::new(&compress(b"", 1)[..])
             .read_to_end(&mut decoded)

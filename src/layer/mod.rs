@@ -10,7 +10,7 @@ mod compress;
 mod tree;
 
 pub use build::{LayerError, build_layer};
-pub use compress::{LAYER_MEDIA_TYPE, MEMBER_SIZE, ParallelGzip, gzip_encoder};
+pub use compress::{LAYER_MEDIA_TYPE, MEMBER_SIZE, ParallelGzip, gzip_member};
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, normalize_mode};
 
 /// Bumped whenever the bytes a layer builder writes change on purpose.

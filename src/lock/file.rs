@@ -54,6 +54,48 @@ pub struct Lockfile {
     /// `requirements.txt`), by file name; absent files are absent here.
     #[serde(default)]
     pub inputs: BTreeMap<String, Digest>,
+    /// Where the Debian packages came from; absent when `packages.txt` asks for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<DebianLock>,
+    /// The Debian packages to unpack, in installation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<LockedDeb>,
+}
+
+/// The archive state a Debian resolution was made against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DebianLock {
+    /// The release codename (`bookworm`).
+    pub suite: String,
+    /// Every repository that was read, in priority order.
+    pub sources: Vec<LockedSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LockedSource {
+    pub uri: String,
+    pub suite: String,
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// sha256 of the `InRelease` (or, for a trusted unsigned source, `Release`) read.
+    pub in_release: Digest,
+}
+
+/// One `.deb`, pinned by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LockedDeb {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// Path in the pool, relative to the source's URI.
+    pub filename: String,
+    pub sha256: Digest,
+    pub size: u64,
+    /// Index into `debian.sources`.
+    pub source: usize,
 }
 
 impl Lockfile {
@@ -62,6 +104,8 @@ impl Lockfile {
             version: LOCK_VERSION,
             base,
             inputs,
+            debian: None,
+            debs: Vec::new(),
         }
     }
 

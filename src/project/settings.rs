@@ -20,6 +20,8 @@ pub struct Settings {
     pub build: BuildSettings,
     #[serde(default)]
     pub registry: RegistrySettings,
+    #[serde(default)]
+    pub debian: DebianSettings,
 }
 
 /// How airlock talks to registries.
@@ -39,6 +41,42 @@ pub struct RegistrySettings {
     pub chunk_size: Option<u64>,
     /// Blobs transferred at once.
     pub parallelism: Option<usize>,
+}
+
+/// `[debian]`: where `packages.txt` is resolved from. By default the base image's
+/// own apt sources and keyrings are used, exactly as `apt-get` inside it would.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DebianSettings {
+    /// The release codename (`bookworm`) when the base has no `/etc/os-release`,
+    /// e.g. `FROM scratch`.
+    pub release: Option<String>,
+    /// Ignore the base's own apt sources and use only `repositories`.
+    #[serde(default)]
+    pub replace_sources: bool,
+    /// Repositories read in addition to (or, with `replace-sources`, instead of) the
+    /// base's own, in priority order before them.
+    #[serde(default)]
+    pub repositories: Vec<DebianRepository>,
+    /// Repository roots tried, in order, for a `.deb` its own source no longer has
+    /// (e.g. a snapshot mirror).
+    #[serde(default)]
+    pub fallback_urls: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DebianRepository {
+    pub uri: String,
+    /// Suite or codename; default: the release.
+    pub suite: Option<String>,
+    /// Default: `["main"]`.
+    pub components: Option<Vec<String>>,
+    /// An OpenPGP key file (armored or binary), relative to the project directory.
+    pub key: Option<PathBuf>,
+    /// Accept an unsigned or unverifiable repository on purpose.
+    #[serde(default)]
+    pub trusted: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
