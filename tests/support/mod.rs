@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod debian;
+pub mod host_debian;
 pub mod image;
 pub mod proxy;
 pub mod registry;
