@@ -6,6 +6,7 @@
 pub mod build;
 pub mod cli;
 pub mod dags;
+pub mod deploy;
 pub mod digest;
 pub mod env_vars;
 pub mod http;

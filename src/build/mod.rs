@@ -14,6 +14,6 @@ pub use base_ref::ImageName;
 pub use base_source::{OCI_LAYOUT_PREFIX, load_base};
 pub use error::BuildError;
 pub use output::OutputSpec;
-pub use push::{PushSummary, push_image, read_image};
+pub use push::{LocalImage, PushSummary, push_image, read_image};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
 pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};

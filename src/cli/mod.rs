@@ -5,6 +5,8 @@
 
 mod args;
 mod build_cmd;
+mod deploy_cmd;
+mod deployment_cmd;
 mod init_cmd;
 mod parse_cmd;
 mod registry_cmd;
@@ -38,6 +40,11 @@ pub fn main() -> ExitStatus {
         args::Command::Push(args) => registry_cmd::push(&cli.global, args).map(|()| true),
         args::Command::Login(args) => registry_cmd::login(&cli.global, args).map(|()| true),
         args::Command::Logout(args) => registry_cmd::logout(&cli.global, args).map(|()| true),
+        args::Command::Deploy(args) => deploy_cmd::run(&cli.global, args).map(|()| true),
+        args::Command::Deployment(command) => deployment_cmd::run(&cli.global, command),
+        args::Command::Dags(args::DagsCommand::Sync(args)) => {
+            deployment_cmd::sync(&cli.global, args).map(|()| true)
+        }
     };
     match result {
         Ok(true) => ExitStatus::Success,

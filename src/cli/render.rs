@@ -62,6 +62,10 @@ pub fn print_error(err: &anyhow::Error) {
         .or_else(|| {
             err.downcast_ref::<crate::registry::RegistryError>()
                 .and_then(crate::registry::RegistryError::hint)
+        })
+        .or_else(|| {
+            err.downcast_ref::<crate::deploy::DeployError>()
+                .and_then(crate::deploy::DeployError::hint)
         });
     if let Some(text) = hint_text {
         eprintln!();

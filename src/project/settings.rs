@@ -20,6 +20,22 @@ pub struct Settings {
     pub build: BuildSettings,
     #[serde(default)]
     pub registry: RegistrySettings,
+    /// Named deployments (`[deployments.NAME]`), for `airlock deploy`.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, DeploymentSettings>,
+}
+
+/// One deployment: where its images, DAG bundles and record live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeploymentSettings {
+    /// The image repository, `registry/repository` (no tag). The deployment record
+    /// lives here too.
+    pub image: String,
+    /// The repository for DAG bundles (default: the image repository).
+    pub dag_bundles: Option<String>,
+    /// The image label holding the Runtime version, compared on every image deploy.
+    pub runtime_label: Option<String>,
 }
 
 /// How airlock talks to registries.
@@ -97,6 +113,10 @@ args = { RUNTIME = "1.0" }
 default = "127.0.0.1:5000"
 insecure = ["127.0.0.1:5001"]
 parallelism = 8
+
+[deployments.dev]
+image = "127.0.0.1:5000/team/airflow"
+dag-bundles = "127.0.0.1:5000/team/dags"
 "#,
         )
         .expect("valid settings");
@@ -108,6 +128,10 @@ parallelism = 8
         assert_eq!(settings.build.args["RUNTIME"], "1.0");
         assert_eq!(settings.registry.default.as_deref(), Some("127.0.0.1:5000"));
         assert_eq!(settings.registry.parallelism, Some(8));
+        let dev = &settings.deployments["dev"];
+        assert_eq!(dev.image, "127.0.0.1:5000/team/airflow");
+        assert_eq!(dev.dag_bundles.as_deref(), Some("127.0.0.1:5000/team/dags"));
+        assert_eq!(dev.runtime_label, None);
     }
 
     #[test]
