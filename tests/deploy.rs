@@ -682,3 +682,74 @@ fn uncommitted_changes_are_warned_about_and_recorded() {
     ok(run_in(&sandbox, &["deploy", "--description", "hotfix"], ""));
     assert_eq!(inspect(&sandbox)["record"]["description"], "hotfix");
 }
+
+#[test]
+fn the_same_dags_give_the_same_bundle() {
+    use airlock::deploy::build_bundle;
+    use airlock::project::{DAGS_DIR, walk_dags};
+    use airlock::store::Store;
+
+    let bundle_of = |dir: &Path, store: &Path| {
+        let ignore = airlock::project::dockerignore::DockerIgnore::parse("").expect("ignore");
+        let entries = walk_dags(
+            &dir.join(DAGS_DIR),
+            &ignore,
+            airlock::project::airflowignore::IgnoreSyntax::Glob,
+        )
+        .expect("walk");
+        build_bundle(&Store::open(store).expect("store"), &entries).expect("bundle")
+    };
+    let a = Sandbox::quickstart();
+    let b = Sandbox::quickstart();
+    // Noise that must not matter: mtimes, permission bits beyond the execute bit.
+    let file = b.project.join("dags/example_dag.py");
+    let old = fs::File::options().write(true).open(&file).expect("open");
+    old.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(12345))
+        .expect("mtime");
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let one = bundle_of(&a.project, &a.cache);
+    let two = bundle_of(&b.project, &b.cache);
+    assert_eq!(one.digest, two.digest);
+    assert_eq!(one.blob, two.blob);
+    fs::write(&file, "changed = True\n").expect("write");
+    assert_ne!(bundle_of(&b.project, &b.cache).digest, one.digest);
+}
+
+#[test]
+fn dags_path_bundles_another_folder() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let other = sandbox.dir.path().join("other-dags");
+    fs::create_dir_all(other.join("pkg")).expect("mkdir");
+    fs::write(other.join("only.py"), "import pkg.helper\n").expect("write");
+    fs::write(other.join("pkg/__init__.py"), "").expect("write");
+    fs::write(other.join("pkg/helper.py"), "VALUE = 1\n").expect("write");
+    std::os::unix::fs::symlink("only.py", other.join("alias.py")).expect("symlink");
+    ok(run_in(
+        &sandbox,
+        &["deploy", "--dags", "--dags-path", &other.to_string_lossy()],
+        "",
+    ));
+    let airflow = tempfile::tempdir().expect("tempdir");
+    let dest = airflow.path().join("dags");
+    ok(sync(&sandbox, &dest, &airflow.path().join("cache")));
+    let names: Vec<String> = files_below(&dest).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["alias.py", "only.py", "pkg/__init__.py", "pkg/helper.py"]
+    );
+    assert_eq!(
+        fs::read_link(dest.join("alias.py")).expect("a symlink"),
+        PathBuf::from("only.py")
+    );
+
+    // A symlink leaving the folder is refused before anything is pushed.
+    std::os::unix::fs::symlink("../outside.py", other.join("escape.py")).expect("symlink");
+    let err = fails(run_in(
+        &sandbox,
+        &["deploy", "--dags", "--dags-path", &other.to_string_lossy()],
+        "",
+    ));
+    assert!(err.contains("must point inside the DAG folder"), "{err}");
+}

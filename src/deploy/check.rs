@@ -2,10 +2,12 @@
 
 use super::DeployError;
 use crate::build::{RemoteOptions, load_base};
-use crate::dags::{SourceFile, check_project, input_from_project};
+use crate::dags::{
+    ModuleUniverse, ProjectLayout, SourceFile, check_project, distributions_of, input_from_project,
+};
 use crate::image::read_facts;
 use crate::lock::{LOCK_FILE, Lockfile};
-use crate::project::{DAGS_DIR, Project, WalkedEntry, WalkedKind};
+use crate::project::{DAGS_DIR, Project, WalkedEntry, WalkedKind, walk};
 use crate::store::Store;
 
 /// What the check looked at.
@@ -16,12 +18,14 @@ pub struct CheckSummary {
 }
 
 /// Checks the project's Python files, with `dags` (the walked DAG folder that
-/// ships) in place of the project's own `dags/`. Fails on any error.
+/// ships) in place of the project's own `dags/` when `other_folder` says it came
+/// from elsewhere (`--dags-path`). Fails on any error.
 pub fn check_dags(
     project: &Project,
     store: &Store,
     remote: &RemoteOptions,
     dags: &[WalkedEntry],
+    other_folder: bool,
 ) -> Result<CheckSummary, DeployError> {
     let pinned = Lockfile::read(&project.root.join(LOCK_FILE))
         .map_err(crate::build::BuildError::from)?
@@ -44,6 +48,30 @@ pub fn check_dags(
                 contents,
             });
         }
+    }
+    if other_folder {
+        // Module names come from the folder that ships, not the project's dags/.
+        let walked = walk(
+            &project.root,
+            &project.dockerignore,
+            project.settings.dags.ignore_syntax,
+        )?;
+        let entries = walked.project.iter().chain(dags);
+        let (mut py_files, mut dirs) = (Vec::new(), Vec::new());
+        for entry in entries {
+            match &entry.kind {
+                WalkedKind::Dir => dirs.push(entry.rel.clone()),
+                WalkedKind::File { .. } if entry.rel.ends_with(".py") => {
+                    py_files.push(entry.rel.clone())
+                }
+                _ => {}
+            }
+        }
+        input.universe = ModuleUniverse::new(
+            input.universe.python(),
+            distributions_of(&facts),
+            ProjectLayout::new(&py_files, &dirs),
+        );
     }
     let report = check_project(&input);
     if !report.is_ok() {

@@ -63,14 +63,14 @@ pub struct DeployOutcome {
 
 fn dags_entries(
     project: &Project,
-    options: &DeployOptions,
+    dags_path: Option<&std::path::Path>,
 ) -> Result<Vec<WalkedEntry>, DeployError> {
     let syntax = project.settings.dags.ignore_syntax;
-    match &options.dags_path {
+    match dags_path {
         Some(dir) => {
             let dir = dir.canonicalize().map_err(|source| DeployError::Io {
                 action: "open the DAG folder",
-                path: dir.clone(),
+                path: dir.to_path_buf(),
                 source,
             })?;
             Ok(walk_dags(&dir, &project.dockerignore, syntax)?)
@@ -133,7 +133,8 @@ pub fn deploy(
     }
 
     reporter.step("reading the DAGs");
-    let dags = dags_entries(&project, options)?;
+    let other_folder = options.dags_path.as_deref().filter(|_| ships_bundle);
+    let dags = dags_entries(&project, other_folder)?;
     let bundle: Option<Bundle> = if ships_bundle {
         Some(build_bundle(&store, &dags)?)
     } else {
@@ -162,7 +163,13 @@ pub fn deploy(
     let ships_dags = ships_bundle || image_has_dags;
     let check = if ships_dags && !options.force {
         reporter.step("checking the DAGs");
-        Some(check_dags(&project, &store, &remote, &dags)?)
+        Some(check_dags(
+            &project,
+            &store,
+            &remote,
+            &dags,
+            other_folder.is_some(),
+        )?)
     } else {
         if options.force && ships_dags {
             warnings.push("`--force`: the DAG check was skipped".to_string());
