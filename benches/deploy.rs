@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench deploy` (needs `docker-registry`, as `scripts/test`
 //! installs it).
 
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
