@@ -49,3 +49,9 @@ pub const AIRLOCK_REGISTRY_PASSWORD: &str = "AIRLOCK_REGISTRY_PASSWORD";
 
 /// A registry bearer token for CI, sent as is (no token exchange).
 pub const AIRLOCK_REGISTRY_TOKEN: &str = "AIRLOCK_REGISTRY_TOKEN";
+
+// Deploys (the `deploy` module).
+
+/// Pins the time a deploy records (Unix seconds, fractions allowed); for tests and
+/// replays. Unset means the wall clock. Builds never read it.
+pub const AIRLOCK_DEPLOY_TIME: &str = "AIRLOCK_DEPLOY_TIME";

@@ -7,6 +7,7 @@ pub mod build;
 pub mod cli;
 pub mod dags;
 pub mod debian;
+pub mod deploy;
 pub mod digest;
 pub mod env_vars;
 pub mod http;

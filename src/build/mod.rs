@@ -18,6 +18,6 @@ pub use debian::{DebianError, DebianLayer, SkippedScript, lock_packages};
 pub use error::BuildError;
 pub use lock::{LockResult, lock};
 pub use output::OutputSpec;
-pub use push::{PushSummary, push_image, read_image};
+pub use push::{LocalImage, PushSummary, push_image, read_image};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
 pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};

@@ -106,6 +106,149 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials stored for a registry
     Logout(LogoutArgs),
+    /// Deploy the project: its image, its DAGs, or both
+    ///
+    /// Checks the DAGs (`airlock parse`), builds the image, pushes it to the
+    /// deployment's repository tagged `deploy-<UTC time>`, ships the DAGs as a bundle
+    /// when DAG-only deploys are on, and writes the deployment record last. Deployments
+    /// are named in `airlock.toml` (`[deployments.NAME]`).
+    Deploy(DeployArgs),
+    /// Inspect, follow and change deployments
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
+    /// DAG bundles on the Airflow side
+    #[command(subcommand)]
+    Dags(DagsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The deployment, as named in `airlock.toml` (asked when several exist)
+    pub deployment: Option<String>,
+    /// The project directory
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// Ask which deployment even when one is named or only one exists
+    #[arg(long)]
+    pub prompt: bool,
+    /// Deploy only the DAGs, as a bundle (needs DAG-only deploys enabled)
+    #[arg(long, conflicts_with_all = ["image", "image_name"])]
+    pub dags: bool,
+    /// Deploy only the image; the current DAG bundle stays as it is
+    #[arg(long)]
+    pub image: bool,
+    /// Deploy this prebuilt image instead of building: `oci:DIR[:TAG]`,
+    /// `docker-archive:FILE[:REF]` or `registry/repository[:tag|@digest]`
+    #[arg(long, value_name = "REF")]
+    pub image_name: Option<String>,
+    /// Bundle this DAG folder instead of the project's `dags/`
+    #[arg(long, value_name = "DIR")]
+    pub dags_path: Option<PathBuf>,
+    /// What this deploy is about (default: the last commit's subject)
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Deploy despite DAG check errors or a Runtime version downgrade
+    #[arg(short, long)]
+    pub force: bool,
+    /// Run the project's tests before deploying
+    #[arg(long)]
+    pub pytest: bool,
+    /// Print the new record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// Show what a deployment runs, read back from the registry
+    ///
+    /// Prints the Docker Image, the DAG Bundle Version and the rest of the deployment
+    /// record. DEPLOYMENT is a name from `airlock.toml` or an image repository
+    /// (`registry/repository`).
+    Inspect(DeploymentInspectArgs),
+    /// List a deployment's records, newest first
+    History(DeploymentHistoryArgs),
+    /// Change a deployment's settings
+    Update(DeploymentUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentInspectArgs {
+    /// A deployment name from `airlock.toml`, or `registry/repository`
+    pub deployment: String,
+    /// The project directory (for `airlock.toml`)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// Print the record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentHistoryArgs {
+    /// A deployment name from `airlock.toml`, or `registry/repository`
+    pub deployment: String,
+    /// The project directory (for `airlock.toml`)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// Show at most this many records
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print the records as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Toggle {
+    Enable,
+    Disable,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentUpdateArgs {
+    /// A deployment name from `airlock.toml`, or `registry/repository`
+    pub deployment: String,
+    /// The project directory (for `airlock.toml`)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// Turn DAG-only deploys on or off
+    #[arg(long, value_enum)]
+    pub dag_deploy: Toggle,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DagsCommand {
+    /// Keep a DAG folder in step with a deployment's DAG bundle
+    ///
+    /// Follows the deployment record; each new bundle is downloaded, verified, unpacked
+    /// into `DEST.versions/<version>-<digest>` and DEST (a symlink) is switched to it
+    /// atomically. Earlier versions are removed after the grace period.
+    Sync(DagsSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DagsSyncArgs {
+    /// A deployment name from `airlock.toml`, or `registry/repository`
+    pub deployment: String,
+    /// The DAG folder Airflow reads: a symlink airlock manages
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+    /// Seconds between checks of the record
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    pub interval: u64,
+    /// Check once and exit
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds a replaced version is kept for tasks still running on it
+    #[arg(long, default_value_t = 3600, value_name = "S")]
+    pub grace_period: u64,
+    /// The project directory (for `airlock.toml`)
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

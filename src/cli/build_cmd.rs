@@ -10,7 +10,7 @@ use crate::build::{BuildOptions, LockMode, OutputSpec, build};
 use crate::env_vars;
 
 /// `SOURCE_DATE_EPOCH` as Unix seconds; unset or empty means 0.
-fn source_date_epoch() -> anyhow::Result<u64> {
+pub fn source_date_epoch() -> anyhow::Result<u64> {
     match std::env::var(env_vars::SOURCE_DATE_EPOCH) {
         Ok(text) if !text.trim().is_empty() => text.trim().parse().with_context(|| {
             format!("`SOURCE_DATE_EPOCH` must be whole Unix seconds, got `{text}`")

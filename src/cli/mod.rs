@@ -5,6 +5,8 @@
 
 mod args;
 mod build_cmd;
+mod deploy_cmd;
+mod deployment_cmd;
 mod init_cmd;
 mod lock_cmd;
 mod parse_cmd;
@@ -56,6 +58,11 @@ pub fn main() -> ExitStatus {
         args::Command::Push(args) => done(registry_cmd::push(global, args)),
         args::Command::Login(args) => done(registry_cmd::login(global, args)),
         args::Command::Logout(args) => done(registry_cmd::logout(global, args)),
+        args::Command::Deploy(args) => done(deploy_cmd::run(global, args)),
+        args::Command::Deployment(command) => checked(deployment_cmd::run(global, command)),
+        args::Command::Dags(args::DagsCommand::Sync(args)) => {
+            done(deployment_cmd::sync(global, args))
+        }
     };
     result.unwrap_or_else(|err| {
         render::print_error(&err);

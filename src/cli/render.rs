@@ -74,6 +74,10 @@ pub fn print_error(err: &anyhow::Error) {
             Some(crate::dags::Tier2Error::Sandbox(e)) => e.hint(),
             Some(crate::dags::Tier2Error::Build(e)) => e.hint(),
             _ => None,
+        })
+        .or_else(|| {
+            err.downcast_ref::<crate::deploy::DeployError>()
+                .and_then(crate::deploy::DeployError::hint)
         });
     if let Some(text) = hint_text {
         eprintln!();

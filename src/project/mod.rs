@@ -13,4 +13,4 @@ mod walk;
 
 pub use load::{Project, ProjectError};
 pub use settings::Settings;
-pub use walk::{DAGS_DIR, STATE_DIR, Walked, WalkedEntry, WalkedKind, walk};
+pub use walk::{DAGS_DIR, STATE_DIR, Walked, WalkedEntry, WalkedKind, walk, walk_dags};

@@ -22,6 +22,22 @@ pub struct Settings {
     pub registry: RegistrySettings,
     #[serde(default)]
     pub debian: DebianSettings,
+    /// Named deployments (`[deployments.NAME]`), for `airlock deploy`.
+    #[serde(default)]
+    pub deployments: BTreeMap<String, DeploymentSettings>,
+}
+
+/// One deployment: where its images, DAG bundles and record live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeploymentSettings {
+    /// The image repository, `registry/repository` (no tag). The deployment record
+    /// lives here too.
+    pub image: String,
+    /// The repository for DAG bundles (default: the image repository).
+    pub dag_bundles: Option<String>,
+    /// The image label holding the Runtime version, compared on every image deploy.
+    pub runtime_label: Option<String>,
 }
 
 /// How airlock talks to registries.
@@ -135,6 +151,10 @@ args = { RUNTIME = "1.0" }
 default = "127.0.0.1:5000"
 insecure = ["127.0.0.1:5001"]
 parallelism = 8
+
+[deployments.dev]
+image = "127.0.0.1:5000/team/airflow"
+dag-bundles = "127.0.0.1:5000/team/dags"
 "#,
         )
         .expect("valid settings");
@@ -146,6 +166,10 @@ parallelism = 8
         assert_eq!(settings.build.args["RUNTIME"], "1.0");
         assert_eq!(settings.registry.default.as_deref(), Some("127.0.0.1:5000"));
         assert_eq!(settings.registry.parallelism, Some(8));
+        let dev = &settings.deployments["dev"];
+        assert_eq!(dev.image, "127.0.0.1:5000/team/airflow");
+        assert_eq!(dev.dag_bundles.as_deref(), Some("127.0.0.1:5000/team/dags"));
+        assert_eq!(dev.runtime_label, None);
     }
 
     #[test]

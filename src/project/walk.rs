@@ -49,6 +49,8 @@ pub struct Walked {
 
 struct Walker<'a> {
     root: &'a Path,
+    /// Where `dags/` really is, when not under `root` (`deploy --dags-path`).
+    dags_root: Option<&'a Path>,
     dockerignore: &'a DockerIgnore,
     syntax: IgnoreSyntax,
     /// `.airflowignore` rules in force: (directory relative to the project root, rules).
@@ -103,10 +105,12 @@ impl Walker<'_> {
     }
 
     fn walk_dir(&mut self, dir_rel: &str) -> Result<(), ProjectError> {
-        let dir_host = if dir_rel.is_empty() {
-            self.root.to_path_buf()
-        } else {
-            self.root.join(dir_rel)
+        let dir_host = match (self.dags_root, dir_rel.strip_prefix(DAGS_DIR)) {
+            (Some(dags), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+                dags.join(rest.trim_start_matches('/'))
+            }
+            _ if dir_rel.is_empty() => self.root.to_path_buf(),
+            _ => self.root.join(dir_rel),
         };
         let pushed = if is_in_dags(dir_rel) {
             self.load_airflowignore(dir_rel, &dir_host)?
@@ -259,6 +263,7 @@ pub fn walk(
 ) -> Result<Walked, ProjectError> {
     let mut walker = Walker {
         root,
+        dags_root: None,
         dockerignore,
         syntax,
         airflow: Vec::new(),
@@ -266,6 +271,25 @@ pub fn walk(
     };
     walker.walk_dir("")?;
     Ok(walker.out)
+}
+
+/// Walks only the DAG folder, found at `dags_dir` (which may live outside the
+/// project), with the same rules as [`walk`]: entries are named `dags/...`.
+pub fn walk_dags(
+    dags_dir: &Path,
+    dockerignore: &DockerIgnore,
+    syntax: IgnoreSyntax,
+) -> Result<Vec<WalkedEntry>, ProjectError> {
+    let mut walker = Walker {
+        root: dags_dir,
+        dags_root: Some(dags_dir),
+        dockerignore,
+        syntax,
+        airflow: Vec::new(),
+        out: Walked::default(),
+    };
+    walker.visit(DAGS_DIR, dags_dir, "")?;
+    Ok(walker.out.dags)
 }
 
 #[cfg(test)]

@@ -1,0 +1,302 @@
+//! `airlock deployment inspect|history|update` and `airlock dags sync`.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::args::{
+    DagsSyncArgs, DeploymentCommand, DeploymentHistoryArgs, DeploymentInspectArgs,
+    DeploymentUpdateArgs, GlobalArgs, Toggle,
+};
+use super::build_cmd::store_dir;
+use crate::deploy::{
+    DeployError, Deployment, DeploymentRemote, Record, StoredRecord, SyncOutcome, history,
+    set_dag_deploy, sync_once,
+};
+use crate::project::Settings;
+use crate::project::settings::DeploymentSettings;
+use crate::store::Store;
+
+/// `airlock.toml` of `project_dir`, or defaults when there is none.
+pub(super) fn settings_of(project_dir: &Path) -> anyhow::Result<Settings> {
+    let path = project_dir.join("airlock.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Settings::parse(&text).with_context(|| format!("Invalid `{}`", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+        Err(e) => Err(e).with_context(|| format!("Cannot read `{}`", path.display())),
+    }
+}
+
+/// The deployment `name` (from `airlock.toml`, or a `registry/repository`) and its
+/// registry side.
+pub(super) fn open(
+    global: &GlobalArgs,
+    project_dir: &Path,
+    name: &str,
+) -> anyhow::Result<DeploymentRemote> {
+    let settings = settings_of(project_dir)?;
+    let deployment = if name.contains('/') && !settings.deployments.contains_key(name) {
+        Deployment::from_settings(
+            name,
+            &DeploymentSettings {
+                image: name.to_string(),
+                dag_bundles: None,
+                runtime_label: None,
+            },
+        )?
+    } else {
+        Deployment::find(&settings.deployments, name)?
+    };
+    let remote = super::registry_cmd::remote_options(global, false, None)
+        .with_settings(&settings.registry, project_dir);
+    let store = Store::open(store_dir(global))?;
+    Ok(DeploymentRemote::new(deployment, &remote, store)?)
+}
+
+/// Asks `question` on stderr and reads one line of standard input (empty at EOF).
+pub(super) fn ask(question: &str) -> anyhow::Result<String> {
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("Cannot read the answer from standard input")?;
+    Ok(line.trim().to_string())
+}
+
+pub fn run(global: &GlobalArgs, command: &DeploymentCommand) -> anyhow::Result<bool> {
+    match command {
+        DeploymentCommand::Inspect(args) => inspect(global, args),
+        DeploymentCommand::History(args) => show_history(global, args),
+        DeploymentCommand::Update(args) => update(global, args),
+    }
+    .map(|()| true)
+}
+
+/// The record's fields, one per line, as `inspect` and `deploy` print them.
+pub(super) fn describe(record: &Record, digest: Option<&crate::digest::Digest>) -> String {
+    let mut lines: Vec<(&str, String)> = vec![("Deployment", record.deployment.clone())];
+    if let Some(digest) = digest {
+        lines.push(("Record", digest.to_string()));
+    }
+    match &record.image {
+        Some(image) => {
+            lines.push(("Docker Image", image.reference()));
+            lines.push((
+                "Runtime Version",
+                image
+                    .runtime_version
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            ));
+        }
+        None => lines.push(("Docker Image", "none deployed yet".into())),
+    }
+    match &record.dag_bundle {
+        Some(bundle) => {
+            lines.push(("DAG Bundle Version", bundle.version.clone()));
+            lines.push((
+                "DAG Bundle",
+                format!("{}@{}", bundle.repository, bundle.digest),
+            ));
+        }
+        None => lines.push((
+            "DAG Bundle Version",
+            if record.image.as_ref().is_some_and(|i| i.includes_dags) {
+                "none (the DAGs are in the image)".into()
+            } else {
+                "none".into()
+            },
+        )),
+    }
+    lines.push((
+        "DAG Deploy Enabled",
+        if record.dag_deploy_enabled {
+            "true"
+        } else {
+            "false"
+        }
+        .into(),
+    ));
+    lines.push(("Last Action", record.action.as_str().into()));
+    if let Some(description) = &record.description {
+        lines.push(("Description", description.clone()));
+    }
+    lines.push(("Deployed At", record.deployed_at.clone()));
+    if let Some(git) = &record.git {
+        let mut commit = git.commit.clone();
+        if let Some(branch) = &git.branch {
+            commit.push_str(&format!(" ({branch})"));
+        }
+        if git.dirty {
+            commit.push_str(" with uncommitted changes");
+        }
+        lines.push(("Git Commit", commit));
+        if let Some(author) = &git.author {
+            lines.push(("Git Author", author.clone()));
+        }
+        if let Some(remote) = &git.remote {
+            lines.push(("Git Remote", remote.clone()));
+        }
+    }
+    lines
+        .iter()
+        .map(|(k, v)| format!("{:<20}{v}\n", format!("{k}:")))
+        .collect()
+}
+
+fn record_json(stored: &StoredRecord) -> serde_json::Value {
+    serde_json::json!({"record_digest": stored.digest, "record": stored.record})
+}
+
+fn inspect(global: &GlobalArgs, args: &DeploymentInspectArgs) -> anyhow::Result<()> {
+    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let stored = remote
+        .read_record()
+        .with_context(|| format!("Cannot read the record of `{}`", args.deployment))?
+        .ok_or_else(|| DeployError::NoRecord {
+            name: remote.deployment.name.clone(),
+        })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&record_json(&stored))?);
+    } else {
+        print!("{}", describe(&stored.record, Some(&stored.digest)));
+    }
+    Ok(())
+}
+
+fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Result<()> {
+    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let records = history(&remote, args.limit)
+        .with_context(|| format!("Cannot read the history of `{}`", args.deployment))?;
+    if records.is_empty() {
+        return Err(DeployError::NoRecord {
+            name: remote.deployment.name.clone(),
+        }
+        .into());
+    }
+    if args.json {
+        let all: Vec<_> = records.iter().map(record_json).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    for stored in &records {
+        let r = &stored.record;
+        let image = r
+            .image
+            .as_ref()
+            .map_or("-".to_string(), |i| i.digest.hex()[..12].to_string());
+        let dags = r.dag_bundle.as_ref().map_or("-", |b| b.version.as_str());
+        let commit = r
+            .git
+            .as_ref()
+            .map_or("-", |g| &g.commit[..g.commit.len().min(12)]);
+        println!(
+            "{}  {}  {:<12}  image {image}  dags {dags}  commit {commit}  {}",
+            &stored.digest.hex()[..12],
+            r.deployed_at,
+            r.action.as_str(),
+            r.description.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()> {
+    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let name = remote.deployment.name.clone();
+    let parent = remote.read_record()?;
+    let enabled = parent.as_ref().is_none_or(|p| p.record.dag_deploy_enabled);
+    let want = args.dag_deploy == Toggle::Enable;
+    if enabled == want {
+        if !global.quiet {
+            eprintln!(
+                "DAG-only deploys are already {} for `{name}`; nothing changed",
+                if want { "enabled" } else { "disabled" }
+            );
+        }
+        return Ok(());
+    }
+    if !want {
+        eprintln!(
+            "warning: with DAG-only deploys disabled, the DAGs leave the bundle: the next image deploy (`airlock deploy {name}`) builds them into the image, and `airlock deploy {name} --dags` is refused."
+        );
+        if !args.force {
+            let answer = ask("Disable DAG-only deploys? [y/N] ")?;
+            if !matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
+                return Err(DeployError::Cancelled.into());
+            }
+        }
+    }
+    let stored = set_dag_deploy(&remote, parent.as_ref(), want, &args.project_dir)
+        .with_context(|| format!("Cannot update `{name}`"))?;
+    if !global.quiet {
+        if want {
+            eprintln!(
+                "DAG-only deploys are enabled for `{name}`. New DAGs appear only after the next `airlock deploy {name} --dags`; until then the deployment keeps the DAGs it has."
+            );
+        } else {
+            eprintln!(
+                "DAG-only deploys are disabled for `{name}`. Run `airlock deploy {name}` to ship the DAGs in the image."
+            );
+        }
+    }
+    println!("{}", stored.digest);
+    Ok(())
+}
+
+pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
+    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let grace = Duration::from_secs(args.grace_period);
+    loop {
+        match sync_once(&remote, &args.dest, grace) {
+            Ok(outcome) => {
+                if !global.quiet {
+                    match &outcome {
+                        SyncOutcome::Switched {
+                            version,
+                            path,
+                            files,
+                        } => eprintln!(
+                            "{} now holds DAG bundle version {version} ({files} files, in {})",
+                            args.dest.display(),
+                            path.display()
+                        ),
+                        SyncOutcome::Current { version } => eprintln!(
+                            "{} already holds DAG bundle version {version}",
+                            args.dest.display()
+                        ),
+                        SyncOutcome::NoBundle => eprintln!(
+                            "`{}` has no DAG bundle (DAG-only deploys are off, or none was pushed); {} is left as it is",
+                            remote.deployment.name,
+                            args.dest.display()
+                        ),
+                    }
+                }
+            }
+            Err(error) if !args.once => {
+                // A loop keeps the current DAGs and tries again next time.
+                super::render::print_error(&anyhow::Error::from(error));
+            }
+            Err(error) => {
+                return Err(anyhow::Error::from(error).context(format!(
+                    "Cannot sync the DAGs of `{}`; {} is unchanged",
+                    remote.deployment.name,
+                    args.dest.display()
+                )));
+            }
+        }
+        if args.once {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
+}
+
+/// Whether standard input can answer questions.
+pub(super) fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}

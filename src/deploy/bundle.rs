@@ -1,0 +1,158 @@
+//! DAG bundles: the DAG folder as a deterministic tar.gz, pushed as an OCI artifact.
+//!
+//! The tar comes from the one layer writer (`layer::build_layer`), so a bundle gets
+//! the same normalization and the pinned compressor: the same DAGs give the same
+//! blob and the same artifact digest, on any machine. Entries are relative to the
+//! DAG folder, owned by root, mtime 0; `.git` and `__pycache__` never travel, and
+//! symlinks must stay inside the folder.
+
+use std::sync::LazyLock;
+
+use super::DeployError;
+use super::record::artifact_manifest;
+use crate::digest::Digest;
+use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer, normalize_mode};
+use crate::oci::Descriptor;
+use crate::project::{DAGS_DIR, WalkedEntry, WalkedKind};
+use crate::store::Store;
+
+/// `artifactType` of DAG bundle manifests.
+pub const BUNDLE_ARTIFACT_TYPE: &str = "application/vnd.airlock.dag-bundle.v1";
+/// Media type of the bundle's one layer.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.airlock.dag-bundle.v1.tar+gzip";
+/// The OCI "empty" descriptor's media type and content, the bundle's config.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+static EMPTY_DIGEST: LazyLock<Digest> = LazyLock::new(|| Digest::of(EMPTY_CONFIG));
+
+/// Directory names that never go into a bundle.
+const NEVER_BUNDLED: [&str; 2] = [".git", "__pycache__"];
+
+/// A bundle built into the store.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The artifact manifest's digest: the bundle's identity.
+    pub digest: Digest,
+    pub manifest: Vec<u8>,
+    pub blob: Digest,
+    pub size: u64,
+    pub files: usize,
+}
+
+/// Whether the symlink at `path` pointing to `target` stays inside the bundle root.
+pub fn link_stays_inside(path: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return false;
+    }
+    let mut depth: Vec<&str> = path.split('/').collect();
+    depth.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            other => depth.push(other),
+        }
+    }
+    true
+}
+
+/// The bundle tree of the walked DAG folder (entries named `dags/...`).
+pub fn bundle_tree(entries: &[WalkedEntry]) -> Result<FileTree, DeployError> {
+    let mut tree = FileTree::new();
+    let prefix = format!("{DAGS_DIR}/");
+    for entry in entries {
+        let Some(path) = entry.rel.strip_prefix(&prefix) else {
+            continue;
+        };
+        if path.split('/').any(|part| NEVER_BUNDLED.contains(&part)) {
+            continue;
+        }
+        let (kind, host_mode) = match &entry.kind {
+            WalkedKind::Dir => (EntryKind::Dir, 0o755),
+            WalkedKind::File {
+                size,
+                sha256,
+                executable,
+            } => (
+                EntryKind::File {
+                    source: FileSource::Host(entry.host.clone()),
+                    size: *size,
+                    sha256: sha256.clone(),
+                },
+                if *executable { 0o755 } else { 0o644 },
+            ),
+            WalkedKind::Symlink { target } => {
+                if !link_stays_inside(path, target) {
+                    return Err(DeployError::UnsafeEntry {
+                        path: entry.rel.clone(),
+                        reason: "a symlink in a DAG bundle must point inside the DAG folder",
+                    });
+                }
+                (
+                    EntryKind::Symlink {
+                        target: target.clone(),
+                    },
+                    0o777,
+                )
+            }
+        };
+        let mode = normalize_mode(&kind, host_mode);
+        tree.insert(
+            path,
+            Entry {
+                kind,
+                mode,
+                owner: Owner::ROOT,
+            },
+        )?;
+    }
+    Ok(tree)
+}
+
+/// Builds the bundle of the walked DAG folder into the store (or finds it there).
+pub fn build_bundle(store: &Store, entries: &[WalkedEntry]) -> Result<Bundle, DeployError> {
+    let tree = bundle_tree(entries)?;
+    let files = tree
+        .iter()
+        .filter(|(_, e)| matches!(e.kind, EntryKind::File { .. }))
+        .count();
+    let (record, _) = build_layer(store, &tree, "dag-bundle", 0)?;
+    let manifest = artifact_manifest(
+        BUNDLE_ARTIFACT_TYPE,
+        Descriptor::new(
+            EMPTY_MEDIA_TYPE,
+            EMPTY_DIGEST.clone(),
+            EMPTY_CONFIG.len() as u64,
+        ),
+        vec![Descriptor::new(
+            BUNDLE_MEDIA_TYPE,
+            record.digest.clone(),
+            record.size,
+        )],
+    );
+    Ok(Bundle {
+        digest: Digest::of(&manifest),
+        manifest,
+        blob: record.digest,
+        size: record.size,
+        files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_must_stay_inside() {
+        assert!(link_stays_inside("a.py", "b.py"));
+        assert!(link_stays_inside("sub/a.py", "../b.py"));
+        assert!(!link_stays_inside("a.py", "../b.py"));
+        assert!(!link_stays_inside("sub/a.py", "../../b.py"));
+        assert!(!link_stays_inside("a.py", "/etc/passwd"));
+    }
+}

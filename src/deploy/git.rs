@@ -1,0 +1,88 @@
+//! Git metadata of the project for the deployment record, read with the `git`
+//! command. A project outside git, or a machine without git, records none.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a deploy came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitInfo {
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The `origin` remote's URL, without any user or password in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// Uncommitted changes (tracked or untracked) in the work tree.
+    pub dirty: bool,
+    /// The first line of the commit message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Drops `user:password@` from a URL-shaped remote; secrets never reach a record.
+pub fn redact_remote(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let slash = if rest.contains('/') { "/" } else { "" };
+        return format!("{scheme}://{host}{slash}{path}");
+    }
+    url.to_string()
+}
+
+impl GitInfo {
+    /// The git state of `dir`, or `None` when it is not in a git work tree.
+    pub fn read(dir: &Path) -> Option<Self> {
+        let commit = git(dir, &["rev-parse", "HEAD"]).filter(|c| !c.is_empty())?;
+        let branch = git(dir, &["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
+        let author = git(dir, &["log", "-1", "--format=%an <%ae>"]).filter(|a| !a.is_empty());
+        let subject = git(dir, &["log", "-1", "--format=%s"]).filter(|s| !s.is_empty());
+        let remote = git(dir, &["remote", "get-url", "origin"]).map(|u| redact_remote(&u));
+        let dirty = git(dir, &["status", "--porcelain", "--", "."]).is_none_or(|s| !s.is_empty());
+        Some(Self {
+            commit,
+            branch,
+            author,
+            remote,
+            dirty,
+            subject,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remotes_lose_their_secrets() {
+        assert_eq!(
+            redact_remote("https://user:tok@git.invalid/team/p.git"),
+            "https://git.invalid/team/p.git"
+        );
+        assert_eq!(
+            redact_remote("git@git.invalid:team/p.git"),
+            "git@git.invalid:team/p.git"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The deployment record: a small OCI artifact saying what a deployment runs.
+//!
+//! It lives in the deployment's image repository under the tag [`RECORD_TAG`] (and,
+//! so that registry garbage collection of untagged manifests never breaks the
+//! history, under `deployment-record-<time>` as well). The manifest's config blob is
+//! the JSON [`Record`]; it has no layers. Each record names its parent by manifest
+//! digest, so the history is a chain walked from the tag. Schema:
+//! `schemas/deployment-record.schema.json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::DeployError;
+use super::git::GitInfo;
+use crate::digest::Digest;
+use crate::oci::{Descriptor, ImageManifest, media_types};
+
+/// The tag of the current record in the image repository.
+pub const RECORD_TAG: &str = "deployment-record";
+/// `artifactType` of record manifests.
+pub const RECORD_ARTIFACT_TYPE: &str = "application/vnd.airlock.deployment.record.v1";
+/// Media type of the record's JSON (the manifest's config blob).
+pub const RECORD_MEDIA_TYPE: &str = "application/vnd.airlock.deployment.record.v1+json";
+/// Version of the record's JSON format.
+pub const RECORD_SCHEMA_VERSION: u32 = 1;
+
+/// What changed the deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// An image deploy (and, with DAG-only deploys on, its DAG bundle).
+    Deploy,
+    /// `deploy --image`: the image only.
+    DeployImage,
+    /// `deploy --dags`: the DAG bundle only.
+    DeployDags,
+    /// `deployment update`: settings only.
+    Update,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::DeployImage => "deploy-image",
+            Self::DeployDags => "deploy-dags",
+            Self::Update => "update",
+        }
+    }
+}
+
+/// The image a deployment runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    pub repository: String,
+    pub tag: String,
+    pub digest: Digest,
+    /// The Runtime version label of the image, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<String>,
+    /// Whether the image carries the DAGs itself.
+    pub includes_dags: bool,
+}
+
+impl ImageRef {
+    /// `repository:tag@digest`, what `docker pull` takes.
+    pub fn reference(&self) -> String {
+        format!("{}:{}@{}", self.repository, self.tag, self.digest)
+    }
+}
+
+/// The DAG bundle a deployment runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRef {
+    pub repository: String,
+    /// The bundle artifact's manifest digest: its identity.
+    pub digest: Digest,
+    /// The UTC time of the deploy that first pushed it.
+    pub version: String,
+    /// The tar.gz blob inside the artifact.
+    pub blob: Digest,
+    pub size: u64,
+}
+
+/// One state of a deployment, and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub schema_version: u32,
+    pub deployment: String,
+    pub image: Option<ImageRef>,
+    pub dag_bundle: Option<BundleRef>,
+    pub dag_deploy_enabled: bool,
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// RFC 3339, UTC.
+    pub deployed_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+    /// The manifest digest of the record this one replaced.
+    pub parent: Option<Digest>,
+}
+
+/// A record as read from the registry, with the digest of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub digest: Digest,
+    pub record: Record,
+}
+
+impl Record {
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs and enums cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_json(bytes: &[u8], reference: &str) -> Result<Self, DeployError> {
+        let record: Self = serde_json::from_slice(bytes).map_err(|e| DeployError::BadRecord {
+            reference: reference.to_string(),
+            detail: e.to_string(),
+        })?;
+        if record.schema_version != RECORD_SCHEMA_VERSION {
+            return Err(DeployError::BadRecord {
+                reference: reference.to_string(),
+                detail: format!(
+                    "schema version {} (this airlock reads {RECORD_SCHEMA_VERSION}); upgrade airlock",
+                    record.schema_version
+                ),
+            });
+        }
+        Ok(record)
+    }
+}
+
+/// The manifest of an artifact with `config` as config blob and `layers`.
+pub fn artifact_manifest(
+    artifact_type: &str,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+) -> Vec<u8> {
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(media_types::OCI_MANIFEST.to_string()),
+        artifact_type: Some(artifact_type.to_string()),
+        config,
+        layers,
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    serde_json::to_vec(&manifest).unwrap_or_default()
+}
+
+/// The record manifest's config descriptor, checked, from its manifest bytes.
+pub fn record_config(manifest: &[u8], reference: &str) -> Result<Descriptor, DeployError> {
+    let bad = |detail: String| DeployError::BadRecord {
+        reference: reference.to_string(),
+        detail,
+    };
+    let parsed: ImageManifest = serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
+    if parsed.config.media_type != RECORD_MEDIA_TYPE {
+        return Err(bad(format!(
+            "it is `{}`, not a deployment record (`{RECORD_MEDIA_TYPE}`); is the tag `{RECORD_TAG}` used by something else?",
+            parsed.config.media_type
+        )));
+    }
+    if parsed.config.size > 1024 * 1024 {
+        return Err(bad("the record is larger than 1 MiB".into()));
+    }
+    Ok(parsed.config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let record = Record {
+            schema_version: RECORD_SCHEMA_VERSION,
+            deployment: "dev".into(),
+            image: None,
+            dag_bundle: None,
+            dag_deploy_enabled: true,
+            action: Action::Update,
+            description: Some("first".into()),
+            deployed_at: "2025-01-01T00:00:00.000Z".into(),
+            git: None,
+            parent: None,
+        };
+        let json = record.to_json();
+        assert_eq!(Record::from_json(&json, "x").expect("parse"), record);
+        let text = String::from_utf8(json).expect("utf8");
+        assert!(text.contains("\"action\":\"update\""), "{text}");
+        let manifest = artifact_manifest(
+            RECORD_ARTIFACT_TYPE,
+            Descriptor::new(RECORD_MEDIA_TYPE, Digest::of(text.as_bytes()), 3),
+            vec![],
+        );
+        assert!(record_config(&manifest, "x").is_ok());
+    }
+}

@@ -1,0 +1,199 @@
+//! A deployment's registry side: reading and writing records, pushing and fetching
+//! DAG bundles. Everything that talks to the registry for deploys goes through here.
+
+use std::path::PathBuf;
+
+use super::bundle::{
+    BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle, EMPTY_CONFIG, EMPTY_MEDIA_TYPE,
+};
+use super::record::{
+    RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record, StoredRecord, artifact_manifest,
+    record_config,
+};
+use super::{DeployError, Deployment};
+use crate::build::{RemoteOptions, runtime};
+use crate::digest::Digest;
+use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::registry::{RegistryClient, RegistryError, Repository};
+use crate::store::Store;
+
+/// The registry client and async runtime of one deployment.
+pub struct DeploymentRemote {
+    pub deployment: Deployment,
+    pub store: Store,
+    client: RegistryClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn is_not_found(error: &RegistryError) -> bool {
+    matches!(error, RegistryError::Api { status: 404, .. })
+}
+
+impl DeploymentRemote {
+    pub fn new(
+        deployment: Deployment,
+        remote: &RemoteOptions,
+        store: Store,
+    ) -> Result<Self, DeployError> {
+        let client = remote.client(&format!("deployment `{}`", deployment.name))?;
+        Ok(Self {
+            deployment,
+            store,
+            client,
+            runtime: runtime()?,
+        })
+    }
+
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+
+    /// The digest the record tag points at now, or `None` before the first deploy.
+    pub fn record_digest(&self) -> Result<Option<Digest>, DeployError> {
+        let repo = &self.deployment.images;
+        match self.block_on(self.client.fetch_manifest(repo, RECORD_TAG)) {
+            Ok(fetched) => Ok(Some(fetched.digest)),
+            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The current record, or `None` before the first deploy.
+    pub fn read_record(&self) -> Result<Option<StoredRecord>, DeployError> {
+        self.read_record_at(RECORD_TAG)
+    }
+
+    /// The record stored under `reference` (the tag or a digest).
+    pub fn read_record_at(&self, reference: &str) -> Result<Option<StoredRecord>, DeployError> {
+        let repo = &self.deployment.images;
+        let fetched = match self.block_on(self.client.fetch_manifest(repo, reference)) {
+            Ok(fetched) => fetched,
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let name = format!("{repo}@{}", fetched.digest);
+        let config = record_config(&fetched.bytes, &name)?;
+        let bytes = self.fetch_small_blob(repo, &config.digest)?;
+        Ok(Some(StoredRecord {
+            digest: fetched.digest,
+            record: Record::from_json(&bytes, &name)?,
+        }))
+    }
+
+    /// A blob, verified, through the store.
+    fn fetch_small_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, DeployError> {
+        let path = self.fetch_blob(repo, digest, None)?;
+        std::fs::read(&path).map_err(|source| DeployError::Io {
+            action: "read",
+            path,
+            source,
+        })
+    }
+
+    fn fetch_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<PathBuf, DeployError> {
+        let path = self.store.blob_path(digest);
+        if !self.store.has_blob(digest) {
+            self.block_on(self.client.fetch_blob_sized(repo, digest, size, &path))?;
+        }
+        Ok(path)
+    }
+
+    /// Puts `bytes` in the store and in `repo`; returns its descriptor.
+    fn push_bytes(
+        &self,
+        repo: &Repository,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Descriptor, DeployError> {
+        let digest = self.store.put_bytes(bytes)?;
+        let path = self.store.blob_path(&digest);
+        let size = bytes.len() as u64;
+        self.block_on(self.client.push_blob(repo, &digest, size, &path, None))?;
+        Ok(Descriptor::new(media_type, digest, size))
+    }
+
+    /// Writes `record` as the deployment's current record, last step of every
+    /// change. `parent` is the record digest the change started from: when the tag
+    /// points elsewhere by now, another deploy won and this one fails, unwritten.
+    pub fn write_record(
+        &self,
+        record: &Record,
+        parent: Option<&Digest>,
+        version: &str,
+    ) -> Result<Digest, DeployError> {
+        let repo = &self.deployment.images;
+        let config = self.push_bytes(repo, &record.to_json(), RECORD_MEDIA_TYPE)?;
+        let manifest = artifact_manifest(RECORD_ARTIFACT_TYPE, config, Vec::new());
+        let history_tag = format!("{RECORD_TAG}-{version}");
+        let digest = self.block_on(self.client.push_manifest(
+            repo,
+            &history_tag,
+            &manifest,
+            media_types::OCI_MANIFEST,
+        ))?;
+        let now = self.record_digest()?;
+        if now.as_ref() != parent {
+            let show = |d: Option<&Digest>| d.map_or("no record".to_string(), Digest::to_string);
+            return Err(DeployError::RaceLost {
+                name: self.deployment.name.clone(),
+                expected: show(parent),
+                found: show(now.as_ref()),
+            });
+        }
+        self.block_on(self.client.push_manifest(
+            repo,
+            RECORD_TAG,
+            &manifest,
+            media_types::OCI_MANIFEST,
+        ))?;
+        tracing::info!(%digest, "deployment record written");
+        Ok(digest)
+    }
+
+    /// Pushes a DAG bundle: blobs, then the manifest under `dags-<version>`.
+    pub fn push_bundle(&self, bundle: &Bundle, version: &str) -> Result<(), DeployError> {
+        let repo = &self.deployment.bundles;
+        self.push_bytes(repo, EMPTY_CONFIG, EMPTY_MEDIA_TYPE)?;
+        self.block_on(self.client.push_blob(
+            repo,
+            &bundle.blob,
+            bundle.size,
+            &self.store.blob_path(&bundle.blob),
+            None,
+        ))?;
+        self.block_on(self.client.push_manifest(
+            repo,
+            &format!("dags-{version}"),
+            &bundle.manifest,
+            media_types::OCI_MANIFEST,
+        ))?;
+        Ok(())
+    }
+
+    /// Downloads the bundle artifact `digest` and its tar.gz, each verified against
+    /// its digest; returns the path of the tar.gz in the store.
+    pub fn fetch_bundle(&self, repo: &Repository, digest: &Digest) -> Result<PathBuf, DeployError> {
+        let fetched = self.block_on(self.client.fetch_manifest(repo, &digest.to_string()))?;
+        let bad = |detail: &str| DeployError::BadBundle {
+            digest: digest.clone(),
+            detail: detail.to_string(),
+        };
+        let manifest: ImageManifest =
+            serde_json::from_slice(&fetched.bytes).map_err(|e| bad(&e.to_string()))?;
+        if manifest.artifact_type.as_deref() != Some(BUNDLE_ARTIFACT_TYPE) {
+            return Err(bad("it is not a DAG bundle artifact"));
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            return Err(bad("a bundle has exactly one layer"));
+        };
+        if layer.media_type != BUNDLE_MEDIA_TYPE {
+            return Err(bad("its layer is not a DAG bundle tar.gz"));
+        }
+        self.fetch_blob(repo, &layer.digest, Some(layer.size))
+    }
+}

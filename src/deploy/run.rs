@@ -1,0 +1,318 @@
+//! One deploy, start to finish: record read, DAG check, tests, image (built or
+//! prebuilt), DAG bundle, and the record written last.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::bundle::{Bundle, build_bundle};
+use super::check::{CheckSummary, check_dags};
+use super::clock::Timestamp;
+use super::git::GitInfo;
+use super::image::{DeployImage, compare_versions, from_store, prebuilt};
+use super::pytest::run_pytest;
+use super::record::{Action, BundleRef, ImageRef, RECORD_SCHEMA_VERSION, Record, StoredRecord};
+use super::{DeployError, Deployment, DeploymentRemote};
+use crate::build::{BuildOptions, LockMode, RemoteOptions, Reporter, build, push_image};
+use crate::digest::Digest;
+use crate::project::{DAGS_DIR, Project, WalkedEntry, walk, walk_dags};
+use crate::store::Store;
+
+/// Which parts a deploy ships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployMode {
+    /// The image, and the DAG bundle when DAG-only deploys are on.
+    Full,
+    /// `--image`: the image only; the current DAG bundle stays.
+    ImageOnly,
+    /// `--dags`: the DAG bundle only.
+    DagsOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub project_dir: PathBuf,
+    pub store_dir: PathBuf,
+    pub deployment: String,
+    pub mode: DeployMode,
+    /// `--image-name`: deploy this prebuilt image instead of building.
+    pub image_name: Option<String>,
+    /// `--dags-path`: the DAG folder to bundle instead of the project's `dags/`.
+    pub dags_path: Option<PathBuf>,
+    pub description: Option<String>,
+    /// Skip the DAG check's verdict and the Runtime downgrade refusal.
+    pub force: bool,
+    pub pytest: bool,
+    pub remote: RemoteOptions,
+    pub source_date_epoch: u64,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone)]
+pub struct DeployOutcome {
+    pub deployment: String,
+    /// The new record; `None` when nothing changed (an unchanged `deploy --dags`).
+    pub written: Option<StoredRecord>,
+    /// The record in force afterwards (new or unchanged).
+    pub record: Record,
+    pub image_pushed: bool,
+    pub bundle_pushed: bool,
+    pub check: Option<CheckSummary>,
+    /// Things the user should know (uncommitted changes, skipped checks).
+    pub warnings: Vec<String>,
+}
+
+fn dags_entries(
+    project: &Project,
+    dags_path: Option<&std::path::Path>,
+) -> Result<Vec<WalkedEntry>, DeployError> {
+    let syntax = project.settings.dags.ignore_syntax;
+    match dags_path {
+        Some(dir) => {
+            let dir = dir.canonicalize().map_err(|source| DeployError::Io {
+                action: "open the DAG folder",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            Ok(walk_dags(&dir, &project.dockerignore, syntax)?)
+        }
+        None => {
+            let dags = project.root.join(DAGS_DIR);
+            if !dags.is_dir() {
+                return Ok(Vec::new());
+            }
+            Ok(walk(&project.root, &project.dockerignore, syntax)?.dags)
+        }
+    }
+}
+
+/// Deploys the project at `options.project_dir` to `options.deployment`.
+pub fn deploy(
+    options: &DeployOptions,
+    reporter: &dyn Reporter,
+) -> Result<DeployOutcome, DeployError> {
+    let project = Project::load(&options.project_dir, &BTreeMap::new())?;
+    let deployment = Deployment::find(&project.settings.deployments, &options.deployment)?;
+    let store = Store::open(&options.store_dir)?;
+    let remote = options
+        .remote
+        .clone()
+        .with_settings(&project.settings.registry, &project.root);
+    let registry = DeploymentRemote::new(deployment.clone(), &remote, store.clone())?;
+
+    reporter.step("reading the deployment record");
+    let parent = registry.read_record()?;
+    let current = parent.as_ref().map(|p| &p.record);
+    let enabled = current.is_none_or(|r| r.dag_deploy_enabled);
+    if options.mode == DeployMode::DagsOnly && !enabled {
+        return Err(DeployError::DagDeployDisabled {
+            name: deployment.name.clone(),
+        });
+    }
+    let ships_bundle = match options.mode {
+        DeployMode::DagsOnly => true,
+        DeployMode::Full => enabled,
+        DeployMode::ImageOnly => false,
+    };
+    let image_has_dags = !enabled;
+    let mut warnings = Vec::new();
+    if options.dags_path.is_some() && !ships_bundle {
+        warnings.push(
+            "`--dags-path` is ignored: this deploy ships no DAG bundle (the image carries the project's dags/)"
+                .to_string(),
+        );
+    }
+
+    let time = Timestamp::now();
+    let version = time.compact();
+    let git = GitInfo::read(&project.root);
+    if git.as_ref().is_some_and(|g| g.dirty) {
+        warnings.push(
+            "the project has uncommitted changes; they are deployed and the record says `dirty`"
+                .to_string(),
+        );
+    }
+
+    reporter.step("reading the DAGs");
+    let other_folder = options.dags_path.as_deref().filter(|_| ships_bundle);
+    let dags = dags_entries(&project, other_folder)?;
+    let bundle: Option<Bundle> = if ships_bundle {
+        Some(build_bundle(&store, &dags)?)
+    } else {
+        None
+    };
+    let current_bundle = current.and_then(|r| r.dag_bundle.clone());
+    let bundle_unchanged = matches!(
+        (&bundle, &current_bundle),
+        (Some(new), Some(old)) if new.digest == old.digest
+    );
+    if options.mode == DeployMode::DagsOnly
+        && bundle_unchanged
+        && let Some(parent) = &parent
+    {
+        return Ok(DeployOutcome {
+            deployment: deployment.name,
+            written: None,
+            record: parent.record.clone(),
+            image_pushed: false,
+            bundle_pushed: false,
+            check: None,
+            warnings,
+        });
+    }
+
+    let ships_dags = ships_bundle || image_has_dags;
+    let check = if ships_dags && !options.force {
+        reporter.step("checking the DAGs");
+        Some(check_dags(
+            &project,
+            &store,
+            &remote,
+            &dags,
+            other_folder.is_some(),
+        )?)
+    } else {
+        if options.force && ships_dags {
+            warnings.push("`--force`: the DAG check was skipped".to_string());
+        }
+        None
+    };
+    if options.pytest {
+        reporter.step("running the project's tests");
+        let build_options = BuildOptions {
+            project_dir: project.root.clone(),
+            store_dir: options.store_dir.clone(),
+            base_layout: None,
+            build_args: BTreeMap::new(),
+            exclude_dags: false,
+            output: None,
+            source_date_epoch: options.source_date_epoch,
+            lock_mode: LockMode::Update,
+            remote: options.remote.clone(),
+            upgrade_base: false,
+            push: None,
+        };
+        if !run_pytest(&build_options, reporter)? {
+            return Err(DeployError::PytestFailed);
+        }
+    }
+
+    let mut image_ref = current.and_then(|r| r.image.clone());
+    let mut image_pushed = false;
+    if options.mode != DeployMode::DagsOnly {
+        let image = deploy_image(options, &project, &store, &remote, image_has_dags, reporter)?;
+        let runtime_version = image.label(&deployment.runtime_label);
+        if let (Some(old), Some(new)) = (
+            image_ref
+                .as_ref()
+                .and_then(|i| i.runtime_version.as_deref()),
+            runtime_version.as_deref(),
+        ) && compare_versions(new, old) == Some(std::cmp::Ordering::Less)
+            && !options.force
+        {
+            return Err(DeployError::Downgrade {
+                name: deployment.name.clone(),
+                label: deployment.runtime_label.clone(),
+                current: old.to_string(),
+                new: new.to_string(),
+            });
+        }
+        let tag = format!("deploy-{version}");
+        let target = format!("{}:{tag}", deployment.images);
+        reporter.step(&format!("pushing the image to {target}"));
+        let pushed = push_image(&remote, &target, &image.local)?;
+        image_ref = Some(ImageRef {
+            repository: deployment.images.to_string(),
+            tag,
+            digest: pushed.digest,
+            runtime_version,
+            includes_dags: image_has_dags,
+        });
+        image_pushed = true;
+    }
+
+    let mut bundle_pushed = false;
+    let dag_bundle = match (&bundle, options.mode) {
+        (Some(_), _) if bundle_unchanged => current_bundle,
+        (Some(new), _) => {
+            reporter.step("pushing the DAG bundle");
+            registry.push_bundle(new, &version)?;
+            bundle_pushed = true;
+            Some(BundleRef {
+                repository: deployment.bundles.to_string(),
+                digest: new.digest.clone(),
+                version: version.clone(),
+                blob: new.blob.clone(),
+                size: new.size,
+            })
+        }
+        // The image carries the DAGs: no bundle is in force.
+        (None, _) if image_has_dags => None,
+        (None, _) => current_bundle,
+    };
+
+    let record = Record {
+        schema_version: RECORD_SCHEMA_VERSION,
+        deployment: deployment.name.clone(),
+        image: image_ref,
+        dag_bundle,
+        dag_deploy_enabled: enabled,
+        action: match options.mode {
+            DeployMode::Full => Action::Deploy,
+            DeployMode::ImageOnly => Action::DeployImage,
+            DeployMode::DagsOnly => Action::DeployDags,
+        },
+        description: options
+            .description
+            .clone()
+            .or_else(|| git.as_ref().and_then(|g| g.subject.clone())),
+        deployed_at: time.rfc3339(),
+        git,
+        parent: parent.as_ref().map(|p| p.digest.clone()),
+    };
+    reporter.step("writing the deployment record");
+    let parent_digest: Option<&Digest> = parent.as_ref().map(|p| &p.digest);
+    let digest = registry.write_record(&record, parent_digest, &version)?;
+    Ok(DeployOutcome {
+        deployment: deployment.name,
+        written: Some(StoredRecord {
+            digest,
+            record: record.clone(),
+        }),
+        record,
+        image_pushed,
+        bundle_pushed,
+        check,
+        warnings,
+    })
+}
+
+fn deploy_image(
+    options: &DeployOptions,
+    project: &Project,
+    store: &Store,
+    remote: &RemoteOptions,
+    with_dags: bool,
+    reporter: &dyn Reporter,
+) -> Result<DeployImage, DeployError> {
+    if let Some(name) = &options.image_name {
+        reporter.step(&format!("reading the image {name}"));
+        return prebuilt(name, remote, store);
+    }
+    let result = build(
+        &BuildOptions {
+            project_dir: project.root.clone(),
+            store_dir: options.store_dir.clone(),
+            base_layout: None,
+            build_args: BTreeMap::new(),
+            exclude_dags: !with_dags,
+            output: None,
+            source_date_epoch: options.source_date_epoch,
+            lock_mode: LockMode::Update,
+            remote: options.remote.clone(),
+            upgrade_base: false,
+            push: None,
+        },
+        reporter,
+    )?;
+    from_store(store, &result.manifest_digest)
+}

@@ -1,0 +1,753 @@
+//! Deploys end to end against a real registry on loopback: image and DAG deploys,
+//! the deployment record, DAG-only transitions, prebuilt images, `dags sync`, and
+//! the failure cases (unknown deployment, refused push, tampered or unsafe bundle,
+//! racing deploys).
+
+mod support;
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::proxy::{Fault, Proxy, Rule};
+use support::registry::Registry;
+use support::{BaseSpec, Sandbox, stderr, stdout, write_base};
+
+/// A quickstart project whose `dev` deployment lives at `registry/team/airflow`.
+fn project(registry: &str) -> Sandbox {
+    let sandbox = Sandbox::quickstart();
+    write_settings(&sandbox, registry, "");
+    sandbox
+}
+
+fn write_settings(sandbox: &Sandbox, registry: &str, extra: &str) {
+    fs::write(
+        sandbox.project.join("airlock.toml"),
+        format!(
+            "[base.layouts]\n\"astro-runtime\" = \"{}\"\n\n[dags]\nignore-syntax = \"glob\"\n\n[deployments.dev]\nimage = \"{registry}/team/airflow\"\n{extra}",
+            sandbox.base_layout.display()
+        ),
+    )
+    .expect("write airlock.toml");
+}
+
+/// Runs airlock in the project with the sandbox's cache, `stdin` fed to it.
+fn run_in(sandbox: &Sandbox, args: &[&str], stdin: &str) -> Output {
+    run_with_cache(sandbox, &sandbox.cache, args, stdin)
+}
+
+fn run_with_cache(sandbox: &Sandbox, cache: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .arg("--cache-dir")
+        .arg(cache)
+        .current_dir(&sandbox.project)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("HOME", sandbox.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run airlock");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+fn fails(output: Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stderr(&output)
+}
+
+fn inspect(sandbox: &Sandbox) -> Value {
+    serde_json::from_str(&ok(run_in(
+        sandbox,
+        &["deployment", "inspect", "dev", "--json"],
+        "",
+    )))
+    .expect("json")
+}
+
+/// Every regular file below `dir` (following the top symlink), relative, with content.
+fn files_below(dir: &Path) -> Vec<(String, String)> {
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        names.sort();
+        for path in names {
+            if path.is_dir() {
+                visit(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).expect("prefix");
+                out.push((
+                    rel.to_string_lossy().into_owned(),
+                    fs::read_to_string(&path).expect("read"),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(dir, dir, &mut out);
+    out
+}
+
+fn sync(sandbox: &Sandbox, dest: &Path, cache: &Path) -> Output {
+    run_with_cache(
+        sandbox,
+        cache,
+        &[
+            "dags",
+            "sync",
+            "dev",
+            "--once",
+            "--dest",
+            &dest.to_string_lossy(),
+        ],
+        "",
+    )
+}
+
+#[test]
+fn deploy_change_a_dag_deploy_dags_inspect_and_sync() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let printed = ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    assert!(
+        printed.contains("Deployed the image and the DAGs to `dev`"),
+        "{printed}"
+    );
+    assert!(printed.contains("Docker Image:"), "{printed}");
+    assert!(printed.contains("DAG Bundle Version:"), "{printed}");
+    let first = inspect(&sandbox);
+    let image = first["record"]["image"].clone();
+    assert_eq!(image["includes_dags"], false);
+    assert!(image["tag"].as_str().expect("tag").starts_with("deploy-"));
+    let first_version = first["record"]["dag_bundle"]["version"].clone();
+
+    // The Airflow side takes the first bundle; a reader holds it open.
+    let airflow = tempfile::tempdir().expect("tempdir");
+    let dest = airflow.path().join("dags");
+    let sync_cache = airflow.path().join("cache");
+    ok(sync(&sandbox, &dest, &sync_cache));
+    let old_files = files_below(&dest);
+    let names: Vec<&str> = old_files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [".airflowignore", "daily_report.py", "example_dag.py"],
+        "scratch/ is airflowignored"
+    );
+    let held_dir = fs::File::open(&dest).expect("open the DAG folder");
+    let mut held_file = fs::File::open(dest.join("example_dag.py")).expect("open a DAG");
+    let old_example = fs::read_to_string(dest.join("example_dag.py")).expect("read");
+
+    // Change one DAG, add one, deploy the DAGs only.
+    let example = sandbox.project.join("dags/example_dag.py");
+    let new_example = format!(
+        "{}\n# changed\n",
+        fs::read_to_string(&example).expect("read")
+    );
+    fs::write(&example, &new_example).expect("write");
+    fs::write(
+        sandbox.project.join("dags/added.py"),
+        "import datetime\nprint(datetime.date.today())\n",
+    )
+    .expect("write");
+    fs::create_dir_all(sandbox.project.join("dags/__pycache__")).expect("mkdir");
+    fs::write(sandbox.project.join("dags/__pycache__/x.pyc"), "junk").expect("write");
+    let printed = ok(run_in(&sandbox, &["deploy", "dev", "--dags"], ""));
+    assert!(printed.contains("Deployed the DAGs to `dev`"), "{printed}");
+
+    let second = inspect(&sandbox);
+    assert_eq!(second["record"]["image"], image, "the image stays");
+    assert_ne!(second["record"]["dag_bundle"]["version"], first_version);
+    assert_eq!(second["record"]["action"], "deploy-dags");
+    assert_eq!(second["record"]["parent"], first["record_digest"]);
+    let text = ok(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    let version = second["record"]["dag_bundle"]["version"]
+        .as_str()
+        .expect("v");
+    assert!(
+        text.contains(&format!("DAG Bundle Version: {version}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Docker Image:       {}",
+            image["repository"].as_str().expect("repo")
+        )),
+        "{text}"
+    );
+
+    // Unchanged DAGs: a no-op that says so, and no new record.
+    let printed = ok(run_in(&sandbox, &["deploy", "dev", "--dags"], ""));
+    assert!(printed.contains("unchanged"), "{printed}");
+    assert_eq!(inspect(&sandbox)["record_digest"], second["record_digest"]);
+
+    // The switch: exactly the new files; the held reader still sees the old ones.
+    ok(sync(&sandbox, &dest, &sync_cache));
+    let new_files = files_below(&dest);
+    let names: Vec<&str> = new_files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            ".airflowignore",
+            "added.py",
+            "daily_report.py",
+            "example_dag.py"
+        ],
+        "no __pycache__"
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("example_dag.py")).expect("read"),
+        new_example
+    );
+    let mut through_held = String::new();
+    held_file
+        .read_to_string(&mut through_held)
+        .expect("read the held file");
+    assert_eq!(through_held, old_example);
+    let held_path = PathBuf::from(format!("/proc/self/fd/{}", {
+        use std::os::fd::AsRawFd as _;
+        held_dir.as_raw_fd()
+    }));
+    assert_eq!(
+        files_below(&held_path),
+        old_files,
+        "the old version is intact"
+    );
+    assert!(
+        fs::symlink_metadata(&dest)
+            .expect("meta")
+            .file_type()
+            .is_symlink()
+    );
+    let again = stderr(&sync(&sandbox, &dest, &sync_cache));
+    assert!(again.contains("already holds"), "{again}");
+
+    let history = ok(run_in(&sandbox, &["deployment", "history", "dev"], ""));
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(
+        history
+            .lines()
+            .next()
+            .expect("line")
+            .contains("deploy-dags")
+    );
+}
+
+#[test]
+fn dag_deploy_enable_disable_enable() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    ok(run_in(&sandbox, &["deploy"], ""));
+    let err = stderr(&run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "enable"],
+        "",
+    ));
+    assert!(err.contains("already enabled"), "{err}");
+
+    let before = inspect(&sandbox)["record_digest"].clone();
+    let err = fails(run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "disable"],
+        "n\n",
+    ));
+    assert!(err.contains("Disable DAG-only deploys? [y/N]"), "{err}");
+    assert!(err.contains("Cancelled"), "{err}");
+    assert_eq!(inspect(&sandbox)["record_digest"], before);
+
+    let output = run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "disable"],
+        "y\n",
+    );
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains("next image deploy"), "{err}");
+    assert_eq!(inspect(&sandbox)["record"]["dag_deploy_enabled"], false);
+
+    let err = fails(run_in(&sandbox, &["deploy", "--dags"], ""));
+    assert!(
+        err.contains("run `airlock deployment update dev --dag-deploy enable` first"),
+        "{err}"
+    );
+
+    ok(run_in(&sandbox, &["deploy"], ""));
+    let record = inspect(&sandbox)["record"].clone();
+    assert_eq!(record["image"]["includes_dags"], true);
+    assert_eq!(record["dag_bundle"], Value::Null);
+
+    let output = run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "enable"],
+        "",
+    );
+    let err = stderr(&output);
+    ok(output);
+    assert!(
+        err.contains("after the next `airlock deploy dev --dags`"),
+        "{err}"
+    );
+    let printed = ok(run_in(&sandbox, &["deploy", "--dags"], ""));
+    assert!(printed.contains("Deployed the DAGs"), "{printed}");
+    let record = inspect(&sandbox)["record"].clone();
+    assert!(record["dag_bundle"]["digest"].is_string());
+    assert_eq!(record["image"]["includes_dags"], true, "image unchanged");
+}
+
+#[test]
+fn prebuilt_images_amd64_only_and_no_downgrade() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let images = sandbox.dir.path().join("images");
+    let amd64 = write_base(&images, &BaseSpec::default());
+    let spec = format!("oci:{}:3.0-1", images.display());
+    ok(run_in(&sandbox, &["deploy", "--image-name", &spec], ""));
+    let record = inspect(&sandbox)["record"].clone();
+    assert_eq!(record["image"]["digest"], amd64.to_string());
+    assert_eq!(record["image"]["runtime_version"], "3.0-1");
+
+    // From a registry reference too.
+    let source = format!("{}/prebuilt/app:1", registry.address());
+    ok(run_in(&sandbox, &["push", &source, "--from", &spec], ""));
+    ok(run_in(
+        &sandbox,
+        &["deploy", "--image", "--image-name", &source],
+        "",
+    ));
+    assert_eq!(
+        inspect(&sandbox)["record"]["image"]["digest"],
+        amd64.to_string()
+    );
+
+    let arm = write_base(
+        &images,
+        &BaseSpec {
+            tag: "arm".into(),
+            arch: "arm64".into(),
+            ..BaseSpec::default()
+        },
+    );
+    let err = fails(run_in(
+        &sandbox,
+        &[
+            "deploy",
+            "--image-name",
+            &format!("oci:{}:arm", images.display()),
+        ],
+        "",
+    ));
+    assert!(err.contains("linux/arm64"), "{err}");
+    assert!(err.contains("linux/amd64 images only"), "{err}");
+    assert_ne!(
+        inspect(&sandbox)["record"]["image"]["digest"],
+        arm.to_string()
+    );
+
+    write_base(
+        &images,
+        &BaseSpec {
+            tag: "old".into(),
+            runtime_version: "2.9-1".into(),
+            ..BaseSpec::default()
+        },
+    );
+    let old = format!("oci:{}:old", images.display());
+    let err = fails(run_in(&sandbox, &["deploy", "--image-name", &old], ""));
+    assert!(err.contains("downgrading is refused"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    ok(run_in(
+        &sandbox,
+        &["deploy", "--image-name", &old, "--force"],
+        "",
+    ));
+    assert_eq!(
+        inspect(&sandbox)["record"]["image"]["runtime_version"],
+        "2.9-1"
+    );
+}
+
+#[test]
+fn unknown_deployment_and_unnamed_choice_fail_clearly() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let err = fails(run_in(&sandbox, &["deploy", "prod"], ""));
+    assert!(err.contains("Unknown deployment `prod`"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    write_settings(
+        &sandbox,
+        &registry.address(),
+        &format!(
+            "\n[deployments.prod]\nimage = \"{}/team/prod\"\n",
+            registry.address()
+        ),
+    );
+    let err = fails(run_in(&sandbox, &["deploy"], ""));
+    assert!(
+        err.contains("Several deployments are defined (`dev`, `prod`)"),
+        "{err}"
+    );
+    // `--prompt` asks, and standard input answers.
+    let output = run_in(&sandbox, &["deploy", "--prompt", "--dags"], "2\n");
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains("Which deployment? [1-2]"), "{err}");
+    let err = fails(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    assert!(err.contains("has no record yet"), "{err}");
+}
+
+#[test]
+fn a_push_refused_halfway_leaves_the_record_unchanged() {
+    let registry = Registry::plain();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let proxy = runtime.block_on(Proxy::start(registry.port));
+    let sandbox = project(&proxy.address());
+    ok(run_in(&sandbox, &["deploy"], ""));
+    let before = inspect(&sandbox);
+
+    fs::write(
+        sandbox.project.join("include/new.txt"),
+        "changes the image\n",
+    )
+    .expect("write");
+    proxy.add(
+        Rule::new(
+            "PUT",
+            "/blobs/uploads/",
+            Fault::Status {
+                code: 403,
+                retry_after: None,
+            },
+        )
+        .skip(1)
+        .times(1000),
+    );
+    let err = fails(run_in(&sandbox, &["deploy"], ""));
+    assert!(err.contains("Cannot deploy to `dev`"), "{err}");
+    assert!(
+        proxy.requests().iter().any(|r| r.faulted),
+        "the fault fired"
+    );
+    assert_eq!(
+        inspect(&sandbox),
+        before,
+        "the record still names the old image"
+    );
+}
+
+/// The path of a blob in the registry's filesystem storage.
+fn stored_blob(registry: &Registry, digest: &str) -> PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    registry
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+#[test]
+fn a_tampered_bundle_is_refused_and_the_dags_stay() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    ok(run_in(&sandbox, &["deploy"], ""));
+    let airflow = tempfile::tempdir().expect("tempdir");
+    let dest = airflow.path().join("dags");
+    ok(sync(&sandbox, &dest, &airflow.path().join("cache")));
+    let before = files_below(&dest);
+
+    fs::write(sandbox.project.join("dags/extra.py"), "x = 1\n").expect("write");
+    ok(run_in(&sandbox, &["deploy", "--dags"], ""));
+    let blob = inspect(&sandbox)["record"]["dag_bundle"]["blob"]
+        .as_str()
+        .expect("blob")
+        .to_string();
+    let path = stored_blob(&registry, &blob);
+    let mut bytes = fs::read(&path).expect("stored bundle");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&path, bytes).expect("tamper");
+
+    let err = fails(sync(&sandbox, &dest, &airflow.path().join("cache")));
+    assert!(err.contains("Digest mismatch"), "{err}");
+    assert!(err.contains("is unchanged"), "{err}");
+    assert_eq!(files_below(&dest), before);
+}
+
+#[test]
+fn a_bundle_entry_with_dotdot_is_refused() {
+    use airlock::deploy::{
+        Action, BundleRef, Deployment, DeploymentRemote, RECORD_TAG, Record, StoredRecord,
+    };
+    use airlock::digest::Digest;
+    use airlock::store::Store;
+
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let store = Store::open(sandbox.dir.path().join("crafted")).expect("store");
+    let deployment = Deployment::from_settings(
+        "dev",
+        &airlock::project::settings::DeploymentSettings {
+            image: format!("{}/team/airflow", registry.address()),
+            dag_bundles: None,
+            runtime_label: None,
+        },
+    )
+    .expect("deployment");
+    let remote =
+        DeploymentRemote::new(deployment, &Default::default(), store.clone()).expect("remote");
+
+    // A tar.gz whose one entry is `../evil.py`, written raw.
+    let mut tar = Vec::new();
+    {
+        let mut builder = tar::Builder::new(&mut tar);
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..11].copy_from_slice(b"../evil.py\0");
+        header.set_size(2);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, &b"x\n"[..]).expect("append");
+        builder.finish().expect("finish");
+    }
+    let blob_bytes = airlock::layer::gzip_member(&tar);
+    let blob = store.put_bytes(&blob_bytes).expect("blob");
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": airlock::deploy::BUNDLE_ARTIFACT_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(b"{}").to_string(), "size": 2},
+        "layers": [{"mediaType": airlock::deploy::BUNDLE_MEDIA_TYPE, "digest": blob.to_string(), "size": blob_bytes.len()}],
+    }))
+    .expect("json");
+    let bundle = airlock::deploy::Bundle {
+        digest: Digest::of(&manifest),
+        manifest,
+        blob: blob.clone(),
+        size: blob_bytes.len() as u64,
+        files: 1,
+    };
+    remote.push_bundle(&bundle, "evil").expect("push bundle");
+    let record = Record {
+        schema_version: 1,
+        deployment: "dev".into(),
+        image: None,
+        dag_bundle: Some(BundleRef {
+            repository: format!("{}/team/airflow", registry.address()),
+            digest: bundle.digest.clone(),
+            version: "evil".into(),
+            blob,
+            size: bundle.size,
+        }),
+        dag_deploy_enabled: true,
+        action: Action::DeployDags,
+        description: None,
+        deployed_at: "2025-01-01T00:00:00.000Z".into(),
+        git: None,
+        parent: None,
+    };
+    remote.write_record(&record, None, "evil").expect("record");
+    let _: Option<StoredRecord> = remote.read_record().expect("read");
+    assert!(RECORD_TAG.starts_with("deployment"));
+
+    let airflow = tempfile::tempdir().expect("tempdir");
+    let dest = airflow.path().join("area/dags");
+    fs::create_dir_all(airflow.path().join("area")).expect("mkdir");
+    let err = fails(sync(&sandbox, &dest, &airflow.path().join("cache")));
+    assert!(err.contains("Refused bundle entry `../evil.py`"), "{err}");
+    assert!(!airflow.path().join("area/evil.py").exists());
+    assert!(!airflow.path().join("evil.py").exists());
+    assert!(!dest.exists(), "nothing was switched");
+}
+
+#[test]
+fn racing_deploys_fail_the_loser() {
+    use airlock::deploy::{Deployment, DeploymentRemote};
+    use airlock::store::Store;
+
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    ok(run_in(&sandbox, &["deploy"], ""));
+    let deployment = Deployment::from_settings(
+        "dev",
+        &airlock::project::settings::DeploymentSettings {
+            image: format!("{}/team/airflow", registry.address()),
+            dag_bundles: None,
+            runtime_label: None,
+        },
+    )
+    .expect("deployment");
+    let store = Store::open(sandbox.dir.path().join("other")).expect("store");
+    let remote = DeploymentRemote::new(deployment, &Default::default(), store).expect("remote");
+    // This "deploy" starts from the current record...
+    let started_from = remote.read_record().expect("read").expect("a record");
+    // ...while another one finishes first.
+    ok(run_in(
+        &sandbox,
+        &[
+            "deployment",
+            "update",
+            "dev",
+            "--dag-deploy",
+            "disable",
+            "--force",
+        ],
+        "",
+    ));
+    let winner = inspect(&sandbox)["record_digest"].clone();
+    let mut mine = started_from.record.clone();
+    mine.description = Some("the loser".into());
+    mine.parent = Some(started_from.digest.clone());
+    let err = remote
+        .write_record(&mine, Some(&started_from.digest), "loser")
+        .expect_err("the loser fails");
+    let text = err.to_string();
+    assert!(
+        text.contains("Another deploy to `dev` finished first"),
+        "{text}"
+    );
+    assert_eq!(
+        inspect(&sandbox)["record_digest"],
+        winner,
+        "the winner stays"
+    );
+}
+
+#[test]
+fn uncommitted_changes_are_warned_about_and_recorded() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(&sandbox.project)
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.invalid")
+            .output()
+            .expect("git");
+        assert!(status.status.success(), "{}", stderr(&status));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "First DAGs"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://user:secret@git.example.invalid/team/p.git",
+    ]);
+    fs::write(sandbox.project.join("dags/wip.py"), "y = 2\n").expect("write");
+    let output = run_in(&sandbox, &["deploy"], "");
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains("uncommitted changes"), "{err}");
+    let record = inspect(&sandbox)["record"].clone();
+    assert_eq!(record["git"]["dirty"], true);
+    assert_eq!(record["git"]["branch"], "main");
+    assert_eq!(record["git"]["author"], "Dev <dev@example.invalid>");
+    assert_eq!(record["description"], "First DAGs");
+    assert_eq!(
+        record["git"]["remote"],
+        "https://git.example.invalid/team/p.git"
+    );
+    ok(run_in(&sandbox, &["deploy", "--description", "hotfix"], ""));
+    assert_eq!(inspect(&sandbox)["record"]["description"], "hotfix");
+}
+
+#[test]
+fn the_same_dags_give_the_same_bundle() {
+    use airlock::deploy::build_bundle;
+    use airlock::project::{DAGS_DIR, walk_dags};
+    use airlock::store::Store;
+
+    let bundle_of = |dir: &Path, store: &Path| {
+        let ignore = airlock::project::dockerignore::DockerIgnore::parse("").expect("ignore");
+        let entries = walk_dags(
+            &dir.join(DAGS_DIR),
+            &ignore,
+            airlock::project::airflowignore::IgnoreSyntax::Glob,
+        )
+        .expect("walk");
+        build_bundle(&Store::open(store).expect("store"), &entries).expect("bundle")
+    };
+    let a = Sandbox::quickstart();
+    let b = Sandbox::quickstart();
+    // Noise that must not matter: mtimes, permission bits beyond the execute bit.
+    let file = b.project.join("dags/example_dag.py");
+    let old = fs::File::options().write(true).open(&file).expect("open");
+    old.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(12345))
+        .expect("mtime");
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let one = bundle_of(&a.project, &a.cache);
+    let two = bundle_of(&b.project, &b.cache);
+    assert_eq!(one.digest, two.digest);
+    assert_eq!(one.blob, two.blob);
+    fs::write(&file, "changed = True\n").expect("write");
+    assert_ne!(bundle_of(&b.project, &b.cache).digest, one.digest);
+}
+
+#[test]
+fn dags_path_bundles_another_folder() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let other = sandbox.dir.path().join("other-dags");
+    fs::create_dir_all(other.join("pkg")).expect("mkdir");
+    fs::write(other.join("only.py"), "import pkg.helper\n").expect("write");
+    fs::write(other.join("pkg/__init__.py"), "").expect("write");
+    fs::write(other.join("pkg/helper.py"), "VALUE = 1\n").expect("write");
+    std::os::unix::fs::symlink("only.py", other.join("alias.py")).expect("symlink");
+    ok(run_in(
+        &sandbox,
+        &["deploy", "--dags", "--dags-path", &other.to_string_lossy()],
+        "",
+    ));
+    let airflow = tempfile::tempdir().expect("tempdir");
+    let dest = airflow.path().join("dags");
+    ok(sync(&sandbox, &dest, &airflow.path().join("cache")));
+    let names: Vec<String> = files_below(&dest).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["alias.py", "only.py", "pkg/__init__.py", "pkg/helper.py"]
+    );
+    assert_eq!(
+        fs::read_link(dest.join("alias.py")).expect("a symlink"),
+        PathBuf::from("only.py")
+    );
+
+    // A symlink leaving the folder is refused before anything is pushed.
+    std::os::unix::fs::symlink("../outside.py", other.join("escape.py")).expect("symlink");
+    let err = fails(run_in(
+        &sandbox,
+        &["deploy", "--dags", "--dags-path", &other.to_string_lossy()],
+        "",
+    ));
+    assert!(err.contains("must point inside the DAG folder"), "{err}");
+}
