@@ -19,7 +19,10 @@ fn git_and_jq_from_the_real_archive_run_in_the_image() {
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-e2e");
     std::fs::create_dir_all(&work).expect("mkdir");
     let project = work.join("project");
-    let cached = project.join("airlock.lock").is_file() && work.join("minbase.tar").is_file();
+    let cached = project.join("airlock.lock").is_file()
+        && Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("minbase/minbase.tar")
+            .is_file();
     if !cached {
         let Some(uri) = host_archive_uri() else {
             eprintln!("SKIP: this host has no apt sources to read the archive address from");
@@ -36,7 +39,7 @@ fn git_and_jq_from_the_real_archive_run_in_the_image() {
             "`{needed}` is missing: run scripts/test, which installs it"
         );
     }
-    let layout = minbase_layout(&work);
+    let layout = minbase_layout();
     std::fs::create_dir_all(project.join("dags")).expect("mkdir");
     std::fs::write(project.join("Dockerfile"), "FROM e2e/minbase:bookworm\n").expect("write");
     std::fs::write(project.join("packages.txt"), "git jq\n").expect("write");

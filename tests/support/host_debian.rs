@@ -74,8 +74,15 @@ pub fn run(command: &mut Command) -> std::process::Output {
     out
 }
 
-/// The minbase root filesystem as an OCI layout (made once, then cached).
-pub fn minbase_layout(work: &Path) -> PathBuf {
+/// The minbase root filesystem as an OCI layout, made once under the test target
+/// directory and shared by every test (a file lock keeps parallel tests from making
+/// it twice).
+pub fn minbase_layout() -> PathBuf {
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("minbase");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let lock = std::fs::File::create(work.join(".lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let work = work.as_path();
     let layout = work.join("minbase-layout");
     if layout.join("index.json").is_file() {
         return layout;
