@@ -14,7 +14,6 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::thread::JoinHandle;
 
-
 /// Media type of the layers airlock writes.
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 

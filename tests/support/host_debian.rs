@@ -114,4 +114,3 @@ pub fn minbase_layout(work: &Path) -> PathBuf {
     super::debian::write_layout_of(&layout, "bookworm", &store, &[record], &Default::default());
     layout
 }
-
