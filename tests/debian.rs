@@ -344,3 +344,82 @@ fn packages_escaping_the_root_are_refused() {
         assert!(!Path::new(&case.project.join(".airlock/oci")).exists());
     }
 }
+
+#[test]
+fn from_scratch_builds_a_root_filesystem_from_the_essential_set() {
+    let archive = TestArchive::new(
+        "bookworm",
+        &[
+            TestPackage::new("base-passwd", "3.6.1")
+                .essential()
+                .item(Item::Dir("./usr/share/base-passwd/"))
+                .item(Item::File(
+                    "./usr/share/base-passwd/passwd.master",
+                    0o644,
+                    b"root:*:0:0:root:/root:/bin/sh\n".to_vec(),
+                ))
+                .item(Item::File(
+                    "./usr/share/base-passwd/group.master",
+                    0o644,
+                    b"root:*:0:\n".to_vec(),
+                )),
+            TestPackage::new("coreutilz", "9.1-1")
+                .essential()
+                .depends("libcz")
+                .item(Item::Dir("./bin/"))
+                .item(Item::File("./bin/cat", 0o755, b"cat".to_vec())),
+            TestPackage::new("libcz", "1.0").item(Item::Dir("./lib/")),
+            TestPackage::new("hello", "1.0-1"),
+            TestPackage::new("unwanted", "1.0"),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("dags")).expect("mkdir");
+    std::fs::write(project.join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(project.join("packages.txt"), "hello\n").expect("write");
+    std::fs::write(project.join("archive.gpg"), public_keyring(&archive.key)).expect("write");
+    std::fs::write(
+        project.join("airlock.toml"),
+        format!(
+            "[debian]\nrelease = \"bookworm\"\n\n[[debian.repositories]]\nuri = \"{}\"\nkey = \"archive.gpg\"\n",
+            archive.uri()
+        ),
+    )
+    .expect("write");
+    let cache = dir.path().join("cache");
+    let (p, c) = (
+        project.to_string_lossy().into_owned(),
+        cache.to_string_lossy().into_owned(),
+    );
+    let out = airlock(&["build", &p, "--cache-dir", &c, "--json"], dir.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let layers = value["layers"].as_array().expect("layers");
+    assert!(layers.iter().all(|l| l["kind"] != "base"), "{layers:?}");
+    let debian = layers
+        .iter()
+        .find(|l| l["kind"] == "debian")
+        .expect("debian");
+    let blob = cache.join("blobs/sha256").join(
+        debian["digest"]
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:"),
+    );
+    let layer = read_layer(&blob);
+    assert_eq!(layer["etc/passwd"].2, b"root:*:0:0:root:/root:/bin/sh\n");
+    assert_eq!(layer["etc/group"].2, b"root:*:0:\n");
+    assert_eq!(layer["bin/cat"].2, b"cat");
+    assert!(
+        layer.contains_key("lib"),
+        "dependencies of essential packages"
+    );
+    let status = String::from_utf8_lossy(&layer["var/lib/dpkg/status"].2).into_owned();
+    for name in ["base-passwd", "coreutilz", "libcz", "hello"] {
+        assert!(status.contains(&format!("Package: {name}\n")), "{status}");
+    }
+    assert!(!status.contains("unwanted"), "{status}");
+    let lock = std::fs::read_to_string(project.join("airlock.lock")).expect("lock");
+    assert!(lock.contains("reference = \"scratch\""), "{lock}");
+}

@@ -57,6 +57,10 @@ pub fn load_base(
     pinned: Option<&Digest>,
 ) -> Result<(BaseImage, BaseOrigin), BuildError> {
     let text = project.dockerfile.from.image.clone();
+    if text == crate::image::SCRATCH {
+        let base = crate::image::scratch_base(store)?;
+        return Ok((base, BaseOrigin::Layout(PathBuf::new())));
+    }
     let name = ImageName::parse(text.strip_prefix(OCI_LAYOUT_PREFIX).unwrap_or(&text))?;
     if let Some((layout, tag)) = layout_of(project, base_layout, &name, &text) {
         let base = load_base_from_layout(store, &text, &layout, tag.as_deref())?;

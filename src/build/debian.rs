@@ -16,8 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::debian::{
     ArchiveClient, ArchiveError, ContentSink, Deb, DebRequest, InstallBase, InstallError,
-    Installed, Keyring, KeyringError, LayerKind, PackagesTxtError, Repository, ResolveError,
-    SignedBy, SourcesError, Universe, UniverseError, install, parse_deb822_sources,
+    Installed, Keyring, KeyringError, LayerKind, PackageRequest, PackagesTxtError, Repository,
+    ResolveError, SignedBy, SourcesError, Universe, UniverseError, install, parse_deb822_sources,
     parse_packages_txt, parse_sources_list, resolve,
 };
 use crate::digest::Digest;
@@ -312,8 +312,9 @@ pub fn lock_packages(
         .inputs
         .get("packages.txt")
         .map_or("", String::as_str);
-    let requests = parse_packages_txt(text)?;
-    if requests.is_empty() {
+    let mut requests = parse_packages_txt(text)?;
+    let from_scratch = project.dockerfile.from.image == crate::image::SCRATCH;
+    if requests.is_empty() && !from_scratch {
         return Ok(None);
     }
     if offline {
@@ -360,6 +361,25 @@ pub fn lock_packages(
         .map(|(_, t)| t.as_str())
         .collect();
     let installed = Installed::parse(status, &status_d)?;
+    if from_scratch {
+        // What `mmdebstrap --variant=essential` starts from: every `Essential: yes`
+        // candidate (their dependencies follow), before the project's own list.
+        let essential: std::collections::BTreeSet<&str> = universe
+            .names()
+            .filter(|n| universe.candidate(n).is_some_and(|c| c.essential))
+            .collect();
+        let mut all: Vec<PackageRequest> = essential
+            .into_iter()
+            .map(|name| PackageRequest {
+                name: name.to_string(),
+                version: None,
+                arch: None,
+                line: 0,
+            })
+            .collect();
+        all.append(&mut requests);
+        requests = all;
+    }
     let resolved = resolve(&universe, &installed, &requests)?;
     let debs = resolved
         .into_iter()
@@ -438,6 +458,12 @@ fn layer_key(lock: &Lockfile, facts: &BaseFacts, mtime: u64) -> Digest {
             .get("var/lib/dpkg/status")
             .map_or("", String::as_str),
     );
+    // Without account files in the base, base-passwd's are added to the layer.
+    h.update(if facts.passwd().is_some() {
+        "\0accounts\0base"
+    } else {
+        "\0accounts\0layer"
+    });
     for (from, to) in merged_usr(facts) {
         h.update(format!("\0{from}\0{to}"));
     }
@@ -449,6 +475,33 @@ fn skipped_path(store: &Store, key: &Digest) -> PathBuf {
         .root()
         .join("layers")
         .join(format!("{}.skipped.json", key.hex()))
+}
+
+/// `/etc/passwd` and `/etc/group` as `base-passwd`'s maintainer script would create
+/// them on an empty root: copies of the master files the package ships.
+fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
+    for (target, master) in [
+        ("etc/passwd", "usr/share/base-passwd/passwd.master"),
+        ("etc/group", "usr/share/base-passwd/group.master"),
+    ] {
+        if tree.contains(target) {
+            continue;
+        }
+        let Some(entry) = tree.get(master).cloned() else {
+            continue;
+        };
+        if let EntryKind::File { .. } = entry.kind {
+            tree.insert(
+                target,
+                Entry {
+                    mode: 0o644,
+                    ..entry
+                },
+            )
+            .map_err(|e| LayerError::Write(std::io::Error::other(e.to_string())))?;
+        }
+    }
+    Ok(())
 }
 
 /// Builds (or reuses) the layer of the locked `.deb`s. `None` when nothing is locked.
@@ -546,6 +599,10 @@ pub fn debian_layer(
         )
         .map_err(|e| LayerError::Write(std::io::Error::other(e.to_string())))?;
     }
+    if facts.passwd().is_none() {
+        accounts_from_base_passwd(&mut tree)?;
+    }
+    tree.add_parents(|_| (0o755, Owner::ROOT));
     let (record, reused) = build_layer(store, &tree, "debian", mtime)?;
     let skipped: Vec<SkippedScript> = layer
         .skipped

@@ -115,6 +115,10 @@ impl FileTree {
         self.entries.contains_key(path)
     }
 
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(path)
+    }
+
     /// Adds an entry; the path is relative to the image root (`usr/local/airflow/x`).
     pub fn insert(&mut self, path: &str, entry: Entry) -> Result<(), TreeError> {
         check_path(path)?;

@@ -46,6 +46,7 @@ pub struct TestPackage {
     pub items: Vec<Item>,
     pub compression: Compression,
     pub postinst: Option<&'static str>,
+    pub essential: bool,
 }
 
 impl TestPackage {
@@ -57,7 +58,13 @@ impl TestPackage {
             items: vec![Item::Dir("./usr/"), Item::Dir("./usr/share/")],
             compression: Compression::Xz,
             postinst: None,
+            essential: false,
         }
+    }
+
+    pub fn essential(mut self) -> Self {
+        self.essential = true;
+        self
     }
 
     pub fn depends(mut self, depends: &'static str) -> Self {
@@ -85,6 +92,9 @@ impl TestPackage {
             "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: Test <test@invalid>\nPriority: optional\nSection: misc\n",
             self.name, self.version
         );
+        if self.essential {
+            c.push_str("Essential: yes\n");
+        }
         if !self.depends.is_empty() {
             c.push_str(&format!("Depends: {}\n", self.depends));
         }
