@@ -41,6 +41,10 @@ pub enum Tier2Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "The image has no `WORKDIR` to mount the project at; set one in the Dockerfile (e.g. `WORKDIR /usr/local/airflow`)"
+    )]
+    NoWorkdir,
     #[error("The DAG-integrity script failed inside the image (exit status {status}):\n{output}")]
     Script { status: String, output: String },
 }
@@ -116,6 +120,13 @@ pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepar
         .filter(|s| !s.is_empty())
         .unwrap_or("/")
         .to_string();
+    if workdir.trim_matches('/').is_empty() {
+        return Err(Tier2Error::NoWorkdir);
+    }
+    // The project is mounted at the workdir, which must exist in the (read-only) root:
+    // the project layer that would create it is not unpacked.
+    let mount_point = rootfs.join(workdir.trim_start_matches('/'));
+    std::fs::create_dir_all(&mount_point).map_err(io_err(&mount_point))?;
     let env: Vec<(String, String)> = string_list(config.pointer("/config/Env"))
         .iter()
         .filter_map(|kv| {

@@ -1,0 +1,118 @@
+//! Tier 2 end to end: `airlock pytest` in a sandbox made from a built image.
+//!
+//! The base is the shared minbase root filesystem (made once by `mmdebstrap` from the
+//! host's own archive, then cached); `packages.txt` adds Debian's `python3-pytest`
+//! through airlock's own Debian layer. pytest's exit status passes through.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use support::host_debian::{host_archive_uri, minbase_layout, tool, unreachable};
+use support::{airlock, stderr, stdout};
+
+fn ready() -> bool {
+    let cached = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("minbase/minbase.tar")
+        .is_file()
+        && Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("tier2/project/airlock.lock")
+            .is_file();
+    if !cached {
+        let Some(uri) = host_archive_uri() else {
+            eprintln!("SKIP: this host has no apt sources to read the archive address from");
+            return false;
+        };
+        if let Some(reason) = unreachable(&uri) {
+            eprintln!("SKIP: {reason}; the tier-2 test needs it once to fill its cache");
+            return false;
+        }
+    }
+    for needed in ["mmdebstrap", "bwrap"] {
+        assert!(
+            tool(needed),
+            "`{needed}` is missing: run scripts/test, which installs it"
+        );
+    }
+    true
+}
+
+#[test]
+fn pytest_runs_in_the_image_and_passes_its_status_through() {
+    if !ready() {
+        return;
+    }
+    let layout = minbase_layout();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tier2");
+    let project = work.join("project");
+    fs::create_dir_all(project.join("dags")).expect("mkdir");
+    fs::create_dir_all(project.join("tests")).expect("mkdir");
+    fs::write(
+        project.join("Dockerfile"),
+        "FROM e2e/minbase:bookworm\nWORKDIR /usr/local/airflow\n",
+    )
+    .expect("write");
+    fs::write(project.join("packages.txt"), "python3-pytest\n").expect("write");
+    fs::write(
+        project.join("dags/helpers.py"),
+        "def double(x):\n    return 2 * x\n",
+    )
+    .expect("write");
+    fs::write(
+        project.join("tests/test_ok.py"),
+        "import os, socket, sys\nsys.path.insert(0, 'dags')\nfrom helpers import double\n\n\
+def test_double():\n    assert double(2) == 4\n\n\
+def test_runs_at_the_workdir():\n    assert os.getcwd() == '/usr/local/airflow'\n\n\
+def test_no_network():\n    s = socket.socket()\n    s.settimeout(1)\n    try:\n        s.connect(('1.1.1.1', 53))\n        connected = True\n    except OSError:\n        connected = False\n    assert not connected\n",
+    )
+    .expect("write");
+    let _ = fs::remove_file(project.join("tests/test_fails.py"));
+    let cache = work.join("store");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "pytest",
+            "--project-dir",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        airlock(&args, &work, &[])
+    };
+    let passing = run(&["-a", "-q"]);
+    assert_eq!(
+        passing.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&passing),
+        stderr(&passing)
+    );
+    assert!(
+        stdout(&passing).contains("3 passed"),
+        "{}",
+        stdout(&passing)
+    );
+
+    fs::write(
+        project.join("tests/test_fails.py"),
+        "def test_fails():\n    assert 1 == 2\n",
+    )
+    .expect("write");
+    let failing = run(&["tests/test_fails.py"]);
+    assert_eq!(
+        failing.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&failing),
+        stderr(&failing)
+    );
+    assert!(
+        stdout(&failing).contains("1 failed"),
+        "{}",
+        stdout(&failing)
+    );
+    fs::remove_file(project.join("tests/test_fails.py")).expect("rm");
+}
