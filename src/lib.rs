@@ -14,5 +14,6 @@ pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod project;
+pub mod python;
 pub mod registry;
 pub mod store;
