@@ -50,6 +50,8 @@ pub enum BuildError {
         target: String,
         image: crate::digest::Digest,
     },
+    #[error(transparent)]
+    Python(#[from] super::python_stage::PythonError),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
 }
@@ -63,6 +65,10 @@ impl BuildError {
                     .into(),
             ),
             Self::Registry(err) => err.hint(),
+            Self::Python(err) => {
+                let hints = err.hints();
+                (!hints.is_empty()).then(|| hints.join("\nhint: "))
+            }
             Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
             Self::UnsupportedInput { file, .. } => Some(format!(
                 "empty `{file}` for now (comments are fine); locking it arrives in a later release"

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::layers::Placement;
+use super::python_stage::{self, PythonContext, PythonOptions};
 use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
 use super::remote::{BaseOrigin, RemoteOptions};
 use super::{BuildError, ImageName, OutputSpec, PushSummary, load_base};
@@ -51,6 +52,8 @@ pub struct BuildOptions {
     pub upgrade_base: bool,
     /// `--push REF`: push the image after writing the output.
     pub push: Option<String>,
+    /// Resolution settings for `requirements.txt`.
+    pub python: PythonOptions,
 }
 
 /// Progress notes for long work; the CLI draws them, tests ignore them.
@@ -86,12 +89,9 @@ pub struct BuildResult {
     pub push: Option<PushSummary>,
 }
 
-/// Refuses non-empty `packages.txt` and `requirements.txt` until their resolvers exist.
+/// Refuses a non-empty `packages.txt` until its resolver exists.
 fn check_inputs(project: &Project) -> Result<(), BuildError> {
-    for (file, what) in [
-        ("packages.txt", "Debian packages"),
-        ("requirements.txt", "Python requirements"),
-    ] {
+    for (file, what) in [("packages.txt", "Debian packages")] {
         let Some(text) = project.inputs.get(file) else {
             continue;
         };
@@ -174,13 +174,34 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
                 .map(|text| (name.to_string(), Digest::of(text.as_bytes())))
         })
         .collect();
-    let wanted = Lockfile::new(
+    let mut wanted = Lockfile::new(
         LockedBase {
             reference: base.reference.clone(),
             manifest: base.manifest_digest.clone(),
         },
         inputs,
     );
+    // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved), then the
+    // layer, before the lock is written: a failed download leaves the lock untouched.
+    let python_options = PythonOptions {
+        offline: options.python.offline || remote.offline,
+        ca_files: remote.ca_files.clone(),
+        ..options.python.clone()
+    };
+    let python = python_stage::lock_python(
+        &PythonContext {
+            project: &project,
+            facts: &facts,
+            base_env: &base.env(),
+            on_disk: on_disk.as_ref(),
+            lock_path: &lock_path,
+            mode: options.lock_mode,
+            options: &python_options,
+            store: &store,
+            reporter,
+        },
+        &mut wanted,
+    )?;
     if options.lock_mode == LockMode::Locked {
         let reason = match &on_disk {
             None => Some("it does not exist".to_string()),
@@ -194,6 +215,18 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             .into());
         }
     }
+    let python_layer = match &python {
+        Some(plan) => python_stage::python_layer(
+            &wanted,
+            plan,
+            &facts,
+            &store,
+            options.source_date_epoch,
+            &python_options,
+            reporter,
+        )?,
+        None => None,
+    };
     let lock_text = wanted.to_text();
     // Written before the project is read: the lock is an input of the build (and a
     // file of the project layer), like Cargo.lock.
@@ -268,6 +301,13 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         .project_chown
         .clone()
         .unwrap_or_else(|| format!("{}:{}", owner.uid, owner.gid));
+    // Layer order: base · Python · project · DAGs.
+    let mut built = Vec::new();
+    if let Some((record, reused)) = python_layer {
+        let created_by =
+            "RUN pip install --no-compile -r requirements.txt # airlock: locked wheels".to_string();
+        built.push(("python", record, reused, created_by));
+    }
     for (kind, tree) in &trees {
         if tree.is_empty() {
             continue;
@@ -280,6 +320,9 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
                 format!("COPY --chown={chown} . {workdir} # airlock: project files, without dags/")
             }
         };
+        built.push((kind, record, reused, created_by));
+    }
+    for (kind, record, reused, created_by) in built {
         history.push(HistoryEntry {
             created_by,
             comment: Some(format!("airlock {} layer", kind)),

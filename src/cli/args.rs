@@ -93,6 +93,56 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials stored for a registry
     Logout(LogoutArgs),
+    /// Resolve requirements.txt into airlock.lock without building
+    ///
+    /// Pins the base image digest, the hashes of the input files and, for
+    /// `requirements.txt`, every wheel (name, version, URL, sha256) for the base image's
+    /// Python and platform. Existing pins are kept while they still fit; the file is
+    /// rewritten only when it changes. The index comes from `requirements.txt`,
+    /// `PIP_INDEX_URL`, `[python]` in airlock.toml or pip's configuration, in that order.
+    Lock(LockArgs),
+}
+
+/// How `requirements.txt` is resolved (for `build` and `lock`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PythonArgs {
+    /// Resolve every Python distribution again instead of keeping the locked versions
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Resolve this Python distribution again (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub upgrade_package: Vec<String>,
+    /// Ignore files uploaded to the index after this time (`YYYY-MM-DD` or RFC 3339)
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub exclude_newer: Option<String>,
+    /// Let requirements change the version of a distribution the base image has
+    /// installed (each change is listed as a warning)
+    #[arg(long)]
+    pub allow_base_upgrades: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Check that `airlock.lock` is up to date; never write it
+    #[arg(long)]
+    pub locked: bool,
+    /// Use only the cache and the store; never touch the network
+    #[arg(long)]
+    pub offline: bool,
+    /// Resolve a registry base's tag again instead of using the locked digest
+    #[arg(long)]
+    pub upgrade_base: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub python: PythonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +222,8 @@ pub struct BuildArgs {
     /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
+    #[command(flatten)]
+    pub python: PythonArgs,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 mod args;
 mod build_cmd;
 mod init_cmd;
+mod lock_cmd;
 mod parse_cmd;
 mod registry_cmd;
 mod render;
@@ -38,6 +39,7 @@ pub fn main() -> ExitStatus {
         args::Command::Push(args) => registry_cmd::push(&cli.global, args).map(|()| true),
         args::Command::Login(args) => registry_cmd::login(&cli.global, args).map(|()| true),
         args::Command::Logout(args) => registry_cmd::logout(&cli.global, args).map(|()| true),
+        args::Command::Lock(args) => lock_cmd::run(&cli.global, args).map(|()| true),
     };
     match result {
         Ok(true) => ExitStatus::Success,

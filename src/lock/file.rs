@@ -54,6 +54,12 @@ pub struct Lockfile {
     /// `requirements.txt`), by file name; absent files are absent here.
     #[serde(default)]
     pub inputs: BTreeMap<String, Digest>,
+    /// The Python target and settings; absent when `requirements.txt` asks for nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<super::PythonLock>,
+    /// The wheels to install, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<super::LockedWheel>,
 }
 
 impl Lockfile {
@@ -62,6 +68,8 @@ impl Lockfile {
             version: LOCK_VERSION,
             base,
             inputs,
+            python: None,
+            wheels: Vec::new(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! `airlock.lock`: the single source of truth for a build.
 //!
 //! Records the base manifest digest and the hashes of the input files the lock was
-//! made from. The Debian and Python sections arrive with their resolvers; until then
-//! a non-empty `packages.txt` or `requirements.txt` is refused by the planner.
+//! made from, and the Python wheels (`[python]` and `[[wheels]]`, each wheel by name,
+//! version, URL and sha256).
 
 mod file;
+mod python;
 
 pub use file::{LOCK_FILE, LockError, LockedBase, Lockfile};
+pub use python::{LockedWheel, PythonLock};

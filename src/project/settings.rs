@@ -20,6 +20,29 @@ pub struct Settings {
     pub build: BuildSettings,
     #[serde(default)]
     pub registry: RegistrySettings,
+    #[serde(default)]
+    pub python: PythonSettings,
+}
+
+/// `[python]`: where `requirements.txt` is resolved from. URLs may hold `${VAR}`
+/// references (e.g. a token), expanded from the environment when used and never
+/// written to the lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonSettings {
+    /// The primary index (PEP 503 / 691 simple API), as pip's `--index-url`.
+    pub index_url: Option<String>,
+    /// More indexes, as pip's `--extra-index-url`.
+    #[serde(default)]
+    pub extra_index_urls: Vec<String>,
+    /// Directories of wheels (relative to the project) or pages of links.
+    #[serde(default)]
+    pub find_links: Vec<String>,
+    /// Ignore files uploaded after this time (`2025-06-01` or RFC 3339).
+    pub exclude_newer: Option<String>,
+    /// Let the resolution change distributions the base image has installed.
+    #[serde(default)]
+    pub allow_base_upgrades: bool,
 }
 
 /// How airlock talks to registries.

@@ -122,6 +122,15 @@ pub enum IndexError {
     /// An index URL cannot be extended to a project URL.
     #[error("Cannot form a project URL from index `{0}`")]
     IndexUrl(String),
+    /// A local (`file:`) wheel could not be read.
+    #[error("Cannot read `{}`", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The cache directory could not be written.
     #[error("Cannot write the index cache at `{path}`")]
     Cache {
@@ -182,6 +191,11 @@ pub struct IndexClient {
     limit: Semaphore,
     projects: Memo<PackageName, Project>,
     metadata: Memo<(PackageName, Version), CoreMetadata>,
+    /// Wheels of `--find-links` directories, read before resolution.
+    local_files: Vec<DistFile>,
+    /// `--find-links` pages of links, fetched once.
+    link_pages: Vec<IndexUrl>,
+    linked: OnceCell<Vec<DistFile>>,
 }
 
 /// A cached page's validators.
@@ -220,12 +234,58 @@ impl IndexClient {
             limit,
             projects: Mutex::default(),
             metadata: Mutex::default(),
+            local_files: Vec::new(),
+            link_pages: Vec::new(),
+            linked: OnceCell::new(),
         }
+    }
+
+    /// Adds `--find-links` locations: wheels already listed from directories, and
+    /// pages of links. Their files are merged with the indexes' for every project.
+    pub fn with_find_links(mut self, local_files: Vec<DistFile>, pages: Vec<IndexUrl>) -> Self {
+        self.local_files = local_files;
+        self.link_pages = pages;
+        self
+    }
+
+    /// Every `--find-links` file whose name is a distribution of `name`.
+    async fn linked_files(&self, name: &PackageName) -> Result<Vec<DistFile>, IndexError> {
+        let pages = self
+            .linked
+            .get_or_try_init(|| async {
+                let mut files = Vec::new();
+                for page_url in &self.link_pages {
+                    if let Some((content_type, body)) = self.get_page(page_url).await? {
+                        let page = parse_project_page(&content_type, &body, page_url.url())
+                            .map_err(|source| IndexError::Page {
+                                url: page_url.redacted(),
+                                source,
+                            })?;
+                        files.extend(page.files);
+                    }
+                }
+                Ok::<_, IndexError>(files)
+            })
+            .await?;
+        let wanted = name.to_string();
+        Ok(self
+            .local_files
+            .iter()
+            .chain(pages)
+            .filter(|f| {
+                f.filename
+                    .split('-')
+                    .next()
+                    .is_some_and(|n| super::wheel_name::normalize_name(n) == wanted)
+            })
+            .cloned()
+            .collect())
     }
 
     /// The project page of `name` from the first index that has it.
     pub async fn project(&self, name: &PackageName) -> Result<Arc<Project>, IndexError> {
         memo(&self.projects, name, || async {
+            let linked = self.linked_files(name).await?;
             for index in &self.indexes {
                 let url = project_url(index, name)?;
                 if let Some((content_type, body)) = self.get_page(&url).await? {
@@ -236,11 +296,18 @@ impl IndexClient {
                                 source,
                             }
                         })?;
+                    let mut page = page;
+                    page.files.extend(linked);
                     let candidates = Candidate::from_files(&page.files, &self.tags);
                     return Ok(Project { page, candidates });
                 }
             }
-            Ok(Project::default())
+            let page = ProjectPage {
+                files: linked,
+                ..ProjectPage::default()
+            };
+            let candidates = Candidate::from_files(&page.files, &self.tags);
+            Ok(Project { page, candidates })
         })
         .await
     }
@@ -456,6 +523,9 @@ impl IndexClient {
     }
 
     async fn get_bytes(&self, url: &IndexUrl) -> Result<Vec<u8>, IndexError> {
+        if let Some(path) = local_path(url) {
+            return std::fs::read(&path).map_err(|source| IndexError::Local { path, source });
+        }
         let _permit = self.limit.acquire().await;
         let response = self.send(url, |r| r).await?;
         if !response.status().is_success() {
@@ -468,6 +538,9 @@ impl IndexClient {
     }
 
     async fn get_range(&self, url: &IndexUrl, range: &str) -> Result<RangeReply, IndexError> {
+        if local_path(url).is_some() {
+            return self.get_bytes(url).await.map(RangeReply::Full);
+        }
         let _permit = self.limit.acquire().await;
         let response = self.send(url, |r| r.header(header::RANGE, range)).await?;
         let status = response.status();
@@ -666,8 +739,15 @@ fn http_error(url: &IndexUrl) -> impl Fn(reqwest::Error) -> IndexError + '_ {
     }
 }
 
+/// The path of a `file:` URL.
+fn local_path(url: &IndexUrl) -> Option<PathBuf> {
+    (url.url().scheme() == "file")
+        .then(|| url.url().to_file_path().ok())
+        .flatten()
+}
+
 /// The URL without user info, and the user info percent-decoded.
-fn split_credentials(url: &IndexUrl) -> (Url, Option<(String, Option<String>)>) {
+pub fn split_credentials(url: &IndexUrl) -> (Url, Option<(String, Option<String>)>) {
     if !url.has_credentials() {
         return (url.url().clone(), None);
     }

@@ -1,8 +1,13 @@
 //! Python packaging: requirements files, wheel names and tags, the simple
-//! repository API, core metadata and wheel installation. Pure leaves here; clients
-//! and the resolver sit above them.
+//! repository API, core metadata, the resolver, the base's Python environment,
+//! index discovery, wheel downloads and wheel installation. Format parsers are pure
+//! leaves; the index client, downloads and the resolver sit above them.
 
+mod download;
+mod environment;
+mod find_links;
 mod index_client;
+mod index_config;
 mod index_url;
 mod metadata;
 mod requirements;
@@ -12,8 +17,18 @@ mod tags;
 mod wheel_install;
 mod wheel_name;
 
+pub use download::{DownloadError, WheelFetch, fetch_wheels, with_index_credentials};
+pub use environment::{
+    BASE_CONSTRAINTS, BaseView, EnvironmentError, InstalledDist, PythonEnvironment,
+};
+pub use find_links::{FindLinksError, list_wheel_dir};
 pub use index_client::{
     BlockingSource, IndexClient, IndexClientOptions, IndexError, Project, resolve_with_index,
+    split_credentials,
+};
+pub use index_config::{
+    IndexConfigError, IndexSelection, IndexSource, NETRC, PIP_CONFIG_FILE, netrc_credentials,
+    netrc_path, pip_config_files, pip_config_indexes, select_indexes, with_netrc,
 };
 pub use index_url::{IndexUrl, IndexUrlError, redact_credentials};
 pub use metadata::{CoreMetadata, MetadataError};
