@@ -17,7 +17,7 @@ pub use base_source::{OCI_LAYOUT_PREFIX, load_base};
 pub use error::BuildError;
 pub use lock_run::{LockSummary, lock};
 pub use output::OutputSpec;
-pub use python_stage::{PythonError, PythonOptions};
 pub use push::{PushSummary, push_image, read_image};
+pub use python_stage::{PythonError, PythonOptions};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
 pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};

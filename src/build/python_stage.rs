@@ -23,12 +23,12 @@ use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, bui
 use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
 use crate::project::Project;
 use crate::python::{
-    BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource,
-    IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl,
-    PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource, ResolveError,
-    ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError, fetch_wheels,
-    index_urls_from_env, install_wheel, list_wheel_dir, netrc_path, pip_config_files,
-    pip_config_indexes, resolve_with_index, select_indexes, with_index_credentials, with_netrc,
+    BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient,
+    IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment,
+    RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp,
+    Upgrade, WheelFetch, WheelInstallError, fetch_wheels, index_urls_from_env, install_wheel,
+    list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index,
+    select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{LayerRecord, Store, StoreError};
 
@@ -77,7 +77,9 @@ pub enum PythonError {
     Corrupt { filename: String, expected: Digest },
     #[error("Invalid `exclude-newer` value `{0}`: expected `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ`")]
     ExcludeNewer(String),
-    #[error("{location}: no wheel of `{name}` {version} for the target matches the given `--hash` values")]
+    #[error(
+        "{location}: no wheel of `{name}` {version} for the target matches the given `--hash` values"
+    )]
     NoHashedWheel {
         location: String,
         name: String,
@@ -189,11 +191,7 @@ fn input_key(root: &Path, file: &Path) -> String {
 fn expand(text: &str) -> Result<String, PythonError> {
     let source = InlineSource(text.to_string());
     // The requirements parser's expansion, reused on a one-line "file".
-    let parsed = RequirementsFile::parse(
-        Path::new("airlock.toml"),
-        &source,
-        &env_var,
-    );
+    let parsed = RequirementsFile::parse(Path::new("airlock.toml"), &source, &env_var);
     match parsed {
         Ok(file) => Ok(file
             .index_url
@@ -349,10 +347,9 @@ pub fn lock_python(
             path: included.clone(),
             source,
         })?;
-        wanted.inputs.insert(
-            input_key(&ctx.project.root, included),
-            Digest::of(&text),
-        );
+        wanted
+            .inputs
+            .insert(input_key(&ctx.project.root, included), Digest::of(&text));
     }
     let dirs: BTreeSet<String> = ctx.facts.dirs.keys().cloned().collect();
     let environment = PythonEnvironment::from_base(BaseView {
@@ -377,7 +374,10 @@ pub fn lock_python(
     let (local_files, link_pages, links_shown) = find_links(ctx.project, &file)?;
     let header = PythonLock {
         python: environment.full_version.clone(),
-        glibc: format!("{}.{}", environment.target.glibc.0, environment.target.glibc.1),
+        glibc: format!(
+            "{}.{}",
+            environment.target.glibc.0, environment.target.glibc.1
+        ),
         arch: environment.target.arch.as_str().to_string(),
         site_packages: environment.install.purelib.clone(),
         indexes: indexes
@@ -390,9 +390,9 @@ pub fn lock_python(
         hashed_requirements: file.is_fully_hashed(),
         base_packages: base_fingerprint(&environment),
     };
-    let reusable = ctx.on_disk.filter(|old| {
-        old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none()
-    });
+    let reusable = ctx
+        .on_disk
+        .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
     let mut plan = PythonPlan {
         environment,
         indexes,
@@ -505,13 +505,28 @@ fn python_change(old: Option<&PythonLock>, new: &PythonLock) -> Option<String> {
     let diffs = [
         (old.python != new.python, "the base's Python version"),
         (old.glibc != new.glibc, "the base's glibc"),
-        (old.site_packages != new.site_packages, "the site-packages directory"),
+        (
+            old.site_packages != new.site_packages,
+            "the site-packages directory",
+        ),
         (old.indexes != new.indexes, "the package indexes"),
-        (old.find_links != new.find_links, "the `--find-links` locations"),
+        (
+            old.find_links != new.find_links,
+            "the `--find-links` locations",
+        ),
         (old.exclude_newer != new.exclude_newer, "`exclude-newer`"),
-        (old.allow_base_upgrades != new.allow_base_upgrades, "`allow-base-upgrades`"),
-        (old.base_packages != new.base_packages, "the base's installed distributions"),
-        (old.hashed_requirements != new.hashed_requirements, "hash-checking mode"),
+        (
+            old.allow_base_upgrades != new.allow_base_upgrades,
+            "`allow-base-upgrades`",
+        ),
+        (
+            old.base_packages != new.base_packages,
+            "the base's installed distributions",
+        ),
+        (
+            old.hashed_requirements != new.hashed_requirements,
+            "hash-checking mode",
+        ),
     ];
     diffs
         .iter()
@@ -529,8 +544,12 @@ fn base_constraints(environment: &PythonEnvironment) -> Vec<Requirement> {
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty() && !l.starts_with('-'))
         .filter_map(|l| match Requirement::from_str(l) {
-            Ok(r) if r.version_or_url.is_none()
-                || matches!(r.version_or_url, Some(pep508_rs::VersionOrUrl::VersionSpecifier(_))) =>
+            Ok(r)
+                if r.version_or_url.is_none()
+                    || matches!(
+                        r.version_or_url,
+                        Some(pep508_rs::VersionOrUrl::VersionSpecifier(_))
+                    ) =>
             {
                 Some(r)
             }
@@ -802,17 +821,22 @@ pub fn install_tree(
                 expected: wheel.sha256.clone(),
             });
         }
-        let installed = install_wheel(&bytes, &wheel.filename, &plan.environment.install)
-            .map_err(|source| PythonError::Install {
+        let installed = install_wheel(&bytes, &wheel.filename, &plan.environment.install).map_err(
+            |source| PythonError::Install {
                 filename: wheel.filename.clone(),
                 source,
-            })?;
+            },
+        )?;
         for file in installed {
             if files
                 .insert(file.path.clone(), (file.mode, Arc::from(file.contents)))
                 .is_some()
             {
-                tracing::warn!(path = file.path, wheel = wheel.filename, "two wheels install the same file; the later one wins");
+                tracing::warn!(
+                    path = file.path,
+                    wheel = wheel.filename,
+                    "two wheels install the same file; the later one wins"
+                );
             }
         }
     }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::layers::Placement;
-use super::python_stage::{self, PythonContext, PythonOptions};
 use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
+use super::python_stage::{self, PythonContext, PythonOptions};
 use super::remote::{BaseOrigin, RemoteOptions};
 use super::{BuildError, ImageName, OutputSpec, PushSummary, load_base};
 use crate::digest::Digest;

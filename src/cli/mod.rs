@@ -8,6 +8,7 @@ mod build_cmd;
 mod init_cmd;
 mod lock_cmd;
 mod parse_cmd;
+mod pip_host;
 mod registry_cmd;
 mod render;
 mod reporter;

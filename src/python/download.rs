@@ -128,7 +128,11 @@ pub async fn fetch_wheels(
     Ok(())
 }
 
-async fn fetch_one(http: &HttpClient, store: &Store, wheel: &WheelFetch) -> Result<(), DownloadError> {
+async fn fetch_one(
+    http: &HttpClient,
+    store: &Store,
+    wheel: &WheelFetch,
+) -> Result<(), DownloadError> {
     if wheel.url.url().scheme() == "file"
         && let Ok(path) = wheel.url.url().to_file_path()
     {

@@ -85,7 +85,10 @@ impl PythonEnvironment {
         // Official images (built from source into /usr/local) use `site-packages`;
         // Debian's python3 gives pip the `posix_local` scheme: /usr/local with
         // `dist-packages`, next to the distribution's own /usr/lib/python3/dist-packages.
-        let official = local && view.dirs.contains(&format!("usr/local/lib/{py}/site-packages"));
+        let official = local
+            && view
+                .dirs
+                .contains(&format!("usr/local/lib/{py}/site-packages"));
         let (purelib, path_dirs) = if official {
             let site = format!("usr/local/lib/{py}/site-packages");
             (site.clone(), vec![site])
@@ -331,7 +334,10 @@ mod tests {
                      Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n"
                         .to_string(),
                 ),
-                (BASE_CONSTRAINTS.to_string(), "pendulum==3.0.0\n".to_string()),
+                (
+                    BASE_CONSTRAINTS.to_string(),
+                    "pendulum==3.0.0\n".to_string(),
+                ),
             ]),
             dirs: strings([site, "usr/local/lib/python3.12"]),
             symlinks: BTreeMap::new(),
@@ -346,8 +352,17 @@ mod tests {
         assert_eq!(env.install.interpreter, "/usr/local/bin/python3.12");
         assert_eq!(env.install.scripts, "usr/local/bin");
         let airflow = PackageName::from_str("apache-airflow").expect("name");
-        assert_eq!(env.installed[&airflow].metadata.version.to_string(), "3.0.2");
-        assert_eq!(env.base_dists()[&airflow].requires_dist.as_ref().map(Vec::len), Some(1));
+        assert_eq!(
+            env.installed[&airflow].metadata.version.to_string(),
+            "3.0.2"
+        );
+        assert_eq!(
+            env.base_dists()[&airflow]
+                .requires_dist
+                .as_ref()
+                .map(Vec::len),
+            Some(1)
+        );
         assert!(env.constraints.is_some());
     }
 
@@ -373,9 +388,15 @@ mod tests {
         };
         let env = PythonEnvironment::from_base(fixture.view()).expect("environment");
         assert_eq!(env.full_version, "3.11.2");
-        assert_eq!(env.install.purelib, "usr/local/lib/python3.11/dist-packages");
+        assert_eq!(
+            env.install.purelib,
+            "usr/local/lib/python3.11/dist-packages"
+        );
         assert_eq!(env.install.interpreter, "/usr/bin/python3.11");
-        assert!(env.installed.contains_key(&PackageName::from_str("six").expect("name")));
+        assert!(
+            env.installed
+                .contains_key(&PackageName::from_str("six").expect("name"))
+        );
     }
 
     #[test]

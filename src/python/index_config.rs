@@ -363,13 +363,15 @@ mod tests {
     #[test]
     fn reads_pip_ini_files_later_wins_install_overrides_global() {
         let files = vec![PathBuf::from("/a"), PathBuf::from("/b")];
-        let read = |p: &Path| match p.to_str() {
+        let read = |p: &Path| {
+            match p.to_str() {
             Some("/a") => Some(
                 "[global]\nindex_url = http://127.0.0.1/a/\n\n[install]\n; c\nextra-index-url =\n    http://127.0.0.1/x/\n    http://127.0.0.1/y/\n"
                     .to_string(),
             ),
             Some("/b") => Some("[global]\nindex-url: http://127.0.0.1/b/\ntimeout = 3\n".into()),
             _ => None,
+        }
         };
         let source = pip_config_indexes(&files, &read).expect("config");
         assert_eq!(
@@ -395,7 +397,10 @@ mod tests {
         );
         assert_eq!(netrc_credentials("machine x login a password b", "y"), None);
         let indexes = with_netrc(
-            vec![url("http://127.0.0.1/simple/"), url("http://t@other/simple/")],
+            vec![
+                url("http://127.0.0.1/simple/"),
+                url("http://t@other/simple/"),
+            ],
             Some(text),
         );
         assert_eq!(indexes[0].url().password(), Some("s3cr3t"));

@@ -754,13 +754,14 @@ fn check_lockable(spec: &str, location: &Location) -> Result<(), RequirementsErr
                 .iter()
                 .any(|ext| s.to_ascii_lowercase().ends_with(ext))
     };
-    if is_path(target) {
+    let remote = target.contains("://") && !target.starts_with("file:");
+    if !remote && is_path(target) {
         return Err(RequirementsError::LocalPath {
             location: location.clone(),
             requirement: redact_credentials(spec),
         });
     }
-    if target.contains("://") || target.contains('/') {
+    if remote || target.contains('/') {
         return Err(RequirementsError::UrlRequirement {
             location: location.clone(),
             requirement: redact_credentials(spec),

@@ -5,7 +5,9 @@
 
 pub mod image;
 pub mod proxy;
+pub mod pyindex;
 pub mod registry;
+pub mod rootfs;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,8 @@ pub struct BaseSpec {
     pub as_index: bool,
     pub onbuild: Vec<String>,
     pub runtime_version: String,
+    /// Files (path, text) of one more layer on top, e.g. a dpkg status; none by default.
+    pub extra_files: Vec<(String, String)>,
 }
 
 impl Default for BaseSpec {
@@ -53,6 +57,7 @@ impl Default for BaseSpec {
             as_index: false,
             onbuild: ASTRO_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             runtime_version: "3.0-1".into(),
+            extra_files: Vec::new(),
         }
     }
 }
@@ -205,7 +210,26 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     let store = Store::open(scratch.path()).expect("store");
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
-    for tree in base_trees() {
+    let mut trees = base_trees();
+    if !spec.extra_files.is_empty() {
+        let mut extra = FileTree::new();
+        for (path, text) in &spec.extra_files {
+            extra
+                .insert(path, file(text, 0o644, Owner::ROOT))
+                .expect("valid path");
+        }
+        extra.add_parents(|_| (0o755, Owner::ROOT));
+        trees.push(extra);
+    }
+    let mut history = vec![
+        json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture: root filesystem"}),
+        json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture: airflow home"}),
+    ];
+    if trees.len() > 2 {
+        history
+            .push(json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture: extra files"}));
+    }
+    for tree in trees {
         let (record, _) = build_layer(&store, &tree, "fixture-base", 0).expect("layer");
         diff_ids.push(record.diff_id.to_string());
         layers.push(Descriptor::new(
@@ -234,10 +258,7 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
             "OnBuild": spec.onbuild,
         },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [
-            {"created": "1970-01-01T00:00:00Z", "created_by": "fixture: root filesystem"},
-            {"created": "1970-01-01T00:00:00Z", "created_by": "fixture: airflow home"},
-        ],
+        "history": history,
     });
     let config_bytes = serde_json::to_vec(&config).expect("json");
     let config_digest = store.put_bytes(&config_bytes).expect("config");
