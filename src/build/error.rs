@@ -51,7 +51,7 @@ pub enum BuildError {
         image: crate::digest::Digest,
     },
     #[error(transparent)]
-    Python(#[from] super::python_stage::PythonError),
+    Python(Box<super::python_stage::PythonError>),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
 }
@@ -75,5 +75,11 @@ impl BuildError {
             )),
             _ => None,
         }
+    }
+}
+
+impl From<super::python_stage::PythonError> for BuildError {
+    fn from(error: super::python_stage::PythonError) -> Self {
+        Self::Python(Box::new(error))
     }
 }

@@ -273,11 +273,11 @@ fn indexes(project: &Project, file: &RequirementsFile) -> Result<Vec<IndexUrl>, 
     Ok(with_netrc(selection.indexes, netrc.as_deref()))
 }
 
+/// `--find-links` wheels from directories, pages to read, and both as the lock shows them.
+type Links = (Vec<crate::python::DistFile>, Vec<IndexUrl>, Vec<String>);
+
 /// `--find-links` directories (listed and hashed) and pages.
-fn find_links(
-    project: &Project,
-    file: &RequirementsFile,
-) -> Result<(Vec<crate::python::DistFile>, Vec<IndexUrl>, Vec<String>), PythonError> {
+fn find_links(project: &Project, file: &RequirementsFile) -> Result<Links, PythonError> {
     let mut links = file.find_links.clone();
     for text in &project.settings.python.find_links {
         let link = if text.contains("://") {

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::index_url::{IndexUrl, IndexUrlError};
 
-/// pip's variable naming one extra configuration file, read last.
-pub const PIP_CONFIG_FILE: &str = "PIP_CONFIG_FILE";
-/// The `.netrc` location override (as curl and Python's `netrc` module honour it).
-pub const NETRC: &str = "NETRC";
+use crate::env_vars::{HOME, VIRTUAL_ENV, XDG_CONFIG_DIRS, XDG_CONFIG_HOME};
+pub use crate::env_vars::{NETRC, PIP_CONFIG_FILE};
 
 /// Why no usable index configuration was found.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -115,22 +113,22 @@ pub fn select_indexes(
 /// and `PIP_CONFIG_FILE`.
 pub fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let xdg_dirs = env("XDG_CONFIG_DIRS")
+    let xdg_dirs = env(XDG_CONFIG_DIRS)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "/etc/xdg".to_string());
     for dir in xdg_dirs.split(':').filter(|d| !d.is_empty()) {
         files.push(Path::new(dir).join("pip/pip.conf"));
     }
     files.push(PathBuf::from("/etc/pip.conf"));
-    if let Some(home) = env("HOME").filter(|h| !h.is_empty()) {
+    if let Some(home) = env(HOME).filter(|h| !h.is_empty()) {
         files.push(Path::new(&home).join(".pip/pip.conf"));
-        let config = env("XDG_CONFIG_HOME")
+        let config = env(XDG_CONFIG_HOME)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(&home).join(".config"));
         files.push(config.join("pip/pip.conf"));
     }
-    if let Some(venv) = env("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+    if let Some(venv) = env(VIRTUAL_ENV).filter(|v| !v.is_empty()) {
         files.push(Path::new(&venv).join("pip.conf"));
     }
     if let Some(file) = env(PIP_CONFIG_FILE).filter(|v| !v.is_empty() && v != "os.devnull") {
@@ -226,7 +224,7 @@ pub fn netrc_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     env(NETRC)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".netrc")))
+        .or_else(|| env(HOME).map(|h| Path::new(&h).join(".netrc")))
 }
 
 /// `(login, password)` for `host` from a `.netrc` text (`default` as fallback).

@@ -18,10 +18,7 @@ use pep508_rs::{Requirement, VersionOrUrl};
 
 use super::index_url::{IndexUrl, IndexUrlError, redact_credentials};
 
-/// The environment variable pip reads for the primary index URL.
-pub const PIP_INDEX_URL: &str = "PIP_INDEX_URL";
-/// The environment variable pip reads for extra index URLs (whitespace-separated).
-pub const PIP_EXTRA_INDEX_URL: &str = "PIP_EXTRA_INDEX_URL";
+pub use crate::env_vars::{PIP_EXTRA_INDEX_URL, PIP_INDEX_URL};
 
 const HINT_NOT_LOCKABLE: &str = "Build a wheel, then publish it to a package index or put it in a \
      directory named by `--find-links`, and require it by name and version (`name==1.2.3`)";
