@@ -277,10 +277,22 @@ fn lock_build_and_install_from_a_json_index() {
     let rebuilt = py.build_json(&["--cache-dir", &fresh]);
     assert_eq!(rebuilt["manifest_digest"], result["manifest_digest"]);
 
-    // Offline and frozen builds need nothing from the network.
+    // Offline and frozen builds need nothing from the network; an offline re-lock
+    // resolves from the cached index pages and metadata.
     drop(index);
     let frozen = py.run("build", &["--frozen"]);
     assert!(frozen.status.success(), "{}", stderr(&frozen));
+    let relock = py.run("lock", &["--offline", "--upgrade"]);
+    assert!(relock.status.success(), "{}", stderr(&relock));
+    assert_eq!(py.lock_text(), locked);
+    py.requirements("alpha\nsomething-never-seen\n");
+    let missing = py.run("lock", &["--offline"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("--offline"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 #[test]
@@ -401,6 +413,7 @@ fn assert_fails_cleanly(py: &Py, command: &str, needle: &str) {
     let before = py.lock_text();
     let output = py.run(command, &[]);
     let err = stderr(&output);
+    eprintln!("--- {command}:\n{err}");
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
     assert_eq!(py.lock_text(), before, "the lock must be left untouched");
@@ -417,6 +430,8 @@ fn bad_inputs_are_clear_errors_and_leave_the_lock_alone() {
     py.requirements("alpah\n");
     assert_fails_cleanly(&py, "build", "No distribution named `alpah`");
     py.requirements("beta==1.0\nbeta==2.0\n");
+    assert_fails_cleanly(&py, "lock", "cannot both hold");
+    py.requirements("alpha\nbeta==9.9\n");
     assert_fails_cleanly(&py, "lock", "No solution");
     py.requirements("alpha\nbeta ; python_version >>> \"3\"\n");
     assert_fails_cleanly(&py, "lock", "requirements.txt:2");
@@ -549,4 +564,36 @@ fn base_upgrades_need_permission() {
         entries.keys()
     );
     assert!(entries.contains_key(&format!("{SITE}/apache_airflow-3.0.3.dist-info/METADATA")));
+}
+
+#[test]
+fn init_records_the_host_pips_index() {
+    let has_pip = std::process::Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("new");
+    let home = std::env::var("HOME").unwrap_or_default();
+    let output = airlock(
+        &["init", &project.to_string_lossy()],
+        dir.path(),
+        &[("HOME", home.as_str())],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let settings = std::fs::read_to_string(project.join("airlock.toml")).expect("airlock.toml");
+    if has_pip {
+        assert!(settings.contains("[python]\n"), "{settings}");
+        assert!(settings.contains("index-url = \"http"), "{settings}");
+    } else {
+        eprintln!("skipping the check: no pip on this host");
+        assert!(!settings.contains("[python]"), "{settings}");
+    }
+    // Whatever it recorded parses as settings.
+    let check = airlock(
+        &["lock", &project.to_string_lossy(), "--locked"],
+        dir.path(),
+        &[],
+    );
+    assert!(!stderr(&check).contains("Invalid `"), "{}", stderr(&check));
 }

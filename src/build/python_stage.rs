@@ -85,8 +85,16 @@ pub enum PythonError {
         name: String,
         version: String,
     },
-    #[error("The index gave no usable version of `{name}`")]
-    Missing { name: String },
+    #[error(
+        "{first} `{first_text}` and {second} `{second_text}` cannot both hold: no version of `{name}` satisfies both"
+    )]
+    Contradiction {
+        name: String,
+        first: String,
+        first_text: String,
+        second: String,
+        second_text: String,
+    },
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error(transparent)]
@@ -437,6 +445,7 @@ pub fn lock_python(
         .with_find_links(local_files, link_pages),
     );
     let rt = runtime()?;
+    check_contradictions(&file, &plan.environment)?;
     let wheels = if file.is_fully_hashed() {
         rt.block_on(hashed_wheels(&client, &file, &plan.environment))?
     } else {
@@ -495,6 +504,50 @@ pub fn lock_python(
     wanted.wheels = locked;
     plan.resolved = true;
     Ok(Some(plan))
+}
+
+/// Two requirement lines on the same distribution whose versions exclude each other
+/// (`beta==1.0` and `beta==2.0`), reported with both lines before any resolution.
+fn check_contradictions(
+    file: &RequirementsFile,
+    environment: &PythonEnvironment,
+) -> Result<(), PythonError> {
+    let markers = environment
+        .target
+        .marker_environment(&environment.full_version)
+        .map_err(ResolveError::from)?;
+    let mut seen: BTreeMap<&PackageName, (crate::python::VersionRanges, usize)> = BTreeMap::new();
+    let entries: Vec<_> = file.requirements.iter().chain(&file.constraints).collect();
+    for (i, entry) in entries.iter().enumerate() {
+        let req = &entry.requirement;
+        let Some(pep508_rs::VersionOrUrl::VersionSpecifier(specs)) = &req.version_or_url else {
+            continue;
+        };
+        if !req.evaluate_markers(&markers, &[]) {
+            continue;
+        }
+        let range = crate::python::VersionRanges::from(specs.clone());
+        match seen.get_mut(&req.name) {
+            Some((so_far, first)) => {
+                let both = so_far.intersection(&range);
+                if both.is_empty() {
+                    let first = entries[*first];
+                    return Err(PythonError::Contradiction {
+                        name: req.name.to_string(),
+                        first: first.location.to_string(),
+                        first_text: first.requirement.to_string(),
+                        second: entry.location.to_string(),
+                        second_text: req.to_string(),
+                    });
+                }
+                *so_far = both;
+            }
+            None => {
+                seen.insert(&req.name, (range, i));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why the Python part of a lock no longer fits, in words.
@@ -580,30 +633,29 @@ async fn complete(
     pending: Vec<Pending>,
     offline: bool,
 ) -> Result<Vec<LockedWheel>, PythonError> {
-    let mut out = Vec::new();
-    for p in pending {
-        let from_index = p
-            .sha256
-            .as_deref()
-            .and_then(|hex| Digest::from_str(&format!("sha256:{}", hex.to_ascii_lowercase())).ok());
-        let (sha256, size) = match (from_index, p.size) {
-            (Some(sha256), Some(size)) => (sha256, size),
-            (known, _) => {
-                let (sha256, size) = hash_by_download(http, store, &p, known, offline).await?;
-                (sha256, size)
-            }
-        };
-        out.push(LockedWheel {
-            name: p.name,
-            version: p.version,
-            filename: p.filename,
-            url: p.url.without_credentials().to_string(),
-            sha256,
-            size,
-            dependencies: p.dependencies,
-        });
-    }
-    Ok(out)
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(pending)
+        .map(|p| async move {
+            let from_index = p.sha256.as_deref().and_then(|hex| {
+                Digest::from_str(&format!("sha256:{}", hex.to_ascii_lowercase())).ok()
+            });
+            let (sha256, size) = match (from_index, p.size) {
+                (Some(sha256), Some(size)) => (sha256, size),
+                (known, _) => hash_by_download(http, store, &p, known, offline).await?,
+            };
+            Ok::<_, PythonError>(LockedWheel {
+                name: p.name,
+                version: p.version,
+                filename: p.filename,
+                url: p.url.without_credentials().to_string(),
+                sha256,
+                size,
+                dependencies: p.dependencies,
+            })
+        })
+        .buffered(DOWNLOADS_AT_ONCE)
+        .try_collect()
+        .await
 }
 
 async fn hash_by_download(
