@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::rootfs::{debian_rootfs, layout_from_rootfs, persistent_cache};
+use support::rootfs::{FileLock, debian_rootfs, layout_from_rootfs, persistent_cache};
 use support::{airlock, stderr, stdout};
 
 /// Files uploaded after this are ignored, on both sides, so results stay put.
@@ -70,7 +70,9 @@ fn reachable(index: &str) -> bool {
 
 /// The Debian base with python3, as an OCI layout (made once, cached).
 fn debian_python_base() -> Option<PathBuf> {
-    let layout = persistent_cache("python-real").join("base-layout");
+    let dir = persistent_cache("python-real");
+    let layout = dir.join("base-layout");
+    let _lock = FileLock::acquire(&dir.join("base-layout.lock"));
     if layout.join("index.json").is_file() {
         return Some(layout);
     }

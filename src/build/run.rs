@@ -67,7 +67,7 @@ impl Reporter for () {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerSummary {
-    /// `base`, `project` or `dags`.
+    /// `base`, `python`, `project` or `dags`.
     pub kind: String,
     pub digest: Digest,
     pub diff_id: Option<Digest>,

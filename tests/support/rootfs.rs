@@ -109,10 +109,10 @@ pub fn layout_from_rootfs(
 }
 
 /// An exclusive advisory lock held while a slow fixture is made.
-struct FileLock(std::fs::File);
+pub struct FileLock(std::fs::File);
 
 impl FileLock {
-    fn acquire(path: &Path) -> Self {
+    pub fn acquire(path: &Path) -> Self {
         let file = std::fs::File::create(path).expect("lock file");
         file.lock().expect("lock");
         Self(file)
