@@ -296,6 +296,7 @@ fn uv_compile(uv: &Path, index: &str, requirements: &str) -> Vec<String> {
             "UV_CACHE_DIR",
             persistent_cache("python-real").join("uv-cache"),
         )
+        .env("UV_PYTHON_DOWNLOADS", "never")
         .output()
         .expect("uv runs");
     assert!(
