@@ -8,6 +8,7 @@ mod layers;
 mod lock_run;
 mod output;
 mod push;
+mod python_layer;
 mod python_stage;
 mod remote;
 mod run;

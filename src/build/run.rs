@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::layers::Placement;
 use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
+use super::python_layer::python_layer;
 use super::python_stage::{self, PythonContext, PythonOptions};
 use super::remote::{BaseOrigin, RemoteOptions};
 use super::{BuildError, ImageName, OutputSpec, PushSummary, load_base};
@@ -216,7 +217,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         }
     }
     let python_layer = match &python {
-        Some(plan) => python_stage::python_layer(
+        Some(plan) => python_layer(
             &wanted,
             plan,
             &facts,
