@@ -55,3 +55,26 @@ pub const AIRLOCK_REGISTRY_TOKEN: &str = "AIRLOCK_REGISTRY_TOKEN";
 /// Pins the time a deploy records (Unix seconds, fractions allowed); for tests and
 /// replays. Unset means the wall clock. Builds never read it.
 pub const AIRLOCK_DEPLOY_TIME: &str = "AIRLOCK_DEPLOY_TIME";
+// Python package indexes (the `python` module), read as pip reads them.
+
+/// The primary package index for `requirements.txt` (after the file's own
+/// `--index-url`, before `airlock.toml`).
+pub const PIP_INDEX_URL: &str = "PIP_INDEX_URL";
+
+/// More package indexes, whitespace-separated.
+pub const PIP_EXTRA_INDEX_URL: &str = "PIP_EXTRA_INDEX_URL";
+
+/// One more pip configuration file, read after the standard ones.
+pub const PIP_CONFIG_FILE: &str = "PIP_CONFIG_FILE";
+
+/// System configuration directories, `:`-separated (pip reads `DIR/pip/pip.conf`).
+pub const XDG_CONFIG_DIRS: &str = "XDG_CONFIG_DIRS";
+
+/// The user's configuration directory (pip reads `pip/pip.conf` in it).
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+
+/// An active virtual environment, whose `pip.conf` pip reads last but one.
+pub const VIRTUAL_ENV: &str = "VIRTUAL_ENV";
+
+/// The `.netrc` file with index credentials (default `~/.netrc`).
+pub const NETRC: &str = "NETRC";

@@ -16,5 +16,6 @@ pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod project;
+pub mod python;
 pub mod registry;
 pub mod store;

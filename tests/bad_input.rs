@@ -142,17 +142,20 @@ fn unknown_onbuild_trigger() {
 }
 
 #[test]
-fn requirements_are_refused_until_supported() {
+fn requirements_errors_name_the_file_and_line() {
     let sandbox = Sandbox::quickstart();
     fs::write(
         sandbox.project.join("requirements.txt"),
-        "# deps\npandas==2.2.3\n",
+        "# deps\npandas >>= 2.2.3\n",
     )
     .expect("write");
-    assert_fails(
-        &sandbox,
-        &["requirements.txt", "line 2", "pandas==2.2.3", "hint:"],
-    );
+    assert_fails(&sandbox, &["requirements.txt:2", "pandas"]);
+    fs::write(
+        sandbox.project.join("requirements.txt"),
+        "# deps\n-e ./src\n",
+    )
+    .expect("write");
+    assert_fails(&sandbox, &["requirements.txt:2", "Editable", "hint:"]);
 }
 
 #[test]

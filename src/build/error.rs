@@ -52,6 +52,8 @@ pub enum BuildError {
         target: String,
         image: crate::digest::Digest,
     },
+    #[error(transparent)]
+    Python(Box<super::python_stage::PythonError>),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
 }
@@ -66,11 +68,18 @@ impl BuildError {
                     .into(),
             ),
             Self::Registry(err) => err.hint(),
+            Self::Python(err) => {
+                let hints = err.hints();
+                (!hints.is_empty()).then(|| hints.join("\nhint: "))
+            }
             Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
-            Self::UnsupportedInput { file, .. } => Some(format!(
-                "empty `{file}` for now (comments are fine); locking it arrives in a later release"
-            )),
             _ => None,
         }
+    }
+}
+
+impl From<super::python_stage::PythonError> for BuildError {
+    fn from(error: super::python_stage::PythonError) -> Self {
+        Self::Python(Box::new(error))
     }
 }

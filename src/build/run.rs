@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use super::layers::Placement;
 use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
+use super::python_layer::python_layer;
+use super::python_stage::{self, PythonContext, PythonOptions};
 use super::remote::{BaseOrigin, RemoteOptions};
 use super::{BuildError, ImageName, OutputSpec, PushSummary, load_base};
 use crate::digest::Digest;
@@ -51,6 +53,8 @@ pub struct BuildOptions {
     pub upgrade_base: bool,
     /// `--push REF`: push the image after writing the output.
     pub push: Option<String>,
+    /// Resolution settings for `requirements.txt`.
+    pub python: PythonOptions,
 }
 
 /// Progress notes for long work; the CLI draws them, tests ignore them.
@@ -64,7 +68,7 @@ impl Reporter for () {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerSummary {
-    /// `base`, `project` or `dags`.
+    /// `base`, `python`, `project` or `dags`.
     pub kind: String,
     pub digest: Digest,
     pub diff_id: Option<Digest>,
@@ -87,27 +91,6 @@ pub struct BuildResult {
     /// Debian maintainer scripts that did work airlock did not do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_scripts: Vec<super::SkippedScript>,
-}
-
-/// Refuses a non-empty `requirements.txt` until its resolver exists.
-fn check_inputs(project: &Project) -> Result<(), BuildError> {
-    for (file, what) in [("requirements.txt", "Python requirements")] {
-        let Some(text) = project.inputs.get(file) else {
-            continue;
-        };
-        for (index, line) in text.lines().enumerate() {
-            let entry = line.split('#').next().unwrap_or("").trim();
-            if !entry.is_empty() {
-                return Err(BuildError::UnsupportedInput {
-                    file,
-                    what,
-                    line: index + 1,
-                    entry: entry.to_string(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 fn instruction_text(kind: &InstructionKind) -> String {
@@ -136,7 +119,6 @@ fn instruction_text(kind: &InstructionKind) -> String {
 /// Builds the project and writes the output.
 pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildResult, BuildError> {
     let project = Project::load(&options.project_dir, &options.build_args)?;
-    check_inputs(&project)?;
     let store = Store::open(&options.store_dir)?;
 
     let lock_path = project.root.join(LOCK_FILE);
@@ -189,6 +171,27 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         &facts,
         offline,
     )?;
+    // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved), then the
+    // layer, before the lock is written: a failed download leaves the lock untouched.
+    let python_options = PythonOptions {
+        offline: options.python.offline || remote.offline,
+        ca_files: remote.ca_files.clone(),
+        ..options.python.clone()
+    };
+    let python = python_stage::lock_python(
+        &PythonContext {
+            project: &project,
+            facts: &facts,
+            base_env: &base.env(),
+            on_disk: on_disk.as_ref(),
+            lock_path: &lock_path,
+            mode: options.lock_mode,
+            options: &python_options,
+            store: &store,
+            reporter,
+        },
+        &mut wanted,
+    )?;
     if options.lock_mode == LockMode::Locked {
         let reason = match &on_disk {
             None => Some("it does not exist".to_string()),
@@ -215,6 +218,18 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         offline,
         options.source_date_epoch,
     )?;
+    let python_layer = match &python {
+        Some(plan) => python_layer(
+            &wanted,
+            plan,
+            &facts,
+            &store,
+            options.source_date_epoch,
+            &python_options,
+            reporter,
+        )?,
+        None => None,
+    };
     let lock_text = wanted.to_text();
     // Written before the project is read: the lock is an input of the build (and a
     // file of the project layer), like Cargo.lock.
@@ -289,31 +304,22 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         .project_chown
         .clone()
         .unwrap_or_else(|| format!("{}:{}", owner.uid, owner.gid));
-    if let Some(layer) = &debian_layer {
-        let record = &layer.record;
+    // Layer order: base · Debian · Python · project · DAGs.
+    let mut built = Vec::new();
+    let mut skipped_scripts = Vec::new();
+    if let Some(layer) = debian_layer {
+        skipped_scripts = layer.skipped;
         let names: Vec<&str> = wanted.debs.iter().map(|d| d.name.as_str()).collect();
-        history.push(HistoryEntry {
-            created_by: format!(
-                "RUN apt-get install --no-install-recommends {} # airlock: Debian layer",
-                names.join(" ")
-            ),
-            comment: Some("airlock debian layer".into()),
-            empty_layer: false,
-        });
-        new_diff_ids.push(record.diff_id.clone());
-        layer_descriptors.push(Descriptor::new(
-            &record.media_type,
-            record.digest.clone(),
-            record.size,
-        ));
-        blobs.push((record.digest.clone(), store.blob_path(&record.digest)));
-        summaries.push(LayerSummary {
-            kind: "debian".into(),
-            digest: record.digest.clone(),
-            diff_id: Some(record.diff_id.clone()),
-            size: record.size,
-            reused: layer.reused,
-        });
+        let created_by = format!(
+            "RUN apt-get install --no-install-recommends {} # airlock: Debian layer",
+            names.join(" ")
+        );
+        built.push(("debian", layer.record, layer.reused, created_by));
+    }
+    if let Some((record, reused)) = python_layer {
+        let created_by =
+            "RUN pip install --no-compile -r requirements.txt # airlock: locked wheels".to_string();
+        built.push(("python", record, reused, created_by));
     }
     for (kind, tree) in &trees {
         if tree.is_empty() {
@@ -327,6 +333,9 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
                 format!("COPY --chown={chown} . {workdir} # airlock: project files, without dags/")
             }
         };
+        built.push((kind, record, reused, created_by));
+    }
+    for (kind, record, reused, created_by) in built {
         history.push(HistoryEntry {
             created_by,
             comment: Some(format!("airlock {} layer", kind)),
@@ -446,7 +455,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         layers: summaries,
         output: output.describe(),
         lock_updated,
-        skipped_scripts: debian_layer.map(|l| l.skipped).unwrap_or_default(),
+        skipped_scripts,
         push,
     })
 }

@@ -58,12 +58,17 @@ pub enum Command {
     /// `--output` says otherwise. Prints the manifest digest. Timestamps come from
     /// SOURCE_DATE_EPOCH (default 0), so rebuilding the same inputs gives the same digest.
     Build(BuildArgs),
-    /// Resolve `packages.txt` against the archive now and write `airlock.lock`
+    /// Resolve `packages.txt` and `requirements.txt` into `airlock.lock` without building
     ///
-    /// Reads the base image's apt sources and keyrings (plus `[debian]` in
-    /// airlock.toml), verifies each repository's signed `InRelease`, resolves like
-    /// `apt-get install --no-install-recommends`, and pins every `.deb` by sha256.
-    /// `airlock build` then needs only downloads verified by hash.
+    /// Pins the base image digest and the hashes of the input files. `packages.txt` is
+    /// resolved against the base's own apt sources and keyrings (plus `[debian]` in
+    /// airlock.toml) like `apt-get install --no-install-recommends`, after verifying each
+    /// repository's signed `InRelease`; every `.deb` is pinned by sha256.
+    /// `requirements.txt` is resolved for the base image's Python and platform; every
+    /// wheel is pinned (name, version, URL, sha256), existing pins are kept while they
+    /// still fit. The index comes from `requirements.txt`, `PIP_INDEX_URL`, `[python]` in
+    /// airlock.toml or pip's configuration, in that order. `airlock build` then needs
+    /// only downloads verified by hash.
     Lock(LockArgs),
     /// Create a new Airflow project skeleton
     ///
@@ -251,6 +256,24 @@ pub struct DagsSyncArgs {
     pub project_dir: PathBuf,
 }
 
+/// How `requirements.txt` is resolved (for `build` and `lock`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PythonArgs {
+    /// Resolve every Python distribution again instead of keeping the locked versions
+    #[arg(long)]
+    pub upgrade: bool,
+    /// Resolve this Python distribution again (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub upgrade_package: Vec<String>,
+    /// Ignore files uploaded to the index after this time (`YYYY-MM-DD` or RFC 3339)
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub exclude_newer: Option<String>,
+    /// Let requirements change the version of a distribution the base image has
+    /// installed (each change is listed as a warning)
+    #[arg(long)]
+    pub allow_base_upgrades: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// The image: `registry/repository[:tag][@sha256:…]`
@@ -328,6 +351,8 @@ pub struct BuildArgs {
     /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
+    #[command(flatten)]
+    pub python: PythonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -341,9 +366,20 @@ pub struct LockArgs {
     /// Set a Dockerfile `ARG` (repeatable)
     #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub build_args: Vec<(String, String)>,
+    /// Check that `airlock.lock` is up to date; never write it
+    #[arg(long)]
+    pub locked: bool,
+    /// Use only the cache and the store; never touch the network
+    #[arg(long)]
+    pub offline: bool,
+    /// Resolve a registry base's tag again instead of using the locked digest
+    #[arg(long)]
+    pub upgrade_base: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub python: PythonArgs,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,7 @@ pub fn default_options(
         remote: super::registry_cmd::remote_options(global, false, None),
         upgrade_base: false,
         push: None,
+        python: Default::default(),
     })
 }
 
@@ -65,6 +66,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         remote: super::registry_cmd::remote_options(global, args.offline || args.frozen, None),
         upgrade_base: args.upgrade_base,
         push: args.push.clone(),
+        python: super::lock_cmd::python_options(&args.python),
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = build(&options, &spinner);

@@ -4,42 +4,73 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 
-use super::args::{GlobalArgs, LockArgs};
+use super::args::{GlobalArgs, LockArgs, PythonArgs};
+use super::build_cmd::store_dir;
 use super::reporter::Spinner;
-use crate::build::{BuildOptions, LockMode, SkippedScript, lock};
+use crate::build::{BuildOptions, LockMode, PythonOptions, SkippedScript, lock};
+use crate::python::{Upgrade, package_name};
+
+/// The Python resolution settings the flags give.
+pub fn python_options(args: &PythonArgs) -> PythonOptions {
+    let upgrade = if args.upgrade {
+        Upgrade::All
+    } else if args.upgrade_package.is_empty() {
+        Upgrade::None
+    } else {
+        Upgrade::Packages(
+            args.upgrade_package
+                .iter()
+                .filter_map(|name| package_name(name).ok())
+                .collect(),
+        )
+    };
+    PythonOptions {
+        upgrade,
+        exclude_newer: args.exclude_newer.clone(),
+        allow_base_upgrades: args.allow_base_upgrades,
+        ..PythonOptions::default()
+    }
+}
 
 pub fn run(global: &GlobalArgs, args: &LockArgs) -> anyhow::Result<()> {
     let options = BuildOptions {
         project_dir: args.project_dir.clone(),
-        store_dir: super::build_cmd::store_dir(global),
+        store_dir: store_dir(global),
         base_layout: args.base_layout.clone(),
         build_args: args.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
         exclude_dags: false,
         output: None,
         source_date_epoch: 0,
-        lock_mode: LockMode::Update,
-        remote: super::registry_cmd::remote_options(global, false, None),
-        upgrade_base: false,
+        lock_mode: if args.locked {
+            LockMode::Locked
+        } else {
+            LockMode::Update
+        },
+        remote: super::registry_cmd::remote_options(global, args.offline, None),
+        upgrade_base: args.upgrade_base,
         push: None,
+        python: python_options(&args.python),
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = lock(&options, &spinner);
     spinner.finish();
-    let result = result.with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?;
+    let summary =
+        result.with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
-        return Ok(());
-    }
-    if !global.quiet {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if !global.quiet {
+        for change in &summary.base_upgrades {
+            eprintln!("warning: replaces the base's {change}");
+        }
+        let state = match (summary.updated, args.locked) {
+            (_, true) => "is up to date",
+            (true, _) => "updated",
+            (false, _) => "unchanged",
+        };
         eprintln!(
-            "{} {} ({} Debian packages)",
-            if result.updated {
-                "Wrote"
-            } else {
-                "Unchanged:"
-            },
-            result.path,
-            result.debs.len()
+            "airlock.lock {state} ({} Debian packages, {} wheels)",
+            summary.debs.len(),
+            summary.wheels
         );
     }
     Ok(())

@@ -10,6 +10,7 @@ mod deployment_cmd;
 mod init_cmd;
 mod lock_cmd;
 mod parse_cmd;
+mod pip_host;
 mod pytest_cmd;
 mod registry_cmd;
 mod render;

@@ -190,6 +190,7 @@ pub fn deploy(
             remote: options.remote.clone(),
             upgrade_base: false,
             push: None,
+            python: Default::default(),
         };
         if !run_pytest(&build_options, reporter)? {
             return Err(DeployError::PytestFailed);
@@ -311,6 +312,7 @@ fn deploy_image(
             remote: options.remote.clone(),
             upgrade_base: false,
             push: None,
+            python: Default::default(),
         },
         reporter,
     )?;

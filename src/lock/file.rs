@@ -60,6 +60,12 @@ pub struct Lockfile {
     /// The Debian packages to unpack, in installation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debs: Vec<LockedDeb>,
+    /// The Python target and settings; absent when `requirements.txt` asks for nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<super::PythonLock>,
+    /// The wheels to install, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<super::LockedWheel>,
 }
 
 /// The archive state a Debian resolution was made against.
@@ -106,6 +112,8 @@ impl Lockfile {
             inputs,
             debian: None,
             debs: Vec::new(),
+            python: None,
+            wheels: Vec::new(),
         }
     }
 

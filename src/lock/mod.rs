@@ -1,10 +1,12 @@
 //! `airlock.lock`: the single source of truth for a build.
 //!
 //! Records the base manifest digest, the hashes of the input files the lock was
-//! made from, and the Debian packages (each `.deb` by name, version and sha256, plus
-//! the signed `InRelease` it was resolved against). The Python section arrives with
-//! its resolver; until then a non-empty `requirements.txt` is refused by the planner.
+//! made from, the Debian packages (each `.deb` by name, version and sha256, plus the
+//! signed `InRelease` it was resolved against) and the Python wheels (`[python]` and
+//! `[[wheels]]`, each wheel by name, version, URL and sha256).
 
 mod file;
+mod python;
 
 pub use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource, Lockfile};
+pub use python::{LockedWheel, PythonLock};

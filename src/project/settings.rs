@@ -25,6 +25,8 @@ pub struct Settings {
     /// Named deployments (`[deployments.NAME]`), for `airlock deploy`.
     #[serde(default)]
     pub deployments: BTreeMap<String, DeploymentSettings>,
+    #[serde(default)]
+    pub python: PythonSettings,
 }
 
 /// One deployment: where its images, DAG bundles and record live.
@@ -38,6 +40,27 @@ pub struct DeploymentSettings {
     pub dag_bundles: Option<String>,
     /// The image label holding the Runtime version, compared on every image deploy.
     pub runtime_label: Option<String>,
+}
+
+/// `[python]`: where `requirements.txt` is resolved from. URLs may hold `${VAR}`
+/// references (e.g. a token), expanded from the environment when used and never
+/// written to the lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PythonSettings {
+    /// The primary index (PEP 503 / 691 simple API), as pip's `--index-url`.
+    pub index_url: Option<String>,
+    /// More indexes, as pip's `--extra-index-url`.
+    #[serde(default)]
+    pub extra_index_urls: Vec<String>,
+    /// Directories of wheels (relative to the project) or pages of links.
+    #[serde(default)]
+    pub find_links: Vec<String>,
+    /// Ignore files uploaded after this time (`2025-06-01` or RFC 3339).
+    pub exclude_newer: Option<String>,
+    /// Let the resolution change distributions the base image has installed.
+    #[serde(default)]
+    pub allow_base_upgrades: bool,
 }
 
 /// How airlock talks to registries.

@@ -7,7 +7,9 @@ pub mod debian;
 pub mod host_debian;
 pub mod image;
 pub mod proxy;
+pub mod pyindex;
 pub mod registry;
+pub mod rootfs;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -46,6 +48,8 @@ pub struct BaseSpec {
     pub runtime_version: String,
     /// How the base's layers are compressed.
     pub compression: LayerCompression,
+    /// Files (path, text) of one more layer on top, e.g. a dpkg status; none by default.
+    pub extra_files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +69,7 @@ impl Default for BaseSpec {
             onbuild: ASTRO_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             runtime_version: "3.0-1".into(),
             compression: LayerCompression::Gzip,
+            extra_files: Vec::new(),
         }
     }
 }
@@ -249,7 +254,26 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     let store = Store::open(scratch.path()).expect("store");
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
-    for tree in base_trees() {
+    let mut trees = base_trees();
+    if !spec.extra_files.is_empty() {
+        let mut extra = FileTree::new();
+        for (path, text) in &spec.extra_files {
+            extra
+                .insert(path, file(text, 0o644, Owner::ROOT))
+                .expect("valid path");
+        }
+        extra.add_parents(|_| (0o755, Owner::ROOT));
+        trees.push(extra);
+    }
+    let mut history = vec![
+        json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture: root filesystem"}),
+        json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture: airflow home"}),
+    ];
+    if trees.len() > 2 {
+        history
+            .push(json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture: extra files"}));
+    }
+    for tree in trees {
         let (record, _) = build_layer(&store, &tree, "fixture-base", 0).expect("layer");
         diff_ids.push(record.diff_id.to_string());
         let (media_type, digest) = recompress(&store, &record.digest, spec.compression);
@@ -278,10 +302,7 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
             "OnBuild": spec.onbuild,
         },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [
-            {"created": "1970-01-01T00:00:00Z", "created_by": "fixture: root filesystem"},
-            {"created": "1970-01-01T00:00:00Z", "created_by": "fixture: airflow home"},
-        ],
+        "history": history,
     });
     let config_bytes = serde_json::to_vec(&config).expect("json");
     let config_digest = store.put_bytes(&config_bytes).expect("config");

@@ -1,0 +1,774 @@
+//! The Python stage of a build: `requirements.txt` → the `[python]` and `[[wheels]]`
+//! parts of the lock (re-used while nothing they depend on changed), and the plan the
+//! layer of installed wheels is made from.
+//!
+//! The layer itself is `python_layer`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pep508_rs::{PackageName, Requirement};
+use sha2::{Digest as _, Sha256};
+
+use super::run::{LockMode, Reporter};
+use crate::digest::Digest;
+use crate::http::{HttpClient, HttpError, HttpSettings};
+use crate::image::BaseFacts;
+use crate::layer::TreeError;
+use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
+use crate::project::Project;
+use crate::python::{
+    BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient,
+    IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment,
+    RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp,
+    Upgrade, WheelInstallError, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files,
+    pip_config_indexes, resolve_with_index, select_indexes, with_netrc,
+};
+use crate::store::{Store, StoreError};
+
+const REQUIREMENTS: &str = "requirements.txt";
+pub(super) const DOWNLOADS_AT_ONCE: usize = 8;
+
+/// Python options of `airlock build` and `airlock lock`.
+#[derive(Debug, Clone, Default)]
+pub struct PythonOptions {
+    /// `--upgrade` / `--upgrade-package`.
+    pub upgrade: Upgrade,
+    /// `--exclude-newer` (wins over `airlock.toml`).
+    pub exclude_newer: Option<String>,
+    /// `--allow-base-upgrades` (or `airlock.toml`).
+    pub allow_base_upgrades: bool,
+    /// Index pages and wheels from the cache and store only.
+    pub offline: bool,
+    /// Extra CA files for the index.
+    pub ca_files: Vec<PathBuf>,
+}
+
+/// Why the Python stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PythonError {
+    #[error(transparent)]
+    Requirements(#[from] RequirementsError),
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
+    #[error(transparent)]
+    IndexConfig(#[from] IndexConfigError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    #[error(transparent)]
+    FindLinks(#[from] FindLinksError),
+    #[error("Cannot install `{filename}`")]
+    Install {
+        filename: String,
+        #[source]
+        source: WheelInstallError,
+    },
+    #[error("The wheel `{filename}` in the store does not match its sha256 `{expected}`")]
+    Corrupt { filename: String, expected: Digest },
+    #[error("Invalid `exclude-newer` value `{0}`: expected `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ`")]
+    ExcludeNewer(String),
+    #[error(
+        "{location}: no wheel of `{name}` {version} for the target matches the given `--hash` values"
+    )]
+    NoHashedWheel {
+        location: String,
+        name: String,
+        version: String,
+    },
+    #[error(
+        "{first} `{first_text}` and {second} `{second_text}` cannot both hold: no version of `{name}` satisfies both"
+    )]
+    Contradiction {
+        name: String,
+        first: String,
+        first_text: String,
+        second: String,
+        second_text: String,
+    },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("Cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("Cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PythonError {
+    /// Advice for the user, one line each.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Requirements(e) => e.hint().map(str::to_string).into_iter().collect(),
+            Self::IndexConfig(e) => e.hint().into_iter().collect(),
+            Self::Index(IndexError::Resolve(e)) => e.hints(),
+            Self::Download(e) => e.hint().into_iter().collect(),
+            Self::Index(IndexError::Offline { .. }) => {
+                vec!["Run once without `--offline` (or `--frozen`) to fill the cache".into()]
+            }
+            Self::NoHashedWheel { .. } => vec![
+                "Regenerate the hashes (`pip hash` or `pip-compile --generate-hashes`) for this platform, or drop the `--hash` options to let airlock resolve and pin".into(),
+            ],
+            Self::Environment(EnvironmentError::NoPython) => vec![
+                "Use a base image with CPython (an Astro Runtime or `python` image), or empty `requirements.txt`".into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl From<ResolveError> for PythonError {
+    fn from(error: ResolveError) -> Self {
+        Self::Index(IndexError::Resolve(error))
+    }
+}
+
+/// The outcome of the lock step, used by the layer step.
+pub struct PythonPlan {
+    pub environment: PythonEnvironment,
+    /// Configured indexes with their credentials (never written anywhere).
+    pub indexes: Vec<IndexUrl>,
+    /// Whether a resolution ran (else the lock's wheels were kept).
+    pub resolved: bool,
+    /// `name from → to` for every base distribution the lock replaces.
+    pub base_upgrades: Vec<String>,
+}
+
+/// What the lock step needs.
+pub struct PythonContext<'a> {
+    pub project: &'a Project,
+    pub facts: &'a BaseFacts,
+    /// The base config's `Env`.
+    pub base_env: &'a [String],
+    pub on_disk: Option<&'a Lockfile>,
+    pub lock_path: &'a Path,
+    pub mode: LockMode,
+    pub options: &'a PythonOptions,
+    /// Index cache (pages and metadata) inside the store.
+    pub store: &'a Store,
+    pub reporter: &'a dyn Reporter,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Reads `requirements.txt` and every file it includes; `None` when it asks for nothing.
+fn read_requirements(project: &Project) -> Result<Option<RequirementsFile>, PythonError> {
+    if !project.inputs.contains_key(REQUIREMENTS) {
+        return Ok(None);
+    }
+    let path = project.root.join(REQUIREMENTS);
+    let file = RequirementsFile::parse(&path, &FsSource, &env_var)?;
+    file.check_hash_mode()?;
+    if file.requirements.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(file))
+}
+
+/// The input-file key of an included file: its path relative to the project.
+fn input_key(root: &Path, file: &Path) -> String {
+    file.strip_prefix(root)
+        .unwrap_or(file)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `${VAR}` in an `airlock.toml` URL, from the environment.
+fn expand(text: &str) -> Result<String, PythonError> {
+    let source = InlineSource(text.to_string());
+    // The requirements parser's expansion, reused on a one-line "file".
+    let parsed = RequirementsFile::parse(Path::new("airlock.toml"), &source, &env_var);
+    match parsed {
+        Ok(file) => Ok(file
+            .index_url
+            .map(|u| u.url().to_string())
+            .unwrap_or_else(|| text.to_string())),
+        Err(RequirementsError::UndefinedVariable { name, .. }) => {
+            Err(RequirementsError::UndefinedVariable {
+                location: crate::python::Location {
+                    file: PathBuf::from("airlock.toml"),
+                    line: 0,
+                },
+                name,
+            }
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct InlineSource(String);
+
+impl RequirementsSource for InlineSource {
+    fn read(&self, _path: &Path) -> std::io::Result<String> {
+        Ok(format!("--index-url {}\n", self.0))
+    }
+}
+
+fn toml_url(text: &str, what: &str) -> Result<IndexUrl, PythonError> {
+    let expanded = expand(text)?;
+    IndexUrl::parse(&expanded).map_err(|source| {
+        IndexConfigError::Url {
+            source_name: format!("`airlock.toml` ({what})"),
+            source,
+        }
+        .into()
+    })
+}
+
+/// The indexes to read, by precedence, with `.netrc` credentials added.
+fn indexes(project: &Project, file: &RequirementsFile) -> Result<Vec<IndexUrl>, PythonError> {
+    if file.no_index {
+        return Ok(Vec::new());
+    }
+    let settings = &project.settings.python;
+    let from_file = IndexSource {
+        index_url: file.index_url.clone(),
+        extra_index_urls: file.extra_index_urls.clone(),
+    };
+    let env = index_urls_from_env(&env_var)?;
+    let from_env = IndexSource {
+        index_url: env.index_url,
+        extra_index_urls: env.extra_index_urls,
+    };
+    let from_toml = IndexSource {
+        index_url: settings
+            .index_url
+            .as_deref()
+            .map(|u| toml_url(u, "python.index-url"))
+            .transpose()?,
+        extra_index_urls: settings
+            .extra_index_urls
+            .iter()
+            .map(|u| toml_url(u, "python.extra-index-urls"))
+            .collect::<Result<_, _>>()?,
+    };
+    let pip = pip_config_indexes(&pip_config_files(&env_var), &|p| {
+        std::fs::read_to_string(p).ok()
+    })?;
+    let selection = select_indexes(
+        from_file,
+        vec![
+            ("environment", from_env),
+            ("airlock.toml", from_toml),
+            ("pip configuration", pip),
+        ],
+    )?;
+    tracing::debug!(origin = selection.origin, "index selected");
+    let netrc = netrc_path(&env_var).and_then(|p| std::fs::read_to_string(p).ok());
+    Ok(with_netrc(selection.indexes, netrc.as_deref()))
+}
+
+/// `--find-links` wheels from directories, pages to read, and both as the lock shows them.
+type Links = (Vec<crate::python::DistFile>, Vec<IndexUrl>, Vec<String>);
+
+/// `--find-links` directories (listed and hashed) and pages.
+fn find_links(project: &Project, file: &RequirementsFile) -> Result<Links, PythonError> {
+    let mut links = file.find_links.clone();
+    for text in &project.settings.python.find_links {
+        let link = if text.contains("://") {
+            FindLinks::Url(toml_url(text, "python.find-links")?)
+        } else {
+            FindLinks::Path(project.root.join(text))
+        };
+        if !links.contains(&link) {
+            links.push(link);
+        }
+    }
+    let mut files = Vec::new();
+    let mut pages = Vec::new();
+    let mut shown = Vec::new();
+    for link in links {
+        match link {
+            FindLinks::Path(dir) => {
+                shown.push(input_key(&project.root, &dir));
+                files.extend(list_wheel_dir(&dir)?);
+            }
+            FindLinks::Url(url) => {
+                shown.push(url.without_credentials().to_string());
+                pages.push(url);
+            }
+        }
+    }
+    Ok((files, pages, shown))
+}
+
+/// sha256 over the base's installed distributions and constraints.
+fn base_fingerprint(environment: &PythonEnvironment) -> Digest {
+    let mut h = Sha256::new();
+    for (name, dist) in &environment.installed {
+        h.update(format!("{name}=={}\n", dist.metadata.version));
+    }
+    h.update(b"\0");
+    h.update(environment.constraints.as_deref().unwrap_or("").as_bytes());
+    Digest::from_sha256(h.finalize().into())
+}
+
+pub(super) fn http(options: &PythonOptions) -> Result<HttpClient, PythonError> {
+    Ok(HttpClient::new(&HttpSettings {
+        ca_files: options.ca_files.clone(),
+        ..HttpSettings::default()
+    })?)
+}
+
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, PythonError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(PythonError::Runtime)
+}
+
+/// Fills `wanted.python`, `wanted.wheels` and the included files' hashes: from the
+/// lock on disk when nothing they depend on changed, else by resolving.
+pub fn lock_python(
+    ctx: &PythonContext<'_>,
+    wanted: &mut Lockfile,
+) -> Result<Option<PythonPlan>, PythonError> {
+    let Some(file) = read_requirements(ctx.project)? else {
+        return Ok(None);
+    };
+    for included in file.files.iter().skip(1) {
+        let text = std::fs::read(included).map_err(|source| PythonError::Read {
+            path: included.clone(),
+            source,
+        })?;
+        wanted
+            .inputs
+            .insert(input_key(&ctx.project.root, included), Digest::of(&text));
+    }
+    let dirs: BTreeSet<String> = ctx.facts.dirs.keys().cloned().collect();
+    let environment = PythonEnvironment::from_base(BaseView {
+        files: &ctx.facts.files,
+        dirs: &dirs,
+        symlinks: &ctx.facts.symlinks,
+        interpreters: &ctx.facts.interpreters,
+        env: ctx.base_env,
+    })?;
+    let settings = &ctx.project.settings.python;
+    let exclude_newer = ctx
+        .options
+        .exclude_newer
+        .clone()
+        .or_else(|| settings.exclude_newer.clone());
+    let cutoff = exclude_newer
+        .as_deref()
+        .map(|t| Timestamp::from_str(t).map_err(|_| PythonError::ExcludeNewer(t.to_string())))
+        .transpose()?;
+    let allow_base_upgrades = ctx.options.allow_base_upgrades || settings.allow_base_upgrades;
+    let indexes = indexes(ctx.project, &file)?;
+    let (local_files, link_pages, links_shown) = find_links(ctx.project, &file)?;
+    let header = PythonLock {
+        python: environment.full_version.clone(),
+        glibc: format!(
+            "{}.{}",
+            environment.target.glibc.0, environment.target.glibc.1
+        ),
+        arch: environment.target.arch.as_str().to_string(),
+        site_packages: environment.install.purelib.clone(),
+        indexes: indexes
+            .iter()
+            .map(|i| i.without_credentials().to_string())
+            .collect(),
+        find_links: links_shown,
+        exclude_newer: exclude_newer.clone(),
+        allow_base_upgrades,
+        hashed_requirements: file.is_fully_hashed(),
+        base_packages: base_fingerprint(&environment),
+    };
+    let reusable = ctx
+        .on_disk
+        .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
+    let mut plan = PythonPlan {
+        environment,
+        indexes,
+        resolved: false,
+        base_upgrades: Vec::new(),
+    };
+    if let Some(old) = reusable
+        && ctx.options.upgrade == Upgrade::None
+    {
+        wanted.python = Some(header);
+        wanted.wheels = old.wheels.clone();
+        return Ok(Some(plan));
+    }
+    if ctx.mode == LockMode::Locked {
+        let reason = match ctx.on_disk {
+            None => "it does not exist".to_string(),
+            Some(old) => old
+                .staleness(wanted)
+                .or_else(|| python_change(old.python.as_ref(), &header))
+                .unwrap_or_else(|| "an upgrade was asked for".to_string()),
+        };
+        return Err(LockError::Stale {
+            path: ctx.lock_path.to_path_buf(),
+            reason,
+        }
+        .into());
+    }
+    ctx.reporter.step("resolving requirements.txt");
+    let http = http(ctx.options)?;
+    let tags = plan.environment.target.compatible_tags();
+    let client = Arc::new(
+        IndexClient::new(
+            http.clone(),
+            plan.indexes.clone(),
+            tags,
+            IndexClientOptions {
+                cache_dir: Some(ctx.store.root().join("python")),
+                offline: ctx.options.offline,
+                ..IndexClientOptions::default()
+            },
+        )
+        .with_find_links(local_files, link_pages),
+    );
+    let rt = runtime()?;
+    check_contradictions(&file, &plan.environment)?;
+    let wheels = if file.is_fully_hashed() {
+        rt.block_on(hashed_wheels(&client, &file, &plan.environment))?
+    } else {
+        let mut input = ResolveInput::new(
+            plan.environment.target,
+            plan.environment.full_version.clone(),
+        );
+        input.requirements = file
+            .requirements
+            .iter()
+            .map(|r| r.requirement.clone())
+            .collect();
+        input.constraints = file
+            .constraints
+            .iter()
+            .map(|r| r.requirement.clone())
+            .chain(base_constraints(&plan.environment))
+            .collect();
+        input.base = plan.environment.base_dists();
+        input.allow_base_upgrades = allow_base_upgrades;
+        input.exclude_newer = cutoff;
+        input.upgrade = ctx.options.upgrade.clone();
+        if let Some(old) = ctx.on_disk {
+            for wheel in &old.wheels {
+                if let (Ok(name), Ok(version)) = (
+                    PackageName::from_str(&wheel.name),
+                    pep440_rs::Version::from_str(&wheel.version),
+                ) {
+                    input.preferences.insert(name, version);
+                }
+            }
+        }
+        let resolution = rt.block_on(resolve_with_index(client, input))?;
+        for upgrade in &resolution.base_upgrades {
+            let line = format!("{} {} → {}", upgrade.name, upgrade.from, upgrade.to);
+            tracing::warn!("the lock changes a base distribution: {line}");
+            plan.base_upgrades.push(line);
+        }
+        resolution
+            .packages
+            .into_iter()
+            .map(|p| Pending {
+                name: p.name.to_string(),
+                version: p.version.to_string(),
+                filename: p.filename,
+                url: p.url,
+                sha256: p.sha256,
+                size: p.size,
+                dependencies: p.dependencies.iter().map(ToString::to_string).collect(),
+            })
+            .collect()
+    };
+    let mut locked = rt.block_on(complete(&http, ctx.store, wheels, ctx.options.offline))?;
+    locked.sort_by(|a, b| a.name.cmp(&b.name));
+    wanted.python = Some(header);
+    wanted.wheels = locked;
+    plan.resolved = true;
+    Ok(Some(plan))
+}
+
+/// Two requirement lines on the same distribution whose versions exclude each other
+/// (`beta==1.0` and `beta==2.0`), reported with both lines before any resolution.
+fn check_contradictions(
+    file: &RequirementsFile,
+    environment: &PythonEnvironment,
+) -> Result<(), PythonError> {
+    let markers = environment
+        .target
+        .marker_environment(&environment.full_version)
+        .map_err(ResolveError::from)?;
+    let mut seen: BTreeMap<&PackageName, (crate::python::VersionRanges, usize)> = BTreeMap::new();
+    let entries: Vec<_> = file.requirements.iter().chain(&file.constraints).collect();
+    for (i, entry) in entries.iter().enumerate() {
+        let req = &entry.requirement;
+        let Some(pep508_rs::VersionOrUrl::VersionSpecifier(specs)) = &req.version_or_url else {
+            continue;
+        };
+        if !req.evaluate_markers(&markers, &[]) {
+            continue;
+        }
+        let range = crate::python::VersionRanges::from(specs.clone());
+        match seen.get_mut(&req.name) {
+            Some((so_far, first)) => {
+                let both = so_far.intersection(&range);
+                if both.is_empty() {
+                    let first = entries[*first];
+                    return Err(PythonError::Contradiction {
+                        name: req.name.to_string(),
+                        first: first.location.to_string(),
+                        first_text: first.requirement.to_string(),
+                        second: entry.location.to_string(),
+                        second_text: req.to_string(),
+                    });
+                }
+                *so_far = both;
+            }
+            None => {
+                seen.insert(&req.name, (range, i));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why the Python part of a lock no longer fits, in words.
+fn python_change(old: Option<&PythonLock>, new: &PythonLock) -> Option<String> {
+    let Some(old) = old else {
+        return Some("it has no Python section".into());
+    };
+    let diffs = [
+        (old.python != new.python, "the base's Python version"),
+        (old.glibc != new.glibc, "the base's glibc"),
+        (
+            old.site_packages != new.site_packages,
+            "the site-packages directory",
+        ),
+        (old.indexes != new.indexes, "the package indexes"),
+        (
+            old.find_links != new.find_links,
+            "the `--find-links` locations",
+        ),
+        (old.exclude_newer != new.exclude_newer, "`exclude-newer`"),
+        (
+            old.allow_base_upgrades != new.allow_base_upgrades,
+            "`allow-base-upgrades`",
+        ),
+        (
+            old.base_packages != new.base_packages,
+            "the base's installed distributions",
+        ),
+        (
+            old.hashed_requirements != new.hashed_requirements,
+            "hash-checking mode",
+        ),
+    ];
+    diffs
+        .iter()
+        .find(|(changed, _)| *changed)
+        .map(|(_, what)| format!("{what} changed"))
+}
+
+/// The base's pip constraints file, as constraints (lines that do not parse are
+/// skipped with a warning: the file belongs to the base, not the project).
+fn base_constraints(environment: &PythonEnvironment) -> Vec<Requirement> {
+    let Some(text) = &environment.constraints else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('-'))
+        .filter_map(|l| match Requirement::from_str(l) {
+            Ok(r)
+                if r.version_or_url.is_none()
+                    || matches!(
+                        r.version_or_url,
+                        Some(pep508_rs::VersionOrUrl::VersionSpecifier(_))
+                    ) =>
+            {
+                Some(r)
+            }
+            _ => {
+                tracing::warn!(line = l, "skipping a line of the base's pip constraints");
+                None
+            }
+        })
+        .collect()
+}
+
+/// A locked wheel before its hash and size are known for sure.
+struct Pending {
+    name: String,
+    version: String,
+    filename: String,
+    url: IndexUrl,
+    sha256: Option<String>,
+    size: Option<u64>,
+    dependencies: Vec<String>,
+}
+
+/// Hashes and sizes for every wheel: from the index when it gave both, else by
+/// downloading the wheel into the store (verified against the index's hash if any).
+async fn complete(
+    http: &HttpClient,
+    store: &Store,
+    pending: Vec<Pending>,
+    offline: bool,
+) -> Result<Vec<LockedWheel>, PythonError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(pending)
+        .map(|p| async move {
+            let from_index = p.sha256.as_deref().and_then(|hex| {
+                Digest::from_str(&format!("sha256:{}", hex.to_ascii_lowercase())).ok()
+            });
+            let (sha256, size) = match (from_index, p.size) {
+                (Some(sha256), Some(size)) => (sha256, size),
+                (known, _) => hash_by_download(http, store, &p, known, offline).await?,
+            };
+            Ok::<_, PythonError>(LockedWheel {
+                name: p.name,
+                version: p.version,
+                filename: p.filename,
+                url: p.url.without_credentials().to_string(),
+                sha256,
+                size,
+                dependencies: p.dependencies,
+            })
+        })
+        .buffered(DOWNLOADS_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+async fn hash_by_download(
+    http: &HttpClient,
+    store: &Store,
+    p: &Pending,
+    known: Option<Digest>,
+    offline: bool,
+) -> Result<(Digest, u64), PythonError> {
+    if let Some(sha256) = &known
+        && store.has_blob(sha256)
+    {
+        let size = std::fs::metadata(store.blob_path(sha256))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        return Ok((sha256.clone(), size));
+    }
+    if offline {
+        return Err(DownloadError::Offline {
+            filename: p.filename.clone(),
+        }
+        .into());
+    }
+    let bytes = if p.url.url().scheme() == "file" {
+        let path = p.url.url().to_file_path().unwrap_or_default();
+        std::fs::read(&path).map_err(|source| PythonError::Read { path, source })?
+    } else {
+        let (plain, auth) = crate::python::split_credentials(&p.url);
+        let response = http
+            .send(|| {
+                let r = http.reqwest().get(plain.clone());
+                match &auth {
+                    Some((u, pw)) => r.basic_auth(u, pw.as_ref()),
+                    None => r,
+                }
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(DownloadError::Status {
+                filename: p.filename.clone(),
+                url: p.url.redacted(),
+                status: response.status().as_u16(),
+            }
+            .into());
+        }
+        response
+            .bytes()
+            .await
+            .map_err(|source| DownloadError::Body {
+                filename: p.filename.clone(),
+                url: p.url.redacted(),
+                source: source.without_url(),
+            })?
+            .to_vec()
+    };
+    let actual = Digest::of(&bytes);
+    if let Some(expected) = known
+        && expected != actual
+    {
+        return Err(DownloadError::Hash {
+            filename: p.filename.clone(),
+            url: p.url.redacted(),
+            expected,
+            actual,
+            size: bytes.len() as u64,
+        }
+        .into());
+    }
+    store.put_bytes(&bytes)?;
+    Ok((actual, bytes.len() as u64))
+}
+
+/// pip's hash-checking mode: every requirement pinned with hashes is installed as
+/// written, choosing the best wheel for the target among those the hashes allow.
+async fn hashed_wheels(
+    client: &IndexClient,
+    file: &RequirementsFile,
+    environment: &PythonEnvironment,
+) -> Result<Vec<Pending>, PythonError> {
+    let markers = environment
+        .target
+        .marker_environment(&environment.full_version)
+        .map_err(ResolveError::from)?;
+    let mut out = Vec::new();
+    for entry in &file.requirements {
+        if !entry.requirement.evaluate_markers(&markers, &[]) {
+            continue;
+        }
+        let name = entry.requirement.name.clone();
+        let Some(version) = entry.pinned_version() else {
+            continue;
+        };
+        let allowed: BTreeSet<&str> = entry
+            .hashes
+            .iter()
+            .filter(|h| h.algorithm == crate::python::HashAlgorithm::Sha256)
+            .map(|h| h.digest.as_str())
+            .collect();
+        let project = client.project(&name).await?;
+        let wheel = project
+            .candidates
+            .iter()
+            .filter(|c| &c.version == version)
+            .flat_map(|c| &c.wheels)
+            .find(|w| w.sha256.as_deref().is_some_and(|s| allowed.contains(s)))
+            .ok_or_else(|| PythonError::NoHashedWheel {
+                location: entry.location.to_string(),
+                name: name.to_string(),
+                version: version.to_string(),
+            })?;
+        out.push(Pending {
+            name: name.to_string(),
+            version: version.to_string(),
+            filename: wheel.filename.clone(),
+            url: wheel.url.clone(),
+            sha256: wheel.sha256.clone(),
+            size: wheel.size,
+            dependencies: Vec::new(),
+        });
+    }
+    Ok(out)
+}

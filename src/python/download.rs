@@ -1,0 +1,203 @@
+//! Wheels into the store, by hash: a wheel is fetched only when the store has no
+//! blob of its sha256, streamed to a temp file while hashed, and committed under its
+//! digest only when the hash and size match the lock. Credentials for a locked URL
+//! (which has none) come from the configured index on the same host.
+
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use url::Url;
+
+use super::index_client::split_credentials;
+use super::index_url::IndexUrl;
+use crate::digest::{Digest, HashingWriter};
+use crate::http::{HttpClient, HttpError};
+use crate::store::{Store, StoreError};
+
+/// One wheel to have in the store.
+#[derive(Debug, Clone)]
+pub struct WheelFetch {
+    pub filename: String,
+    /// Where to get it (may carry credentials).
+    pub url: IndexUrl,
+    pub sha256: Digest,
+    pub size: u64,
+}
+
+/// Why a wheel could not be put in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(
+        "`{filename}` from `{url}` has sha256 `{actual}` ({size} bytes), but airlock.lock pins `{expected}`"
+    )]
+    Hash {
+        filename: String,
+        /// Redacted.
+        url: String,
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
+    #[error("`{filename}` is not in the store and `--offline` forbids downloading it")]
+    Offline { filename: String },
+    #[error("Downloading `{filename}` failed: `{url}` answered HTTP {status}")]
+    Status {
+        filename: String,
+        url: String,
+        status: u16,
+    },
+    #[error("Downloading `{filename}` failed")]
+    Http {
+        filename: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error("Downloading `{filename}` from `{url}` failed while reading the answer")]
+    Body {
+        filename: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Cannot write the download of `{filename}`")]
+    Write {
+        filename: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DownloadError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Hash { .. } => Some(
+                "The file on the index is not the one that was locked: check the index (a mirror \
+                 may serve other bytes), then re-lock on purpose with `airlock lock --upgrade-package NAME`"
+                    .into(),
+            ),
+            Self::Offline { .. } => {
+                Some("Run once without `--offline` (or `--frozen`) to fill the store".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The locked URL with the credentials of the configured index on the same origin,
+/// if one has any.
+pub fn with_index_credentials(url: &str, indexes: &[IndexUrl]) -> Option<IndexUrl> {
+    let mut url = Url::parse(url).ok()?;
+    if let Some(index) = indexes.iter().find(|i| {
+        i.has_credentials()
+            && i.url().scheme() == url.scheme()
+            && i.url().host_str() == url.host_str()
+            && i.url().port_or_known_default() == url.port_or_known_default()
+    }) {
+        let _ = url.set_username(index.url().username());
+        let _ = url.set_password(index.url().password());
+    }
+    IndexUrl::from_url(url).ok()
+}
+
+/// Makes sure the store has every wheel, `concurrency` downloads at a time.
+pub async fn fetch_wheels(
+    http: &HttpClient,
+    store: &Store,
+    wheels: &[WheelFetch],
+    offline: bool,
+    concurrency: usize,
+) -> Result<(), DownloadError> {
+    let store = Arc::new(store.clone());
+    stream::iter(wheels.iter().filter(|w| !store.has_blob(&w.sha256)))
+        .map(|wheel| {
+            let store = store.clone();
+            async move {
+                if offline {
+                    return Err(DownloadError::Offline {
+                        filename: wheel.filename.clone(),
+                    });
+                }
+                fetch_one(http, &store, wheel).await
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+async fn fetch_one(
+    http: &HttpClient,
+    store: &Store,
+    wheel: &WheelFetch,
+) -> Result<(), DownloadError> {
+    if wheel.url.url().scheme() == "file"
+        && let Ok(path) = wheel.url.url().to_file_path()
+    {
+        return match store.import_file(&path, &wheel.sha256) {
+            Ok(_) => Ok(()),
+            Err(StoreError::DigestMismatch { actual, .. }) => Err(DownloadError::Hash {
+                filename: wheel.filename.clone(),
+                url: wheel.url.redacted(),
+                expected: wheel.sha256.clone(),
+                actual,
+                size: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            }),
+            Err(error) => Err(error.into()),
+        };
+    }
+    tracing::info!(wheel = %wheel.filename, "downloading");
+    let (plain, auth) = split_credentials(&wheel.url);
+    let response = http
+        .send(|| {
+            let request = http.reqwest().get(plain.clone());
+            match &auth {
+                Some((user, password)) => request.basic_auth(user, password.as_ref()),
+                None => request,
+            }
+        })
+        .await
+        .map_err(|source| DownloadError::Http {
+            filename: wheel.filename.clone(),
+            source,
+        })?;
+    if !response.status().is_success() {
+        return Err(DownloadError::Status {
+            filename: wheel.filename.clone(),
+            url: wheel.url.redacted(),
+            status: response.status().as_u16(),
+        });
+    }
+    let write_err = |source| DownloadError::Write {
+        filename: wheel.filename.clone(),
+        source,
+    };
+    let temp = store.temp_file()?;
+    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, temp));
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|source| DownloadError::Body {
+            filename: wheel.filename.clone(),
+            url: wheel.url.redacted(),
+            source: source.without_url(),
+        })?;
+        std::io::Write::write_all(&mut writer, &chunk).map_err(write_err)?;
+    }
+    let (actual, size, buffered) = writer.finish();
+    let temp = buffered
+        .into_inner()
+        .map_err(|e| write_err(e.into_error()))?;
+    if actual != wheel.sha256 {
+        return Err(DownloadError::Hash {
+            filename: wheel.filename.clone(),
+            url: wheel.url.redacted(),
+            expected: wheel.sha256.clone(),
+            actual,
+            size,
+        });
+    }
+    store.commit_blob(temp, &wheel.sha256)?;
+    Ok(())
+}

@@ -1,0 +1,408 @@
+//! Which package indexes a lock is made from, found without any address written in
+//! the code: the requirements file's own options, then pip's environment variables
+//! (`PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`), then `[python]` in `airlock.toml`, then
+//! pip's configuration files, in pip's own order. With none of these, a clear error.
+//!
+//! Credentials for an index without user info in its URL come from `.netrc`, as pip
+//! reads them. Everything here is pure: files and variables arrive through closures.
+
+use std::path::{Path, PathBuf};
+
+use super::index_url::{IndexUrl, IndexUrlError};
+
+use crate::env_vars::{HOME, VIRTUAL_ENV, XDG_CONFIG_DIRS, XDG_CONFIG_HOME};
+pub use crate::env_vars::{NETRC, PIP_CONFIG_FILE};
+
+/// Why no usable index configuration was found.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IndexConfigError {
+    /// Nothing names an index.
+    #[error("No Python package index is configured")]
+    NoIndex,
+    /// An index URL from a configuration source is not a URL.
+    #[error("Invalid index URL in {source_name}")]
+    Url {
+        /// Where it was written (a file and key, or a variable).
+        source_name: String,
+        /// The cause (never the URL, which may hold credentials).
+        #[source]
+        source: IndexUrlError,
+    },
+}
+
+impl IndexConfigError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoIndex => Some(
+                "Name an index in one of: `--index-url URL` in requirements.txt, \
+                 `index-url = \"URL\"` under `[python]` in airlock.toml, the `PIP_INDEX_URL` \
+                 environment variable, or `index-url` in pip's configuration \
+                 (`pip config set global.index-url URL`); `airlock init` records the one \
+                 the host's pip uses"
+                    .to_string(),
+            ),
+            Self::Url { .. } => Some("An index URL looks like `https://host/simple/`".into()),
+        }
+    }
+}
+
+/// Index URLs from one source, before precedence is applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSource {
+    /// The primary index, if this source names one.
+    pub index_url: Option<IndexUrl>,
+    /// Extra indexes, in order.
+    pub extra_index_urls: Vec<IndexUrl>,
+}
+
+impl IndexSource {
+    fn is_empty(&self) -> bool {
+        self.index_url.is_none() && self.extra_index_urls.is_empty()
+    }
+}
+
+/// The indexes a resolution reads, in order (primary first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSelection {
+    /// Every index, primary first, duplicates removed.
+    pub indexes: Vec<IndexUrl>,
+    /// Which source decided the primary index, for logs.
+    pub origin: &'static str,
+}
+
+/// Applies precedence: each source is `(name, urls)`, most important first. The
+/// primary index is the first source's that names one; extra indexes are the
+/// requirements file's plus those of the first other source that has any.
+pub fn select_indexes(
+    requirements: IndexSource,
+    others: Vec<(&'static str, IndexSource)>,
+) -> Result<IndexSelection, IndexConfigError> {
+    let mut origin = "requirements file";
+    let mut primary = requirements.index_url.clone();
+    if primary.is_none() {
+        for (name, source) in &others {
+            if let Some(url) = &source.index_url {
+                primary = Some(url.clone());
+                origin = name;
+                break;
+            }
+        }
+    }
+    let primary = primary.ok_or(IndexConfigError::NoIndex)?;
+    let mut indexes = vec![primary];
+    let extras = requirements.extra_index_urls.into_iter().chain(
+        others
+            .into_iter()
+            .map(|(_, s)| s)
+            .find(|s| !s.is_empty() && !s.extra_index_urls.is_empty())
+            .map(|s| s.extra_index_urls)
+            .unwrap_or_default(),
+    );
+    for url in extras {
+        if !indexes.contains(&url) {
+            indexes.push(url);
+        }
+    }
+    Ok(IndexSelection { indexes, origin })
+}
+
+/// pip's configuration files, in the order pip reads them (later files override
+/// earlier ones): global (`$XDG_CONFIG_DIRS/pip/pip.conf`, `/etc/pip.conf`), user
+/// (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`), site (`$VIRTUAL_ENV/pip.conf`)
+/// and `PIP_CONFIG_FILE`.
+pub fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let xdg_dirs = env(XDG_CONFIG_DIRS)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/etc/xdg".to_string());
+    for dir in xdg_dirs.split(':').filter(|d| !d.is_empty()) {
+        files.push(Path::new(dir).join("pip/pip.conf"));
+    }
+    files.push(PathBuf::from("/etc/pip.conf"));
+    if let Some(home) = env(HOME).filter(|h| !h.is_empty()) {
+        files.push(Path::new(&home).join(".pip/pip.conf"));
+        let config = env(XDG_CONFIG_HOME)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(&home).join(".config"));
+        files.push(config.join("pip/pip.conf"));
+    }
+    if let Some(venv) = env(VIRTUAL_ENV).filter(|v| !v.is_empty()) {
+        files.push(Path::new(&venv).join("pip.conf"));
+    }
+    if let Some(file) = env(PIP_CONFIG_FILE).filter(|v| !v.is_empty() && v != "os.devnull") {
+        files.push(PathBuf::from(file));
+    }
+    files
+}
+
+/// The index settings of pip's configuration files: `index-url` and
+/// `extra-index-url` from `[global]`, overridden by `[install]`, later files winning.
+/// `read` returns `None` for a file that does not exist.
+pub fn pip_config_indexes(
+    files: &[PathBuf],
+    read: &dyn Fn(&Path) -> Option<String>,
+) -> Result<IndexSource, IndexConfigError> {
+    let mut index_url: Option<(String, String)> = None;
+    let mut extra: Option<(String, String)> = None;
+    for file in files {
+        let Some(text) = read(file) else { continue };
+        for section in ["global", "install"] {
+            if let Some(v) = ini_value(&text, section, "index-url") {
+                index_url = Some((format!("`{}` ({section}.index-url)", file.display()), v));
+            }
+            if let Some(v) = ini_value(&text, section, "extra-index-url") {
+                extra = Some((
+                    format!("`{}` ({section}.extra-index-url)", file.display()),
+                    v,
+                ));
+            }
+        }
+    }
+    let parse = |(name, value): &(String, String)| {
+        IndexUrl::parse(value).map_err(|source| IndexConfigError::Url {
+            source_name: name.clone(),
+            source,
+        })
+    };
+    let mut source = IndexSource {
+        index_url: index_url.as_ref().map(parse).transpose()?,
+        extra_index_urls: Vec::new(),
+    };
+    if let Some((name, value)) = &extra {
+        for word in value.split_whitespace() {
+            source
+                .extra_index_urls
+                .push(parse(&(name.clone(), word.to_string()))?);
+        }
+    }
+    Ok(source)
+}
+
+/// The value of `key` in `[section]` of an INI text as Python's configparser reads
+/// it: `key = value` or `key: value`, `-` and `_` alike, indented lines continue
+/// the value, `#` and `;` start comment lines.
+fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let norm = |k: &str| k.trim().to_ascii_lowercase().replace('_', "-");
+    let mut in_section = false;
+    let mut found: Option<String> = None;
+    let mut continuing = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            in_section = name.trim() == section;
+            continuing = false;
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        if continuing && line.starts_with([' ', '\t']) && !trimmed.is_empty() {
+            if let Some(value) = &mut found {
+                value.push('\n');
+                value.push_str(trimmed);
+            }
+            continue;
+        }
+        continuing = false;
+        if let Some((k, v)) = trimmed.split_once(['=', ':'])
+            && norm(k) == key
+        {
+            found = Some(v.trim().to_string());
+            continuing = true;
+        }
+    }
+    found
+}
+
+/// `.netrc` location: `NETRC`, else `~/.netrc`.
+pub fn netrc_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env(NETRC)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env(HOME).map(|h| Path::new(&h).join(".netrc")))
+}
+
+/// `(login, password)` for `host` from a `.netrc` text (`default` as fallback).
+pub fn netrc_credentials(text: &str, host: &str) -> Option<(String, String)> {
+    // (machine, or `None` for `default`; login; password)
+    let mut entries: Vec<(Option<String>, String, Option<String>)> = Vec::new();
+    let mut tokens = text.split_whitespace();
+    while let Some(token) = tokens.next() {
+        match token {
+            "machine" => entries.push((tokens.next().map(str::to_string), String::new(), None)),
+            "default" => entries.push((None, String::new(), None)),
+            "login" | "password" | "account" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = entries.last_mut() {
+                    match token {
+                        "login" => entry.1 = value.unwrap_or_default(),
+                        "password" => entry.2 = value,
+                        _ => {}
+                    }
+                }
+            }
+            // A macro runs to the next blank line; nothing after it is read.
+            "macdef" => break,
+            _ => {}
+        }
+    }
+    let pick = |wanted: Option<&str>| {
+        entries
+            .iter()
+            .find(|(machine, _, _)| machine.as_deref() == wanted)
+            .and_then(|(_, login, password)| Some((login.clone(), password.clone()?)))
+    };
+    pick(Some(host)).or_else(|| pick(None))
+}
+
+/// Adds `.netrc` credentials to every index without user info whose host it names.
+pub fn with_netrc(indexes: Vec<IndexUrl>, netrc: Option<&str>) -> Vec<IndexUrl> {
+    let Some(text) = netrc else { return indexes };
+    indexes
+        .into_iter()
+        .map(|index| {
+            if index.has_credentials() {
+                return index;
+            }
+            let Some(host) = index.url().host_str() else {
+                return index;
+            };
+            let Some((login, password)) = netrc_credentials(text, host) else {
+                return index;
+            };
+            let mut url = index.url().clone();
+            if url.set_username(&login).is_err() || url.set_password(Some(&password)).is_err() {
+                return index;
+            }
+            IndexUrl::from_url(url).unwrap_or(index)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> IndexUrl {
+        IndexUrl::parse(s).expect("url")
+    }
+
+    #[test]
+    fn precedence_requirements_then_environment_then_settings_then_pip() {
+        let reqs = IndexSource {
+            index_url: None,
+            extra_index_urls: vec![url("http://127.0.0.1/extra-file/")],
+        };
+        let env = IndexSource {
+            index_url: Some(url("http://127.0.0.1/env/")),
+            extra_index_urls: vec![],
+        };
+        let toml = IndexSource {
+            index_url: Some(url("http://127.0.0.1/toml/")),
+            extra_index_urls: vec![url("http://127.0.0.1/extra-toml/")],
+        };
+        let selection = select_indexes(
+            reqs.clone(),
+            vec![("environment", env.clone()), ("airlock.toml", toml.clone())],
+        )
+        .expect("selection");
+        assert_eq!(selection.origin, "environment");
+        let shown: Vec<String> = selection.indexes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "http://127.0.0.1/env/",
+                "http://127.0.0.1/extra-file/",
+                "http://127.0.0.1/extra-toml/"
+            ]
+        );
+        let file = IndexSource {
+            index_url: Some(url("http://127.0.0.1/file/")),
+            extra_index_urls: vec![],
+        };
+        let selection = select_indexes(file, vec![("environment", env)]).expect("selection");
+        assert_eq!(selection.indexes[0].to_string(), "http://127.0.0.1/file/");
+        assert_eq!(
+            select_indexes(IndexSource::default(), vec![("x", IndexSource::default())]),
+            Err(IndexConfigError::NoIndex)
+        );
+    }
+
+    #[test]
+    fn pip_config_files_in_pips_order() {
+        let env = |name: &str| match name {
+            "HOME" => Some("/home/u".to_string()),
+            "VIRTUAL_ENV" => Some("/venv".to_string()),
+            "PIP_CONFIG_FILE" => Some("/x/pip.ini".to_string()),
+            _ => None,
+        };
+        let files: Vec<String> = pip_config_files(&env)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "/etc/xdg/pip/pip.conf",
+                "/etc/pip.conf",
+                "/home/u/.pip/pip.conf",
+                "/home/u/.config/pip/pip.conf",
+                "/venv/pip.conf",
+                "/x/pip.ini"
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_pip_ini_files_later_wins_install_overrides_global() {
+        let files = vec![PathBuf::from("/a"), PathBuf::from("/b")];
+        let read = |p: &Path| {
+            match p.to_str() {
+            Some("/a") => Some(
+                "[global]\nindex_url = http://127.0.0.1/a/\n\n[install]\n; c\nextra-index-url =\n    http://127.0.0.1/x/\n    http://127.0.0.1/y/\n"
+                    .to_string(),
+            ),
+            Some("/b") => Some("[global]\nindex-url: http://127.0.0.1/b/\ntimeout = 3\n".into()),
+            _ => None,
+        }
+        };
+        let source = pip_config_indexes(&files, &read).expect("config");
+        assert_eq!(
+            source.index_url.map(|u| u.to_string()).as_deref(),
+            Some("http://127.0.0.1/b/")
+        );
+        assert_eq!(source.extra_index_urls.len(), 2);
+        let bad = |_: &Path| Some("[global]\nindex-url = ftp://u:s3cr3t@h/\n".to_string());
+        let err = pip_config_indexes(&files, &bad).expect_err("bad url");
+        assert!(!format!("{err:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn netrc_fills_in_credentials_by_host() {
+        let text = "machine other login a password b\nmachine 127.0.0.1\n  login user\n  password s3cr3t\ndefault login anon password guest\n";
+        assert_eq!(
+            netrc_credentials(text, "127.0.0.1"),
+            Some(("user".into(), "s3cr3t".into()))
+        );
+        assert_eq!(
+            netrc_credentials(text, "elsewhere"),
+            Some(("anon".into(), "guest".into()))
+        );
+        assert_eq!(netrc_credentials("machine x login a password b", "y"), None);
+        let indexes = with_netrc(
+            vec![
+                url("http://127.0.0.1/simple/"),
+                url("http://t@other/simple/"),
+            ],
+            Some(text),
+        );
+        assert_eq!(indexes[0].url().password(), Some("s3cr3t"));
+        assert_eq!(indexes[0].to_string(), "http://****@127.0.0.1/simple/");
+        assert_eq!(indexes[1].url().username(), "t");
+    }
+}

@@ -1,0 +1,599 @@
+//! `requirements.txt` end to end against a simple-API index served on 127.0.0.1 by
+//! the test (JSON and HTML forms) with wheels made in code: lock, build, the layer's
+//! contents, reuse, offline builds, credentials, and bad inputs.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use support::pyindex::{Form, PyIndex, Served, WheelSpec};
+use support::{BaseSpec, airlock, stderr, stdout, write_base};
+
+const DPKG_STATUS: &str = "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n";
+const SITE: &str = "usr/local/lib/python3.12/site-packages";
+
+/// A project on the generated Runtime-like base (CPython 3.12 stand-in, glibc 2.36,
+/// apache-airflow 3.0.2 installed).
+struct Py {
+    dir: tempfile::TempDir,
+    project: PathBuf,
+    cache: PathBuf,
+    layout: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Py {
+    fn new(requirements: &str, index: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(project.join("dags")).expect("mkdir");
+        std::fs::write(project.join("Dockerfile"), "FROM example/runtime:3.0-1\n").expect("write");
+        std::fs::write(project.join("requirements.txt"), requirements).expect("write");
+        std::fs::write(project.join("dags/dag.py"), "x = 1\n").expect("write");
+        let layout = dir.path().join("base");
+        write_base(
+            &layout,
+            &BaseSpec {
+                extra_files: vec![("var/lib/dpkg/status".into(), DPKG_STATUS.into())],
+                ..BaseSpec::default()
+            },
+        );
+        Self {
+            cache: dir.path().join("cache"),
+            dir,
+            project,
+            layout,
+            env: vec![("PIP_INDEX_URL".into(), index.to_string())],
+        }
+    }
+
+    fn run(&self, command: &str, extra: &[&str]) -> Output {
+        let project = self.project.to_string_lossy().into_owned();
+        let cache = self.cache.to_string_lossy().into_owned();
+        let layout = self.layout.to_string_lossy().into_owned();
+        let mut args = vec![command, project.as_str(), "--base-layout", layout.as_str()];
+        if !extra.contains(&"--cache-dir") {
+            args.extend(["--cache-dir", cache.as_str()]);
+        }
+        args.extend_from_slice(extra);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        airlock(&args, self.dir.path(), &env)
+    }
+
+    fn requirements(&self, text: &str) {
+        std::fs::write(self.project.join("requirements.txt"), text).expect("write");
+    }
+
+    fn lock_text(&self) -> String {
+        std::fs::read_to_string(self.project.join("airlock.lock")).unwrap_or_default()
+    }
+
+    fn lock(&self) -> toml::Value {
+        toml::from_str(&self.lock_text()).expect("lock parses")
+    }
+
+    /// `name==version` of every locked wheel.
+    fn pins(&self) -> Vec<String> {
+        self.lock()
+            .get("wheels")
+            .and_then(|w| w.as_array())
+            .map(|wheels| {
+                wheels
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{}=={}",
+                            w["name"].as_str().unwrap_or(""),
+                            w["version"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Builds with `--json` and returns the parsed result.
+    fn build_json(&self, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        let output = self.run("build", &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).expect("json")
+    }
+
+    fn layer_blob(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.project.join(".airlock/oci/blobs/sha256").join(hex)
+    }
+}
+
+fn python_layer(result: &serde_json::Value) -> Option<&serde_json::Value> {
+    result["layers"]
+        .as_array()
+        .and_then(|layers| layers.iter().find(|l| l["kind"] == "python"))
+}
+
+/// (mode, uid, gid, contents) of every entry of a gzip'd tar layer.
+fn read_layer(path: &Path) -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
+    let file = std::fs::File::open(path).expect("open layer");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = BTreeMap::new();
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let path = entry.path().expect("path").to_string_lossy().into_owned();
+        let header = entry.header().clone();
+        let mut contents = Vec::new();
+        entry.read_to_end(&mut contents).expect("read");
+        out.insert(
+            path,
+            (
+                header.mode().expect("mode"),
+                header.uid().expect("uid"),
+                header.gid().expect("gid"),
+                contents,
+            ),
+        );
+    }
+    out
+}
+
+fn alpha() -> WheelSpec {
+    WheelSpec::pure("alpha", "1.0")
+        .requires("beta>=1.0")
+        .requires("gamma; python_version < \"3\"")
+        .file("alpha/cli.py", b"def main():\n    print('alpha')\n", false)
+        .file(
+            "alpha-1.0.data/scripts/alpha-tool",
+            b"#!python\nprint('tool')\n",
+            true,
+        )
+        .file(
+            "alpha-1.0.data/data/share/alpha/notes.txt",
+            b"notes\n",
+            false,
+        )
+        .entry_points("[console_scripts]\nalpha-cli = alpha.cli:main\n")
+}
+
+fn beta(version: &str) -> WheelSpec {
+    WheelSpec::pure("beta", version)
+        .tag("cp312-cp312-manylinux_2_17_x86_64")
+        .file("beta/_speed.so", b"\x7fELF not really", true)
+}
+
+fn standard_index(form: Form) -> PyIndex {
+    PyIndex::start(
+        vec![
+            Served::wheel(&alpha()),
+            Served::wheel(&beta("1.0")),
+            Served::wheel(&beta("2.0")).uploaded("2025-03-01T00:00:00Z"),
+            // Newer, but only for another platform and as an sdist: never chosen.
+            Served::wheel(&beta("3.0").tag("cp312-cp312-macosx_11_0_arm64")),
+            Served::sdist("beta", "3.0"),
+        ],
+        form,
+        None,
+    )
+}
+
+#[test]
+fn lock_build_and_install_from_a_json_index() {
+    let index = standard_index(Form::Json);
+    let py = Py::new("# tools\nalpha  # the app\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(py.pins(), ["alpha==1.0", "beta==2.0"]);
+    let lock = py.lock();
+    assert_eq!(lock["python"]["python"].as_str(), Some("3.12.0"));
+    assert_eq!(lock["python"]["glibc"].as_str(), Some("2.36"));
+    assert_eq!(lock["python"]["site-packages"].as_str(), Some(SITE));
+    let beta = &lock["wheels"].as_array().expect("wheels")[1];
+    assert_eq!(
+        beta["filename"].as_str(),
+        Some("beta-2.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    );
+    assert!(
+        beta["sha256"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:"))
+    );
+    assert!(
+        beta["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/files/beta-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"))
+    );
+    assert_eq!(lock["wheels"][0]["dependencies"][0].as_str(), Some("beta"));
+    let locked = py.lock_text();
+
+    let result = py.build_json(&[]);
+    assert_eq!(py.lock_text(), locked, "build keeps a fresh lock as is");
+    let kinds: Vec<&str> = result["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds, ["base", "base", "base", "python", "project", "dags"]);
+    let layer = python_layer(&result).expect("python layer");
+    let entries = read_layer(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    let get = |path: &str| {
+        entries.get(path).unwrap_or_else(|| {
+            panic!(
+                "{path} missing from {:?}",
+                entries.keys().collect::<Vec<_>>()
+            )
+        })
+    };
+    let (mode, uid, gid, init) = get(&format!("{SITE}/alpha/__init__.py"));
+    assert_eq!((*mode, *uid, *gid), (0o644, 0, 0));
+    assert_eq!(init, b"VERSION = \"1.0\"\n");
+    assert_eq!(get(&format!("{SITE}/beta/_speed.so")).0, 0o755);
+    let (mode, _, _, launcher) = get("usr/local/bin/alpha-cli");
+    assert_eq!(*mode, 0o755);
+    let launcher = String::from_utf8_lossy(launcher);
+    assert!(
+        launcher.starts_with("#!/usr/local/bin/python3.12\n"),
+        "{launcher}"
+    );
+    assert!(launcher.contains("alpha.cli"), "{launcher}");
+    let (_, _, _, tool) = get("usr/local/bin/alpha-tool");
+    assert_eq!(tool, b"#!/usr/local/bin/python3.12\nprint('tool')\n");
+    assert_eq!(get("usr/local/share/alpha/notes.txt").3, b"notes\n");
+    assert_eq!(
+        get(&format!("{SITE}/alpha-1.0.dist-info/INSTALLER")).3,
+        b"airlock\n"
+    );
+    let record =
+        String::from_utf8_lossy(&get(&format!("{SITE}/alpha-1.0.dist-info/RECORD")).3).into_owned();
+    assert!(
+        record.contains("../../../bin/alpha-cli,sha256="),
+        "{record}"
+    );
+    assert!(
+        !entries.keys().any(|p| p.ends_with(".pyc")),
+        "no byte-compilation"
+    );
+    assert!(!entries.contains_key("usr/local/lib/python3.12/site-packages/gamma"));
+
+    // Same lock, same layer: reused from the store without a request to the index.
+    let before = index.requests().len();
+    let again = py.build_json(&[]);
+    let layer_again = python_layer(&again).expect("python layer");
+    assert_eq!(layer_again["digest"], layer["digest"]);
+    assert_eq!(layer_again["reused"], true);
+    assert_eq!(again["manifest_digest"], result["manifest_digest"]);
+    assert_eq!(index.requests().len(), before, "{:?}", index.requests());
+
+    // A fresh store rebuilds the same bytes from the locked wheels.
+    let fresh = py.dir.path().join("cache2");
+    let fresh = fresh.to_string_lossy().into_owned();
+    let rebuilt = py.build_json(&["--cache-dir", &fresh]);
+    assert_eq!(rebuilt["manifest_digest"], result["manifest_digest"]);
+
+    // Offline and frozen builds need nothing from the network; an offline re-lock
+    // resolves from the cached index pages and metadata.
+    drop(index);
+    let frozen = py.run("build", &["--frozen"]);
+    assert!(frozen.status.success(), "{}", stderr(&frozen));
+    let relock = py.run("lock", &["--offline", "--upgrade"]);
+    assert!(relock.status.success(), "{}", stderr(&relock));
+    assert_eq!(py.lock_text(), locked);
+    py.requirements("alpha\nsomething-never-seen\n");
+    let missing = py.run("lock", &["--offline"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("--offline"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn html_index_gives_the_same_lock_as_json() {
+    let json = standard_index(Form::Json);
+    let html = standard_index(Form::Html);
+    let a = Py::new("alpha\n", &json.url());
+    let b = Py::new("alpha\n", &html.url());
+    for py in [&a, &b] {
+        let output = py.run("lock", &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    assert_eq!(a.pins(), b.pins());
+    let sha = |py: &Py| {
+        py.lock()["wheels"]
+            .as_array()
+            .expect("wheels")
+            .iter()
+            .map(|w| (w["sha256"].to_string(), w["size"].to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sha(&a), sha(&b));
+}
+
+#[test]
+fn exclude_newer_upgrade_and_locked() {
+    let index = standard_index(Form::Json);
+    let py = Py::new("alpha\n", &index.url());
+    let output = py.run("lock", &["--exclude-newer", "2024-06-01"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(py.pins(), ["alpha==1.0", "beta==1.0"]);
+    assert_eq!(
+        py.lock()["python"]["exclude-newer"].as_str(),
+        Some("2024-06-01")
+    );
+
+    // The setting moved to airlock.toml: same lock, nothing to do.
+    std::fs::write(
+        py.project.join("airlock.toml"),
+        "[python]\nexclude-newer = \"2024-06-01\"\n",
+    )
+    .expect("write");
+    let locked = py.run("lock", &["--locked"]);
+    assert!(locked.status.success(), "{}", stderr(&locked));
+
+    // Dropping the cut-off keeps the pins (preferences) …
+    std::fs::remove_file(py.project.join("airlock.toml")).expect("rm");
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(py.pins(), ["alpha==1.0", "beta==1.0"]);
+    // … until an upgrade is asked for.
+    let output = py.run("lock", &["--upgrade-package", "beta"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(py.pins(), ["alpha==1.0", "beta==2.0"]);
+
+    // A changed requirements file makes `--locked` fail and leaves the lock alone.
+    let before = py.lock_text();
+    py.requirements("alpha\nbeta<2\n");
+    let stale = py.run("build", &["--locked"]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(stderr(&stale).contains("out of date"), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains("requirements.txt"),
+        "{}",
+        stderr(&stale)
+    );
+    assert_eq!(py.lock_text(), before);
+    // Without `--locked` the build re-locks.
+    let output = py.run("build", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(py.pins(), ["alpha==1.0", "beta==1.0"]);
+}
+
+#[test]
+fn credentials_work_and_never_show() {
+    let secret = "s3cr3t-token";
+    let index = PyIndex::start(
+        vec![Served::wheel(&alpha()), Served::wheel(&beta("1.0"))],
+        Form::Json,
+        Some(("user", secret)),
+    );
+    let py = Py::new("alpha\n", &index.url_with("user", secret));
+    let output = py.run("build", &["-vv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!py.lock_text().contains(secret));
+    assert!(!py.lock_text().contains("user@"));
+    assert!(!stderr(&output).contains(secret));
+    assert!(!stdout(&output).contains(secret));
+
+    // From .netrc, for an index URL without user info.
+    let home = py.dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    std::fs::write(
+        home.join(".netrc"),
+        format!("machine 127.0.0.1 login user password {secret}\n"),
+    )
+    .expect("write");
+    let mut netrc = Py::new("alpha\n", &index.url());
+    netrc
+        .env
+        .push(("HOME".into(), home.to_string_lossy().into_owned()));
+    let output = netrc.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Wrong credentials: an error that names the index without the secret.
+    let bad = Py::new("alpha\n", &index.url_with("user", "wrong-pass"));
+    let output = bad.run("lock", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("401"), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("wrong-pass"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+fn assert_fails_cleanly(py: &Py, command: &str, needle: &str) {
+    let before = py.lock_text();
+    let output = py.run(command, &[]);
+    let err = stderr(&output);
+    eprintln!("--- {command}:\n{err}");
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+    assert_eq!(py.lock_text(), before, "the lock must be left untouched");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_and_leave_the_lock_alone() {
+    let index = standard_index(Form::Json);
+    let py = Py::new("alpha\n", &index.url());
+    let output = py.run("build", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!py.lock_text().is_empty());
+
+    py.requirements("alpah\n");
+    assert_fails_cleanly(&py, "build", "No distribution named `alpah`");
+    py.requirements("beta==1.0\nbeta==2.0\n");
+    assert_fails_cleanly(&py, "lock", "cannot both hold");
+    py.requirements("alpha\nbeta==9.9\n");
+    assert_fails_cleanly(&py, "lock", "No solution");
+    py.requirements("alpha\nbeta ; python_version >>> \"3\"\n");
+    assert_fails_cleanly(&py, "lock", "requirements.txt:2");
+    py.requirements("alpha @ http://127.0.0.1/files/alpha-1.0-py3-none-any.whl\n");
+    assert_fails_cleanly(&py, "build", "URL requirement");
+    py.requirements("-e ./src\n");
+    assert_fails_cleanly(&py, "build", "Editable");
+    py.requirements("beta>=3\n");
+    assert_fails_cleanly(&py, "lock", "No compatible wheel");
+    py.requirements("apache-airflow<3\n");
+    assert_fails_cleanly(&py, "lock", "base image");
+}
+
+#[test]
+fn hash_mismatch_malicious_and_broken_wheels_are_refused() {
+    let mut tampered = Served::wheel(&WheelSpec::pure("gamma", "1.0"));
+    tampered.sha256 = "00".repeat(32);
+    let mut evil = WheelSpec::pure("evil", "1.0");
+    evil.files.push((
+        "../../../../etc/cron.d/evil".into(),
+        b"* * * * * root true\n".to_vec(),
+        false,
+    ));
+    let mut broken = WheelSpec::pure("broken", "1.0");
+    broken.bad_record_for = Some("broken/__init__.py".into());
+    let index = PyIndex::start(
+        vec![
+            Served::wheel(&alpha()),
+            Served::wheel(&beta("1.0")),
+            tampered,
+            Served::wheel(&evil),
+            Served::wheel(&broken),
+        ],
+        Form::Json,
+        None,
+    );
+    let py = Py::new("alpha\n", &index.url());
+    let output = py.run("build", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    py.requirements("gamma\n");
+    assert_fails_cleanly(&py, "build", "but airlock.lock pins");
+    py.requirements("evil\n");
+    assert_fails_cleanly(&py, "build", "unsafe path");
+    py.requirements("broken\n");
+    assert_fails_cleanly(&py, "build", "does not match its RECORD");
+}
+
+#[test]
+fn hashed_requirements_are_used_as_is() {
+    let index = standard_index(Form::Json);
+    let beta1 = Served::wheel(&beta("1.0"));
+    let py = Py::new(
+        &format!("beta==1.0 \\\n    --hash=sha256:{}\n", beta1.sha256),
+        &index.url(),
+    );
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(py.pins(), ["beta==1.0"]);
+    assert_eq!(
+        py.lock()["python"]["hashed-requirements"].as_bool(),
+        Some(true)
+    );
+
+    py.requirements(&format!("beta==1.0 --hash=sha256:{}\n", "ab".repeat(32)));
+    assert_fails_cleanly(&py, "lock", "matches the given `--hash`");
+}
+
+#[test]
+fn a_wheelhouse_with_no_index() {
+    let py = Py::new("", "");
+    let wheels = py.project.join("wheels");
+    std::fs::create_dir_all(&wheels).expect("mkdir");
+    for spec in [alpha(), beta("1.0")] {
+        std::fs::write(wheels.join(spec.filename()), spec.build()).expect("write");
+    }
+    py.requirements("--no-index\n--find-links ./wheels\nalpha\n");
+    let result = py.build_json(&[]);
+    assert!(python_layer(&result).is_some());
+    assert_eq!(py.pins(), ["alpha==1.0", "beta==1.0"]);
+    let url = py.lock()["wheels"][0]["url"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(url.starts_with("file://"), "{url}");
+}
+
+#[test]
+fn no_index_anywhere_says_how_to_set_one() {
+    let py = Py::new("alpha\n", "");
+    let mut py = py;
+    py.env.clear();
+    py.env.push(("PIP_CONFIG_FILE".into(), "/dev/null".into()));
+    let output = py.run("lock", &[]);
+    let err = stderr(&output);
+    if err.contains("No Python package index is configured") {
+        assert!(err.contains("PIP_INDEX_URL"), "{err}");
+        assert!(err.contains("[python]"), "{err}");
+    } else {
+        // The host's pip configuration names an index: that is found instead.
+        eprintln!("skipping: this host's pip configuration names an index");
+    }
+}
+
+#[test]
+fn base_upgrades_need_permission() {
+    let airflow = WheelSpec::pure("apache-airflow", "3.0.3");
+    let index = PyIndex::start(vec![Served::wheel(&airflow)], Form::Json, None);
+    let py = Py::new("apache-airflow==3.0.3\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("--allow-base-upgrades"),
+        "{}",
+        stderr(&output)
+    );
+    let output = py.run("build", &["--allow-base-upgrades", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("apache-airflow 3.0.2 → 3.0.3"),
+        "{}",
+        stderr(&output)
+    );
+    let result: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let layer = python_layer(&result).expect("python layer");
+    let entries = read_layer(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    assert!(
+        entries.contains_key(&format!("{SITE}/.wh.apache_airflow-3.0.2.dist-info")),
+        "{:?}",
+        entries.keys()
+    );
+    assert!(entries.contains_key(&format!("{SITE}/apache_airflow-3.0.3.dist-info/METADATA")));
+}
+
+#[test]
+fn init_records_the_host_pips_index() {
+    let has_pip = std::process::Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("new");
+    let home = std::env::var("HOME").unwrap_or_default();
+    let output = airlock(
+        &["init", &project.to_string_lossy()],
+        dir.path(),
+        &[("HOME", home.as_str())],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let settings = std::fs::read_to_string(project.join("airlock.toml")).expect("airlock.toml");
+    if has_pip {
+        assert!(settings.contains("[python]\n"), "{settings}");
+        assert!(settings.contains("index-url = \"http"), "{settings}");
+    } else {
+        eprintln!("skipping the check: no pip on this host");
+        assert!(!settings.contains("[python]"), "{settings}");
+    }
+    // Whatever it recorded parses as settings.
+    let check = airlock(
+        &["lock", &project.to_string_lossy(), "--locked"],
+        dir.path(),
+        &[],
+    );
+    assert!(!stderr(&check).contains("Invalid `"), "{}", stderr(&check));
+}
