@@ -19,10 +19,7 @@ fn git_and_jq_from_the_real_archive_run_in_the_image() {
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-e2e");
     std::fs::create_dir_all(&work).expect("mkdir");
     let project = work.join("project");
-    let cached = project.join("airlock.lock").is_file()
-        && Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("minbase/minbase.tar")
-            .is_file();
+    let cached = project.join("airlock.lock").is_file() && support::host_debian::minbase_cached();
     if !cached {
         let Some(uri) = host_archive_uri() else {
             eprintln!("SKIP: this host has no apt sources to read the archive address from");

@@ -12,80 +12,12 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::rootfs::{FileLock, debian_rootfs, layout_from_rootfs, persistent_cache};
+use support::host_python::{BASE_TAG, debian_python_base, host_index, reachable};
+use support::rootfs::persistent_cache;
 use support::{airlock, stderr, stdout};
 
 /// Files uploaded after this are ignored, on both sides, so results stay put.
 const EXCLUDE_NEWER: &str = "2025-06-01T00:00:00Z";
-const BASE_TAG: &str = "bookworm";
-
-/// The index the host's pip uses: `PIP_INDEX_URL`, pip's configuration, or pip's
-/// own default, asked of pip itself.
-fn host_index() -> Option<String> {
-    if let Ok(url) = std::env::var("PIP_INDEX_URL")
-        && !url.trim().is_empty()
-    {
-        return Some(url.trim().to_string());
-    }
-    let run = |args: &[&str]| {
-        Command::new("python3")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    if let Some(config) = run(&["-m", "pip", "config", "list"]) {
-        for line in config.lines() {
-            if let Some((key, value)) = line.split_once('=')
-                && key.trim().ends_with(".index-url")
-            {
-                return Some(value.trim().trim_matches(['\'', '"']).to_string());
-            }
-        }
-    }
-    run(&[
-        "-c",
-        "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
-    ])
-    .map(|s| s.trim().to_string())
-}
-
-/// Whether the index answers a TCP connection within a few seconds.
-fn reachable(index: &str) -> bool {
-    let Ok(url) = url::Url::parse(index) else {
-        return false;
-    };
-    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-        return false;
-    };
-    use std::net::ToSocketAddrs;
-    let Ok(mut addrs) = (host, port).to_socket_addrs() else {
-        return false;
-    };
-    addrs.any(|a| {
-        std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(5)).is_ok()
-    })
-}
-
-/// The Debian base with python3, as an OCI layout (made once, cached).
-fn debian_python_base() -> Option<PathBuf> {
-    let dir = persistent_cache("python-real");
-    let layout = dir.join("base-layout");
-    let _lock = FileLock::acquire(&dir.join("base-layout.lock"));
-    if layout.join("index.json").is_file() {
-        return Some(layout);
-    }
-    let tar = debian_rootfs(BASE_TAG, &["python3"])?;
-    layout_from_rootfs(
-        &tar,
-        &layout,
-        BASE_TAG,
-        &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        "/opt/project",
-    );
-    Some(layout)
-}
 
 struct Real {
     index: String,

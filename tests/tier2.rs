@@ -13,9 +13,7 @@ use support::host_debian::{host_archive_uri, minbase_layout, tool, unreachable};
 use support::{airlock, stderr, stdout};
 
 fn ready() -> bool {
-    let cached = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("minbase/minbase.tar")
-        .is_file()
+    let cached = support::host_debian::minbase_cached()
         && Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("tier2/project/airlock.lock")
             .is_file();

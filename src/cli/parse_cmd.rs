@@ -22,8 +22,26 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         .map(str::parse::<PythonVersion>)
         .transpose()?;
     let store = Store::open(super::build_cmd::store_dir(global))?;
-    let pinned = crate::lock::Lockfile::read(&project.root.join(crate::lock::LOCK_FILE))?
+    // `--full` builds first, so the locked wheels are in the store when tier 1 reads
+    // their top-level modules.
+    let prepared = if args.full {
+        let options =
+            super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
+        let spinner = super::reporter::Spinner::new(global.quiet || args.json);
+        let prepared = crate::dags::prepare(&options, &spinner);
+        spinner.finish();
+        Some(prepared.context("Cannot prepare the sandbox for `parse --full`")?)
+    } else {
+        None
+    };
+    let lock = crate::lock::Lockfile::read(&project.root.join(crate::lock::LOCK_FILE))?;
+    let pinned = lock
+        .as_ref()
         .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
+    let locked = lock
+        .as_ref()
+        .map(|lock| crate::dags::locked_distributions(&store, lock))
+        .unwrap_or_default();
     let remote = super::registry_cmd::remote_options(global, false, None)
         .with_settings(&project.settings.registry, &project.root);
     let (base, _) = load_base(
@@ -34,17 +52,11 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         pinned.as_ref(),
     )?;
     let facts = read_facts(&store, &base)?;
-    let input = input_from_project(&project, &facts, python)?;
+    let input = input_from_project(&project, &facts, python, locked)?;
     let mut report = check_project(&input);
     let mut full = None;
-    if args.full {
-        let options =
-            super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
-        let spinner = super::reporter::Spinner::new(global.quiet || args.json);
-        let prepared = crate::dags::prepare(&options, &spinner);
-        spinner.finish();
-        let prepared = prepared.context("Cannot prepare the sandbox for `parse --full`")?;
-        let integrity = crate::dags::run_integrity(&prepared, crate::project::DAGS_DIR)?;
+    if let Some(prepared) = &prepared {
+        let integrity = crate::dags::run_integrity(prepared, crate::project::DAGS_DIR)?;
         for diagnostic in &integrity.errors {
             if input.exceptions.allows(&diagnostic.file) {
                 report.allowed.push(diagnostic.clone());

@@ -58,11 +58,60 @@ pub fn distributions_of(facts: &BaseFacts) -> Vec<Distribution> {
         .collect()
 }
 
-/// Everything `check_project` needs for `project` on its base.
+/// The top-level modules of a wheel held by the store: its `top_level.txt`, else its
+/// `RECORD`. `None` when the wheel cannot be read.
+fn wheel_top_level(path: &std::path::Path) -> Option<std::collections::BTreeSet<String>> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).ok()?;
+    let mut read = |suffix: &str| -> Option<String> {
+        let name = archive
+            .file_names()
+            .filter_map(Result::ok)
+            .find(|n| n.ends_with(suffix) && n.split('/').count() == 2)?
+            .to_string();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name(&name).ok()?, &mut text).ok()?;
+        Some(text)
+    };
+    match read(".dist-info/top_level.txt") {
+        Some(text) => Some(top_level_from_top_level_txt(&text)),
+        None => read(".dist-info/RECORD").map(|text| top_level_from_record(&text)),
+    }
+}
+
+/// The distributions the locked Python layer adds, read from the wheels in the store;
+/// a wheel not downloaded yet counts by its normalized name (`PyYAML` → `pyyaml`).
+pub fn locked_distributions(
+    store: &crate::store::Store,
+    lock: &crate::lock::Lockfile,
+) -> Vec<Distribution> {
+    lock.wheels
+        .iter()
+        .map(|wheel| {
+            let top_level = store
+                .has_blob(&wheel.sha256)
+                .then(|| wheel_top_level(&store.blob_path(&wheel.sha256)))
+                .flatten()
+                .unwrap_or_else(|| {
+                    [wheel.name.replace('-', "_").to_lowercase()]
+                        .into_iter()
+                        .collect()
+                });
+            Distribution {
+                name: wheel.name.clone(),
+                top_level,
+            }
+        })
+        .collect()
+}
+
+/// Everything `check_project` needs for `project` on its base, plus the distributions
+/// of the locked Python layer (`locked`).
 pub fn input_from_project(
     project: &Project,
     facts: &BaseFacts,
     python: Option<PythonVersion>,
+    locked: Vec<Distribution>,
 ) -> Result<CheckInput, DagsError> {
     let python = python
         .or_else(|| python_of(facts))
@@ -98,7 +147,9 @@ pub fn input_from_project(
         }
     }
     let layout = ProjectLayout::new(&py_files, &package_dirs);
-    let universe = ModuleUniverse::new(python, distributions_of(facts), layout);
+    let mut distributions = distributions_of(facts);
+    distributions.extend(locked);
+    let universe = ModuleUniverse::new(python, distributions, layout);
     Ok(CheckInput {
         files,
         universe,

@@ -27,13 +27,18 @@ pub fn check_dags(
     dags: &[WalkedEntry],
     other_folder: bool,
 ) -> Result<CheckSummary, DeployError> {
-    let pinned = Lockfile::read(&project.root.join(LOCK_FILE))
-        .map_err(crate::build::BuildError::from)?
-        .filter(|lock| lock.base.reference == project.dockerfile.from.image)
-        .map(|lock| lock.base.manifest);
+    let lock =
+        Lockfile::read(&project.root.join(LOCK_FILE)).map_err(crate::build::BuildError::from)?;
+    let pinned = lock
+        .as_ref()
+        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
+    let locked = lock
+        .as_ref()
+        .map(|lock| crate::dags::locked_distributions(store, lock))
+        .unwrap_or_default();
     let (base, _) = load_base(store, project, None, remote, pinned.as_ref())?;
     let facts = read_facts(store, &base)?;
-    let mut input = input_from_project(project, &facts, None)?;
+    let mut input = input_from_project(project, &facts, None, locked)?;
     let prefix = format!("{DAGS_DIR}/");
     input.files.retain(|f| !f.path.starts_with(&prefix));
     for entry in dags {

@@ -2,7 +2,7 @@
 //! apt sources at run time (none is written in the repo), a reachability check, and a
 //! minbase root filesystem made by `mmdebstrap` as a cached OCI layout.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -74,50 +74,30 @@ pub fn run(command: &mut Command) -> std::process::Output {
     out
 }
 
+/// Whether the minbase layout is already made (then no network is needed for it).
+pub fn minbase_cached() -> bool {
+    super::rootfs::persistent_cache("minbase")
+        .join("minbase-layout/index.json")
+        .is_file()
+}
+
 /// The minbase root filesystem as an OCI layout, made once under the test target
-/// directory and shared by every test (a file lock keeps parallel tests from making
-/// it twice).
+/// directory (by `rootfs::debian_rootfs`) and shared by every test.
 pub fn minbase_layout() -> PathBuf {
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("minbase");
-    std::fs::create_dir_all(&work).expect("mkdir");
-    let lock = std::fs::File::create(work.join(".lock")).expect("lock file");
-    lock.lock().expect("lock");
-    let work = work.as_path();
+    let work = super::rootfs::persistent_cache("minbase");
+    let _lock = super::rootfs::FileLock::acquire(&work.join("layout.lock"));
     let layout = work.join("minbase-layout");
     if layout.join("index.json").is_file() {
         return layout;
     }
-    let tarball = work.join("minbase.tar");
-    if !tarball.is_file() {
-        let partial = work.join("minbase.partial.tar");
-        run(Command::new("mmdebstrap")
-            .args(["--variant=minbase", "--quiet", "bookworm"])
-            .arg(&partial)
-            .env("SOURCE_DATE_EPOCH", "0"));
-        std::fs::rename(&partial, &tarball).expect("rename");
-    }
-    let gz = work.join("minbase.tar.gz");
-    let out = run(Command::new("sh")
-        .arg("-c")
-        .arg("gzip -1 -n -c \"$1\" > \"$2\" && sha256sum < \"$1\"")
-        .arg("sh")
-        .arg(&tarball)
-        .arg(&gz));
-    let diff_id = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("sha256")
-        .to_string();
-    let store_dir = work.join("fixture-store");
-    let store = airlock::store::Store::open(&store_dir).expect("store");
-    let bytes = std::fs::read(&gz).expect("read");
-    let digest = store.put_bytes(&bytes).expect("blob");
-    let record = airlock::store::LayerRecord {
-        digest,
-        diff_id: format!("sha256:{diff_id}").parse().expect("digest"),
-        size: bytes.len() as u64,
-        media_type: airlock::layer::LAYER_MEDIA_TYPE.to_string(),
-    };
-    super::debian::write_layout_of(&layout, "bookworm", &store, &[record], &Default::default());
+    let tar = super::rootfs::debian_rootfs("bookworm", &[])
+        .expect("mmdebstrap made the minbase root filesystem");
+    super::rootfs::layout_from_rootfs(
+        &tar,
+        &layout,
+        "bookworm",
+        &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "/",
+    );
     layout
 }

@@ -5,6 +5,7 @@
 
 pub mod debian;
 pub mod host_debian;
+pub mod host_python;
 pub mod image;
 pub mod proxy;
 pub mod pyindex;

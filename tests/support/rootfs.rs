@@ -42,10 +42,14 @@ pub fn debian_rootfs(suite: &str, include: &[&str]) -> Option<PathBuf> {
     if tar.is_file() {
         return Some(tar);
     }
-    let partial = dir.join(format!("{key}.tar.partial"));
+    // mmdebstrap picks its output format from the name: keep `.tar` at the end, and
+    // say it explicitly too.
+    let partial = dir.join(format!("{key}.partial.tar"));
+    let _ = std::fs::remove_dir_all(&partial);
+    let _ = std::fs::remove_file(&partial);
     let output = Command::new("mmdebstrap")
-        .args(["--variant=minbase", "--quiet"])
-        .arg(format!("--include={}", include.join(",")))
+        .args(["--variant=minbase", "--quiet", "--format=tar"])
+        .args((!include.is_empty()).then(|| format!("--include={}", include.join(","))))
         .arg(suite)
         .arg(&partial)
         .output()
