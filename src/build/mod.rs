@@ -13,6 +13,7 @@ mod python_layer;
 mod python_stage;
 mod remote;
 mod run;
+mod session;
 
 pub use base_ref::ImageName;
 pub use base_source::{OCI_LAYOUT_PREFIX, load_base};

@@ -8,21 +8,20 @@ use serde::Serialize;
 use super::layers::Placement;
 use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
 use super::python_layer::python_layer;
-use super::python_stage::{self, PythonContext, PythonOptions};
+use super::python_stage::PythonOptions;
 use super::remote::{BaseOrigin, RemoteOptions};
-use super::{BuildError, ImageName, OutputSpec, PushSummary, load_base};
+use super::session::Session;
+use super::{BuildError, ImageName, OutputSpec, PushSummary};
 use crate::digest::Digest;
 use crate::image::{
     Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, plan_onbuild,
-    read_facts, resolve_owner,
+    resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
-use crate::lock::{LOCK_FILE, LockedBase, Lockfile};
 use crate::oci::{Descriptor, media_types, write_docker_archive, write_layout};
 use crate::project::dockerfile::InstructionKind;
-use crate::project::{Project, walk};
+use crate::project::walk;
 use crate::registry::BlobSource;
-use crate::store::Store;
 
 /// How the build treats `airlock.lock` (Cargo's conventions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,93 +117,34 @@ fn instruction_text(kind: &InstructionKind) -> String {
 
 /// Builds the project and writes the output.
 pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildResult, BuildError> {
-    let project = Project::load(&options.project_dir, &options.build_args)?;
-    let store = Store::open(&options.store_dir)?;
-
-    let lock_path = project.root.join(LOCK_FILE);
-    let on_disk = Lockfile::read(&lock_path)?;
-    let pinned = on_disk
-        .as_ref()
-        .filter(|_| !options.upgrade_base)
-        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
-    let remote = options
-        .remote
-        .clone()
-        .with_settings(&project.settings.registry, &project.root);
-
-    reporter.step("reading the base image");
-    let (base, origin) = load_base(
-        &store,
-        &project,
-        options.base_layout.as_deref(),
-        &remote,
-        pinned.as_ref(),
-    )?;
-    let facts = read_facts(&store, &base)?;
-    let accounts = Accounts::from_facts(&facts);
-    let onbuild = plan_onbuild(&base.onbuild())?;
-
-    // The lock: base digest and input hashes.
-    let inputs: BTreeMap<String, Digest> = ["packages.txt", "requirements.txt"]
-        .iter()
-        .filter_map(|name| {
-            project
-                .inputs
-                .get(*name)
-                .map(|text| (name.to_string(), Digest::of(text.as_bytes())))
-        })
-        .collect();
-    let mut wanted = Lockfile::new(
-        LockedBase {
-            reference: base.reference.clone(),
-            manifest: base.manifest_digest.clone(),
-        },
-        inputs,
-    );
-    let offline = options.remote.offline;
+    let (session, mut wanted) = Session::open(options, reporter)?;
+    let accounts = Accounts::from_facts(&session.facts);
+    let onbuild = plan_onbuild(&session.base.onbuild())?;
+    let offline = session.remote.offline;
     super::debian::fill_lock(
         &mut wanted,
-        on_disk.as_ref(),
+        session.on_disk.as_ref(),
         options.lock_mode == LockMode::Update,
-        &store,
-        &project,
-        &facts,
+        &session.store,
+        &session.project,
+        &session.facts,
         offline,
     )?;
     // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved), then the
     // layer, before the lock is written: a failed download leaves the lock untouched.
-    let python_options = PythonOptions {
-        offline: options.python.offline || remote.offline,
-        ca_files: remote.ca_files.clone(),
-        ..options.python.clone()
-    };
-    let python = python_stage::lock_python(
-        &PythonContext {
-            project: &project,
-            facts: &facts,
-            base_env: &base.env(),
-            on_disk: on_disk.as_ref(),
-            lock_path: &lock_path,
-            mode: options.lock_mode,
-            options: &python_options,
-            store: &store,
-            reporter,
-        },
-        &mut wanted,
-    )?;
-    if options.lock_mode == LockMode::Locked {
-        let reason = match &on_disk {
-            None => Some("it does not exist".to_string()),
-            Some(lock) => lock.staleness(&wanted),
-        };
-        if let Some(reason) = reason {
-            return Err(crate::lock::LockError::Stale {
-                path: lock_path,
-                reason,
-            }
-            .into());
-        }
-    }
+    let python_options = session.python_options(options);
+    let python = session.lock_python(options.lock_mode, &python_options, reporter, &mut wanted)?;
+    session.check_locked(options.lock_mode, &wanted)?;
+    let Session {
+        project,
+        store,
+        lock_path,
+        on_disk,
+        remote,
+        base,
+        origin,
+        facts,
+    } = session;
     // The Debian layer is made before the lock is written: a `.deb` that fails its
     // hash leaves neither a lock nor a layer behind.
     if !wanted.debs.is_empty() {
