@@ -525,23 +525,11 @@ pub fn write_layout_of(
         "history": records.iter().map(|_| json!({"created": "1970-01-01T00:00:00Z", "created_by": "fixture"})).collect::<Vec<_>>(),
     });
     let config_bytes = serde_json::to_vec(&config).expect("json");
-    let config_digest = store.put_bytes(&config_bytes).expect("config");
     let layers: Vec<Descriptor> = records
         .iter()
         .map(|r| Descriptor::new(&r.media_type, r.digest.clone(), r.size))
         .collect();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media_types::OCI_MANIFEST,
-        "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).expect("json");
-    let mut blobs: Vec<(Digest, PathBuf)> = records
-        .iter()
-        .map(|r| (r.digest.clone(), store.blob_path(&r.digest)))
-        .collect();
-    blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
+    let (manifest_bytes, blobs) = super::image_manifest(store, &config_bytes, &layers);
     write_layout(
         layout,
         tag,

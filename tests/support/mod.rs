@@ -216,6 +216,29 @@ fn base_trees() -> Vec<FileTree> {
     vec![os, airflow]
 }
 
+/// An OCI manifest for `config` (stored here) and `layers` (already in `store`), and
+/// every blob it needs with the file holding it.
+pub fn image_manifest(
+    store: &Store,
+    config: &[u8],
+    layers: &[Descriptor],
+) -> (Vec<u8>, Vec<(Digest, PathBuf)>) {
+    let config_digest = store.put_bytes(config).expect("config");
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_MANIFEST,
+        "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+        "layers": layers,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).expect("json");
+    let mut blobs: Vec<(Digest, PathBuf)> = layers
+        .iter()
+        .map(|l| (l.digest.clone(), store.blob_path(&l.digest)))
+        .collect();
+    blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
+    (manifest_bytes, blobs)
+}
+
 /// The gzip blob `digest` re-encoded as `compression` (stored), with its media type.
 fn recompress(
     store: &Store,
@@ -306,19 +329,8 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
         "history": history,
     });
     let config_bytes = serde_json::to_vec(&config).expect("json");
-    let config_digest = store.put_bytes(&config_bytes).expect("config");
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media_types::OCI_MANIFEST,
-        "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": layers,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).expect("json");
-    let mut blobs: Vec<(Digest, PathBuf)> = layers
-        .iter()
-        .map(|l| (l.digest.clone(), store.blob_path(&l.digest)))
-        .collect();
-    blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
+    let (manifest_bytes, mut blobs) = image_manifest(&store, &config_bytes, &layers);
+    let config_digest = Digest::of(&config_bytes);
     if !spec.as_index {
         return write_layout(
             layout,
