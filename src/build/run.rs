@@ -56,6 +56,33 @@ pub struct BuildOptions {
     pub python: PythonOptions,
 }
 
+impl BuildOptions {
+    /// A plain build of `project_dir`: its default output, the lock updated when
+    /// stale, timestamps at `source_date_epoch`, no push. Callers change what differs
+    /// with struct update syntax.
+    pub fn new(
+        project_dir: PathBuf,
+        store_dir: PathBuf,
+        remote: RemoteOptions,
+        source_date_epoch: u64,
+    ) -> Self {
+        Self {
+            project_dir,
+            store_dir,
+            base_layout: None,
+            build_args: BTreeMap::new(),
+            exclude_dags: false,
+            output: None,
+            source_date_epoch,
+            lock_mode: LockMode::Update,
+            remote,
+            upgrade_base: false,
+            push: None,
+            python: PythonOptions::default(),
+        }
+    }
+}
+
 /// Progress notes for long work; the CLI draws them, tests ignore them.
 pub trait Reporter {
     fn step(&self, message: &str);

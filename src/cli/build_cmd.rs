@@ -33,18 +33,13 @@ pub fn default_options(
     base_layout: Option<std::path::PathBuf>,
 ) -> anyhow::Result<BuildOptions> {
     Ok(BuildOptions {
-        project_dir: project_dir.to_path_buf(),
-        store_dir: store_dir(global),
         base_layout,
-        build_args: BTreeMap::new(),
-        exclude_dags: false,
-        output: None,
-        source_date_epoch: source_date_epoch()?,
-        lock_mode: LockMode::Update,
-        remote: super::registry_cmd::remote_options(global, false, None),
-        upgrade_base: false,
-        push: None,
-        python: Default::default(),
+        ..BuildOptions::new(
+            project_dir.to_path_buf(),
+            store_dir(global),
+            super::registry_cmd::remote_options(global, false, None),
+            source_date_epoch()?,
+        )
     })
 }
 

@@ -12,7 +12,7 @@ use super::image::{DeployImage, compare_versions, from_store, prebuilt};
 use super::pytest::run_pytest;
 use super::record::{Action, BundleRef, ImageRef, RECORD_SCHEMA_VERSION, Record, StoredRecord};
 use super::{DeployError, Deployment, DeploymentRemote};
-use crate::build::{BuildOptions, LockMode, RemoteOptions, Reporter, build, push_image};
+use crate::build::{BuildOptions, RemoteOptions, Reporter, build, push_image};
 use crate::digest::Digest;
 use crate::project::{DAGS_DIR, Project, WalkedEntry, walk, walk_dags};
 use crate::store::Store;
@@ -44,6 +44,18 @@ pub struct DeployOptions {
     pub pytest: bool,
     pub remote: RemoteOptions,
     pub source_date_epoch: u64,
+}
+
+impl DeployOptions {
+    /// The build this deploy runs for `project` (tests and image alike).
+    fn build_options(&self, project: &Project) -> BuildOptions {
+        BuildOptions::new(
+            project.root.clone(),
+            self.store_dir.clone(),
+            self.remote.clone(),
+            self.source_date_epoch,
+        )
+    }
 }
 
 /// What a deploy did.
@@ -178,20 +190,7 @@ pub fn deploy(
     };
     if options.pytest {
         reporter.step("running the project's tests");
-        let build_options = BuildOptions {
-            project_dir: project.root.clone(),
-            store_dir: options.store_dir.clone(),
-            base_layout: None,
-            build_args: BTreeMap::new(),
-            exclude_dags: false,
-            output: None,
-            source_date_epoch: options.source_date_epoch,
-            lock_mode: LockMode::Update,
-            remote: options.remote.clone(),
-            upgrade_base: false,
-            push: None,
-            python: Default::default(),
-        };
+        let build_options = options.build_options(&project);
         if !run_pytest(&build_options, reporter)? {
             return Err(DeployError::PytestFailed);
         }
@@ -301,18 +300,8 @@ fn deploy_image(
     }
     let result = build(
         &BuildOptions {
-            project_dir: project.root.clone(),
-            store_dir: options.store_dir.clone(),
-            base_layout: None,
-            build_args: BTreeMap::new(),
             exclude_dags: !with_dags,
-            output: None,
-            source_date_epoch: options.source_date_epoch,
-            lock_mode: LockMode::Update,
-            remote: options.remote.clone(),
-            upgrade_base: false,
-            push: None,
-            python: Default::default(),
+            ..options.build_options(project)
         },
         reporter,
     )?;
