@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 
 use super::args::{GlobalArgs, ParseArgs};
-use crate::build::load_base;
-use crate::dags::{PythonVersion, check_project, input_from_project};
-use crate::image::read_facts;
+use crate::dags::{PythonVersion, check_project, project_check_input};
 use crate::project::Project;
 use crate::store::Store;
 
@@ -34,25 +32,15 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
     } else {
         None
     };
-    let lock = crate::lock::Lockfile::read(&project.root.join(crate::lock::LOCK_FILE))?;
-    let pinned = lock
-        .as_ref()
-        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
-    let locked = lock
-        .as_ref()
-        .map(|lock| crate::dags::locked_distributions(&store, lock))
-        .unwrap_or_default();
     let remote = super::registry_cmd::remote_options(global, false, None)
         .with_settings(&project.settings.registry, &project.root);
-    let (base, _) = load_base(
+    let input = project_check_input(
         &store,
         &project,
         args.base_layout.as_deref(),
         &remote,
-        pinned.as_ref(),
+        python,
     )?;
-    let facts = read_facts(&store, &base)?;
-    let input = input_from_project(&project, &facts, python, locked)?;
     let mut report = check_project(&input);
     let mut full = None;
     if let Some(prepared) = &prepared {

@@ -29,10 +29,23 @@ pub enum DagsError {
     NoPython,
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
+    /// The base image or the lock could not be read.
+    #[error(transparent)]
+    Base(Box<crate::build::BuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+impl DagsError {
+    /// What the user can do about it, when airlock knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Base(err) => err.hint(),
+            _ => None,
+        }
+    }
 }

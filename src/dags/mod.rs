@@ -27,7 +27,9 @@ pub use check::{
 pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
 pub use error::DagsError;
 pub use imports::{Guard, Import, ImportedName, Imports, collect_imports};
-pub use project_input::{CHECKED_DIRS, distributions_of, input_from_project, locked_distributions};
+pub use project_input::{
+    CHECKED_DIRS, distributions_of, input_from_project, locked_distributions, project_check_input,
+};
 pub use resolve::{
     Distribution, ModuleUniverse, ProjectLayout, PythonVersion, top_level_from_record,
     top_level_from_top_level_txt,

@@ -390,6 +390,12 @@ impl ModuleUniverse {
         self.python
     }
 
+    /// The same standard library and distributions with another project layout (e.g.
+    /// a DAG folder that ships from elsewhere).
+    pub fn with_project(self, project: ProjectLayout) -> Self {
+        Self { project, ..self }
+    }
+
     /// Diagnostics for the unguarded imports of one file that do not resolve.
     pub fn check_imports(&self, map: &SourceMap<'_>, imports: &[Import]) -> Vec<Diagnostic> {
         let mut out = Vec::new();

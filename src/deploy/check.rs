@@ -1,12 +1,8 @@
 //! The DAG check before a deploy: tier 1 (`airlock parse`) on the DAGs that ship.
 
 use super::DeployError;
-use crate::build::{RemoteOptions, load_base};
-use crate::dags::{
-    ModuleUniverse, ProjectLayout, SourceFile, check_project, distributions_of, input_from_project,
-};
-use crate::image::read_facts;
-use crate::lock::{LOCK_FILE, Lockfile};
+use crate::build::RemoteOptions;
+use crate::dags::{ProjectLayout, SourceFile, check_project, project_check_input};
 use crate::project::{DAGS_DIR, Project, WalkedEntry, WalkedKind, walk};
 use crate::store::Store;
 
@@ -27,18 +23,7 @@ pub fn check_dags(
     dags: &[WalkedEntry],
     other_folder: bool,
 ) -> Result<CheckSummary, DeployError> {
-    let lock =
-        Lockfile::read(&project.root.join(LOCK_FILE)).map_err(crate::build::BuildError::from)?;
-    let pinned = lock
-        .as_ref()
-        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
-    let locked = lock
-        .as_ref()
-        .map(|lock| crate::dags::locked_distributions(store, lock))
-        .unwrap_or_default();
-    let (base, _) = load_base(store, project, None, remote, pinned.as_ref())?;
-    let facts = read_facts(store, &base)?;
-    let mut input = input_from_project(project, &facts, None, locked)?;
+    let mut input = project_check_input(store, project, None, remote, None)?;
     let prefix = format!("{DAGS_DIR}/");
     input.files.retain(|f| !f.path.starts_with(&prefix));
     for entry in dags {
@@ -72,11 +57,9 @@ pub fn check_dags(
                 _ => {}
             }
         }
-        input.universe = ModuleUniverse::new(
-            input.universe.python(),
-            distributions_of(&facts),
-            ProjectLayout::new(&py_files, &dirs),
-        );
+        input.universe = input
+            .universe
+            .with_project(ProjectLayout::new(&py_files, &dirs));
     }
     let report = check_project(&input);
     if !report.is_ok() {

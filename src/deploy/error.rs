@@ -129,6 +129,7 @@ impl DeployError {
                     .into(),
             ),
             Self::Build(error) => error.hint(),
+            Self::Dags(error) => error.hint(),
             Self::Registry(error) => error.hint(),
             _ => None,
         }
