@@ -8,7 +8,7 @@
 //! Run: `cargo bench --bench python`. Needs the network and pip (uv is installed into
 //! a virtual environment under the target directory).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +19,15 @@ use airlock::oci::{Descriptor, media_types, write_layout};
 use airlock::store::Store;
 use serde_json::json;
 
+#[path = "../tests/support/host_python.rs"]
+#[allow(dead_code)]
+mod host_python;
+#[path = "../tests/support/rootfs.rs"]
+#[allow(dead_code)]
+mod rootfs;
+
+use host_python::{host_index, uv};
+
 const REQUIREMENTS: &str = "apache-airflow==3.0.2\napache-airflow-providers-http\napache-airflow-providers-postgres\npandas\n";
 const EXCLUDE_NEWER: &str = "2025-07-01T00:00:00Z";
 
@@ -27,37 +36,6 @@ fn airlock(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("airlock")
-}
-
-fn host_index() -> Option<String> {
-    if let Ok(url) = std::env::var("PIP_INDEX_URL")
-        && !url.trim().is_empty()
-    {
-        return Some(url);
-    }
-    let run = |args: &[&str]| {
-        Command::new("python3")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    let configured = run(&["-m", "pip", "config", "list"]).and_then(|text| {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            key.trim()
-                .ends_with(".index-url")
-                .then(|| value.trim().trim_matches(['\'', '"']).to_string())
-        })
-    });
-    configured.or_else(|| {
-        run(&[
-            "-c",
-            "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
-        ])
-        .map(|s| s.trim().to_string())
-    })
 }
 
 fn file(content: &[u8], mode: u32) -> Entry {
@@ -119,24 +97,6 @@ fn python_base(layout: &Path) {
         (config_digest.clone(), store.blob_path(&config_digest)),
     ];
     write_layout(layout, "3.12", &blobs, &manifest, media_types::OCI_MANIFEST).expect("layout");
-}
-
-fn uv() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-real/uv-venv");
-    let uv = venv.join("bin/uv");
-    if uv.is_file() {
-        return Some(uv);
-    }
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "uv"])
-            .status()
-            .is_ok_and(|s| s.success());
-    ok.then_some(uv)
 }
 
 fn seconds(start: Instant) -> f64 {

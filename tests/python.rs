@@ -81,22 +81,7 @@ impl Py {
 
     /// `name==version` of every locked wheel.
     fn pins(&self) -> Vec<String> {
-        self.lock()
-            .get("wheels")
-            .and_then(|w| w.as_array())
-            .map(|wheels| {
-                wheels
-                    .iter()
-                    .map(|w| {
-                        format!(
-                            "{}=={}",
-                            w["name"].as_str().unwrap_or(""),
-                            w["version"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        support::host_python::locked_pins(&self.lock_text())
     }
 
     /// Builds with `--json` and returns the parsed result.

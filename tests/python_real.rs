@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::host_python::{BASE_TAG, debian_python_base, host_index, reachable};
+use support::host_python::{BASE_TAG, debian_python_base, host_index, locked_pins, reachable, uv};
 use support::rootfs::persistent_cache;
 use support::{airlock, stderr, stdout};
 
@@ -79,26 +79,7 @@ fn run(real: &Real, command: &str, extra: &[&str], project: &Path) -> std::proce
 }
 
 fn pins(project: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(project.join("airlock.lock")).expect("lock");
-    let lock: toml::Value = toml::from_str(&text).expect("toml");
-    let mut pins: Vec<String> = lock
-        .get("wheels")
-        .and_then(|w| w.as_array())
-        .map(|wheels| {
-            wheels
-                .iter()
-                .map(|w| {
-                    format!(
-                        "{}=={}",
-                        w["name"].as_str().unwrap_or(""),
-                        w["version"].as_str().unwrap_or("")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    pins.sort();
-    pins
+    locked_pins(&std::fs::read_to_string(project.join("airlock.lock")).expect("lock"))
 }
 
 #[test]
@@ -184,29 +165,6 @@ fn real_index_build_runs_in_the_image() {
     );
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(stdout(&again), stdout(&build));
-}
-
-/// uv, installed from the index into a virtual environment kept between runs.
-fn uv() -> Option<PathBuf> {
-    let venv = persistent_cache("python-real").join("uv-venv");
-    let uv = venv.join("bin/uv");
-    if uv.is_file() {
-        return Some(uv);
-    }
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "uv"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: cannot install uv into a virtual environment");
-        return None;
-    }
-    Some(uv)
 }
 
 /// `uv pip compile` for CPython 3.11 on manylinux 2.36 x86_64 (the Debian base).

@@ -77,3 +77,50 @@ pub fn debian_python_base() -> Option<PathBuf> {
     );
     Some(layout)
 }
+
+/// uv, installed from the index into a virtual environment kept between runs (shared
+/// by the agreement test and the Python benchmark).
+pub fn uv() -> Option<PathBuf> {
+    let venv = persistent_cache("python-real").join("uv-venv");
+    let uv = venv.join("bin/uv");
+    if uv.is_file() {
+        return Some(uv);
+    }
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "uv"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipping: cannot install uv into a virtual environment");
+        return None;
+    }
+    Some(uv)
+}
+
+/// `name==version` of every wheel in a lock's text, sorted.
+pub fn locked_pins(lock_text: &str) -> Vec<String> {
+    let lock: toml::Value = toml::from_str(lock_text).expect("the lock is TOML");
+    let mut pins: Vec<String> = lock
+        .get("wheels")
+        .and_then(|w| w.as_array())
+        .map(|wheels| {
+            wheels
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{}=={}",
+                        w["name"].as_str().unwrap_or(""),
+                        w["version"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    pins.sort();
+    pins
+}
