@@ -3,6 +3,7 @@
 //! The pipeline runs one way: project → plan → layers → image → output. See
 //! `docs/architecture.md` for the module map and the invariants the tests guard.
 
+pub mod atomic_file;
 pub mod build;
 pub mod cli;
 pub mod dags;

@@ -193,13 +193,7 @@ impl Lockfile {
             path: path.to_path_buf(),
             source,
         };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-        std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(err)?;
-        temp.persist(path).map_err(|e| err(e.error))?;
+        crate::atomic_file::write(path, text.as_bytes()).map_err(err)?;
         Ok(true)
     }
 }

@@ -1,7 +1,7 @@
 //! OCI image layouts: select an image from one, write an image into one.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::types::{Descriptor, ImageIndex, ImageManifest, Platform, media_types};
@@ -231,16 +231,7 @@ fn place_blob(dir: &Path, digest: &Digest, source: &Path) -> Result<(), OciError
 }
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let mut temp =
-        tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
-    temp.write_all(bytes).map_err(io_err("write", path))?;
-    temp.persist(path).map_err(|e| OciError::Io {
-        action: "rename temp file to",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    crate::atomic_file::write(path, bytes).map_err(io_err("write", path))
 }
 
 /// Writes an image into the layout at `dir` under `tag`.

@@ -824,9 +824,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::atomic_file::write(path, bytes).map_err(err)
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u64> {

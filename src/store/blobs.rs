@@ -177,12 +177,7 @@ impl Store {
 
     /// Writes a small file under the store atomically (temp file + rename).
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let mut temp = self.temp_file()?;
-        temp.write_all(bytes)
-            .map_err(|e| StoreError::io("write", temp.path(), e))?;
-        temp.persist(path)
-            .map_err(|e| StoreError::io("rename temp file to", path, e.error))?;
-        Ok(())
+        crate::atomic_file::write(path, bytes).map_err(|e| StoreError::io("write", path, e))
     }
 
     /// Takes the named exclusive lock (e.g. one per derivation key).

@@ -1,0 +1,33 @@
+//! Whole-file writes that happen completely or not at all: a temp file in the
+//! destination's own directory (so the rename never crosses filesystems), then a
+//! rename over the real name. A killed process leaves at most an unnamed temp file.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `bytes` as the new content of `path`.
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("file");
+        write(&path, b"one").expect("write");
+        write(&path, b"two").expect("rewrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+}
