@@ -23,8 +23,9 @@ use crate::python::{
     BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient,
     IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment,
     RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp,
-    Upgrade, WheelInstallError, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files,
-    pip_config_indexes, resolve_with_index, select_indexes, with_netrc,
+    Upgrade, WheelFetch, WheelInstallError, check_wheel_entries, fetch_wheels, index_urls_from_env,
+    list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index,
+    select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{Store, StoreError};
 
@@ -63,6 +64,12 @@ pub enum PythonError {
     FindLinks(#[from] FindLinksError),
     #[error("Cannot install `{filename}`")]
     Install {
+        filename: String,
+        #[source]
+        source: WheelInstallError,
+    },
+    #[error("Cannot lock `{filename}`: installing it would be refused")]
+    Unlockable {
         filename: String,
         #[source]
         source: WheelInstallError,
@@ -494,6 +501,14 @@ pub fn lock_python(
     };
     let mut locked = rt.block_on(complete(&http, ctx.store, wheels, ctx.options.offline))?;
     locked.sort_by(|a, b| a.name.cmp(&b.name));
+    ctx.reporter.step("checking the wheels");
+    rt.block_on(check_entries(
+        &http,
+        ctx.store,
+        &locked,
+        &plan.indexes,
+        ctx.options.offline,
+    ))?;
     wanted.python = Some(header);
     wanted.wheels = locked;
     plan.resolved = true;
@@ -650,6 +665,47 @@ async fn complete(
         .buffered(DOWNLOADS_AT_ONCE)
         .try_collect()
         .await
+}
+
+/// Refuses to pin a wheel whose paths the install would refuse (`..`, absolute,
+/// symbolic links): each wheel is fetched into the store by its locked hash, as the
+/// build does next anyway, and its entries go through the install's own check.
+/// Offline, a wheel the store lacks is left to the install's check.
+async fn check_entries(
+    http: &HttpClient,
+    store: &Store,
+    wheels: &[LockedWheel],
+    indexes: &[IndexUrl],
+    offline: bool,
+) -> Result<(), PythonError> {
+    if !offline {
+        let fetches: Vec<WheelFetch> = wheels
+            .iter()
+            .filter_map(|w| {
+                Some(WheelFetch {
+                    filename: w.filename.clone(),
+                    url: with_index_credentials(&w.url, indexes)?,
+                    sha256: w.sha256.clone(),
+                    size: w.size,
+                })
+            })
+            .collect();
+        fetch_wheels(http, store, &fetches, false, DOWNLOADS_AT_ONCE).await?;
+    }
+    for wheel in wheels.iter().filter(|w| store.has_blob(&w.sha256)) {
+        let path = store.blob_path(&wheel.sha256);
+        let file = std::fs::File::open(&path).map_err(|source| PythonError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        check_wheel_entries(std::io::BufReader::new(file), &wheel.filename).map_err(
+            |source| PythonError::Unlockable {
+                filename: wheel.filename.clone(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 async fn hash_by_download(

@@ -48,6 +48,6 @@ pub use simple_api::{
 };
 pub use tags::{Arch, CompatibleTags, Implementation, Tag, TagError, Target};
 pub use wheel_install::{
-    INSTALLER, InstallTarget, InstalledFile, WheelInstallError, install_wheel,
+    INSTALLER, InstallTarget, InstalledFile, WheelInstallError, check_wheel_entries, install_wheel,
 };
 pub use wheel_name::{BuildTag, WheelName, WheelNameError, normalize_name};
