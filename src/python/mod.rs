@@ -35,7 +35,7 @@ pub use metadata::{CoreMetadata, MetadataError};
 pub use requirements::{
     EnvIndexes, FindLinks, FsSource, Hash, HashAlgorithm, Location, PIP_EXTRA_INDEX_URL,
     PIP_INDEX_URL, RequirementEntry, RequirementsError, RequirementsFile, RequirementsSource,
-    index_urls_from_env,
+    has_literal_credentials, index_urls_from_env,
 };
 pub use resolver::{
     BaseDist, BaseUpgrade, Candidate, DistributionSource, NoWheelPackage, RequestedBy, Resolution,
