@@ -473,7 +473,12 @@ fn item9_a_layout_base_keeps_its_locked_digest_when_the_tag_moves() {
     // A fresh store takes the pinned image from the layout's blobs.
     let run = |layout: &Path, cache: &str, extra: &[&str]| {
         let project = sandbox.project.to_string_lossy().into_owned();
-        let cache = sandbox.dir.path().join(cache).to_string_lossy().into_owned();
+        let cache = sandbox
+            .dir
+            .path()
+            .join(cache)
+            .to_string_lossy()
+            .into_owned();
         let layout = layout.to_string_lossy().into_owned();
         let mut args = vec![
             "build",
@@ -502,8 +507,16 @@ fn item9_a_layout_base_keeps_its_locked_digest_when_the_tag_moves() {
     );
     let lost = run(&other, "empty-store", &[]);
     assert_eq!(lost.status.code(), Some(1), "{}", stderr(&lost));
-    assert!(stderr(&lost).contains(&pinned.to_string()), "{}", stderr(&lost));
-    assert!(stderr(&lost).contains("--upgrade-base"), "{}", stderr(&lost));
+    assert!(
+        stderr(&lost).contains(&pinned.to_string()),
+        "{}",
+        stderr(&lost)
+    );
+    assert!(
+        stderr(&lost).contains("--upgrade-base"),
+        "{}",
+        stderr(&lost)
+    );
     assert_eq!(fs::read_to_string(&lock_path).expect("lock"), lock);
 
     // `--upgrade-base` takes the tag as it is now.

@@ -495,9 +495,21 @@ fn item12_lock_refuses_wheels_that_install_would_refuse() {
     let output = py.run("lock", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     for (requirement, wheel, rule) in [
-        ("dotdot\n", "dotdot-1.0-py3-none-any.whl", "unsafe path `../../../../etc/cron.d/evil`"),
-        ("absolute\n", "absolute-1.0-py3-none-any.whl", "unsafe path `/etc/cron.d/evil`"),
-        ("linked\n", "linked-1.0-py3-none-any.whl", "symbolic link `linked/shadow`"),
+        (
+            "dotdot\n",
+            "dotdot-1.0-py3-none-any.whl",
+            "unsafe path `../../../../etc/cron.d/evil`",
+        ),
+        (
+            "absolute\n",
+            "absolute-1.0-py3-none-any.whl",
+            "unsafe path `/etc/cron.d/evil`",
+        ),
+        (
+            "linked\n",
+            "linked-1.0-py3-none-any.whl",
+            "symbolic link `linked/shadow`",
+        ),
     ] {
         py.requirements(requirement);
         assert_fails_cleanly(&py, "lock", wheel);

@@ -209,7 +209,7 @@ fn item7_the_rootfs_cache_holds_no_setuid_file_or_device_node() {
     }
     let layout = minbase_layout();
     let work = tempfile::tempdir().expect("tempdir");
-    let store = airlock::store::Store::open(&work.path().join("store")).expect("store");
+    let store = airlock::store::Store::open(work.path().join("store")).expect("store");
     let base = airlock::image::load_base_from_layout(&store, "minbase", &layout, Some("bookworm"))
         .expect("base");
     let layers: Vec<_> = base

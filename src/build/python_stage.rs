@@ -24,9 +24,8 @@ use crate::python::{
     IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment,
     RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp,
     Upgrade, WheelFetch, WheelInstallError, check_wheel_entries, fetch_wheels,
-    has_literal_credentials, index_urls_from_env,
-    list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index,
-    select_indexes, with_index_credentials, with_netrc,
+    has_literal_credentials, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files,
+    pip_config_indexes, resolve_with_index, select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{Store, StoreError};
 
@@ -750,12 +749,12 @@ async fn check_entries(
             path: path.clone(),
             source,
         })?;
-        check_wheel_entries(std::io::BufReader::new(file), &wheel.filename).map_err(
-            |source| PythonError::Unlockable {
+        check_wheel_entries(std::io::BufReader::new(file), &wheel.filename).map_err(|source| {
+            PythonError::Unlockable {
                 filename: wheel.filename.clone(),
                 source,
-            },
-        )?;
+            }
+        })?;
     }
     Ok(())
 }

@@ -261,8 +261,10 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
                 ));
             }
             remove_any(root, &path).map_err(fail("cannot replace what is there"))?;
-            root.hard_link(&target, root, &path)
-                .map_err(fail(&format!("cannot hard-link it to `{}`", shown(&target))))?;
+            root.hard_link(&target, root, &path).map_err(fail(&format!(
+                "cannot hard-link it to `{}`",
+                shown(&target)
+            )))?;
         } else {
             remove_any(root, &path).map_err(fail("cannot replace what is there"))?;
             let mut file = root.create(&path).map_err(fail("cannot create the file"))?;

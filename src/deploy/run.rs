@@ -292,7 +292,8 @@ pub fn deploy(
 /// The image built from `project` would carry any credential its files write into a
 /// URL: refused before anything is pushed.
 fn refuse_literal_credentials(project: &Project) -> Result<(), DeployError> {
-    let places = crate::build::literal_credentials(project).map_err(crate::build::BuildError::from)?;
+    let places =
+        crate::build::literal_credentials(project).map_err(crate::build::BuildError::from)?;
     if places.is_empty() {
         return Ok(());
     }

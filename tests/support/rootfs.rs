@@ -146,7 +146,11 @@ pub fn rootfs_without(tar: &Path, out: &Path, dropped: &[&str]) {
         let mut header = entry.header().clone();
         let kind = header.entry_type();
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry.link_name().expect("link").expect("target").into_owned();
+            let target = entry
+                .link_name()
+                .expect("link")
+                .expect("target")
+                .into_owned();
             builder
                 .append_link(&mut header, &relative, &target)
                 .expect("append link");
