@@ -45,6 +45,12 @@ pub enum RootfsError {
         #[source]
         source: io::Error,
     },
+    #[error("Layer `{digest}` is not a readable tar archive")]
+    Corrupt {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
     /// One entry of a layer, shown as an absolute path inside the image.
     #[error("Layer `{digest}`: cannot unpack `{path}`: {rule}")]
     Entry {
@@ -125,11 +131,9 @@ fn whiteout_target(name: &str) -> Option<Result<&str, ()>> {
 
 /// Applies one layer (an uncompressed tar stream) onto `root`.
 fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), RootfsError> {
-    let whole = |source: io::Error| RootfsError::Entry {
+    let whole = |source: io::Error| RootfsError::Corrupt {
         digest: digest.clone(),
-        path: "/".into(),
-        rule: "the layer is not a readable tar archive".into(),
-        source: Some(source),
+        source,
     };
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     let mut archive = tar::Archive::new(reader);
