@@ -521,7 +521,11 @@ fn item4_images_that_are_not_runtime_images_are_refused() {
         &registry.address(),
         "allow-non-runtime-images = true\n",
     );
-    let printed = ok(run_in(&sandbox, &["deploy", "--image-name", &plain_spec], ""));
+    let printed = ok(run_in(
+        &sandbox,
+        &["deploy", "--image-name", &plain_spec],
+        "",
+    ));
     assert!(printed.contains("Runtime Version:    unknown"), "{printed}");
     let record = inspect(&sandbox)["record"].clone();
     assert_eq!(record["image"]["digest"], plain.to_string());
@@ -651,8 +655,7 @@ fn a_bundle_entry_with_dotdot_is_refused() {
         "dev",
         &airlock::project::settings::DeploymentSettings {
             image: format!("{}/team/airflow", registry.address()),
-            dag_bundles: None,
-            runtime_label: None,
+            ..Default::default()
         },
     )
     .expect("deployment");
@@ -734,8 +737,7 @@ fn racing_deploys_fail_the_loser() {
         "dev",
         &airlock::project::settings::DeploymentSettings {
             image: format!("{}/team/airflow", registry.address()),
-            dag_bundles: None,
-            runtime_label: None,
+            ..Default::default()
         },
     )
     .expect("deployment");
@@ -897,7 +899,11 @@ fn item8_astro_flags_and_names() {
     let images = sandbox.dir.path().join("images");
     write_base(&images, &BaseSpec::default());
     let spec = format!("oci:{}:3.0-1", images.display());
-    ok(run_in(&sandbox, &["deploy", "-n", "dev", "-i", &spec, "-f"], ""));
+    ok(run_in(
+        &sandbox,
+        &["deploy", "-n", "dev", "-i", &spec, "-f"],
+        "",
+    ));
     assert_eq!(inspect(&sandbox)["record"]["action"], "deploy");
     let usage = run_in(&sandbox, &["deploy", "dev", "-n", "dev"], "");
     assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
@@ -908,7 +914,11 @@ fn item8_astro_flags_and_names() {
         sandbox.dir.path(),
         &["deploy", "-C", &sandbox.project.to_string_lossy(), "--dags"],
     );
-    assert!(stdout(&elsewhere).contains("unchanged"), "{}", stderr(&elsewhere));
+    assert!(
+        stdout(&elsewhere).contains("unchanged"),
+        "{}",
+        stderr(&elsewhere)
+    );
 
     // `-t` (a test path) and `-e` (an env file) go with `--pytest`, checked first.
     let err = fails(run_in(
@@ -943,7 +953,15 @@ fn item8_astro_flags_and_names() {
     assert_eq!(inspect(&sandbox)["record"]["dag_deploy_enabled"], true);
     ok(run_in(
         &sandbox,
-        &["deployment", "up", "-n", "dev", "--dag-deploy", "disable", "-f"],
+        &[
+            "deployment",
+            "up",
+            "-n",
+            "dev",
+            "--dag-deploy",
+            "disable",
+            "-f",
+        ],
         "",
     ));
     assert_eq!(inspect(&sandbox)["record"]["dag_deploy_enabled"], false);
