@@ -56,6 +56,12 @@ pub enum BuildError {
     Python(Box<super::python_stage::PythonError>),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
+    #[error("Cannot write `{}`", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl BuildError {

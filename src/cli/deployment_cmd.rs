@@ -42,8 +42,7 @@ pub(super) fn open(
             name,
             &DeploymentSettings {
                 image: name.to_string(),
-                dag_bundles: None,
-                runtime_label: None,
+                ..DeploymentSettings::default()
             },
         )?
     } else {
@@ -65,6 +64,56 @@ pub(super) fn ask(question: &str) -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("Cannot read the answer from standard input")?;
     Ok(line.trim().to_string())
+}
+
+/// The deployment a command acts on: the one `named`, the only one in `airlock.toml`,
+/// or the user's choice (asked on a terminal, or always with `prompt`).
+pub(super) fn choose(
+    project_dir: &Path,
+    named: Option<&str>,
+    prompt: bool,
+) -> anyhow::Result<String> {
+    let settings = settings_of(project_dir)?;
+    let names: Vec<String> = settings.deployments.keys().cloned().collect();
+    if !prompt {
+        if let Some(name) = named {
+            return Ok(name.to_string());
+        }
+        match names.as_slice() {
+            [] => return Err(DeployError::NoDeployments.into()),
+            [only] => return Ok(only.clone()),
+            _ if !interactive() => {
+                return Err(DeployError::ChooseDeployment {
+                    names: crate::deploy::deployment_names(&settings.deployments),
+                }
+                .into());
+            }
+            _ => {}
+        }
+    }
+    if names.is_empty() {
+        return Err(DeployError::NoDeployments.into());
+    }
+    eprintln!("Deployments:");
+    for (i, name) in names.iter().enumerate() {
+        eprintln!("  {}) {name}", i + 1);
+    }
+    let answer = ask(&format!("Which deployment? [1-{}] ", names.len()))?;
+    let chosen = answer
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| names.get(i))
+        .or_else(|| names.iter().find(|n| **n == answer));
+    match chosen {
+        Some(name) => Ok(name.clone()),
+        None if answer.is_empty() => Err(DeployError::Cancelled.into()),
+        None => Err(DeployError::UnknownDeployment {
+            name: answer,
+            known: crate::deploy::deployment_names(&settings.deployments),
+        }
+        .into()),
+    }
 }
 
 pub fn run(global: &GlobalArgs, command: &DeploymentCommand) -> anyhow::Result<bool> {
@@ -205,12 +254,63 @@ fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Re
     Ok(())
 }
 
+/// The lines of `describe`: `Key:` padded to 20 columns, then the value.
+fn lines(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{:<20}{v}\n", format!("{k}:")))
+        .collect()
+}
+
+/// A deployment's settings: from `airlock.toml`, and DAG-only deploys from its record.
+fn settings_text(deployment: &Deployment, record: Option<&Record>) -> String {
+    let enabled = record.is_none_or(|r| r.dag_deploy_enabled);
+    lines(&[
+        ("Deployment", deployment.name.clone()),
+        ("Image Repository", deployment.images.to_string()),
+        ("DAG Bundles", deployment.bundles.to_string()),
+        ("DAG Deploy Enabled", enabled.to_string()),
+        ("Runtime Label", deployment.runtime_label.clone()),
+        (
+            "Non-Runtime Images",
+            if deployment.allow_non_runtime_images {
+                "allowed"
+            } else {
+                "refused"
+            }
+            .into(),
+        ),
+        (
+            "DAG Check",
+            if deployment.skip_parse {
+                "skipped (skip-parse)"
+            } else {
+                "on"
+            }
+            .into(),
+        ),
+    ])
+}
+
 fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()> {
-    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let named = args
+        .deployment
+        .as_deref()
+        .or(args.deployment_name.as_deref());
+    let name = choose(&args.project_dir, named, false)?;
+    let remote = open(global, &args.project_dir, &name)?;
     let name = remote.deployment.name.clone();
     let parent = remote.read_record()?;
+    let Some(toggle) = args.dag_deploy else {
+        // Nothing to change: the current settings.
+        print!(
+            "{}",
+            settings_text(&remote.deployment, parent.as_ref().map(|p| &p.record))
+        );
+        return Ok(());
+    };
     let enabled = parent.as_ref().is_none_or(|p| p.record.dag_deploy_enabled);
-    let want = args.dag_deploy == Toggle::Enable;
+    let want = toggle == Toggle::Enable;
     if enabled == want {
         if !global.quiet {
             eprintln!(
@@ -227,7 +327,11 @@ fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()
         if !args.force {
             let answer = ask("Disable DAG-only deploys? [y/N] ")?;
             if !matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
-                return Err(DeployError::Cancelled.into());
+                // Declined: not an error, as with the Astro CLI.
+                eprintln!(
+                    "Cancelled: DAG-only deploys stay enabled for `{name}`; nothing was changed"
+                );
+                return Ok(());
             }
         }
     }

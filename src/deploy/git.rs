@@ -25,6 +25,11 @@ pub struct GitInfo {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    git_raw(dir, args).map(|out| out.trim().to_string())
+}
+
+/// `git -C dir ARGS`'s standard output as it is, when it succeeds.
+fn git_raw(dir: &Path, args: &[&str]) -> Option<String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -36,7 +41,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
     if !output.status.success() {
         return None;
     }
-    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Drops `user:password@` from a URL-shaped remote; secrets never reach a record.
@@ -50,6 +55,19 @@ pub fn redact_remote(url: &str) -> String {
     url.to_string()
 }
 
+/// The paths under `dir` with uncommitted changes (tracked or untracked, as `git
+/// status` shows them); `None` when git cannot tell.
+pub fn uncommitted(dir: &Path) -> Option<Vec<String>> {
+    let status = git_raw(dir, &["status", "--porcelain", "--", "."])?;
+    Some(
+        status
+            .lines()
+            .filter_map(|line| line.get(3..))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 impl GitInfo {
     /// The git state of `dir`, or `None` when it is not in a git work tree.
     pub fn read(dir: &Path) -> Option<Self> {
@@ -58,7 +76,7 @@ impl GitInfo {
         let author = git(dir, &["log", "-1", "--format=%an <%ae>"]).filter(|a| !a.is_empty());
         let subject = git(dir, &["log", "-1", "--format=%s"]).filter(|s| !s.is_empty());
         let remote = git(dir, &["remote", "get-url", "origin"]).map(|u| redact_remote(&u));
-        let dirty = git(dir, &["status", "--porcelain", "--", "."]).is_none_or(|s| !s.is_empty());
+        let dirty = uncommitted(dir).is_none_or(|paths| !paths.is_empty());
         Some(Self {
             commit,
             branch,
