@@ -609,7 +609,7 @@ fn bundle_symlink_through_dot_link_is_refused() {
             r["dag_bundle"]["size"] = json!(blob_bytes.len());
             r["dag_bundle"]["version"] = json!("20250103T000000.000Z");
         }));
-        fx.assert_refused(case, "Refused bundle entry `x`");
+        fx.assert_refused(case, "Refused symlink `x`");
     }
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a deploy came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GitInfo {
     pub commit: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
