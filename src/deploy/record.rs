@@ -215,7 +215,7 @@ impl Record {
 /// Longest name-like field (deployment, tag, runtime version, time), in bytes.
 const MAX_NAME: usize = 128;
 /// Longest free text (description, git fields), in bytes.
-const MAX_TEXT: usize = 4096;
+pub(super) const MAX_TEXT: usize = 4096;
 
 /// `value` for an error message: escaped, and cut short when long.
 fn shown(value: &str) -> String {
