@@ -700,7 +700,7 @@ fn a_bundle_entry_with_dotdot_is_refused() {
         dag_bundle: Some(BundleRef {
             repository: format!("{}/team/airflow", registry.address()),
             digest: bundle.digest.clone(),
-            version: "evil".into(),
+            version: "20250101T000000.000Z".into(),
             blob,
             size: bundle.size,
         }),

@@ -15,6 +15,7 @@ use crate::deploy::{
     DeployError, Deployment, DeploymentRemote, Record, StoredRecord, SyncOutcome, history,
     set_dag_deploy, sync_once,
 };
+use crate::printable::printable;
 use crate::project::Settings;
 use crate::project::settings::DeploymentSettings;
 use crate::store::Store;
@@ -125,7 +126,8 @@ pub fn run(global: &GlobalArgs, command: &DeploymentCommand) -> anyhow::Result<b
     .map(|()| true)
 }
 
-/// The record's fields, one per line, as `inspect` and `deploy` print them.
+/// The record's fields, one per line, as `inspect` and `deploy` print them; every
+/// value is registry text, escaped.
 pub(super) fn describe(record: &Record, digest: Option<&crate::digest::Digest>) -> String {
     let mut lines: Vec<(&str, String)> = vec![("Deployment", record.deployment.clone())];
     if let Some(digest) = digest {
@@ -193,7 +195,7 @@ pub(super) fn describe(record: &Record, digest: Option<&crate::digest::Digest>) 
     }
     lines
         .iter()
-        .map(|(k, v)| format!("{:<20}{v}\n", format!("{k}:")))
+        .map(|(k, v)| format!("{:<20}{}\n", format!("{k}:"), printable(v)))
         .collect()
 }
 
@@ -239,16 +241,18 @@ fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Re
             .as_ref()
             .map_or("-".to_string(), |i| i.digest.hex()[..12].to_string());
         let dags = r.dag_bundle.as_ref().map_or("-", |b| b.version.as_str());
-        let commit = r
+        let commit: String = r
             .git
             .as_ref()
-            .map_or("-", |g| &g.commit[..g.commit.len().min(12)]);
+            .map_or("-".into(), |g| g.commit.chars().take(12).collect());
         println!(
-            "{}  {}  {:<12}  image {image}  dags {dags}  commit {commit}  {}",
+            "{}  {}  {:<12}  image {image}  dags {}  commit {}  {}",
             &stored.digest.hex()[..12],
-            r.deployed_at,
+            printable(&r.deployed_at),
             r.action.as_str(),
-            r.description.as_deref().unwrap_or("")
+            printable(dags),
+            printable(&commit),
+            printable(r.description.as_deref().unwrap_or(""))
         );
     }
     Ok(())
@@ -365,17 +369,19 @@ pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
                             path,
                             files,
                         } => eprintln!(
-                            "{} now holds DAG bundle version {version} ({files} files, in {})",
+                            "{} now holds DAG bundle version {} ({files} files, in {})",
                             args.dest.display(),
-                            path.display()
+                            printable(version),
+                            printable(&path.display().to_string())
                         ),
                         SyncOutcome::Current { version } => eprintln!(
-                            "{} already holds DAG bundle version {version}",
-                            args.dest.display()
+                            "{} already holds DAG bundle version {}",
+                            args.dest.display(),
+                            printable(version)
                         ),
                         SyncOutcome::NoBundle => eprintln!(
                             "`{}` has no DAG bundle (DAG-only deploys are off, or none was pushed); {} is left as it is",
-                            remote.deployment.name,
+                            printable(&remote.deployment.name),
                             args.dest.display()
                         ),
                     }
@@ -403,4 +409,49 @@ pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
 /// Whether standard input can answer questions.
 pub(super) fn interactive() -> bool {
     std::io::stdin().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::{Action, BundleRef, GitInfo};
+    use crate::digest::Digest;
+
+    /// A record built in code skips the checks on read: the printing escapes anyway.
+    #[test]
+    fn registry_text_is_escaped_on_output() {
+        let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+        let record = Record {
+            schema_version: 1,
+            deployment: format!("dev{evil}"),
+            image: None,
+            dag_bundle: Some(BundleRef {
+                repository: "127.0.0.1:5000/team/airflow".into(),
+                digest: Digest::of(b"m"),
+                version: format!("v{evil}"),
+                blob: Digest::of(b"b"),
+                size: 1,
+            }),
+            dag_deploy_enabled: true,
+            action: Action::Deploy,
+            description: Some(format!("line\n{evil}")),
+            deployed_at: evil.into(),
+            git: Some(GitInfo {
+                commit: "0123".into(),
+                branch: Some(evil.into()),
+                author: Some(evil.into()),
+                remote: Some(evil.into()),
+                dirty: false,
+                subject: None,
+            }),
+            parent: None,
+        };
+        let text = describe(&record, None);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("line\\n\\u{1b}]0;owned"), "{text}");
+        assert_eq!(text.lines().count(), 11, "one line per field:\n{text}");
+    }
 }

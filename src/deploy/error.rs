@@ -94,6 +94,14 @@ pub enum DeployError {
     BadBundle { digest: Digest, detail: String },
     #[error("Refused bundle entry `{path}`: {reason}")]
     UnsafeEntry { path: String, reason: &'static str },
+    #[error(
+        "Refused symlink `{path}` (to `{target}`): a symlink in a DAG bundle must point inside the DAG folder, and {reason}"
+    )]
+    UnsafeLink {
+        path: String,
+        target: String,
+        reason: &'static str,
+    },
     #[error("`{}` exists and is not a symlink; `dags sync` manages it as a symlink", path.display())]
     DestNotSymlink { path: PathBuf },
     #[error("Cancelled; nothing was changed")]
