@@ -58,6 +58,8 @@ fn deployment(name: &str, image: &str) -> Deployment {
             image: image.to_string(),
             dag_bundles: None,
             runtime_label: None,
+            allow_non_runtime_images: false,
+            skip_parse: false,
         },
     )
     .expect("deployment")
