@@ -390,6 +390,12 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         .output
         .clone()
         .unwrap_or_else(|| OutputSpec::default_for(&project.root));
+    if output
+        .path()
+        .starts_with(project.root.join(crate::project::STATE_DIR))
+    {
+        super::output::ensure_state_dir(&project.root)?;
+    }
     let config_blob = (config_digest.clone(), store.blob_path(&config_digest));
     match &output {
         OutputSpec::Oci { dir, tag } => {
