@@ -1058,3 +1058,22 @@ fn dags_path_bundles_another_folder() {
     ));
     assert!(err.contains("must point inside the DAG folder"), "{err}");
 }
+
+#[test]
+fn item8_deploy_refuses_credentials_written_into_requirements() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let secret = "s3cr3t-in-the-file";
+    fs::write(
+        sandbox.project.join("requirements.txt"),
+        format!("# a private mirror\n--extra-index-url http://ci:{secret}@127.0.0.1:9/simple/\n"),
+    )
+    .expect("write");
+    let err = fails(run_in(&sandbox, &["deploy", "dev"], ""));
+    assert!(err.contains("requirements.txt:2"), "{err}");
+    assert!(err.contains("${"), "{err}");
+    assert!(!err.contains(secret), "{err}");
+    // Nothing went out: the deployment has no record.
+    let none = run_in(&sandbox, &["deployment", "inspect", "dev", "--json"], "");
+    assert_eq!(none.status.code(), Some(1), "{}", stdout(&none));
+}

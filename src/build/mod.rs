@@ -22,6 +22,6 @@ pub use error::BuildError;
 pub use lock_run::{LockSummary, check_lock, lock};
 pub use output::{OutputSpec, ensure_state_dir};
 pub use push::{LocalImage, PushSummary, push_image, read_image};
-pub use python_stage::{PythonError, PythonOptions};
+pub use python_stage::{LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
 pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};

@@ -86,6 +86,15 @@ impl BuildOptions {
 /// Progress notes for long work; the CLI draws them, tests ignore them.
 pub trait Reporter {
     fn step(&self, message: &str);
+
+    /// Something the user should know that does not stop the run, with what to do
+    /// about it. Logged by default; the CLI shows it as a warning.
+    fn warn(&self, message: &str, hint: Option<&str>) {
+        match hint {
+            Some(hint) => tracing::warn!("{message} (hint: {hint})"),
+            None => tracing::warn!("{message}"),
+        }
+    }
 }
 
 impl Reporter for () {

@@ -68,6 +68,10 @@ pub enum DeployError {
     },
     #[error("`{}` line {line}: expected `KEY=VALUE`", path.display())]
     EnvLine { path: PathBuf, line: usize },
+    #[error(
+        "Credentials are written into a URL at {places}; the file is copied into the image as written, so the deploy is refused (nothing was deployed)"
+    )]
+    LiteralCredentials { places: String },
     #[error("The DAG check found {count} error(s); nothing was deployed\n{report}")]
     DagCheckFailed { count: usize, report: String },
     #[error("Cannot run the project's tests in the image")]
@@ -158,6 +162,10 @@ impl DeployError {
                 "name the deployment in `airlock.toml`:\n  [deployments.dev]\n  image = \"registry/team/airflow\""
                     .into(),
             ),
+            Self::LiteralCredentials { .. } => Some(format!(
+                "{}; then rotate the credentials if the files were shared",
+                crate::build::LITERAL_CREDENTIALS_HINT
+            )),
             Self::Downgrade { .. } => Some(
                 "if the rollback to the older Runtime is intended, deploy with `--allow-runtime-downgrade`"
                     .into(),

@@ -125,6 +125,9 @@ pub fn deploy(
 ) -> Result<DeployOutcome, DeployError> {
     let project = Project::load(&options.project_dir, &BTreeMap::new())?;
     let deployment = Deployment::find(&project.settings.deployments, &options.deployment)?;
+    if options.mode != DeployMode::DagsOnly && options.image_name.is_none() {
+        refuse_literal_credentials(&project)?;
+    }
     let store = Store::open(&options.store_dir)?;
     let remote = options
         .remote
@@ -354,6 +357,20 @@ pub fn deploy(
         bundle_pushed,
         check,
         warnings,
+    })
+}
+
+/// The image built from `project` would carry any credential its files write into a
+/// URL: refused before anything is pushed.
+fn refuse_literal_credentials(project: &Project) -> Result<(), DeployError> {
+    let places =
+        crate::build::literal_credentials(project).map_err(crate::build::BuildError::from)?;
+    if places.is_empty() {
+        return Ok(());
+    }
+    let places: Vec<String> = places.iter().map(|p| format!("`{p}`")).collect();
+    Err(DeployError::LiteralCredentials {
+        places: places.join(", "),
     })
 }
 
