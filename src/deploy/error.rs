@@ -117,6 +117,7 @@ impl DeployError {
             Self::Pytest(err) => match err.as_ref() {
                 crate::dags::Tier2Error::Sandbox(e) => e.hint(),
                 crate::dags::Tier2Error::Build(e) => e.hint(),
+                crate::dags::Tier2Error::EnvFile(e) => e.hint(),
                 _ => None,
             },
             Self::RaceLost { name, .. } => Some(format!(

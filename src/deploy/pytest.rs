@@ -3,12 +3,14 @@
 
 use super::DeployError;
 use crate::build::{BuildOptions, Reporter};
-use crate::dags::{prepare, run_pytest as pytest_in_sandbox};
+use crate::dags::{Tier2Error, prepare, project_env, run_pytest as pytest_in_sandbox};
 
-/// Runs the project's `tests/` in the image `build` describes; `Ok(false)` when they fail.
+/// Runs the project's `tests/` in the image `build` describes, with the project's
+/// `.env` when it has one; `Ok(false)` when they fail.
 pub fn run_pytest(build: &BuildOptions, reporter: &dyn Reporter) -> Result<bool, DeployError> {
-    let prepared = prepare(build, reporter).map_err(|e| DeployError::Pytest(Box::new(e)))?;
-    let code =
-        pytest_in_sandbox(&prepared, None, &[]).map_err(|e| DeployError::Pytest(Box::new(e)))?;
+    let fail = |e: Tier2Error| DeployError::Pytest(Box::new(e));
+    let env = project_env(&build.project_dir, None).map_err(|e| fail(e.into()))?;
+    let prepared = prepare(build, reporter).map_err(fail)?;
+    let code = pytest_in_sandbox(&prepared, None, &[], &env).map_err(fail)?;
     Ok(code == 0)
 }
