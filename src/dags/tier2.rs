@@ -411,3 +411,87 @@ pub fn run_pytest(
         .map_err(io_err(Path::new("bwrap")))?;
     Ok(status.code().unwrap_or(1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn keys(env: &[(String, String)]) -> Vec<&str> {
+        env.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn astro_1_airflow_home_is_never_moved() {
+        let rootfs = tempfile::tempdir().expect("tempdir");
+        // The Runtime's layout: Airflow's home is the project mount, writable.
+        let mut runtime = env(&[("AIRFLOW_HOME", "/usr/local/airflow")]);
+        airflow_writable(&mut runtime, "/usr/local/airflow", rootfs.path());
+        assert_eq!(keys(&runtime), ["AIRFLOW_HOME"]);
+        // No AIRFLOW_HOME and no HOME: `~/airflow` is under the private /tmp.
+        let mut bare: Vec<(String, String)> = Vec::new();
+        airflow_writable(&mut bare, "/usr/local/airflow", rootfs.path());
+        assert!(bare.is_empty());
+        // A read-only home: config, database and logs go to /tmp, the home stays.
+        let mut elsewhere = env(&[
+            ("AIRFLOW_HOME", "/opt/airflow"),
+            ("AIRFLOW__LOGGING__BASE_LOG_FOLDER", "/opt/logs"),
+        ]);
+        airflow_writable(&mut elsewhere, "/usr/local/airflow", rootfs.path());
+        assert_eq!(
+            keys(&elsewhere),
+            [
+                "AIRFLOW_HOME",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
+                "AIRFLOW_CONFIG",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+            ]
+        );
+        assert_eq!(elsewhere[0].1, "/opt/airflow");
+        assert_eq!(elsewhere[1].1, "/opt/logs");
+        // The image's own config file and database setting are kept.
+        let cfg = rootfs.path().join("home/astro/airflow");
+        std::fs::create_dir_all(&cfg).expect("mkdir");
+        std::fs::write(cfg.join("airflow.cfg"), "[core]\n").expect("write");
+        let mut home = env(&[
+            ("HOME", "/home/astro"),
+            ("AIRFLOW__CORE__SQL_ALCHEMY_CONN", "sqlite:////x.db"),
+        ]);
+        airflow_writable(&mut home, "/usr/local/airflow", rootfs.path());
+        assert_eq!(
+            keys(&home),
+            [
+                "HOME",
+                "AIRFLOW__CORE__SQL_ALCHEMY_CONN",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER"
+            ]
+        );
+        assert!(!writable_in_sandbox(
+            "/usr/local/airflowx",
+            "/usr/local/airflow"
+        ));
+        assert!(writable_in_sandbox(
+            "/usr/local/airflow/dags",
+            "/usr/local/airflow/"
+        ));
+        assert!(writable_in_sandbox("/tmp", "/x"));
+    }
+
+    #[test]
+    fn astro_2_env_file_values_win_over_the_images() {
+        let merged = with_overrides(
+            &env(&[("A", "image"), ("B", "image")]),
+            &env(&[("B", "dotenv"), ("C", "dotenv")]),
+        );
+        assert_eq!(
+            merged,
+            env(&[("A", "image"), ("B", "dotenv"), ("C", "dotenv")])
+        );
+    }
+}
