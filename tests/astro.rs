@@ -264,6 +264,10 @@ fn pip_distribution(url: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// A base for the index test: its name, extra files, extra config `Env`, and the
+/// index the lock must name.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>, String);
+
 #[test]
 fn astro_9_index_from_the_base_image() {
     let index = index();
@@ -276,7 +280,7 @@ fn astro_9_index_from_the_base_image() {
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
     let env_var = format!("PIP_INDEX_URL={}", index.url());
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>, String)> = vec![
+    let cases: Vec<Case> = vec![
         ("image config", vec![], vec![env_var.as_str()], index.url()),
         (
             "/etc/pip.conf",
@@ -303,7 +307,11 @@ fn astro_9_index_from_the_base_image() {
             astro.requirements("alpha\n");
             let output = astro.run("build", &[]);
             succeeds(&output);
-            assert_eq!(astro.locked_indexes(), [expected.clone()], "{form}: {case}");
+            assert_eq!(
+                astro.locked_indexes(),
+                [expected.as_str()],
+                "{form}: {case}"
+            );
         }
     }
 
