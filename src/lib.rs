@@ -19,4 +19,5 @@ pub mod oci;
 pub mod project;
 pub mod python;
 pub mod registry;
+pub mod sbom;
 pub mod store;

@@ -124,6 +124,34 @@ pub enum Command {
     /// DAG bundles on the Airflow side
     #[command(subcommand)]
     Dags(DagsCommand),
+    /// Print the SBOM of an image airlock built
+    ///
+    /// IMAGE is `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference. The
+    /// packages are read from the image's own dpkg database and `*.dist-info`
+    /// directories; hashes of the `.deb`s and wheels from the lock the image carries.
+    /// The output is the same bytes `airlock build --sbom` wrote for the image (given
+    /// the same `--project-dir`, which adds the project's git commit).
+    Sbom(SbomArgs),
+}
+
+/// The SBOM formats `build --sbom` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomChoice {
+    Spdx,
+    Cyclonedx,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference
+    pub image: String,
+    /// SPDX 2.3 JSON or CycloneDX 1.6 JSON
+    #[arg(long, value_enum, default_value = "spdx")]
+    pub format: SbomChoice,
+    /// The project the image was built from (adds its git commit and remote)
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
 }
 
 /// `astro deploy`'s flags, with airlock's own after them (README: "Flags against the
@@ -375,6 +403,14 @@ pub struct BuildArgs {
     /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
+    /// Write the image's SBOM beside the output (`OUTPUT.spdx.json`, `OUTPUT.cdx.json`)
+    /// and attach it to the pushed image
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sbom: Option<SbomChoice>,
+    /// Write an in-toto SLSA v1 provenance statement beside the output
+    /// (`OUTPUT.intoto.json`) and attach it to the pushed image
+    #[arg(long)]
+    pub provenance: bool,
     #[command(flatten)]
     pub python: PythonArgs,
 }

@@ -15,6 +15,7 @@ mod pytest_cmd;
 mod registry_cmd;
 mod render;
 mod reporter;
+mod sbom_cmd;
 
 pub use args::Cli;
 pub use render::ExitStatus;
@@ -64,6 +65,7 @@ pub fn main() -> ExitStatus {
         args::Command::Dags(args::DagsCommand::Sync(args)) => {
             done(deployment_cmd::sync(global, args))
         }
+        args::Command::Sbom(args) => done(sbom_cmd::run(global, args)),
     };
     result.unwrap_or_else(|err| {
         render::print_error(&err);

@@ -28,6 +28,8 @@ pub struct WheelSpec {
     pub entry_points: Option<String>,
     /// Write a wrong hash for this archive path into RECORD.
     pub bad_record_for: Option<String>,
+    /// Extra `METADATA` header lines (`License-Expression: MIT`).
+    pub metadata: Vec<String>,
 }
 
 impl WheelSpec {
@@ -46,7 +48,13 @@ impl WheelSpec {
             )],
             entry_points: None,
             bad_record_for: None,
+            metadata: Vec::new(),
         }
+    }
+
+    pub fn metadata_line(mut self, line: &str) -> Self {
+        self.metadata.push(line.to_string());
+        self
     }
 
     pub fn requires(mut self, requirement: &str) -> Self {
@@ -90,6 +98,9 @@ impl WheelSpec {
         }
         for r in &self.requires {
             metadata.push_str(&format!("Requires-Dist: {r}\n"));
+        }
+        for line in &self.metadata {
+            metadata.push_str(&format!("{line}\n"));
         }
         let purelib = self.tag.ends_with("-any");
         let wheel = format!(
