@@ -448,3 +448,151 @@ sys.exit(f'invalid: {errors!r}' if errors else 0)\n",
         "host paths leak"
     );
 }
+
+fn skopeo(args: &[&str]) -> Value {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is installed by scripts/test");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// Push attaches the SBOMs and the provenance as OCI 1.1 artifacts; the registry
+/// (docker-registry has no referrers API) lists them under the referrers tag
+/// schema, where airlock and skopeo find them.
+#[test]
+fn push_attaches_sboms_and_provenance_under_the_referrers_tag() {
+    let registry = support::registry::Registry::plain();
+    let sandbox = support::Sandbox::quickstart();
+    let target = format!("{}/team/quickstart:v1", registry.address());
+    let built = sandbox.build(&[
+        "--sbom",
+        "both",
+        "--provenance",
+        "--push",
+        &target,
+        "--output",
+        &format!("oci:{}:latest", sandbox.dir.path().join("out").display()),
+    ]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let digest: Digest = stdout(&built).trim().parse().expect("digest");
+    let tag = format!("sha256-{}", digest.hex());
+
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/team/quickstart", registry.address()),
+    ]);
+    let tags: Vec<&str> = tags["Tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tags.contains(&tag.as_str()), "{tags:?}");
+    let index = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/team/quickstart:{tag}", registry.address()),
+    ]);
+    assert_eq!(index["mediaType"], media_types::OCI_INDEX);
+    let mut types: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap_or("").to_string())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "application/spdx+json",
+            "application/vnd.cyclonedx+json",
+            "application/vnd.in-toto+json"
+        ]
+    );
+    // Each artifact names the image as its subject and holds the document written
+    // beside the output.
+    for entry in index["manifests"].as_array().expect("manifests") {
+        let artifact = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!(
+                "docker://{}/team/quickstart@{}",
+                registry.address(),
+                entry["digest"].as_str().expect("digest")
+            ),
+        ]);
+        assert_eq!(artifact["subject"]["digest"], digest.to_string());
+        assert_eq!(artifact["artifactType"], entry["artifactType"]);
+    }
+    let provenance: Value = serde_json::from_slice(
+        &std::fs::read(sandbox.dir.path().join("out.intoto.json")).expect("provenance"),
+    )
+    .expect("json");
+    assert_eq!(provenance["subject"][0]["digest"]["sha256"], digest.hex());
+    assert_eq!(
+        provenance["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let deps = provenance["predicate"]["buildDefinition"]["resolvedDependencies"].to_string();
+    assert!(
+        deps.contains("airlock.lock") && deps.contains("\"base\""),
+        "{deps}"
+    );
+    let text = provenance.to_string();
+    assert!(
+        !text.contains(&sandbox.dir.path().display().to_string()),
+        "host paths leak"
+    );
+
+    // airlock finds them too.
+    let empty = sandbox.dir.path().join("empty-store");
+    let pulled = airlock(
+        &["pull", &target, "--cache-dir", &empty.to_string_lossy()],
+        sandbox.dir.path(),
+        &[],
+    );
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    for kind in [
+        "application/spdx+json",
+        "application/vnd.cyclonedx+json",
+        "application/vnd.in-toto+json",
+    ] {
+        assert!(
+            stderr(&pulled).contains(&format!("Attached {kind}")),
+            "{}",
+            stderr(&pulled)
+        );
+    }
+
+    // `airlock push` of the same output attaches what was written beside it.
+    let again = format!("{}/team/copy:v1", registry.address());
+    let pushed = airlock(
+        &[
+            "push",
+            &again,
+            "--from",
+            &format!("oci:{}:latest", sandbox.dir.path().join("out").display()),
+            "--cache-dir",
+            &sandbox.cache.to_string_lossy(),
+        ],
+        sandbox.dir.path(),
+        &[],
+    );
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let copy_index = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/team/copy:{tag}", registry.address()),
+    ]);
+    assert_eq!(copy_index["manifests"].as_array().map(Vec::len), Some(3));
+}

@@ -87,6 +87,16 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         &args.sbom.map(super::sbom_cmd::formats).unwrap_or_default(),
         args.provenance.then_some(&parameters),
     )?;
+    let attached = match &result.push {
+        Some(push) => super::sbom_cmd::attach(
+            global,
+            &options.remote,
+            &push.reference,
+            &crate::store::Store::open(store_dir(global))?.read_blob(&result.manifest_digest)?,
+            &documents,
+        )?,
+        None => Vec::new(),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
@@ -109,6 +119,13 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
             eprintln!(
                 "Pushed {}: {} blob(s) uploaded, {} already there, {} mounted",
                 push.reference, push.uploaded, push.existed, push.mounted
+            );
+        }
+        for artifact in &attached {
+            eprintln!(
+                "Attached {} {}",
+                artifact.artifact_type.as_deref().unwrap_or("artifact"),
+                artifact.digest
             );
         }
         if result.lock_updated {

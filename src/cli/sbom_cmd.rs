@@ -128,3 +128,86 @@ pub fn write_beside(
     }
     Ok(documents)
 }
+
+/// The documents written beside `output` by an earlier `build --sbom/--provenance`
+/// that describe the image `digest` (they name it).
+pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<SideDocument> {
+    let kinds = [
+        (Format::Spdx.suffix(), Format::Spdx.media_type()),
+        (Format::CycloneDx.suffix(), Format::CycloneDx.media_type()),
+        ("intoto.json", crate::sbom::provenance::MEDIA_TYPE),
+    ];
+    let needle = digest.hex().to_string();
+    kinds
+        .iter()
+        .filter_map(|(suffix, media_type)| {
+            let path = PathBuf::from(format!("{}.{suffix}", output.display()));
+            let bytes = std::fs::read(&path).ok()?;
+            String::from_utf8_lossy(&bytes)
+                .contains(&needle)
+                .then_some(SideDocument {
+                    media_type,
+                    bytes,
+                    path,
+                })
+        })
+        .collect()
+}
+
+/// Pushes each document as an OCI artifact whose subject is the image `digest`
+/// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
+pub fn attach(
+    global: &GlobalArgs,
+    remote: &crate::build::RemoteOptions,
+    reference: &str,
+    manifest: &[u8],
+    documents: &[SideDocument],
+) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
+    if documents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open(store_dir(global))?;
+    let subject = crate::oci::Descriptor::new(
+        crate::oci::media_types::OCI_MANIFEST,
+        crate::digest::Digest::of(manifest),
+        manifest.len() as u64,
+    );
+    let source = |bytes: &[u8]| -> anyhow::Result<crate::registry::BlobSource> {
+        let digest = store.put_bytes(bytes)?;
+        Ok(crate::registry::BlobSource {
+            path: store.blob_path(&digest),
+            digest,
+            size: bytes.len() as u64,
+        })
+    };
+    let empty = source(crate::registry::EMPTY_CONFIG)?;
+    let reference = remote.parse_reference(reference)?;
+    let client = remote.client(&format!("the artifacts of `{reference}`"))?;
+    let runtime = crate::build::runtime()?;
+    let mut attached = Vec::new();
+    for doc in documents {
+        let blob = source(&doc.bytes)?;
+        let descriptor = runtime
+            .block_on(client.attach(
+                reference.repository(),
+                &subject,
+                doc.media_type,
+                &blob,
+                &empty,
+            ))
+            .with_context(|| format!("Cannot attach `{}` to `{reference}`", doc.path.display()))?;
+        attached.push(descriptor);
+    }
+    Ok(attached)
+}
+
+/// The artifacts attached to the image `digest` in `reference`'s repository.
+pub fn list_attached(
+    remote: &crate::build::RemoteOptions,
+    reference: &str,
+    digest: &crate::digest::Digest,
+) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
+    let reference = remote.parse_reference(reference)?;
+    let client = remote.client(&format!("the artifacts of `{reference}`"))?;
+    Ok(crate::build::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+}
