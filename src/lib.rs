@@ -21,3 +21,4 @@ pub mod python;
 pub mod registry;
 pub mod sbom;
 pub mod store;
+pub mod verify;

@@ -596,3 +596,70 @@ fn push_attaches_sboms_and_provenance_under_the_referrers_tag() {
     ]);
     assert_eq!(copy_index["manifests"].as_array().map(Vec::len), Some(3));
 }
+
+/// `airlock verify` passes on an untouched image and, after one project file is
+/// changed and the image re-packed with umoci, fails naming that file.
+#[test]
+fn verify_passes_untouched_and_names_the_file_changed_by_hand() {
+    assert!(
+        support::host_debian::tool("umoci"),
+        "`umoci` is missing: run scripts/test, which installs it"
+    );
+    let sandbox = support::Sandbox::quickstart();
+    let out = sandbox.dir.path().join("out");
+    let image = format!("oci:{}:latest", out.display());
+    let built = sandbox.build(&["--output", &image]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let verify = || {
+        airlock(
+            &[
+                "verify",
+                &image,
+                "--project-dir",
+                &sandbox.project.to_string_lossy(),
+                "--base-layout",
+                &sandbox.base_layout.to_string_lossy(),
+            ],
+            sandbox.dir.path(),
+            &[],
+        )
+    };
+    let untouched = verify();
+    assert_eq!(
+        untouched.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&untouched),
+        stderr(&untouched)
+    );
+
+    let bundle = sandbox.dir.path().join("bundle");
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:latest", out.display()))
+            .arg(&bundle),
+    );
+    let changed = bundle.join("rootfs/usr/local/airflow/dags/example_dag.py");
+    assert!(changed.is_file(), "{}", changed.display());
+    std::fs::write(&changed, "# changed by hand\n").expect("write");
+    run_ok(
+        Command::new("umoci")
+            .args(["repack", "--image"])
+            .arg(format!("{}:latest", out.display()))
+            .arg(&bundle),
+    );
+    let tampered = verify();
+    assert_eq!(
+        tampered.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&tampered),
+        stderr(&tampered)
+    );
+    assert!(
+        stdout(&tampered).contains("usr/local/airflow/dags/example_dag.py"),
+        "{}",
+        stdout(&tampered)
+    );
+}

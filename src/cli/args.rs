@@ -132,6 +132,32 @@ pub enum Command {
     /// The output is the same bytes `airlock build --sbom` wrote for the image (given
     /// the same `--project-dir`, which adds the project's git commit).
     Sbom(SbomArgs),
+    /// Rebuild an image from its project's committed lock and compare digests
+    ///
+    /// IMAGE is `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference. The
+    /// project (default: the current directory) is built with `--locked` into a fresh
+    /// temporary store, every download verified by hash, with the image's own
+    /// SOURCE_DATE_EPOCH. Exits 0 only when the digests are equal; otherwise names
+    /// the layers that differ and the first files within them.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference
+    pub image: String,
+    /// The project the image was built from
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Leave the DAGs layer out of the rebuild (for images built with `--exclude-dags`)
+    #[arg(long)]
+    pub exclude_dags: bool,
+    /// Print the comparison as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The SBOM formats `build --sbom` writes.

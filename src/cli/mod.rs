@@ -16,6 +16,7 @@ mod registry_cmd;
 mod render;
 mod reporter;
 mod sbom_cmd;
+mod verify_cmd;
 
 pub use args::Cli;
 pub use render::ExitStatus;
@@ -66,6 +67,7 @@ pub fn main() -> ExitStatus {
             done(deployment_cmd::sync(global, args))
         }
         args::Command::Sbom(args) => done(sbom_cmd::run(global, args)),
+        args::Command::Verify(args) => checked(verify_cmd::run(global, args)),
     };
     result.unwrap_or_else(|err| {
         render::print_error(&err);
