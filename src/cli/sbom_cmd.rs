@@ -61,10 +61,8 @@ pub fn load_image(
 pub fn model(image: &ImageInput, project_dir: Option<&Path>) -> anyhow::Result<Sbom> {
     let lock_text =
         project_dir.and_then(|d| std::fs::read_to_string(d.join(crate::lock::LOCK_FILE)).ok());
-    Ok(
-        gather(image, lock_text.as_deref(), project_dir.map(project_info))
-            .context("Cannot read the image's packages")?,
-    )
+    gather(image, lock_text.as_deref(), project_dir.map(project_info))
+        .context("Cannot read the image's packages")
 }
 
 pub fn run(global: &GlobalArgs, args: &SbomArgs) -> anyhow::Result<()> {
