@@ -21,4 +21,6 @@ pub mod printable;
 pub mod project;
 pub mod python;
 pub mod registry;
+pub mod sbom;
 pub mod store;
+pub mod verify;

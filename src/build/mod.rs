@@ -21,7 +21,9 @@ pub use debian::{DebianError, DebianLayer, SkippedScript, lock_packages};
 pub use error::BuildError;
 pub use lock_run::{LockSummary, check_lock, lock};
 pub use output::{OutputSpec, ensure_state_dir};
-pub use push::{LocalImage, PushSummary, push_image, read_image};
+pub use push::{
+    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, PushSummary, push_image, read_image,
+};
 pub use python_stage::{LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
 pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};

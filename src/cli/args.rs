@@ -124,6 +124,60 @@ pub enum Command {
     /// DAG bundles on the Airflow side
     #[command(subcommand)]
     Dags(DagsCommand),
+    /// Print the SBOM of an image airlock built
+    ///
+    /// IMAGE is `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference. The
+    /// packages are read from the image's own dpkg database and `*.dist-info`
+    /// directories; hashes of the `.deb`s and wheels from the lock the image carries.
+    /// The output is the same bytes `airlock build --sbom` wrote for the image (given
+    /// the same `--project-dir`, which adds the project's git commit).
+    Sbom(SbomArgs),
+    /// Rebuild an image from its project's committed lock and compare digests
+    ///
+    /// IMAGE is `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference. The
+    /// project (default: the current directory) is built with `--locked` into a fresh
+    /// temporary store, every download verified by hash, with the image's own
+    /// SOURCE_DATE_EPOCH. Exits 0 only when the digests are equal; otherwise names
+    /// the layers that differ and the first files within them.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference
+    pub image: String,
+    /// The project the image was built from
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub project_dir: PathBuf,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Leave the DAGs layer out of the rebuild (for images built with `--exclude-dags`)
+    #[arg(long)]
+    pub exclude_dags: bool,
+    /// Print the comparison as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The SBOM formats `build --sbom` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomChoice {
+    Spdx,
+    Cyclonedx,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference
+    pub image: String,
+    /// SPDX 2.3 JSON or CycloneDX 1.6 JSON
+    #[arg(long, value_enum, default_value = "spdx")]
+    pub format: SbomChoice,
+    /// The project the image was built from (adds its git commit and remote)
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
 }
 
 /// `astro deploy`'s flags, with airlock's own after them (README: "Flags against the
@@ -375,6 +429,14 @@ pub struct BuildArgs {
     /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
+    /// Write the image's SBOM beside the output (`OUTPUT.spdx.json`, `OUTPUT.cdx.json`)
+    /// and attach it to the pushed image
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sbom: Option<SbomChoice>,
+    /// Write an in-toto SLSA v1 provenance statement beside the output
+    /// (`OUTPUT.intoto.json`) and attach it to the pushed image
+    #[arg(long)]
+    pub provenance: bool,
     #[command(flatten)]
     pub python: PythonArgs,
 }

@@ -45,6 +45,11 @@ pub fn default_options(
 
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
     let output = args.output.as_deref().map(OutputSpec::parse).transpose()?;
+    let output_path = output
+        .as_ref()
+        .map_or_else(|| OutputSpec::default_for(&args.project_dir), Clone::clone)
+        .path()
+        .to_path_buf();
     let options = BuildOptions {
         project_dir: args.project_dir.clone(),
         store_dir: store_dir(global),
@@ -68,6 +73,30 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
     spinner.finish();
     let result =
         result.with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?;
+    let parameters = crate::sbom::provenance::Parameters {
+        build_arg_names: args.build_args.iter().map(|(k, _)| k.clone()).collect(),
+        exclude_dags: args.exclude_dags,
+        locked: args.locked || args.frozen,
+        source_date_epoch: options.source_date_epoch,
+    };
+    let documents = super::sbom_cmd::write_beside(
+        global,
+        &result,
+        &output_path,
+        &args.project_dir,
+        &args.sbom.map(super::sbom_cmd::formats).unwrap_or_default(),
+        args.provenance.then_some(&parameters),
+    )?;
+    let attached = match &result.push {
+        Some(push) => super::sbom_cmd::attach(
+            global,
+            &options.remote,
+            &push.reference,
+            &crate::store::Store::open(store_dir(global))?.read_blob(&result.manifest_digest)?,
+            &documents,
+        )?,
+        None => Vec::new(),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
@@ -83,10 +112,20 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
             }
         }
         eprintln!("Wrote {}", result.output);
+        for doc in &documents {
+            eprintln!("Wrote {}", doc.path.display());
+        }
         if let Some(push) = &result.push {
             eprintln!(
                 "Pushed {}: {} blob(s) uploaded, {} already there, {} mounted",
                 push.reference, push.uploaded, push.existed, push.mounted
+            );
+        }
+        for artifact in &attached {
+            eprintln!(
+                "Attached {} {}",
+                artifact.artifact_type.as_deref().unwrap_or("artifact"),
+                artifact.digest
             );
         }
         if result.lock_updated {

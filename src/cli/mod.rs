@@ -15,6 +15,8 @@ mod pytest_cmd;
 mod registry_cmd;
 mod render;
 mod reporter;
+mod sbom_cmd;
+mod verify_cmd;
 
 pub use args::Cli;
 pub use render::ExitStatus;
@@ -64,6 +66,8 @@ pub fn main() -> ExitStatus {
         args::Command::Dags(args::DagsCommand::Sync(args)) => {
             done(deployment_cmd::sync(global, args))
         }
+        args::Command::Sbom(args) => done(sbom_cmd::run(global, args)),
+        args::Command::Verify(args) => checked(verify_cmd::run(global, args)),
     };
     result.unwrap_or_else(|err| {
         render::print_error(&err);

@@ -55,6 +55,20 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
             base.layers.len(),
             store.root().display()
         );
+        // Attached SBOMs and provenance, from the referrers tag; a registry that
+        // refuses the look-up only loses this listing.
+        if !args.offline
+            && let Ok(attached) =
+                super::sbom_cmd::list_attached(&remote, &args.reference, &base.manifest_digest)
+        {
+            for artifact in attached {
+                eprintln!(
+                    "Attached {} {}",
+                    artifact.artifact_type.as_deref().unwrap_or("artifact"),
+                    artifact.digest
+                );
+            }
+        }
     }
     println!("{}", base.manifest_digest);
     Ok(())
@@ -73,6 +87,15 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
     let result = push_image(&remote, &args.reference, &image);
     bar.finish();
     let summary = result.with_context(|| format!("Cannot push to `{}`", args.reference))?;
+    // SBOMs and provenance a `build --sbom/--provenance` wrote beside the image.
+    let documents = super::sbom_cmd::documents_beside(from.path(), &summary.digest);
+    let attached = super::sbom_cmd::attach(
+        global,
+        &remote,
+        &args.reference,
+        &image.manifest,
+        &documents,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
@@ -82,6 +105,13 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
             "Pushed {}: {} blob(s) uploaded, {} already there, {} mounted",
             summary.reference, summary.uploaded, summary.existed, summary.mounted
         );
+        for artifact in &attached {
+            eprintln!(
+                "Attached {} {}",
+                artifact.artifact_type.as_deref().unwrap_or("artifact"),
+                artifact.digest
+            );
+        }
     }
     println!("{}", summary.digest);
     Ok(())

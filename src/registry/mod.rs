@@ -10,6 +10,7 @@ mod progress;
 mod pull;
 mod push;
 mod reference;
+mod referrers;
 
 pub use auth::{AuthError, Challenge, Scopes, parse_challenge};
 pub use client::{RegistryClient, RegistryConfig};
@@ -25,3 +26,4 @@ pub use manifest::{
 pub use progress::{BlobOutcome, NoProgress, Progress};
 pub use push::{BlobSource, ImagePush, PushReport};
 pub use reference::{Reference, ReferenceError, Repository};
+pub use referrers::{EMPTY_CONFIG, EMPTY_MEDIA_TYPE, artifact_manifest, referrers_tag};

@@ -30,6 +30,8 @@ pub struct WheelSpec {
     pub bad_record_for: Option<String>,
     /// Symbolic link entries (path in the archive, target), which wheels may not have.
     pub symlinks: Vec<(String, String)>,
+    /// Extra `METADATA` header lines (`License-Expression: MIT`).
+    pub metadata: Vec<String>,
 }
 
 impl WheelSpec {
@@ -49,7 +51,13 @@ impl WheelSpec {
             entry_points: None,
             bad_record_for: None,
             symlinks: Vec::new(),
+            metadata: Vec::new(),
         }
+    }
+
+    pub fn metadata_line(mut self, line: &str) -> Self {
+        self.metadata.push(line.to_string());
+        self
     }
 
     pub fn requires(mut self, requirement: &str) -> Self {
@@ -93,6 +101,9 @@ impl WheelSpec {
         }
         for r in &self.requires {
             metadata.push_str(&format!("Requires-Dist: {r}\n"));
+        }
+        for line in &self.metadata {
+            metadata.push_str(&format!("{line}\n"));
         }
         let purelib = self.tag.ends_with("-any");
         let wheel = format!(

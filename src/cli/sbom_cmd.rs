@@ -1,0 +1,211 @@
+//! `airlock sbom`, and the SBOM and provenance files `airlock build` writes beside
+//! its output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::args::{GlobalArgs, SbomArgs, SbomChoice};
+use super::build_cmd::store_dir;
+use crate::build::{BuildResult, OutputSpec, pull_base, read_image};
+use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
+use crate::store::Store;
+
+/// The formats a choice names.
+pub fn formats(choice: SbomChoice) -> Vec<Format> {
+    match choice {
+        SbomChoice::Spdx => vec![Format::Spdx],
+        SbomChoice::Cyclonedx => vec![Format::CycloneDx],
+        SbomChoice::Both => vec![Format::Spdx, Format::CycloneDx],
+    }
+}
+
+/// The project's name (its directory's), git commit and remote.
+pub fn project_info(dir: &Path) -> ProjectInfo {
+    let absolute = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let name = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".to_string());
+    let git = crate::deploy::GitInfo::read(dir);
+    ProjectInfo {
+        name,
+        commit: git.as_ref().map(|g| g.commit.clone()),
+        remote: git.and_then(|g| g.remote),
+    }
+}
+
+/// An image named on the command line: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]`
+/// or a registry reference (pulled into the store). The second value keeps an
+/// unpacked archive alive.
+pub fn load_image(
+    global: &GlobalArgs,
+    text: &str,
+) -> anyhow::Result<(ImageInput, Option<crate::build::LocalImage>)> {
+    if text.starts_with("oci:") || text.starts_with("docker-archive:") {
+        let spec = OutputSpec::parse(text)?;
+        let local = read_image(&spec).with_context(|| format!("Cannot read the image `{text}`"))?;
+        let input = ImageInput::from_blobs(local.manifest.clone(), &local.blobs)?;
+        return Ok((input, Some(local)));
+    }
+    let store = Store::open(store_dir(global))?;
+    let remote = super::registry_cmd::remote_options(global, false, None);
+    let (image, _) =
+        pull_base(&store, &remote, text, None).with_context(|| format!("Cannot pull `{text}`"))?;
+    let input = ImageInput::from_store(&store, &image.manifest_digest)?;
+    Ok((input, None))
+}
+
+/// The model of `image`, with the project's git facts when `project_dir` is given.
+pub fn model(image: &ImageInput, project_dir: Option<&Path>) -> anyhow::Result<Sbom> {
+    let lock_text =
+        project_dir.and_then(|d| std::fs::read_to_string(d.join(crate::lock::LOCK_FILE)).ok());
+    gather(image, lock_text.as_deref(), project_dir.map(project_info))
+        .context("Cannot read the image's packages")
+}
+
+pub fn run(global: &GlobalArgs, args: &SbomArgs) -> anyhow::Result<()> {
+    let format = match args.format {
+        SbomChoice::Spdx => Format::Spdx,
+        SbomChoice::Cyclonedx => Format::CycloneDx,
+        SbomChoice::Both => {
+            anyhow::bail!("`airlock sbom` prints one format: `spdx` or `cyclonedx`")
+        }
+    };
+    let (image, _keep) = load_image(global, &args.image)?;
+    let sbom = model(&image, args.project_dir.as_deref())?;
+    std::io::stdout()
+        .write_all(&format.write(&sbom))
+        .context("Cannot write to standard output")?;
+    Ok(())
+}
+
+/// A documents a build produces besides its image: SBOMs and provenance.
+pub struct SideDocument {
+    pub media_type: &'static str,
+    pub bytes: Vec<u8>,
+    pub path: PathBuf,
+}
+
+/// Makes the SBOMs (and the provenance) of a build's image and writes each beside
+/// the output as `OUTPUT.spdx.json`, `OUTPUT.cdx.json`, `OUTPUT.intoto.json`.
+pub fn write_beside(
+    global: &GlobalArgs,
+    result: &BuildResult,
+    output: &Path,
+    project_dir: &Path,
+    sboms: &[Format],
+    provenance: Option<&crate::sbom::provenance::Parameters>,
+) -> anyhow::Result<Vec<SideDocument>> {
+    if sboms.is_empty() && provenance.is_none() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open(store_dir(global))?;
+    let image = ImageInput::from_store(&store, &result.manifest_digest)?;
+    let sbom = model(&image, Some(project_dir))?;
+    let beside = |suffix: &str| PathBuf::from(format!("{}.{suffix}", output.display()));
+    let mut documents: Vec<SideDocument> = sboms
+        .iter()
+        .map(|f| SideDocument {
+            media_type: f.media_type(),
+            bytes: f.write(&sbom),
+            path: beside(f.suffix()),
+        })
+        .collect();
+    if let Some(parameters) = provenance {
+        documents.push(SideDocument {
+            media_type: crate::sbom::provenance::MEDIA_TYPE,
+            bytes: crate::sbom::provenance::write(&sbom, parameters),
+            path: beside("intoto.json"),
+        });
+    }
+    for doc in &documents {
+        crate::atomic_file::write(&doc.path, &doc.bytes)
+            .with_context(|| format!("Cannot write `{}`", doc.path.display()))?;
+    }
+    Ok(documents)
+}
+
+/// The documents written beside `output` by an earlier `build --sbom/--provenance`
+/// that describe the image `digest` (they name it).
+pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<SideDocument> {
+    let kinds = [
+        (Format::Spdx.suffix(), Format::Spdx.media_type()),
+        (Format::CycloneDx.suffix(), Format::CycloneDx.media_type()),
+        ("intoto.json", crate::sbom::provenance::MEDIA_TYPE),
+    ];
+    let needle = digest.hex().to_string();
+    kinds
+        .iter()
+        .filter_map(|(suffix, media_type)| {
+            let path = PathBuf::from(format!("{}.{suffix}", output.display()));
+            let bytes = std::fs::read(&path).ok()?;
+            String::from_utf8_lossy(&bytes)
+                .contains(&needle)
+                .then_some(SideDocument {
+                    media_type,
+                    bytes,
+                    path,
+                })
+        })
+        .collect()
+}
+
+/// Pushes each document as an OCI artifact whose subject is the image `digest`
+/// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
+pub fn attach(
+    global: &GlobalArgs,
+    remote: &crate::build::RemoteOptions,
+    reference: &str,
+    manifest: &[u8],
+    documents: &[SideDocument],
+) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
+    if documents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open(store_dir(global))?;
+    let subject = crate::oci::Descriptor::new(
+        crate::oci::media_types::OCI_MANIFEST,
+        crate::digest::Digest::of(manifest),
+        manifest.len() as u64,
+    );
+    let source = |bytes: &[u8]| -> anyhow::Result<crate::registry::BlobSource> {
+        let digest = store.put_bytes(bytes)?;
+        Ok(crate::registry::BlobSource {
+            path: store.blob_path(&digest),
+            digest,
+            size: bytes.len() as u64,
+        })
+    };
+    let empty = source(crate::registry::EMPTY_CONFIG)?;
+    let reference = remote.parse_reference(reference)?;
+    let client = remote.client(&format!("the artifacts of `{reference}`"))?;
+    let runtime = crate::build::runtime()?;
+    let mut attached = Vec::new();
+    for doc in documents {
+        let blob = source(&doc.bytes)?;
+        let descriptor = runtime
+            .block_on(client.attach(
+                reference.repository(),
+                &subject,
+                doc.media_type,
+                &blob,
+                &empty,
+            ))
+            .with_context(|| format!("Cannot attach `{}` to `{reference}`", doc.path.display()))?;
+        attached.push(descriptor);
+    }
+    Ok(attached)
+}
+
+/// The artifacts attached to the image `digest` in `reference`'s repository.
+pub fn list_attached(
+    remote: &crate::build::RemoteOptions,
+    reference: &str,
+    digest: &crate::digest::Digest,
+) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
+    let reference = remote.parse_reference(reference)?;
+    let client = remote.client(&format!("the artifacts of `{reference}`"))?;
+    Ok(crate::build::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+}

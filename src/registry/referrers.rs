@@ -1,0 +1,144 @@
+//! OCI 1.1 artifacts attached to an image (SBOMs, provenance): an artifact manifest
+//! whose `subject` is the image manifest, and, for registries without the referrers
+//! API, the referrers tag schema: an image index tagged `sha256-<hex of the
+//! subject digest>` that lists the artifact manifests. The index is always kept up
+//! to date (registries with the API ignore it), and listing reads it.
+
+use std::collections::BTreeMap;
+
+use super::{BlobSource, RegistryClient, RegistryError, Repository};
+use crate::digest::Digest;
+use crate::oci::{Descriptor, ImageIndex, ImageManifest, media_types};
+
+/// The empty config of an artifact manifest.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// The referrers tag of `subject` (`sha256-<hex>`).
+pub fn referrers_tag(subject: &Digest) -> String {
+    format!("{}-{}", subject.algorithm(), subject.hex())
+}
+
+/// The artifact manifest for one blob of `artifact_type` attached to `subject`.
+pub fn artifact_manifest(artifact_type: &str, blob: &BlobSource, subject: &Descriptor) -> Vec<u8> {
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(media_types::OCI_MANIFEST.to_string()),
+        artifact_type: Some(artifact_type.to_string()),
+        config: Descriptor::new(
+            EMPTY_MEDIA_TYPE,
+            Digest::of(EMPTY_CONFIG),
+            EMPTY_CONFIG.len() as u64,
+        ),
+        layers: vec![Descriptor::new(
+            artifact_type,
+            blob.digest.clone(),
+            blob.size,
+        )],
+        subject: Some(Descriptor::new(
+            &subject.media_type,
+            subject.digest.clone(),
+            subject.size,
+        )),
+        annotations: BTreeMap::new(),
+    };
+    serde_json::to_vec(&manifest).unwrap_or_default()
+}
+
+fn is_not_found(error: &RegistryError) -> bool {
+    matches!(error, RegistryError::Api { status: 404, .. })
+}
+
+impl RegistryClient {
+    /// Pushes one artifact (`blob`, of `artifact_type`) attached to `subject`: the
+    /// empty config and the blob, then the manifest by digest, then the referrers
+    /// tag index. Returns the artifact manifest's descriptor.
+    pub async fn attach(
+        &self,
+        repository: &Repository,
+        subject: &Descriptor,
+        artifact_type: &str,
+        blob: &BlobSource,
+        empty_config: &BlobSource,
+    ) -> Result<Descriptor, RegistryError> {
+        self.push_blob(
+            repository,
+            &empty_config.digest,
+            empty_config.size,
+            &empty_config.path,
+            None,
+        )
+        .await?;
+        self.push_blob(repository, &blob.digest, blob.size, &blob.path, None)
+            .await?;
+        let manifest = artifact_manifest(artifact_type, blob, subject);
+        let digest = Digest::of(&manifest);
+        self.push_manifest(
+            repository,
+            &digest.to_string(),
+            &manifest,
+            media_types::OCI_MANIFEST,
+        )
+        .await?;
+        let mut descriptor =
+            Descriptor::new(media_types::OCI_MANIFEST, digest, manifest.len() as u64);
+        descriptor.artifact_type = Some(artifact_type.to_string());
+        self.add_referrers(
+            repository,
+            &subject.digest,
+            std::slice::from_ref(&descriptor),
+        )
+        .await?;
+        Ok(descriptor)
+    }
+
+    /// Adds `added` to the referrers tag index of `subject` (made when missing).
+    pub async fn add_referrers(
+        &self,
+        repository: &Repository,
+        subject: &Digest,
+        added: &[Descriptor],
+    ) -> Result<(), RegistryError> {
+        let mut index = self.referrers_index(repository, subject).await?;
+        for descriptor in added {
+            index.manifests.retain(|d| d.digest != descriptor.digest);
+            index.manifests.push(descriptor.clone());
+        }
+        index.manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+        let bytes = serde_json::to_vec(&index).unwrap_or_default();
+        self.push_manifest(
+            repository,
+            &referrers_tag(subject),
+            &bytes,
+            media_types::OCI_INDEX,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The artifacts attached to `subject`, from its referrers tag index.
+    pub async fn referrers(
+        &self,
+        repository: &Repository,
+        subject: &Digest,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        Ok(self.referrers_index(repository, subject).await?.manifests)
+    }
+
+    async fn referrers_index(
+        &self,
+        repository: &Repository,
+        subject: &Digest,
+    ) -> Result<ImageIndex, RegistryError> {
+        match self
+            .fetch_manifest(repository, &referrers_tag(subject))
+            .await
+        {
+            Ok(fetched) => {
+                Ok(serde_json::from_slice(&fetched.bytes).unwrap_or_else(|_| ImageIndex::empty()))
+            }
+            Err(error) if is_not_found(&error) => Ok(ImageIndex::empty()),
+            Err(error) => Err(error),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! `airlock verify`: an image against a rebuild of its project from the committed
+//! lock. The rebuild itself is an ordinary locked build into a fresh store; this
+//! module compares the two images and, when they differ, says which layers differ
+//! and the first files within them that do.
+//!
+//! - [`diff`]: layer-by-layer and file-by-file comparison
+
+pub mod diff;
+
+pub use diff::{FileFacts, ImageDiff, LayerDiff, compare};
