@@ -539,6 +539,52 @@ async fn push_survives_500_429_and_503() {
     .await;
 }
 
+/// Issue item 3: one failed probe switched a push to https. The plain-HTTP probe of a
+/// loopback registry meets a 500, then a dropped connection; the push must stay in
+/// plain HTTP (no TLS handshake reaches the proxy) and ask `GET /v2/` once for all
+/// its parallel blob tasks, retried like any other request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failed_probe_switches_a_push_to_https() {
+    let registry = Registry::plain();
+    let proxy = Proxy::start(registry.port).await;
+    proxy.add(Rule::new(
+        "GET",
+        "/v2/",
+        Fault::Status {
+            code: 500,
+            retry_after: None,
+        },
+    ));
+    proxy.add(Rule::new("GET", "/v2/", Fault::DropRequestBody));
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(work.path(), 14, &[100, 1000, 2000]);
+    let client = anonymous_client();
+    let report = client
+        .push_image(&repo(&proxy.address(), "airlock/app"), &image.push(&["v1"]))
+        .await
+        .expect("push over plain HTTP despite a failed probe");
+    assert_eq!(report.manifest_digest, image.digest());
+    assert_eq!(proxy.tls_handshakes(), 0, "{:#?}", proxy.requests());
+    let probes = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path() == "/v2/")
+        .count();
+    assert_eq!(
+        probes,
+        3,
+        "one probe, retried twice: {:#?}",
+        proxy.requests()
+    );
+    pull_and_compare(
+        &client,
+        &format!("{}/airlock/app:v1", registry.address()),
+        &image,
+        &work.path().join("store"),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_chunked_upload_resumes_from_the_registry_range() {
     let registry = Registry::plain();
