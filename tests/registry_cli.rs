@@ -466,3 +466,56 @@ fn faulty_loopback_registry_pushes_never_switch_to_https() {
     );
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Issue item 13, with a real SIGKILL: a pull killed in the middle of a blob leaves
+/// a `.partial-*` file in the store; the next command to open the store removes it.
+#[test]
+fn a_killed_pull_leaves_no_partial_blob_behind() {
+    let registry = Registry::plain();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let proxy = runtime.block_on(Proxy::start(registry.port));
+    let sandbox = Sandbox::quickstart();
+    let base_ref = format!("{}/runtime:3.0-1", proxy.address());
+    push_fixture_base(&sandbox, &base_ref);
+    proxy.add(support::proxy::Rule::new(
+        "GET",
+        "/blobs/sha256:",
+        support::proxy::Fault::Stall(Duration::from_secs(60)),
+    ));
+    let cache = sandbox.dir.path().join("pull-cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["pull", &base_ref, "--cache-dir", &cache.to_string_lossy()])
+        .current_dir(sandbox.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run airlock");
+    let partials = |cache: &std::path::Path| -> Vec<String> {
+        fs::read_dir(cache.join("blobs/sha256"))
+            .map(|entries| {
+                entries
+                    .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with(".partial-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Killed while a blob is on its way (the proxy holds it back).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while partials(&cache).is_empty() || !proxy.requests().iter().any(|r| r.faulted) {
+        assert!(Instant::now() < deadline, "the pull never started a blob");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert!(!partials(&cache).is_empty(), "the kill left a partial blob");
+    let pulled = ok(airlock(
+        &["pull", &base_ref, "--cache-dir", &cache.to_string_lossy()],
+        sandbox.dir.path(),
+        &[],
+    ));
+    assert!(pulled.starts_with("sha256:"), "{pulled}");
+    assert_eq!(partials(&cache), Vec::<String>::new());
+}
