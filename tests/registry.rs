@@ -338,6 +338,76 @@ async fn tls_with_basic_auth_round_trip() {
     .await;
 }
 
+/// A TCP front on loopback for `upstream` that hangs up on anything but a TLS
+/// handshake, as some TLS servers do when spoken to in plain HTTP; `None` hangs up
+/// on everything.
+async fn hang_up_front(upstream: Option<u16>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                let is_tls = matches!(client.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+                let Some(port) = upstream.filter(|_| is_tls) else {
+                    return;
+                };
+                if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (address, task)
+}
+
+/// Issue item 3, the other side: a loopback TLS registry that hangs up on plain HTTP
+/// instead of answering 400 is found to speak TLS once plain HTTP never answers
+/// within the retry policy, and the push goes through in TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_tls_registry_that_hangs_up_on_plain_http_gets_tls() {
+    let registry = Registry::tls_basic(&[("alice", "wonderland")]);
+    let (address, front) = hang_up_front(Some(registry.port)).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(&work.path().join("src"), 15, &[1234]);
+    let ca = registry.ca_file.clone().expect("ca");
+    let client = client_with(basic(&address, "alice", "wonderland"), |http, _| {
+        http.ca_files.push(ca);
+    });
+    let report = client
+        .push_image(&repo(&address, "team/app"), &image.push(&["v1"]))
+        .await
+        .expect("push in TLS");
+    assert_eq!(report.manifest_digest, image.digest());
+    front.abort();
+}
+
+/// Issue item 3: a loopback port that hangs up on plain HTTP and TLS alike is a
+/// clear error naming the registry, with a hint, after the retry policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_registry_answering_neither_scheme_is_a_clear_error() {
+    let (address, front) = hang_up_front(None).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(&work.path().join("src"), 16, &[1234]);
+    let error = anonymous_client()
+        .push_image(&repo(&address, "team/app"), &image.push(&["v1"]))
+        .await
+        .expect_err("nothing answers");
+    assert!(
+        matches!(error, RegistryError::SchemeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&address), "{error}");
+    assert!(
+        error
+            .hint()
+            .is_some_and(|hint| hint.contains("--insecure-registry"))
+    );
+    front.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ca_fails_at_once_with_a_hint() {
     let registry = Registry::tls_basic(&[("alice", "wonderland")]);

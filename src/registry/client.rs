@@ -168,7 +168,7 @@ impl RegistryClient {
             Err(source) => {
                 return Err(RegistryError::SchemeUnknown {
                     registry: registry.to_string(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         };
@@ -188,7 +188,7 @@ impl RegistryClient {
                 tracing::debug!(registry, %error, "loopback registry answers TLS neither");
                 Err(RegistryError::SchemeUnknown {
                     registry: registry.to_string(),
-                    source: plain_failure,
+                    source: Box::new(plain_failure),
                 })
             }
         }

@@ -31,7 +31,7 @@ pub enum RegistryError {
         registry: String,
         /// The last failure in plain HTTP.
         #[source]
-        source: HttpError,
+        source: Box<HttpError>,
     },
     #[error("Registry refused to {action}: HTTP {status}{}", ApiErrors(errors))]
     Api {
