@@ -6,6 +6,7 @@
 pub mod atomic_file;
 pub mod build;
 pub mod cli;
+pub mod confine;
 pub mod dags;
 pub mod debian;
 pub mod deploy;
@@ -16,6 +17,7 @@ pub mod image;
 pub mod layer;
 pub mod lock;
 pub mod oci;
+pub mod printable;
 pub mod project;
 pub mod python;
 pub mod registry;

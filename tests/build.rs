@@ -652,3 +652,85 @@ fn stale_temp_files_of_killed_builds_are_removed() {
         0
     );
 }
+
+#[test]
+fn item9_a_layout_base_keeps_its_locked_digest_when_the_tag_moves() {
+    let sandbox = Sandbox::quickstart();
+    let layout = sandbox.dir.path().join("base");
+    let pinned = support::write_base(&layout, &support::BaseSpec::default());
+    let first = sandbox.build_on(&layout, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let lock_path = sandbox.project.join("airlock.lock");
+    let lock = fs::read_to_string(&lock_path).expect("lock");
+    assert!(lock.contains(&pinned.to_string()), "{lock}");
+
+    // The layout's tag moves to another image (its old blobs stay in the layout).
+    let moved = support::write_base(
+        &layout,
+        &support::BaseSpec {
+            runtime_version: "3.0-2".into(),
+            ..support::BaseSpec::default()
+        },
+    );
+    assert_ne!(moved, pinned);
+    let again = sandbox.build_on(&layout, &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), stdout(&first), "the locked digest wins");
+    assert_eq!(fs::read_to_string(&lock_path).expect("lock"), lock);
+
+    // A fresh store takes the pinned image from the layout's blobs.
+    let run = |layout: &Path, cache: &str, extra: &[&str]| {
+        let project = sandbox.project.to_string_lossy().into_owned();
+        let cache = sandbox
+            .dir
+            .path()
+            .join(cache)
+            .to_string_lossy()
+            .into_owned();
+        let layout = layout.to_string_lossy().into_owned();
+        let mut args = vec![
+            "build",
+            &project,
+            "--cache-dir",
+            &cache,
+            "--base-layout",
+            &layout,
+        ];
+        args.extend_from_slice(extra);
+        airlock(&args, sandbox.dir.path(), &[])
+    };
+    let fresh = run(&layout, "fresh-store", &[]);
+    assert!(fresh.status.success(), "{}", stderr(&fresh));
+    assert_eq!(stdout(&fresh), stdout(&first));
+
+    // A layout that no longer holds the pinned image, and a store without it: a
+    // clear error naming the pin and the way forward, the lock untouched.
+    let other = sandbox.dir.path().join("other");
+    support::write_base(
+        &other,
+        &support::BaseSpec {
+            runtime_version: "3.0-2".into(),
+            ..support::BaseSpec::default()
+        },
+    );
+    let lost = run(&other, "empty-store", &[]);
+    assert_eq!(lost.status.code(), Some(1), "{}", stderr(&lost));
+    assert!(
+        stderr(&lost).contains(&pinned.to_string()),
+        "{}",
+        stderr(&lost)
+    );
+    assert!(
+        stderr(&lost).contains("--upgrade-base"),
+        "{}",
+        stderr(&lost)
+    );
+    assert_eq!(fs::read_to_string(&lock_path).expect("lock"), lock);
+
+    // `--upgrade-base` takes the tag as it is now.
+    let upgraded = sandbox.build_on(&layout, &["--upgrade-base"]);
+    assert!(upgraded.status.success(), "{}", stderr(&upgraded));
+    assert_ne!(stdout(&upgraded), stdout(&first));
+    let relocked = fs::read_to_string(&lock_path).expect("lock");
+    assert!(relocked.contains(&moved.to_string()), "{relocked}");
+}

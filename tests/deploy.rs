@@ -15,11 +15,39 @@ use support::proxy::{Fault, Proxy, Rule};
 use support::registry::Registry;
 use support::{BaseSpec, Sandbox, stderr, stdout, write_base};
 
-/// A quickstart project whose `dev` deployment lives at `registry/team/airflow`.
+/// A quickstart project whose `dev` deployment lives at `registry/team/airflow`, with
+/// its `airlock.lock` made (a deploy uses the lock as it is).
 fn project(registry: &str) -> Sandbox {
     let sandbox = Sandbox::quickstart();
     write_settings(&sandbox, registry, "");
+    ok(run_in(&sandbox, &["lock"], ""));
     sandbox
+}
+
+/// Runs `git` in the project as a fixed author; the command must succeed.
+fn git(sandbox: &Sandbox, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(&sandbox.project)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// The project as one commit on `main`.
+fn commit_all(sandbox: &Sandbox, message: &str) {
+    if !sandbox.project.join(".git").exists() {
+        git(sandbox, &["init", "-q", "-b", "main"]);
+    }
+    git(sandbox, &["add", "-A"]);
+    git(sandbox, &["commit", "-q", "-m", message]);
 }
 
 fn write_settings(sandbox: &Sandbox, registry: &str, extra: &str) {
@@ -57,6 +85,22 @@ fn run_with_cache(sandbox: &Sandbox, cache: &Path, args: &[&str], stdin: &str) -
     input.write_all(stdin.as_bytes()).expect("write stdin");
     drop(input);
     child.wait_with_output().expect("wait")
+}
+
+/// Runs airlock from `cwd` (not the project) with the sandbox's cache.
+fn run_with_cwd(sandbox: &Sandbox, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .arg("--cache-dir")
+        .arg(&sandbox.cache)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("HOME", sandbox.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock")
 }
 
 fn ok(output: Output) -> String {
@@ -271,13 +315,15 @@ fn dag_deploy_enable_disable_enable() {
     assert!(err.contains("already enabled"), "{err}");
 
     let before = inspect(&sandbox)["record_digest"].clone();
-    let err = fails(run_in(
+    let output = run_in(
         &sandbox,
         &["deployment", "update", "dev", "--dag-deploy", "disable"],
         "n\n",
-    ));
+    );
+    let err = stderr(&output);
+    ok(output);
     assert!(err.contains("Disable DAG-only deploys? [y/N]"), "{err}");
-    assert!(err.contains("Cancelled"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(inspect(&sandbox)["record_digest"], before);
 
     let output = run_in(
@@ -379,16 +425,111 @@ fn prebuilt_images_amd64_only_and_no_downgrade() {
     let old = format!("oci:{}:old", images.display());
     let err = fails(run_in(&sandbox, &["deploy", "--image-name", &old], ""));
     assert!(err.contains("downgrading is refused"), "{err}");
-    assert!(err.contains("--force"), "{err}");
-    ok(run_in(
+}
+
+/// Issue 12, item 5: `--force` does not override the Runtime version check (as the
+/// Astro CLI's `-f` does not); a rollback needs `--allow-runtime-downgrade`.
+#[test]
+fn item5_force_does_not_override_a_runtime_downgrade() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let images = sandbox.dir.path().join("images");
+    write_base(&images, &BaseSpec::default());
+    write_base(
+        &images,
+        &BaseSpec {
+            tag: "old".into(),
+            runtime_version: "2.9-1".into(),
+            ..BaseSpec::default()
+        },
+    );
+    let current = format!("oci:{}:3.0-1", images.display());
+    let old = format!("oci:{}:old", images.display());
+    ok(run_in(&sandbox, &["deploy", "--image-name", &current], ""));
+    let before = inspect(&sandbox)["record_digest"].clone();
+
+    let err = fails(run_in(
         &sandbox,
         &["deploy", "--image-name", &old, "--force"],
+        "",
+    ));
+    assert!(err.contains("downgrading is refused"), "{err}");
+    assert!(err.contains("--allow-runtime-downgrade"), "{err}");
+    assert!(!err.contains("`--force`"), "--force is not the way: {err}");
+    assert_eq!(inspect(&sandbox)["record_digest"], before);
+
+    ok(run_in(
+        &sandbox,
+        &["deploy", "--image-name", &old, "--allow-runtime-downgrade"],
         "",
     ));
     assert_eq!(
         inspect(&sandbox)["record"]["image"]["runtime_version"],
         "2.9-1"
     );
+}
+
+/// Issue 12, item 4: an image without the Runtime label (the default one or the
+/// deployment's own) is refused, even with `--force`, unless the deployment says in
+/// `airlock.toml` that it runs non-Runtime images.
+#[test]
+fn item4_images_that_are_not_runtime_images_are_refused() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let images = sandbox.dir.path().join("images");
+    write_base(&images, &BaseSpec::default());
+    let plain = write_base(
+        &images,
+        &BaseSpec {
+            tag: "plain".into(),
+            runtime_version: String::new(),
+            ..BaseSpec::default()
+        },
+    );
+    let plain_spec = format!("oci:{}:plain", images.display());
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["deploy", "--image-name", &plain_spec];
+        args.extend_from_slice(extra);
+        let err = fails(run_in(&sandbox, &args, ""));
+        assert!(err.contains("not an Astro Runtime image"), "{err}");
+        assert!(
+            err.contains("`io.astronomer.docker.runtime.version`"),
+            "{err}"
+        );
+        assert!(err.contains("allow-non-runtime-images = true"), "{err}");
+    }
+    let err = fails(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    assert!(err.contains("has no record yet"), "nothing deployed: {err}");
+
+    // The deployment's own label is the one that counts.
+    write_settings(
+        &sandbox,
+        &registry.address(),
+        "runtime-label = \"com.example.runtime\"\n",
+    );
+    let runtime_spec = format!("oci:{}:3.0-1", images.display());
+    let err = fails(run_in(
+        &sandbox,
+        &["deploy", "--image-name", &runtime_spec],
+        "",
+    ));
+    assert!(err.contains("`com.example.runtime`"), "{err}");
+
+    // Said on purpose, in the deployment's settings: deployed, version unknown.
+    write_settings(
+        &sandbox,
+        &registry.address(),
+        "allow-non-runtime-images = true\n",
+    );
+    let printed = ok(run_in(
+        &sandbox,
+        &["deploy", "--image-name", &plain_spec],
+        "",
+    ));
+    assert!(printed.contains("Runtime Version:    unknown"), "{printed}");
+    let record = inspect(&sandbox)["record"].clone();
+    assert_eq!(record["image"]["digest"], plain.to_string());
+    assert_eq!(record["image"]["runtime_version"], Value::Null);
 }
 
 #[test]
@@ -514,8 +655,7 @@ fn a_bundle_entry_with_dotdot_is_refused() {
         "dev",
         &airlock::project::settings::DeploymentSettings {
             image: format!("{}/team/airflow", registry.address()),
-            dag_bundles: None,
-            runtime_label: None,
+            ..Default::default()
         },
     )
     .expect("deployment");
@@ -560,7 +700,7 @@ fn a_bundle_entry_with_dotdot_is_refused() {
         dag_bundle: Some(BundleRef {
             repository: format!("{}/team/airflow", registry.address()),
             digest: bundle.digest.clone(),
-            version: "evil".into(),
+            version: "20250101T000000.000Z".into(),
             blob,
             size: bundle.size,
         }),
@@ -597,8 +737,7 @@ fn racing_deploys_fail_the_loser() {
         "dev",
         &airlock::project::settings::DeploymentSettings {
             image: format!("{}/team/airflow", registry.address()),
-            dag_bundles: None,
-            runtime_label: None,
+            ..Default::default()
         },
     )
     .expect("deployment");
@@ -638,33 +777,33 @@ fn racing_deploys_fail_the_loser() {
     );
 }
 
+/// Issue 12, item 6: uncommitted changes stop a deploy, as they stop `astro deploy`;
+/// `--force` deploys them and the record says `dirty`.
 #[test]
-fn uncommitted_changes_are_warned_about_and_recorded() {
+fn item6_uncommitted_changes_stop_a_deploy_unless_forced() {
     let registry = Registry::plain();
     let sandbox = project(&registry.address());
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(&sandbox.project)
-            .env("GIT_AUTHOR_NAME", "Dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.invalid")
-            .output()
-            .expect("git");
-        assert!(status.status.success(), "{}", stderr(&status));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "First DAGs"]);
-    git(&[
-        "remote",
-        "add",
-        "origin",
-        "https://user:secret@git.example.invalid/team/p.git",
-    ]);
+    commit_all(&sandbox, "First DAGs");
+    git(
+        &sandbox,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://user:secret@git.example.invalid/team/p.git",
+        ],
+    );
     fs::write(sandbox.project.join("dags/wip.py"), "y = 2\n").expect("write");
-    let output = run_in(&sandbox, &["deploy"], "");
+    for args in [&["deploy"][..], &["deploy", "--dags"][..]] {
+        let err = fails(run_in(&sandbox, args, ""));
+        assert!(err.contains("uncommitted changes"), "{err}");
+        assert!(err.contains("dags/wip.py"), "{err}");
+        assert!(err.contains("airlock deploy dev --force"), "{err}");
+    }
+    let err = fails(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    assert!(err.contains("has no record yet"), "nothing deployed: {err}");
+
+    let output = run_in(&sandbox, &["deploy", "--force"], "");
     let err = stderr(&output);
     ok(output);
     assert!(err.contains("uncommitted changes"), "{err}");
@@ -677,8 +816,176 @@ fn uncommitted_changes_are_warned_about_and_recorded() {
         record["git"]["remote"],
         "https://git.example.invalid/team/p.git"
     );
+
+    // Committed: deployed without `--force`, and the record is clean.
+    commit_all(&sandbox, "WIP done");
     ok(run_in(&sandbox, &["deploy", "--description", "hotfix"], ""));
-    assert_eq!(inspect(&sandbox)["record"]["description"], "hotfix");
+    let record = inspect(&sandbox)["record"].clone();
+    assert_eq!(record["description"], "hotfix");
+    assert_eq!(record["git"]["dirty"], false);
+}
+
+/// Issue 12, item 7: a deploy is a release. It uses the committed `airlock.lock` as it
+/// is, never rewrites it, never leaves the tree dirty (`.airlock/` ignores itself), and
+/// names `airlock lock` and the file to commit when the lock is stale.
+#[test]
+fn item7_deploy_uses_the_committed_lock_and_leaves_the_tree_clean() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    commit_all(&sandbox, "First DAGs");
+    ok(run_in(&sandbox, &["deploy"], ""));
+    assert_eq!(git(&sandbox, &["status", "--porcelain"]), "", "clean");
+    let before = inspect(&sandbox)["record_digest"].clone();
+    let lock = fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock");
+
+    let requirements = sandbox.project.join("requirements.txt");
+    let text = fs::read_to_string(&requirements).expect("read");
+    fs::write(&requirements, format!("{text}# pinned elsewhere\n")).expect("write");
+    commit_all(&sandbox, "Change requirements");
+    for args in [
+        &["deploy"][..],
+        &["deploy", "--image"][..],
+        &["deploy", "--force"][..],
+    ] {
+        let err = fails(run_in(&sandbox, args, ""));
+        assert!(err.contains("`airlock.lock` is out of date"), "{err}");
+        assert!(err.contains("`requirements.txt` changed"), "{err}");
+        assert!(err.contains("run `airlock lock`"), "{err}");
+        assert!(err.contains("commit `airlock.lock`"), "{err}");
+        assert_eq!(git(&sandbox, &["status", "--porcelain"]), "", "{args:?}");
+        assert_eq!(
+            fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock"),
+            lock
+        );
+    }
+    assert_eq!(inspect(&sandbox)["record_digest"], before);
+
+    ok(run_in(&sandbox, &["lock"], ""));
+    assert_eq!(
+        git(&sandbox, &["status", "--porcelain"]),
+        " M airlock.lock\n"
+    );
+    commit_all(&sandbox, "Lock");
+    ok(run_in(&sandbox, &["deploy"], ""));
+    assert_eq!(git(&sandbox, &["status", "--porcelain"]), "");
+    assert_eq!(inspect(&sandbox)["record"]["git"]["dirty"], false);
+}
+
+/// Issue 12, item 7: a project that never had a lock is not locked by a deploy.
+#[test]
+fn item7_a_deploy_without_a_lock_names_airlock_lock() {
+    let registry = Registry::plain();
+    let sandbox = Sandbox::quickstart();
+    write_settings(&sandbox, &registry.address(), "");
+    let err = fails(run_in(&sandbox, &["deploy"], ""));
+    assert!(err.contains("`airlock.lock` is out of date"), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("run `airlock lock`"), "{err}");
+    assert!(!sandbox.project.join("airlock.lock").exists());
+}
+
+/// Issue 12, item 8: the short flags and names of `astro deploy` and `astro
+/// deployment update`, and a declined confirmation that exits 0.
+#[test]
+fn item8_astro_flags_and_names() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    // `-p` is `--prompt`: it asks even with one deployment. `-d` is `--dags`.
+    let output = run_in(&sandbox, &["deploy", "-p", "-d"], "1\n");
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains("Which deployment? [1-1]"), "{err}");
+    // `-n` names the deployment; `-i` is `--image-name`; `-f` is `--force`.
+    let images = sandbox.dir.path().join("images");
+    write_base(&images, &BaseSpec::default());
+    let spec = format!("oci:{}:3.0-1", images.display());
+    ok(run_in(
+        &sandbox,
+        &["deploy", "-n", "dev", "-i", &spec, "-f"],
+        "",
+    ));
+    assert_eq!(inspect(&sandbox)["record"]["action"], "deploy");
+    let usage = run_in(&sandbox, &["deploy", "dev", "-n", "dev"], "");
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
+
+    // `--project-dir` is long-only; `-C` is Cargo's spelling.
+    let elsewhere = run_with_cwd(
+        &sandbox,
+        sandbox.dir.path(),
+        &["deploy", "-C", &sandbox.project.to_string_lossy(), "--dags"],
+    );
+    assert!(
+        stdout(&elsewhere).contains("unchanged"),
+        "{}",
+        stderr(&elsewhere)
+    );
+
+    // `-t` (a test path) and `-e` (an env file) go with `--pytest`, checked first.
+    let err = fails(run_in(
+        &sandbox,
+        &["deploy", "--pytest", "-t", "tests/missing_test.py"],
+        "",
+    ));
+    assert!(err.contains("`tests/missing_test.py`"), "{err}");
+    let err = fails(run_in(
+        &sandbox,
+        &["deploy", "--pytest", "-e", "missing.env"],
+        "",
+    ));
+    assert!(err.contains("`missing.env`"), "{err}");
+    let usage = run_in(&sandbox, &["deploy", "-t", "tests/"], "");
+    assert_eq!(usage.status.code(), Some(2), "-t needs --pytest");
+
+    // `deployment update`: every flag optional, alias `up`; nothing → the settings.
+    let shown = ok(run_in(&sandbox, &["deployment", "up"], ""));
+    assert!(shown.contains("DAG Deploy Enabled: true"), "{shown}");
+    assert!(shown.contains("/team/airflow"), "{shown}");
+    // A declined confirmation says what was not done and exits 0.
+    let output = run_in(
+        &sandbox,
+        &["deployment", "update", "--dag-deploy", "disable"],
+        "n\n",
+    );
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains("Disable DAG-only deploys? [y/N]"), "{err}");
+    assert!(err.contains("DAG-only deploys stay enabled"), "{err}");
+    assert_eq!(inspect(&sandbox)["record"]["dag_deploy_enabled"], true);
+    ok(run_in(
+        &sandbox,
+        &[
+            "deployment",
+            "up",
+            "-n",
+            "dev",
+            "--dag-deploy",
+            "disable",
+            "-f",
+        ],
+        "",
+    ));
+    assert_eq!(inspect(&sandbox)["record"]["dag_deploy_enabled"], false);
+}
+
+/// Issue 12, item 8: `--parse` runs the DAG check even under `--force` and even when
+/// the deployment turns it off (`skip-parse = true`).
+#[test]
+fn item8_parse_runs_the_check_even_when_configured_off() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    fs::write(sandbox.project.join("dags/broken.py"), "def broken(:\n").expect("write");
+    let err = fails(run_in(&sandbox, &["deploy", "--dags"], ""));
+    assert!(err.contains("The DAG check found"), "{err}");
+    let err = fails(run_in(&sandbox, &["deploy", "--dags", "-f", "--parse"], ""));
+    assert!(err.contains("The DAG check found"), "{err}");
+
+    write_settings(&sandbox, &registry.address(), "skip-parse = true\n");
+    let err = fails(run_in(&sandbox, &["deploy", "--dags", "--parse"], ""));
+    assert!(err.contains("The DAG check found"), "{err}");
+    let output = run_in(&sandbox, &["deploy", "--dags"], "");
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains("skip-parse"), "{err}");
 }
 
 #[test]
@@ -750,4 +1057,23 @@ fn dags_path_bundles_another_folder() {
         "",
     ));
     assert!(err.contains("must point inside the DAG folder"), "{err}");
+}
+
+#[test]
+fn item8_deploy_refuses_credentials_written_into_requirements() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    let secret = "s3cr3t-in-the-file";
+    fs::write(
+        sandbox.project.join("requirements.txt"),
+        format!("# a private mirror\n--extra-index-url http://ci:{secret}@127.0.0.1:9/simple/\n"),
+    )
+    .expect("write");
+    let err = fails(run_in(&sandbox, &["deploy", "dev"], ""));
+    assert!(err.contains("requirements.txt:2"), "{err}");
+    assert!(err.contains("${"), "{err}");
+    assert!(!err.contains(secret), "{err}");
+    // Nothing went out: the deployment has no record.
+    let none = run_in(&sandbox, &["deployment", "inspect", "dev", "--json"], "");
+    assert_eq!(none.status.code(), Some(1), "{}", stdout(&none));
 }

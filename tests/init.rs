@@ -75,3 +75,46 @@ fn help_explains_the_commands() {
         assert!(help.contains(text), "`{text}` missing from build --help");
     }
 }
+
+/// Issue 12, item 7: the default output directory `.airlock/` (hundreds of MB) ignores
+/// itself and is tagged as a cache, so `git add -A` in a project that did not come
+/// from `airlock init` (no `.gitignore`) never commits it.
+#[test]
+fn item7_the_output_directory_ignores_itself() {
+    let sandbox = support::Sandbox::quickstart();
+    assert!(!sandbox.project.join(".gitignore").exists());
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&sandbox.project)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    git(&["init", "-q"]);
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let state = sandbox.project.join(".airlock");
+    assert!(state.join("oci/index.json").is_file());
+    assert_eq!(
+        std::fs::read_to_string(state.join(".gitignore")).expect(".gitignore"),
+        "*\n"
+    );
+    let tag = std::fs::read_to_string(state.join("CACHEDIR.TAG")).expect("CACHEDIR.TAG");
+    assert!(
+        tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55"),
+        "{tag}"
+    );
+    git(&["add", "-A"]);
+    let staged = git(&["diff", "--cached", "--name-only"]);
+    assert!(staged.contains("Dockerfile"), "{staged}");
+    assert!(!staged.contains(".airlock"), "{staged}");
+
+    // A second build into the existing directory keeps both files.
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(state.join(".gitignore").is_file());
+}

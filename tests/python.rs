@@ -466,6 +466,88 @@ fn hash_mismatch_malicious_and_broken_wheels_are_refused() {
 }
 
 #[test]
+fn item12_lock_refuses_wheels_that_install_would_refuse() {
+    let cron = b"* * * * * root true\n".to_vec();
+    let mut dotdot = WheelSpec::pure("dotdot", "1.0");
+    dotdot
+        .files
+        .push(("../../../../etc/cron.d/evil".into(), cron.clone(), false));
+    let mut absolute = WheelSpec::pure("absolute", "1.0");
+    absolute
+        .files
+        .push(("/etc/cron.d/evil".into(), cron.clone(), false));
+    let mut linked = WheelSpec::pure("linked", "1.0");
+    linked
+        .symlinks
+        .push(("linked/shadow".into(), "/etc/shadow".into()));
+    let index = PyIndex::start(
+        vec![
+            Served::wheel(&alpha()),
+            Served::wheel(&beta("1.0")),
+            Served::wheel(&dotdot),
+            Served::wheel(&absolute),
+            Served::wheel(&linked),
+        ],
+        Form::Json,
+        None,
+    );
+    let py = Py::new("alpha\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for (requirement, wheel, rule) in [
+        (
+            "dotdot\n",
+            "dotdot-1.0-py3-none-any.whl",
+            "unsafe path `../../../../etc/cron.d/evil`",
+        ),
+        (
+            "absolute\n",
+            "absolute-1.0-py3-none-any.whl",
+            "unsafe path `/etc/cron.d/evil`",
+        ),
+        (
+            "linked\n",
+            "linked-1.0-py3-none-any.whl",
+            "symbolic link `linked/shadow`",
+        ),
+    ] {
+        py.requirements(requirement);
+        assert_fails_cleanly(&py, "lock", wheel);
+        assert_fails_cleanly(&py, "lock", rule);
+    }
+}
+
+#[test]
+fn item8_credentials_written_into_requirements_are_warned_about_at_lock_time() {
+    let secret = "s3cr3t-token";
+    let index = PyIndex::start(
+        vec![Served::wheel(&alpha()), Served::wheel(&beta("1.0"))],
+        Form::Json,
+        Some(("user", secret)),
+    );
+    let written = format!("--index-url {}\nalpha\n", index.url_with("user", secret));
+    let py = Py::new(&written, &index.url());
+    for command in ["lock", "build"] {
+        let output = py.run(command, &[]);
+        let err = stderr(&output);
+        assert!(output.status.success(), "{err}");
+        assert!(err.contains("warning:"), "{command}: {err}");
+        assert!(err.contains("requirements.txt:1"), "{command}: {err}");
+        assert!(err.contains("${"), "{command}: {err}");
+        assert!(err.contains(".netrc"), "{command}: {err}");
+        assert!(!err.contains(secret), "{command}: {err}");
+    }
+
+    // The same index through `${VAR}`: nothing to warn about.
+    let referenced = index.url_with("user", "${INDEX_PASSWORD}");
+    let mut py = Py::new(&format!("--index-url {referenced}\nalpha\n"), &index.url());
+    py.env.push(("INDEX_PASSWORD".into(), secret.into()));
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("warning:"), "{}", stderr(&output));
+}
+
+#[test]
 fn hashed_requirements_are_used_as_is() {
     let index = standard_index(Form::Json);
     let beta1 = Served::wheel(&beta("1.0"));

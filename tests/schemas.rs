@@ -118,6 +118,7 @@ fn build_output_lock_and_settings_match_their_schemas() {
     for text in [
         std::fs::read_to_string(sandbox.project.join("airlock.toml")).expect("toml"),
         "[registry]\ndefault = \"127.0.0.1:5000\"\ninsecure = [\"127.0.0.1:5000\"]\nparallelism = 2\n[build]\noutput = \"oci:out:v1\"\n".to_string(),
+        "[deployments.dev]\nimage = \"127.0.0.1:5000/team/airflow\"\nruntime-label = \"com.example.runtime\"\nallow-non-runtime-images = true\nskip-parse = true\n".to_string(),
     ] {
         check(&settings_schema, &settings_schema, &toml_to_json(&text), "airlock.toml");
         // And airlock itself accepts what the schema accepts.

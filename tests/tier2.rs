@@ -114,3 +114,128 @@ def test_no_network():\n    s = socket.socket()\n    s.settimeout(1)\n    try:\n
     );
     fs::remove_file(project.join("tests/test_fails.py")).expect("rm");
 }
+
+/// A Debian python3 root filesystem without `/proc`, `/dev` and `/tmp` (as the
+/// quickstart's generated base lacks them), as a layout made once and cached; `None`
+/// when mmdebstrap cannot make the root filesystem here.
+fn base_without_mount_points() -> Option<std::path::PathBuf> {
+    use support::rootfs::{
+        FileLock, debian_rootfs, layout_from_rootfs, persistent_cache, rootfs_without,
+    };
+    let dir = persistent_cache("tier2-bare");
+    let layout = dir.join("layout");
+    let _lock = FileLock::acquire(&dir.join("layout.lock"));
+    if layout.join("index.json").is_file() {
+        return Some(layout);
+    }
+    let tar = debian_rootfs("bookworm", &["python3"])?;
+    let bare = dir.join("bare.tar");
+    rootfs_without(&tar, &bare, &["proc", "dev", "tmp"]);
+    layout_from_rootfs(
+        &bare,
+        &layout,
+        "bookworm",
+        &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "/usr/local/airflow",
+    );
+    Some(layout)
+}
+
+#[test]
+fn item15_pytest_runs_on_a_base_without_proc_dev_or_tmp() {
+    assert!(
+        tool("bwrap"),
+        "`bwrap` is missing: run scripts/test, which installs it"
+    );
+    let Some(layout) = base_without_mount_points() else {
+        eprintln!("SKIP: no Debian root filesystem could be made here");
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = work.path().join("project");
+    fs::create_dir_all(project.join("dags")).expect("mkdir");
+    fs::create_dir_all(project.join("tests")).expect("mkdir");
+    fs::write(project.join("Dockerfile"), "FROM e2e/bare:bookworm\n").expect("write");
+    fs::write(project.join("dags/helpers.py"), "x = 1\n").expect("write");
+    // `python3 -m pytest` finds this stand-in in the working directory (the base has
+    // no pytest): it uses each mount point and says so.
+    fs::write(
+        project.join("pytest.py"),
+        "import os, sys\n\
+         assert os.listdir('/proc/self/fd')\n\
+         open('/dev/null', 'w').write('x')\n\
+         open('/tmp/probe', 'w').write('x')\n\
+         print('stand-in pytest ran with', ' '.join(sys.argv[1:]))\n",
+    )
+    .expect("write");
+    let cache = work.path().join("store");
+    let output = airlock(
+        &[
+            "pytest",
+            "--project-dir",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ],
+        work.path(),
+        &[],
+    );
+    assert!(
+        !stderr(&output).contains("Can't mkdir"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("stand-in pytest ran with -p no:cacheprovider tests/"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn item7_the_rootfs_cache_holds_no_setuid_file_or_device_node() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if !ready() {
+        return;
+    }
+    let layout = minbase_layout();
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = airlock::store::Store::open(work.path().join("store")).expect("store");
+    let base = airlock::image::load_base_from_layout(&store, "minbase", &layout, Some("bookworm"))
+        .expect("base");
+    let layers: Vec<_> = base
+        .layers
+        .iter()
+        .map(|l| (l.descriptor.digest.clone(), l.path.clone()))
+        .collect();
+    let rootfs = airlock::dags::unpack_rootfs(&store, &layers).expect("unpacks");
+    // The image has them: the check below has something to find.
+    let su = rootfs.join("usr/bin/su");
+    assert!(su.is_file(), "minbase has /usr/bin/su");
+    let mut privileged = Vec::new();
+    let mut stack = vec![rootfs.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let meta = fs::symlink_metadata(&path).expect("metadata");
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                stack.push(path.clone());
+            }
+            let setid = !kind.is_symlink() && meta.permissions().mode() & 0o6000 != 0;
+            if setid || kind.is_char_device() || kind.is_block_device() || kind.is_fifo() {
+                privileged.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(privileged.is_empty(), "{privileged:#?}");
+}

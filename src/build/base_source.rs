@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::remote::{BaseOrigin, RemoteOptions, pull_base};
 use super::{BuildError, ImageName};
 use crate::digest::Digest;
-use crate::image::{BaseImage, ImageError, load_base_from_layout};
+use crate::image::{BaseImage, ImageError, load_base_from_layout, load_pinned_base_from_layout};
 use crate::project::Project;
 use crate::store::Store;
 
@@ -63,7 +63,16 @@ pub fn load_base(
     }
     let name = ImageName::parse(text.strip_prefix(OCI_LAYOUT_PREFIX).unwrap_or(&text))?;
     if let Some((layout, tag)) = layout_of(project, base_layout, &name, &text) {
-        let base = load_base_from_layout(store, &text, &layout, tag.as_deref())?;
+        // As for a registry: the locked digest wins over where the tag points now.
+        let base = match pinned {
+            Some(digest) => load_pinned_base_from_layout(store, &text, &layout, digest)?
+                .ok_or_else(|| BuildError::PinnedBaseMissing {
+                    reference: text.clone(),
+                    digest: digest.clone(),
+                    layout: layout.clone(),
+                })?,
+            None => load_base_from_layout(store, &text, &layout, tag.as_deref())?,
+        };
         if let Some(wanted) = &name.digest
             && wanted != &base.manifest_digest
         {

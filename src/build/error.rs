@@ -54,8 +54,23 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Python(Box<super::python_stage::PythonError>),
+    #[error(
+        "airlock.lock pins the base `{reference}` at `{digest}`, but neither the store nor the layout `{}` holds that image any more",
+        layout.display()
+    )]
+    PinnedBaseMissing {
+        reference: String,
+        digest: crate::digest::Digest,
+        layout: PathBuf,
+    },
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
+    #[error("Cannot write `{}`", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl BuildError {
@@ -72,6 +87,10 @@ impl BuildError {
                 let hints = err.hints();
                 (!hints.is_empty()).then(|| hints.join("\nhint: "))
             }
+            Self::PinnedBaseMissing { .. } => Some(
+                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout"
+                    .into(),
+            ),
             Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
             _ => None,
         }

@@ -56,3 +56,39 @@ pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSumma
             .collect(),
     })
 }
+
+/// Fails with `LockError::Stale` when `airlock.lock` is missing or was made from other
+/// inputs (base, `packages.txt`, `requirements.txt`, `[debian]`) than the project has
+/// now. Writes nothing and resolves nothing: a cheap check before work that needs the
+/// lock as it is (a `--locked` build then checks the rest).
+pub fn check_lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<(), BuildError> {
+    let stale = |path, reason: &str| -> BuildError {
+        crate::lock::LockError::Stale {
+            path,
+            reason: reason.to_string(),
+        }
+        .into()
+    };
+    let path = options.project_dir.join(crate::lock::LOCK_FILE);
+    if !path.exists() {
+        // Before the base is loaded: without a lock, loading it may ask a registry.
+        return Err(stale(path, "it does not exist"));
+    }
+    let (session, mut wanted) = Session::open(options, reporter)?;
+    super::debian::fill_lock(
+        &mut wanted,
+        None,
+        false,
+        &session.store,
+        &session.project,
+        &session.facts,
+        true,
+    )?;
+    match &session.on_disk {
+        None => Err(stale(session.lock_path, "it does not exist")),
+        Some(lock) => match lock.staleness(&wanted) {
+            Some(reason) => Err(stale(session.lock_path, &reason)),
+            None => Ok(()),
+        },
+    }
+}

@@ -5,7 +5,34 @@ use std::path::{Path, PathBuf};
 use super::BuildError;
 use crate::digest::Digest;
 use crate::oci::{media_types, write_docker_archive, write_layout};
+use crate::project::STATE_DIR;
 use crate::store::Store;
+
+/// `CACHEDIR.TAG` of the Cache Directory Tagging Specification: backup tools skip the
+/// directory that holds it.
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by airlock.\n\
+# See the Cache Directory Tagging Specification.\n";
+
+/// Makes the project's state directory `.airlock/` (where the default output goes) if
+/// needed, with a `.gitignore` of `*` and a `CACHEDIR.TAG` in it when they are
+/// missing, so `git add -A` and backups skip its hundreds of MB even in a project
+/// whose own `.gitignore` does not name it.
+pub fn ensure_state_dir(project: &Path) -> Result<PathBuf, BuildError> {
+    let dir = project.join(STATE_DIR);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::StateDir { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    for (name, text) in [(".gitignore", "*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)] {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            crate::atomic_file::write(&path, text.as_bytes()).map_err(io(&path))?;
+        }
+    }
+    Ok(dir)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputSpec {
@@ -21,9 +48,9 @@ pub enum OutputSpec {
 
 impl OutputSpec {
     /// The default output of a project: `.airlock/oci` inside it, tag `latest`.
-    pub fn default_for(project: &std::path::Path) -> Self {
+    pub fn default_for(project: &Path) -> Self {
         Self::Oci {
-            dir: project.join(".airlock").join("oci"),
+            dir: project.join(STATE_DIR).join("oci"),
             tag: "latest".into(),
         }
     }
@@ -57,6 +84,14 @@ impl OutputSpec {
             });
         }
         Err(bad())
+    }
+
+    /// The file or directory this output writes.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Oci { dir, .. } => dir,
+            Self::DockerArchive { file, .. } => file,
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -164,5 +199,25 @@ mod tests {
         assert_eq!(layout_lock_name(&layout), before);
         assert_eq!(layout_lock_name(&link.join("out/../out/layout")), before);
         assert_ne!(layout_lock_name(&dir.path().join("other")), before);
+    }
+
+    #[test]
+    fn the_state_dir_ignores_itself_and_keeps_what_is_there() {
+        let project = tempfile::tempdir().expect("tempdir");
+        let dir = ensure_state_dir(project.path()).expect("made");
+        assert_eq!(dir, project.path().join(".airlock"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join(".gitignore")).expect("read"),
+            "*\n"
+        );
+        let tag = std::fs::read_to_string(dir.join("CACHEDIR.TAG")).expect("read");
+        assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55\n"));
+        std::fs::write(dir.join(".gitignore"), "oci/\n").expect("write");
+        ensure_state_dir(project.path()).expect("again");
+        assert_eq!(
+            std::fs::read_to_string(dir.join(".gitignore")).expect("read"),
+            "oci/\n",
+            "a user's own file is left alone"
+        );
     }
 }

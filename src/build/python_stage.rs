@@ -23,8 +23,9 @@ use crate::python::{
     BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient,
     IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment,
     RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp,
-    Upgrade, WheelInstallError, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files,
-    pip_config_indexes, resolve_with_index, select_indexes, with_netrc,
+    Upgrade, WheelFetch, WheelInstallError, check_wheel_entries, fetch_wheels,
+    has_literal_credentials, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files,
+    pip_config_indexes, resolve_with_index, select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{Store, StoreError};
 
@@ -63,6 +64,12 @@ pub enum PythonError {
     FindLinks(#[from] FindLinksError),
     #[error("Cannot install `{filename}`")]
     Install {
+        filename: String,
+        #[source]
+        source: WheelInstallError,
+    },
+    #[error("Cannot lock `{filename}`: installing it would be refused")]
+    Unlockable {
         filename: String,
         #[source]
         source: WheelInstallError,
@@ -167,7 +174,7 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Reads `requirements.txt` and every file it includes; `None` when it asks for nothing.
+/// Reads `requirements.txt` and every file it includes; `None` when there is none.
 fn read_requirements(project: &Project) -> Result<Option<RequirementsFile>, PythonError> {
     if !project.inputs.contains_key(REQUIREMENTS) {
         return Ok(None);
@@ -175,10 +182,52 @@ fn read_requirements(project: &Project) -> Result<Option<RequirementsFile>, Pyth
     let path = project.root.join(REQUIREMENTS);
     let file = RequirementsFile::parse(&path, &FsSource, &env_var)?;
     file.check_hash_mode()?;
-    if file.requirements.is_empty() {
-        return Ok(None);
-    }
     Ok(Some(file))
+}
+
+/// What to do about credentials written into a project file.
+pub const LITERAL_CREDENTIALS_HINT: &str = "write them as `${VAR}` (expanded from the environment when airlock locks, never written to the image or the lock) or keep them in `~/.netrc`";
+
+/// Where the project writes credentials into a URL as they are (`requirements.txt`
+/// and the files it includes, line by line; the `[python]` URLs of `airlock.toml`):
+/// those files are copied into the image as written, so the secret would ship.
+fn literal_credentials_in(project: &Project, file: Option<&RequirementsFile>) -> Vec<String> {
+    let mut places: Vec<String> = file
+        .map(|f| {
+            f.literal_credentials
+                .iter()
+                .map(|l| format!("{}:{}", input_key(&project.root, &l.file), l.line))
+                .collect()
+        })
+        .unwrap_or_default();
+    let settings = &project.settings.python;
+    let toml_urls = settings
+        .index_url
+        .iter()
+        .map(|u| ("python.index-url", u))
+        .chain(
+            settings
+                .extra_index_urls
+                .iter()
+                .map(|u| ("python.extra-index-urls", u)),
+        )
+        .chain(settings.find_links.iter().map(|u| ("python.find-links", u)));
+    for (key, url) in toml_urls {
+        if has_literal_credentials(url) {
+            places.push(format!("airlock.toml (`{key}`)"));
+        }
+    }
+    places.dedup();
+    places
+}
+
+/// [`literal_credentials_in`] for the project as it is on disk (what `deploy`
+/// refuses to ship).
+pub fn literal_credentials(project: &Project) -> Result<Vec<String>, PythonError> {
+    Ok(literal_credentials_in(
+        project,
+        read_requirements(project)?.as_ref(),
+    ))
 }
 
 /// The input-file key of an included file: its path relative to the project.
@@ -341,7 +390,16 @@ pub fn lock_python(
     ctx: &PythonContext<'_>,
     wanted: &mut Lockfile,
 ) -> Result<Option<PythonPlan>, PythonError> {
-    let Some(file) = read_requirements(ctx.project)? else {
+    let file = read_requirements(ctx.project)?;
+    for place in literal_credentials_in(ctx.project, file.as_ref()) {
+        ctx.reporter.warn(
+            &format!(
+                "`{place}` writes credentials into a URL; the file is copied into the image as written, so they ship with it (`airlock deploy` refuses it)"
+            ),
+            Some(LITERAL_CREDENTIALS_HINT),
+        );
+    }
+    let Some(file) = file.filter(|f| !f.requirements.is_empty()) else {
         return Ok(None);
     };
     for included in file.files.iter().skip(1) {
@@ -494,6 +552,14 @@ pub fn lock_python(
     };
     let mut locked = rt.block_on(complete(&http, ctx.store, wheels, ctx.options.offline))?;
     locked.sort_by(|a, b| a.name.cmp(&b.name));
+    ctx.reporter.step("checking the wheels");
+    rt.block_on(check_entries(
+        &http,
+        ctx.store,
+        &locked,
+        &plan.indexes,
+        ctx.options.offline,
+    ))?;
     wanted.python = Some(header);
     wanted.wheels = locked;
     plan.resolved = true;
@@ -650,6 +716,47 @@ async fn complete(
         .buffered(DOWNLOADS_AT_ONCE)
         .try_collect()
         .await
+}
+
+/// Refuses to pin a wheel whose paths the install would refuse (`..`, absolute,
+/// symbolic links): each wheel is fetched into the store by its locked hash, as the
+/// build does next anyway, and its entries go through the install's own check.
+/// Offline, a wheel the store lacks is left to the install's check.
+async fn check_entries(
+    http: &HttpClient,
+    store: &Store,
+    wheels: &[LockedWheel],
+    indexes: &[IndexUrl],
+    offline: bool,
+) -> Result<(), PythonError> {
+    if !offline {
+        let fetches: Vec<WheelFetch> = wheels
+            .iter()
+            .filter_map(|w| {
+                Some(WheelFetch {
+                    filename: w.filename.clone(),
+                    url: with_index_credentials(&w.url, indexes)?,
+                    sha256: w.sha256.clone(),
+                    size: w.size,
+                })
+            })
+            .collect();
+        fetch_wheels(http, store, &fetches, false, DOWNLOADS_AT_ONCE).await?;
+    }
+    for wheel in wheels.iter().filter(|w| store.has_blob(&w.sha256)) {
+        let path = store.blob_path(&wheel.sha256);
+        let file = std::fs::File::open(&path).map_err(|source| PythonError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        check_wheel_entries(std::io::BufReader::new(file), &wheel.filename).map_err(|source| {
+            PythonError::Unlockable {
+                filename: wheel.filename.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 async fn hash_by_download(

@@ -87,6 +87,15 @@ impl BuildOptions {
 /// Progress notes for long work; the CLI draws them, tests ignore them.
 pub trait Reporter {
     fn step(&self, message: &str);
+
+    /// Something the user should know that does not stop the run, with what to do
+    /// about it. Logged by default; the CLI shows it as a warning.
+    fn warn(&self, message: &str, hint: Option<&str>) {
+        match hint {
+            Some(hint) => tracing::warn!("{message} (hint: {hint})"),
+            None => tracing::warn!("{message}"),
+        }
+    }
 }
 
 impl Reporter for () {
@@ -382,6 +391,12 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         .output
         .clone()
         .unwrap_or_else(|| OutputSpec::default_for(&project.root));
+    if output
+        .path()
+        .starts_with(project.root.join(crate::project::STATE_DIR))
+    {
+        super::output::ensure_state_dir(&project.root)?;
+    }
     let config_blob = (config_digest.clone(), store.blob_path(&config_digest));
     write_output(&store, &output, &config_blob, &blobs, &manifest)?;
 

@@ -126,25 +126,30 @@ pub enum Command {
     Dags(DagsCommand),
 }
 
+/// `astro deploy`'s flags, with airlock's own after them (README: "Flags against the
+/// Astro CLI").
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The deployment, as named in `airlock.toml` (asked when several exist)
     pub deployment: Option<String>,
+    /// The deployment, as the positional argument names it
+    #[arg(short = 'n', long, value_name = "NAME", conflicts_with = "deployment")]
+    pub deployment_name: Option<String>,
     /// The project directory
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    #[arg(short = 'C', long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,
     /// Ask which deployment even when one is named or only one exists
-    #[arg(long)]
+    #[arg(short, long)]
     pub prompt: bool,
     /// Deploy only the DAGs, as a bundle (needs DAG-only deploys enabled)
-    #[arg(long, conflicts_with_all = ["image", "image_name"])]
+    #[arg(short, long, conflicts_with_all = ["image", "image_name"])]
     pub dags: bool,
     /// Deploy only the image; the current DAG bundle stays as it is
     #[arg(long)]
     pub image: bool,
     /// Deploy this prebuilt image instead of building: `oci:DIR[:TAG]`,
     /// `docker-archive:FILE[:REF]` or `registry/repository[:tag|@digest]`
-    #[arg(long, value_name = "REF")]
+    #[arg(short, long, value_name = "REF")]
     pub image_name: Option<String>,
     /// Bundle this DAG folder instead of the project's `dags/`
     #[arg(long, value_name = "DIR")]
@@ -152,12 +157,26 @@ pub struct DeployArgs {
     /// What this deploy is about (default: the last commit's subject)
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
-    /// Deploy despite DAG check errors or a Runtime version downgrade
+    /// Deploy despite DAG check errors or uncommitted changes (the record says
+    /// `dirty`). Never past a Runtime downgrade, a non-Runtime image or a stale lock
     #[arg(short, long)]
     pub force: bool,
-    /// Run the project's tests before deploying
+    /// Run the DAG check even with `--force` or the deployment's `skip-parse = true`
+    #[arg(long)]
+    pub parse: bool,
+    /// Run the project's tests in the built image before deploying
     #[arg(long)]
     pub pytest: bool,
+    /// The test file or directory to run, relative to the project [default: tests/]
+    #[arg(short = 't', long = "test", value_name = "PATH", requires = "pytest")]
+    pub test: Option<PathBuf>,
+    /// An env file (`KEY=VALUE` lines) set for the tests
+    #[arg(short = 'e', long = "env", value_name = "FILE", requires = "pytest")]
+    pub env: Option<PathBuf>,
+    /// Deploy an image whose Runtime is older than the deployment's (a rollback;
+    /// `--force` does not allow it)
+    #[arg(long)]
+    pub allow_runtime_downgrade: bool,
     /// Print the new record as JSON
     #[arg(long)]
     pub json: bool,
@@ -173,7 +192,8 @@ pub enum DeploymentCommand {
     Inspect(DeploymentInspectArgs),
     /// List a deployment's records, newest first
     History(DeploymentHistoryArgs),
-    /// Change a deployment's settings
+    /// Change a deployment's settings, or show them when no change is given
+    #[command(visible_alias = "up")]
     Update(DeploymentUpdateArgs),
 }
 
@@ -182,7 +202,7 @@ pub struct DeploymentInspectArgs {
     /// A deployment name from `airlock.toml`, or `registry/repository`
     pub deployment: String,
     /// The project directory (for `airlock.toml`)
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    #[arg(short = 'C', long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,
     /// Print the record as JSON
     #[arg(long)]
@@ -194,7 +214,7 @@ pub struct DeploymentHistoryArgs {
     /// A deployment name from `airlock.toml`, or `registry/repository`
     pub deployment: String,
     /// The project directory (for `airlock.toml`)
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    #[arg(short = 'C', long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,
     /// Show at most this many records
     #[arg(long, default_value_t = 20)]
@@ -212,14 +232,18 @@ pub enum Toggle {
 
 #[derive(Debug, Args)]
 pub struct DeploymentUpdateArgs {
-    /// A deployment name from `airlock.toml`, or `registry/repository`
-    pub deployment: String,
+    /// A deployment name from `airlock.toml`, or `registry/repository` (asked when
+    /// several exist)
+    pub deployment: Option<String>,
+    /// The deployment, as the positional argument names it
+    #[arg(short = 'n', long, value_name = "NAME", conflicts_with = "deployment")]
+    pub deployment_name: Option<String>,
     /// The project directory (for `airlock.toml`)
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    #[arg(short = 'C', long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,
     /// Turn DAG-only deploys on or off
     #[arg(long, value_enum)]
-    pub dag_deploy: Toggle,
+    pub dag_deploy: Option<Toggle>,
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -252,7 +276,7 @@ pub struct DagsSyncArgs {
     #[arg(long, default_value_t = 3600, value_name = "S")]
     pub grace_period: u64,
     /// The project directory (for `airlock.toml`)
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    #[arg(short = 'C', long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,
 }
 

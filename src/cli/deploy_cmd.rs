@@ -4,57 +4,16 @@ use anyhow::Context;
 
 use super::args::{DeployArgs, GlobalArgs};
 use super::build_cmd::{source_date_epoch, store_dir};
-use super::deployment_cmd::{ask, describe, interactive, settings_of};
+use super::deployment_cmd::{choose, describe};
 use super::reporter::Spinner;
-use crate::deploy::{DeployError, DeployMode, DeployOptions, deploy};
-
-/// The deployment to deploy to: the one named, the only one, or the user's choice.
-fn choose(args: &DeployArgs) -> anyhow::Result<String> {
-    let settings = settings_of(&args.project_dir)?;
-    let names: Vec<String> = settings.deployments.keys().cloned().collect();
-    if !args.prompt {
-        if let Some(name) = &args.deployment {
-            return Ok(name.clone());
-        }
-        match names.as_slice() {
-            [] => return Err(DeployError::NoDeployments.into()),
-            [only] => return Ok(only.clone()),
-            _ if !interactive() => {
-                return Err(DeployError::ChooseDeployment {
-                    names: crate::deploy::deployment_names(&settings.deployments),
-                }
-                .into());
-            }
-            _ => {}
-        }
-    }
-    if names.is_empty() {
-        return Err(DeployError::NoDeployments.into());
-    }
-    eprintln!("Deployments:");
-    for (i, name) in names.iter().enumerate() {
-        eprintln!("  {}) {name}", i + 1);
-    }
-    let answer = ask(&format!("Which deployment? [1-{}] ", names.len()))?;
-    let chosen = answer
-        .parse::<usize>()
-        .ok()
-        .and_then(|i| i.checked_sub(1))
-        .and_then(|i| names.get(i))
-        .or_else(|| names.iter().find(|n| **n == answer));
-    match chosen {
-        Some(name) => Ok(name.clone()),
-        None if answer.is_empty() => Err(DeployError::Cancelled.into()),
-        None => Err(DeployError::UnknownDeployment {
-            name: answer,
-            known: crate::deploy::deployment_names(&settings.deployments),
-        }
-        .into()),
-    }
-}
+use crate::deploy::{DeployMode, DeployOptions, deploy};
 
 pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
-    let name = choose(args)?;
+    let named = args
+        .deployment
+        .as_deref()
+        .or(args.deployment_name.as_deref());
+    let name = choose(&args.project_dir, named, args.prompt)?;
     let options = DeployOptions {
         project_dir: args.project_dir.clone(),
         store_dir: store_dir(global),
@@ -70,7 +29,11 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
         dags_path: args.dags_path.clone(),
         description: args.description.clone(),
         force: args.force,
+        parse: args.parse,
+        allow_runtime_downgrade: args.allow_runtime_downgrade,
         pytest: args.pytest,
+        test_path: args.test.clone(),
+        env_file: args.env.clone(),
         remote: super::registry_cmd::remote_options(global, false, None),
         source_date_epoch: source_date_epoch()?,
     };

@@ -15,6 +15,7 @@ use crate::deploy::{
     DeployError, Deployment, DeploymentRemote, Record, StoredRecord, SyncOutcome, history,
     set_dag_deploy, sync_once,
 };
+use crate::printable::printable;
 use crate::project::Settings;
 use crate::project::settings::DeploymentSettings;
 use crate::store::Store;
@@ -42,8 +43,7 @@ pub(super) fn open(
             name,
             &DeploymentSettings {
                 image: name.to_string(),
-                dag_bundles: None,
-                runtime_label: None,
+                ..DeploymentSettings::default()
             },
         )?
     } else {
@@ -67,6 +67,56 @@ pub(super) fn ask(question: &str) -> anyhow::Result<String> {
     Ok(line.trim().to_string())
 }
 
+/// The deployment a command acts on: the one `named`, the only one in `airlock.toml`,
+/// or the user's choice (asked on a terminal, or always with `prompt`).
+pub(super) fn choose(
+    project_dir: &Path,
+    named: Option<&str>,
+    prompt: bool,
+) -> anyhow::Result<String> {
+    let settings = settings_of(project_dir)?;
+    let names: Vec<String> = settings.deployments.keys().cloned().collect();
+    if !prompt {
+        if let Some(name) = named {
+            return Ok(name.to_string());
+        }
+        match names.as_slice() {
+            [] => return Err(DeployError::NoDeployments.into()),
+            [only] => return Ok(only.clone()),
+            _ if !interactive() => {
+                return Err(DeployError::ChooseDeployment {
+                    names: crate::deploy::deployment_names(&settings.deployments),
+                }
+                .into());
+            }
+            _ => {}
+        }
+    }
+    if names.is_empty() {
+        return Err(DeployError::NoDeployments.into());
+    }
+    eprintln!("Deployments:");
+    for (i, name) in names.iter().enumerate() {
+        eprintln!("  {}) {name}", i + 1);
+    }
+    let answer = ask(&format!("Which deployment? [1-{}] ", names.len()))?;
+    let chosen = answer
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| names.get(i))
+        .or_else(|| names.iter().find(|n| **n == answer));
+    match chosen {
+        Some(name) => Ok(name.clone()),
+        None if answer.is_empty() => Err(DeployError::Cancelled.into()),
+        None => Err(DeployError::UnknownDeployment {
+            name: answer,
+            known: crate::deploy::deployment_names(&settings.deployments),
+        }
+        .into()),
+    }
+}
+
 pub fn run(global: &GlobalArgs, command: &DeploymentCommand) -> anyhow::Result<bool> {
     match command {
         DeploymentCommand::Inspect(args) => inspect(global, args),
@@ -76,7 +126,8 @@ pub fn run(global: &GlobalArgs, command: &DeploymentCommand) -> anyhow::Result<b
     .map(|()| true)
 }
 
-/// The record's fields, one per line, as `inspect` and `deploy` print them.
+/// The record's fields, one per line, as `inspect` and `deploy` print them; every
+/// value is registry text, escaped.
 pub(super) fn describe(record: &Record, digest: Option<&crate::digest::Digest>) -> String {
     let mut lines: Vec<(&str, String)> = vec![("Deployment", record.deployment.clone())];
     if let Some(digest) = digest {
@@ -144,7 +195,7 @@ pub(super) fn describe(record: &Record, digest: Option<&crate::digest::Digest>) 
     }
     lines
         .iter()
-        .map(|(k, v)| format!("{:<20}{v}\n", format!("{k}:")))
+        .map(|(k, v)| format!("{:<20}{}\n", format!("{k}:"), printable(v)))
         .collect()
 }
 
@@ -190,27 +241,80 @@ fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Re
             .as_ref()
             .map_or("-".to_string(), |i| i.digest.hex()[..12].to_string());
         let dags = r.dag_bundle.as_ref().map_or("-", |b| b.version.as_str());
-        let commit = r
+        let commit: String = r
             .git
             .as_ref()
-            .map_or("-", |g| &g.commit[..g.commit.len().min(12)]);
+            .map_or("-".into(), |g| g.commit.chars().take(12).collect());
         println!(
-            "{}  {}  {:<12}  image {image}  dags {dags}  commit {commit}  {}",
+            "{}  {}  {:<12}  image {image}  dags {}  commit {}  {}",
             &stored.digest.hex()[..12],
-            r.deployed_at,
+            printable(&r.deployed_at),
             r.action.as_str(),
-            r.description.as_deref().unwrap_or("")
+            printable(dags),
+            printable(&commit),
+            printable(r.description.as_deref().unwrap_or(""))
         );
     }
     Ok(())
 }
 
+/// The lines of `describe`: `Key:` padded to 20 columns, then the value.
+fn lines(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{:<20}{v}\n", format!("{k}:")))
+        .collect()
+}
+
+/// A deployment's settings: from `airlock.toml`, and DAG-only deploys from its record.
+fn settings_text(deployment: &Deployment, record: Option<&Record>) -> String {
+    let enabled = record.is_none_or(|r| r.dag_deploy_enabled);
+    lines(&[
+        ("Deployment", deployment.name.clone()),
+        ("Image Repository", deployment.images.to_string()),
+        ("DAG Bundles", deployment.bundles.to_string()),
+        ("DAG Deploy Enabled", enabled.to_string()),
+        ("Runtime Label", deployment.runtime_label.clone()),
+        (
+            "Non-Runtime Images",
+            if deployment.allow_non_runtime_images {
+                "allowed"
+            } else {
+                "refused"
+            }
+            .into(),
+        ),
+        (
+            "DAG Check",
+            if deployment.skip_parse {
+                "skipped (skip-parse)"
+            } else {
+                "on"
+            }
+            .into(),
+        ),
+    ])
+}
+
 fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()> {
-    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let named = args
+        .deployment
+        .as_deref()
+        .or(args.deployment_name.as_deref());
+    let name = choose(&args.project_dir, named, false)?;
+    let remote = open(global, &args.project_dir, &name)?;
     let name = remote.deployment.name.clone();
     let parent = remote.read_record()?;
+    let Some(toggle) = args.dag_deploy else {
+        // Nothing to change: the current settings.
+        print!(
+            "{}",
+            settings_text(&remote.deployment, parent.as_ref().map(|p| &p.record))
+        );
+        return Ok(());
+    };
     let enabled = parent.as_ref().is_none_or(|p| p.record.dag_deploy_enabled);
-    let want = args.dag_deploy == Toggle::Enable;
+    let want = toggle == Toggle::Enable;
     if enabled == want {
         if !global.quiet {
             eprintln!(
@@ -227,7 +331,11 @@ fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()
         if !args.force {
             let answer = ask("Disable DAG-only deploys? [y/N] ")?;
             if !matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
-                return Err(DeployError::Cancelled.into());
+                // Declined: not an error, as with the Astro CLI.
+                eprintln!(
+                    "Cancelled: DAG-only deploys stay enabled for `{name}`; nothing was changed"
+                );
+                return Ok(());
             }
         }
     }
@@ -261,17 +369,19 @@ pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
                             path,
                             files,
                         } => eprintln!(
-                            "{} now holds DAG bundle version {version} ({files} files, in {})",
+                            "{} now holds DAG bundle version {} ({files} files, in {})",
                             args.dest.display(),
-                            path.display()
+                            printable(version),
+                            printable(&path.display().to_string())
                         ),
                         SyncOutcome::Current { version } => eprintln!(
-                            "{} already holds DAG bundle version {version}",
-                            args.dest.display()
+                            "{} already holds DAG bundle version {}",
+                            args.dest.display(),
+                            printable(version)
                         ),
                         SyncOutcome::NoBundle => eprintln!(
                             "`{}` has no DAG bundle (DAG-only deploys are off, or none was pushed); {} is left as it is",
-                            remote.deployment.name,
+                            printable(&remote.deployment.name),
                             args.dest.display()
                         ),
                     }
@@ -299,4 +409,49 @@ pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
 /// Whether standard input can answer questions.
 pub(super) fn interactive() -> bool {
     std::io::stdin().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::{Action, BundleRef, GitInfo};
+    use crate::digest::Digest;
+
+    /// A record built in code skips the checks on read: the printing escapes anyway.
+    #[test]
+    fn registry_text_is_escaped_on_output() {
+        let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+        let record = Record {
+            schema_version: 1,
+            deployment: format!("dev{evil}"),
+            image: None,
+            dag_bundle: Some(BundleRef {
+                repository: "127.0.0.1:5000/team/airflow".into(),
+                digest: Digest::of(b"m"),
+                version: format!("v{evil}"),
+                blob: Digest::of(b"b"),
+                size: 1,
+            }),
+            dag_deploy_enabled: true,
+            action: Action::Deploy,
+            description: Some(format!("line\n{evil}")),
+            deployed_at: evil.into(),
+            git: Some(GitInfo {
+                commit: "0123".into(),
+                branch: Some(evil.into()),
+                author: Some(evil.into()),
+                remote: Some(evil.into()),
+                dirty: false,
+                subject: None,
+            }),
+            parent: None,
+        };
+        let text = describe(&record, None);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("line\\n\\u{1b}]0;owned"), "{text}");
+        assert_eq!(text.lines().count(), 11, "one line per field:\n{text}");
+    }
 }

@@ -46,20 +46,22 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Prints `error: …`, each cause on its own `Caused by:` line, then any hint.
+/// Prints `error: …`, each cause on its own `Caused by:` line, then any hint; control
+/// characters in them (a message may quote registry or bundle text) are escaped.
 pub fn print_error(err: &anyhow::Error) {
+    use crate::printable::printable_lines;
     let (error, hint) = if use_color() {
         ("\x1b[1;31merror\x1b[0m", "\x1b[1;36mhint\x1b[0m")
     } else {
         ("error", "hint")
     };
-    eprintln!("{error}: {err}");
+    eprintln!("{error}: {}", printable_lines(&err.to_string()));
     let mut previous = err.to_string();
     for cause in err.chain().skip(1) {
         let text = cause.to_string();
         // Transparent wrappers repeat their source's message; print it once.
         if text != previous && !previous.ends_with(&text) {
-            eprintln!("  Caused by: {text}");
+            eprintln!("  Caused by: {}", printable_lines(&text));
         }
         previous = text;
     }
@@ -85,6 +87,6 @@ pub fn print_error(err: &anyhow::Error) {
         });
     if let Some(text) = hint_text {
         eprintln!();
-        eprintln!("{hint}: {text}");
+        eprintln!("{hint}: {}", printable_lines(&text));
     }
 }

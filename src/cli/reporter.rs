@@ -22,6 +22,7 @@ fn reveal_after_a_second(bar: &ProgressBar) {
 
 pub struct Spinner {
     bar: ProgressBar,
+    quiet: bool,
 }
 
 impl Spinner {
@@ -33,7 +34,7 @@ impl Spinner {
         if !quiet {
             reveal_after_a_second(&bar);
         }
-        Self { bar }
+        Self { bar, quiet }
     }
 
     pub fn finish(&self) {
@@ -45,6 +46,21 @@ impl Reporter for Spinner {
     fn step(&self, message: &str) {
         tracing::info!("{message}");
         self.bar.set_message(message.to_string());
+    }
+
+    /// `warning: …` and `hint: …` on stderr; without a terminal to draw on (`-q`,
+    /// `--json`) the log's warning instead, which `-q` silences.
+    fn warn(&self, message: &str, hint: Option<&str>) {
+        if self.quiet {
+            tracing::warn!("{message}");
+            return;
+        }
+        self.bar.suspend(|| {
+            eprintln!("warning: {message}");
+            if let Some(hint) = hint {
+                eprintln!("hint: {hint}");
+            }
+        });
     }
 }
 

@@ -2,8 +2,14 @@
 //!
 //! Extraction goes through a confined directory handle (cap-std): no entry, `..` or
 //! symlink can write outside the root. Whiteouts (`.wh.NAME`, `.wh..wh..opq`) are
-//! applied layer by layer. Device nodes and FIFOs are skipped; owners are not set (the
-//! sandbox reads the tree, it does not run services that depend on ownership).
+//! applied layer by layer. Nothing privileged reaches the host: device nodes and FIFOs
+//! are skipped, setuid and setgid bits are cleared, and owners are not set (the
+//! sandbox reads the tree, it does not run services that depend on ownership). The
+//! mount points the sandbox needs (`/proc`, `/dev`, `/tmp`) are made when the image
+//! lacks them, since its root is mounted read-only.
+//!
+//! An entry that cannot be unpacked is named as the image would show it (`/etc/x`),
+//! with the rule it broke.
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
@@ -12,21 +18,48 @@ use std::path::{Component, Path, PathBuf};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Permissions, PermissionsExt};
 
+use super::sandbox::MOUNT_POINTS;
 use crate::digest::Digest;
 use crate::image::open_layer;
 use crate::store::Store;
 
+/// Bumped when the unpacked tree for the same layers changes, so older caches are
+/// not reused.
+const ROOTFS_FORMAT: &str = "airlock-rootfs-v2";
+
+/// Permission bits kept from a layer: setuid and setgid are dropped (the sticky bit
+/// is harmless and kept).
+const KEPT_MODE_BITS: u32 = 0o1777;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("Cannot unpack layer `{digest}` into `{root}`")]
-    Unpack {
+    #[error("Cannot read layer `{digest}`")]
+    Open {
         digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Cannot unpack the image's layers into `{}`", root.display())]
+    Unpack {
         root: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("Layer `{digest}` has an entry that escapes the root: `{path}`")]
-    Escape { digest: Digest, path: String },
+    #[error("Layer `{digest}` is not a readable tar archive")]
+    Corrupt {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+    /// One entry of a layer, shown as an absolute path inside the image.
+    #[error("Layer `{digest}`: cannot unpack `{path}`: {rule}")]
+    Entry {
+        digest: Digest,
+        path: String,
+        rule: String,
+        #[source]
+        source: Option<io::Error>,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -44,6 +77,11 @@ fn confined(raw: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// `path` (relative to the root) as the image shows it: `/etc/passwd`, `/` for the root.
+fn shown(path: &Path) -> String {
+    format!("/{}", path.display())
+}
+
 fn remove_any(root: &Dir, path: &Path) -> io::Result<()> {
     match root.symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => root.remove_dir_all(path),
@@ -53,25 +91,81 @@ fn remove_any(root: &Dir, path: &Path) -> io::Result<()> {
     }
 }
 
+/// Why writing `path` failed, in terms of the image: the first parent that is a
+/// symbolic link leaving the root, or that is not a directory; else `doing`.
+fn rule_for(root: &Dir, path: &Path, doing: &str) -> String {
+    let mut prefix = PathBuf::new();
+    let parents: Vec<_> = path.components().collect();
+    for part in parents.iter().take(parents.len().saturating_sub(1)) {
+        prefix.push(part);
+        let Ok(meta) = root.symlink_metadata(&prefix) else {
+            break;
+        };
+        if meta.is_symlink() {
+            let target = root
+                .read_link_contents(&prefix)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            return format!(
+                "its parent `{}` is a symbolic link to `{target}`, which leads out of the layer's root; entries are never written through such a link",
+                shown(&prefix)
+            );
+        }
+        if !meta.is_dir() {
+            return format!("`{}` is not a directory", shown(&prefix));
+        }
+    }
+    doing.to_string()
+}
+
+/// What a whiteout entry named `name` hides: `None` when it is not a whiteout,
+/// `Some(Err(()))` when it names no file (`.wh.`, `.wh..`, `.wh...`).
+fn whiteout_target(name: &str) -> Option<Result<&str, ()>> {
+    let hidden = name.strip_prefix(".wh.")?;
+    Some(if hidden.is_empty() || hidden == "." || hidden == ".." {
+        Err(())
+    } else {
+        Ok(hidden)
+    })
+}
+
 /// Applies one layer (an uncompressed tar stream) onto `root`.
 fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), RootfsError> {
-    let fail = |source: io::Error| RootfsError::Unpack {
+    let whole = |source: io::Error| RootfsError::Corrupt {
         digest: digest.clone(),
-        root: PathBuf::from("."),
         source,
     };
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(fail)? {
-        let mut entry = entry.map_err(fail)?;
-        let raw = entry.path().map_err(fail)?.into_owned();
-        let path = confined(&raw).ok_or_else(|| RootfsError::Escape {
+    for entry in archive.entries().map_err(whole)? {
+        let mut entry = entry.map_err(whole)?;
+        let raw = entry.path().map_err(whole)?.into_owned();
+        let refuse = |path: &Path, rule: String| RootfsError::Entry {
+            digest: digest.clone(),
+            path: shown(path),
+            rule,
+            source: None,
+        };
+        let path = confined(&raw).ok_or_else(|| RootfsError::Entry {
             digest: digest.clone(),
             path: raw.display().to_string(),
+            rule: "the path leaves the layer's root (`..`)".into(),
+            source: None,
         })?;
         if path.as_os_str().is_empty() {
             continue;
         }
+        // Every failure below names the entry and the rule it broke.
+        let fail = |doing: &str| {
+            let path = path.clone();
+            let doing = doing.to_string();
+            move |source: io::Error| RootfsError::Entry {
+                digest: digest.clone(),
+                rule: rule_for(root, &path, &doing),
+                path: shown(&path),
+                source: Some(source),
+            }
+        };
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if name == ".wh..wh..opq" {
@@ -83,65 +177,121 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
                 for child in listing.flatten() {
                     let child_path = parent.join(child.file_name());
                     if !created.contains(&child_path) {
-                        remove_any(root, &child_path).map_err(fail)?;
+                        remove_any(root, &child_path)
+                            .map_err(fail("cannot remove what the opaque whiteout hides"))?;
                     }
                 }
             }
             continue;
         }
-        if let Some(hidden) = name.strip_prefix(".wh.") {
-            remove_any(root, &parent.join(hidden)).map_err(fail)?;
-            continue;
-        }
-        if !parent.as_os_str().is_empty() {
-            root.create_dir_all(&parent).map_err(fail)?;
+        match whiteout_target(name) {
+            Some(Ok(hidden)) => {
+                remove_any(root, &parent.join(hidden))
+                    .map_err(fail("cannot remove what the whiteout hides"))?;
+                continue;
+            }
+            Some(Err(())) => {
+                return Err(refuse(
+                    &path,
+                    "a whiteout (`.wh.NAME`) must name a file in its directory, not `.`, `..` or nothing".into(),
+                ));
+            }
+            None => {}
         }
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().unwrap_or(0o755) & 0o7777;
+        let is_special = !(kind.is_dir()
+            || kind.is_symlink()
+            || kind.is_hard_link()
+            || kind.is_file()
+            || kind == tar::EntryType::Continuous);
+        if is_special {
+            tracing::debug!(path = %path.display(), "skipping special file");
+            continue;
+        }
+        if !parent.as_os_str().is_empty() {
+            root.create_dir_all(&parent)
+                .map_err(fail("cannot create its parent directories"))?;
+        }
+        let mode = header.mode().unwrap_or(0o755) & KEPT_MODE_BITS;
         if kind.is_dir() {
             match root.symlink_metadata(&path) {
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => {
-                    root.remove_file(&path).map_err(fail)?;
-                    root.create_dir(&path).map_err(fail)?;
+                    root.remove_file(&path)
+                        .map_err(fail("cannot replace the file with a directory"))?;
+                    root.create_dir(&path)
+                        .map_err(fail("cannot create the directory"))?;
                 }
-                Err(_) => root.create_dir(&path).map_err(fail)?,
+                Err(_) => root
+                    .create_dir(&path)
+                    .map_err(fail("cannot create the directory"))?,
             }
             root.set_permissions(&path, Permissions::from_mode(mode | 0o700))
-                .map_err(fail)?;
+                .map_err(fail("cannot set the directory's mode"))?;
         } else if kind.is_symlink() {
             let target = entry
                 .link_name()
-                .map_err(fail)?
+                .map_err(fail("cannot read the link target"))?
                 .map(|t| t.into_owned())
                 .unwrap_or_default();
-            remove_any(root, &path).map_err(fail)?;
+            remove_any(root, &path).map_err(fail("cannot replace what is there"))?;
             // The target is interpreted inside the sandbox's root, never here.
-            root.symlink_contents(&target, &path).map_err(fail)?;
+            root.symlink_contents(&target, &path)
+                .map_err(fail("cannot create the symbolic link"))?;
         } else if kind.is_hard_link() {
             let target_raw = entry
                 .link_name()
-                .map_err(fail)?
+                .map_err(fail("cannot read the link target"))?
                 .map(|t| t.into_owned())
                 .unwrap_or_default();
-            let target = confined(&target_raw).ok_or_else(|| RootfsError::Escape {
-                digest: digest.clone(),
-                path: target_raw.display().to_string(),
+            let target = confined(&target_raw).ok_or_else(|| {
+                refuse(
+                    &path,
+                    format!(
+                        "it is a hard link to `{}`, which leaves the layer's root",
+                        target_raw.display()
+                    ),
+                )
             })?;
-            remove_any(root, &path).map_err(fail)?;
-            root.hard_link(&target, root, &path).map_err(fail)?;
-        } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            remove_any(root, &path).map_err(fail)?;
-            let mut file = root.create(&path).map_err(fail)?;
-            io::copy(&mut entry, &mut file).map_err(fail)?;
-            root.set_permissions(&path, Permissions::from_mode(mode))
-                .map_err(fail)?;
+            if matches!(root.symlink_metadata(&target), Err(e) if e.kind() == io::ErrorKind::NotFound)
+            {
+                return Err(refuse(
+                    &path,
+                    format!(
+                        "it is a hard link to `{}`, which no layer so far has created",
+                        shown(&target)
+                    ),
+                ));
+            }
+            remove_any(root, &path).map_err(fail("cannot replace what is there"))?;
+            root.hard_link(&target, root, &path).map_err(fail(&format!(
+                "cannot hard-link it to `{}`",
+                shown(&target)
+            )))?;
         } else {
-            tracing::debug!(path = %path.display(), "skipping special file");
-            continue;
+            remove_any(root, &path).map_err(fail("cannot replace what is there"))?;
+            let mut file = root.create(&path).map_err(fail("cannot create the file"))?;
+            io::copy(&mut entry, &mut file).map_err(fail("cannot write the file"))?;
+            root.set_permissions(&path, Permissions::from_mode(mode))
+                .map_err(fail("cannot set the file's mode"))?;
         }
         created.insert(path);
+    }
+    Ok(())
+}
+
+/// Makes the directories bubblewrap mounts over, when the image has nothing there.
+fn add_mount_points(root: &Dir) -> io::Result<()> {
+    for (name, mode) in MOUNT_POINTS {
+        match root.symlink_metadata(name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                root.create_dir(name)?;
+                root.set_permissions(name, Permissions::from_mode(mode))?;
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
     }
     Ok(())
 }
@@ -149,7 +299,7 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
 /// The root filesystem of `layers` (bottom first), unpacked once and cached in the
 /// store under a key made from their digests. Returns its path.
 pub fn unpack_rootfs(store: &Store, layers: &[(Digest, PathBuf)]) -> Result<PathBuf, RootfsError> {
-    let mut key_text = String::from("airlock-rootfs-v1\n");
+    let mut key_text = format!("{ROOTFS_FORMAT}\n");
     for (digest, _) in layers {
         key_text.push_str(&format!("{digest}\n"));
     }
@@ -164,7 +314,6 @@ pub fn unpack_rootfs(store: &Store, layers: &[(Digest, PathBuf)]) -> Result<Path
         return Ok(dest);
     }
     let io_err = |source: io::Error| RootfsError::Unpack {
-        digest: key.clone(),
         root: dest.clone(),
         source,
     };
@@ -175,13 +324,13 @@ pub fn unpack_rootfs(store: &Store, layers: &[(Digest, PathBuf)]) -> Result<Path
         .map_err(io_err)?;
     let root = Dir::open_ambient_dir(staging.path(), ambient_authority()).map_err(io_err)?;
     for (digest, path) in layers {
-        let reader = open_layer(path).map_err(|source| RootfsError::Unpack {
+        let reader = open_layer(path).map_err(|source| RootfsError::Open {
             digest: digest.clone(),
-            root: dest.clone(),
             source,
         })?;
         apply_layer(&root, digest, reader)?;
     }
+    add_mount_points(&root).map_err(io_err)?;
     root.write(".airlock-complete", b"").map_err(io_err)?;
     let staged = staging.keep();
     if let Err(e) = std::fs::rename(&staged, &dest) {
@@ -257,9 +406,120 @@ mod tests {
         let mut builder = tar::Builder::new(Vec::new());
         builder.append(&header, &b"x"[..]).expect("append");
         let escape = builder.into_inner().expect("tar");
-        assert!(matches!(
-            apply_layer(&root, &d, &escape[..]),
-            Err(RootfsError::Escape { .. })
-        ));
+        let err = apply_layer(&root, &d, &escape[..]).expect_err("`..` refused");
+        assert!(err.to_string().contains("`../outside`"), "{err}");
+    }
+
+    /// A tar of raw headers: (path, type, link target or data, mode).
+    fn raw_tar(entries: &[(&str, tar::EntryType, &str, u32)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, kind, data, mode) in entries {
+            let mut header = tar::Header::new_gnu();
+            // Written raw, so that names `tar` would refuse go in as they are.
+            header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_mode(*mode);
+            let body: &[u8] = match kind {
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    header.set_link_name_literal(data).expect("link");
+                    b""
+                }
+                _ => data.as_bytes(),
+            };
+            header.set_size(body.len() as u64);
+            header.set_cksum();
+            builder.append(&header, body).expect("append");
+        }
+        builder.into_inner().expect("tar")
+    }
+
+    fn unpack_error(lower: &[u8], upper: &[u8]) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Dir::open_ambient_dir(dir.path(), ambient_authority()).expect("dir");
+        let d = Digest::of(b"layer");
+        apply_layer(&root, &d, lower).expect("lower layer");
+        let err = apply_layer(&root, &d, upper).expect_err("refused");
+        eprintln!("{err}");
+        (dir, err.to_string())
+    }
+
+    #[test]
+    fn item7_setuid_setgid_bits_and_device_nodes_never_reach_the_host() {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Dir::open_ambient_dir(dir.path(), ambient_authority()).expect("dir");
+        let layer = raw_tar(&[
+            ("usr/bin/", tar::EntryType::Directory, "", 0o755),
+            ("usr/bin/su", tar::EntryType::Regular, "#!", 0o4755),
+            ("usr/bin/chage", tar::EntryType::Regular, "#!", 0o2755),
+            ("usr/bin/both", tar::EntryType::Regular, "#!", 0o6711),
+            ("var/mail/", tar::EntryType::Directory, "", 0o2775),
+            ("tmp/", tar::EntryType::Directory, "", 0o1777),
+            ("dev/null", tar::EntryType::Char, "", 0o666),
+            ("dev/sda", tar::EntryType::Block, "", 0o660),
+            ("dev/fifo", tar::EntryType::Fifo, "", 0o644),
+        ]);
+        apply_layer(&root, &Digest::of(b"layer"), &layer[..]).expect("unpacks");
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(dir.path().join(p))
+                .expect(p)
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("usr/bin/su"), 0o755);
+        assert_eq!(mode("usr/bin/chage"), 0o755);
+        assert_eq!(mode("usr/bin/both"), 0o711);
+        assert_eq!(mode("var/mail"), 0o775);
+        assert_eq!(mode("tmp"), 0o1777, "the sticky bit is harmless and kept");
+        for special in ["dev/null", "dev/sda", "dev/fifo"] {
+            let meta = std::fs::symlink_metadata(dir.path().join(special));
+            assert!(
+                meta.as_ref().map_or(true, |m| {
+                    let t = m.file_type();
+                    !t.is_char_device() && !t.is_block_device() && !t.is_fifo()
+                }),
+                "{special} was created: {meta:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn item11_unpack_errors_name_the_entry_and_the_rule() {
+        // Writing through a symlink that leaves the root.
+        let lower = raw_tar(&[("escape", tar::EntryType::Symlink, "/", 0o777)]);
+        let upper = raw_tar(&[("escape/file", tar::EntryType::Regular, "x", 0o644)]);
+        let (_dir, message) = unpack_error(&lower, &upper);
+        assert!(message.contains("`/escape/file`"), "{message}");
+        assert!(message.contains("`/escape`"), "{message}");
+        assert!(message.contains("symbolic link"), "{message}");
+        assert!(!message.contains("into `.`"), "{message}");
+
+        // Whiteouts that name no file: `.wh..` and `.wh...`; the tree stays whole.
+        for bad in ["etc/.wh..", "etc/.wh...", ".wh."] {
+            let lower = raw_tar(&[
+                ("etc/", tar::EntryType::Directory, "", 0o755),
+                ("etc/keep", tar::EntryType::Regular, "k", 0o644),
+            ]);
+            let upper = raw_tar(&[(bad, tar::EntryType::Regular, "", 0o644)]);
+            let (dir, message) = unpack_error(&lower, &upper);
+            assert!(message.contains(&format!("`/{bad}`")), "{message}");
+            assert!(message.contains("whiteout"), "{message}");
+            assert!(dir.path().join("etc/keep").is_file(), "{bad} removed files");
+        }
+
+        // A parent that is a file, not a directory.
+        let lower = raw_tar(&[("etc", tar::EntryType::Regular, "x", 0o644)]);
+        let upper = raw_tar(&[("etc/passwd", tar::EntryType::Regular, "x", 0o644)]);
+        let (_dir, message) = unpack_error(&lower, &upper);
+        assert!(message.contains("`/etc/passwd`"), "{message}");
+        assert!(message.contains("`/etc` is not a directory"), "{message}");
+
+        // A hard link to nothing.
+        let upper = raw_tar(&[("b", tar::EntryType::Link, "missing", 0o644)]);
+        let (_dir, message) = unpack_error(&[], &upper);
+        assert!(message.contains("`/b`"), "{message}");
+        assert!(message.contains("`/missing`"), "{message}");
+        assert!(message.contains("hard link"), "{message}");
     }
 }

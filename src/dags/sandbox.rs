@@ -48,6 +48,11 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// What `bwrap_command` mounts over in the read-only root (`--proc`, `--dev`,
+/// `--tmpfs`), with the mode to create each with when the image has none: bubblewrap
+/// cannot make a mount point in a read-only root.
+pub const MOUNT_POINTS: [(&str, u32); 3] = [("proc", 0o555), ("dev", 0o755), ("tmp", 0o1777)];
+
 /// The `bwrap` command line for `spec`.
 pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
     let bwrap = find_in_path(BWRAP).ok_or(SandboxError::NoBwrap)?;

@@ -4,12 +4,13 @@
 //! the same normalization and the pinned compressor: the same DAGs give the same
 //! blob and the same artifact digest, on any machine. Entries are relative to the
 //! DAG folder, owned by root, mtime 0; `.git` and `__pycache__` never travel, and
-//! symlinks must stay inside the folder.
+//! symlinks must lead inside the folder, the links on their way followed.
 
 use std::sync::LazyLock;
 
 use super::DeployError;
 use super::record::artifact_manifest;
+use crate::confine::{Node, resolve_link};
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer, normalize_mode};
 use crate::oci::Descriptor;
@@ -39,30 +40,10 @@ pub struct Bundle {
     pub files: usize,
 }
 
-/// Whether the symlink at `path` pointing to `target` stays inside the bundle root.
-pub fn link_stays_inside(path: &str, target: &str) -> bool {
-    if target.starts_with('/') {
-        return false;
-    }
-    let mut depth: Vec<&str> = path.split('/').collect();
-    depth.pop();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if depth.pop().is_none() {
-                    return false;
-                }
-            }
-            other => depth.push(other),
-        }
-    }
-    true
-}
-
 /// The bundle tree of the walked DAG folder (entries named `dags/...`).
 pub fn bundle_tree(entries: &[WalkedEntry]) -> Result<FileTree, DeployError> {
     let mut tree = FileTree::new();
+    let mut links = Vec::new();
     let prefix = format!("{DAGS_DIR}/");
     for entry in entries {
         let Some(path) = entry.rel.strip_prefix(&prefix) else {
@@ -86,12 +67,7 @@ pub fn bundle_tree(entries: &[WalkedEntry]) -> Result<FileTree, DeployError> {
                 if *executable { 0o755 } else { 0o644 },
             ),
             WalkedKind::Symlink { target } => {
-                if !link_stays_inside(path, target) {
-                    return Err(DeployError::UnsafeEntry {
-                        path: entry.rel.clone(),
-                        reason: "a symlink in a DAG bundle must point inside the DAG folder",
-                    });
-                }
+                links.push((path, target, &entry.rel));
                 (
                     EntryKind::Symlink {
                         target: target.clone(),
@@ -109,6 +85,22 @@ pub fn bundle_tree(entries: &[WalkedEntry]) -> Result<FileTree, DeployError> {
                 owner: Owner::ROOT,
             },
         )?;
+    }
+    // Each link must lead inside the DAG folder as it ships, links on the way followed.
+    for (path, target, rel) in links {
+        let lookup = |at: &str| match tree.get(at).map(|e| &e.kind) {
+            Some(EntryKind::Dir) => Node::Dir,
+            Some(EntryKind::Symlink { target }) => Node::Symlink(target.clone()),
+            Some(_) => Node::File,
+            None => Node::Missing,
+        };
+        if let Err(error) = resolve_link(path, target, lookup) {
+            return Err(DeployError::UnsafeLink {
+                path: rel.clone(),
+                target: target.clone(),
+                reason: error.reason(),
+            });
+        }
     }
     Ok(tree)
 }
@@ -147,12 +139,53 @@ pub fn build_bundle(store: &Store, entries: &[WalkedEntry]) -> Result<Bundle, De
 mod tests {
     use super::*;
 
+    fn link(rel: &str, target: &str) -> WalkedEntry {
+        WalkedEntry {
+            rel: rel.to_string(),
+            host: std::path::PathBuf::new(),
+            kind: WalkedKind::Symlink {
+                target: target.to_string(),
+            },
+        }
+    }
+
+    fn dir(rel: &str) -> WalkedEntry {
+        WalkedEntry {
+            rel: rel.to_string(),
+            host: std::path::PathBuf::new(),
+            kind: WalkedKind::Dir,
+        }
+    }
+
     #[test]
     fn symlinks_must_stay_inside() {
-        assert!(link_stays_inside("a.py", "b.py"));
-        assert!(link_stays_inside("sub/a.py", "../b.py"));
-        assert!(!link_stays_inside("a.py", "../b.py"));
-        assert!(!link_stays_inside("sub/a.py", "../../b.py"));
-        assert!(!link_stays_inside("a.py", "/etc/passwd"));
+        let ok = |entries: &[WalkedEntry]| bundle_tree(entries).is_ok();
+        assert!(ok(&[dir("dags"), link("dags/a.py", "b.py")]));
+        assert!(ok(&[
+            dir("dags"),
+            dir("dags/sub"),
+            link("dags/sub/a.py", "../b.py")
+        ]));
+        assert!(!ok(&[dir("dags"), link("dags/a.py", "../b.py")]));
+        assert!(!ok(&[
+            dir("dags"),
+            dir("dags/sub"),
+            link("dags/sub/a.py", "../../b.py")
+        ]));
+        assert!(!ok(&[dir("dags"), link("dags/a.py", "/etc/passwd")]));
+    }
+
+    #[test]
+    fn symlink_through_dot_link_is_refused() {
+        let err = bundle_tree(&[
+            dir("dags"),
+            link("dags/s", "."),
+            link("dags/x", "s/s/s/../../.."),
+        ])
+        .expect_err("refused");
+        assert!(
+            matches!(err, DeployError::UnsafeLink { ref path, .. } if path == "dags/x"),
+            "{err}"
+        );
     }
 }

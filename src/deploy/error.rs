@@ -44,6 +44,34 @@ pub enum DeployError {
         current: String,
         new: String,
     },
+    #[error(
+        "The image {image} is not an Astro Runtime image: it has no `{label}` label, and deployment `{name}` runs Runtime images only"
+    )]
+    NotRuntime {
+        name: String,
+        image: String,
+        label: String,
+    },
+    #[error("The project directory has uncommitted changes: {files}")]
+    Uncommitted { name: String, files: String },
+    #[error(
+        "`airlock.lock` is out of date ({reason}); a deploy uses the committed lock as it is and never rewrites it"
+    )]
+    StaleLock { reason: String },
+    #[error("No test file or directory `{}` in the project", path.display())]
+    TestPath { path: PathBuf },
+    #[error("Cannot read the env file `{}`", path.display())]
+    EnvFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` line {line}: expected `KEY=VALUE`", path.display())]
+    EnvLine { path: PathBuf, line: usize },
+    #[error(
+        "Credentials are written into a URL at {places}; the file is copied into the image as written, so the deploy is refused (nothing was deployed)"
+    )]
+    LiteralCredentials { places: String },
     #[error("The DAG check found {count} error(s); nothing was deployed\n{report}")]
     DagCheckFailed { count: usize, report: String },
     #[error("Cannot run the project's tests in the image")]
@@ -70,6 +98,14 @@ pub enum DeployError {
     BadBundle { digest: Digest, detail: String },
     #[error("Refused bundle entry `{path}`: {reason}")]
     UnsafeEntry { path: String, reason: &'static str },
+    #[error(
+        "Refused symlink `{path}` (to `{target}`): a symlink in a DAG bundle must point inside the DAG folder, and {reason}"
+    )]
+    UnsafeLink {
+        path: String,
+        target: String,
+        reason: &'static str,
+    },
     #[error("`{}` exists and is not a symlink; `dags sync` manages it as a symlink", path.display())]
     DestNotSymlink { path: PathBuf },
     #[error("Cancelled; nothing was changed")]
@@ -100,6 +136,25 @@ pub enum DeployError {
 }
 
 impl DeployError {
+    /// A build's error, with a stale `airlock.lock` told as `StaleLock`: a deploy never
+    /// rewrites the lock, so the fix is `airlock lock` and a commit.
+    pub fn from_build(error: crate::build::BuildError) -> Self {
+        use crate::build::{BuildError, PythonError};
+        use crate::lock::LockError;
+        let stale = match &error {
+            BuildError::Lock(LockError::Stale { reason, .. }) => Some(reason.clone()),
+            BuildError::Python(python) => match python.as_ref() {
+                PythonError::Lock(LockError::Stale { reason, .. }) => Some(reason.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        match stale {
+            Some(reason) => Self::StaleLock { reason },
+            None => Self::Build(error),
+        }
+    }
+
     /// What the user can do about it, when airlock knows.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -107,9 +162,28 @@ impl DeployError {
                 "name the deployment in `airlock.toml`:\n  [deployments.dev]\n  image = \"registry/team/airflow\""
                     .into(),
             ),
-            Self::Downgrade { .. } => {
-                Some("deploy it anyway with `--force` if the downgrade is intended".into())
-            }
+            Self::LiteralCredentials { .. } => Some(format!(
+                "{}; then rotate the credentials if the files were shared",
+                crate::build::LITERAL_CREDENTIALS_HINT
+            )),
+            Self::Downgrade { .. } => Some(
+                "if the rollback to the older Runtime is intended, deploy with `--allow-runtime-downgrade`"
+                    .into(),
+            ),
+            Self::NotRuntime { name, .. } => Some(format!(
+                "build on an Astro Runtime base image; if deployment `{name}` runs non-Runtime images on purpose, say so in `airlock.toml`:\n  [deployments.{name}]\n  allow-non-runtime-images = true"
+            )),
+            Self::Uncommitted { name, .. } => Some(format!(
+                "commit (or stash) them, or deploy them anyway with `airlock deploy {name} --force` (the record then says `dirty`)"
+            )),
+            Self::StaleLock { .. } => Some(
+                "run `airlock lock`, commit `airlock.lock` (`git add airlock.lock && git commit`), then deploy again"
+                    .into(),
+            ),
+            Self::TestPath { .. } => Some(
+                "give `-t/--test` a test file or directory relative to the project, e.g. `tests/dags`"
+                    .into(),
+            ),
             Self::DagCheckFailed { .. } => Some(
                 "fix the errors, list the file in `.airlock-dag-exceptions.txt`, or deploy anyway with `--force`"
                     .into(),

@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::DeployError;
 use super::git::GitInfo;
+use super::unpack::MAX_UNPACKED;
 use crate::digest::Digest;
 use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::printable::{has_control, printable};
+use crate::registry::{Reference, Repository};
 
 /// The tag of the current record in the image repository.
 pub const RECORD_TAG: &str = "deployment-record";
@@ -52,6 +55,7 @@ impl Action {
 
 /// The image a deployment runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageRef {
     pub repository: String,
     pub tag: String,
@@ -72,11 +76,13 @@ impl ImageRef {
 
 /// The DAG bundle a deployment runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BundleRef {
     pub repository: String,
     /// The bundle artifact's manifest digest: its identity.
     pub digest: Digest,
-    /// The UTC time of the deploy that first pushed it.
+    /// The UTC time of the deploy that first pushed it, as [`is_deploy_time`] checks:
+    /// `dags sync` names a directory after it.
     pub version: String,
     /// The tar.gz blob inside the artifact.
     pub blob: Digest,
@@ -85,6 +91,7 @@ pub struct BundleRef {
 
 /// One state of a deployment, and how it got there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     pub schema_version: u32,
     pub deployment: String,
@@ -129,8 +136,156 @@ impl Record {
                 ),
             });
         }
+        record.validate(reference)?;
         Ok(record)
     }
+
+    /// Checks every field a record may carry: lengths, characters, names and
+    /// digests. Records are read from a registry anyone with push access can write,
+    /// and their text reaches terminals and directory names.
+    pub fn validate(&self, reference: &str) -> Result<(), DeployError> {
+        self.check_fields()
+            .map_err(|detail| DeployError::BadRecord {
+                reference: reference.to_string(),
+                detail,
+            })
+    }
+
+    fn check_fields(&self) -> Result<(), String> {
+        text("deployment", &self.deployment, MAX_NAME)?;
+        if self.deployment.is_empty() {
+            return Err("`deployment` is empty".into());
+        }
+        if let Some(image) = &self.image {
+            repository("image.repository", &image.repository)?;
+            if !is_tag(&image.tag) {
+                return Err(format!(
+                    "`image.tag` is `{}`, not a tag (letters, digits, `_`, `.`, `-`; at most 128)",
+                    shown(&image.tag)
+                ));
+            }
+            if let Some(version) = &image.runtime_version {
+                text("image.runtime_version", version, MAX_NAME)?;
+            }
+        }
+        if let Some(bundle) = &self.dag_bundle {
+            repository("dag_bundle.repository", &bundle.repository)?;
+            if !is_deploy_time(&bundle.version) {
+                return Err(format!(
+                    "`dag_bundle.version` is `{}`, not a deploy time (`YYYYMMDDTHHMMSS.mmmZ`)",
+                    shown(&bundle.version)
+                ));
+            }
+            if bundle.size > MAX_UNPACKED {
+                return Err(format!(
+                    "`dag_bundle.size` is {} bytes, more than a bundle may hold ({MAX_UNPACKED})",
+                    bundle.size
+                ));
+            }
+        }
+        if let Some(description) = &self.description {
+            text("description", description, MAX_TEXT)?;
+        }
+        text("deployed_at", &self.deployed_at, MAX_NAME)?;
+        if let Some(git) = &self.git {
+            let hex = git.commit.len() <= 64
+                && !git.commit.is_empty()
+                && git.commit.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex {
+                return Err(format!(
+                    "`git.commit` is `{}`, not a commit hash",
+                    shown(&git.commit)
+                ));
+            }
+            for (field, value) in [
+                ("git.branch", &git.branch),
+                ("git.author", &git.author),
+                ("git.remote", &git.remote),
+                ("git.subject", &git.subject),
+            ] {
+                if let Some(value) = value {
+                    text(field, value, MAX_TEXT)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Longest name-like field (deployment, tag, runtime version, time), in bytes.
+const MAX_NAME: usize = 128;
+/// Longest free text (description, git fields), in bytes.
+pub(super) const MAX_TEXT: usize = 4096;
+
+/// `value` for an error message: escaped, and cut short when long.
+fn shown(value: &str) -> String {
+    const LIMIT: usize = 64;
+    match value.char_indices().nth(LIMIT) {
+        Some((end, _)) => format!("{}…", printable(&value[..end])),
+        None => printable(value).into_owned(),
+    }
+}
+
+/// A text field: at most `max` bytes, no control characters.
+fn text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!("`{field}` is longer than {max} bytes"));
+    }
+    if has_control(value) {
+        return Err(format!(
+            "`{field}` holds a control character: `{}`",
+            shown(value)
+        ));
+    }
+    Ok(())
+}
+
+/// A repository (`registry/name`, no tag or digest), parsed.
+pub(super) fn repository(field: &str, value: &str) -> Result<Repository, String> {
+    let bad = || {
+        format!(
+            "`{field}` is `{}`, not a `registry/repository`",
+            shown(value)
+        )
+    };
+    let reference = Reference::parse_with_default(value, None).map_err(|_| bad())?;
+    if reference.tag().is_some() || reference.digest().is_some() {
+        return Err(bad());
+    }
+    Ok(reference.repository().clone())
+}
+
+/// An OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn is_tag(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whether `text` is a deploy time as `Timestamp::compact` writes it,
+/// `YYYYMMDDTHHMMSS.mmmZ` (a year past 9999 takes more digits): the only DAG bundle
+/// versions airlock writes, and the only ones `dags sync` puts in a directory name.
+pub fn is_deploy_time(text: &str) -> bool {
+    let Some(rest) = text.strip_suffix('Z') else {
+        return false;
+    };
+    let Some((date, time)) = rest.split_once('T') else {
+        return false;
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let Some((clock, millis)) = time.split_once('.') else {
+        return false;
+    };
+    (8..=10).contains(&date.len())
+        && digits(date)
+        && clock.len() == 6
+        && digits(clock)
+        && millis.len() == 3
+        && digits(millis)
 }
 
 /// The manifest of an artifact with `config` as config blob and `layers`.
@@ -198,5 +353,30 @@ mod tests {
             vec![],
         );
         assert!(record_config(&manifest, "x").is_ok());
+    }
+
+    #[test]
+    fn deploy_times_only() {
+        assert!(is_deploy_time("20250601T123005.042Z"));
+        assert!(is_deploy_time(
+            &super::super::Timestamp::from_millis(0).compact()
+        ));
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../x",
+            "/abs",
+            "x.retired",
+            "20250601T123005.042Z/..",
+            "20250601T123005.042Z\n",
+            "20250601T123005.042",
+            "2025060xT123005.042Z",
+            "20250601T123005.04Z",
+            "20250601T12300.042Z",
+            "2025060112345678901T123005.042Z",
+        ] {
+            assert!(!is_deploy_time(bad), "{bad:?}");
+        }
     }
 }

@@ -73,7 +73,7 @@ impl DeploymentRemote {
         };
         let name = format!("{repo}@{}", fetched.digest);
         let config = record_config(&fetched.bytes, &name)?;
-        let bytes = self.fetch_small_blob(repo, &config.digest)?;
+        let bytes = self.fetch_small_blob(repo, &config.digest, config.size)?;
         Ok(Some(StoredRecord {
             digest: fetched.digest,
             record: Record::from_json(&bytes, &name)?,
@@ -81,8 +81,13 @@ impl DeploymentRemote {
     }
 
     /// A blob, verified, through the store.
-    fn fetch_small_blob(&self, repo: &Repository, digest: &Digest) -> Result<Vec<u8>, DeployError> {
-        let path = self.fetch_blob(repo, digest, None)?;
+    fn fetch_small_blob(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Vec<u8>, DeployError> {
+        let path = self.fetch_blob(repo, digest, Some(size))?;
         std::fs::read(&path).map_err(|source| DeployError::Io {
             action: "read",
             path,
@@ -127,6 +132,7 @@ impl DeploymentRemote {
         version: &str,
     ) -> Result<Digest, DeployError> {
         let repo = &self.deployment.images;
+        record.validate(&format!("to write to `{repo}`"))?;
         let config = self.push_bytes(repo, &record.to_json(), RECORD_MEDIA_TYPE)?;
         let manifest = artifact_manifest(RECORD_ARTIFACT_TYPE, config, Vec::new());
         let history_tag = format!("{RECORD_TAG}-{version}");
@@ -175,9 +181,13 @@ impl DeploymentRemote {
         Ok(())
     }
 
-    /// Downloads the bundle artifact `digest` and its tar.gz, each verified against
-    /// its digest; returns the path of the tar.gz in the store.
-    pub fn fetch_bundle(&self, repo: &Repository, digest: &Digest) -> Result<PathBuf, DeployError> {
+    /// The tar.gz layer of the bundle artifact `digest`, from its manifest (verified
+    /// against the digest).
+    pub fn bundle_layer(
+        &self,
+        repo: &Repository,
+        digest: &Digest,
+    ) -> Result<Descriptor, DeployError> {
         let fetched = self.block_on(self.client.fetch_manifest(repo, &digest.to_string()))?;
         let bad = |detail: &str| DeployError::BadBundle {
             digest: digest.clone(),
@@ -194,6 +204,16 @@ impl DeploymentRemote {
         if layer.media_type != BUNDLE_MEDIA_TYPE {
             return Err(bad("its layer is not a DAG bundle tar.gz"));
         }
+        Ok(layer.clone())
+    }
+
+    /// Downloads a bundle's tar.gz (verified against its digest and size); returns its
+    /// path in the store.
+    pub fn fetch_bundle_blob(
+        &self,
+        repo: &Repository,
+        layer: &Descriptor,
+    ) -> Result<PathBuf, DeployError> {
         self.fetch_blob(repo, &layer.digest, Some(layer.size))
     }
 }

@@ -7,14 +7,17 @@ use std::path::PathBuf;
 use super::bundle::{Bundle, build_bundle};
 use super::check::{CheckSummary, check_dags};
 use super::clock::Timestamp;
-use super::git::GitInfo;
+use super::git::{GitInfo, uncommitted};
 use super::image::{DeployImage, compare_versions, from_store, prebuilt};
-use super::pytest::run_pytest;
+use super::pytest::{read_env_file, run_pytest, test_target};
 use super::record::{Action, BundleRef, ImageRef, RECORD_SCHEMA_VERSION, Record, StoredRecord};
 use super::{DeployError, Deployment, DeploymentRemote};
-use crate::build::{BuildOptions, RemoteOptions, Reporter, build, push_image};
+use crate::build::{
+    BuildOptions, LockMode, RemoteOptions, Reporter, build, check_lock, ensure_state_dir,
+    push_image,
+};
 use crate::digest::Digest;
-use crate::project::{DAGS_DIR, Project, WalkedEntry, walk, walk_dags};
+use crate::project::{DAGS_DIR, Project, STATE_DIR, WalkedEntry, walk, walk_dags};
 use crate::store::Store;
 
 /// Which parts a deploy ships.
@@ -39,22 +42,40 @@ pub struct DeployOptions {
     /// `--dags-path`: the DAG folder to bundle instead of the project's `dags/`.
     pub dags_path: Option<PathBuf>,
     pub description: Option<String>,
-    /// Skip the DAG check's verdict and the Runtime downgrade refusal.
+    /// Skip the DAG check and the refusal of uncommitted changes (nothing else: not
+    /// the Runtime checks, not a stale lock).
     pub force: bool,
+    /// Run the DAG check even under `force` or the deployment's `skip-parse`.
+    pub parse: bool,
+    /// Deploy an image whose Runtime is older than the deployment's (a rollback).
+    pub allow_runtime_downgrade: bool,
     pub pytest: bool,
+    /// `-t/--test`: the test file or directory of the project (default `tests/`).
+    pub test_path: Option<PathBuf>,
+    /// `-e/--env`: `KEY=VALUE` lines set for the tests.
+    pub env_file: Option<PathBuf>,
     pub remote: RemoteOptions,
     pub source_date_epoch: u64,
 }
 
 impl DeployOptions {
-    /// The build this deploy runs for `project` (tests and image alike).
+    /// The build this deploy runs for `project` (tests and image alike): from the
+    /// lock as it is (`--locked`), never rewriting it.
     fn build_options(&self, project: &Project) -> BuildOptions {
-        BuildOptions::new(
-            project.root.clone(),
-            self.store_dir.clone(),
-            self.remote.clone(),
-            self.source_date_epoch,
-        )
+        BuildOptions {
+            lock_mode: LockMode::Locked,
+            ..BuildOptions::new(
+                project.root.clone(),
+                self.store_dir.clone(),
+                self.remote.clone(),
+                self.source_date_epoch,
+            )
+        }
+    }
+
+    /// Whether this deploy builds the project (for its image or its tests).
+    fn builds(&self) -> bool {
+        self.pytest || (self.mode != DeployMode::DagsOnly && self.image_name.is_none())
     }
 }
 
@@ -69,7 +90,7 @@ pub struct DeployOutcome {
     pub image_pushed: bool,
     pub bundle_pushed: bool,
     pub check: Option<CheckSummary>,
-    /// Things the user should know (uncommitted changes, skipped checks).
+    /// Things the user should know (forced uncommitted changes, skipped checks).
     pub warnings: Vec<String>,
 }
 
@@ -104,12 +125,55 @@ pub fn deploy(
 ) -> Result<DeployOutcome, DeployError> {
     let project = Project::load(&options.project_dir, &BTreeMap::new())?;
     let deployment = Deployment::find(&project.settings.deployments, &options.deployment)?;
+    if options.mode != DeployMode::DagsOnly && options.image_name.is_none() {
+        refuse_literal_credentials(&project)?;
+    }
     let store = Store::open(&options.store_dir)?;
     let remote = options
         .remote
         .clone()
         .with_settings(&project.settings.registry, &project.root);
     let registry = DeploymentRemote::new(deployment.clone(), &remote, store.clone())?;
+
+    // What fails on the spot comes first: uncommitted work, the test arguments, a
+    // stale lock. Nothing is asked of the registry before.
+    let mut warnings = Vec::new();
+    if project.root.join(STATE_DIR).is_dir() {
+        // Made by an airlock that did not mark it yet: marked now, so `git status`
+        // does not count airlock's own output as uncommitted work.
+        ensure_state_dir(&project.root)?;
+    }
+    let git = GitInfo::read(&project.root);
+    if git.as_ref().is_some_and(|g| g.dirty) {
+        if !options.force {
+            let paths = uncommitted(&project.root).unwrap_or_default();
+            return Err(DeployError::Uncommitted {
+                name: deployment.name.clone(),
+                files: list_paths(&paths),
+            });
+        }
+        warnings.push(
+            "`--force`: the project has uncommitted changes; they are deployed and the record says `dirty`"
+                .to_string(),
+        );
+    }
+    let tests = if options.pytest {
+        let target = match &options.test_path {
+            Some(path) => Some(test_target(&project.root, path)?),
+            None => None,
+        };
+        let env = match &options.env_file {
+            Some(path) => read_env_file(path)?,
+            None => Vec::new(),
+        };
+        Some((target, env))
+    } else {
+        None
+    };
+    if options.builds() {
+        reporter.step("checking airlock.lock");
+        check_lock(&options.build_options(&project), reporter).map_err(DeployError::from_build)?;
+    }
 
     reporter.step("reading the deployment record");
     let parent = registry.read_record()?;
@@ -126,7 +190,6 @@ pub fn deploy(
         DeployMode::ImageOnly => false,
     };
     let image_has_dags = !enabled;
-    let mut warnings = Vec::new();
     if options.dags_path.is_some() && !ships_bundle {
         warnings.push(
             "`--dags-path` is ignored: this deploy ships no DAG bundle (the image carries the project's dags/)"
@@ -136,13 +199,6 @@ pub fn deploy(
 
     let time = Timestamp::now();
     let version = time.compact();
-    let git = GitInfo::read(&project.root);
-    if git.as_ref().is_some_and(|g| g.dirty) {
-        warnings.push(
-            "the project has uncommitted changes; they are deployed and the record says `dirty`"
-                .to_string(),
-        );
-    }
 
     reporter.step("reading the DAGs");
     let other_folder = options.dags_path.as_deref().filter(|_| ships_bundle);
@@ -173,7 +229,8 @@ pub fn deploy(
     }
 
     let ships_dags = ships_bundle || image_has_dags;
-    let check = if ships_dags && !options.force {
+    let run_check = options.parse || !(options.force || deployment.skip_parse);
+    let check = if ships_dags && run_check {
         reporter.step("checking the DAGs");
         Some(check_dags(
             &project,
@@ -183,15 +240,20 @@ pub fn deploy(
             other_folder.is_some(),
         )?)
     } else {
-        if options.force && ships_dags {
+        if ships_dags && options.force {
             warnings.push("`--force`: the DAG check was skipped".to_string());
+        } else if ships_dags {
+            warnings.push(format!(
+                "the DAG check was skipped (`skip-parse = true` for deployment `{}`; `--parse` runs it)",
+                deployment.name
+            ));
         }
         None
     };
-    if options.pytest {
+    if let Some((target, env)) = &tests {
         reporter.step("running the project's tests");
         let build_options = options.build_options(&project);
-        if !run_pytest(&build_options, reporter)? {
+        if !run_pytest(&build_options, target.as_deref(), env, reporter)? {
             return Err(DeployError::PytestFailed);
         }
     }
@@ -200,14 +262,26 @@ pub fn deploy(
     let mut image_pushed = false;
     if options.mode != DeployMode::DagsOnly {
         let image = deploy_image(options, &project, &store, &remote, image_has_dags, reporter)?;
-        let runtime_version = image.label(&deployment.runtime_label);
+        let runtime_version = image
+            .label(&deployment.runtime_label)
+            .filter(|v| !v.trim().is_empty());
+        if runtime_version.is_none() && !deployment.allow_non_runtime_images {
+            return Err(DeployError::NotRuntime {
+                name: deployment.name.clone(),
+                image: match &options.image_name {
+                    Some(name) => format!("`{name}`"),
+                    None => format!("built from `FROM {}`", project.dockerfile.from.image),
+                },
+                label: deployment.runtime_label.clone(),
+            });
+        }
         if let (Some(old), Some(new)) = (
             image_ref
                 .as_ref()
                 .and_then(|i| i.runtime_version.as_deref()),
             runtime_version.as_deref(),
         ) && compare_versions(new, old) == Some(std::cmp::Ordering::Less)
-            && !options.force
+            && !options.allow_runtime_downgrade
         {
             return Err(DeployError::Downgrade {
                 name: deployment.name.clone(),
@@ -286,6 +360,20 @@ pub fn deploy(
     })
 }
 
+/// The image built from `project` would carry any credential its files write into a
+/// URL: refused before anything is pushed.
+fn refuse_literal_credentials(project: &Project) -> Result<(), DeployError> {
+    let places =
+        crate::build::literal_credentials(project).map_err(crate::build::BuildError::from)?;
+    if places.is_empty() {
+        return Ok(());
+    }
+    let places: Vec<String> = places.iter().map(|p| format!("`{p}`")).collect();
+    Err(DeployError::LiteralCredentials {
+        places: places.join(", "),
+    })
+}
+
 fn deploy_image(
     options: &DeployOptions,
     project: &Project,
@@ -304,6 +392,20 @@ fn deploy_image(
             ..options.build_options(project)
         },
         reporter,
-    )?;
+    )
+    .map_err(DeployError::from_build)?;
     from_store(store, &result.manifest_digest)
+}
+
+/// The first paths of `git status`, backquoted, and how many more there are.
+fn list_paths(paths: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if paths.is_empty() {
+        return "`git status` cannot tell which".to_string();
+    }
+    let mut text: Vec<String> = paths.iter().take(SHOWN).map(|p| format!("`{p}`")).collect();
+    if paths.len() > SHOWN {
+        text.push(format!("and {} more", paths.len() - SHOWN));
+    }
+    text.join(", ")
 }

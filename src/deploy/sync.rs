@@ -6,14 +6,21 @@
 //! Layout, for `--dest /opt/airflow/dags`:
 //! `/opt/airflow/dags` → `dags.versions/<version>-<digest prefix>` (relative symlink),
 //! `/opt/airflow/dags.versions/<id>.retired` marks when `<id>` stopped being current.
+//!
+//! The record is untrusted input: it is validated on read (`Record::from_json`), the
+//! version directory is named only from a checked deploy time and the bundle digest,
+//! and before anything is fetched or written the record must be this deployment's,
+//! name a bundle on the deployment's registry, and agree with the bundle's manifest.
+//! A refused record changes nothing: `DEST` keeps the DAGs it has.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::record::{BundleRef, is_deploy_time, repository};
 use super::unpack::unpack_bundle;
 use super::{DeployError, DeploymentRemote};
-use crate::registry::{Reference, RegistryError};
+use crate::printable::printable;
 
 /// What one pass did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,24 +67,75 @@ fn split_dest(dest: &Path) -> Result<(PathBuf, String), DeployError> {
     Ok((parent, name))
 }
 
+/// The name of a bundle's directory in `DEST.versions`: `<version>-<digest prefix>`,
+/// from a checked deploy time and the digest only, so always one plain component
+/// (never `..`, a path, hidden, or a `.retired` marker).
+fn version_dir(bundle: &BundleRef) -> Option<String> {
+    is_deploy_time(&bundle.version)
+        .then(|| format!("{}-{}", bundle.version, &bundle.digest.hex()[..12]))
+}
+
 /// One pass: make `dest` hold the deployment's current bundle.
 pub fn sync_once(
     remote: &DeploymentRemote,
     dest: &Path,
     grace: Duration,
 ) -> Result<SyncOutcome, DeployError> {
-    let name = &remote.deployment.name;
-    let record = remote
+    let deployment = &remote.deployment;
+    let name = &deployment.name;
+    let stored = remote
         .read_record()?
-        .ok_or_else(|| DeployError::NoRecord { name: name.clone() })?
-        .record;
+        .ok_or_else(|| DeployError::NoRecord { name: name.clone() })?;
+    let bad = |detail: String| DeployError::BadRecord {
+        reference: format!("{}@{}", deployment.images, stored.digest),
+        detail,
+    };
+    let record = stored.record.clone();
+    // A deployment named by its repository (`registry/repository`) has no name to
+    // compare; names from `airlock.toml` never hold a `/`.
+    if !name.contains('/') && record.deployment != *name {
+        return Err(bad(format!(
+            "it is the record of deployment `{}`, not of `{}`; was it copied from another repository?",
+            printable(&record.deployment),
+            printable(name)
+        )));
+    }
     let Some(bundle) = record.dag_bundle else {
         return Ok(SyncOutcome::NoBundle);
     };
+    let repository = repository("dag_bundle.repository", &bundle.repository).map_err(bad)?;
+    if repository.registry() != deployment.bundles.registry() {
+        return Err(bad(format!(
+            "`dag_bundle.repository` `{}` is on another registry than deployment `{}` (`{}`); bundles are fetched from the deployment's registry only",
+            printable(&bundle.repository),
+            printable(name),
+            deployment.bundles.registry()
+        )));
+    }
+    let id = version_dir(&bundle).ok_or_else(|| {
+        bad(format!(
+            "`dag_bundle.version` is `{}`, not a deploy time (`YYYYMMDDTHHMMSS.mmmZ`)",
+            printable(&bundle.version)
+        ))
+    })?;
+    // The record must agree with the bundle's manifest, on every pass.
+    let layer = remote.bundle_layer(&repository, &bundle.digest)?;
+    if layer.digest != bundle.blob {
+        return Err(bad(format!(
+            "`dag_bundle.blob` is `{}` but the bundle's layer is `{}`",
+            bundle.blob, layer.digest
+        )));
+    }
+    if layer.size != bundle.size {
+        return Err(bad(format!(
+            "`dag_bundle.size` is {} but the bundle's layer has {} bytes",
+            bundle.size, layer.size
+        )));
+    }
+
     let (parent, dest_name) = split_dest(dest)?;
     let versions_name = format!("{dest_name}.versions");
     let versions = parent.join(&versions_name);
-    let id = format!("{}-{}", bundle.version, &bundle.digest.hex()[..12]);
     let link_target = PathBuf::from(&versions_name).join(&id);
     let final_dir = versions.join(&id);
 
@@ -107,11 +165,7 @@ pub fn sync_once(
         });
     }
 
-    let repository = Reference::parse_with_default(&bundle.repository, None)
-        .map_err(RegistryError::from)?
-        .repository()
-        .clone();
-    let blob = remote.fetch_bundle(&repository, &bundle.digest)?;
+    let blob = remote.fetch_bundle_blob(&repository, &layer)?;
     fs::create_dir_all(&versions).map_err(io_err("create", &versions))?;
     let mut files = 0;
     if !final_dir.is_dir() {
@@ -137,7 +191,7 @@ pub fn sync_once(
         fs::write(&marker, b"").map_err(io_err("write", &marker))?;
     }
     cleanup(&versions, &id, grace)?;
-    tracing::info!(version = %bundle.version, "DAGs switched");
+    tracing::info!(version = %printable(&bundle.version), "DAGs switched");
     Ok(SyncOutcome::Switched {
         version: bundle.version,
         path: final_dir,
@@ -180,4 +234,37 @@ fn cleanup(versions: &Path, current: &str, grace: Duration) -> Result<(), Deploy
     // A version that became current again keeps no retirement marker.
     let _ = fs::remove_file(versions.join(format!("{current}.retired")));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+
+    #[test]
+    fn version_directories_are_one_plain_component() {
+        let bundle = |version: &str| BundleRef {
+            repository: "127.0.0.1:5000/team/airflow".into(),
+            digest: Digest::of(b"manifest"),
+            version: version.into(),
+            blob: Digest::of(b"blob"),
+            size: 1,
+        };
+        let id = version_dir(&bundle("20250601T123005.042Z")).expect("a deploy time");
+        assert!(
+            id.starts_with("20250601T123005.042Z-") && id.len() == 33,
+            "{id}"
+        );
+        for hostile in [
+            "/abs/path",
+            "../../x",
+            "",
+            "..",
+            "a\nb",
+            "x.retired",
+            ".incoming-x",
+        ] {
+            assert_eq!(version_dir(&bundle(hostile)), None, "{hostile:?}");
+        }
+    }
 }

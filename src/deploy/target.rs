@@ -18,6 +18,10 @@ pub struct Deployment {
     /// DAG bundles go here, tagged `dags-<version>`.
     pub bundles: Repository,
     pub runtime_label: String,
+    /// Images without `runtime_label` are deployed (else refused).
+    pub allow_non_runtime_images: bool,
+    /// Deploys skip the DAG check unless `--parse` asks for it.
+    pub skip_parse: bool,
 }
 
 fn repository(name: &str, text: &str) -> Result<Repository, DeployError> {
@@ -48,6 +52,8 @@ impl Deployment {
                 .runtime_label
                 .clone()
                 .unwrap_or_else(|| DEFAULT_RUNTIME_LABEL.to_string()),
+            allow_non_runtime_images: settings.allow_non_runtime_images,
+            skip_parse: settings.skip_parse,
         })
     }
 
@@ -96,8 +102,7 @@ mod tests {
     fn settings(image: &str) -> DeploymentSettings {
         DeploymentSettings {
             image: image.into(),
-            dag_bundles: None,
-            runtime_label: None,
+            ..DeploymentSettings::default()
         }
     }
 

@@ -1,9 +1,12 @@
 //! Confined extraction of a DAG bundle.
 //!
 //! Every path is checked (relative, no `.`, `..` or empty components), only
-//! directories, regular files and symlinks that stay inside are accepted, files are
-//! created new (never through an existing entry), and all of it goes through a
-//! cap-std directory handle, so even a check missed here cannot write outside.
+//! directories, regular files and symlinks are accepted, files are created new (never
+//! through an existing entry), and all of it goes through a cap-std directory handle,
+//! so even a check missed here cannot write outside. Once everything is written,
+//! every symlink is resolved against the unpacked tree itself, the links on its way
+//! followed ([`crate::confine`]): one that leads outside fails the whole bundle,
+//! whose directory the caller then drops unseen.
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -11,15 +14,39 @@ use std::path::Path;
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 
 use super::DeployError;
-use super::bundle::link_stays_inside;
+use crate::confine::{Node, resolve_link};
+use crate::printable::printable;
 
 /// Largest bundle, uncompressed, accepted (a bomb guard).
-const MAX_UNPACKED: u64 = 8 * 1024 * 1024 * 1024;
+pub(super) const MAX_UNPACKED: u64 = 8 * 1024 * 1024 * 1024;
 
 fn unsafe_entry(path: &str, reason: &'static str) -> DeployError {
     DeployError::UnsafeEntry {
-        path: path.to_string(),
+        path: printable(path).into_owned(),
         reason,
+    }
+}
+
+/// What `path` is in the unpacked tree under `root`.
+fn node(root: &Dir, path: &str) -> Node {
+    match root.symlink_metadata(path) {
+        Ok(meta) if meta.is_symlink() => match root.read_link_contents(path) {
+            Ok(target) => target
+                .to_str()
+                .map_or(Node::Unreadable, |t| Node::Symlink(t.to_string())),
+            Err(_) => Node::Unreadable,
+        },
+        Ok(meta) if meta.is_dir() => Node::Dir,
+        Ok(_) => Node::File,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Node::Missing
+        }
+        Err(_) => Node::Unreadable,
     }
 }
 
@@ -61,6 +88,7 @@ pub fn unpack_bundle(bundle: &Path, dest: &Path) -> Result<usize, DeployError> {
     let gz = flate2::read::GzDecoder::new(io::BufReader::new(file));
     let mut archive = tar::Archive::new(gz.take(MAX_UNPACKED));
     let mut files = 0;
+    let mut links = Vec::new();
     for entry in archive.entries().map_err(io_err("read", bundle))? {
         let mut entry = entry.map_err(io_err("read", bundle))?;
         let raw = entry.path_bytes().into_owned();
@@ -91,18 +119,31 @@ pub fn unpack_bundle(bundle: &Path, dest: &Path) -> Result<usize, DeployError> {
                 .link_name_bytes()
                 .map(|t| String::from_utf8_lossy(&t).into_owned())
                 .unwrap_or_default();
-            if target.is_empty() || !link_stays_inside(&path, &target) {
-                return Err(unsafe_entry(&path, "the symlink points outside the bundle"));
+            if target.is_empty() || target.starts_with('/') {
+                return Err(unsafe_entry(
+                    &path,
+                    "a symlink needs a relative target inside the bundle",
+                ));
             }
             if let Some((parent, _)) = path.rsplit_once('/') {
                 root.create_dir_all(parent).map_err(write_err)?;
             }
             root.symlink(&target, &path).map_err(write_err)?;
+            links.push((path, target));
         } else {
             return Err(unsafe_entry(
                 &path,
                 "only directories, regular files and symlinks may be in a bundle",
             ));
+        }
+    }
+    for (path, target) in links {
+        if let Err(error) = resolve_link(&path, &target, |at: &str| node(&root, at)) {
+            return Err(DeployError::UnsafeLink {
+                path: printable(&path).into_owned(),
+                target: printable(&target).into_owned(),
+                reason: error.reason(),
+            });
         }
     }
     Ok(files)
@@ -170,8 +211,52 @@ mod tests {
             vec![(&b"hard"[..], T::Link, "a", &b""[..])],
         ] {
             let err = unpack(&entries).expect_err("refused");
-            assert!(matches!(err, DeployError::UnsafeEntry { .. }), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    DeployError::UnsafeEntry { .. } | DeployError::UnsafeLink { .. }
+                ),
+                "{err}"
+            );
         }
+    }
+
+    #[test]
+    fn symlink_through_dot_link_is_refused() {
+        let through = "s/s/s/s/../../../..";
+        for entries in [
+            // The link before the one it goes through, and after.
+            vec![
+                (&b"x"[..], T::Symlink, through, &b""[..]),
+                (b"s", T::Symlink, ".", b""),
+            ],
+            vec![
+                (&b"s"[..], T::Symlink, ".", &b""[..]),
+                (b"x", T::Symlink, through, b""),
+            ],
+            // Written through a link: `d/x` really is `sub/x`, one level down only.
+            vec![
+                (&b"sub/"[..], T::Directory, "", &b""[..]),
+                (b"d", T::Symlink, "sub", b""),
+                (b"d/x", T::Symlink, "../..", b""),
+            ],
+        ] {
+            let err = unpack(&entries).expect_err("refused");
+            assert!(matches!(err, DeployError::UnsafeLink { .. }), "{err}");
+        }
+        // Through `s` and staying inside is fine.
+        unpack(&[
+            (b"s", T::Symlink, ".", b""),
+            (b"x", T::Symlink, "s/s/a", b""),
+        ])
+        .expect("ok");
+    }
+
+    #[test]
+    fn entry_names_are_escaped_in_errors() {
+        let err = unpack(&[(b"a\x1b[2J/../b", T::Regular, "", b"x")]).expect_err("refused");
+        assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        assert!(err.to_string().contains("\\u{1b}"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::ImageError;
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, select_image};
+use crate::oci::{Descriptor, ImageManifest, LayoutImage, image_by_digest, select_image};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -89,6 +89,35 @@ pub fn load_base_from_layout(
     tag: Option<&str>,
 ) -> Result<BaseImage, ImageError> {
     let image = select_image(layout, tag)?;
+    import_layout_image(store, reference, &image)
+}
+
+/// The base pinned at `digest` (by the lock): from the store when it holds it, else
+/// from the layout's blobs whatever its tags say now. `None` when neither has it.
+pub fn load_pinned_base_from_layout(
+    store: &Store,
+    reference: &str,
+    layout: &Path,
+    digest: &Digest,
+) -> Result<Option<BaseImage>, ImageError> {
+    match base_from_store(store, reference, digest) {
+        Ok(base) => return Ok(Some(base)),
+        Err(ImageError::NotInStore { .. }) => {}
+        Err(err) => return Err(err),
+    }
+    match image_by_digest(layout, digest)? {
+        Some(image) => import_layout_image(store, reference, &image).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Copies a layout image's manifest, config and layers into the store (each blob
+/// verified) and reads it back as a base.
+fn import_layout_image(
+    store: &Store,
+    reference: &str,
+    image: &LayoutImage,
+) -> Result<BaseImage, ImageError> {
     store.put_bytes(&image.manifest_bytes)?;
     let config_digest = image.manifest.config.digest.clone();
     store.import_file(&image.blob_path(&config_digest), &config_digest)?;

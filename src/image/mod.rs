@@ -11,7 +11,10 @@ mod onbuild;
 mod scratch;
 mod users;
 
-pub use base::{BaseImage, BaseLayer, base_from_store, load_base_from_layout, string_list};
+pub use base::{
+    BaseImage, BaseLayer, base_from_store, load_base_from_layout, load_pinned_base_from_layout,
+    string_list,
+};
 pub use config::{ConfigInputs, HistoryEntry, assemble_config, build_manifest, rfc3339};
 pub use facts::{BaseFacts, DirMeta, open_layer, read_facts};
 pub use onbuild::{OnBuildPlan, OnBuildStep, plan_onbuild};

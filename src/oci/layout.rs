@@ -167,6 +167,25 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
     resolve_descriptor(dir, descriptor, &name)
 }
 
+/// The image manifest `digest` from the layout's blobs, tagged or not: a tag that
+/// moved leaves the old manifest and its blobs behind. `None` when the layout does
+/// not hold it.
+pub fn image_by_digest(dir: &Path, digest: &Digest) -> Result<Option<LayoutImage>, OciError> {
+    read_layout(dir)?;
+    let path = blob_path(dir, digest);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = read_verified(dir, digest)?;
+    let manifest: ImageManifest = parse_json(&bytes, &path)?;
+    Ok(Some(LayoutImage {
+        dir: dir.to_path_buf(),
+        manifest_digest: digest.clone(),
+        manifest_bytes: bytes,
+        manifest,
+    }))
+}
+
 fn resolve_descriptor(
     dir: &Path,
     descriptor: &Descriptor,

@@ -9,5 +9,5 @@ mod layout;
 mod types;
 
 pub use archive::write_docker_archive;
-pub use layout::{LayoutImage, OciError, read_layout, select_image, write_layout};
+pub use layout::{LayoutImage, OciError, image_by_digest, read_layout, select_image, write_layout};
 pub use types::{Descriptor, ImageIndex, ImageManifest, Platform, media_types};

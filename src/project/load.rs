@@ -53,6 +53,18 @@ pub enum ProjectError {
         "The symlink `{path}` points outside the project (`{target}`); replace it with the file itself or add it to `.dockerignore`"
     )]
     SymlinkEscapes { path: String, target: String },
+    #[error(
+        "The symlink `{path}` (`{target}`) is refused: {reason}; replace it with the file itself or add it to `.dockerignore`"
+    )]
+    SymlinkUnresolved {
+        path: String,
+        target: String,
+        reason: &'static str,
+    },
+    #[error(
+        "`{}` is a file, not a directory: the DAG folder must be a directory of DAG files", path.display()
+    )]
+    DagsNotADirectory { path: PathBuf },
     #[error("`{path}` is not a regular file, directory or symlink; add it to `.dockerignore`")]
     SpecialFile { path: String },
 }

@@ -29,8 +29,9 @@ pub struct Settings {
     pub python: PythonSettings,
 }
 
-/// One deployment: where its images, DAG bundles and record live.
-#[derive(Debug, Clone, Deserialize)]
+/// One deployment: where its images, DAG bundles and record live, and what its
+/// deploys check.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DeploymentSettings {
     /// The image repository, `registry/repository` (no tag). The deployment record
@@ -40,6 +41,13 @@ pub struct DeploymentSettings {
     pub dag_bundles: Option<String>,
     /// The image label holding the Runtime version, compared on every image deploy.
     pub runtime_label: Option<String>,
+    /// This deployment runs images without the Runtime label, on purpose (else such
+    /// an image is refused, whatever the flags).
+    #[serde(default)]
+    pub allow_non_runtime_images: bool,
+    /// Deploys skip the DAG check (`deploy --parse` runs it anyway).
+    #[serde(default)]
+    pub skip_parse: bool,
 }
 
 /// `[python]`: where `requirements.txt` is resolved from. URLs may hold `${VAR}`
@@ -178,6 +186,11 @@ parallelism = 8
 [deployments.dev]
 image = "127.0.0.1:5000/team/airflow"
 dag-bundles = "127.0.0.1:5000/team/dags"
+
+[deployments.legacy]
+image = "127.0.0.1:5000/team/legacy"
+allow-non-runtime-images = true
+skip-parse = true
 "#,
         )
         .expect("valid settings");
@@ -193,6 +206,9 @@ dag-bundles = "127.0.0.1:5000/team/dags"
         assert_eq!(dev.image, "127.0.0.1:5000/team/airflow");
         assert_eq!(dev.dag_bundles.as_deref(), Some("127.0.0.1:5000/team/dags"));
         assert_eq!(dev.runtime_label, None);
+        assert!(!dev.allow_non_runtime_images && !dev.skip_parse);
+        let legacy = &settings.deployments["legacy"];
+        assert!(legacy.allow_non_runtime_images && legacy.skip_parse);
     }
 
     #[test]

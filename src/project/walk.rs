@@ -5,12 +5,14 @@
 //! user: entries are sorted by name and carry only kind, content hash and the
 //! execute bit.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::ProjectError;
 use super::airflowignore::{AirflowIgnore, IgnoreSyntax};
 use super::dockerignore::DockerIgnore;
+use crate::confine::{LinkError, Node, resolve_link};
 use crate::digest::Digest;
 
 /// The DAG folder, relative to the project root.
@@ -58,20 +60,42 @@ struct Walker<'a> {
     out: Walked,
 }
 
-/// Resolves a relative symlink target against the link's directory, lexically.
-/// Returns `None` when it leaves the project root.
-fn resolve_inside(link_dir: &str, target: &str) -> Option<String> {
-    let mut parts: Vec<&str> = link_dir.split('/').filter(|p| !p.is_empty()).collect();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
+/// Checks that every symlink among `entries` leads inside the walked tree, its links
+/// followed ([`crate::confine`]): the tree is what ships, so a link is resolved
+/// against the walked entries, not the host.
+fn check_links<'a>(
+    entries: impl Iterator<Item = &'a WalkedEntry> + Clone,
+) -> Result<(), ProjectError> {
+    let tree: BTreeMap<&str, &WalkedKind> =
+        entries.clone().map(|e| (e.rel.as_str(), &e.kind)).collect();
+    let lookup = |path: &str| match tree.get(path) {
+        Some(WalkedKind::Dir) => Node::Dir,
+        Some(WalkedKind::File { .. }) => Node::File,
+        Some(WalkedKind::Symlink { target }) => Node::Symlink(target.clone()),
+        None => Node::Missing,
+    };
+    for entry in entries {
+        let WalkedKind::Symlink { target } = &entry.kind else {
+            continue;
+        };
+        match resolve_link(&entry.rel, target, &lookup) {
+            Ok(_) => {}
+            Err(LinkError::Absolute | LinkError::Escapes) => {
+                return Err(ProjectError::SymlinkEscapes {
+                    path: entry.rel.clone(),
+                    target: target.clone(),
+                });
             }
-            other => parts.push(other),
+            Err(error) => {
+                return Err(ProjectError::SymlinkUnresolved {
+                    path: entry.rel.clone(),
+                    target: target.clone(),
+                    reason: error.reason(),
+                });
+            }
         }
     }
-    Some(parts.join("/"))
+    Ok(())
 }
 
 fn is_in_dags(rel: &str) -> bool {
@@ -145,7 +169,7 @@ impl Walker<'_> {
             if rel == STATE_DIR {
                 continue;
             }
-            self.visit(&rel, &dir_host.join(&name), dir_rel)?;
+            self.visit(&rel, &dir_host.join(&name))?;
         }
         if pushed {
             self.airflow.pop();
@@ -153,7 +177,7 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn visit(&mut self, rel: &str, host: &Path, dir_rel: &str) -> Result<(), ProjectError> {
+    fn visit(&mut self, rel: &str, host: &Path) -> Result<(), ProjectError> {
         let meta = fs::symlink_metadata(host).map_err(|source| ProjectError::Io {
             path: host.to_path_buf(),
             source,
@@ -187,12 +211,7 @@ impl Walker<'_> {
             let target = target.to_str().ok_or_else(|| ProjectError::NonUtf8Name {
                 path: host.to_path_buf(),
             })?;
-            if target.starts_with('/') || resolve_inside(dir_rel, target).is_none() {
-                return Err(ProjectError::SymlinkEscapes {
-                    path: rel.to_string(),
-                    target: target.to_string(),
-                });
-            }
+            // Where it leads is checked once the whole tree is known (`check_links`).
             self.push(
                 rel,
                 host,
@@ -201,6 +220,11 @@ impl Walker<'_> {
                 },
             );
             return Ok(());
+        }
+        if rel == DAGS_DIR {
+            return Err(ProjectError::DagsNotADirectory {
+                path: host.to_path_buf(),
+            });
         }
         if !file_type.is_file() {
             return Err(ProjectError::SpecialFile {
@@ -270,6 +294,7 @@ pub fn walk(
         out: Walked::default(),
     };
     walker.walk_dir("")?;
+    check_links(walker.out.project.iter().chain(&walker.out.dags))?;
     Ok(walker.out)
 }
 
@@ -288,7 +313,8 @@ pub fn walk_dags(
         airflow: Vec::new(),
         out: Walked::default(),
     };
-    walker.visit(DAGS_DIR, dags_dir, "")?;
+    walker.visit(DAGS_DIR, dags_dir)?;
+    check_links(walker.out.dags.iter())?;
     Ok(walker.out.dags)
 }
 
@@ -296,14 +322,58 @@ pub fn walk_dags(
 mod tests {
     use super::*;
 
+    fn walk_of(root: &Path) -> Result<Walked, ProjectError> {
+        let ignore = DockerIgnore::parse("").expect("ignore");
+        walk(root, &ignore, IgnoreSyntax::Glob)
+    }
+
     #[test]
-    fn symlink_targets_resolve_lexically() {
-        assert_eq!(
-            resolve_inside("dags", "../include/x.py").as_deref(),
-            Some("include/x.py")
+    fn symlinks_resolve_inside_the_project() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("dags")).expect("mkdir");
+        fs::create_dir_all(root.join("include")).expect("mkdir");
+        fs::write(root.join("include/x.py"), "x = 1\n").expect("write");
+        std::os::unix::fs::symlink("../include/x.py", root.join("dags/x.py")).expect("link");
+        walk_of(root).expect("a link into the project is fine");
+
+        std::os::unix::fs::symlink("../../etc/passwd", root.join("dags/out")).expect("link");
+        let err = walk_of(root).expect_err("refused");
+        assert!(
+            matches!(err, ProjectError::SymlinkEscapes { ref path, .. } if path == "dags/out"),
+            "{err}"
         );
-        assert_eq!(resolve_inside("", "../etc/passwd"), None);
-        assert_eq!(resolve_inside("a/b", "../../x").as_deref(), Some("x"));
-        assert_eq!(resolve_inside("a/b", "../../../x"), None);
+    }
+
+    #[test]
+    fn symlink_through_dot_link_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dags = dir.path().join("dags");
+        fs::create_dir_all(&dags).expect("mkdir");
+        std::os::unix::fs::symlink(".", dags.join("s")).expect("link");
+        std::os::unix::fs::symlink("s/s/s/../../..", dags.join("x")).expect("link");
+        let err = walk_of(dir.path()).expect_err("refused");
+        assert!(
+            matches!(err, ProjectError::SymlinkEscapes { ref path, .. } if path == "dags/x"),
+            "{err}"
+        );
+        std::os::unix::fs::symlink("loop", dags.join("loop")).expect("link");
+        fs::remove_file(dags.join("x")).expect("rm");
+        let err = walk_of(dir.path()).expect_err("refused");
+        assert!(
+            matches!(err, ProjectError::SymlinkUnresolved { ref path, .. } if path == "dags/loop"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dags_path_that_is_a_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("dags"), "x").expect("write");
+        let err = walk_of(dir.path()).expect_err("refused");
+        assert!(
+            matches!(err, ProjectError::DagsNotADirectory { .. }),
+            "{err}"
+        );
     }
 }

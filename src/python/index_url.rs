@@ -91,6 +91,28 @@ impl fmt::Debug for IndexUrl {
     }
 }
 
+/// The user info (`user[:password]`) of every `scheme://user[:password]@host` in free
+/// text, as written.
+pub fn user_infos(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let tail = &rest[i + 3..];
+        let end = authority_end(tail);
+        if let Some(at) = tail[..end].rfind('@') {
+            out.push(&tail[..at]);
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The authority ends at the first `/`, `?`, `#` or whitespace.
+fn authority_end(tail: &str) -> usize {
+    tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+        .unwrap_or(tail.len())
+}
+
 /// Masks the user info of every `scheme://user[:pass]@host` in free text, for
 /// messages that must quote input which may contain a URL.
 pub fn redact_credentials(text: &str) -> String {
@@ -99,10 +121,7 @@ pub fn redact_credentials(text: &str) -> String {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        // The authority ends at the first `/`, `?`, `#` or whitespace.
-        let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(tail.len());
+        let end = authority_end(tail);
         let authority = &tail[..end];
         match authority.rfind('@') {
             Some(at) => {

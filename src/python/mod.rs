@@ -35,7 +35,7 @@ pub use metadata::{CoreMetadata, MetadataError};
 pub use requirements::{
     EnvIndexes, FindLinks, FsSource, Hash, HashAlgorithm, Location, PIP_EXTRA_INDEX_URL,
     PIP_INDEX_URL, RequirementEntry, RequirementsError, RequirementsFile, RequirementsSource,
-    index_urls_from_env,
+    has_literal_credentials, index_urls_from_env,
 };
 pub use resolver::{
     BaseDist, BaseUpgrade, Candidate, DistributionSource, NoWheelPackage, RequestedBy, Resolution,
@@ -48,6 +48,6 @@ pub use simple_api::{
 };
 pub use tags::{Arch, CompatibleTags, Implementation, Tag, TagError, Target};
 pub use wheel_install::{
-    INSTALLER, InstallTarget, InstalledFile, WheelInstallError, install_wheel,
+    INSTALLER, InstallTarget, InstalledFile, WheelInstallError, check_wheel_entries, install_wheel,
 };
 pub use wheel_name::{BuildTag, WheelName, WheelNameError, normalize_name};

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use pep440_rs::{Operator, Version};
 use pep508_rs::{Requirement, VersionOrUrl};
 
-use super::index_url::{IndexUrl, IndexUrlError, redact_credentials};
+use super::index_url::{IndexUrl, IndexUrlError, redact_credentials, user_infos};
 
 pub use crate::env_vars::{PIP_EXTRA_INDEX_URL, PIP_INDEX_URL};
 
@@ -387,6 +387,9 @@ pub struct RequirementsFile {
     pub require_hashes: bool,
     /// Every file read, in the order first read: the inputs a lock depends on.
     pub files: Vec<PathBuf>,
+    /// Lines that write credentials into a URL literally (see
+    /// [`has_literal_credentials`]): the file is copied into the image as written.
+    pub literal_credentials: Vec<Location>,
 }
 
 impl RequirementsFile {
@@ -518,6 +521,9 @@ impl Parser<'_> {
                 line,
             };
             let stripped = strip_comment(&raw);
+            if has_literal_credentials(stripped) {
+                self.out.literal_credentials.push(location.clone());
+            }
             let expanded = expand_env(stripped, self.env, &location)?;
             let content = expanded.trim();
             if content.is_empty() {
@@ -830,6 +836,32 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
+/// The length of the `${NAME}` reference at the start of `text`, if there is one.
+fn reference_len(text: &str) -> Option<usize> {
+    let after = text.strip_prefix("${")?;
+    let name_len = after
+        .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .unwrap_or(after.len());
+    (name_len > 0 && after[name_len..].starts_with('}')).then_some(name_len + 3)
+}
+
+/// Whether `text` writes a secret into a URL as it is, rather than as `${VAR}`: a
+/// password that is more than `${NAME}` references, or, without a password, a user
+/// name that is (tokens are often passed as the user name). `user:${TOKEN}@` is fine.
+pub fn has_literal_credentials(text: &str) -> bool {
+    user_infos(text).into_iter().any(|info| {
+        let secret = info.split_once(':').map_or(info, |(_, password)| password);
+        let mut rest = secret;
+        while !rest.is_empty() {
+            match reference_len(rest) {
+                Some(len) => rest = &rest[len..],
+                None => return true,
+            }
+        }
+        false
+    })
+}
+
 /// Expands `${NAME}` where `NAME` is `[A-Z0-9_]+`, the only form pip expands.
 fn expand_env(
     line: &str,
@@ -840,21 +872,18 @@ fn expand_env(
     let mut rest = line;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let name_len = after
-            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(after.len());
-        if name_len > 0 && after[name_len..].starts_with('}') {
-            let name = &after[..name_len];
+        let at = &rest[start..];
+        if let Some(len) = reference_len(at) {
+            let name = &at[2..len - 1];
             let value = env(name).ok_or_else(|| RequirementsError::UndefinedVariable {
                 location: location.clone(),
                 name: name.to_string(),
             })?;
             out.push_str(&value);
-            rest = &after[name_len + 1..];
+            rest = &at[len..];
         } else {
             out.push_str("${");
-            rest = after;
+            rest = &at[2..];
         }
     }
     out.push_str(rest);
@@ -950,6 +979,33 @@ mod tests {
             .iter()
             .map(|r| r.requirement.to_string())
             .collect()
+    }
+
+    #[test]
+    fn item8_literal_credentials_are_told_from_references() {
+        for literal in [
+            "--index-url https://user:s3cret@127.0.0.1/simple/",
+            "--extra-index-url https://tok3n@127.0.0.1/simple/",
+            "-f https://${USER}:pa${PASS}ss@127.0.0.1/wheels/",
+            "--index-url=https://__token__:abc@127.0.0.1/simple/ # note",
+        ] {
+            assert!(has_literal_credentials(literal), "{literal}");
+        }
+        for fine in [
+            "--index-url https://127.0.0.1/simple/",
+            "--index-url https://user:${TOKEN}@127.0.0.1/simple/",
+            "--index-url https://${USER}:${PASS}@127.0.0.1/simple/",
+            "--index-url https://${TOKEN}@127.0.0.1/simple/",
+            "alpha==1.0 # see https://127.0.0.1/docs@v1",
+        ] {
+            assert!(!has_literal_credentials(fine), "{fine}");
+        }
+        let f = parse(
+            "alpha\n--extra-index-url https://u:p@127.0.0.1/simple/\n# https://u:p@127.0.0.1/ in a comment\n",
+        )
+        .unwrap();
+        let lines: Vec<usize> = f.literal_credentials.iter().map(|l| l.line).collect();
+        assert_eq!(lines, [2]);
     }
 
     const H1: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";

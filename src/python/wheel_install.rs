@@ -218,21 +218,7 @@ pub fn install_wheel(
     let mut entries: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(zip_err)?;
-        let raw = String::from_utf8_lossy(file.name_raw()).into_owned();
-        let path = std::str::from_utf8(file.name_raw())
-            .ok()
-            .filter(|p| is_safe_relative(p.trim_end_matches('/')))
-            .ok_or_else(|| WheelInstallError::UnsafePath {
-                wheel: w.clone(),
-                path: raw.clone(),
-            })?
-            .to_string();
-        if file.is_symlink() {
-            return Err(WheelInstallError::Symlink {
-                wheel: w.clone(),
-                path,
-            });
-        }
+        let path = checked_entry(&w, file.name_raw(), file.is_symlink())?;
         if file.is_dir() {
             continue;
         }
@@ -497,6 +483,45 @@ pub fn install_wheel(
         },
     )?;
     Ok(out.into_values().collect())
+}
+
+/// The name of one archive entry, if the install may use it: UTF-8, relative, no
+/// empty, `.` or `..` component, no backslash, drive colon or NUL, and not a symbolic
+/// link. The one rule both [`install_wheel`] and [`check_wheel_entries`] apply.
+fn checked_entry(wheel: &str, name: &[u8], is_symlink: bool) -> Result<String, WheelInstallError> {
+    let path = std::str::from_utf8(name)
+        .ok()
+        .filter(|p| is_safe_relative(p.trim_end_matches('/')))
+        .ok_or_else(|| WheelInstallError::UnsafePath {
+            wheel: wheel.to_string(),
+            path: String::from_utf8_lossy(name).into_owned(),
+        })?;
+    if is_symlink {
+        return Err(WheelInstallError::Symlink {
+            wheel: wheel.to_string(),
+            path: path.to_string(),
+        });
+    }
+    Ok(path.to_string())
+}
+
+/// Checks every entry of the wheel `filename` with the install's own rule, reading
+/// only the zip's central directory: what `airlock lock` runs so that a lock never
+/// pins a wheel the install would refuse for its paths.
+pub fn check_wheel_entries(
+    wheel: impl Read + std::io::Seek,
+    filename: &str,
+) -> Result<(), WheelInstallError> {
+    let zip_err = |source| WheelInstallError::Zip {
+        wheel: filename.to_string(),
+        source,
+    };
+    let mut archive = ZipArchive::new(wheel).map_err(zip_err)?;
+    for i in 0..archive.len() {
+        let file = archive.by_index_raw(i).map_err(zip_err)?;
+        checked_entry(filename, file.name_raw(), file.is_symlink())?;
+    }
+    Ok(())
 }
 
 /// Adds a file, refusing a second one at the same path.

@@ -46,6 +46,7 @@ pub struct BaseSpec {
     /// Wrap the manifest in an image index (with an extra arm64 entry).
     pub as_index: bool,
     pub onbuild: Vec<String>,
+    /// The `io.astronomer.docker.runtime.version` label; empty: no such label.
     pub runtime_version: String,
     /// How the base's layers are compressed.
     pub compression: LayerCompression,
@@ -306,6 +307,10 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
             .len();
         layers.push(Descriptor::new(media_type, digest, size));
     }
+    let mut labels = json!({"io.astronomer.docker": "true"});
+    if !spec.runtime_version.is_empty() {
+        labels["io.astronomer.docker.runtime.version"] = json!(spec.runtime_version);
+    }
     let config = json!({
         "architecture": spec.arch,
         "os": spec.os,
@@ -319,10 +324,7 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
             "User": "astro",
             "WorkingDir": "/usr/local/airflow",
             "Entrypoint": ["/entrypoint"],
-            "Labels": {
-                "io.astronomer.docker": "true",
-                "io.astronomer.docker.runtime.version": spec.runtime_version,
-            },
+            "Labels": labels,
             "OnBuild": spec.onbuild,
         },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},

@@ -28,6 +28,8 @@ pub struct WheelSpec {
     pub entry_points: Option<String>,
     /// Write a wrong hash for this archive path into RECORD.
     pub bad_record_for: Option<String>,
+    /// Symbolic link entries (path in the archive, target), which wheels may not have.
+    pub symlinks: Vec<(String, String)>,
 }
 
 impl WheelSpec {
@@ -46,6 +48,7 @@ impl WheelSpec {
             )],
             entry_points: None,
             bad_record_for: None,
+            symlinks: Vec::new(),
         }
     }
 
@@ -129,6 +132,10 @@ impl WheelSpec {
                 .unix_permissions(if executable { 0o755 } else { 0o644 });
             zip.start_file(path, options).expect("zip entry");
             zip.write_all(&contents).expect("zip write");
+        }
+        for (path, target) in &self.symlinks {
+            zip.add_symlink(path.as_str(), target.as_str(), SimpleFileOptions::default())
+                .expect("zip symlink");
         }
         zip.finish().expect("zip finish").into_inner()
     }

@@ -122,3 +122,48 @@ impl FileLock {
         Self(file)
     }
 }
+
+/// Copies the root filesystem `tar` to `out` without the top-level directories
+/// `dropped` (and everything under them): a base that lacks, say, `/proc`.
+pub fn rootfs_without(tar: &Path, out: &Path, dropped: &[&str]) {
+    let input = std::fs::File::open(tar).expect("open rootfs");
+    let mut archive = tar::Archive::new(std::io::BufReader::new(input));
+    let partial = out.with_extension("partial");
+    let output = std::fs::File::create(&partial).expect("create tar");
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(output));
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let path = entry.path().expect("path").into_owned();
+        let relative = path.strip_prefix(".").unwrap_or(&path).to_path_buf();
+        let top = relative
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if relative.as_os_str().is_empty() || dropped.contains(&top.as_str()) {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        let kind = header.entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name()
+                .expect("link")
+                .expect("target")
+                .into_owned();
+            builder
+                .append_link(&mut header, &relative, &target)
+                .expect("append link");
+        } else {
+            builder
+                .append_data(&mut header, &relative, &mut entry)
+                .expect("append");
+        }
+    }
+    builder
+        .into_inner()
+        .expect("tar")
+        .into_inner()
+        .expect("flush");
+    std::fs::rename(&partial, out).expect("rename");
+}
