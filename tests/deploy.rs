@@ -932,7 +932,7 @@ fn item8_astro_flags_and_names() {
         &["deploy", "--pytest", "-e", "missing.env"],
         "",
     ));
-    assert!(err.contains("`missing.env`"), "{err}");
+    assert!(err.contains("missing.env`"), "{err}");
     let usage = run_in(&sandbox, &["deploy", "-t", "tests/"], "");
     assert_eq!(usage.status.code(), Some(2), "-t needs --pytest");
 

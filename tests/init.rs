@@ -4,6 +4,77 @@ mod support;
 
 use support::{airlock, stderr, stdout};
 
+/// `airlock init` writes the Astro template's files in their places, with tests that
+/// check import errors, tags and retries; the project builds without `airlock.toml`.
+#[test]
+fn astro_11_init_writes_the_astro_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("fresh");
+    let output = airlock(
+        &[
+            "init",
+            &project.to_string_lossy(),
+            "--base",
+            "astro-runtime:3.0-1",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let read = |file: &str| {
+        std::fs::read_to_string(project.join(file)).unwrap_or_else(|_| panic!("{file} missing"))
+    };
+    for file in [
+        "Dockerfile",
+        ".dockerignore",
+        ".env",
+        "airflow_settings.yaml",
+        "packages.txt",
+        "requirements.txt",
+        "dags/exampledag.py",
+        "dags/.airflowignore",
+        "tests/dags/test_dag_example.py",
+        ".astro/config.yaml",
+        ".astro/test_dag_integrity_default.py",
+        ".astro/dag_integrity_exceptions.txt",
+        "README.md",
+    ] {
+        read(file);
+    }
+    assert!(read("Dockerfile").contains("FROM astro-runtime:3.0-1"));
+    let tests = read("tests/dags/test_dag_example.py");
+    for checked in ["import_errors", "tags", "retries"] {
+        assert!(tests.contains(checked), "the DAG tests check {checked}");
+    }
+    assert!(read(".astro/config.yaml").contains("name: fresh"));
+    assert!(read(".astro/test_dag_integrity_default.py").contains("dag_integrity_exceptions.txt"));
+    assert!(read(".dockerignore").lines().any(|l| l == ".env"));
+    assert!(read(".gitignore").lines().any(|l| l == ".env"));
+    // The example DAG passes its own checks.
+    let dag = read("dags/exampledag.py");
+    assert!(
+        dag.contains("tags=") && dag.contains("\"retries\": 2"),
+        "{dag}"
+    );
+
+    // An Astro project needs no airlock-specific file to build.
+    std::fs::remove_file(project.join("airlock.toml")).expect("rm");
+    let layout = support::repo_root().join("fixtures/runtime-base");
+    let output = airlock(
+        &[
+            "build",
+            &project.to_string_lossy(),
+            "--cache-dir",
+            &dir.path().join("cache").to_string_lossy(),
+            "--base-layout",
+            &layout.to_string_lossy(),
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 #[test]
 fn init_then_build() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -23,11 +94,11 @@ fn init_then_build() {
         "Dockerfile",
         "requirements.txt",
         "packages.txt",
-        "dags/example_dag.py",
+        "dags/exampledag.py",
         "dags/.airflowignore",
         "include",
         "plugins",
-        "tests/dags/test_dag_integrity.py",
+        "tests/dags/test_dag_example.py",
         ".dockerignore",
         "airlock.toml",
     ] {

@@ -239,3 +239,77 @@ fn item7_the_rootfs_cache_holds_no_setuid_file_or_device_node() {
     }
     assert!(privileged.is_empty(), "{privileged:#?}");
 }
+
+/// The tests run in the image's own environment (its `AIRFLOW_HOME`, `PYTHONPATH`,
+/// `WORKDIR`), with the project's `.env` (or `--env-file`) on top, and see `.astro/`
+/// and `tests/` even when `.dockerignore` keeps them out of the image.
+#[test]
+fn astro_1_and_2_tests_run_in_the_images_environment_with_the_env_file() {
+    if !ready() {
+        return;
+    }
+    let layout = minbase_layout();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tier2");
+    let project = work.join("astro-env");
+    let _ = fs::remove_dir_all(project.join(".astro"));
+    fs::create_dir_all(project.join("tests")).expect("mkdir");
+    fs::create_dir_all(project.join(".astro")).expect("mkdir");
+    fs::create_dir_all(project.join("dags")).expect("mkdir");
+    fs::write(
+        project.join("Dockerfile"),
+        "FROM e2e/minbase:bookworm\nENV AIRFLOW_HOME=/usr/local/airflow PYTHONPATH=/usr/local/airflow/include\nWORKDIR /usr/local/airflow\n",
+    )
+    .expect("write");
+    fs::write(project.join("packages.txt"), "python3-pytest\n").expect("write");
+    fs::write(project.join(".dockerignore"), ".astro\n.env\nother.env\n").expect("write");
+    fs::write(
+        project.join(".env"),
+        "# for the tests\nGREETING=hello world\nSECRET_TOKEN=s3cr3t-t0ken\nQUOTED=\"kept as written\"\nFROM_HOST\nNOT_ON_HOST\n",
+    )
+    .expect("write");
+    fs::write(project.join("other.env"), "OTHER=yes\n").expect("write");
+    fs::write(
+        project.join("tests/test_env.py"),
+        "import os\n\n\
+def test_the_images_environment():\n    assert os.environ['AIRFLOW_HOME'] == '/usr/local/airflow'\n    assert os.environ['PYTHONPATH'] == '/usr/local/airflow/include'\n    assert os.getcwd() == '/usr/local/airflow'\n\n\
+def test_the_env_file():\n    if os.environ.get('OTHER') == 'yes':\n        assert 'GREETING' not in os.environ\n        return\n    assert os.environ['GREETING'] == 'hello world'\n    assert os.environ['SECRET_TOKEN'] == 's3cr3t-t0ken'\n    assert os.environ['QUOTED'] == '\"kept as written\"'\n    assert os.environ['FROM_HOST'] == 'from the host'\n    assert 'NOT_ON_HOST' not in os.environ\n",
+    )
+    .expect("write");
+    fs::write(
+        project.join(".astro/test_astro_dir.py"),
+        "import os\n\ndef test_runs_from_the_astro_dir():\n    assert os.path.isfile('.astro/test_astro_dir.py')\n",
+    )
+    .expect("write");
+    let cache = work.join("store");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "pytest",
+            "--project-dir",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        airlock(&args, &work, &[("FROM_HOST", "from the host")])
+    };
+    for (extra, passed) in [
+        (&["-a", "-q"][..], "2 passed"),
+        (&["--env-file", "other.env", "-a", "-q"][..], "2 passed"),
+        (&[".astro/test_astro_dir.py", "-a", "-q"][..], "1 passed"),
+    ] {
+        let output = run(extra);
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(output.status.code(), Some(0), "{extra:?}: {all}");
+        assert!(stdout(&output).contains(passed), "{extra:?}: {all}");
+        assert!(!all.contains("s3cr3t-t0ken"), "a value was printed: {all}");
+    }
+
+    fs::write(project.join("bad.env"), "OK=1\nBAD NAME=s3cr3t-t0ken\n").expect("write");
+    let output = run(&["--env-file", "bad.env"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.env:2:"), "{err}");
+    assert!(!err.contains("s3cr3t-t0ken"), "{err}");
+}

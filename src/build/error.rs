@@ -26,6 +26,15 @@ pub enum BuildError {
         #[source]
         source: crate::project::dockerfile::DockerfileError,
     },
+    #[error(
+        "{}:{line}: `{entry}` pins Airflow, which the base image's ONBUILD trigger refuses: Airflow comes with the base image; remove this line and change the Airflow version with the `FROM` tag in the Dockerfile",
+        path.display()
+    )]
+    AirflowPinned {
+        path: PathBuf,
+        line: usize,
+        entry: String,
+    },
     #[error("Invalid image name `{0}` after `FROM`")]
     BadImageName(String),
     #[error(
@@ -89,6 +98,10 @@ impl BuildError {
             }
             Self::PinnedBaseMissing { .. } => Some(
                 "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout"
+                    .into(),
+            ),
+            Self::AirflowPinned { .. } => Some(
+                "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt"
                     .into(),
             ),
             Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),

@@ -20,12 +20,7 @@ use crate::layer::TreeError;
 use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
 use crate::project::Project;
 use crate::python::{
-    BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient,
-    IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment,
-    RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp,
-    Upgrade, WheelFetch, WheelInstallError, check_wheel_entries, fetch_wheels,
-    has_literal_credentials, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files,
-    pip_config_indexes, resolve_with_index, select_indexes, with_index_credentials, with_netrc,
+    BasePip, BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError, base_index_sources, check_wheel_entries, fetch_wheels, has_literal_credentials, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index, select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{Store, StoreError};
 
@@ -161,6 +156,9 @@ pub struct PythonContext<'a> {
     pub facts: &'a BaseFacts,
     /// The base config's `Env`.
     pub base_env: &'a [String],
+    /// The home directory of the user the base's triggers install packages as (what
+    /// `~` means to the base's own pip when its `Env` has no `HOME`).
+    pub base_home: Option<&'a str>,
     pub on_disk: Option<&'a Lockfile>,
     pub lock_path: &'a Path,
     pub mode: LockMode,
@@ -281,8 +279,13 @@ fn toml_url(text: &str, what: &str) -> Result<IndexUrl, PythonError> {
     })
 }
 
-/// The indexes to read, by precedence, with `.netrc` credentials added.
-fn indexes(project: &Project, file: &RequirementsFile) -> Result<Vec<IndexUrl>, PythonError> {
+/// The indexes to read, by precedence, with `.netrc` credentials added: what the user
+/// configured first, then what the base image's own pip would use (`base`).
+fn indexes(
+    project: &Project,
+    file: &RequirementsFile,
+    base: &BasePip<'_>,
+) -> Result<Vec<IndexUrl>, PythonError> {
     if file.no_index {
         return Ok(Vec::new());
     }
@@ -311,14 +314,13 @@ fn indexes(project: &Project, file: &RequirementsFile) -> Result<Vec<IndexUrl>, 
     let pip = pip_config_indexes(&pip_config_files(&env_var), &|p| {
         std::fs::read_to_string(p).ok()
     })?;
-    let selection = select_indexes(
-        from_file,
-        vec![
-            ("environment", from_env),
-            ("airlock.toml", from_toml),
-            ("pip configuration", pip),
-        ],
-    )?;
+    let mut others = vec![
+        ("environment", from_env),
+        ("airlock.toml", from_toml),
+        ("pip configuration", pip),
+    ];
+    others.extend(base_index_sources(base)?);
+    let selection = select_indexes(from_file, others)?;
     tracing::debug!(origin = selection.origin, "index selected");
     let netrc = netrc_path(&env_var).and_then(|p| std::fs::read_to_string(p).ok());
     Ok(with_netrc(selection.indexes, netrc.as_deref()))
@@ -430,7 +432,36 @@ pub fn lock_python(
         .map(|t| Timestamp::from_str(t).map_err(|_| PythonError::ExcludeNewer(t.to_string())))
         .transpose()?;
     let allow_base_upgrades = ctx.options.allow_base_upgrades || settings.allow_base_upgrades;
-    let indexes = indexes(ctx.project, &file)?;
+    let pip_source = PackageName::from_str("pip")
+        .ok()
+        .and_then(|name| environment.installed.get(&name))
+        .and_then(|pip| pip.dist_info.rsplit_once('/'))
+        .and_then(|(dir, _)| {
+            ctx.facts
+                .files
+                .get(&format!("{dir}/pip/_internal/models/index.py"))
+        });
+    let base_pip = BasePip {
+        env: ctx.base_env,
+        home: ctx.base_home,
+        files: &ctx.facts.files,
+        pip_source: pip_source.map(String::as_str),
+    };
+    let indexes = match indexes(ctx.project, &file, &base_pip) {
+        // Nothing is fetched offline: the lock's indexes stand for the configured ones.
+        Err(PythonError::IndexConfig(IndexConfigError::NoIndex)) if ctx.options.offline => ctx
+            .on_disk
+            .and_then(|lock| lock.python.as_ref())
+            .map(|python| {
+                python
+                    .indexes
+                    .iter()
+                    .filter_map(|url| IndexUrl::parse(url).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        other => other?,
+    };
     let (local_files, link_pages, links_shown) = find_links(ctx.project, &file)?;
     let header = PythonLock {
         python: environment.full_version.clone(),

@@ -15,8 +15,7 @@ use super::session::Session;
 use super::{BuildError, ImageName, OutputSpec, PushSummary};
 use crate::digest::Digest;
 use crate::image::{
-    Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, plan_onbuild,
-    resolve_owner,
+    Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
 use crate::oci::{Descriptor, media_types};
@@ -156,7 +155,6 @@ fn instruction_text(kind: &InstructionKind) -> String {
 pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildResult, BuildError> {
     let (session, mut wanted) = Session::open(options, reporter)?;
     let accounts = Accounts::from_facts(&session.facts);
-    let onbuild = plan_onbuild(&session.base.onbuild())?;
     let offline = session.remote.offline;
     super::debian::fill_lock(
         &mut wanted,
@@ -181,6 +179,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         base,
         origin,
         facts,
+        onbuild,
     } = session;
     // The Debian layer is made before the lock is written: a `.deb` that fails its
     // hash leaves neither a lock nor a layer behind.

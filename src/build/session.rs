@@ -10,7 +10,7 @@ use super::remote::{BaseOrigin, RemoteOptions};
 use super::run::{BuildOptions, LockMode, Reporter};
 use super::{BuildError, load_base};
 use crate::digest::Digest;
-use crate::image::{BaseFacts, BaseImage, read_facts};
+use crate::image::{BaseFacts, BaseImage, OnBuildPlan, airflow_pin, plan_onbuild, read_facts};
 use crate::lock::{LOCK_FILE, LockError, LockedBase, Lockfile};
 use crate::project::Project;
 use crate::store::Store;
@@ -24,6 +24,8 @@ pub(super) struct Session {
     pub base: BaseImage,
     pub origin: BaseOrigin,
     pub facts: BaseFacts,
+    /// What the base's ONBUILD triggers ask of this build.
+    pub onbuild: OnBuildPlan,
 }
 
 impl Session {
@@ -53,6 +55,8 @@ impl Session {
             &remote,
             pinned.as_ref(),
         )?;
+        let onbuild = plan_onbuild(&base.onbuild())?;
+        refuse_airflow_pin(&project, &onbuild)?;
         let facts = read_facts(&store, &base)?;
         let inputs: BTreeMap<String, Digest> = ["packages.txt", "requirements.txt"]
             .iter()
@@ -79,6 +83,7 @@ impl Session {
             base,
             origin,
             facts,
+            onbuild,
         };
         Ok((session, wanted))
     }
@@ -100,11 +105,21 @@ impl Session {
         reporter: &dyn Reporter,
         wanted: &mut Lockfile,
     ) -> Result<Option<PythonPlan>, BuildError> {
+        // `~` of the user the triggers install packages as (Docker sets `HOME` from
+        // `/etc/passwd` when the config has none).
+        let user = self
+            .onbuild
+            .python_user
+            .clone()
+            .or_else(|| self.base.user())
+            .unwrap_or_else(|| "root".to_string());
+        let home = home_of(self.facts.passwd().unwrap_or(""), &user);
         python_stage::lock_python(
             &PythonContext {
                 project: &self.project,
                 facts: &self.facts,
                 base_env: &self.base.env(),
+                base_home: home.as_deref(),
                 on_disk: self.on_disk.as_ref(),
                 lock_path: &self.lock_path,
                 mode,
@@ -139,5 +154,38 @@ impl Session {
             .into()),
             None => Ok(()),
         }
+    }
+}
+
+/// The home directory of `user` (`name` or `uid`, optionally `:group`) in `passwd`.
+fn home_of(passwd: &str, user: &str) -> Option<String> {
+    let name = user.split(':').next().unwrap_or(user);
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields.as_slice() {
+            [login, _, uid, _, _, home, ..] if *login == name || *uid == name => {
+                Some((*home).to_string())
+            }
+            _ => None,
+        }
+    })
+}
+
+/// The Runtime's guard, applied as its ONBUILD trigger would: a base whose triggers
+/// carry it refuses a `requirements.txt` line that pins `apache-airflow`.
+fn refuse_airflow_pin(project: &Project, onbuild: &OnBuildPlan) -> Result<(), BuildError> {
+    if !onbuild.airflow_guard {
+        return Ok(());
+    }
+    let Some(text) = project.inputs.get("requirements.txt") else {
+        return Ok(());
+    };
+    match airflow_pin(text) {
+        Some((line, entry)) => Err(BuildError::AirflowPinned {
+            path: project.root.join("requirements.txt"),
+            line,
+            entry,
+        }),
+        None => Ok(()),
     }
 }

@@ -439,6 +439,10 @@ pub struct PytestArgs {
     /// A local OCI image layout that holds the `FROM` image
     #[arg(long, value_name = "DIR")]
     pub base_layout: Option<PathBuf>,
+    /// Environment for the tests, in `docker run --env-file` format, relative to the
+    /// project [default: .env, when present]
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -5,11 +5,13 @@ use anyhow::Context;
 use super::args::{GlobalArgs, PytestArgs};
 use super::build_cmd::default_options;
 use super::reporter::Spinner;
-use crate::dags::{prepare, run_pytest};
+use crate::dags::{Tier2Error, prepare, project_env, run_pytest};
 
 /// Returns pytest's exit status.
 pub fn run(global: &GlobalArgs, args: &PytestArgs) -> anyhow::Result<u8> {
     let options = default_options(global, &args.project_dir, args.base_layout.clone())?;
+    // Read first: a bad `.env` fails before the build.
+    let env = project_env(&args.project_dir, args.env_file.as_deref()).map_err(Tier2Error::from)?;
     let spinner = Spinner::new(global.quiet);
     let prepared = prepare(&options, &spinner);
     spinner.finish();
@@ -21,6 +23,6 @@ pub fn run(global: &GlobalArgs, args: &PytestArgs) -> anyhow::Result<u8> {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let code = run_pytest(&prepared, args.file.as_deref(), &extra)?;
+    let code = run_pytest(&prepared, args.file.as_deref(), &extra, &env)?;
     Ok(u8::try_from(code).unwrap_or(1))
 }

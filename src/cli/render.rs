@@ -79,6 +79,7 @@ pub fn print_error(err: &anyhow::Error) {
         .or_else(|| match err.downcast_ref::<crate::dags::Tier2Error>() {
             Some(crate::dags::Tier2Error::Sandbox(e)) => e.hint(),
             Some(crate::dags::Tier2Error::Build(e)) => e.hint(),
+            Some(crate::dags::Tier2Error::EnvFile(e)) => e.hint(),
             _ => None,
         })
         .or_else(|| {

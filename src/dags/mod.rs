@@ -9,6 +9,7 @@
 
 mod check;
 mod diagnostic;
+mod env_file;
 mod error;
 mod imports;
 mod project_input;
@@ -25,6 +26,7 @@ pub use check::{
     check_project, synthetic_project,
 };
 pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
+pub use env_file::{DEFAULT_ENV_FILE, EnvFileError, parse_env_file, project_env};
 pub use error::DagsError;
 pub use imports::{Guard, Import, ImportedName, Imports, collect_imports};
 pub use project_input::{

@@ -2,7 +2,8 @@
 //!
 //! Unprivileged and daemonless: no network (`--unshare-net` via `--unshare-all`), the
 //! root read-only, a private `/tmp`, the project copy mounted at the image's
-//! `WORKDIR`, the image's `Env`, `User` and `WorkingDir`.
+//! `WORKDIR`, the image's `Env`, `User` and `WorkingDir` (`HOME` is `/tmp` when the
+//! image sets none).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,16 +79,15 @@ pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
     for (host, inside) in &spec.files {
         command.arg("--ro-bind").arg(path(host)).arg(inside);
     }
-    command.arg("--clearenv");
-    let mut has_home = false;
-    for (key, value) in &spec.env {
-        has_home |= key == "HOME";
-        command.args(["--setenv", key, value]);
+    // The environment reaches the command through bwrap's own (which it passes on),
+    // never its argument list: values may be secrets (`.env`), and other users can
+    // read a process's arguments.
+    command.env_clear();
+    if !spec.env.iter().any(|(key, _)| key == "HOME") {
+        command.env("HOME", "/tmp");
     }
-    if !has_home {
-        command.args(["--setenv", "HOME", "/tmp"]);
-    }
-    command.args(["--setenv", "PYTHONDONTWRITEBYTECODE", "1"]);
+    command.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
     command.args(["--chdir", &spec.workdir]);
     command.arg("--");
     command.args(&spec.command);

@@ -35,6 +35,8 @@ pub enum Tier2Error {
     Project(#[from] crate::project::ProjectError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    EnvFile(#[from] super::EnvFileError),
     #[error("Cannot prepare the sandbox at `{path}`")]
     Io {
         path: PathBuf,
@@ -65,7 +67,34 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Tier2Error + '_ {
     }
 }
 
-/// Copies what the image would hold of the project (ignore files applied) to `dest`.
+/// Directories the tests see from the project even when `.dockerignore` keeps them
+/// out of the image, as the Astro CLI mounts them for its tests.
+const TEST_DIRS: [&str; 2] = [".astro", "tests"];
+
+/// Copies the regular files and directories below `src` that `dest` lacks (no
+/// symlinks, no `__pycache__`).
+fn copy_missing(src: &Path, dest: &Path) -> Result<(), Tier2Error> {
+    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(src)
+        .map_err(io_err(src))?
+        .collect::<Result<_, _>>()
+        .map_err(io_err(src))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let from = entry.path();
+        let to = dest.join(entry.file_name());
+        let kind = entry.file_type().map_err(io_err(&from))?;
+        if kind.is_dir() && entry.file_name() != "__pycache__" {
+            std::fs::create_dir_all(&to).map_err(io_err(&to))?;
+            copy_missing(&from, &to)?;
+        } else if kind.is_file() && !to.exists() {
+            std::fs::copy(&from, &to).map_err(io_err(&to))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies what the image would hold of the project (ignore files applied) to `dest`,
+/// plus the test directories ([`TEST_DIRS`]) as they are.
 fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
     let walked = walk(
         &project.root,
@@ -90,7 +119,88 @@ fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
             }
         }
     }
+    for dir in TEST_DIRS {
+        let src = project.root.join(dir);
+        let is_dir = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            let to = dest.join(dir);
+            std::fs::create_dir_all(&to).map_err(io_err(&to))?;
+            copy_missing(&src, &to)?;
+        }
+    }
     Ok(())
+}
+
+/// Whether the sandbox can write at `path`: its private `/tmp` and the project copy
+/// mounted at `workdir` are the only writable places.
+fn writable_in_sandbox(path: &str, workdir: &str) -> bool {
+    let under = |dir: &str| {
+        let dir = dir.trim_end_matches('/');
+        path == dir || path.starts_with(&format!("{dir}/"))
+    };
+    under("/tmp") || under(workdir)
+}
+
+/// The image's environment, with only what Airflow needs to run in the sandbox added
+/// through Airflow's own settings, and only when the image does not set it: when
+/// Airflow's home (`AIRFLOW_HOME`, default `~/airflow`) is read-only here, its
+/// configuration file, metadata database and logs go to `/tmp`. `AIRFLOW_HOME`
+/// itself, and with it the DAG folder, stays the image's.
+fn airflow_writable(env: &mut Vec<(String, String)>, workdir: &str, rootfs: &Path) {
+    let get = |env: &[(String, String)], key: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let home = get(env, "AIRFLOW_HOME").unwrap_or_else(|| {
+        let user_home = get(env, "HOME").unwrap_or_else(|| "/tmp".to_string());
+        format!("{}/airflow", user_home.trim_end_matches('/'))
+    });
+    if writable_in_sandbox(&home, workdir) {
+        return;
+    }
+    let has =
+        |env: &[(String, String)], keys: &[&str]| keys.iter().any(|key| get(env, key).is_some());
+    let config_in_image = rootfs
+        .join(home.trim_start_matches('/'))
+        .join("airflow.cfg")
+        .is_file();
+    if !config_in_image && !has(env, &["AIRFLOW_CONFIG"]) {
+        env.push(("AIRFLOW_CONFIG".into(), "/tmp/airflow.cfg".into()));
+    }
+    let database = [
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_SECRET",
+        "AIRFLOW__CORE__SQL_ALCHEMY_CONN",
+    ];
+    if !has(env, &database) {
+        env.push((
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN".into(),
+            "sqlite:////tmp/airflow.db".into(),
+        ));
+    }
+    if !has(env, &["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]) {
+        env.push((
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER".into(),
+            "/tmp/airflow-logs".into(),
+        ));
+    }
+}
+
+/// `env` with `overrides` applied (an override replaces the image's value).
+fn with_overrides(
+    env: &[(String, String)],
+    overrides: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut merged: Vec<(String, String)> = env
+        .iter()
+        .filter(|(key, _)| !overrides.iter().any(|(k, _)| k == key))
+        .cloned()
+        .collect();
+    merged.extend(overrides.iter().cloned());
+    merged
 }
 
 /// Builds the project (its default output) and prepares the sandbox around it.
@@ -218,6 +328,7 @@ pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityRep
     let folder = format!("{workdir}/{dags_dir}");
     let mut spec = prepared.spec.clone();
     spec.command = vec!["python3".into(), SCRIPT_INSIDE.into(), folder];
+    airflow_writable(&mut spec.env, &spec.workdir, &spec.rootfs);
     let output = bwrap_command(&spec)?
         .output()
         .map_err(io_err(Path::new("bwrap")))?;
@@ -275,13 +386,17 @@ pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityRep
     })
 }
 
-/// Runs pytest on `target` (default `tests/`) in the sandbox; returns its exit code.
+/// Runs pytest on `target` (default `tests/`) in the sandbox with the image's
+/// environment plus `env` (the project's `.env`, which wins); returns its exit code.
 pub fn run_pytest(
     prepared: &Prepared,
     target: Option<&str>,
     args: &[String],
+    env: &[(String, String)],
 ) -> Result<i32, Tier2Error> {
     let mut spec = prepared.spec.clone();
+    spec.env = with_overrides(&spec.env, env);
+    airflow_writable(&mut spec.env, &spec.workdir, &spec.rootfs);
     spec.command = vec![
         "python3".into(),
         "-m".into(),
@@ -291,10 +406,92 @@ pub fn run_pytest(
         target.unwrap_or("tests/").to_string(),
     ];
     spec.command.extend(args.iter().cloned());
-    spec.env
-        .push(("AIRFLOW_HOME".into(), "/tmp/airflow".into()));
     let status = bwrap_command(&spec)?
         .status()
         .map_err(io_err(Path::new("bwrap")))?;
     Ok(status.code().unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn keys(env: &[(String, String)]) -> Vec<&str> {
+        env.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn astro_1_airflow_home_is_never_moved() {
+        let rootfs = tempfile::tempdir().expect("tempdir");
+        // The Runtime's layout: Airflow's home is the project mount, writable.
+        let mut runtime = env(&[("AIRFLOW_HOME", "/usr/local/airflow")]);
+        airflow_writable(&mut runtime, "/usr/local/airflow", rootfs.path());
+        assert_eq!(keys(&runtime), ["AIRFLOW_HOME"]);
+        // No AIRFLOW_HOME and no HOME: `~/airflow` is under the private /tmp.
+        let mut bare: Vec<(String, String)> = Vec::new();
+        airflow_writable(&mut bare, "/usr/local/airflow", rootfs.path());
+        assert!(bare.is_empty());
+        // A read-only home: config, database and logs go to /tmp, the home stays.
+        let mut elsewhere = env(&[
+            ("AIRFLOW_HOME", "/opt/airflow"),
+            ("AIRFLOW__LOGGING__BASE_LOG_FOLDER", "/opt/logs"),
+        ]);
+        airflow_writable(&mut elsewhere, "/usr/local/airflow", rootfs.path());
+        assert_eq!(
+            keys(&elsewhere),
+            [
+                "AIRFLOW_HOME",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
+                "AIRFLOW_CONFIG",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+            ]
+        );
+        assert_eq!(elsewhere[0].1, "/opt/airflow");
+        assert_eq!(elsewhere[1].1, "/opt/logs");
+        // The image's own config file and database setting are kept.
+        let cfg = rootfs.path().join("home/astro/airflow");
+        std::fs::create_dir_all(&cfg).expect("mkdir");
+        std::fs::write(cfg.join("airflow.cfg"), "[core]\n").expect("write");
+        let mut home = env(&[
+            ("HOME", "/home/astro"),
+            ("AIRFLOW__CORE__SQL_ALCHEMY_CONN", "sqlite:////x.db"),
+        ]);
+        airflow_writable(&mut home, "/usr/local/airflow", rootfs.path());
+        assert_eq!(
+            keys(&home),
+            [
+                "HOME",
+                "AIRFLOW__CORE__SQL_ALCHEMY_CONN",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER"
+            ]
+        );
+        assert!(!writable_in_sandbox(
+            "/usr/local/airflowx",
+            "/usr/local/airflow"
+        ));
+        assert!(writable_in_sandbox(
+            "/usr/local/airflow/dags",
+            "/usr/local/airflow/"
+        ));
+        assert!(writable_in_sandbox("/tmp", "/x"));
+    }
+
+    #[test]
+    fn astro_2_env_file_values_win_over_the_images() {
+        let merged = with_overrides(
+            &env(&[("A", "image"), ("B", "image")]),
+            &env(&[("B", "dotenv"), ("C", "dotenv")]),
+        );
+        assert_eq!(
+            merged,
+            env(&[("A", "image"), ("B", "dotenv"), ("C", "dotenv")])
+        );
+    }
 }

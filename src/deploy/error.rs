@@ -60,14 +60,6 @@ pub enum DeployError {
     StaleLock { reason: String },
     #[error("No test file or directory `{}` in the project", path.display())]
     TestPath { path: PathBuf },
-    #[error("Cannot read the env file `{}`", path.display())]
-    EnvFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`{}` line {line}: expected `KEY=VALUE`", path.display())]
-    EnvLine { path: PathBuf, line: usize },
     #[error(
         "Credentials are written into a URL at {places}; the file is copied into the image as written, so the deploy is refused (nothing was deployed)"
     )]
@@ -191,6 +183,7 @@ impl DeployError {
             Self::Pytest(err) => match err.as_ref() {
                 crate::dags::Tier2Error::Sandbox(e) => e.hint(),
                 crate::dags::Tier2Error::Build(e) => e.hint(),
+                crate::dags::Tier2Error::EnvFile(e) => e.hint(),
                 _ => None,
             },
             Self::RaceLost { name, .. } => Some(format!(

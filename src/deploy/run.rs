@@ -9,7 +9,7 @@ use super::check::{CheckSummary, check_dags};
 use super::clock::Timestamp;
 use super::git::{GitInfo, uncommitted};
 use super::image::{DeployImage, compare_versions, from_store, prebuilt};
-use super::pytest::{read_env_file, run_pytest, test_target};
+use super::pytest::{run_pytest, test_target};
 use super::record::{Action, BundleRef, ImageRef, RECORD_SCHEMA_VERSION, Record, StoredRecord};
 use super::{DeployError, Deployment, DeploymentRemote};
 use crate::build::{
@@ -162,10 +162,8 @@ pub fn deploy(
             Some(path) => Some(test_target(&project.root, path)?),
             None => None,
         };
-        let env = match &options.env_file {
-            Some(path) => read_env_file(path)?,
-            None => Vec::new(),
-        };
+        let env = crate::dags::project_env(&project.root, options.env_file.as_deref())
+            .map_err(|e| DeployError::Pytest(Box::new(e.into())))?;
         Some((target, env))
     } else {
         None

@@ -11,7 +11,7 @@ use super::{BaseImage, ImageError};
 use crate::store::Store;
 
 /// Bumped when `BaseFacts` gains fields, so older cache entries are re-read.
-const FACTS_VERSION: u32 = 3;
+const FACTS_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirMeta {
@@ -68,6 +68,17 @@ pub fn captured(path: &str) -> bool {
         return true;
     }
     if path.starts_with("etc/apt/sources.list.d/") || path.starts_with("var/lib/dpkg/status.d/") {
+        return true;
+    }
+    // pip's configuration files, wherever pip would look (`/etc/pip.conf`,
+    // `/etc/xdg/pip/pip.conf`, `~/.config/pip/pip.conf`, `$VIRTUAL_ENV/pip.conf`, …).
+    if path == "pip.conf" || path.ends_with("/pip.conf") {
+        return true;
+    }
+    // The module of an installed pip that holds its built-in default index.
+    if (path.contains("/site-packages/") || path.contains("/dist-packages/"))
+        && path.ends_with("/pip/_internal/models/index.py")
+    {
         return true;
     }
     // Python distribution metadata.

@@ -17,7 +17,7 @@ pub use base::{
 };
 pub use config::{ConfigInputs, HistoryEntry, assemble_config, build_manifest, rfc3339};
 pub use facts::{BaseFacts, DirMeta, open_layer, read_facts};
-pub use onbuild::{OnBuildPlan, OnBuildStep, plan_onbuild};
+pub use onbuild::{OnBuildPlan, OnBuildStep, airflow_pin, plan_onbuild};
 pub use scratch::{SCRATCH, scratch_base};
 pub use users::{Accounts, resolve_owner};
 

@@ -32,6 +32,31 @@ pub struct OnBuildPlan {
     /// The `USER` in force after the triggers ran, when they set one.
     pub user: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// The Python install step refuses an `apache-airflow` pin in `requirements.txt`
+    /// (the Runtime's rule, see [`airflow_pin`]): the script form always, the inline
+    /// form when its text carries the check.
+    pub airflow_guard: bool,
+    /// The `USER` in force when the triggers install Python packages (what `~` means
+    /// to the base's pip), when they say.
+    pub python_user: Option<String>,
+}
+
+/// The line of `requirements` the Runtime's ONBUILD trigger refuses, if any: `grep -Eqx
+/// 'apache-airflow\s*[=~>]{1,2}.*'`, i.e. a whole line starting with `apache-airflow`,
+/// optional whitespace, then `=`, `~` or `>`. Returns the 1-based line number and the
+/// line (without its end-of-line characters).
+pub fn airflow_pin(requirements: &str) -> Option<(usize, String)> {
+    const NAME: &str = "apache-airflow";
+    // `\s` in a POSIX class: space, tab, newline, vertical tab, form feed, return.
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r');
+    requirements
+        .split('\n')
+        .enumerate()
+        .find_map(|(index, line)| {
+            let rest = line.strip_prefix(NAME)?.trim_start_matches(is_space);
+            rest.starts_with(['=', '~', '>'])
+                .then(|| (index + 1, line.trim_end_matches('\r').to_string()))
+        })
 }
 
 fn words(text: &str) -> Vec<&str> {
@@ -40,6 +65,13 @@ fn words(text: &str) -> Vec<&str> {
 
 fn is_here(dest: &str) -> bool {
     matches!(dest, "." | "./")
+}
+
+/// Whether the Python install trigger carries the Runtime's guard against pinning
+/// Airflow: the script (`install-python-dependencies`) does; inline shell does when it
+/// checks for `apache-airflow`.
+fn guards_airflow(trigger: &str) -> bool {
+    trigger.contains("install-python-dependencies") || trigger.contains("apache-airflow")
 }
 
 fn parse_step(trigger: &str) -> Option<OnBuildStep> {
@@ -108,6 +140,10 @@ pub fn plan_onbuild(triggers: &[String]) -> Result<OnBuildPlan, ImageError> {
             OnBuildStep::Label(k, v) => {
                 plan.labels.insert(k.clone(), v.clone());
             }
+            OnBuildStep::InstallPythonDependencies => {
+                plan.airflow_guard |= guards_airflow(trigger);
+                plan.python_user = plan.user.clone();
+            }
             _ => {}
         }
         plan.steps.push(step);
@@ -152,6 +188,89 @@ mod tests {
         assert!(err.to_string().contains("curl something"));
         assert!(plan_onbuild(&["COPY secrets /etc/".to_string()]).is_err());
         assert!(plan_onbuild(&["HEALTHCHECK NONE".to_string()]).is_err());
+    }
+
+    /// The Runtime's inline triggers, as its image config carries them.
+    fn inline_triggers() -> Vec<String> {
+        [
+            "COPY packages.txt .",
+            "USER root",
+            "RUN if [[ -s packages.txt ]]; then     apt-get update && cat packages.txt | tr '\\r\\n' '\\n' | sed -e 's/#.*//' | xargs apt-get install -y --no-install-recommends     && apt-get clean     && rm -rf /var/lib/apt/lists/*;   fi",
+            "COPY requirements.txt .",
+            "RUN if grep -Eqx 'apache-airflow\\s*[=~>]{1,2}.*' requirements.txt; then     echo >&2 \"Do not upgrade by specifying 'apache-airflow' in your requirements.txt, change the base image instead!\";  exit 1;   fi;   pip install --no-cache-dir -r requirements.txt",
+            "USER astro",
+            "COPY --chown=astro:0 . .",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    #[test]
+    fn astro_10_both_trigger_forms_are_recognised_and_guarded() {
+        let script = plan_onbuild(&astro_triggers()).expect("script form");
+        assert!(script.airflow_guard);
+        assert_eq!(script.python_user.as_deref(), Some("astro"));
+        let inline = plan_onbuild(&inline_triggers()).expect("inline form");
+        assert_eq!(
+            inline.steps,
+            [
+                OnBuildStep::CopyPackagesTxt,
+                OnBuildStep::User("root".into()),
+                OnBuildStep::InstallSystemPackages,
+                OnBuildStep::CopyRequirementsTxt,
+                OnBuildStep::InstallPythonDependencies,
+                OnBuildStep::User("astro".into()),
+                OnBuildStep::CopyProject {
+                    chown: Some("astro:0".into())
+                },
+            ]
+        );
+        assert!(inline.airflow_guard);
+        assert_eq!(inline.python_user.as_deref(), Some("root"));
+        assert_eq!(inline.user.as_deref(), Some("astro"));
+        // A plain `pip install` trigger is recognised but carries no guard.
+        let plain =
+            plan_onbuild(&["RUN pip install -r requirements.txt".to_string()]).expect("plain pip");
+        assert!(!plain.airflow_guard);
+        assert!(!plan_onbuild(&[]).expect("none").airflow_guard);
+    }
+
+    #[test]
+    fn astro_3_the_runtime_rule_for_airflow_pins() {
+        for refused in [
+            "apache-airflow==2.10.5",
+            "apache-airflow>=2.9",
+            "apache-airflow~=2.10",
+            "apache-airflow==2.9.0",
+            "apache-airflow ==3.0.2",
+            "apache-airflow\t>3",
+            "apache-airflow===3.0.2",
+            "apache-airflow==3.0.2  # pinned\r",
+            "apache-airflow=3",
+        ] {
+            let text = format!("pandas\n# comment\n{refused}\nrequests\n");
+            assert_eq!(
+                airflow_pin(&text),
+                Some((3, refused.trim_end_matches('\r').to_string())),
+                "{refused:?}"
+            );
+        }
+        for allowed in [
+            "apache-airflow",
+            "apache-airflow<3",
+            "apache-airflow!=2.9",
+            "apache-airflow[celery]==3.0.2",
+            "apache-airflow-providers-http==4.0",
+            "apache_airflow==3.0.2",
+            "Apache-Airflow==3.0.2",
+            " apache-airflow==3.0.2",
+            "# apache-airflow==3.0.2",
+            "pandas; apache-airflow==3",
+            "",
+        ] {
+            assert_eq!(airflow_pin(allowed), None, "{allowed:?}");
+        }
     }
 
     #[test]

@@ -1,16 +1,22 @@
 //! Which package indexes a lock is made from, found without any address written in
 //! the code: the requirements file's own options, then pip's environment variables
 //! (`PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`), then `[python]` in `airlock.toml`, then
-//! pip's configuration files, in pip's own order. With none of these, a clear error.
+//! pip's configuration files, in pip's own order; then what the base image's own pip
+//! would use (its config's `PIP_INDEX_URL`/`PIP_EXTRA_INDEX_URL`, pip's configuration
+//! files inside the base, the built-in default of the pip distribution installed in
+//! it, read from its source). With none of these, a clear error.
 //!
 //! Credentials for an index without user info in its URL come from `.netrc`, as pip
 //! reads them. Everything here is pure: files and variables arrive through closures.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::index_url::{IndexUrl, IndexUrlError};
 
-use crate::env_vars::{HOME, VIRTUAL_ENV, XDG_CONFIG_DIRS, XDG_CONFIG_HOME};
+use crate::env_vars::{
+    HOME, PIP_EXTRA_INDEX_URL, PIP_INDEX_URL, VIRTUAL_ENV, XDG_CONFIG_DIRS, XDG_CONFIG_HOME,
+};
 pub use crate::env_vars::{NETRC, PIP_CONFIG_FILE};
 
 /// Why no usable index configuration was found.
@@ -38,8 +44,9 @@ impl IndexConfigError {
                 "Name an index in one of: `--index-url URL` in requirements.txt, \
                  `index-url = \"URL\"` under `[python]` in airlock.toml, the `PIP_INDEX_URL` \
                  environment variable, or `index-url` in pip's configuration \
-                 (`pip config set global.index-url URL`); `airlock init` records the one \
-                 the host's pip uses"
+                 (`pip config set global.index-url URL`), or in the base image (its \
+                 `PIP_INDEX_URL`, its `/etc/pip.conf`, or a pip installed in it); \
+                 `airlock init` records the one the host's pip uses"
                     .to_string(),
             ),
             Self::Url { .. } => Some("An index URL looks like `https://host/simple/`".into()),
@@ -113,6 +120,10 @@ pub fn select_indexes(
 /// and `PIP_CONFIG_FILE`.
 pub fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     let mut files = Vec::new();
+    // pip loads no configuration file at all when this names the null device.
+    if env(PIP_CONFIG_FILE).is_some_and(|v| v == "/dev/null") {
+        return files;
+    }
     let xdg_dirs = env(XDG_CONFIG_DIRS)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "/etc/xdg".to_string());
@@ -131,7 +142,7 @@ pub fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     if let Some(venv) = env(VIRTUAL_ENV).filter(|v| !v.is_empty()) {
         files.push(Path::new(&venv).join("pip.conf"));
     }
-    if let Some(file) = env(PIP_CONFIG_FILE).filter(|v| !v.is_empty() && v != "os.devnull") {
+    if let Some(file) = env(PIP_CONFIG_FILE).filter(|v| !v.is_empty()) {
         files.push(PathBuf::from(file));
     }
     files
@@ -217,6 +228,126 @@ fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
         }
     }
     found
+}
+
+/// The default index of a pip distribution, read from its `pip/_internal/models/index.py`:
+/// the URL `PyPI = …(` is made with, joined with the path its `simple_url` is made
+/// from. `None` when the source does not have that shape.
+pub fn pip_default_index(source: &str) -> Option<String> {
+    let at = source.lines().scan(0usize, |offset, line| {
+        let start = *offset;
+        *offset += line.len() + 1;
+        Some((start, line))
+    });
+    let (start, _) = at
+        .filter(|(_, line)| {
+            line.strip_prefix("PyPI")
+                .map(str::trim_start)
+                .is_some_and(|rest| rest.starts_with('=') && !rest.starts_with("=="))
+        })
+        .last()?;
+    let root = first_string_literal(source.get(start..)?)?;
+    let simple = source
+        .lines()
+        .find(|line| line.trim_start().starts_with("self.simple_url"))
+        .and_then(first_string_literal)?;
+    let url = url::Url::parse(&root).ok()?.join(&simple).ok()?;
+    Some(url.to_string())
+}
+
+/// The first `'…'` or `"…"` literal in `text` (no escapes inside).
+fn first_string_literal(text: &str) -> Option<String> {
+    let open = text.find(['"', '\''])?;
+    let quote = text[open..].chars().next()?;
+    let body = &text[open + 1..];
+    let close = body.find(quote)?;
+    Some(body[..close].to_string())
+}
+
+/// What a base image says about the index its own pip would use.
+#[derive(Debug, Clone, Copy)]
+pub struct BasePip<'a> {
+    /// The image config's `Env` (`NAME=value`).
+    pub env: &'a [String],
+    /// The home directory of the user the install runs as (when `HOME` is not set).
+    pub home: Option<&'a str>,
+    /// Files of the base by path without the leading `/` (pip's configuration files
+    /// among them).
+    pub files: &'a BTreeMap<String, String>,
+    /// The source of the installed pip's `pip/_internal/models/index.py`.
+    pub pip_source: Option<&'a str>,
+}
+
+/// The base image's own index sources, most important first: its config's
+/// `PIP_INDEX_URL`/`PIP_EXTRA_INDEX_URL`, pip's configuration files inside it (in pip's
+/// order, with the base's environment), then the installed pip's built-in default.
+pub fn base_index_sources(
+    base: &BasePip<'_>,
+) -> Result<Vec<(&'static str, IndexSource)>, IndexConfigError> {
+    let get = |name: &str| {
+        base.env.iter().rev().find_map(|kv| {
+            kv.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::to_string)
+        })
+    };
+    let parse = |what: String, value: &str| {
+        IndexUrl::parse(value).map_err(|source| IndexConfigError::Url {
+            source_name: what,
+            source,
+        })
+    };
+    let from_env = IndexSource {
+        index_url: get(PIP_INDEX_URL)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| parse(format!("the base image's `{PIP_INDEX_URL}`"), &v))
+            .transpose()?,
+        extra_index_urls: get(PIP_EXTRA_INDEX_URL)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|v| parse(format!("the base image's `{PIP_EXTRA_INDEX_URL}`"), v))
+            .collect::<Result<_, _>>()?,
+    };
+    let env_with_home = |name: &str| {
+        get(name).or_else(|| {
+            (name == HOME)
+                .then(|| base.home.map(str::to_string))
+                .flatten()
+        })
+    };
+    let files = pip_config_files(&env_with_home);
+    let read = |path: &Path| {
+        let key = path.to_str()?.trim_start_matches('/');
+        base.files.get(key).cloned()
+    };
+    let from_files = pip_config_indexes(&files, &read).map_err(|e| match e {
+        IndexConfigError::Url {
+            source_name,
+            source,
+        } => IndexConfigError::Url {
+            source_name: format!("the base image's {source_name}"),
+            source,
+        },
+        other => other,
+    })?;
+    let default = IndexSource {
+        index_url: base
+            .pip_source
+            .and_then(pip_default_index)
+            .map(|v| {
+                parse(
+                    "the base image's pip (its built-in default index)".into(),
+                    &v,
+                )
+            })
+            .transpose()?,
+        extra_index_urls: Vec::new(),
+    };
+    Ok(vec![
+        ("the base image's environment", from_env),
+        ("the base image's pip configuration", from_files),
+        ("the base image's pip default", default),
+    ])
 }
 
 /// `.netrc` location: `NETRC`, else `~/.netrc`.
@@ -379,6 +510,80 @@ mod tests {
         assert_eq!(source.extra_index_urls.len(), 2);
         let bad = |_: &Path| Some("[global]\nindex-url = ftp://u:s3cr3t@h/\n".to_string());
         let err = pip_config_indexes(&files, &bad).expect_err("bad url");
+        assert!(!format!("{err:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn astro_9_pip_default_read_from_pips_source() {
+        let source = "import urllib.parse\n\nclass PackageIndex:\n    def __init__(self, url, file_storage_domain):\n        self.url = url\n        self.simple_url = self._url_for_path(\"simple\")\n\n    def _url_for_path(self, path):\n        return urllib.parse.urljoin(self.url, path)\n\n\nPyPI = PackageIndex(\n    'http://127.0.0.1:8080/', file_storage_domain=\"127.0.0.1\"\n)\nTestPyPI = PackageIndex(\"http://127.0.0.1:9/\", file_storage_domain=\"x\")\n";
+        assert_eq!(
+            pip_default_index(source).as_deref(),
+            Some("http://127.0.0.1:8080/simple")
+        );
+        assert_eq!(pip_default_index("PyPI == 1\n"), None);
+        assert_eq!(pip_default_index("x = 1\n"), None);
+    }
+
+    #[test]
+    fn astro_9_base_sources_in_pips_order() {
+        let files: BTreeMap<String, String> = [
+            (
+                "etc/pip.conf",
+                "[global]\nindex-url = http://127.0.0.1/etc/\n",
+            ),
+            (
+                "home/astro/.config/pip/pip.conf",
+                "[install]\nindex-url = http://127.0.0.1/user/\n",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let env = vec![
+            "PATH=/usr/bin".to_string(),
+            "PIP_EXTRA_INDEX_URL=http://127.0.0.1/extra/".to_string(),
+        ];
+        let shown = |sources: &[(&str, IndexSource)]| -> Vec<Option<String>> {
+            sources
+                .iter()
+                .map(|(_, s)| s.index_url.as_ref().map(ToString::to_string))
+                .collect()
+        };
+        let base = BasePip {
+            env: &env,
+            home: Some("/home/astro"),
+            files: &files,
+            pip_source: Some(
+                "PyPI = X('http://127.0.0.1/pip/')\n    self.simple_url = f('simple')\n",
+            ),
+        };
+        let sources = base_index_sources(&base).expect("sources");
+        assert_eq!(
+            shown(&sources),
+            [
+                None,
+                Some("http://127.0.0.1/user/".to_string()),
+                Some("http://127.0.0.1/pip/simple".to_string())
+            ]
+        );
+        assert_eq!(sources[0].1.extra_index_urls.len(), 1);
+        // Without a home only the global file counts; `/dev/null` turns files off.
+        let sources = base_index_sources(&BasePip { home: None, ..base }).expect("sources");
+        assert_eq!(
+            sources[1]
+                .1
+                .index_url
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("http://127.0.0.1/etc/")
+        );
+        let off = vec!["PIP_CONFIG_FILE=/dev/null".to_string()];
+        let sources = base_index_sources(&BasePip { env: &off, ..base }).expect("sources");
+        assert_eq!(sources[1].1.index_url, None);
+        let bad = vec!["PIP_INDEX_URL=ftp://u:s3cr3t@h/".to_string()];
+        let err = base_index_sources(&BasePip { env: &bad, ..base }).expect_err("bad");
+        assert!(err.to_string().contains("base image"), "{err}");
         assert!(!format!("{err:?}").contains("s3cr3t"));
     }
 

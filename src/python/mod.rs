@@ -27,8 +27,9 @@ pub use index_client::{
     split_credentials,
 };
 pub use index_config::{
-    IndexConfigError, IndexSelection, IndexSource, NETRC, PIP_CONFIG_FILE, netrc_credentials,
-    netrc_path, pip_config_files, pip_config_indexes, select_indexes, with_netrc,
+    BasePip, IndexConfigError, IndexSelection, IndexSource, NETRC, PIP_CONFIG_FILE,
+    base_index_sources, netrc_credentials, netrc_path, pip_config_files, pip_config_indexes,
+    pip_default_index, select_indexes, with_netrc,
 };
 pub use index_url::{IndexUrl, IndexUrlError, redact_credentials};
 pub use metadata::{CoreMetadata, MetadataError};

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod astro;
 pub mod debian;
 pub mod host_debian;
 pub mod host_python;
@@ -35,6 +36,19 @@ pub const ASTRO_TRIGGERS: [&str; 7] = [
     "COPY --chown=astro:0 . .",
 ];
 
+/// The same triggers in the Runtime's inline form: the install steps written out as
+/// shell in the `RUN` text (apt-get for `packages.txt`, the `apache-airflow` guard and
+/// pip for `requirements.txt`), as an image config carries them.
+pub const ASTRO_INLINE_TRIGGERS: [&str; 7] = [
+    "COPY packages.txt .",
+    "USER root",
+    "RUN if [[ -s packages.txt ]]; then     apt-get update && cat packages.txt | tr '\\r\\n' '\\n' | sed -e 's/#.*//' | xargs apt-get install -y --no-install-recommends     && apt-get clean     && rm -rf /var/lib/apt/lists/*;   fi",
+    "COPY requirements.txt .",
+    "RUN if grep -Eqx 'apache-airflow\\s*[=~>]{1,2}.*' requirements.txt; then     echo >&2 \"Do not upgrade by specifying 'apache-airflow' in your requirements.txt, change the base image instead!\";  exit 1;   fi;   pip install --no-cache-dir -r requirements.txt",
+    "USER astro",
+    "COPY --chown=astro:0 . .",
+];
+
 pub const ASTRO_UID: u32 = 50000;
 
 /// What a generated base image looks like.
@@ -52,6 +66,8 @@ pub struct BaseSpec {
     pub compression: LayerCompression,
     /// Files (path, text) of one more layer on top, e.g. a dpkg status; none by default.
     pub extra_files: Vec<(String, String)>,
+    /// More `NAME=value` entries for the config's `Env`.
+    pub extra_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +88,7 @@ impl Default for BaseSpec {
             runtime_version: "3.0-1".into(),
             compression: LayerCompression::Gzip,
             extra_files: Vec::new(),
+            extra_env: Vec::new(),
         }
     }
 }
@@ -311,16 +328,19 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     if !spec.runtime_version.is_empty() {
         labels["io.astronomer.docker.runtime.version"] = json!(spec.runtime_version);
     }
+    let mut env = vec![
+        "PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            .to_string(),
+        "AIRFLOW_HOME=/usr/local/airflow".to_string(),
+        "PYTHONUNBUFFERED=1".to_string(),
+    ];
+    env.extend(spec.extra_env.iter().cloned());
     let config = json!({
         "architecture": spec.arch,
         "os": spec.os,
         "created": "1970-01-01T00:00:00Z",
         "config": {
-            "Env": [
-                "PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "AIRFLOW_HOME=/usr/local/airflow",
-                "PYTHONUNBUFFERED=1",
-            ],
+            "Env": env,
             "User": "astro",
             "WorkingDir": "/usr/local/airflow",
             "Entrypoint": ["/entrypoint"],

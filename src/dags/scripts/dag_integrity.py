@@ -15,11 +15,10 @@ from unittest import mock
 started = time.time()
 dag_folder = sys.argv[1]
 
-os.environ["AIRFLOW_HOME"] = "/tmp/airflow"
+# The image's own environment (AIRFLOW_HOME included) is kept; airlock adds only
+# what keeps Airflow writable in the sandbox. The DAG folder is the project's.
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "sqlite:////tmp/airflow/airflow.db"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = dag_folder
-os.makedirs("/tmp/airflow", exist_ok=True)
 
 
 def stub_connection(*args, **kwargs):
