@@ -7,12 +7,29 @@ use std::path::Path;
 
 /// Writes `bytes` as the new content of `path`.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, None)
+}
+
+/// [`write`] for a file other tools read (an output): mode 0644, whatever the umask.
+pub fn write_readable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, Some(0o644))
+}
+
+fn write_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
     temp.write_all(bytes)?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt as _;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -445,6 +445,214 @@ fn without_onbuild_triggers_project_files_belong_to_the_base_user() {
     );
 }
 
+/// Checks every blob the image `tag` of the layout `dir` needs against its digest, and
+/// has skopeo copy it out (skopeo refuses a blob that does not match).
+fn assert_layout_intact(dir: &Path, tag: &str) {
+    let image = airlock::oci::select_image(dir, Some(tag)).expect("image in the layout");
+    let blobs = std::iter::once(&image.manifest.config).chain(image.manifest.layers.iter());
+    for descriptor in blobs {
+        let bytes = fs::read(image.blob_path(&descriptor.digest)).expect("blob");
+        assert_eq!(
+            airlock::digest::Digest::of(&bytes),
+            descriptor.digest,
+            "blob of `{tag}` in {} does not match its digest",
+            dir.display()
+        );
+    }
+    let copy = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            &format!("oci:{}:{tag}", dir.display()),
+            &format!("dir:{}", copy.path().join("out").display()),
+        ])
+        .output()
+        .expect("skopeo is installed by scripts/test");
+    assert!(output.status.success(), "skopeo: {}", stderr(&output));
+}
+
+/// Issue item 4: concurrent builds into one OCI layout lost tags (`index.json` was
+/// read, edited and rewritten without a lock). Eight builds write eight tags into
+/// one existing layout at once; every tag must be there after.
+#[test]
+fn concurrent_builds_into_one_oci_layout_keep_every_tag() {
+    let sandbox = Sandbox::quickstart();
+    let dir = sandbox.dir.path().join("layout");
+    let first = format!("oci:{}:first", dir.display());
+    let output = sandbox.build(&["--output", &first]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let tags: Vec<String> = (0..8).map(|i| format!("tag{i}")).collect();
+    let outputs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = tags
+            .iter()
+            .map(|tag| {
+                let spec = format!("oci:{}:{tag}", dir.display());
+                let sandbox = &sandbox;
+                s.spawn(move || sandbox.build(&["--output", &spec]))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for output in &outputs {
+        assert!(output.status.success(), "{}", stderr(output));
+    }
+    let index = airlock::oci::read_layout(&dir).expect("index.json");
+    let mut names: Vec<&str> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.ref_name())
+        .collect();
+    names.sort_unstable();
+    let mut wanted: Vec<&str> = tags.iter().map(String::as_str).collect();
+    wanted.push("first");
+    wanted.sort_unstable();
+    assert_eq!(names, wanted, "tags lost by concurrent builds");
+    for tag in &wanted {
+        assert_layout_intact(&dir, tag);
+    }
+}
+
+/// Issue item 5: concurrent builds to the same default output failed (`Directory not
+/// empty`) and left `.airlock-layout-*` staging directories behind.
+#[test]
+fn concurrent_builds_to_the_default_output_all_succeed_and_leave_no_staging() {
+    let sandbox = Sandbox::quickstart();
+    // A warm store, so that the builds meet at the output.
+    let warm = format!("oci:{}", sandbox.dir.path().join("warm").display());
+    let output = sandbox.build(&["--output", &warm]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let outputs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6).map(|_| s.spawn(|| sandbox.build(&[]))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for output in &outputs {
+        assert!(output.status.success(), "{}", stderr(output));
+    }
+    let dot_airlock = sandbox.project.join(".airlock");
+    let left: Vec<String> = fs::read_dir(&dot_airlock)
+        .expect("read .airlock")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".airlock-layout-"))
+        .collect();
+    assert!(left.is_empty(), "staging directories left: {left:?}");
+    assert_layout_intact(&dot_airlock.join("oci"), "latest");
+}
+
+/// Issue item 14: output `index.json` and blobs were mode 0600; other OCI tools
+/// write 0644 files (and 0755 directories), whatever the umask.
+#[test]
+fn output_index_json_and_blobs_are_mode_0644() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::quickstart();
+    let dir = sandbox.dir.path().join("layout");
+    let output = sandbox.build(&["--output", &format!("oci:{}", dir.display())]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mode = |path: &Path| fs::metadata(path).expect("metadata").permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir), 0o755);
+    assert_eq!(mode(&dir.join("blobs")), 0o755);
+    assert_eq!(mode(&dir.join("blobs/sha256")), 0o755);
+    assert_eq!(mode(&dir.join("oci-layout")), 0o644);
+    assert_eq!(mode(&dir.join("index.json")), 0o644);
+    for entry in fs::read_dir(dir.join("blobs/sha256")).expect("blobs") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o644, "{}", path.display());
+    }
+    // A second tag rewrites index.json: still 0644.
+    let v2 = format!("oci:{}:v2", dir.display());
+    assert!(sandbox.build(&["--output", &v2]).status.success());
+    assert_eq!(mode(&dir.join("index.json")), 0o644);
+    let archive = sandbox.dir.path().join("image.tar");
+    let spec = format!("docker-archive:{}", archive.display());
+    assert!(sandbox.build(&["--output", &spec]).status.success());
+    assert_eq!(mode(&archive), 0o644);
+}
+
+/// Issue item 6: output blobs are hard links into the store, so truncating one in an
+/// output truncated the store's copy, and the next build reused the layer
+/// `(cached)` and wrote an image whose blob did not match its digest. The next build
+/// must notice, rebuild (or re-import) what was damaged and write an intact image.
+#[test]
+fn a_corrupted_store_blob_is_not_reused_silently() {
+    let sandbox = Sandbox::quickstart();
+    let first = json_build(&sandbox, &[]);
+    let layout = sandbox.project.join(".airlock/oci");
+    let truncate = |digest: &str| {
+        let path = layout.join("blobs/sha256").join(&digest[7..]);
+        let size = fs::metadata(&path).expect("blob").len();
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open blob");
+        file.set_len(size / 2).expect("truncate");
+    };
+    truncate(&layer_digests(&first, "dags")[0]);
+    truncate(&layer_digests(&first, "base")[0]);
+    let second = json_build(&sandbox, &[]);
+    assert_eq!(second["manifest_digest"], first["manifest_digest"]);
+    let dags = second["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["kind"] == "dags")
+        .expect("dags layer");
+    assert_eq!(dags["reused"], false, "a damaged layer is rebuilt");
+    assert_layout_intact(&layout, "latest");
+    // The store heals too: a build into a fresh layout is intact.
+    let fresh = sandbox.dir.path().join("fresh");
+    let third = json_build(&sandbox, &["--output", &format!("oci:{}", fresh.display())]);
+    assert_eq!(third["manifest_digest"], first["manifest_digest"]);
+    assert_layout_intact(&fresh, "latest");
+}
+
+/// Issue item 13: a SIGKILLed build leaves `.tmp*` files in `store/tmp/` (and
+/// `.partial-*` downloads, `.tmp*` record writes) that nothing removed. The next
+/// command to open the store removes those older than every running airlock
+/// process, and never one a running process may still own.
+#[test]
+fn stale_temp_files_of_killed_builds_are_removed() {
+    let sandbox = Sandbox::quickstart();
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // This test process is a running airlock, with a temp file of its own.
+    let store = airlock::store::Store::open(&sandbox.cache).expect("store");
+    let live = store.temp_file().expect("temp file");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let stale = [
+        sandbox.cache.join("tmp/.tmpKILLED"),
+        sandbox.cache.join("blobs/sha256/.partial-KILLED"),
+        sandbox.cache.join("layers/.tmpKILLED"),
+    ];
+    for path in &stale {
+        let file = fs::File::create(path).expect("leftover");
+        file.set_modified(hour_ago).expect("age it");
+    }
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for path in &stale {
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    assert!(
+        live.path().exists(),
+        "a running process's temp file was removed"
+    );
+    drop(live);
+    drop(store);
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        fs::read_dir(sandbox.cache.join("tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+}
+
 #[test]
 fn item9_a_layout_base_keeps_its_locked_digest_when_the_tag_moves() {
     let sandbox = Sandbox::quickstart();

@@ -338,6 +338,76 @@ async fn tls_with_basic_auth_round_trip() {
     .await;
 }
 
+/// A TCP front on loopback for `upstream` that hangs up on anything but a TLS
+/// handshake, as some TLS servers do when spoken to in plain HTTP; `None` hangs up
+/// on everything.
+async fn hang_up_front(upstream: Option<u16>) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr").to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                let is_tls = matches!(client.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+                let Some(port) = upstream.filter(|_| is_tls) else {
+                    return;
+                };
+                if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (address, task)
+}
+
+/// Issue item 3, the other side: a loopback TLS registry that hangs up on plain HTTP
+/// instead of answering 400 is found to speak TLS once plain HTTP never answers
+/// within the retry policy, and the push goes through in TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_tls_registry_that_hangs_up_on_plain_http_gets_tls() {
+    let registry = Registry::tls_basic(&[("alice", "wonderland")]);
+    let (address, front) = hang_up_front(Some(registry.port)).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(&work.path().join("src"), 15, &[1234]);
+    let ca = registry.ca_file.clone().expect("ca");
+    let client = client_with(basic(&address, "alice", "wonderland"), |http, _| {
+        http.ca_files.push(ca);
+    });
+    let report = client
+        .push_image(&repo(&address, "team/app"), &image.push(&["v1"]))
+        .await
+        .expect("push in TLS");
+    assert_eq!(report.manifest_digest, image.digest());
+    front.abort();
+}
+
+/// Issue item 3: a loopback port that hangs up on plain HTTP and TLS alike is a
+/// clear error naming the registry, with a hint, after the retry policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_registry_answering_neither_scheme_is_a_clear_error() {
+    let (address, front) = hang_up_front(None).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(&work.path().join("src"), 16, &[1234]);
+    let error = anonymous_client()
+        .push_image(&repo(&address, "team/app"), &image.push(&["v1"]))
+        .await
+        .expect_err("nothing answers");
+    assert!(
+        matches!(error, RegistryError::SchemeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&address), "{error}");
+    assert!(
+        error
+            .hint()
+            .is_some_and(|hint| hint.contains("--insecure-registry"))
+    );
+    front.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_ca_fails_at_once_with_a_hint() {
     let registry = Registry::tls_basic(&[("alice", "wonderland")]);
@@ -530,6 +600,52 @@ async fn push_survives_500_429_and_503() {
     for code in [500, 503, 429] {
         assert!(statuses.contains(&Some(code)), "{statuses:?}");
     }
+    pull_and_compare(
+        &client,
+        &format!("{}/airlock/app:v1", registry.address()),
+        &image,
+        &work.path().join("store"),
+    )
+    .await;
+}
+
+/// Issue item 3: one failed probe switched a push to https. The plain-HTTP probe of a
+/// loopback registry meets a 500, then a dropped connection; the push must stay in
+/// plain HTTP (no TLS handshake reaches the proxy) and ask `GET /v2/` once for all
+/// its parallel blob tasks, retried like any other request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failed_probe_switches_a_push_to_https() {
+    let registry = Registry::plain();
+    let proxy = Proxy::start(registry.port).await;
+    proxy.add(Rule::new(
+        "GET",
+        "/v2/",
+        Fault::Status {
+            code: 500,
+            retry_after: None,
+        },
+    ));
+    proxy.add(Rule::new("GET", "/v2/", Fault::DropRequestBody));
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(work.path(), 14, &[100, 1000, 2000]);
+    let client = anonymous_client();
+    let report = client
+        .push_image(&repo(&proxy.address(), "airlock/app"), &image.push(&["v1"]))
+        .await
+        .expect("push over plain HTTP despite a failed probe");
+    assert_eq!(report.manifest_digest, image.digest());
+    assert_eq!(proxy.tls_handshakes(), 0, "{:#?}", proxy.requests());
+    let probes = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path() == "/v2/")
+        .count();
+    assert_eq!(
+        probes,
+        3,
+        "one probe, retried twice: {:#?}",
+        proxy.requests()
+    );
     pull_and_compare(
         &client,
         &format!("{}/airlock/app:v1", registry.address()),

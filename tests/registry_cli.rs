@@ -4,10 +4,12 @@
 mod support;
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::proxy::Proxy;
+use sha2::Digest as _;
+use support::proxy::{Proxy, RandomFaults};
 use support::registry::Registry;
 use support::{Sandbox, airlock, stderr, stdout};
 
@@ -320,4 +322,200 @@ fn login_then_pull_over_tls_with_basic_auth() {
     ok(run(&sandbox, &["logout", &registry.address()], &env));
     let config = fs::read_to_string(docker_config.join("config.json")).expect("config");
     assert!(!config.contains(&registry.address()), "{config}");
+}
+
+/// Runs airlock like [`airlock`], killing it when it takes longer than `limit`.
+fn airlock_within(args: &[&str], cwd: &std::path::Path, limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run airlock");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("airlock {args:?} took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The sha256 of `bytes`, as a digest string.
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Reads `repository:tag` straight from the registry (not through the proxy) and
+/// checks the manifest and every blob against their digests.
+async fn verify_pushed(registry: &str, repository: &str, tag: &str, expected: &str) {
+    let http = airlock::http::HttpClient::new(&airlock::http::HttpSettings::default())
+        .expect("http client");
+    let client = http.reqwest();
+    let manifest = client
+        .get(format!("http://{registry}/v2/{repository}/manifests/{tag}"))
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .expect("manifest request")
+        .bytes()
+        .await
+        .expect("manifest body");
+    assert_eq!(sha256(&manifest), expected, "{repository}:{tag} manifest");
+    let json: Value = serde_json::from_slice(&manifest).expect("manifest JSON");
+    let descriptors =
+        std::iter::once(&json["config"]).chain(json["layers"].as_array().expect("layers"));
+    for descriptor in descriptors {
+        let digest = descriptor["digest"].as_str().expect("digest");
+        let blob = client
+            .get(format!("http://{registry}/v2/{repository}/blobs/{digest}"))
+            .send()
+            .await
+            .expect("blob request")
+            .bytes()
+            .await
+            .expect("blob body");
+        assert_eq!(sha256(&blob), digest, "{repository} blob");
+    }
+}
+
+/// Issue item 3 and its fault-injection demand: 20 pushes in default mode (a loopback
+/// registry in plain HTTP, not listed as insecure) through a proxy that drops, stalls
+/// or answers 500 or 429 with `Retry-After` on 30% of requests, the `GET /v2/` probe
+/// included. Every push either stores the image with every digest verified or fails
+/// with a clear error; none speaks TLS to the plain registry. The faults are drawn
+/// from a fixed seed and at most 4 in a row hit one kind of request (the policy
+/// tries 5 times), so the run is reproducible and bounded.
+#[test]
+fn faulty_loopback_registry_pushes_never_switch_to_https() {
+    const PUSHES: usize = 20;
+    let registry = Registry::plain();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let proxy = runtime.block_on(Proxy::start_flaky(
+        registry.port,
+        RandomFaults {
+            seed: 0x0a1b_10c5_eed0_0003,
+            rate: 0.3,
+            max_streak: 4,
+            stall: Duration::from_millis(500),
+            retry_after: 1,
+        },
+    ));
+    let sandbox = Sandbox::quickstart();
+    let from = format!("oci:{}:v1", sandbox.dir.path().join("out").display());
+    let expected = ok(sandbox.build(&["--output", &from])).trim().to_string();
+
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    for i in 0..PUSHES {
+        let repository = format!("faults/app-{i}");
+        let target = format!("{}/{repository}:v1", proxy.address());
+        let output = airlock_within(
+            &["push", &target, "--from", &from],
+            sandbox.dir.path(),
+            Duration::from_secs(60),
+        );
+        if output.status.success() {
+            assert_eq!(stdout(&output).trim(), expected, "push {i}");
+            runtime.block_on(verify_pushed(
+                &registry.address(),
+                &repository,
+                "v1",
+                &expected,
+            ));
+        } else {
+            let message = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "push {i}: {message}");
+            assert!(
+                message.contains(&format!("Cannot push to `{target}`"))
+                    && !message.contains("panicked"),
+                "push {i} failed without a clear error: {message}"
+            );
+            failures.push(message);
+        }
+    }
+    let requests = proxy.requests();
+    let faulted = requests.iter().filter(|r| r.faulted).count();
+    let faulted_probes = requests
+        .iter()
+        .filter(|r| r.faulted && r.method == "GET" && r.path() == "/v2/")
+        .count();
+    eprintln!(
+        "{PUSHES} pushes, {} failed, {} requests, {faulted} faults ({faulted_probes} on `GET /v2/`), {:?}",
+        failures.len(),
+        requests.len(),
+        started.elapsed()
+    );
+    assert_eq!(
+        proxy.tls_handshakes(),
+        0,
+        "a push spoke TLS to the plain registry"
+    );
+    assert!(
+        faulted_probes > 0,
+        "no probe met a fault: the test proves nothing"
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Issue item 13, with a real SIGKILL: a pull killed in the middle of a blob leaves
+/// a `.partial-*` file in the store; the next command to open the store removes it.
+#[test]
+fn a_killed_pull_leaves_no_partial_blob_behind() {
+    let registry = Registry::plain();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let proxy = runtime.block_on(Proxy::start(registry.port));
+    let sandbox = Sandbox::quickstart();
+    let base_ref = format!("{}/runtime:3.0-1", proxy.address());
+    push_fixture_base(&sandbox, &base_ref);
+    proxy.add(support::proxy::Rule::new(
+        "GET",
+        "/blobs/sha256:",
+        support::proxy::Fault::Stall(Duration::from_secs(60)),
+    ));
+    let cache = sandbox.dir.path().join("pull-cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["pull", &base_ref, "--cache-dir", &cache.to_string_lossy()])
+        .current_dir(sandbox.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run airlock");
+    let partials = |cache: &std::path::Path| -> Vec<String> {
+        fs::read_dir(cache.join("blobs/sha256"))
+            .map(|entries| {
+                entries
+                    .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with(".partial-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Killed while a blob is on its way (the proxy holds it back).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while partials(&cache).is_empty() || !proxy.requests().iter().any(|r| r.faulted) {
+        assert!(Instant::now() < deadline, "the pull never started a blob");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert!(!partials(&cache).is_empty(), "the kill left a partial blob");
+    let pulled = ok(airlock(
+        &["pull", &base_ref, "--cache-dir", &cache.to_string_lossy()],
+        sandbox.dir.path(),
+        &[],
+    ));
+    assert!(pulled.starts_with("sha256:"), "{pulled}");
+    assert_eq!(partials(&cache), Vec::<String>::new());
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::layers::Placement;
+use super::output::write_output;
 use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
 use super::python_layer::python_layer;
 use super::python_stage::PythonOptions;
@@ -17,7 +18,7 @@ use crate::image::{
     Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
-use crate::oci::{Descriptor, media_types, write_docker_archive, write_layout};
+use crate::oci::{Descriptor, media_types};
 use crate::project::dockerfile::InstructionKind;
 use crate::project::walk;
 use crate::registry::BlobSource;
@@ -396,16 +397,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         super::output::ensure_state_dir(&project.root)?;
     }
     let config_blob = (config_digest.clone(), store.blob_path(&config_digest));
-    match &output {
-        OutputSpec::Oci { dir, tag } => {
-            let mut all = blobs.clone();
-            all.push(config_blob);
-            write_layout(dir, tag, &all, &manifest, media_types::OCI_MANIFEST)?;
-        }
-        OutputSpec::DockerArchive { file, reference } => {
-            write_docker_archive(file, reference.as_deref(), &config_blob, &blobs, &manifest)?;
-        }
-    }
+    write_output(&store, &output, &config_blob, &blobs, &manifest)?;
 
     let push = match &options.push {
         Some(target) => {

@@ -99,6 +99,17 @@ impl HttpError {
         )
     }
 
+    /// Whether the server's TLS certificate was not accepted (so it speaks TLS).
+    pub fn is_certificate(&self) -> bool {
+        matches!(
+            self,
+            Self::Request {
+                failure: Failure::Certificate,
+                ..
+            }
+        )
+    }
+
     /// A hint for the user, rendered by the CLI after the error.
     pub fn hint(&self) -> Option<&'static str> {
         match self {

@@ -134,6 +134,13 @@ pub fn write_docker_archive(
         path: file.to_path_buf(),
         source: e.into_error(),
     })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err("set permissions of", file))?;
+    }
     temp.persist(file).map_err(|e| OciError::Io {
         action: "rename temp file to",
         path: file.to_path_buf(),

@@ -226,21 +226,44 @@ fn resolve_descriptor(
     })
 }
 
-/// Places a blob in a layout: a hard link to `source` when possible (no bytes
-/// copied), else a copy through a temp file. A blob already present is left alone.
+/// Places a blob in a layout. A blob already there stays when it is `source` itself
+/// (a hard link) or an untouched copy of it (same size and modification time);
+/// anything else under its name (a copy edited or truncated by hand) is replaced.
+/// A new blob is a reflink copy of `source` where the filesystem shares extents
+/// (Btrfs, XFS), else a hard link (no bytes copied; the store checks a blob before
+/// reusing it, so a write through the link is caught there), else a copy. Copies
+/// are mode 0644 and carry the modification time of `source`.
 fn place_blob(dir: &Path, digest: &Digest, source: &Path) -> Result<(), OciError> {
     let dest = blob_path(dir, digest);
-    if dest.is_file() {
-        return Ok(());
-    }
-    if fs::hard_link(source, &dest).is_ok() {
+    let source_metadata = fs::metadata(source).map_err(io_err("read", source))?;
+    if let Ok(existing) = fs::symlink_metadata(&dest)
+        && existing.is_file()
+        && is_copy_of(&existing, &source_metadata)
+    {
         return Ok(());
     }
     let parent = dest.parent().unwrap_or(dir);
-    let mut temp =
+    let temp =
         tempfile::NamedTempFile::new_in(parent).map_err(io_err("create temp file in", parent))?;
-    let mut input = fs::File::open(source).map_err(io_err("open", source))?;
-    io::copy(&mut input, &mut temp).map_err(io_err("copy", source))?;
+    if !reflink(source, &temp) {
+        if let Ok(link) =
+            tempfile::Builder::new().make_in(parent, |path| fs::hard_link(source, path))
+        {
+            return link.persist(&dest).map(drop).map_err(|e| OciError::Io {
+                action: "rename hard link to",
+                path: dest.clone(),
+                source: e.error,
+            });
+        }
+        let mut input = fs::File::open(source).map_err(io_err("open", source))?;
+        io::copy(&mut input, &mut temp.as_file()).map_err(io_err("copy", source))?;
+    }
+    let file = temp.as_file();
+    set_file_mode(file, temp.path())?;
+    if let Ok(modified) = source_metadata.modified() {
+        file.set_modified(modified)
+            .map_err(io_err("set the time of", temp.path()))?;
+    }
     temp.persist(&dest).map_err(|e| OciError::Io {
         action: "rename temp file to",
         path: dest.clone(),
@@ -249,8 +272,34 @@ fn place_blob(dir: &Path, digest: &Digest, source: &Path) -> Result<(), OciError
     Ok(())
 }
 
+/// Whether `existing` is the file `source` describes, or a copy of it nobody wrote to.
+fn is_copy_of(existing: &fs::Metadata, source: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if existing.dev() == source.dev() && existing.ino() == source.ino() {
+            return true;
+        }
+    }
+    existing.len() == source.len()
+        && matches!((existing.modified(), source.modified()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// Makes `temp` a copy of `source` sharing its extents; false where the filesystem
+/// cannot (ext4, tmpfs, another filesystem).
+#[cfg(target_os = "linux")]
+fn reflink(source: &Path, temp: &tempfile::NamedTempFile) -> bool {
+    fs::File::open(source)
+        .is_ok_and(|input| rustix::fs::ioctl_ficlone(temp.as_file(), &input).is_ok())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reflink(_source: &Path, _temp: &tempfile::NamedTempFile) -> bool {
+    false
+}
+
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
-    crate::atomic_file::write(path, bytes).map_err(io_err("write", path))
+    crate::atomic_file::write_readable(path, bytes).map_err(io_err("write", path))
 }
 
 /// Writes an image into the layout at `dir` under `tag`.
@@ -259,7 +308,11 @@ fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
 /// holds it; `manifest` is written byte for byte. A new layout is assembled in a
 /// sibling temp directory and renamed into place; an existing layout gets its blobs
 /// first and its `index.json` replaced atomically last, so a failure never leaves a
-/// tag pointing at a missing blob.
+/// tag pointing at a missing blob, and a failure never leaves the staging directory.
+/// Files are mode 0644 and directories 0755, as other OCI tools write them.
+///
+/// Callers serialize writers of one layout (the build holds a store lock named
+/// after it): `index.json` is read, changed and written back.
 pub fn write_layout(
     dir: &Path,
     tag: &str,
@@ -298,11 +351,16 @@ pub fn write_layout(
     let work = staging.as_ref().map_or(dir, |t| t.path());
     let blob_dir = work.join("blobs/sha256");
     fs::create_dir_all(&blob_dir).map_err(io_err("create directory", &blob_dir))?;
+    if staging.is_some() {
+        for new_dir in [work, &work.join("blobs"), &blob_dir] {
+            set_dir_mode(new_dir)?;
+        }
+    }
     for (digest, source) in blobs {
         place_blob(work, digest, source)?;
     }
     let manifest_path = blob_path(work, &manifest_digest);
-    if !manifest_path.is_file() {
+    if fs::read(&manifest_path).ok().as_deref() != Some(manifest) {
         write_file_atomic(&manifest_path, manifest)?;
     }
 
@@ -337,9 +395,9 @@ pub fn write_layout(
         if exists {
             fs::remove_dir(dir).map_err(io_err("replace empty directory", dir))?;
         }
-        let staged = staging.keep();
-        set_dir_mode(&staged)?;
-        fs::rename(&staged, dir).map_err(io_err("rename layout into", dir))?;
+        // On failure the staging directory is dropped, and removed, with the error.
+        fs::rename(staging.path(), dir).map_err(io_err("rename layout into", dir))?;
+        let _moved = staging.keep();
     }
     Ok(manifest_digest)
 }
@@ -353,5 +411,17 @@ fn set_dir_mode(dir: &Path) -> Result<(), OciError> {
 
 #[cfg(not(unix))]
 fn set_dir_mode(_dir: &Path) -> Result<(), OciError> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_file_mode(file: &fs::File, path: &Path) -> Result<(), OciError> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_err("set permissions of", path))
+}
+
+#[cfg(not(unix))]
+fn set_file_mode(_file: &fs::File, _path: &Path) -> Result<(), OciError> {
     Ok(())
 }

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Body, RequestBuilder, Response, StatusCode};
 use tokio::io::AsyncReadExt as _;
+use tokio::sync::OnceCell;
 use url::Url;
 
 use super::auth::{Authenticator, Scopes};
@@ -25,13 +26,18 @@ use crate::http::{HttpClient, HttpError};
 /// Longest error body read from a registry.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// Longest wait for one attempt of the plain-HTTP probe of a loopback registry (a
+/// TLS server may wait for a handshake instead of answering).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How the client talks to registries.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     /// Registries (`host[:port]`, or `host` for every port) spoken to in plain HTTP.
     pub insecure: Vec<String>,
-    /// Loopback registries may be plain HTTP without being listed: a first anonymous
-    /// `GET /v2/` in plain HTTP tells, and TLS is used when it fails.
+    /// Loopback registries may be plain HTTP without being listed: an anonymous
+    /// `GET /v2/` in plain HTTP, once per process and retried, tells; TLS is used
+    /// only when a TLS server answers.
     pub allow_loopback_http: bool,
     /// Blobs up to this size go up in one `PUT`; bigger ones in chunks.
     pub monolithic_limit: u64,
@@ -62,8 +68,12 @@ pub struct RegistryClient {
     pub(crate) auth: Authenticator,
     pub(crate) config: RegistryConfig,
     pub(crate) progress: Arc<dyn Progress>,
-    plain_http: Mutex<HashMap<String, bool>>,
 }
+
+/// Whether each loopback registry (`host:port`) speaks plain HTTP, decided once per
+/// process whichever client asks first.
+static LOOPBACK_PLAIN_HTTP: LazyLock<Mutex<HashMap<String, Arc<OnceCell<bool>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +94,6 @@ impl RegistryClient {
             http,
             config,
             progress: Arc::new(NoProgress),
-            plain_http: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,8 +108,10 @@ impl RegistryClient {
     }
 
     /// `http` for registries listed as insecure, and for loopback registries that
-    /// turn out not to speak TLS; `https` for every other.
-    async fn scheme(&self, registry: &str) -> &'static str {
+    /// turn out not to speak TLS; `https` for every other. A loopback registry is
+    /// probed once per process (see [`Self::probe_plain_http`]); every request to it
+    /// then uses the same scheme.
+    async fn scheme(&self, registry: &str) -> Result<&'static str, RegistryError> {
         let host = host_of(registry);
         if self
             .config
@@ -108,54 +119,83 @@ impl RegistryClient {
             .iter()
             .any(|entry| entry == registry || entry == host)
         {
-            return "http";
+            return Ok("http");
         }
         if !(self.config.allow_loopback_http && is_loopback(host)) {
-            return "https";
+            return Ok("https");
         }
-        if let Some(plain) = self.known_plain_http(registry) {
-            return if plain { "http" } else { "https" };
-        }
-        let plain = self.probe_plain_http(registry).await;
-        if let Ok(mut known) = self.plain_http.lock() {
-            known.insert(registry.to_string(), plain);
-        }
-        if plain { "http" } else { "https" }
-    }
-
-    fn known_plain_http(&self, registry: &str) -> Option<bool> {
-        self.plain_http
-            .lock()
-            .ok()
-            .and_then(|known| known.get(registry).copied())
-    }
-
-    /// Asks a loopback registry `GET /v2/` in plain HTTP, anonymously. A TLS server
-    /// answers 400 or hangs up; a plain one answers the API (200 or 401).
-    async fn probe_plain_http(&self, registry: &str) -> bool {
-        let Ok(url) = Url::parse(&format!("http://{registry}/v2/")) else {
-            return false;
+        let decision = {
+            let mut known = LOOPBACK_PLAIN_HTTP
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(known.entry(registry.to_string()).or_default())
         };
-        let request = self
+        // Concurrent requests wait for the one probe; a probe that fails decides
+        // nothing, so the next request asks again.
+        let plain = decision
+            .get_or_try_init(|| self.probe_plain_http(registry))
+            .await?;
+        Ok(if *plain { "http" } else { "https" })
+    }
+
+    /// Asks a loopback registry `GET /v2/` in plain HTTP, anonymously, retried by the
+    /// HTTP policy like every request. Any HTTP answer but 400 (what TLS servers send
+    /// back to plain HTTP) means plain HTTP. Only when plain HTTP gets no answer at
+    /// all within the policy is TLS tried, and only a TLS answer (or a certificate to
+    /// judge) means TLS: a transient failure never turns a plain registry into https.
+    async fn probe_plain_http(&self, registry: &str) -> Result<bool, RegistryError> {
+        let url = |scheme: &str| {
+            Url::parse(&format!("{scheme}://{registry}/v2/")).map_err(|error| {
+                RegistryError::Protocol {
+                    action: format!("registry `{registry}`"),
+                    detail: error.to_string(),
+                }
+            })
+        };
+        let client = self.http.reqwest();
+        let plain_url = url("http")?;
+        let plain_failure = match self
             .http
-            .reqwest()
-            .get(url)
-            .timeout(std::time::Duration::from_secs(5));
-        let plain = match request.send().await {
+            .send(|| client.get(plain_url.clone()).timeout(PROBE_TIMEOUT))
+            .await
+        {
             Ok(response) => {
-                let status = response.status();
-                status.is_success()
-                    || status == StatusCode::UNAUTHORIZED
-                    || status == StatusCode::FORBIDDEN
+                let plain = response.status() != StatusCode::BAD_REQUEST;
+                tracing::debug!(registry, plain, status = %response.status(), "probed loopback registry in plain HTTP");
+                return Ok(plain);
             }
-            Err(_) => false,
+            Err(error) if error.is_retryable() => error,
+            Err(source) => {
+                return Err(RegistryError::SchemeUnknown {
+                    registry: registry.to_string(),
+                    source: Box::new(source),
+                });
+            }
         };
-        tracing::debug!(registry, plain, "probed loopback registry for plain HTTP");
-        plain
+        let tls_url = url("https")?;
+        match self
+            .http
+            .send(|| client.get(tls_url.clone()).timeout(PROBE_TIMEOUT))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(registry, "loopback registry answers in TLS only");
+                Ok(false)
+            }
+            Err(error) if error.is_plain_text_server() => Ok(true),
+            Err(error) if error.is_certificate() => Ok(false),
+            Err(error) => {
+                tracing::debug!(registry, %error, "loopback registry answers TLS neither");
+                Err(RegistryError::SchemeUnknown {
+                    registry: registry.to_string(),
+                    source: Box::new(plain_failure),
+                })
+            }
+        }
     }
 
     pub(crate) async fn base_url(&self, registry: &str) -> Result<Url, RegistryError> {
-        let scheme = self.scheme(registry).await;
+        let scheme = self.scheme(registry).await?;
         Url::parse(&format!("{scheme}://{registry}/")).map_err(|error| RegistryError::Protocol {
             action: format!("registry `{registry}`"),
             detail: error.to_string(),

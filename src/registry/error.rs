@@ -24,6 +24,15 @@ pub enum RegistryError {
         #[source]
         source: HttpError,
     },
+    #[error(
+        "Cannot tell whether the loopback registry `{registry}` speaks plain HTTP or TLS: neither answered"
+    )]
+    SchemeUnknown {
+        registry: String,
+        /// The last failure in plain HTTP.
+        #[source]
+        source: Box<HttpError>,
+    },
     #[error("Registry refused to {action}: HTTP {status}{}", ApiErrors(errors))]
     Api {
         action: String,
@@ -76,6 +85,10 @@ impl RegistryError {
             Self::Auth(error) => error.hint(),
             Self::Http { source, .. } => source.hint().map(str::to_string),
             Self::Exhausted { last, .. } => last.hint(),
+            Self::SchemeUnknown { .. } => Some(
+                "check that the registry is running; if it speaks plain HTTP, name it with `--insecure-registry` to skip the probe"
+                    .to_string(),
+            ),
             _ => None,
         }
     }

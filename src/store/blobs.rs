@@ -1,13 +1,28 @@
 //! The store's directory layout and its blob and record operations.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tempfile::NamedTempFile;
 
+use super::locks::RunLock;
 use super::{LayerRecord, StoreLock};
 use crate::digest::{Digest, HashingWriter};
+
+/// The modification time of every blob the store has checked (one second after the
+/// epoch). Blobs are hard-linked into outputs, and a write through any link moves
+/// the time on, so a blob with another time is hashed before it is used again.
+fn checked_mtime() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1)
+}
+
+/// Blobs are readable by everyone, like the outputs they are linked into.
+#[cfg(unix)]
+const BLOB_MODE: u32 = 0o644;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,21 +66,86 @@ impl StoreError {
 /// layers/<key-hex>.json  layer records, by derivation key
 /// bases/<hex>.json       facts read from a base image, by manifest digest
 /// tmp/                   temp files, renamed into place when complete
-/// locks/                 advisory lock files
+/// locks/                 advisory lock files; run-*.lock, one per running process
 /// ```
+///
+/// A blob under its real name is complete, mode 0644, and dated one second after
+/// the epoch once checked; [`Store::has_blob`] hashes one that is not and removes it
+/// when it is damaged.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
 }
 
+/// The stores this process has claimed, by root: a claim lasts as long as the
+/// process, so every temp file it makes is younger than its claim.
+static CLAIMS: LazyLock<Mutex<HashMap<PathBuf, RunLock>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
 impl Store {
+    /// Opens (creating) the store. The first open in a process claims the store for
+    /// the life of the process and removes temp files left by killed processes.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         for sub in ["blobs/sha256", "layers", "bases", "tmp", "locks"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         }
-        Ok(Self { root })
+        let store = Self { root };
+        let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+        if !claims.contains_key(&store.root) {
+            let run = RunLock::register(&store.root.join("locks"))?;
+            claims.insert(store.root.clone(), run);
+            store.remove_stale_temp_files()?;
+        }
+        Ok(store)
+    }
+
+    /// Removes temp files older than every running airlock process that uses the
+    /// store (its own included): no running process can own them, so a killed one
+    /// left them. Temp files live in `tmp/`, and as dot files beside the real names
+    /// (downloads in `blobs/sha256/`, record writes in `layers/` and `bases/`).
+    fn remove_stale_temp_files(&self) -> Result<(), StoreError> {
+        let _lock = self.lock("tmp")?;
+        let Some(cutoff) = RunLock::oldest_running(&self.root.join("locks")) else {
+            return Ok(());
+        };
+        for (sub, all) in [
+            ("tmp", true),
+            ("blobs/sha256", false),
+            ("layers", false),
+            ("bases", false),
+        ] {
+            let dir = self.root.join(sub);
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !all && !entry.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                let path = entry.path();
+                let Ok(metadata) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if metadata.modified().is_ok_and(|time| time < cutoff) {
+                    let removed = if metadata.is_dir() {
+                        fs::remove_dir_all(&path)
+                    } else {
+                        fs::remove_file(&path)
+                    };
+                    match removed {
+                        Ok(()) => {
+                            tracing::info!(path = %path.display(), "removed a stale temp file")
+                        }
+                        Err(error) => {
+                            tracing::warn!(path = %path.display(), %error, "cannot remove a stale temp file");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -76,8 +156,43 @@ impl Store {
         self.root.join("blobs/sha256").join(digest.hex())
     }
 
+    /// Whether the blob is here and intact. One still dated one second after the
+    /// epoch is taken as is (a `stat`); any other is hashed: kept and marked checked when it
+    /// matches its digest, removed when it does not (written to through a hard link
+    /// in an output, say), so that whoever needs it fetches or builds it again.
     pub fn has_blob(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).is_file()
+        let path = self.blob_path(digest);
+        let Ok(metadata) = fs::metadata(&path) else {
+            return false;
+        };
+        if !metadata.is_file() {
+            return false;
+        }
+        if metadata
+            .modified()
+            .is_ok_and(|time| time == checked_mtime())
+        {
+            return true;
+        }
+        match hash_file(&path) {
+            Ok(actual) if &actual == digest => {
+                if let Err(error) = File::open(&path).and_then(|file| mark_checked(&file)) {
+                    tracing::debug!(path = %path.display(), %error, "cannot mark a blob checked");
+                }
+                true
+            }
+            Ok(actual) => {
+                tracing::warn!(path = %path.display(), %actual, "removing a damaged blob from the store");
+                if let Err(error) = fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), %error, "cannot remove a damaged blob");
+                }
+                false
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot read a blob");
+                false
+            }
+        }
     }
 
     /// A temp file inside the store, on the same filesystem as the blobs.
@@ -90,14 +205,21 @@ impl Store {
     /// (another build wrote it), the temp file is dropped: same digest, same bytes.
     pub fn commit_blob(&self, temp: NamedTempFile, digest: &Digest) -> Result<PathBuf, StoreError> {
         let dest = self.blob_path(digest);
-        if dest.is_file() {
+        if self.has_blob(digest) {
             return Ok(dest);
         }
+        set_blob_mode(temp.as_file())
+            .map_err(|e| StoreError::io("set the mode of", temp.path(), e))?;
         temp.as_file()
             .sync_all()
             .map_err(|e| StoreError::io("sync", temp.path(), e))?;
-        temp.persist(&dest)
+        let file = temp
+            .persist(&dest)
             .map_err(|e| StoreError::io("rename temp file to", &dest, e.error))?;
+        // Dated only under its real name: an old temp file is a killed process's.
+        if let Err(error) = file.set_modified(checked_mtime()) {
+            tracing::debug!(path = %dest.display(), %error, "cannot mark a blob checked");
+        }
         Ok(dest)
     }
 
@@ -143,7 +265,8 @@ impl Store {
         fs::read(&path).map_err(|e| StoreError::io("read", &path, e))
     }
 
-    /// The record of a layer built earlier under this key, when its blob is still here.
+    /// The record of a layer built earlier under this key, when its blob is still here
+    /// and intact (see [`Store::has_blob`]) and of the recorded size.
     pub fn layer_record(&self, key: &Digest) -> Result<Option<LayerRecord>, StoreError> {
         let path = self.root.join("layers").join(format!("{}.json", key.hex()));
         let bytes = match fs::read(&path) {
@@ -156,7 +279,10 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
-        Ok(self.has_blob(&record.digest).then_some(record))
+        let intact = self.has_blob(&record.digest)
+            && fs::metadata(self.blob_path(&record.digest))
+                .is_ok_and(|metadata| metadata.len() == record.size);
+        Ok(intact.then_some(record))
     }
 
     pub fn put_layer_record(&self, key: &Digest, record: &LayerRecord) -> Result<(), StoreError> {
@@ -184,6 +310,32 @@ impl Store {
     pub fn lock(&self, name: &str) -> Result<StoreLock, StoreError> {
         StoreLock::acquire(&self.root.join("locks").join(format!("{name}.lock")))
     }
+}
+
+/// The sha256 of a file's content.
+fn hash_file(path: &Path) -> io::Result<Digest> {
+    let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut BufReader::new(File::open(path)?), &mut writer)?;
+    Ok(writer.finish().0)
+}
+
+/// Gives a blob file the store's mode.
+fn set_blob_mode(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(fs::Permissions::from_mode(BLOB_MODE))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// Gives a blob under its real name the store's mode and the date that marks it
+/// checked.
+fn mark_checked(file: &File) -> io::Result<()> {
+    set_blob_mode(file)?;
+    file.set_modified(checked_mtime())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::StoreError;
 
@@ -25,5 +26,79 @@ impl StoreLock {
                 .map_err(|source| StoreError::io("lock", path, source))?;
         }
         Ok(Self { _file: file })
+    }
+}
+
+const RUN_PREFIX: &str = "run-";
+const RUN_SUFFIX: &str = ".lock";
+
+/// A running airlock process's claim on the store: `locks/run-*.lock`, locked for as
+/// long as the process lives (the OS lets go when it ends, however it ends), its
+/// modification time the moment the process first opened the store. Whatever temp
+/// file a running process owns is younger than its claim.
+#[derive(Debug)]
+pub(super) struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Claims the store for this process. The file is locked under a temp name and
+    /// then renamed, so a claim is never seen unlocked while its owner runs.
+    pub(super) fn register(dir: &Path) -> Result<Self, StoreError> {
+        let temp = tempfile::Builder::new()
+            .prefix(".run-")
+            .tempfile_in(dir)
+            .map_err(|source| StoreError::io("create lock file in", dir, source))?;
+        temp.as_file()
+            .try_lock()
+            .map_err(|error| StoreError::io("lock", temp.path(), error.into()))?;
+        let unique = temp
+            .path()
+            .file_name()
+            .map(|name| {
+                name.to_string_lossy()
+                    .trim_start_matches(".run-")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let path = dir.join(format!("{RUN_PREFIX}{unique}{RUN_SUFFIX}"));
+        let file = temp
+            .persist_noclobber(&path)
+            .map_err(|error| StoreError::io("rename lock file to", &path, error.error))?;
+        Ok(Self { _file: file })
+    }
+
+    /// When the oldest running process that uses the store started (this one
+    /// included). Claims of processes that ended are removed on the way. `None`
+    /// when a claim cannot be judged: then no temp file may be taken for stale.
+    pub(super) fn oldest_running(dir: &Path) -> Option<SystemTime> {
+        let mut oldest: Option<SystemTime> = None;
+        let entries = std::fs::read_dir(dir).ok()?;
+        for entry in entries {
+            let entry = entry.ok()?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(RUN_PREFIX) && name.ends_with(RUN_SUFFIX)) {
+                continue;
+            }
+            let path = entry.path();
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => return None,
+            };
+            match file.try_lock() {
+                Ok(()) => {
+                    // Its process is gone.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let started = file.metadata().and_then(|m| m.modified()).ok()?;
+                    oldest = Some(oldest.map_or(started, |o| o.min(started)));
+                }
+                Err(std::fs::TryLockError::Error(_)) => return None,
+            }
+        }
+        oldest
     }
 }

@@ -2,6 +2,11 @@
 //! on command, injects faults: an error status (with `Retry-After`), a connection
 //! dropped in the middle of a request or response body, or a stall. One request per
 //! connection (it answers `Connection: close`), which is all the tests need.
+//!
+//! [`RandomFaults`] makes it a flaky registry: a share of all requests meets a fault
+//! drawn from a seeded generator, per request kind and occurrence, so a run is
+//! reproducible however concurrent requests interleave. A TLS handshake reaching the
+//! proxy is logged (method `TLS`) and hung up on: it listens in plain HTTP only.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,6 +69,80 @@ impl Rule {
     }
 }
 
+/// Faults on a share of every request, drawn from `seed`.
+#[derive(Debug, Clone)]
+pub struct RandomFaults {
+    pub seed: u64,
+    /// Share of requests that meet a fault, 0.0 to 1.0.
+    pub rate: f64,
+    /// At most this many faults in a row for one kind of request (see
+    /// `request_kind`), so that a client retrying more often than this gets through.
+    pub max_streak: u32,
+    /// How long a stall lasts before the connection is dropped.
+    pub stall: Duration,
+    /// `Retry-After` seconds sent with injected 429s.
+    pub retry_after: u64,
+}
+
+#[derive(Debug, Default)]
+struct RandomState {
+    /// Per request kind: requests seen and faults in a row.
+    seen: std::collections::HashMap<String, (u64, u32)>,
+}
+
+/// The kind of a request: method and path, an upload session id replaced by the
+/// blob digest the request closes the upload with, if any (so each blob's uploads
+/// are one kind whatever order parallel uploads come in).
+fn request_kind(method: &str, target: &str) -> String {
+    let path = target.split('?').next().unwrap_or(target);
+    match path.split_once("/blobs/uploads/") {
+        Some((repository, _)) => {
+            let digest = super::wire::query_values(target, "digest").join(",");
+            format!("{method} {repository}/blobs/uploads/{digest}")
+        }
+        None => format!("{method} {path}"),
+    }
+}
+
+/// FNV-1a: a hash that stays the same across Rust releases.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl RandomFaults {
+    fn draw(&self, state: &mut RandomState, head: &Head) -> Option<Fault> {
+        let kind = request_kind(&head.method, &head.target);
+        let (seen, streak) = state.seen.entry(kind.clone()).or_default();
+        let mut rng = fastrand::Rng::with_seed(
+            self.seed ^ fnv1a(&kind) ^ seen.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        *seen += 1;
+        if *streak >= self.max_streak || rng.f64() >= self.rate {
+            *streak = 0;
+            return None;
+        }
+        *streak += 1;
+        let mut choices = vec![
+            Fault::DropRequestBody,
+            Fault::Status {
+                code: 500,
+                retry_after: None,
+            },
+            Fault::Status {
+                code: 429,
+                retry_after: Some(self.retry_after),
+            },
+            Fault::Stall(self.stall),
+        ];
+        if head.method == "GET" {
+            choices.push(Fault::DropResponseBody);
+        }
+        Some(choices[rng.usize(..choices.len())].clone())
+    }
+}
+
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
 pub struct Logged {
@@ -90,8 +169,14 @@ impl Logged {
 pub struct Proxy {
     pub port: u16,
     log: Arc<Mutex<Vec<Logged>>>,
-    rules: Arc<Mutex<Vec<Rule>>>,
+    faults: Arc<Faults>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// How the proxy picks faults: its rules, then random faults when set.
+struct Faults {
+    rules: Mutex<Vec<Rule>>,
+    random: Option<(RandomFaults, Mutex<RandomState>)>,
 }
 
 impl Drop for Proxy {
@@ -102,23 +187,35 @@ impl Drop for Proxy {
 
 impl Proxy {
     pub async fn start(upstream: u16) -> Self {
+        Self::start_with(upstream, None).await
+    }
+
+    /// A proxy that also injects `random` faults on requests no rule matches.
+    pub async fn start_flaky(upstream: u16, random: RandomFaults) -> Self {
+        Self::start_with(upstream, Some(random)).await
+    }
+
+    async fn start_with(upstream: u16, random: Option<RandomFaults>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let rules = Arc::new(Mutex::new(Vec::<Rule>::new()));
-        let (task_log, task_rules) = (Arc::clone(&log), Arc::clone(&rules));
+        let faults = Arc::new(Faults {
+            rules: Mutex::new(Vec::new()),
+            random: random.map(|random| (random, Mutex::new(RandomState::default()))),
+        });
+        let (task_log, task_faults) = (Arc::clone(&log), Arc::clone(&faults));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (log, rules) = (Arc::clone(&task_log), Arc::clone(&task_rules));
+                let (log, faults) = (Arc::clone(&task_log), Arc::clone(&task_faults));
                 tokio::spawn(async move {
-                    let _ = handle(stream, upstream, log, rules).await;
+                    let _ = handle(stream, upstream, log, faults).await;
                 });
             }
         });
         Self {
             port,
             log,
-            rules,
+            faults,
             task,
         }
     }
@@ -128,7 +225,7 @@ impl Proxy {
     }
 
     pub fn add(&self, rule: Rule) {
-        self.rules.lock().expect("rules").push(rule);
+        self.faults.rules.lock().expect("rules").push(rule);
     }
 
     pub fn requests(&self) -> Vec<Logged> {
@@ -137,6 +234,11 @@ impl Proxy {
 
     pub fn clear(&self) {
         self.log.lock().expect("log").clear();
+    }
+
+    /// TLS handshakes that reached the proxy (it speaks plain HTTP only).
+    pub fn tls_handshakes(&self) -> usize {
+        self.count("TLS", "")
     }
 
     /// Requests matching `method` whose path contains `part`.
@@ -148,29 +250,50 @@ impl Proxy {
     }
 }
 
-fn take_fault(rules: &Mutex<Vec<Rule>>, head: &Head) -> Option<Fault> {
-    let mut rules = rules.lock().expect("rules");
+fn take_fault(faults: &Faults, head: &Head) -> Option<Fault> {
+    let mut rules = faults.rules.lock().expect("rules");
     let rule = rules.iter_mut().find(|rule| {
         rule.times > 0 && rule.method == head.method && head.path().contains(rule.path_contains)
-    })?;
-    if rule.skip > 0 {
-        rule.skip -= 1;
-        return None;
+    });
+    match rule {
+        Some(rule) if rule.skip > 0 => {
+            rule.skip -= 1;
+            None
+        }
+        Some(rule) => {
+            rule.times -= 1;
+            Some(rule.fault.clone())
+        }
+        None => {
+            let (random, state) = faults.random.as_ref()?;
+            random.draw(&mut state.lock().expect("random state"), head)
+        }
     }
-    rule.times -= 1;
-    Some(rule.fault.clone())
 }
 
 async fn handle(
     mut client: TcpStream,
     upstream: u16,
     log: Arc<Mutex<Vec<Logged>>>,
-    rules: Arc<Mutex<Vec<Rule>>>,
+    faults: Arc<Faults>,
 ) -> std::io::Result<()> {
+    let mut first = [0u8; 1];
+    if client.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        // A TLS record (a ClientHello): log it and hang up.
+        log.lock().expect("log").push(Logged {
+            method: "TLS".to_string(),
+            target: String::new(),
+            range: None,
+            content_range: None,
+            status: None,
+            faulted: false,
+        });
+        return Ok(());
+    }
     let Some((head, mut body_start)) = read_head(&mut client).await? else {
         return Ok(());
     };
-    let fault = take_fault(&rules, &head);
+    let fault = take_fault(&faults, &head);
     let index = {
         let mut log = log.lock().expect("log");
         log.push(Logged {
