@@ -1077,3 +1077,65 @@ fn item8_deploy_refuses_credentials_written_into_requirements() {
     let none = run_in(&sandbox, &["deployment", "inspect", "dev", "--json"], "");
     assert_eq!(none.status.code(), Some(1), "{}", stdout(&none));
 }
+
+/// Issue 17 item 3: `deploy` attaches both SBOMs and the provenance to the image
+/// it pushes (listed under the referrers tag `sha256-<hex>`, as skopeo reads it),
+/// and `deployment inspect` lists them, in text and in JSON.
+#[test]
+fn item17_3_deploy_attaches_sboms_and_provenance_and_inspect_lists_them() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    let record = inspect(&sandbox);
+    let digest = record["record"]["image"]["digest"]
+        .as_str()
+        .expect("image digest")
+        .to_string();
+    let hex = digest.strip_prefix("sha256:").expect("sha256");
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/team/airflow:sha256-{hex}", registry.address()),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut types: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap_or("").to_string())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "application/spdx+json",
+            "application/vnd.cyclonedx+json",
+            "application/vnd.in-toto+json"
+        ]
+    );
+
+    // `deployment inspect` lists them: JSON with type and digest, and in text.
+    let listed = record["artifacts"].as_array().expect("artifacts listed");
+    assert_eq!(listed.len(), 3, "{record}");
+    for artifact in listed {
+        assert!(
+            types.contains(&artifact["artifact_type"].as_str().unwrap_or("").to_string()),
+            "{artifact}"
+        );
+        assert!(
+            artifact["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{artifact}"
+        );
+    }
+    let text = ok(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    for kind in &types {
+        assert!(text.contains(kind.as_str()), "{text}");
+    }
+}

@@ -20,7 +20,13 @@ use crate::layer::TreeError;
 use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
 use crate::project::Project;
 use crate::python::{
-    BasePip, BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource, IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl, PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource, ResolveError, ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError, base_index_sources, check_wheel_entries, fetch_wheels, has_literal_credentials, index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index, select_indexes, with_index_credentials, with_netrc,
+    BasePip, BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource,
+    IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl,
+    PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource, ResolveError,
+    ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError, base_index_sources,
+    check_wheel_entries, fetch_wheels, has_literal_credentials, index_urls_from_env,
+    list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index,
+    select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{Store, StoreError};
 

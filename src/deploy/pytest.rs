@@ -53,8 +53,8 @@ pub fn run_pytest(
         },
         other => DeployError::Pytest(Box::new(other)),
     })?;
-    let code =
-        pytest_in_sandbox(&prepared, target, &[], env).map_err(|e| DeployError::Pytest(Box::new(e)))?;
+    let code = pytest_in_sandbox(&prepared, target, &[], env)
+        .map_err(|e| DeployError::Pytest(Box::new(e)))?;
     Ok(code == 0)
 }
 
