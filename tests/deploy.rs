@@ -1139,3 +1139,46 @@ fn item17_3_deploy_attaches_sboms_and_provenance_and_inspect_lists_them() {
         assert!(text.contains(kind.as_str()), "{text}");
     }
 }
+
+/// Issue 17 item 4: `airlock verify NAME` verifies the deployment's current image
+/// (from its record) against a rebuild of the commit the record names, not of the
+/// work tree: an uncommitted DAG edit does not matter, and says which commit was
+/// built. A later commit with that edit (`--commit HEAD`) differs, naming the file.
+#[test]
+fn item17_4_verify_a_deployment_rebuilds_its_commit_not_the_work_tree() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    commit_all(&sandbox, "the project");
+    let commit = git(&sandbox, &["rev-parse", "HEAD"]).trim().to_string();
+    // The image carries the DAGs once DAG-only deploys are off.
+    ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    ok(run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "disable"],
+        "y\n",
+    ));
+    ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    assert_eq!(inspect(&sandbox)["record"]["image"]["includes_dags"], true);
+
+    let example = sandbox.project.join("dags/example_dag.py");
+    let edited = format!(
+        "{}\n# edited\n",
+        fs::read_to_string(&example).expect("read")
+    );
+    fs::write(&example, &edited).expect("write");
+
+    let output = run_in(&sandbox, &["verify", "dev"], "");
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains(&format!("commit {commit}")), "{err}");
+    assert!(err.contains("identical"), "{err}");
+
+    // The edit committed: the deployment still verifies against its own commit,
+    // and the new commit is not what was deployed.
+    commit_all(&sandbox, "edit a DAG");
+    ok(run_in(&sandbox, &["verify", "dev"], ""));
+    let output = run_in(&sandbox, &["verify", "dev", "--commit", "HEAD"], "");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("dags/example_dag.py"), "{printed}");
+}
