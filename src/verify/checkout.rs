@@ -59,6 +59,13 @@ pub fn checkout(dir: &Path, rev: &str, into: &Path) -> Result<Checkout, Checkout
         dir: dir.to_path_buf(),
         rev: rev.to_string(),
     };
+    // A revision is never an option to git.
+    if rev.is_empty() || rev.starts_with('-') {
+        return Err(CheckoutError::NoCommit {
+            dir: dir.to_path_buf(),
+            rev: rev.to_string(),
+        });
+    }
     let top = git(dir, &["rev-parse", "--show-toplevel"], None).map_err(|_| not_git())?;
     if top.is_empty() {
         return Err(not_git());
@@ -97,4 +104,74 @@ pub fn checkout(dir: &Path, rev: &str, into: &Path) -> Result<Checkout, Checkout
         commit,
         project_dir,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.invalid")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn checkout_writes_the_commit_not_the_work_tree_and_refuses_option_revs() {
+        let repo = tempfile::tempdir().expect("tempdir");
+        let project = repo.path().join("sub/project");
+        std::fs::create_dir_all(project.join("dags")).expect("mkdir");
+        std::fs::write(project.join("dags/a.py"), "committed\n").expect("write");
+        std::fs::write(repo.path().join("outside.txt"), "x\n").expect("write");
+        run(repo.path(), &["init", "-q", "-b", "main"]);
+        run(repo.path(), &["add", "-A"]);
+        run(repo.path(), &["commit", "-q", "-m", "one"]);
+        std::fs::write(project.join("dags/a.py"), "edited\n").expect("write");
+        std::fs::write(project.join("dags/new.py"), "untracked\n").expect("write");
+
+        let into = tempfile::tempdir().expect("tempdir");
+        let out = checkout(&project, "HEAD", into.path()).expect("checkout");
+        assert_eq!(out.commit.len(), 40);
+        assert!(out.project_dir.ends_with("sub/project"));
+        let text = std::fs::read_to_string(out.project_dir.join("dags/a.py")).expect("read");
+        assert_eq!(text, "committed\n");
+        assert!(!out.project_dir.join("dags/new.py").exists());
+        assert!(out.project_dir.join("../../outside.txt").exists());
+        // The user's index is untouched: the edit is still unstaged.
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(&project)
+            .args(["status", "--porcelain", "--", "dags/a.py"])
+            .output()
+            .expect("git status");
+        assert_eq!(
+            String::from_utf8_lossy(&status.stdout),
+            " M sub/project/dags/a.py\n"
+        );
+        let fresh = tempfile::tempdir().expect("tempdir");
+        for rev in ["--output=/tmp/x", "-h", "", "no-such-rev"] {
+            assert!(
+                matches!(
+                    checkout(&project, rev, fresh.path()),
+                    Err(CheckoutError::NoCommit { .. })
+                ),
+                "{rev}"
+            );
+        }
+        let outside = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            checkout(outside.path(), "HEAD", fresh.path()),
+            Err(CheckoutError::NotGit { .. })
+        ));
+    }
 }
