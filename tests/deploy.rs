@@ -1077,3 +1077,108 @@ fn item8_deploy_refuses_credentials_written_into_requirements() {
     let none = run_in(&sandbox, &["deployment", "inspect", "dev", "--json"], "");
     assert_eq!(none.status.code(), Some(1), "{}", stdout(&none));
 }
+
+/// Issue 17 item 3: `deploy` attaches both SBOMs and the provenance to the image
+/// it pushes (listed under the referrers tag `sha256-<hex>`, as skopeo reads it),
+/// and `deployment inspect` lists them, in text and in JSON.
+#[test]
+fn item17_3_deploy_attaches_sboms_and_provenance_and_inspect_lists_them() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    let record = inspect(&sandbox);
+    let digest = record["record"]["image"]["digest"]
+        .as_str()
+        .expect("image digest")
+        .to_string();
+    let hex = digest.strip_prefix("sha256:").expect("sha256");
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/team/airflow:sha256-{hex}", registry.address()),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut types: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap_or("").to_string())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "application/spdx+json",
+            "application/vnd.cyclonedx+json",
+            "application/vnd.in-toto+json"
+        ]
+    );
+
+    // `deployment inspect` lists them: JSON with type and digest, and in text.
+    let listed = record["artifacts"].as_array().expect("artifacts listed");
+    assert_eq!(listed.len(), 3, "{record}");
+    for artifact in listed {
+        assert!(
+            types.contains(&artifact["artifact_type"].as_str().unwrap_or("").to_string()),
+            "{artifact}"
+        );
+        assert!(
+            artifact["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{artifact}"
+        );
+    }
+    let text = ok(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    for kind in &types {
+        assert!(text.contains(kind.as_str()), "{text}");
+    }
+}
+
+/// Issue 17 item 4: `airlock verify NAME` verifies the deployment's current image
+/// (from its record) against a rebuild of the commit the record names, not of the
+/// work tree: an uncommitted DAG edit does not matter, and says which commit was
+/// built. A later commit with that edit (`--commit HEAD`) differs, naming the file.
+#[test]
+fn item17_4_verify_a_deployment_rebuilds_its_commit_not_the_work_tree() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    commit_all(&sandbox, "the project");
+    let commit = git(&sandbox, &["rev-parse", "HEAD"]).trim().to_string();
+    // The image carries the DAGs once DAG-only deploys are off.
+    ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    ok(run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "disable"],
+        "y\n",
+    ));
+    ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    assert_eq!(inspect(&sandbox)["record"]["image"]["includes_dags"], true);
+
+    let example = sandbox.project.join("dags/example_dag.py");
+    let edited = format!(
+        "{}\n# edited\n",
+        fs::read_to_string(&example).expect("read")
+    );
+    fs::write(&example, &edited).expect("write");
+
+    let output = run_in(&sandbox, &["verify", "dev"], "");
+    let err = stderr(&output);
+    ok(output);
+    assert!(err.contains(&format!("commit {commit}")), "{err}");
+    assert!(err.contains("identical"), "{err}");
+
+    // The edit committed: the deployment still verifies against its own commit,
+    // and the new commit is not what was deployed.
+    commit_all(&sandbox, "edit a DAG");
+    ok(run_in(&sandbox, &["verify", "dev"], ""));
+    let output = run_in(&sandbox, &["verify", "dev", "--commit", "HEAD"], "");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("dags/example_dag.py"), "{printed}");
+}

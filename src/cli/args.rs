@@ -134,18 +134,25 @@ pub enum Command {
     Sbom(SbomArgs),
     /// Rebuild an image from its project's committed lock and compare digests
     ///
-    /// IMAGE is `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference. The
-    /// project (default: the current directory) is built with `--locked` into a fresh
-    /// temporary store, every download verified by hash, with the image's own
-    /// SOURCE_DATE_EPOCH. Exits 0 only when the digests are equal; otherwise names
-    /// the layers that differ and the first files within them.
+    /// IMAGE is `oci:DIR[:TAG]`, `docker-archive:FILE`, a registry reference, or the
+    /// name of a deployment in `airlock.toml` (its current image, from its record).
+    /// When the project is in git, the commit is rebuilt, not the work tree: the
+    /// commit `--commit` names, else the one the deployment record names, else
+    /// `HEAD`. The project is built with `--locked` into a fresh temporary store,
+    /// every download verified by hash, with the image's own SOURCE_DATE_EPOCH.
+    /// Exits 0 only when the digests are equal; otherwise names the layers that
+    /// differ and the first files within them.
     Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference
+    /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE`, a registry reference or a
+    /// deployment name
     pub image: String,
+    /// The commit to rebuild (default: the deployment record's commit, else `HEAD`)
+    #[arg(long, value_name = "REV")]
+    pub commit: Option<String>,
     /// The project the image was built from
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub project_dir: PathBuf,

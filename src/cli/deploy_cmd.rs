@@ -49,6 +49,7 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
             "record_digest": outcome.written.as_ref().map(|w| &w.digest),
             "changed": outcome.written.is_some(),
             "image_pushed": outcome.image_pushed,
+            "attached": outcome.attached.iter().map(super::deployment_cmd::artifact_json).collect::<Vec<_>>(),
             "bundle_pushed": outcome.bundle_pushed,
             "record": outcome.record,
         });
@@ -78,6 +79,15 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
         (false, false) => "nothing new",
     };
     println!("Deployed {what} to `{name}`");
+    if !global.quiet {
+        for artifact in &outcome.attached {
+            eprintln!(
+                "Attached {} {}",
+                artifact.artifact_type.as_deref().unwrap_or("artifact"),
+                artifact.digest
+            );
+        }
+    }
     print!("{}", describe(&written.record, Some(&written.digest)));
     Ok(())
 }

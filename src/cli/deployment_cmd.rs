@@ -211,12 +211,52 @@ fn inspect(global: &GlobalArgs, args: &DeploymentInspectArgs) -> anyhow::Result<
         .ok_or_else(|| DeployError::NoRecord {
             name: remote.deployment.name.clone(),
         })?;
+    // The SBOMs and provenance attached to the current image (issue 17); a registry
+    // that cannot say is reported, not fatal: the record is what inspect is for.
+    let attached = match &stored.record.image {
+        Some(image) => match remote.attached(&image.digest) {
+            Ok(list) => Some(list),
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the artifacts attached to the image");
+                None
+            }
+        },
+        None => Some(Vec::new()),
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&record_json(&stored))?);
+        let mut value = record_json(&stored);
+        value["artifacts"] = match &attached {
+            Some(list) => list.iter().map(artifact_json).collect(),
+            None => serde_json::Value::Null,
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", describe(&stored.record, Some(&stored.digest)));
+        match &attached {
+            Some(list) if list.is_empty() => println!("{:<20}none", "Attached:"),
+            Some(list) => {
+                for (i, artifact) in list.iter().enumerate() {
+                    println!(
+                        "{:<20}{} {}",
+                        if i == 0 { "Attached:" } else { "" },
+                        printable(artifact.artifact_type.as_deref().unwrap_or("artifact")),
+                        artifact.digest
+                    );
+                }
+            }
+            None => println!("{:<20}cannot be listed", "Attached:"),
+        }
     }
     Ok(())
+}
+
+/// An attached artifact as `deploy --json` and `deployment inspect --json` show it.
+pub(super) fn artifact_json(artifact: &crate::oci::Descriptor) -> serde_json::Value {
+    serde_json::json!({
+        "artifact_type": artifact.artifact_type,
+        "digest": artifact.digest,
+        "size": artifact.size,
+    })
 }
 
 fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Result<()> {

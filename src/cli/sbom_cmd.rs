@@ -43,6 +43,16 @@ pub fn load_image(
     global: &GlobalArgs,
     text: &str,
 ) -> anyhow::Result<(ImageInput, Option<crate::build::LocalImage>)> {
+    let remote = super::registry_cmd::remote_options(global, false, None);
+    load_image_with(global, &remote, text)
+}
+
+/// [`load_image`], a registry reference pulled with `remote`.
+pub fn load_image_with(
+    global: &GlobalArgs,
+    remote: &crate::build::RemoteOptions,
+    text: &str,
+) -> anyhow::Result<(ImageInput, Option<crate::build::LocalImage>)> {
     if text.starts_with("oci:") || text.starts_with("docker-archive:") {
         let spec = OutputSpec::parse(text)?;
         let local = read_image(&spec).with_context(|| format!("Cannot read the image `{text}`"))?;
@@ -50,9 +60,8 @@ pub fn load_image(
         return Ok((input, Some(local)));
     }
     let store = Store::open(store_dir(global))?;
-    let remote = super::registry_cmd::remote_options(global, false, None);
     let (image, _) =
-        pull_base(&store, &remote, text, None).with_context(|| format!("Cannot pull `{text}`"))?;
+        pull_base(&store, remote, text, None).with_context(|| format!("Cannot pull `{text}`"))?;
     let input = ImageInput::from_store(&store, &image.manifest_digest)?;
     Ok((input, None))
 }

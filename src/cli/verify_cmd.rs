@@ -46,9 +46,56 @@ fn layers(image: &ImageInput) -> Vec<(crate::digest::Digest, std::path::PathBuf)
         .collect()
 }
 
+/// What `verify` compares against: the image reference to load, the commit a
+/// deployment record names, and whether its image carries the DAGs.
+struct Target {
+    image: String,
+    remote: crate::build::RemoteOptions,
+    commit: Option<String>,
+    exclude_dags: bool,
+}
+
+/// IMAGE as given, or, when it names a deployment in `airlock.toml`, that
+/// deployment's current image from its record.
+fn target(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<Target> {
+    let plain = super::registry_cmd::remote_options(global, false, None);
+    let local = args.image.starts_with("oci:") || args.image.starts_with("docker-archive:");
+    let settings = if local {
+        None
+    } else {
+        Some(super::deployment_cmd::settings_of(&args.project_dir)?)
+    };
+    let Some(settings) = settings.filter(|s| s.deployments.contains_key(&args.image)) else {
+        return Ok(Target {
+            image: args.image.clone(),
+            remote: plain,
+            commit: None,
+            exclude_dags: args.exclude_dags,
+        });
+    };
+    let deployment = super::deployment_cmd::open(global, &args.project_dir, &args.image)?;
+    let stored = deployment
+        .read_record()
+        .with_context(|| format!("Cannot read the record of `{}`", args.image))?
+        .ok_or_else(|| crate::deploy::DeployError::NoRecord {
+            name: args.image.clone(),
+        })?;
+    let image =
+        stored.record.image.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("Deployment `{}` has no image in its record", args.image)
+        })?;
+    Ok(Target {
+        image: format!("{}@{}", image.repository, image.digest),
+        remote: plain.with_settings(&settings.registry, &args.project_dir),
+        commit: stored.record.git.as_ref().map(|g| g.commit.clone()),
+        exclude_dags: args.exclude_dags || !image.includes_dags,
+    })
+}
+
 pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let (image, _keep) = super::sbom_cmd::load_image(global, &args.image)?;
+    let target = target(global, args)?;
+    let (image, _keep) = super::sbom_cmd::load_image_with(global, &target.remote, &target.image)?;
     let epoch = image
         .config
         .get("created")
@@ -57,16 +104,37 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
         .unwrap_or(0);
     let temp = tempfile::tempdir().context("Cannot make a temporary directory")?;
     let store_dir = temp.path().join("store");
+    // The project at a commit when it is in git: `--commit`, the record's, `HEAD`.
+    let rev = args.commit.clone().or(target.commit);
+    let (project_dir, commit) = if rev.is_some() || crate::verify::in_git(&args.project_dir) {
+        let rev = rev.unwrap_or_else(|| "HEAD".to_string());
+        let checkout_dir = temp.path().join("checkout");
+        std::fs::create_dir_all(&checkout_dir)
+            .with_context(|| format!("Cannot create `{}`", checkout_dir.display()))?;
+        let checkout = crate::verify::checkout(&args.project_dir, &rev, &checkout_dir)?;
+        (checkout.project_dir, Some(checkout.commit))
+    } else {
+        (args.project_dir.clone(), None)
+    };
+    if !global.quiet && !args.json {
+        match &commit {
+            Some(commit) => eprintln!("Rebuilding commit {commit}"),
+            None => eprintln!(
+                "Rebuilding `{}` as it is (not in git)",
+                args.project_dir.display()
+            ),
+        }
+    }
     let options = BuildOptions {
         base_layout: args.base_layout.clone(),
-        exclude_dags: args.exclude_dags,
+        exclude_dags: target.exclude_dags,
         output: Some(OutputSpec::Oci {
             dir: temp.path().join("rebuild"),
             tag: "latest".into(),
         }),
         lock_mode: LockMode::Locked,
         ..BuildOptions::new(
-            args.project_dir.clone(),
+            project_dir,
             store_dir.clone(),
             super::registry_cmd::remote_options(global, false, None),
             epoch,
@@ -90,18 +158,23 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
     .context("Cannot compare the layers")?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&diff)?);
+        let mut value = serde_json::to_value(&diff)?;
+        value["commit"] = serde_json::json!(commit);
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(diff.identical());
     }
+    let built = commit
+        .as_ref()
+        .map_or(String::new(), |c| format!(" of commit {c}"));
     if diff.identical() {
         if !global.quiet {
-            eprintln!("Verified in {seconds:.1}s: the rebuild is identical");
+            eprintln!("Verified in {seconds:.1}s: the rebuild{built} is identical");
         }
         println!("{}", diff.image);
         return Ok(true);
     }
     println!(
-        "The image {} differs from the rebuild {}",
+        "The image {} differs from the rebuild{built} {}",
         diff.image, diff.rebuild
     );
     if diff.layers.is_empty() {

@@ -125,6 +125,8 @@ pub enum DeployError {
     Dags(#[from] crate::dags::DagsError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
 }
 
 impl DeployError {

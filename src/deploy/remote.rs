@@ -161,6 +161,49 @@ impl DeploymentRemote {
         Ok(digest)
     }
 
+    /// Attaches each `(artifact type, bytes)` document to the image `manifest` in the
+    /// deployment's image repository: an OCI 1.1 artifact whose `subject` is the
+    /// image, listed under the referrers tag `sha256-<hex>`.
+    pub fn attach(
+        &self,
+        manifest: &[u8],
+        documents: &[(&'static str, Vec<u8>)],
+    ) -> Result<Vec<Descriptor>, DeployError> {
+        let repo = &self.deployment.images;
+        let subject = Descriptor::new(
+            media_types::OCI_MANIFEST,
+            Digest::of(manifest),
+            manifest.len() as u64,
+        );
+        let source = |bytes: &[u8]| -> Result<crate::registry::BlobSource, DeployError> {
+            let digest = self.store.put_bytes(bytes)?;
+            Ok(crate::registry::BlobSource {
+                path: self.store.blob_path(&digest),
+                digest,
+                size: bytes.len() as u64,
+            })
+        };
+        let empty = source(crate::registry::EMPTY_CONFIG)?;
+        let mut attached = Vec::new();
+        for (artifact_type, bytes) in documents {
+            let blob = source(bytes)?;
+            attached.push(self.block_on(self.client.attach(
+                repo,
+                &subject,
+                artifact_type,
+                &blob,
+                &empty,
+            ))?);
+        }
+        Ok(attached)
+    }
+
+    /// The artifacts attached to the image `digest` in the deployment's image
+    /// repository (from the referrers tag).
+    pub fn attached(&self, digest: &Digest) -> Result<Vec<Descriptor>, DeployError> {
+        Ok(self.block_on(self.client.referrers(&self.deployment.images, digest))?)
+    }
+
     /// Pushes a DAG bundle: blobs, then the manifest under `dags-<version>`.
     pub fn push_bundle(&self, bundle: &Bundle, version: &str) -> Result<(), DeployError> {
         let repo = &self.deployment.bundles;

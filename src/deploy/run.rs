@@ -88,6 +88,8 @@ pub struct DeployOutcome {
     /// The record in force afterwards (new or unchanged).
     pub record: Record,
     pub image_pushed: bool,
+    /// The SBOMs and provenance attached to the pushed image.
+    pub attached: Vec<crate::oci::Descriptor>,
     pub bundle_pushed: bool,
     pub check: Option<CheckSummary>,
     /// Things the user should know (forced uncommitted changes, skipped checks).
@@ -220,6 +222,7 @@ pub fn deploy(
             written: None,
             record: parent.record.clone(),
             image_pushed: false,
+            attached: Vec::new(),
             bundle_pushed: false,
             check: None,
             warnings,
@@ -258,6 +261,7 @@ pub fn deploy(
 
     let mut image_ref = current.and_then(|r| r.image.clone());
     let mut image_pushed = false;
+    let mut attached = Vec::new();
     if options.mode != DeployMode::DagsOnly {
         let image = deploy_image(options, &project, &store, &remote, image_has_dags, reporter)?;
         let runtime_version = image
@@ -292,6 +296,9 @@ pub fn deploy(
         let target = format!("{}:{tag}", deployment.images);
         reporter.step(&format!("pushing the image to {target}"));
         let pushed = push_image(&remote, &target, &image.local)?;
+        reporter.step("attaching the SBOMs and the provenance");
+        let documents = documents(options, &project, git.as_ref(), &image, image_has_dags)?;
+        attached = registry.attach(&image.local.manifest, &documents)?;
         image_ref = Some(ImageRef {
             repository: deployment.images.to_string(),
             tag,
@@ -352,10 +359,57 @@ pub fn deploy(
         }),
         record,
         image_pushed,
+        attached,
         bundle_pushed,
         check,
         warnings,
     })
+}
+
+/// The documents a deploy attaches to the image it pushes: the SPDX and CycloneDX
+/// SBOMs always (they are a function of the image), and the provenance when the
+/// deploy built the image (a prebuilt image's build is not this deploy's to state).
+fn documents(
+    options: &DeployOptions,
+    project: &Project,
+    git: Option<&GitInfo>,
+    image: &DeployImage,
+    with_dags: bool,
+) -> Result<Vec<(&'static str, Vec<u8>)>, DeployError> {
+    use crate::sbom::{Format, ImageInput, ProjectInfo, gather, provenance};
+    let input = ImageInput::from_blobs(image.local.manifest.clone(), &image.local.blobs)?;
+    let built = options.image_name.is_none();
+    let sbom = if built {
+        let lock = std::fs::read_to_string(project.root.join(crate::lock::LOCK_FILE)).ok();
+        let info = ProjectInfo {
+            name: project.root.file_name().map_or_else(
+                || "project".to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            commit: git.map(|g| g.commit.clone()),
+            remote: git.and_then(|g| g.remote.clone()),
+        };
+        gather(&input, lock.as_deref(), Some(info))?
+    } else {
+        gather(&input, None, None)?
+    };
+    let mut documents: Vec<(&'static str, Vec<u8>)> = [Format::Spdx, Format::CycloneDx]
+        .into_iter()
+        .map(|f| (f.media_type(), f.write(&sbom)))
+        .collect();
+    if built {
+        let parameters = provenance::Parameters {
+            build_arg_names: Vec::new(),
+            exclude_dags: !with_dags,
+            locked: true,
+            source_date_epoch: options.source_date_epoch,
+        };
+        documents.push((
+            provenance::MEDIA_TYPE,
+            provenance::write(&sbom, &parameters),
+        ));
+    }
+    Ok(documents)
 }
 
 /// The image built from `project` would carry any credential its files write into a

@@ -4,7 +4,10 @@
 //! and the first files within them that do.
 //!
 //! - [`diff`]: layer-by-layer and file-by-file comparison
+//! - [`checkout`]: the project's committed tree, written out for the rebuild
 
+pub mod checkout;
 pub mod diff;
 
+pub use checkout::{Checkout, CheckoutError, checkout, in_git};
 pub use diff::{FileFacts, ImageDiff, LayerDiff, compare};
