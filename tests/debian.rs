@@ -234,6 +234,20 @@ fn same_lock_same_layer_in_a_fresh_store() {
     assert_eq!(stdout(&first), stdout(&second));
 }
 
+/// Sweep item 1: `lock --locked` keeps the locked `.deb`s of a fresh lock (the lock
+/// on disk reaches the Debian step) instead of calling the lock stale.
+#[test]
+fn lock_locked_accepts_a_fresh_lock_with_debs() {
+    let (archive, keyring) = archive();
+    let case = Case::new(&archive, &keyring, "hello\n");
+    let out = case.run("lock", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let locked = case.run("lock", &["--locked"]);
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let built = case.run("build", &["--locked"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+}
+
 #[test]
 fn lock_command_writes_the_lock_and_locked_refuses_a_changed_list() {
     let (archive, keyring) = archive();
