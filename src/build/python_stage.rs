@@ -125,6 +125,7 @@ impl PythonError {
             Self::IndexConfig(e) => e.hint().into_iter().collect(),
             Self::Index(IndexError::Resolve(e)) => e.hints(),
             Self::Download(e) => e.hint().into_iter().collect(),
+            Self::Lock(e) => e.hint().into_iter().collect(),
             Self::Index(IndexError::Offline { .. }) => {
                 vec!["Run once without `--offline` (or `--frozen`) to fill the cache".into()]
             }
