@@ -489,6 +489,20 @@ fn sweep6_a_lock_time_hash_mismatch_names_the_index() {
             assert!(py.lock_text().is_empty(), "no lock is written: {err}");
         }
     }
+    // From a written lock, the expected hash is the lock's, and the message says so.
+    let gamma = WheelSpec::pure("gamma", "1.0");
+    let index = PyIndex::start(vec![Served::wheel(&gamma)], Form::Json, None);
+    let py = Py::new("gamma\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::remove_dir_all(&py.cache).expect("clear store");
+    let mut other = Served::wheel(&gamma.clone().file("gamma/extra.py", b"y = 2\n", false));
+    other.filename = Served::wheel(&gamma).filename;
+    index.set_files(vec![other]);
+    let output = py.run("build", &["--locked"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("but airlock.lock pins"), "{err}");
 }
 
 #[test]
