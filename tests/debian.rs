@@ -234,6 +234,42 @@ fn same_lock_same_layer_in_a_fresh_store() {
     assert_eq!(stdout(&first), stdout(&second));
 }
 
+/// Sweep item 1: `lock --locked` keeps the locked `.deb`s of a fresh lock (the lock
+/// on disk reaches the Debian step) instead of calling the lock stale.
+#[test]
+fn lock_locked_accepts_a_fresh_lock_with_debs() {
+    let (archive, keyring) = archive();
+    let case = Case::new(&archive, &keyring, "hello\n");
+    let out = case.run("lock", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let locked = case.run("lock", &["--locked"]);
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let built = case.run("build", &["--locked"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+}
+
+/// Sweep item 2: a stale lock under `--locked` points at `airlock lock` (then commit
+/// `airlock.lock`), not at a build without `--locked`.
+#[test]
+fn stale_lock_hint_names_airlock_lock() {
+    let (archive, keyring) = archive();
+    let case = Case::new(&archive, &keyring, "hello\n");
+    let out = case.run("lock", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(case.project.join("packages.txt"), "zhello\n").expect("write");
+    for command in ["lock", "build"] {
+        let stale = case.run(command, &["--locked"]);
+        let err = stderr(&stale);
+        assert_eq!(stale.status.code(), Some(1), "{err}");
+        assert!(err.contains("out of date"), "{err}");
+        assert!(
+            err.contains("hint: run `airlock lock`") && err.contains("commit `airlock.lock`"),
+            "{err}"
+        );
+        assert!(!err.contains("without `--locked`"), "{err}");
+    }
+}
+
 #[test]
 fn lock_command_writes_the_lock_and_locked_refuses_a_changed_list() {
     let (archive, keyring) = archive();

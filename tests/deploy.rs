@@ -1182,3 +1182,50 @@ fn item17_4_verify_a_deployment_rebuilds_its_commit_not_the_work_tree() {
     let printed = stdout(&output);
     assert!(printed.contains("dags/example_dag.py"), "{printed}");
 }
+
+/// The tags the registry holds for `repository`, from its filesystem storage.
+fn stored_tags(registry: &Registry, repository: &str) -> Vec<String> {
+    let dir = registry
+        .dir
+        .path()
+        .join("data/docker/registry/v2/repositories")
+        .join(repository)
+        .join("_manifests/tags");
+    let mut tags: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// Sweep item 3: a `--description` with control characters is refused before
+/// anything is built or pushed (not when the record is written, after the image).
+#[test]
+fn sweep3_a_bad_description_is_refused_before_any_push() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    commit_all(&sandbox, "First DAGs");
+    for description in ["red \u{1b}[31malert", "two\nlines"] {
+        let err = fails(run_in(
+            &sandbox,
+            &["deploy", "--description", description],
+            "",
+        ));
+        assert!(err.contains("description"), "{err}");
+        assert!(err.contains("control character"), "{err}");
+        assert!(
+            stored_tags(&registry, "team/airflow").is_empty(),
+            "nothing is pushed: {:?}",
+            stored_tags(&registry, "team/airflow")
+        );
+    }
+    let err = fails(run_in(&sandbox, &["deployment", "inspect", "dev"], ""));
+    assert!(err.contains("has no record yet"), "nothing deployed: {err}");
+    // A clean description deploys, and its push shows in the same listing.
+    ok(run_in(&sandbox, &["deploy", "--description", "fine"], ""));
+    assert!(!stored_tags(&registry, "team/airflow").is_empty());
+}

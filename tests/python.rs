@@ -464,11 +464,45 @@ fn hash_mismatch_malicious_and_broken_wheels_are_refused() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     py.requirements("gamma\n");
-    assert_fails_cleanly(&py, "build", "but airlock.lock pins");
+    assert_fails_cleanly(&py, "build", "but the index lists");
     py.requirements("evil\n");
     assert_fails_cleanly(&py, "build", "unsafe path");
     py.requirements("broken\n");
     assert_fails_cleanly(&py, "build", "does not match its RECORD");
+}
+
+/// Sweep item 6: at lock time the hash a fetched wheel misses is the index's (no lock
+/// is written yet), and the message says so, for JSON (size listed) and HTML indexes.
+#[test]
+fn sweep6_a_lock_time_hash_mismatch_names_the_index() {
+    for form in [Form::Json, Form::Html] {
+        let mut tampered = Served::wheel(&WheelSpec::pure("gamma", "1.0"));
+        tampered.sha256 = "00".repeat(32);
+        let index = PyIndex::start(vec![tampered], form, None);
+        let py = Py::new("gamma\n", &index.url());
+        for command in ["lock", "build"] {
+            let output = py.run(command, &[]);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{err}");
+            assert!(err.contains("but the index lists `sha256:0000"), "{err}");
+            assert!(!err.contains("airlock.lock pins"), "{err}");
+            assert!(py.lock_text().is_empty(), "no lock is written: {err}");
+        }
+    }
+    // From a written lock, the expected hash is the lock's, and the message says so.
+    let gamma = WheelSpec::pure("gamma", "1.0");
+    let index = PyIndex::start(vec![Served::wheel(&gamma)], Form::Json, None);
+    let py = Py::new("gamma\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::remove_dir_all(&py.cache).expect("clear store");
+    let mut other = Served::wheel(&gamma.clone().file("gamma/extra.py", b"y = 2\n", false));
+    other.filename = Served::wheel(&gamma).filename;
+    index.set_files(vec![other]);
+    let output = py.run("build", &["--locked"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("but airlock.lock pins"), "{err}");
 }
 
 #[test]

@@ -313,3 +313,44 @@ def test_the_env_file():\n    if os.environ.get('OTHER') == 'yes':\n        asse
     assert!(err.contains("bad.env:2:"), "{err}");
     assert!(!err.contains("s3cr3t-t0ken"), "{err}");
 }
+
+/// Sweep item 7: the quickstart's base has a stand-in `python3` (a `/bin/sh` script in
+/// an image without `/bin/sh`): `parse --full` and `pytest` name the image and what is
+/// missing before any sandbox runs, instead of bwrap's `execvp` message.
+#[test]
+fn sweep7_tier2_names_a_missing_python_before_the_sandbox() {
+    let sandbox = support::Sandbox::quickstart();
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let project = sandbox.project.to_string_lossy().into_owned();
+    let layout = sandbox.base_layout.to_string_lossy().into_owned();
+    let parse = sandbox.run("parse", &["--full"]);
+    let pytest = airlock(
+        &[
+            "pytest",
+            "--project-dir",
+            &project,
+            "--cache-dir",
+            &cache,
+            "--base-layout",
+            &layout,
+        ],
+        sandbox.dir.path(),
+        &[],
+    );
+    for output in [parse, pytest] {
+        let err = stderr(&output);
+        assert_ne!(output.status.code(), Some(0), "{err}");
+        assert!(!err.contains("execvp"), "{err}");
+        assert!(
+            err.contains("astro-runtime:3.0-1"),
+            "names the image: {err}"
+        );
+        assert!(err.contains("`python3`"), "{err}");
+        assert!(err.contains("`/bin/sh`"), "names what is missing: {err}");
+        assert!(
+            err.contains("tier-2 checks need the image's Python"),
+            "{err}"
+        );
+        assert!(err.contains("without `--full`"), "{err}");
+    }
+}

@@ -87,6 +87,7 @@ impl BuildError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::Debian(e) => e.hint(),
+            Self::Lock(e) => e.hint(),
             Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => Some(
                 "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`"
                     .into(),

@@ -27,10 +27,15 @@ pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSumma
     let (session, mut wanted) = Session::open(options, reporter)?;
     // Debian: `airlock lock` re-resolves `packages.txt` against the archive as it is
     // now (like `cargo update`); `build` keeps the locked set while inputs are unchanged.
+    // `lock --locked` only checks, so it keeps the locked set of a fresh lock too.
     reporter.step("resolving Debian packages");
+    let keep = session
+        .on_disk
+        .as_ref()
+        .filter(|_| options.lock_mode == LockMode::Locked);
     super::debian::fill_lock(
         &mut wanted,
-        None,
+        keep,
         options.lock_mode == LockMode::Update,
         &session.store,
         &session.project,

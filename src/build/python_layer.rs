@@ -22,7 +22,7 @@ use crate::image::BaseFacts;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
 use crate::lock::Lockfile;
 use crate::python::{
-    PythonEnvironment, WheelFetch, fetch_wheels, install_wheel, with_index_credentials,
+    HashSource, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel, with_index_credentials,
 };
 use crate::store::{LayerRecord, Store};
 
@@ -83,6 +83,7 @@ pub fn python_layer(
                 url: with_index_credentials(&w.url, &plan.indexes)?,
                 sha256: w.sha256.clone(),
                 size: w.size,
+                pinned_by: HashSource::Lock,
             })
         })
         .collect();

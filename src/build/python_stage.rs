@@ -21,12 +21,12 @@ use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
 use crate::project::Project;
 use crate::python::{
     BasePip, BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource,
-    IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource, IndexUrl,
-    PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource, ResolveError,
-    ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError, base_index_sources,
-    check_wheel_entries, fetch_wheels, has_literal_credentials, index_urls_from_env,
-    list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes, resolve_with_index,
-    select_indexes, with_index_credentials, with_netrc,
+    HashSource, IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource,
+    IndexUrl, PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource,
+    ResolveError, ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError,
+    base_index_sources, check_wheel_entries, fetch_wheels, has_literal_credentials,
+    index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes,
+    resolve_with_index, select_indexes, with_index_credentials, with_netrc,
 };
 use crate::store::{Store, StoreError};
 
@@ -125,6 +125,7 @@ impl PythonError {
             Self::IndexConfig(e) => e.hint().into_iter().collect(),
             Self::Index(IndexError::Resolve(e)) => e.hints(),
             Self::Download(e) => e.hint().into_iter().collect(),
+            Self::Lock(e) => e.hint().into_iter().collect(),
             Self::Index(IndexError::Offline { .. }) => {
                 vec!["Run once without `--offline` (or `--frozen`) to fill the cache".into()]
             }
@@ -775,6 +776,7 @@ async fn check_entries(
                     url: with_index_credentials(&w.url, indexes)?,
                     sha256: w.sha256.clone(),
                     size: w.size,
+                    pinned_by: HashSource::Index,
                 })
             })
             .collect();
@@ -859,6 +861,7 @@ async fn hash_by_download(
             expected,
             actual,
             size: bytes.len() as u64,
+            pinned_by: HashSource::Index,
         }
         .into());
     }

@@ -76,11 +76,9 @@ pub fn print_error(err: &anyhow::Error) {
             err.downcast_ref::<crate::dags::DagsError>()
                 .and_then(crate::dags::DagsError::hint)
         })
-        .or_else(|| match err.downcast_ref::<crate::dags::Tier2Error>() {
-            Some(crate::dags::Tier2Error::Sandbox(e)) => e.hint(),
-            Some(crate::dags::Tier2Error::Build(e)) => e.hint(),
-            Some(crate::dags::Tier2Error::EnvFile(e)) => e.hint(),
-            _ => None,
+        .or_else(|| {
+            err.downcast_ref::<crate::dags::Tier2Error>()
+                .and_then(crate::dags::Tier2Error::hint)
         })
         .or_else(|| {
             err.downcast_ref::<crate::deploy::DeployError>()

@@ -21,6 +21,7 @@ use cap_std::fs::{Dir, Permissions, PermissionsExt};
 use super::sandbox::MOUNT_POINTS;
 use crate::digest::Digest;
 use crate::image::open_layer;
+use crate::layer::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
 use crate::store::Store;
 
 /// Bumped when the unpacked tree for the same layers changes, so older caches are
@@ -118,17 +119,6 @@ fn rule_for(root: &Dir, path: &Path, doing: &str) -> String {
     doing.to_string()
 }
 
-/// What a whiteout entry named `name` hides: `None` when it is not a whiteout,
-/// `Some(Err(()))` when it names no file (`.wh.`, `.wh..`, `.wh...`).
-fn whiteout_target(name: &str) -> Option<Result<&str, ()>> {
-    let hidden = name.strip_prefix(".wh.")?;
-    Some(if hidden.is_empty() || hidden == "." || hidden == ".." {
-        Err(())
-    } else {
-        Ok(hidden)
-    })
-}
-
 /// Applies one layer (an uncompressed tar stream) onto `root`.
 fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), RootfsError> {
     let whole = |source: io::Error| RootfsError::Corrupt {
@@ -168,7 +158,7 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
         };
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if name == ".wh..wh..opq" {
+        if name == OPAQUE_WHITEOUT {
             if let Ok(listing) = root.read_dir(if parent.as_os_str().is_empty() {
                 Path::new(".")
             } else {
@@ -190,11 +180,8 @@ fn apply_layer(root: &Dir, digest: &Digest, reader: impl Read) -> Result<(), Roo
                     .map_err(fail("cannot remove what the whiteout hides"))?;
                 continue;
             }
-            Some(Err(())) => {
-                return Err(refuse(
-                    &path,
-                    "a whiteout (`.wh.NAME`) must name a file in its directory, not `.`, `..` or nothing".into(),
-                ));
+            Some(Err(NamelessWhiteout)) => {
+                return Err(refuse(&path, NamelessWhiteout::RULE.into()));
             }
             None => {}
         }

@@ -93,3 +93,198 @@ pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
     command.args(&spec.command);
     Ok(command)
 }
+
+/// The search path `execvp` uses when the environment sets no `PATH`.
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+/// Symlinks followed while resolving one path inside a root (as Linux's `MAXSYMLINKS`).
+const MAX_LINKS: usize = 40;
+
+/// What running `name` in the sandbox would find, judged from the root filesystem
+/// before bubblewrap starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLookup {
+    /// An executable file at this path inside the image.
+    Found(String),
+    /// No executable `name` in any directory of `path`.
+    Missing { path: String },
+    /// A script (`#!`) whose interpreter the image lacks.
+    NoInterpreter {
+        command: String,
+        interpreter: String,
+    },
+}
+
+/// Looks `name` up as `execvp` in the sandbox would: in each directory of `PATH` from
+/// `env` (glibc's default without one), symlinks followed inside `rootfs` (absolute
+/// targets from the image's root, `..` never above it); for a `#!` script, its
+/// interpreter too.
+pub fn find_command(rootfs: &Path, env: &[(String, String)], name: &str) -> CommandLookup {
+    let path = env
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "PATH")
+        .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
+    let found = path
+        .split(':')
+        .filter(|dir| dir.starts_with('/'))
+        .map(|dir| format!("{}/{name}", dir.trim_end_matches('/')))
+        .find_map(|inside| executable_in(rootfs, &inside).map(|host| (inside, host)));
+    let Some((command, host)) = found else {
+        return CommandLookup::Missing {
+            path: path.to_string(),
+        };
+    };
+    if let Some(interpreter) = shebang(&host)
+        && interpreter.starts_with('/')
+        && executable_in(rootfs, &interpreter).is_none()
+    {
+        return CommandLookup::NoInterpreter {
+            command,
+            interpreter,
+        };
+    }
+    CommandLookup::Found(command)
+}
+
+/// The host path of `inside` when it leads to an executable regular file in `rootfs`.
+fn executable_in(rootfs: &Path, inside: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let host = resolve_in_root(rootfs, inside)?;
+    let meta = std::fs::metadata(&host).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(host)
+}
+
+/// The interpreter a `#!` line at the start of the file at `host` names.
+fn shebang(host: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let mut file = std::fs::File::open(host).ok()?;
+    let read = file.read(&mut head).ok()?;
+    let line = head[..read].strip_prefix(b"#!")?;
+    let line = line.split(|b| *b == b'\n').next()?;
+    let text = std::str::from_utf8(line).ok()?;
+    text.split_whitespace().next().map(str::to_string)
+}
+
+/// Where the absolute path `inside` leads in `rootfs`, every symlink on the way
+/// followed inside it; `None` when a component is missing or the links loop.
+fn resolve_in_root(rootfs: &Path, inside: &str) -> Option<PathBuf> {
+    let parts = |path: &str| -> Vec<String> {
+        path.split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .rev()
+            .map(str::to_string)
+            .collect()
+    };
+    // Components still to walk, next one last; the resolved path so far.
+    let mut pending = parts(inside);
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let next = resolved.join(&part);
+        let host = rootfs.join(&next);
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        if meta.file_type().is_symlink() {
+            links += 1;
+            if links > MAX_LINKS {
+                return None;
+            }
+            let target = std::fs::read_link(&host).ok()?;
+            let target = target.to_str()?;
+            if target.starts_with('/') {
+                resolved = PathBuf::new();
+            }
+            pending.extend(parts(target));
+        } else {
+            resolved = next;
+        }
+    }
+    Some(rootfs.join(resolved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn exe(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    fn env(path: &str) -> Vec<(String, String)> {
+        vec![("PATH".into(), path.into())]
+    }
+
+    /// Sweep item 7: `python3` is looked up on the image's PATH inside the root,
+    /// links followed there (never on the host), scripts' interpreters checked.
+    #[test]
+    fn sweep7_find_command_resolves_inside_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("usr/bin")).expect("mkdir");
+        symlink("usr/bin", root.join("bin")).expect("link");
+        let missing = find_command(root, &env("/usr/local/bin:/usr/bin"), "python3");
+        assert!(
+            matches!(missing, CommandLookup::Missing { .. }),
+            "{missing:?}"
+        );
+
+        // An absolute link, through `/bin -> usr/bin`: found inside the root.
+        exe(&root.join("usr/bin/python3.11"), "\x7fELF");
+        symlink("/bin/python3.11", root.join("usr/bin/python3")).expect("link");
+        assert_eq!(
+            find_command(root, &env("/bin"), "python3"),
+            CommandLookup::Found("/bin/python3".into())
+        );
+        // No PATH: execvp's default (`/bin:/usr/bin`).
+        assert_eq!(
+            find_command(root, &[], "python3"),
+            CommandLookup::Found("/bin/python3".into())
+        );
+
+        // `..` never climbs above the root; a loop leads nowhere.
+        std::fs::remove_file(root.join("usr/bin/python3")).expect("rm");
+        symlink(
+            "../../../../../usr/bin/python3.11",
+            root.join("usr/bin/python3"),
+        )
+        .expect("link");
+        assert!(matches!(
+            find_command(root, &env("/usr/bin"), "python3"),
+            CommandLookup::Found(_)
+        ));
+        std::fs::remove_file(root.join("usr/bin/python3")).expect("rm");
+        symlink("python3", root.join("usr/bin/python3")).expect("link");
+        assert!(matches!(
+            find_command(root, &env("/usr/bin"), "python3"),
+            CommandLookup::Missing { .. }
+        ));
+
+        // Not executable: not found. A script whose interpreter is missing, then present.
+        std::fs::remove_file(root.join("usr/bin/python3")).expect("rm");
+        std::fs::write(root.join("usr/bin/python3"), "x").expect("write");
+        assert!(matches!(
+            find_command(root, &env("/usr/bin"), "python3"),
+            CommandLookup::Missing { .. }
+        ));
+        exe(&root.join("usr/local/bin/python3"), "#!/bin/sh\nexit 1\n");
+        assert_eq!(
+            find_command(root, &env("/usr/local/bin"), "python3"),
+            CommandLookup::NoInterpreter {
+                command: "/usr/local/bin/python3".into(),
+                interpreter: "/bin/sh".into(),
+            }
+        );
+        exe(&root.join("usr/bin/sh"), "\x7fELF");
+        assert!(matches!(
+            find_command(root, &env("/usr/local/bin"), "python3"),
+            CommandLookup::Found(_)
+        ));
+    }
+}

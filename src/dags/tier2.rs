@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::sandbox::{SandboxError, SandboxSpec, bwrap_command};
+use super::sandbox::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
 use super::{Diagnostic, DiagnosticKind, unpack_rootfs};
 use crate::build::{BuildError, BuildOptions, Reporter, build};
 use crate::digest::Digest;
@@ -49,6 +49,44 @@ pub enum Tier2Error {
     NoWorkdir,
     #[error("The DAG-integrity script failed inside the image (exit status {status}):\n{output}")]
     Script { status: String, output: String },
+    #[error(
+        "The image built from `{image}` has no runnable `python3` on its PATH: {detail}; tier-2 checks need the image's Python"
+    )]
+    NoPython { image: String, detail: String },
+}
+
+impl Tier2Error {
+    /// What the user can do about it, when airlock knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Sandbox(e) => e.hint(),
+            Self::Build(e) => e.hint(),
+            Self::EnvFile(e) => e.hint(),
+            Self::NoPython { .. } => Some(
+                "`airlock parse` without `--full` checks the DAGs without it; for `--full` and `airlock pytest`, build on a base image with CPython (an Astro Runtime image)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Fails with `NoPython` unless `python3` on the image's `PATH` can run: checked in
+/// the unpacked root before the sandbox starts, where bubblewrap would only say
+/// `execvp python3: No such file or directory`.
+fn require_python(rootfs: &Path, env: &[(String, String)], image: &str) -> Result<(), Tier2Error> {
+    let detail = match find_command(rootfs, env, "python3") {
+        CommandLookup::Found(_) => return Ok(()),
+        CommandLookup::Missing { path } => format!("none in `PATH={path}`"),
+        CommandLookup::NoInterpreter {
+            command,
+            interpreter,
+        } => format!("`{command}` is a script for `{interpreter}`, which the image lacks"),
+    };
+    Err(Tier2Error::NoPython {
+        image: image.to_string(),
+        detail,
+    })
 }
 
 /// A built image ready to run commands in.
@@ -244,6 +282,7 @@ pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepar
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect();
+    require_python(&rootfs, &env, &result.base)?;
     let user = config
         .pointer("/config/User")
         .and_then(Value::as_str)

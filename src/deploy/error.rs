@@ -82,6 +82,8 @@ pub enum DeployError {
     NoRecord { name: String },
     #[error("The deployment record `{reference}` is not valid: {detail}")]
     BadRecord { reference: String, detail: String },
+    #[error("The deploy's `--description` is not valid: {detail}")]
+    BadDescription { detail: String },
     #[error(
         "Deployment `{name}` has no DAG bundle: DAG-only deploys are off or no `deploy --dags` ran"
     )]
@@ -170,6 +172,10 @@ impl DeployError {
             Self::Uncommitted { name, .. } => Some(format!(
                 "commit (or stash) them, or deploy them anyway with `airlock deploy {name} --force` (the record then says `dirty`)"
             )),
+            Self::BadDescription { .. } => Some(
+                "write the description on one line, without control characters (tabs, escapes), at most 4096 bytes"
+                    .into(),
+            ),
             Self::StaleLock { .. } => Some(
                 "run `airlock lock`, commit `airlock.lock` (`git add airlock.lock && git commit`), then deploy again"
                     .into(),

@@ -184,7 +184,7 @@ impl Record {
             }
         }
         if let Some(description) = &self.description {
-            text("description", description, MAX_TEXT)?;
+            description_rule(description)?;
         }
         text("deployed_at", &self.deployed_at, MAX_NAME)?;
         if let Some(git) = &self.git {
@@ -210,6 +210,16 @@ impl Record {
         }
         Ok(())
     }
+}
+
+/// Checks a deploy's `--description` by the rule `Record::validate` applies, before
+/// anything is built or pushed.
+pub fn check_description(description: &str) -> Result<(), DeployError> {
+    description_rule(description).map_err(|detail| DeployError::BadDescription { detail })
+}
+
+fn description_rule(description: &str) -> Result<(), String> {
+    text("description", description, MAX_TEXT)
 }
 
 /// Longest name-like field (deployment, tag, runtime version, time), in bytes.

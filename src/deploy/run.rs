@@ -127,6 +127,9 @@ pub fn deploy(
 ) -> Result<DeployOutcome, DeployError> {
     let project = Project::load(&options.project_dir, &BTreeMap::new())?;
     let deployment = Deployment::find(&project.settings.deployments, &options.deployment)?;
+    if let Some(description) = &options.description {
+        super::record::check_description(description)?;
+    }
     if options.mode != DeployMode::DagsOnly && options.image_name.is_none() {
         refuse_literal_credentials(&project)?;
     }

@@ -8,10 +8,13 @@ use std::io::{BufReader, Read};
 use serde::{Deserialize, Serialize};
 
 use super::{BaseImage, ImageError};
+use crate::digest::Digest;
+use crate::layer::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
 use crate::store::Store;
 
-/// Bumped when `BaseFacts` gains fields, so older cache entries are re-read.
-const FACTS_VERSION: u32 = 4;
+/// Bumped when `BaseFacts` gains fields or its reader refuses more, so older cache
+/// entries are re-read.
+const FACTS_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirMeta {
@@ -155,21 +158,30 @@ impl BaseFacts {
         self.interpreters.retain(|k| !k.starts_with(&prefix));
     }
 
-    fn apply_layer(&mut self, reader: impl Read) -> std::io::Result<()> {
+    fn apply_layer(&mut self, digest: &Digest, reader: impl Read) -> Result<(), ImageError> {
+        let io = |source| ImageError::Layer {
+            digest: digest.clone(),
+            source,
+        };
         let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let raw = entry.path()?.to_string_lossy().into_owned();
+        for entry in archive.entries().map_err(io)? {
+            let mut entry = entry.map_err(io)?;
+            let raw = entry.path().map_err(io)?.to_string_lossy().into_owned();
             let path = normalize(&raw);
             let (dir, name) = match path.rsplit_once('/') {
                 Some((d, n)) => (d.to_string(), n.to_string()),
                 None => (String::new(), path.clone()),
             };
-            if name == ".wh..wh..opq" {
+            if name == OPAQUE_WHITEOUT {
                 self.clear_children(&dir);
                 continue;
             }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
+            if let Some(hidden) = whiteout_target(&name) {
+                let hidden = hidden.map_err(|NamelessWhiteout| ImageError::LayerEntry {
+                    digest: digest.clone(),
+                    path: format!("/{path}"),
+                    rule: NamelessWhiteout::RULE,
+                })?;
                 let target = if dir.is_empty() {
                     hidden.to_string()
                 } else {
@@ -205,7 +217,8 @@ impl BaseFacts {
             self.remove(&path);
             if kind.is_symlink() {
                 let target = entry
-                    .link_name()?
+                    .link_name()
+                    .map_err(io)?
                     .map(|t| t.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 if is_interpreter(&path) {
@@ -218,13 +231,13 @@ impl BaseFacts {
                 }
                 if kind.is_file() && captured(&path) {
                     let mut bytes = Vec::new();
-                    entry.read_to_end(&mut bytes)?;
+                    entry.read_to_end(&mut bytes).map_err(io)?;
                     self.files
                         .insert(path, String::from_utf8_lossy(&bytes).into_owned());
                 } else if kind.is_file() && is_keyring(&path) {
                     use base64::Engine as _;
                     let mut bytes = Vec::new();
-                    entry.read_to_end(&mut bytes)?;
+                    entry.read_to_end(&mut bytes).map_err(io)?;
                     self.keyrings.insert(
                         path,
                         base64::engine::general_purpose::STANDARD.encode(&bytes),
@@ -274,9 +287,7 @@ pub fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, ImageErr
             digest: digest.clone(),
             source,
         })?;
-        facts
-            .apply_layer(reader)
-            .map_err(|source| ImageError::Layer { digest, source })?;
+        facts.apply_layer(&digest, reader)?;
     }
     let bytes = serde_json::to_vec(&facts).map_err(ImageError::Json)?;
     store.write_atomic(&cache, &bytes)?;
@@ -325,7 +336,9 @@ mod tests {
             ("opt/", None),
             ("opt/x/", None),
         ]);
-        facts.apply_layer(&first[..]).expect("layer 1");
+        facts
+            .apply_layer(&Digest::of(b"1"), &first[..])
+            .expect("layer 1");
         assert_eq!(facts.dirs["usr/local"].mode, 0o750);
         assert_eq!(facts.dirs["usr/local"].uid, 7);
         let second = layer(&[
@@ -335,11 +348,38 @@ mod tests {
             ),
             ("opt/.wh.x", Some("")),
         ]);
-        facts.apply_layer(&second[..]).expect("layer 2");
+        facts
+            .apply_layer(&Digest::of(b"2"), &second[..])
+            .expect("layer 2");
         assert!(facts.passwd().is_some_and(|p| p.starts_with("astro")));
         assert!(!facts.dirs.contains_key("opt/x"));
         let third = layer(&[("etc/.wh..wh..opq", Some(""))]);
-        facts.apply_layer(&third[..]).expect("layer 3");
+        facts
+            .apply_layer(&Digest::of(b"3"), &third[..])
+            .expect("layer 3");
         assert_eq!(facts.passwd(), None);
+    }
+
+    /// Sweep item 5: whiteouts that name no file (`.wh.`, `.wh..`, `.wh...`) are
+    /// refused, as the tier-2 unpack refuses them, not silently skipped.
+    #[test]
+    fn sweep5_whiteouts_naming_no_file_are_refused() {
+        for bad in ["etc/.wh..", "etc/.wh...", ".wh."] {
+            let mut facts = BaseFacts::default();
+            let first = layer(&[("etc/passwd", Some("root:x:0:0::/root:/bin/sh\n"))]);
+            facts
+                .apply_layer(&Digest::of(b"1"), &first[..])
+                .expect("layer 1");
+            let second = layer(&[(bad, Some(""))]);
+            let err = facts
+                .apply_layer(&Digest::of(b"2"), &second[..])
+                .expect_err(bad);
+            let message = err.to_string();
+            assert!(message.contains(&format!("`/{bad}`")), "{message}");
+            assert!(
+                message.contains("must name a file in its directory"),
+                "{message}"
+            );
+        }
     }
 }

@@ -40,6 +40,13 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    /// One entry of a base layer breaks a rule (worded as the tier-2 unpack words it).
+    #[error("Layer `{digest}`: cannot unpack `{path}`: {rule}")]
+    LayerEntry {
+        digest: crate::digest::Digest,
+        path: String,
+        rule: &'static str,
+    },
     #[error("Base layer `{digest}` has media type `{media_type}`, which airlock cannot read yet")]
     LayerMediaType {
         digest: crate::digest::Digest,

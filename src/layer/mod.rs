@@ -8,10 +8,12 @@
 mod build;
 mod compress;
 mod tree;
+mod whiteout;
 
 pub use build::{LayerError, build_layer};
 pub use compress::{LAYER_MEDIA_TYPE, MEMBER_SIZE, ParallelGzip, gzip_member};
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, normalize_mode};
+pub use whiteout::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
 
 /// Bumped whenever the bytes a layer builder writes change on purpose.
 pub const FORMAT_VERSION: u32 = 1;

@@ -30,10 +30,21 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "`{path}` is out of date ({reason}) and `--locked` was given; run `airlock build` without `--locked` to update it"
-    )]
+    #[error("`{path}` is out of date ({reason}) and `--locked` was given")]
     Stale { path: PathBuf, reason: String },
+}
+
+impl LockError {
+    /// What the user can do about it, when airlock knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Stale { .. } => Some(
+                "run `airlock lock` to update it, then commit `airlock.lock` (`git add airlock.lock && git commit`)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

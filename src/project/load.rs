@@ -65,6 +65,14 @@ pub enum ProjectError {
         "`{}` is a file, not a directory: the DAG folder must be a directory of DAG files", path.display()
     )]
     DagsNotADirectory { path: PathBuf },
+    #[error(
+        "`dags` is a symlink (to `{target}`): like Docker's COPY, airlock ships the link itself, so the image and the DAG bundle would hold no DAGs; make `dags` a real directory (move the DAG files into it), or deploy another folder with `airlock deploy --dags --dags-path DIR`"
+    )]
+    DagsSymlink { target: String },
+    #[error(
+        "`.dockerignore` excludes `dags`, so the image and the DAG bundle would hold no DAGs; remove that line (leave out single DAG files with `dags/.airflowignore` or `dags/<file>` lines)"
+    )]
+    DagsIgnored,
     #[error("`{path}` is not a regular file, directory or symlink; add it to `.dockerignore`")]
     SpecialFile { path: String },
 }

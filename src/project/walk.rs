@@ -185,6 +185,21 @@ impl Walker<'_> {
         let file_type = meta.file_type();
         let excluded = self.dockerignore.is_excluded(rel);
         let in_dags = is_in_dags(rel);
+        if rel == DAGS_DIR {
+            // Either would ship no DAGs without a word: refused instead.
+            if excluded && !(file_type.is_dir() && self.dockerignore.may_reinclude_under(rel)) {
+                return Err(ProjectError::DagsIgnored);
+            }
+            if file_type.is_symlink() {
+                let target = fs::read_link(host).map_err(|source| ProjectError::Io {
+                    path: host.to_path_buf(),
+                    source,
+                })?;
+                return Err(ProjectError::DagsSymlink {
+                    target: target.to_string_lossy().into_owned(),
+                });
+            }
+        }
         if file_type.is_dir() {
             let ignored =
                 excluded || (in_dags && rel != DAGS_DIR && self.airflow_ignored(rel, true));
@@ -364,6 +379,45 @@ mod tests {
             matches!(err, ProjectError::SymlinkUnresolved { ref path, .. } if path == "dags/loop"),
             "{err}"
         );
+    }
+
+    /// Sweep item 4: a symlinked `dags` would ship as the link alone (as Docker's
+    /// COPY does), an empty DAG layer and bundle: refused, naming `dags`.
+    #[test]
+    fn sweep4_a_symlinked_dags_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("shared_dags")).expect("mkdir");
+        fs::write(root.join("shared_dags/a.py"), "x = 1\n").expect("write");
+        std::os::unix::fs::symlink("shared_dags", root.join("dags")).expect("link");
+        let err = walk_of(root).expect_err("a symlinked dags is refused");
+        assert!(
+            matches!(err, ProjectError::DagsSymlink { ref target } if target == "shared_dags"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`dags` is a symlink"), "{err}");
+    }
+
+    /// Sweep item 4: a `.dockerignore` that leaves out the whole `dags` folder would
+    /// ship no DAGs: refused; leaving out single files stays allowed.
+    #[test]
+    fn sweep4_dockerignore_excluding_dags_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("dags")).expect("mkdir");
+        fs::write(root.join("dags/a.py"), "x = 1\n").expect("write");
+        fs::write(root.join("dags/b.py"), "x = 2\n").expect("write");
+        for text in ["dags\n", "dags/\n", "/dags\n", "dags*\n"] {
+            let ignore = DockerIgnore::parse(text).expect("ignore");
+            let err = walk(root, &ignore, IgnoreSyntax::Glob).expect_err(text);
+            assert!(matches!(err, ProjectError::DagsIgnored), "{text}: {err}");
+            assert!(err.to_string().contains("`.dockerignore`"), "{err}");
+        }
+        for text in ["dags/b.py\n", "dags\n!dags/a.py\n"] {
+            let ignore = DockerIgnore::parse(text).expect("ignore");
+            let walked = walk(root, &ignore, IgnoreSyntax::Glob).expect(text);
+            assert!(walked.dags.iter().any(|e| e.rel == "dags/a.py"), "{text}");
+        }
     }
 
     #[test]

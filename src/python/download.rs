@@ -22,13 +22,33 @@ pub struct WheelFetch {
     pub url: IndexUrl,
     pub sha256: Digest,
     pub size: u64,
+    /// Who vouches for `sha256` (named when the bytes differ).
+    pub pinned_by: HashSource,
+}
+
+/// Where an expected wheel hash comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashSource {
+    /// `airlock.lock` (a build from the lock).
+    Lock,
+    /// The index's listing (while locking: no lock is written yet).
+    Index,
+}
+
+impl std::fmt::Display for HashSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Lock => "airlock.lock pins",
+            Self::Index => "the index lists",
+        })
+    }
 }
 
 /// Why a wheel could not be put in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
     #[error(
-        "`{filename}` from `{url}` has sha256 `{actual}` ({size} bytes), but airlock.lock pins `{expected}`"
+        "`{filename}` from `{url}` has sha256 `{actual}` ({size} bytes), but {pinned_by} `{expected}`"
     )]
     Hash {
         filename: String,
@@ -37,6 +57,7 @@ pub enum DownloadError {
         expected: Digest,
         actual: Digest,
         size: u64,
+        pinned_by: HashSource,
     },
     #[error("`{filename}` is not in the store and `--offline` forbids downloading it")]
     Offline { filename: String },
@@ -72,6 +93,14 @@ pub enum DownloadError {
 impl DownloadError {
     pub fn hint(&self) -> Option<String> {
         match self {
+            Self::Hash {
+                pinned_by: HashSource::Index,
+                ..
+            } => Some(
+                "The index serves other bytes than the hash it lists (a broken or tampered \
+                 mirror); nothing was locked: fix the index, then run `airlock lock` again"
+                    .into(),
+            ),
             Self::Hash { .. } => Some(
                 "The file on the index is not the one that was locked: check the index (a mirror \
                  may serve other bytes), then re-lock on purpose with `airlock lock --upgrade-package NAME`"
@@ -144,6 +173,7 @@ async fn fetch_one(
                 expected: wheel.sha256.clone(),
                 actual,
                 size: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                pinned_by: wheel.pinned_by,
             }),
             Err(error) => Err(error.into()),
         };
@@ -196,6 +226,7 @@ async fn fetch_one(
             expected: wheel.sha256.clone(),
             actual,
             size,
+            pinned_by: wheel.pinned_by,
         });
     }
     store.commit_blob(temp, &wheel.sha256)?;

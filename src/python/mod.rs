@@ -17,7 +17,7 @@ mod tags;
 mod wheel_install;
 mod wheel_name;
 
-pub use download::{DownloadError, WheelFetch, fetch_wheels, with_index_credentials};
+pub use download::{DownloadError, HashSource, WheelFetch, fetch_wheels, with_index_credentials};
 pub use environment::{
     BASE_CONSTRAINTS, BaseView, EnvironmentError, InstalledDist, PythonEnvironment,
 };
