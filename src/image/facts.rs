@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{BaseImage, ImageError};
 use crate::digest::Digest;
-use crate::layer::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
+use crate::layer::{LayerChange, NamelessWhiteout, layer_change, layer_path};
 use crate::store::Store;
 
 /// Bumped when `BaseFacts` gains fields or its reader refuses more, so older cache
@@ -106,11 +106,6 @@ fn is_interpreter(path: &str) -> bool {
         .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn normalize(path: &str) -> String {
-    let trimmed = path.trim_start_matches("./").trim_start_matches('/');
-    trimmed.trim_end_matches('/').to_string()
-}
-
 fn remove_subtree<V>(map: &mut BTreeMap<String, V>, path: &str) {
     let prefix = format!("{path}/");
     map.retain(|k, _| k != path && !k.starts_with(&prefix));
@@ -167,32 +162,23 @@ impl BaseFacts {
         for entry in archive.entries().map_err(io)? {
             let mut entry = entry.map_err(io)?;
             let raw = entry.path().map_err(io)?.to_string_lossy().into_owned();
-            let path = normalize(&raw);
-            let (dir, name) = match path.rsplit_once('/') {
-                Some((d, n)) => (d.to_string(), n.to_string()),
-                None => (String::new(), path.clone()),
+            let change = layer_change(&raw).map_err(|NamelessWhiteout| ImageError::LayerEntry {
+                digest: digest.clone(),
+                path: format!("/{}", layer_path(&raw)),
+                rule: NamelessWhiteout::RULE,
+            })?;
+            let path = match change {
+                LayerChange::Opaque { dir } => {
+                    self.clear_children(&dir);
+                    continue;
+                }
+                LayerChange::Hide { target } => {
+                    self.remove(&target);
+                    continue;
+                }
+                LayerChange::Write { path } if path.is_empty() => continue,
+                LayerChange::Write { path } => path,
             };
-            if name == OPAQUE_WHITEOUT {
-                self.clear_children(&dir);
-                continue;
-            }
-            if let Some(hidden) = whiteout_target(&name) {
-                let hidden = hidden.map_err(|NamelessWhiteout| ImageError::LayerEntry {
-                    digest: digest.clone(),
-                    path: format!("/{path}"),
-                    rule: NamelessWhiteout::RULE,
-                })?;
-                let target = if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
-                self.remove(&target);
-                continue;
-            }
-            if path.is_empty() {
-                continue;
-            }
             let header = entry.header();
             let kind = header.entry_type();
             // Some writers leave numeric fields blank; blank means 0, as tar readers do.

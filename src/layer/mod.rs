@@ -13,7 +13,9 @@ mod whiteout;
 pub use build::{LayerError, build_layer};
 pub use compress::{LAYER_MEDIA_TYPE, MEMBER_SIZE, ParallelGzip, gzip_member};
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, normalize_mode};
-pub use whiteout::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
+pub use whiteout::{
+    LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, layer_path, whiteout_target,
+};
 
 /// Bumped whenever the bytes a layer builder writes change on purpose.
 pub const FORMAT_VERSION: u32 = 1;

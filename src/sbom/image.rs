@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::SbomError;
 use crate::digest::Digest;
 use crate::image::open_layer;
+use crate::layer::{LayerChange, NamelessWhiteout, layer_change, layer_path};
 use crate::oci::{ImageManifest, select_image};
 use crate::store::Store;
 
@@ -207,39 +208,32 @@ pub fn is_site_dist_info(dir: &str) -> bool {
     })
 }
 
-fn normalize(path: &str) -> String {
-    let trimmed = path.trim_start_matches("./").trim_start_matches('/');
-    trimmed.trim_end_matches('/').to_string()
-}
-
 impl Contents {
     fn apply_layer(&mut self, index: usize, reader: impl Read) -> std::io::Result<()> {
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries()? {
             let mut entry = entry?;
-            let path = normalize(&entry.path()?.to_string_lossy());
-            let (dir, name) = match path.rsplit_once('/') {
-                Some((d, n)) => (d.to_string(), n.to_string()),
-                None => (String::new(), path.clone()),
+            let raw = entry.path()?.to_string_lossy().into_owned();
+            let change = layer_change(&raw).map_err(|NamelessWhiteout| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("`/{}`: {}", layer_path(&raw), NamelessWhiteout::RULE),
+                )
+            })?;
+            let path = match change {
+                LayerChange::Opaque { dir } => {
+                    let prefix = format!("{dir}/");
+                    self.files
+                        .retain(|k, _| !(dir.is_empty() || k.starts_with(&prefix)));
+                    continue;
+                }
+                LayerChange::Hide { target } => {
+                    self.remove(&target);
+                    continue;
+                }
+                LayerChange::Write { path } if path.is_empty() => continue,
+                LayerChange::Write { path } => path,
             };
-            if name == ".wh..wh..opq" {
-                let prefix = format!("{dir}/");
-                self.files
-                    .retain(|k, _| !(dir.is_empty() || k.starts_with(&prefix)));
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let target = if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                };
-                self.remove(&target);
-                continue;
-            }
-            if path.is_empty() {
-                continue;
-            }
             let kind = entry.header().entry_type();
             // Anything written at a path replaces what was there (a directory only
             // replaces a non-directory).
