@@ -734,3 +734,27 @@ fn item9_a_layout_base_keeps_its_locked_digest_when_the_tag_moves() {
     let relocked = fs::read_to_string(&lock_path).expect("lock");
     assert!(relocked.contains(&moved.to_string()), "{relocked}");
 }
+
+/// A `.git` that no `.dockerignore` line excludes is copied into the image, as
+/// `docker build` would: the build says so, with the fix, since the history then
+/// ships and a rebuild of the commit (`airlock verify`) cannot match.
+#[test]
+fn an_unignored_git_directory_is_warned_about() {
+    let sandbox = Sandbox::quickstart();
+    fs::create_dir_all(sandbox.project.join(".git")).expect("mkdir");
+    fs::write(sandbox.project.join(".git/HEAD"), "ref: refs/heads/main\n").expect("write");
+    let ignore = sandbox.project.join(".dockerignore");
+    let kept = fs::read_to_string(&ignore).unwrap_or_default();
+    fs::write(&ignore, kept.replace(".git\n", "")).expect("write");
+    let output = sandbox.build(&[]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("warning:") && err.contains("`.git`"), "{err}");
+    assert!(err.contains(".dockerignore"), "{err}");
+
+    fs::write(&ignore, format!("{kept}.git\n")).expect("write");
+    let output = sandbox.build(&[]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(!err.contains("`.git`"), "{err}");
+}

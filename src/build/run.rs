@@ -236,6 +236,16 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     reporter.step("reading project files");
     let syntax = project.settings.dags.ignore_syntax;
     let walked = walk(&project.root, &project.dockerignore, syntax)?;
+    if walked
+        .project
+        .iter()
+        .any(|e| e.rel == ".git" || e.rel.starts_with(".git/"))
+    {
+        reporter.warn(
+            "`.git` is copied into the image (no `.dockerignore` line excludes it), as `docker build` would: the repository's history ships with it, and a rebuild of the commit (`airlock verify`) cannot match",
+            Some("add a line `.git` to `.dockerignore`, as `airlock init` and the Astro template do"),
+        );
+    }
     let placement = Placement {
         workdir: &workdir,
         owner,
