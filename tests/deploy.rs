@@ -1183,6 +1183,42 @@ fn item17_4_verify_a_deployment_rebuilds_its_commit_not_the_work_tree() {
     assert!(printed.contains("dags/example_dag.py"), "{printed}");
 }
 
+/// `verify NAME` of a deployment made with `--force` from a tree with uncommitted
+/// changes rebuilds the recorded commit, which is not what was deployed: it says so
+/// before the comparison, which then names the file.
+#[test]
+fn verify_warns_when_the_record_says_uncommitted_changes_were_deployed() {
+    let registry = Registry::plain();
+    let sandbox = project(&registry.address());
+    commit_all(&sandbox, "the project");
+    ok(run_in(
+        &sandbox,
+        &["deployment", "update", "dev", "--dag-deploy", "disable"],
+        "y\n",
+    ));
+    let example = sandbox.project.join("dags/example_dag.py");
+    let edited = format!(
+        "{}\n# not committed\n",
+        fs::read_to_string(&example).expect("read")
+    );
+    fs::write(&example, &edited).expect("write");
+    ok(run_in(&sandbox, &["deploy", "dev", "--force"], ""));
+    assert_eq!(inspect(&sandbox)["record"]["git"]["dirty"], true);
+
+    let output = run_in(&sandbox, &["verify", "dev"], "");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("uncommitted"),
+        "{err}"
+    );
+    assert!(
+        stdout(&output).contains("dags/example_dag.py"),
+        "{}",
+        stdout(&output)
+    );
+}
+
 /// The tags the registry holds for `repository`, from its filesystem storage.
 fn stored_tags(registry: &Registry, repository: &str) -> Vec<String> {
     let dir = registry

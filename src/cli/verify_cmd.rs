@@ -52,6 +52,8 @@ struct Target {
     image: String,
     remote: crate::build::RemoteOptions,
     commit: Option<String>,
+    /// The record says the deployed tree had uncommitted changes (`deploy --force`).
+    dirty: bool,
     exclude_dags: bool,
 }
 
@@ -70,6 +72,7 @@ fn target(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<Target> {
             image: args.image.clone(),
             remote: plain,
             commit: None,
+            dirty: false,
             exclude_dags: args.exclude_dags,
         });
     };
@@ -88,6 +91,7 @@ fn target(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<Target> {
         image: format!("{}@{}", image.repository, image.digest),
         remote: plain.with_settings(&settings.registry, &args.project_dir),
         commit: stored.record.git.as_ref().map(|g| g.commit.clone()),
+        dirty: stored.record.git.as_ref().is_some_and(|g| g.dirty),
         exclude_dags: args.exclude_dags || !image.includes_dags,
     })
 }
@@ -104,6 +108,12 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
         .unwrap_or(0);
     let temp = tempfile::tempdir().context("Cannot make a temporary directory")?;
     let store_dir = temp.path().join("store");
+    if target.dirty && args.commit.is_none() && !global.quiet {
+        eprintln!(
+            "warning: `{}` was deployed with uncommitted changes (`deploy --force`); the rebuild of its recorded commit cannot be expected to match",
+            crate::printable::printable(&args.image)
+        );
+    }
     // The project at a commit when it is in git: `--commit`, the record's, `HEAD`.
     let rev = args.commit.clone().or(target.commit);
     let (project_dir, commit) = if rev.is_some() || crate::verify::in_git(&args.project_dir) {
