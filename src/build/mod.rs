@@ -22,7 +22,8 @@ pub use error::BuildError;
 pub use lock_run::{LockSummary, check_lock, lock};
 pub use output::{OutputSpec, ensure_state_dir};
 pub use push::{
-    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, PushSummary, push_image, read_image,
+    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, PushSummary, attach_documents,
+    push_image, read_image,
 };
 pub use python_stage::{LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials};
 pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};

@@ -173,3 +173,40 @@ pub fn push_image(
         mounted: count(BlobOutcome::Mounted),
     })
 }
+
+/// Attaches each `(artifact type, bytes)` document to the image `manifest` in
+/// `repository`: the bytes go into `store`, then each is pushed as an OCI 1.1
+/// artifact whose `subject` is the image, listed under the referrers tag. The one
+/// path `build --push`, `push` and `deploy` share.
+pub async fn attach_documents(
+    client: &crate::registry::RegistryClient,
+    store: &crate::store::Store,
+    repository: &crate::registry::Repository,
+    manifest: &[u8],
+    documents: &[(&str, &[u8])],
+) -> Result<Vec<crate::oci::Descriptor>, BuildError> {
+    let subject = crate::oci::Descriptor::new(
+        media_types::OCI_MANIFEST,
+        Digest::of(manifest),
+        manifest.len() as u64,
+    );
+    let source = |bytes: &[u8]| -> Result<BlobSource, BuildError> {
+        let digest = store.put_bytes(bytes)?;
+        Ok(BlobSource {
+            path: store.blob_path(&digest),
+            digest,
+            size: bytes.len() as u64,
+        })
+    };
+    let empty = source(crate::registry::EMPTY_CONFIG)?;
+    let mut attached = Vec::new();
+    for (artifact_type, bytes) in documents {
+        let blob = source(bytes)?;
+        attached.push(
+            client
+                .attach(repository, &subject, artifact_type, &blob, &empty)
+                .await?,
+        );
+    }
+    Ok(attached)
+}

@@ -174,36 +174,21 @@ pub fn attach(
         return Ok(Vec::new());
     }
     let store = Store::open(store_dir(global))?;
-    let subject = crate::oci::Descriptor::new(
-        crate::oci::media_types::OCI_MANIFEST,
-        crate::digest::Digest::of(manifest),
-        manifest.len() as u64,
-    );
-    let source = |bytes: &[u8]| -> anyhow::Result<crate::registry::BlobSource> {
-        let digest = store.put_bytes(bytes)?;
-        Ok(crate::registry::BlobSource {
-            path: store.blob_path(&digest),
-            digest,
-            size: bytes.len() as u64,
-        })
-    };
-    let empty = source(crate::registry::EMPTY_CONFIG)?;
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
     let runtime = crate::build::runtime()?;
     let mut attached = Vec::new();
     for doc in documents {
-        let blob = source(&doc.bytes)?;
-        let descriptor = runtime
-            .block_on(client.attach(
+        let descriptors = runtime
+            .block_on(crate::build::attach_documents(
+                &client,
+                &store,
                 reference.repository(),
-                &subject,
-                doc.media_type,
-                &blob,
-                &empty,
+                manifest,
+                &[(doc.media_type, doc.bytes.as_slice())],
             ))
             .with_context(|| format!("Cannot attach `{}` to `{reference}`", doc.path.display()))?;
-        attached.push(descriptor);
+        attached.extend(descriptors);
     }
     Ok(attached)
 }

@@ -169,32 +169,17 @@ impl DeploymentRemote {
         manifest: &[u8],
         documents: &[(&'static str, Vec<u8>)],
     ) -> Result<Vec<Descriptor>, DeployError> {
-        let repo = &self.deployment.images;
-        let subject = Descriptor::new(
-            media_types::OCI_MANIFEST,
-            Digest::of(manifest),
-            manifest.len() as u64,
-        );
-        let source = |bytes: &[u8]| -> Result<crate::registry::BlobSource, DeployError> {
-            let digest = self.store.put_bytes(bytes)?;
-            Ok(crate::registry::BlobSource {
-                path: self.store.blob_path(&digest),
-                digest,
-                size: bytes.len() as u64,
-            })
-        };
-        let empty = source(crate::registry::EMPTY_CONFIG)?;
-        let mut attached = Vec::new();
-        for (artifact_type, bytes) in documents {
-            let blob = source(bytes)?;
-            attached.push(self.block_on(self.client.attach(
-                repo,
-                &subject,
-                artifact_type,
-                &blob,
-                &empty,
-            ))?);
-        }
+        let documents: Vec<(&str, &[u8])> = documents
+            .iter()
+            .map(|(artifact_type, bytes)| (*artifact_type, bytes.as_slice()))
+            .collect();
+        let attached = self.block_on(crate::build::attach_documents(
+            &self.client,
+            &self.store,
+            &self.deployment.images,
+            manifest,
+            &documents,
+        ))?;
         Ok(attached)
     }
 
