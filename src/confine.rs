@@ -1,5 +1,6 @@
 //! Where a symlink really leads inside a tree: the one resolver behind the project
-//! walk, DAG bundles and bundle unpacking.
+//! walk, DAG bundles and bundle unpacking, and (as a chroot sees it) behind finding a
+//! command inside an unpacked image.
 //!
 //! `..` is taken the way the kernel takes it, after the links before it are
 //! followed: with `s -> .`, `s/s/../..` climbs two levels above `s`'s directory, not
@@ -70,15 +71,43 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 pub fn resolve_link(
     link: &str,
     target: &str,
-    mut lookup: impl FnMut(&str) -> Node,
+    lookup: impl FnMut(&str) -> Node,
 ) -> Result<String, LinkError> {
     if target.starts_with('/') {
         return Err(LinkError::Absolute);
     }
     let dir = link.rsplit_once('/').map_or("", |(dir, _)| dir);
-    // Components still to walk, next one last; the resolved path so far.
+    // Components still to walk, next one last.
     let mut pending: Vec<String> = components(target).rev().map(str::to_string).collect();
     pending.extend(components(dir).rev().map(str::to_string));
+    walk(pending, Root::Refuse, lookup)
+}
+
+/// Where the absolute path `path` leads inside a root filesystem, the way a process
+/// chrooted there would see it: an absolute link target starts again at the root and
+/// `..` at the root stays there. Returns the root-relative path (`""` for the root).
+pub fn resolve_in_root(path: &str, lookup: impl FnMut(&str) -> Node) -> Result<String, LinkError> {
+    walk(
+        components(path).rev().map(str::to_string).collect(),
+        Root::Chroot,
+        lookup,
+    )
+}
+
+/// What the root means to a walk: a boundary a link may not cross, or a chroot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Root {
+    Refuse,
+    Chroot,
+}
+
+/// Walks `pending` (next component last) from the root, following the links
+/// `lookup` reports, within [`MAX_LINKS`] and [`MAX_STEPS`].
+fn walk(
+    mut pending: Vec<String>,
+    root: Root,
+    mut lookup: impl FnMut(&str) -> Node,
+) -> Result<String, LinkError> {
     let mut resolved: Vec<String> = Vec::new();
     let mut followed = 0;
     let mut steps = 0;
@@ -88,7 +117,7 @@ pub fn resolve_link(
             return Err(LinkError::TooManyLinks);
         }
         if part == ".." {
-            if resolved.pop().is_none() {
+            if resolved.pop().is_none() && root == Root::Refuse {
                 return Err(LinkError::Escapes);
             }
             continue;
@@ -103,7 +132,10 @@ pub fn resolve_link(
                 }
                 resolved.pop();
                 if next.starts_with('/') {
-                    return Err(LinkError::Absolute);
+                    if root == Root::Refuse {
+                        return Err(LinkError::Absolute);
+                    }
+                    resolved.clear();
                 }
                 pending.extend(components(&next).rev().map(str::to_string));
             }

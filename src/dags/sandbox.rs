@@ -96,8 +96,6 @@ pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
 
 /// The search path `execvp` uses when the environment sets no `PATH`.
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
-/// Symlinks followed while resolving one path inside a root (as Linux's `MAXSYMLINKS`).
-const MAX_LINKS: usize = 40;
 
 /// What running `name` in the sandbox would find, judged from the root filesystem
 /// before bubblewrap starts.
@@ -169,40 +167,20 @@ fn shebang(host: &Path) -> Option<String> {
 /// Where the absolute path `inside` leads in `rootfs`, every symlink on the way
 /// followed inside it; `None` when a component is missing or the links loop.
 fn resolve_in_root(rootfs: &Path, inside: &str) -> Option<PathBuf> {
-    let parts = |path: &str| -> Vec<String> {
-        path.split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .rev()
-            .map(str::to_string)
-            .collect()
-    };
-    // Components still to walk, next one last; the resolved path so far.
-    let mut pending = parts(inside);
-    let mut resolved = PathBuf::new();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
+    use crate::confine::Node;
+    let resolved = crate::confine::resolve_in_root(inside, |path| {
+        match std::fs::symlink_metadata(rootfs.join(path)) {
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::read_link(rootfs.join(path))
+                .ok()
+                .and_then(|target| target.to_str().map(|t| Node::Symlink(t.to_string())))
+                .unwrap_or(Node::Unreadable),
+            Ok(meta) if meta.is_dir() => Node::Dir,
+            Ok(_) => Node::File,
+            // A missing component ends the lookup, as it would for the kernel.
+            Err(_) => Node::Unreadable,
         }
-        let next = resolved.join(&part);
-        let host = rootfs.join(&next);
-        let meta = std::fs::symlink_metadata(&host).ok()?;
-        if meta.file_type().is_symlink() {
-            links += 1;
-            if links > MAX_LINKS {
-                return None;
-            }
-            let target = std::fs::read_link(&host).ok()?;
-            let target = target.to_str()?;
-            if target.starts_with('/') {
-                resolved = PathBuf::new();
-            }
-            pending.extend(parts(target));
-        } else {
-            resolved = next;
-        }
-    }
+    })
+    .ok()?;
     Some(rootfs.join(resolved))
 }
 
