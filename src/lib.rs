@@ -4,7 +4,6 @@
 //! `docs/architecture.md` for the module map and the invariants the tests guard.
 
 pub mod atomic_file;
-pub mod build;
 pub mod cli;
 pub mod confine;
 pub mod dags;
@@ -17,6 +16,7 @@ pub mod image;
 pub mod layer;
 pub mod lock;
 pub mod oci;
+pub mod pipeline;
 pub mod printable;
 pub mod project;
 pub mod python;

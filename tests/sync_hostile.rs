@@ -10,12 +10,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use airlock::build::{RemoteOptions, runtime};
 use airlock::deploy::{
     Action, BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle, BundleRef, Deployment,
     DeploymentRemote, RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record, build_bundle,
 };
 use airlock::digest::Digest;
+use airlock::pipeline::{RemoteOptions, runtime};
 use airlock::project::airflowignore::IgnoreSyntax;
 use airlock::project::dockerignore::DockerIgnore;
 use airlock::project::settings::DeploymentSettings;

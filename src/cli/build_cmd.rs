@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use super::args::{BuildArgs, GlobalArgs};
 use super::reporter::Spinner;
-use crate::build::{BuildOptions, LockMode, OutputSpec, build};
 use crate::env_vars;
+use crate::pipeline::{BuildOptions, LockMode, OutputSpec, build};
 
 /// `SOURCE_DATE_EPOCH` as Unix seconds; unset or empty means 0.
 pub fn source_date_epoch() -> anyhow::Result<u64> {

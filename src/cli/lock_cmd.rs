@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::args::{GlobalArgs, LockArgs, PythonArgs};
 use super::build_cmd::store_dir;
 use super::reporter::Spinner;
-use crate::build::{BuildOptions, LockMode, PythonOptions, SkippedScript, lock};
+use crate::pipeline::{BuildOptions, LockMode, PythonOptions, SkippedScript, lock};
 use crate::python::{Upgrade, package_name};
 
 /// The Python resolution settings the flags give.

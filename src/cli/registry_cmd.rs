@@ -9,8 +9,8 @@ use anyhow::Context;
 use super::args::{GlobalArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use super::build_cmd::store_dir;
 use super::reporter::TransferBar;
-use crate::build::{OutputSpec, RemoteOptions, pull_base, push_image, read_image};
 use crate::env_vars;
+use crate::pipeline::{OutputSpec, RemoteOptions, pull_base, push_image, read_image};
 use crate::registry::{CredentialEnv, CredentialStore, Secret};
 use crate::store::Store;
 

@@ -66,8 +66,8 @@ pub fn print_error(err: &anyhow::Error) {
         previous = text;
     }
     let hint_text = err
-        .downcast_ref::<crate::build::BuildError>()
-        .and_then(crate::build::BuildError::hint)
+        .downcast_ref::<crate::pipeline::BuildError>()
+        .and_then(crate::pipeline::BuildError::hint)
         .or_else(|| {
             err.downcast_ref::<crate::registry::RegistryError>()
                 .and_then(crate::registry::RegistryError::hint)

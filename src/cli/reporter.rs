@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::build::Reporter;
+use crate::pipeline::Reporter;
 
 /// Shows `bar` on stderr once the work has taken a second (short work stays silent).
 fn reveal_after_a_second(bar: &ProgressBar) {

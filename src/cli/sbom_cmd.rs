@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, SbomArgs, SbomChoice};
 use super::build_cmd::store_dir;
-use crate::build::{BuildResult, OutputSpec, pull_base, read_image};
+use crate::pipeline::{BuildResult, OutputSpec, pull_base, read_image};
 use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
 use crate::store::Store;
 
@@ -42,7 +42,7 @@ pub fn project_info(dir: &Path) -> ProjectInfo {
 pub fn load_image(
     global: &GlobalArgs,
     text: &str,
-) -> anyhow::Result<(ImageInput, Option<crate::build::LocalImage>)> {
+) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
     let remote = super::registry_cmd::remote_options(global, false, None);
     load_image_with(global, &remote, text)
 }
@@ -50,9 +50,9 @@ pub fn load_image(
 /// [`load_image`], a registry reference pulled with `remote`.
 pub fn load_image_with(
     global: &GlobalArgs,
-    remote: &crate::build::RemoteOptions,
+    remote: &crate::pipeline::RemoteOptions,
     text: &str,
-) -> anyhow::Result<(ImageInput, Option<crate::build::LocalImage>)> {
+) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
     if text.starts_with("oci:") || text.starts_with("docker-archive:") {
         let spec = OutputSpec::parse(text)?;
         let local = read_image(&spec).with_context(|| format!("Cannot read the image `{text}`"))?;
@@ -165,7 +165,7 @@ pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<Si
 /// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
 pub fn attach(
     global: &GlobalArgs,
-    remote: &crate::build::RemoteOptions,
+    remote: &crate::pipeline::RemoteOptions,
     reference: &str,
     manifest: &[u8],
     documents: &[SideDocument],
@@ -176,11 +176,11 @@ pub fn attach(
     let store = Store::open(store_dir(global))?;
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    let runtime = crate::build::runtime()?;
+    let runtime = crate::pipeline::runtime()?;
     let mut attached = Vec::new();
     for doc in documents {
         let descriptors = runtime
-            .block_on(crate::build::attach_documents(
+            .block_on(crate::pipeline::attach_documents(
                 &client,
                 &store,
                 reference.repository(),
@@ -195,11 +195,11 @@ pub fn attach(
 
 /// The artifacts attached to the image `digest` in `reference`'s repository.
 pub fn list_attached(
-    remote: &crate::build::RemoteOptions,
+    remote: &crate::pipeline::RemoteOptions,
     reference: &str,
     digest: &crate::digest::Digest,
 ) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    Ok(crate::build::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+    Ok(crate::pipeline::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
 }

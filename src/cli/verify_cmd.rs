@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, VerifyArgs};
 use super::reporter::Spinner;
-use crate::build::{BuildOptions, LockMode, OutputSpec, build};
+use crate::pipeline::{BuildOptions, LockMode, OutputSpec, build};
 use crate::sbom::ImageInput;
 use crate::store::Store;
 use crate::verify::compare;
@@ -50,7 +50,7 @@ fn layers(image: &ImageInput) -> Vec<(crate::digest::Digest, std::path::PathBuf)
 /// deployment record names, and whether its image carries the DAGs.
 struct Target {
     image: String,
-    remote: crate::build::RemoteOptions,
+    remote: crate::pipeline::RemoteOptions,
     commit: Option<String>,
     /// The record says the deployed tree had uncommitted changes (`deploy --force`).
     dirty: bool,

@@ -31,7 +31,7 @@ pub enum DagsError {
     Project(#[from] crate::project::ProjectError),
     /// The base image or the lock could not be read.
     #[error(transparent)]
-    Base(Box<crate::build::BuildError>),
+    Base(Box<crate::pipeline::BuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,

@@ -7,9 +7,9 @@ use super::{
     CheckInput, DagsError, Distribution, Exceptions, ModuleUniverse, ProjectLayout, PythonVersion,
     SourceFile, top_level_from_record, top_level_from_top_level_txt,
 };
-use crate::build::{BuildError, RemoteOptions, load_base};
 use crate::image::{BaseFacts, read_facts};
 use crate::lock::{LOCK_FILE, Lockfile};
+use crate::pipeline::{BuildError, RemoteOptions, load_base};
 use crate::project::{DAGS_DIR, Project, WalkedKind, walk};
 use crate::store::Store;
 

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::sandbox::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
 use super::{Diagnostic, DiagnosticKind, unpack_rootfs};
-use crate::build::{BuildError, BuildOptions, Reporter, build};
 use crate::digest::Digest;
 use crate::image::{Accounts, BaseFacts, resolve_owner, string_list};
+use crate::pipeline::{BuildError, BuildOptions, Reporter, build};
 use crate::project::{Project, WalkedKind, walk};
 use crate::store::Store;
 

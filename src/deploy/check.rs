@@ -1,8 +1,8 @@
 //! The DAG check before a deploy: tier 1 (`airlock parse`) on the DAGs that ship.
 
 use super::DeployError;
-use crate::build::RemoteOptions;
 use crate::dags::{ProjectLayout, SourceFile, check_project, project_check_input};
+use crate::pipeline::RemoteOptions;
 use crate::project::{DAGS_DIR, Project, WalkedEntry, WalkedKind, walk};
 use crate::store::Store;
 

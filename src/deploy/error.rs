@@ -112,7 +112,7 @@ pub enum DeployError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Build(#[from] crate::build::BuildError),
+    Build(#[from] crate::pipeline::BuildError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
@@ -134,9 +134,9 @@ pub enum DeployError {
 impl DeployError {
     /// A build's error, with a stale `airlock.lock` told as `StaleLock`: a deploy never
     /// rewrites the lock, so the fix is `airlock lock` and a commit.
-    pub fn from_build(error: crate::build::BuildError) -> Self {
-        use crate::build::{BuildError, PythonError};
+    pub fn from_build(error: crate::pipeline::BuildError) -> Self {
         use crate::lock::LockError;
+        use crate::pipeline::{BuildError, PythonError};
         let stale = match &error {
             BuildError::Lock(LockError::Stale { reason, .. }) => Some(reason.clone()),
             BuildError::Python(python) => match python.as_ref() {
@@ -160,7 +160,7 @@ impl DeployError {
             ),
             Self::LiteralCredentials { .. } => Some(format!(
                 "{}; then rotate the credentials if the files were shared",
-                crate::build::LITERAL_CREDENTIALS_HINT
+                crate::pipeline::LITERAL_CREDENTIALS_HINT
             )),
             Self::Downgrade { .. } => Some(
                 "if the rollback to the older Runtime is intended, deploy with `--allow-runtime-downgrade`"

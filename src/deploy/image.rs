@@ -7,9 +7,9 @@ use std::cmp::Ordering;
 use serde_json::Value;
 
 use super::DeployError;
-use crate::build::{LocalImage, OutputSpec, RemoteOptions, read_image, runtime};
 use crate::digest::Digest;
 use crate::oci::ImageManifest;
+use crate::pipeline::{LocalImage, OutputSpec, RemoteOptions, read_image, runtime};
 use crate::registry::{BlobSource, Platform, RegistryError};
 use crate::store::Store;
 

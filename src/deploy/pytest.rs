@@ -5,8 +5,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::DeployError;
-use crate::build::{BuildOptions, Reporter};
 use crate::dags::{Tier2Error, prepare, run_pytest as pytest_in_sandbox};
+use crate::pipeline::{BuildOptions, Reporter};
 
 /// `path` (`-t/--test`) as a relative path inside the project at `root`, checked to
 /// exist there.

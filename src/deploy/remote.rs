@@ -11,9 +11,9 @@ use super::record::{
     record_config,
 };
 use super::{DeployError, Deployment};
-use crate::build::{RemoteOptions, runtime};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::pipeline::{RemoteOptions, runtime};
 use crate::registry::{RegistryClient, RegistryError, Repository};
 use crate::store::Store;
 
@@ -173,7 +173,7 @@ impl DeploymentRemote {
             .iter()
             .map(|(artifact_type, bytes)| (*artifact_type, bytes.as_slice()))
             .collect();
-        let attached = self.block_on(crate::build::attach_documents(
+        let attached = self.block_on(crate::pipeline::attach_documents(
             &self.client,
             &self.store,
             &self.deployment.images,

@@ -12,11 +12,11 @@ use super::image::{DeployImage, compare_versions, from_store, prebuilt};
 use super::pytest::{run_pytest, test_target};
 use super::record::{Action, BundleRef, ImageRef, RECORD_SCHEMA_VERSION, Record, StoredRecord};
 use super::{DeployError, Deployment, DeploymentRemote};
-use crate::build::{
+use crate::digest::Digest;
+use crate::pipeline::{
     BuildOptions, LockMode, RemoteOptions, Reporter, build, check_lock, ensure_state_dir,
     push_image,
 };
-use crate::digest::Digest;
 use crate::project::{DAGS_DIR, Project, STATE_DIR, WalkedEntry, walk, walk_dags};
 use crate::store::Store;
 
@@ -419,7 +419,7 @@ fn documents(
 /// URL: refused before anything is pushed.
 fn refuse_literal_credentials(project: &Project) -> Result<(), DeployError> {
     let places =
-        crate::build::literal_credentials(project).map_err(crate::build::BuildError::from)?;
+        crate::pipeline::literal_credentials(project).map_err(crate::pipeline::BuildError::from)?;
     if places.is_empty() {
         return Ok(());
     }
