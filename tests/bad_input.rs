@@ -204,3 +204,39 @@ fn bad_airlock_toml_names_the_line() {
     .expect("write");
     assert_fails(&sandbox, &["airlock.toml", "line 2"]);
 }
+
+/// `pull` and `push` read `./airlock.toml` (its `[registry]` settings): one that does
+/// not parse is an error naming the file and the line, before any registry is asked.
+#[test]
+fn bad_airlock_toml_in_the_working_directory_stops_pull_and_push() {
+    let sandbox = Sandbox::quickstart();
+    fs::write(
+        sandbox.dir.path().join("airlock.toml"),
+        "[registry]\ninsecure = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let from = format!("oci:{}:3.0-1", sandbox.base_layout.display());
+    for args in [
+        vec!["pull", "127.0.0.1:1/team/base:1", "--cache-dir", &cache],
+        vec![
+            "push",
+            "127.0.0.1:1/team/base:1",
+            "--from",
+            &from,
+            "--cache-dir",
+            &cache,
+        ],
+    ] {
+        let output = support::airlock(&args, sandbox.dir.path(), &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains("airlock.toml"), "{args:?}: {err}");
+        assert!(err.contains("line 2"), "{args:?}: {err}");
+        assert!(
+            !err.contains("127.0.0.1:1/team"),
+            "no registry was asked: {err}"
+        );
+    }
+}
