@@ -11,6 +11,7 @@ pub mod debian;
 pub mod deploy;
 pub mod digest;
 pub mod env_vars;
+pub mod hint;
 pub mod http;
 pub mod image;
 pub mod layer;

@@ -40,12 +40,16 @@ pub enum DagsError {
     },
 }
 
-impl DagsError {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
+impl crate::hint::Hint for DagsError {
+    fn hints(&self) -> Vec<String> {
         match self {
-            Self::Base(err) => err.hint(),
-            _ => None,
+            Self::Project(error) => error.hints(),
+            Self::Base(error) => error.hints(),
+            Self::InvalidPythonVersion(..)
+            | Self::UnsupportedPythonVersion(..)
+            | Self::ReadExceptions { .. }
+            | Self::NoPython
+            | Self::Read { .. } => Vec::new(),
         }
     }
 }

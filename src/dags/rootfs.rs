@@ -329,6 +329,17 @@ pub fn unpack_rootfs(store: &Store, layers: &[(Digest, PathBuf)]) -> Result<Path
     Ok(dest)
 }
 
+impl crate::hint::Hint for RootfsError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Store(error) => error.hints(),
+            Self::Open { .. } | Self::Unpack { .. } | Self::Corrupt { .. } | Self::Entry { .. } => {
+                Vec::new()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

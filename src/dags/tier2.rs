@@ -55,22 +55,6 @@ pub enum Tier2Error {
     NoPython { image: String, detail: String },
 }
 
-impl Tier2Error {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Sandbox(e) => e.hint(),
-            Self::Build(e) => e.hint(),
-            Self::EnvFile(e) => e.hint(),
-            Self::NoPython { .. } => Some(
-                "`airlock parse` without `--full` checks the DAGs without it; for `--full` and `airlock pytest`, build on a base image with CPython (an Astro Runtime image)"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-}
-
 /// Fails with `NoPython` unless `python3` on the image's `PATH` can run: checked in
 /// the unpacked root before the sandbox starts, where bubblewrap would only say
 /// `execvp python3: No such file or directory`.
@@ -449,6 +433,24 @@ pub fn run_pytest(
         .status()
         .map_err(io_err(Path::new("bwrap")))?;
     Ok(status.code().unwrap_or(1))
+}
+
+impl crate::hint::Hint for Tier2Error {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Build(error) => error.hints(),
+            Self::Sandbox(error) => error.hints(),
+            Self::Rootfs(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Project(error) => error.hints(),
+            Self::Image(error) => error.hints(),
+            Self::EnvFile(error) => error.hints(),
+            Self::NoPython { .. } => vec![
+                "`airlock parse` without `--full` checks the DAGs without it; for `--full` and `airlock pytest`, build on a base image with CPython (an Astro Runtime image)".into(),
+            ],
+            Self::Io { .. } | Self::NoWorkdir | Self::Script { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -850,6 +850,19 @@ fn alternatives<S: ContentSink>(
     Ok(())
 }
 
+impl crate::hint::Hint for InstallError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Deb(error) => error.hints(),
+            Self::BaseStatus(error) => error.hints(),
+            Self::BaseStatusEntry { .. }
+            | Self::MissingField { .. }
+            | Self::Store { .. }
+            | Self::DanglingHardlink { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testdeb::*;

@@ -66,3 +66,21 @@ pub enum ImageError {
     #[error("Cannot write image JSON")]
     Json(#[source] serde_json::Error),
 }
+
+impl crate::hint::Hint for ImageError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Oci(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Config { .. }
+            | Self::Platform { .. }
+            | Self::Layer { .. }
+            | Self::LayerEntry { .. }
+            | Self::LayerMediaType { .. }
+            | Self::NotInStore { .. }
+            | Self::UnknownTrigger { .. }
+            | Self::UnknownAccount { .. }
+            | Self::Json(..) => Vec::new(),
+        }
+    }
+}

@@ -82,37 +82,46 @@ pub enum BuildError {
     },
 }
 
-impl BuildError {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Debian(e) => e.hint(),
-            Self::Lock(e) => e.hint(),
-            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => Some(
-                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`"
-                    .into(),
-            ),
-            Self::Registry(err) => err.hint(),
-            Self::Python(err) => {
-                let hints = err.hints();
-                (!hints.is_empty()).then(|| hints.join("\nhint: "))
-            }
-            Self::PinnedBaseMissing { .. } => Some(
-                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout"
-                    .into(),
-            ),
-            Self::AirflowPinned { .. } => Some(
-                "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt"
-                    .into(),
-            ),
-            Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
-            _ => None,
-        }
-    }
-}
-
 impl From<super::python_stage::PythonError> for BuildError {
     fn from(error: super::python_stage::PythonError) -> Self {
         Self::Python(Box::new(error))
+    }
+}
+
+impl crate::hint::Hint for BuildError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Project(error) => error.hints(),
+            Self::Debian(error) => error.hints(),
+            Self::Image(error) => error.hints(),
+            Self::Layer(error) => error.hints(),
+            Self::Tree(error) => error.hints(),
+            Self::Oci(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Lock(error) => error.hints(),
+            Self::Dockerfile { source, .. } => source.hints(),
+            Self::AirflowPinned { .. } => vec![
+                "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt".into(),
+            ],
+            Self::Registry(error) => error.hints(),
+            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => vec![
+                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`".into(),
+            ],
+            Self::Reference(error) => error.hints(),
+            Self::Http(error) => error.hints(),
+            Self::Offline { .. } => vec![
+                "run the same command once without `--offline` (or `--frozen`) to fill the store".into(),
+            ],
+            Self::Python(error) => error.hints(),
+            Self::PinnedBaseMissing { .. } => vec![
+                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout".into(),
+            ],
+            Self::BadImageName(..)
+            | Self::UnsupportedInput { .. }
+            | Self::Runtime(..)
+            | Self::PushDigest { .. }
+            | Self::BadOutput(..)
+            | Self::StateDir { .. } => Vec::new(),
+        }
     }
 }

@@ -117,29 +117,6 @@ pub enum PythonError {
     },
 }
 
-impl PythonError {
-    /// Advice for the user, one line each.
-    pub fn hints(&self) -> Vec<String> {
-        match self {
-            Self::Requirements(e) => e.hint().map(str::to_string).into_iter().collect(),
-            Self::IndexConfig(e) => e.hint().into_iter().collect(),
-            Self::Index(IndexError::Resolve(e)) => e.hints(),
-            Self::Download(e) => e.hint().into_iter().collect(),
-            Self::Lock(e) => e.hint().into_iter().collect(),
-            Self::Index(IndexError::Offline { .. }) => {
-                vec!["Run once without `--offline` (or `--frozen`) to fill the cache".into()]
-            }
-            Self::NoHashedWheel { .. } => vec![
-                "Regenerate the hashes (`pip hash` or `pip-compile --generate-hashes`) for this platform, or drop the `--hash` options to let airlock resolve and pin".into(),
-            ],
-            Self::Environment(EnvironmentError::NoPython) => vec![
-                "Use a base image with CPython (an Astro Runtime or `python` image), or empty `requirements.txt`".into(),
-            ],
-            _ => Vec::new(),
-        }
-    }
-}
-
 impl From<ResolveError> for PythonError {
     fn from(error: ResolveError) -> Self {
         Self::Index(IndexError::Resolve(error))
@@ -918,4 +895,32 @@ async fn hashed_wheels(
         });
     }
     Ok(out)
+}
+
+impl crate::hint::Hint for PythonError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Requirements(error) => error.hints(),
+            Self::Environment(error) => error.hints(),
+            Self::IndexConfig(error) => error.hints(),
+            Self::Index(error) => error.hints(),
+            Self::Download(error) => error.hints(),
+            Self::FindLinks(error) => error.hints(),
+            Self::Install { source, .. } => source.hints(),
+            Self::Unlockable { source, .. } => source.hints(),
+            Self::NoHashedWheel { .. } => vec![
+                "Regenerate the hashes (`pip hash` or `pip-compile --generate-hashes`) for this platform, or drop the `--hash` options to let airlock resolve and pin".into(),
+            ],
+            Self::Http(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Tree(error) => error.hints(),
+            Self::Layer(error) => error.hints(),
+            Self::Lock(error) => error.hints(),
+            Self::Corrupt { .. }
+            | Self::ExcludeNewer(..)
+            | Self::Contradiction { .. }
+            | Self::Runtime(..)
+            | Self::Read { .. } => Vec::new(),
+        }
+    }
 }

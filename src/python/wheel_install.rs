@@ -873,6 +873,30 @@ fn urlsafe_b64(bytes: &[u8]) -> String {
     out
 }
 
+impl crate::hint::Hint for WheelInstallError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Filename(error) => error.hints(),
+            Self::Zip { .. }
+            | Self::Read { .. }
+            | Self::UnsafePath { .. }
+            | Self::Symlink { .. }
+            | Self::DistInfo { .. }
+            | Self::MissingMetadata { .. }
+            | Self::WheelVersion { .. }
+            | Self::Record { .. }
+            | Self::NotInRecord { .. }
+            | Self::MissingFromArchive { .. }
+            | Self::HashAlgorithm { .. }
+            | Self::Mismatch { .. }
+            | Self::DataKey { .. }
+            | Self::EntryPoint { .. }
+            | Self::Duplicate { .. }
+            | Self::Utf8 { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
