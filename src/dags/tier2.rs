@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::sandbox::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
-use super::{Diagnostic, DiagnosticKind, unpack_rootfs};
+use super::{Diagnostic, DiagnosticKind};
 use crate::digest::Digest;
 use crate::image::{Accounts, BaseFacts, resolve_owner, string_list};
 use crate::pipeline::{BuildError, BuildOptions, Reporter, build};
 use crate::project::{Project, WalkedKind, walk};
+use crate::sandbox::{
+    CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command, unpack_rootfs,
+};
 use crate::store::Store;
 
 /// The integrity script shipped inside airlock.
@@ -28,7 +30,7 @@ pub enum Tier2Error {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
-    Rootfs(#[from] super::RootfsError),
+    Rootfs(#[from] crate::sandbox::RootfsError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
