@@ -6,8 +6,9 @@ use anyhow::Context;
 
 use super::args::{BuildArgs, GlobalArgs};
 use super::reporter::Spinner;
+use crate::dags::{Prepared, prepare};
 use crate::env_vars;
-use crate::pipeline::{BuildOptions, LockMode, OutputSpec, build};
+use crate::pipeline::{BuildOptions, LockMode, OutputSpec, Reporter, build, build_for_sandbox};
 
 /// `SOURCE_DATE_EPOCH` as Unix seconds; unset or empty means 0.
 pub fn source_date_epoch() -> anyhow::Result<u64> {
@@ -24,6 +25,13 @@ pub fn store_dir(global: &GlobalArgs) -> std::path::PathBuf {
         .cache_dir
         .clone()
         .unwrap_or_else(|| crate::store::default_cache_dir(&|name| std::env::var(name).ok()))
+}
+
+/// Builds the project as `options` say and prepares the sandbox around its image
+/// (`parse --full`, `pytest`).
+pub fn sandbox(options: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Prepared> {
+    let image = build_for_sandbox(options, reporter)?;
+    Ok(prepare(&image, &|message| reporter.step(message))?)
 }
 
 /// Build options for a project with its default output (for the sandboxed checks).

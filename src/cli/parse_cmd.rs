@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, ParseArgs};
 use crate::dags::{PythonVersion, check_project, project_check_input};
+use crate::pipeline::locked_base_facts;
 use crate::project::Project;
 use crate::store::Store;
 
@@ -26,7 +27,7 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         let options =
             super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
         let spinner = super::reporter::Spinner::new(global.quiet || args.json);
-        let prepared = crate::dags::prepare(&options, &spinner);
+        let prepared = super::build_cmd::sandbox(&options, &spinner);
         spinner.finish();
         Some(prepared.context("Cannot prepare the sandbox for `parse --full`")?)
     } else {
@@ -34,13 +35,8 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
     };
     let remote = super::registry_cmd::remote_options(global, false, None)
         .with_settings(&project.settings.registry, &project.root);
-    let input = project_check_input(
-        &store,
-        &project,
-        args.base_layout.as_deref(),
-        &remote,
-        python,
-    )?;
+    let (facts, lock) = locked_base_facts(&store, &project, args.base_layout.as_deref(), &remote)?;
+    let input = project_check_input(&store, &project, &facts, lock.as_ref(), python)?;
     let mut report = check_project(&input);
     let mut full = None;
     if let Some(prepared) = &prepared {

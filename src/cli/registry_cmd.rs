@@ -10,7 +10,9 @@ use super::args::{GlobalArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use super::build_cmd::store_dir;
 use super::reporter::TransferBar;
 use crate::env_vars;
-use crate::pipeline::{OutputSpec, RemoteOptions, pull_base, push_image, read_image};
+use crate::image::pull_base;
+use crate::pipeline::{BuildError, OutputSpec, push_image, read_image};
+use crate::registry::RemoteOptions;
 use crate::registry::{CredentialEnv, CredentialStore, Secret};
 use crate::store::Store;
 
@@ -45,7 +47,8 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
     let bar = TransferBar::new(global.quiet);
     let remote = remote_options(global, args.offline, Some(bar.clone()))
         .with_settings(&settings_of_cwd().registry, std::path::Path::new("."));
-    let result = pull_base(&store, &remote, &args.reference, None);
+    // As `BuildError`, whose hints the CLI renders.
+    let result = pull_base(&store, &remote, &args.reference, None).map_err(BuildError::from);
     bar.finish();
     let (base, _) = result.with_context(|| format!("Cannot pull `{}`", args.reference))?;
     if !global.quiet {

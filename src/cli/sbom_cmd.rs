@@ -8,7 +8,9 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, SbomArgs, SbomChoice};
 use super::build_cmd::store_dir;
-use crate::pipeline::{BuildResult, OutputSpec, pull_base, read_image};
+use crate::image::pull_base;
+use crate::pipeline::{BuildError, BuildResult, OutputSpec, read_image};
+use crate::registry::{RemoteOptions, attach_documents, runtime};
 use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
 use crate::store::Store;
 
@@ -50,7 +52,7 @@ pub fn load_image(
 /// [`load_image`], a registry reference pulled with `remote`.
 pub fn load_image_with(
     global: &GlobalArgs,
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     text: &str,
 ) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
     if text.starts_with("oci:") || text.starts_with("docker-archive:") {
@@ -60,8 +62,9 @@ pub fn load_image_with(
         return Ok((input, Some(local)));
     }
     let store = Store::open(store_dir(global))?;
-    let (image, _) =
-        pull_base(&store, remote, text, None).with_context(|| format!("Cannot pull `{text}`"))?;
+    let (image, _) = pull_base(&store, remote, text, None)
+        .map_err(BuildError::from)
+        .with_context(|| format!("Cannot pull `{text}`"))?;
     let input = ImageInput::from_store(&store, &image.manifest_digest)?;
     Ok((input, None))
 }
@@ -165,7 +168,7 @@ pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<Si
 /// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
 pub fn attach(
     global: &GlobalArgs,
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     reference: &str,
     manifest: &[u8],
     documents: &[SideDocument],
@@ -174,13 +177,15 @@ pub fn attach(
         return Ok(Vec::new());
     }
     let store = Store::open(store_dir(global))?;
-    let reference = remote.parse_reference(reference)?;
+    let reference = remote
+        .parse_reference(reference)
+        .map_err(BuildError::from)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    let runtime = crate::pipeline::runtime()?;
+    let runtime = runtime()?;
     let mut attached = Vec::new();
     for doc in documents {
         let descriptors = runtime
-            .block_on(crate::pipeline::attach_documents(
+            .block_on(attach_documents(
                 &client,
                 &store,
                 reference.repository(),
@@ -195,11 +200,13 @@ pub fn attach(
 
 /// The artifacts attached to the image `digest` in `reference`'s repository.
 pub fn list_attached(
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     reference: &str,
     digest: &crate::digest::Digest,
 ) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
-    let reference = remote.parse_reference(reference)?;
+    let reference = remote
+        .parse_reference(reference)
+        .map_err(BuildError::from)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    Ok(crate::pipeline::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+    Ok(runtime()?.block_on(client.referrers(reference.repository(), digest))?)
 }

@@ -29,9 +29,6 @@ pub enum DagsError {
     NoPython,
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
-    /// The base image or the lock could not be read.
-    #[error(transparent)]
-    Base(Box<crate::pipeline::BuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -43,9 +40,6 @@ pub enum DagsError {
 impl DagsError {
     /// What the user can do about it, when airlock knows.
     pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Base(err) => err.hint(),
-            _ => None,
-        }
+        None
     }
 }

@@ -35,4 +35,6 @@ pub use resolve::{
     top_level_from_top_level_txt,
 };
 pub use syntax::{ParsedSource, parse_source};
-pub use tier2::{IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest};
+pub use tier2::{
+    BuiltImage, IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest,
+};

@@ -68,6 +68,9 @@ pub enum DeployError {
     DagCheckFailed { count: usize, report: String },
     #[error("Cannot run the project's tests in the image")]
     Pytest(#[source] Box<crate::dags::Tier2Error>),
+    /// The image the tests run in could not be built.
+    #[error("Cannot run the project's tests in the image")]
+    PytestBuild(#[source] Box<crate::pipeline::BuildError>),
     #[error("The project's tests failed; nothing was deployed")]
     PytestFailed,
     #[error(
@@ -190,7 +193,6 @@ impl DeployError {
             ),
             Self::Pytest(err) => match err.as_ref() {
                 crate::dags::Tier2Error::Sandbox(e) => e.hint(),
-                crate::dags::Tier2Error::Build(e) => e.hint(),
                 crate::dags::Tier2Error::EnvFile(e) => e.hint(),
                 _ => None,
             },
@@ -204,6 +206,7 @@ impl DeployError {
                     .into(),
             ),
             Self::Build(error) => error.hint(),
+            Self::PytestBuild(error) => error.hint(),
             Self::Dags(error) => error.hint(),
             Self::Registry(error) => error.hint(),
             _ => None,

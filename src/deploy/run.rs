@@ -14,10 +14,10 @@ use super::record::{Action, BundleRef, ImageRef, RECORD_SCHEMA_VERSION, Record, 
 use super::{DeployError, Deployment, DeploymentRemote};
 use crate::digest::Digest;
 use crate::pipeline::{
-    BuildOptions, LockMode, RemoteOptions, Reporter, build, check_lock, ensure_state_dir,
-    push_image,
+    BuildOptions, LockMode, Reporter, build, check_lock, ensure_state_dir, push_image,
 };
 use crate::project::{DAGS_DIR, Project, STATE_DIR, WalkedEntry, walk, walk_dags};
+use crate::registry::RemoteOptions;
 use crate::store::Store;
 
 /// Which parts a deploy ships.

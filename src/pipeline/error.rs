@@ -35,8 +35,6 @@ pub enum BuildError {
         line: usize,
         entry: String,
     },
-    #[error("Invalid image name `{0}` after `FROM`")]
-    BadImageName(String),
     #[error(
         "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
     )]
@@ -52,10 +50,6 @@ pub enum BuildError {
     Reference(#[from] crate::registry::ReferenceError),
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
-    #[error("Cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
-    #[error("Offline: {what} is not in the store and `--offline` forbids fetching it")]
-    Offline { what: String },
     #[error("`{target}` names a digest, but the image to push is `{image}`")]
     PushDigest {
         target: String,
@@ -63,15 +57,6 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Python(Box<super::python_stage::PythonError>),
-    #[error(
-        "airlock.lock pins the base `{reference}` at `{digest}`, but neither the store nor the layout `{}` holds that image any more",
-        layout.display()
-    )]
-    PinnedBaseMissing {
-        reference: String,
-        digest: crate::digest::Digest,
-        layout: PathBuf,
-    },
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
     #[error("Cannot write `{}`", path.display())]
@@ -88,24 +73,19 @@ impl BuildError {
         match self {
             Self::Debian(e) => e.hint(),
             Self::Lock(e) => e.hint(),
-            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => Some(
-                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`"
-                    .into(),
-            ),
+            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => {
+                Some(crate::image::NO_REGISTRY_HINT.into())
+            }
+            Self::Image(e) => e.hint(),
             Self::Registry(err) => err.hint(),
             Self::Python(err) => {
                 let hints = err.hints();
                 (!hints.is_empty()).then(|| hints.join("\nhint: "))
             }
-            Self::PinnedBaseMissing { .. } => Some(
-                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout"
-                    .into(),
-            ),
             Self::AirflowPinned { .. } => Some(
                 "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt"
                     .into(),
             ),
-            Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
             _ => None,
         }
     }
