@@ -22,6 +22,7 @@ pub mod printable;
 pub mod project;
 pub mod python;
 pub mod registry;
+pub mod sandbox;
 pub mod sbom;
 pub mod store;
 pub mod verify;

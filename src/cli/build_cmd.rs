@@ -7,7 +7,15 @@ use anyhow::Context;
 use super::args::{BuildArgs, GlobalArgs};
 use super::reporter::Spinner;
 use super::settings::Resolved;
-use crate::pipeline::{BuildOptions, LockMode, OutputSpec, build};
+use crate::dags::{Prepared, prepare};
+use crate::pipeline::{BuildOptions, LockMode, OutputSpec, Reporter, build, build_for_sandbox};
+
+/// Builds the project as `options` say and prepares the sandbox around its image
+/// (`parse --full`, `pytest`).
+pub fn sandbox(options: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Prepared> {
+    let image = build_for_sandbox(options, reporter)?;
+    Ok(prepare(&image, &|message| reporter.step(message))?)
+}
 
 /// Build options for a project with its default output (for the sandboxed checks).
 pub fn default_options(

@@ -7,6 +7,7 @@ use anyhow::Context;
 use super::args::{GlobalArgs, ParseArgs};
 use super::settings::Resolved;
 use crate::dags::{PythonVersion, check_project, project_check_input};
+use crate::pipeline::locked_base_facts;
 use crate::project::Project;
 use crate::store::Store;
 
@@ -37,20 +38,15 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
             args.base_layout.clone(),
         );
         let spinner = super::reporter::Spinner::new(global.quiet || args.json);
-        let prepared = crate::dags::prepare(&options, &spinner);
+        let prepared = super::build_cmd::sandbox(&options, &spinner);
         spinner.finish();
         Some(prepared.context("Cannot prepare the sandbox for `parse --full`")?)
     } else {
         None
     };
     let remote = settings.remote(false);
-    let input = project_check_input(
-        &store,
-        &project,
-        args.base_layout.as_deref(),
-        &remote,
-        python,
-    )?;
+    let (facts, lock) = locked_base_facts(&store, &project, args.base_layout.as_deref(), &remote)?;
+    let input = project_check_input(&store, &project, &facts, lock.as_ref(), python)?;
     let mut report = check_project(&input);
     let mut full = None;
     if let Some(prepared) = &prepared {

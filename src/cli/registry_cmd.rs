@@ -9,7 +9,8 @@ use super::args::{GlobalArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use super::reporter::TransferBar;
 use super::settings::Resolved;
 use crate::env_vars;
-use crate::pipeline::{OutputSpec, pull_base, push_image, read_image};
+use crate::image::pull_base;
+use crate::pipeline::{OutputSpec, push_image, read_image};
 use crate::registry::{CredentialEnv, CredentialStore, Secret};
 use crate::store::Store;
 

@@ -8,7 +8,9 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, SbomArgs, SbomChoice};
 use super::settings::Resolved;
-use crate::pipeline::{BuildResult, OutputSpec, pull_base, read_image};
+use crate::image::pull_base;
+use crate::pipeline::{BuildResult, OutputSpec, read_image};
+use crate::registry::{RemoteOptions, attach_documents, runtime};
 use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
 use crate::store::Store;
 
@@ -49,7 +51,7 @@ pub fn load_image(
 /// [`load_image`], a registry reference pulled with `remote`.
 pub fn load_image_with(
     settings: &Resolved,
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     text: &str,
 ) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
     if text.starts_with("oci:") || text.starts_with("docker-archive:") {
@@ -165,7 +167,7 @@ pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<Si
 /// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
 pub fn attach(
     settings: &Resolved,
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     reference: &str,
     manifest: &[u8],
     documents: &[SideDocument],
@@ -176,11 +178,11 @@ pub fn attach(
     let store = Store::open(&settings.store_dir)?;
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    let runtime = crate::pipeline::runtime()?;
+    let runtime = runtime()?;
     let mut attached = Vec::new();
     for doc in documents {
         let descriptors = runtime
-            .block_on(crate::pipeline::attach_documents(
+            .block_on(attach_documents(
                 &client,
                 &store,
                 reference.repository(),
@@ -195,11 +197,11 @@ pub fn attach(
 
 /// The artifacts attached to the image `digest` in `reference`'s repository.
 pub fn list_attached(
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     reference: &str,
     digest: &crate::digest::Digest,
 ) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    Ok(crate::pipeline::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+    Ok(runtime()?.block_on(client.referrers(reference.repository(), digest))?)
 }

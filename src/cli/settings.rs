@@ -10,8 +10,8 @@ use anyhow::Context;
 
 use super::args::GlobalArgs;
 use crate::env_vars;
-use crate::pipeline::RemoteOptions;
 use crate::project::{ProjectError, Settings};
+use crate::registry::RemoteOptions;
 
 /// One command's resolved settings.
 #[derive(Debug)]

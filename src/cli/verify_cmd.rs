@@ -51,7 +51,7 @@ fn layers(image: &ImageInput) -> Vec<(crate::digest::Digest, std::path::PathBuf)
 /// deployment record names, and whether its image carries the DAGs.
 struct Target {
     image: String,
-    remote: crate::pipeline::RemoteOptions,
+    remote: crate::registry::RemoteOptions,
     commit: Option<String>,
     /// The record says the deployed tree had uncommitted changes (`deploy --force`).
     dirty: bool,

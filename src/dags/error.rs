@@ -29,9 +29,6 @@ pub enum DagsError {
     NoPython,
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
-    /// The base image or the lock could not be read.
-    #[error(transparent)]
-    Base(Box<crate::pipeline::BuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -44,7 +41,6 @@ impl crate::hint::Hint for DagsError {
     fn hints(&self) -> Vec<String> {
         match self {
             Self::Project(error) => error.hints(),
-            Self::Base(error) => error.hints(),
             Self::InvalidPythonVersion(..)
             | Self::UnsupportedPythonVersion(..)
             | Self::ReadExceptions { .. }

@@ -68,6 +68,9 @@ pub enum DeployError {
     DagCheckFailed { count: usize, report: String },
     #[error("Cannot run the project's tests in the image")]
     Pytest(#[source] Box<crate::dags::Tier2Error>),
+    /// The image the tests run in could not be built.
+    #[error("Cannot run the project's tests in the image")]
+    PytestBuild(#[source] Box<crate::pipeline::BuildError>),
     #[error("The project's tests failed; nothing was deployed")]
     PytestFailed,
     #[error(
@@ -184,6 +187,7 @@ impl crate::hint::Hint for DeployError {
                 "fix the errors, list the file in `.airlock-dag-exceptions.txt`, or deploy anyway with `--force`".into(),
             ],
             Self::Pytest(error) => error.hints(),
+            Self::PytestBuild(error) => error.hints(),
             Self::RaceLost { name, .. } => vec![format!(
                 "check what is deployed with `airlock deployment inspect {name}`, then deploy again"
             )],

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::DeployError;
 use crate::digest::Digest;
 use crate::oci::ImageManifest;
-use crate::pipeline::{LocalImage, OutputSpec, RemoteOptions, read_image, runtime};
-use crate::registry::{BlobSource, Platform, RegistryError};
+use crate::pipeline::{BuildError, LocalImage, OutputSpec, read_image};
+use crate::registry::{BlobSource, Platform, RegistryError, RemoteOptions, runtime};
 use crate::store::Store;
 
 /// An image ready to push, with its parsed config.
@@ -100,7 +100,7 @@ pub fn prebuilt(
         let spec = OutputSpec::parse(name)?;
         return checked(read_image(&spec)?, name);
     }
-    let reference = remote.parse_reference(name)?;
+    let reference = remote.parse_reference(name).map_err(BuildError::from)?;
     let client = remote.client(&format!("the image `{name}`"))?;
     let pulled =
         runtime()?.block_on(

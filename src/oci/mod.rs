@@ -6,8 +6,10 @@
 
 mod archive;
 mod layout;
+mod read_archive;
 mod types;
 
 pub use archive::write_docker_archive;
 pub use layout::{LayoutImage, OciError, image_by_digest, read_layout, select_image, write_layout};
+pub use read_archive::{ArchiveImage, read_docker_archive};
 pub use types::{Descriptor, ImageIndex, ImageManifest, Platform, media_types};

@@ -35,8 +35,6 @@ pub enum BuildError {
         line: usize,
         entry: String,
     },
-    #[error("Invalid image name `{0}` after `FROM`")]
-    BadImageName(String),
     #[error(
         "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
     )]
@@ -52,10 +50,6 @@ pub enum BuildError {
     Reference(#[from] crate::registry::ReferenceError),
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
-    #[error("Cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
-    #[error("Offline: {what} is not in the store and `--offline` forbids fetching it")]
-    Offline { what: String },
     #[error("`{target}` names a digest, but the image to push is `{image}`")]
     PushDigest {
         target: String,
@@ -63,15 +57,6 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Python(Box<super::python_stage::PythonError>),
-    #[error(
-        "airlock.lock pins the base `{reference}` at `{digest}`, but neither the store nor the layout `{}` holds that image any more",
-        layout.display()
-    )]
-    PinnedBaseMissing {
-        reference: String,
-        digest: crate::digest::Digest,
-        layout: PathBuf,
-    },
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
     #[error("Cannot write `{}`", path.display())]
@@ -109,16 +94,8 @@ impl crate::hint::Hint for BuildError {
             ],
             Self::Reference(error) => error.hints(),
             Self::Http(error) => error.hints(),
-            Self::Offline { .. } => vec![
-                "run the same command once without `--offline` (or `--frozen`) to fill the store".into(),
-            ],
             Self::Python(error) => error.hints(),
-            Self::PinnedBaseMissing { .. } => vec![
-                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout".into(),
-            ],
-            Self::BadImageName(..)
-            | Self::UnsupportedInput { .. }
-            | Self::Runtime(..)
+            Self::UnsupportedInput { .. }
             | Self::PushDigest { .. }
             | Self::BadOutput(..)
             | Self::StateDir { .. } => Vec::new(),

@@ -7,21 +7,21 @@ use serde::Serialize;
 
 use super::layers::Placement;
 use super::output::write_output;
-use super::push::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, push_image};
+use super::push::{LocalImage, push_image};
 use super::python_layer::python_layer;
 use super::python_stage::PythonOptions;
-use super::remote::{BaseOrigin, RemoteOptions};
 use super::session::Session;
-use super::{BuildError, ImageName, OutputSpec, PushSummary};
+use super::{BuildError, OutputSpec, PushSummary};
 use crate::digest::Digest;
 use crate::image::{
-    Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, resolve_owner,
+    Accounts, BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ConfigInputs, HistoryEntry,
+    ImageName, assemble_config, build_manifest, resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
 use crate::oci::{Descriptor, media_types};
 use crate::project::dockerfile::InstructionKind;
 use crate::project::walk;
-use crate::registry::BlobSource;
+use crate::registry::{BlobSource, RemoteOptions};
 
 /// How the build treats `airlock.lock` (Cargo's conventions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

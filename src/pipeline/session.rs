@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::BuildError;
 use super::python_stage::{self, PythonContext, PythonOptions, PythonPlan};
-use super::remote::{BaseOrigin, RemoteOptions};
 use super::run::{BuildOptions, LockMode, Reporter};
-use super::{BuildError, load_base};
 use crate::digest::Digest;
-use crate::image::{BaseFacts, BaseImage, OnBuildPlan, airflow_pin, plan_onbuild, read_facts};
+use crate::image::{
+    BaseFacts, BaseImage, BaseOrigin, OnBuildPlan, airflow_pin, load_base, plan_onbuild, read_facts,
+};
 use crate::lock::{LOCK_FILE, LockError, LockedBase, Lockfile};
 use crate::project::Project;
+use crate::registry::RemoteOptions;
 use crate::store::Store;
 
 pub(super) struct Session {

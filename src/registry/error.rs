@@ -69,6 +69,15 @@ pub enum RegistryError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("Offline: {what} is not in the store and `--offline` forbids fetching it")]
+    Offline { what: String },
+    /// The HTTP client could not be set up (e.g. a CA file that does not read).
+    #[error(transparent)]
+    Client(HttpError),
+    #[error("Cannot start the async runtime")]
+    Runtime(#[source] io::Error),
     #[error("Gave up on {action} after {attempts} attempts")]
     Exhausted {
         action: String,
@@ -137,6 +146,11 @@ impl crate::hint::Hint for RegistryError {
                 "check that the registry is running; if it speaks plain HTTP, name it with `--insecure-registry` to skip the probe".to_string(),
             ],
             Self::Exhausted { last, .. } => last.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Offline { .. } => vec![
+                "run the same command once without `--offline` (or `--frozen`) to fill the store".into(),
+            ],
+            Self::Client(error) => error.hints(),
             Self::Api { .. }
             | Self::Protocol { .. }
             | Self::DigestMismatch { .. }
@@ -144,6 +158,7 @@ impl crate::hint::Hint for RegistryError {
             | Self::InvalidManifest { .. }
             | Self::ManifestTooLarge { .. }
             | Self::NoPlatform { .. }
+            | Self::Runtime(..)
             | Self::Io { .. } => Vec::new(),
         }
     }

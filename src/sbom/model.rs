@@ -209,11 +209,11 @@ pub fn gather(
         image
             .manifest
             .annotations
-            .get(crate::pipeline::BASE_NAME_ANNOTATION),
+            .get(crate::image::BASE_NAME_ANNOTATION),
         image
             .manifest
             .annotations
-            .get(crate::pipeline::BASE_DIGEST_ANNOTATION)
+            .get(crate::image::BASE_DIGEST_ANNOTATION)
             .and_then(|d| d.parse::<Digest>().ok()),
     ) {
         (Some(name), Some(digest)) => Some(BaseRef {

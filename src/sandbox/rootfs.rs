@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Permissions, PermissionsExt};
 
-use super::sandbox::MOUNT_POINTS;
+use super::bwrap::MOUNT_POINTS;
 use crate::digest::Digest;
 use crate::image::open_layer;
 use crate::layer::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
