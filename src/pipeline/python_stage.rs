@@ -12,7 +12,7 @@ use std::sync::Arc;
 use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
-use super::run::{LockMode, Reporter};
+use super::options::{LockMode, Reporter};
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpError, HttpSettings};
 use crate::image::BaseFacts;
