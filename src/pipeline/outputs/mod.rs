@@ -9,6 +9,7 @@ mod spec;
 pub use spec::{OutputSpec, ensure_state_dir};
 
 use super::assemble::Image;
+use super::load::Session;
 use super::options::{BuildOptions, Reporter};
 use super::{BuildError, PushSummary};
 use docker_archive::DockerArchive;
@@ -36,7 +37,7 @@ pub(super) enum Written {
 /// `.airlock/oci`), then the registry `--push` names.
 pub(super) fn requested<'a>(
     options: &BuildOptions,
-    session: &'a super::load::Session,
+    session: &'a Session,
 ) -> Vec<Box<dyn Output + 'a>> {
     let spec = options
         .output
@@ -71,7 +72,7 @@ pub(super) fn write_all(
     outputs: &[Box<dyn Output + '_>],
     image: &Image,
     reporter: &dyn Reporter,
-) -> Result<(String, Option<super::PushSummary>), BuildError> {
+) -> Result<(String, Option<PushSummary>), BuildError> {
     let mut local = Vec::new();
     let mut push = None;
     for output in outputs {
