@@ -24,9 +24,15 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     // The config and manifest over the base's layers and the new ones.
     let image = assemble(plan, &realised)?;
     // The local output (the project's `.airlock/oci` by default), then `--push`.
-    let outputs = outputs::requested(options, &pinned.session);
+    let session = &pinned.session;
+    let outputs = outputs::requested(
+        options,
+        &session.project.root,
+        &session.store,
+        &session.remote,
+    );
     let (output, push) = outputs::write_all(&outputs, &image, reporter)?;
-    let base = &pinned.session.base;
+    let base = &session.base;
     Ok(BuildResult {
         manifest_digest: image.manifest_digest,
         config_digest: image.config_digest,
