@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::BuildError;
-use super::run::{BuildOptions, Reporter, build};
+use super::options::{BuildOptions, Reporter};
+use super::run::build;
 use crate::dags::BuiltImage;
 use crate::image::{BaseFacts, load_base, read_facts};
 use crate::lock::{LOCK_FILE, Lockfile};
