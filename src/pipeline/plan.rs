@@ -65,6 +65,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
             fallback_urls: &project.settings.debian.fallback_urls,
             offline: session.remote.offline,
             mtime,
+            runtime: &session.runtime,
         }),
         Box::new(PythonStep {
             lock: &pinned.lock,
@@ -72,6 +73,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
             facts,
             options: &pinned.python_options,
             mtime,
+            runtime: &session.runtime,
         }),
         Box::new(files_step(Part::Project)),
     ];

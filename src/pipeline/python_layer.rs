@@ -13,10 +13,9 @@ use std::sync::Arc;
 use pep508_rs::PackageName;
 use sha2::{Digest as _, Sha256};
 
+use super::layers::PythonStep;
 use super::options::Reporter;
-use super::python_stage::{
-    DOWNLOADS_AT_ONCE, PythonError, PythonOptions, PythonPlan, http, runtime,
-};
+use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonPlan, http};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
@@ -57,16 +56,22 @@ fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime: u64) -> Di
 }
 
 /// The Python layer for the locked wheels: from the store when built before, else
-/// downloaded (by hash), installed and written. `None` when there are no wheels.
+/// downloaded (by hash, on the step's runtime), installed and written. `None` when
+/// there are no wheels.
 pub fn python_layer(
-    lock: &Lockfile,
+    step: &PythonStep<'_>,
     plan: &PythonPlan,
-    facts: &BaseFacts,
     store: &Store,
-    mtime: u64,
-    options: &PythonOptions,
     reporter: &dyn Reporter,
 ) -> Result<Option<(LayerRecord, bool)>, PythonError> {
+    let PythonStep {
+        lock,
+        facts,
+        options,
+        mtime,
+        runtime,
+        ..
+    } = *step;
     if lock.wheels.is_empty() {
         return Ok(None);
     }
@@ -90,7 +95,7 @@ pub fn python_layer(
     if lock.wheels.iter().any(|w| !store.has_blob(&w.sha256)) {
         reporter.step("downloading wheels");
         let http = http(options)?;
-        runtime()?.block_on(fetch_wheels(
+        runtime.block_on(fetch_wheels(
             &http,
             store,
             &fetches,

@@ -18,6 +18,8 @@ pub(in crate::pipeline) struct PythonStep<'a> {
     pub facts: &'a BaseFacts,
     pub options: &'a PythonOptions,
     pub mtime: u64,
+    /// Where the wheel downloads run.
+    pub runtime: &'a tokio::runtime::Handle,
 }
 
 impl LayerStep for PythonStep<'_> {
@@ -37,15 +39,7 @@ impl LayerStep for PythonStep<'_> {
         let Some(plan) = self.plan else {
             return Ok(None);
         };
-        let layer = python_layer(
-            self.lock,
-            plan,
-            self.facts,
-            store,
-            self.mtime,
-            self.options,
-            reporter,
-        )?;
+        let layer = python_layer(self, plan, store, reporter)?;
         Ok(layer.map(|(record, reused)| Realised {
             record,
             reused,
