@@ -365,6 +365,23 @@ mod tests {
         assert!(record_config(&manifest, "x").is_ok());
     }
 
+    const GOLDEN_RECORD_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.airlock.deployment.record.v1","config":{"mediaType":"application/vnd.airlock.deployment.record.v1+json","digest":"sha256:70ce871f8a3d3fb449bc3c3ace6547cef02dfc74ffe48d912532a724bfdbe5b9","size":6},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:1e6ed65d77d6364eeaed5a745ba5c4985ae2b700dd85d7cf7f027bdf294a33fc","size":6}]}"#;
+
+    /// A record manifest's bytes: its digest names the record in the history.
+    #[test]
+    fn golden_record_manifest_bytes() {
+        let manifest = artifact_manifest(
+            RECORD_ARTIFACT_TYPE,
+            Descriptor::new(RECORD_MEDIA_TYPE, Digest::of(b"record"), 6),
+            vec![Descriptor::new(
+                media_types::OCI_LAYER_GZIP,
+                Digest::of(b"bundle"),
+                6,
+            )],
+        );
+        assert_eq!(String::from_utf8_lossy(&manifest), GOLDEN_RECORD_MANIFEST);
+    }
+
     #[test]
     fn deploy_times_only() {
         assert!(is_deploy_time("20250601T123005.042Z"));

@@ -5,6 +5,8 @@
 //! we write. It knows nothing about projects or registries.
 
 mod archive;
+#[cfg(test)]
+mod golden;
 mod layout;
 mod types;
 

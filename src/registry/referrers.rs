@@ -142,3 +142,23 @@ impl RegistryClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOLDEN_ARTIFACT: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/spdx+json","digest":"sha256:98f3ae1ef67113d8140d4f6cb8d2830070e21ea48f091be519659846c771a374","size":4}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d","size":5}}"#;
+
+    /// The artifact manifest's bytes (its digest is what the referrers index lists).
+    #[test]
+    fn golden_artifact_manifest_bytes() {
+        let blob = BlobSource {
+            digest: Digest::of(b"sbom"),
+            size: 4,
+            path: "sbom.json".into(),
+        };
+        let subject = Descriptor::new(media_types::OCI_MANIFEST, Digest::of(b"image"), 5);
+        let bytes = artifact_manifest("application/spdx+json", &blob, &subject);
+        assert_eq!(String::from_utf8_lossy(&bytes), GOLDEN_ARTIFACT);
+    }
+}

@@ -1,0 +1,101 @@
+//! Golden bytes of the documents this module writes: the bytes are what gets hashed,
+//! so a change of model or serializer must leave every one of them as it is.
+
+use std::path::PathBuf;
+
+use super::types::{Descriptor, ImageIndex, Platform, media_types};
+use super::{write_docker_archive, write_layout};
+use crate::digest::Digest;
+
+fn blob(dir: &std::path::Path, bytes: &[u8]) -> (Digest, PathBuf) {
+    let digest = Digest::of(bytes);
+    let path = dir.join(digest.hex());
+    std::fs::write(&path, bytes).expect("write blob");
+    (digest, path)
+}
+
+const MANIFEST: &[u8] = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+
+const LAYOUT_INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:f20c43161d73848408ef247f0ec7111b19fe58ffebc0cbcaa0d2c8bda4967268","size":246,"annotations":{"org.opencontainers.image.ref.name":"v1"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:f20c43161d73848408ef247f0ec7111b19fe58ffebc0cbcaa0d2c8bda4967268","size":246,"annotations":{"org.opencontainers.image.ref.name":"v2"}}]}"#;
+
+#[test]
+fn golden_layout_index_bytes() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = blob(temp.path(), b"{}");
+    let layout = temp.path().join("layout");
+    write_layout(
+        &layout,
+        "v2",
+        std::slice::from_ref(&config),
+        MANIFEST,
+        media_types::OCI_MANIFEST,
+    )
+    .expect("write v2");
+    write_layout(
+        &layout,
+        "v1",
+        &[config],
+        MANIFEST,
+        media_types::OCI_MANIFEST,
+    )
+    .expect("write v1");
+    let index = std::fs::read(layout.join("index.json")).expect("index.json");
+    assert_eq!(String::from_utf8_lossy(&index), LAYOUT_INDEX);
+}
+
+const ARCHIVE_INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:f20c43161d73848408ef247f0ec7111b19fe58ffebc0cbcaa0d2c8bda4967268","size":246,"annotations":{"org.opencontainers.image.ref.name":"quickstart:dev"}}]}"#;
+
+#[test]
+fn golden_docker_archive_index_bytes() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = blob(temp.path(), b"{}");
+    let file = temp.path().join("image.tar");
+    write_docker_archive(&file, Some("quickstart:dev"), &config, &[], MANIFEST).expect("archive");
+    let mut archive = tar::Archive::new(std::fs::File::open(&file).expect("open"));
+    let mut index = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        if entry.path().expect("path").as_os_str() == "index.json" {
+            std::io::Read::read_to_end(&mut entry, &mut index).expect("read");
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&index), ARCHIVE_INDEX);
+}
+
+/// Every descriptor field at once, in an index: the order of `platform`,
+/// `annotations` and `artifactType`, annotation keys sorted, `os.version` spelled so.
+const FULL_INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:f20c43161d73848408ef247f0ec7111b19fe58ffebc0cbcaa0d2c8bda4967268","size":246,"platform":{"architecture":"arm64","os":"linux","os.version":"6.1","variant":"v8"},"annotations":{"a.first":"1","org.opencontainers.image.ref.name":"v1","z.last":"3"},"artifactType":"application/vnd.example+json"},{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:dac1d7cfa95021764849fd102524e141488c5e3a90f861dbb5a12d9ac8584f85","size":5}],"annotations":{"a":"1","b":"2"}}"#;
+
+#[test]
+fn golden_index_with_every_descriptor_field() {
+    let mut entry = Descriptor::new(
+        media_types::OCI_MANIFEST,
+        Digest::of(MANIFEST),
+        MANIFEST.len() as u64,
+    );
+    entry.platform = Some(Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        os_version: Some("6.1".into()),
+        variant: Some("v8".into()),
+    });
+    for (key, value) in [
+        ("z.last", "3"),
+        ("a.first", "1"),
+        (media_types::REF_NAME, "v1"),
+    ] {
+        entry.annotations.insert(key.into(), value.into());
+    }
+    entry.artifact_type = Some("application/vnd.example+json".into());
+    let mut index = ImageIndex::empty();
+    index.manifests.push(entry);
+    index.manifests.push(Descriptor::new(
+        media_types::OCI_LAYER_GZIP,
+        Digest::of(b"layer"),
+        5,
+    ));
+    index.annotations.insert("b".into(), "2".into());
+    index.annotations.insert("a".into(), "1".into());
+    let bytes = serde_json::to_vec(&index).expect("serialize");
+    assert_eq!(String::from_utf8_lossy(&bytes), FULL_INDEX);
+}
