@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use airlock::http::{HttpClient, HttpSettings, RetryPolicy};
 use airlock::registry::{
-    AuthError, BlobOutcome, Credential, Platform, Reference, RegistryClient, RegistryConfig,
-    RegistryError, Repository, Secret, StaticCredentials,
+    AuthError, BlobOutcome, Credential, Platform, PlatformExt as _, Reference, RegistryClient,
+    RegistryConfig, RegistryError, Repository, Secret, StaticCredentials,
 };
 
 use support::image::{TestImage, random_bytes, write_blob};
@@ -81,7 +81,10 @@ async fn pull_and_compare(client: &RegistryClient, text: &str, image: &TestImage
     assert_eq!(pulled.manifest.digest, image.digest());
     assert_eq!(pulled.manifest.bytes, image.manifest);
     assert!(pulled.index.is_none());
-    assert_eq!(pulled.config.digest, image.config.digest);
+    assert_eq!(
+        pulled.config.digest().as_ref(),
+        image.config.digest.to_string()
+    );
     for blob in std::iter::once(&image.config).chain(&image.layers) {
         let fetched = std::fs::read(store.join(blob.digest.hex())).expect("pulled blob");
         let source = std::fs::read(&blob.path).expect("source blob");
@@ -885,19 +888,17 @@ async fn index_resolves_to_linux_amd64_with_docker_media_types_and_progress() {
     assert_eq!(pulled.manifest.digest, digests[1].0);
     assert_eq!(pulled.manifest.media_type, DOCKER_MANIFEST);
     let amd64 = &digests[1].2;
-    assert_eq!(pulled.layers[0].digest, amd64.layers[0].digest);
+    assert_eq!(
+        pulled.layers[0].digest().as_ref(),
+        amd64.layers[0].digest.to_string()
+    );
     assert!(store.join(amd64.layers[0].digest.hex()).exists());
     assert!(!store.join(digests[0].2.layers[0].digest.hex()).exists());
 
     let error = client
         .resolve(
             &reference(&format!("{address}/airlock/multi:multi")),
-            &Platform {
-                architecture: "s390x".into(),
-                os: "linux".into(),
-                os_version: None,
-                variant: None,
-            },
+            &support::platform("s390x", "linux", None),
         )
         .await
         .expect_err("no such platform");

@@ -12,7 +12,7 @@ use super::record::{
 };
 use super::{DeployError, Deployment};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::oci::{Descriptor, DescriptorExt as _, ImageManifest, descriptor, media_types};
 use crate::pipeline::{RemoteOptions, runtime};
 use crate::registry::{RegistryClient, RegistryError, Repository};
 use crate::store::Store;
@@ -73,7 +73,7 @@ impl DeploymentRemote {
         };
         let name = format!("{repo}@{}", fetched.digest);
         let config = record_config(&fetched.bytes, &name)?;
-        let bytes = self.fetch_small_blob(repo, &config.digest, config.size)?;
+        let bytes = self.fetch_small_blob(repo, &config.sha256()?, config.size())?;
         Ok(Some(StoredRecord {
             digest: fetched.digest,
             record: Record::from_json(&bytes, &name)?,
@@ -119,7 +119,7 @@ impl DeploymentRemote {
         let path = self.store.blob_path(&digest);
         let size = bytes.len() as u64;
         self.block_on(self.client.push_blob(repo, &digest, size, &path, None))?;
-        Ok(Descriptor::new(media_type, digest, size))
+        Ok(descriptor(media_type, digest, size))
     }
 
     /// Writes `record` as the deployment's current record, last step of every
@@ -223,15 +223,16 @@ impl DeploymentRemote {
         };
         let manifest: ImageManifest =
             serde_json::from_slice(&fetched.bytes).map_err(|e| bad(&e.to_string()))?;
-        if manifest.artifact_type.as_deref() != Some(BUNDLE_ARTIFACT_TYPE) {
+        if manifest.artifact_type().as_ref().map(AsRef::as_ref) != Some(BUNDLE_ARTIFACT_TYPE) {
             return Err(bad("it is not a DAG bundle artifact"));
         }
-        let [layer] = manifest.layers.as_slice() else {
+        let [layer] = manifest.layers().as_slice() else {
             return Err(bad("a bundle has exactly one layer"));
         };
-        if layer.media_type != BUNDLE_MEDIA_TYPE {
+        if layer.media_type().as_ref() != BUNDLE_MEDIA_TYPE {
             return Err(bad("its layer is not a DAG bundle tar.gz"));
         }
+        layer.sha256().map_err(|e| bad(&e.to_string()))?;
         Ok(layer.clone())
     }
 
@@ -242,6 +243,6 @@ impl DeploymentRemote {
         repo: &Repository,
         layer: &Descriptor,
     ) -> Result<PathBuf, DeployError> {
-        self.fetch_blob(repo, &layer.digest, Some(layer.size))
+        self.fetch_blob(repo, &layer.sha256()?, Some(layer.size()))
     }
 }

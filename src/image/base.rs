@@ -6,12 +6,16 @@ use serde_json::Value;
 
 use super::ImageError;
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, LayoutImage, image_by_digest, select_image};
+use crate::oci::{
+    Descriptor, DescriptorExt as _, ImageManifest, LayoutImage, image_by_digest, select_image,
+};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct BaseLayer {
     pub descriptor: Descriptor,
+    /// The descriptor's digest (sha256, checked when the base was loaded).
+    pub digest: Digest,
     /// Where the verified blob lives in the store.
     pub path: PathBuf,
 }
@@ -119,10 +123,11 @@ fn import_layout_image(
     image: &LayoutImage,
 ) -> Result<BaseImage, ImageError> {
     store.put_bytes(&image.manifest_bytes)?;
-    let config_digest = image.manifest.config.digest.clone();
+    let config_digest = image.manifest.config().sha256()?;
     store.import_file(&image.blob_path(&config_digest), &config_digest)?;
-    for descriptor in &image.manifest.layers {
-        store.import_file(&image.blob_path(&descriptor.digest), &descriptor.digest)?;
+    for descriptor in image.manifest.layers() {
+        let digest = descriptor.sha256()?;
+        store.import_file(&image.blob_path(&digest), &digest)?;
     }
     base_from_store(store, reference, &image.manifest_digest)
 }
@@ -149,11 +154,11 @@ pub fn base_from_store(
         });
     }
     let manifest: ImageManifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| ImageError::Config {
+        crate::registry::parse_manifest(&manifest_bytes).map_err(|e| ImageError::Config {
             digest: manifest_digest.clone(),
             reason: e.to_string(),
         })?;
-    let config_digest = manifest.config.digest.clone();
+    let config_digest = manifest.config().sha256()?;
     if !store.has_blob(&config_digest) {
         return Err(missing(&config_digest));
     }
@@ -164,13 +169,15 @@ pub fn base_from_store(
     })?;
     check_platform(&config)?;
     let mut layers = Vec::new();
-    for descriptor in &manifest.layers {
-        if !store.has_blob(&descriptor.digest) {
-            return Err(missing(&descriptor.digest));
+    for descriptor in manifest.layers() {
+        let digest = descriptor.sha256()?;
+        if !store.has_blob(&digest) {
+            return Err(missing(&digest));
         }
         layers.push(BaseLayer {
             descriptor: descriptor.clone(),
-            path: store.blob_path(&descriptor.digest),
+            path: store.blob_path(&digest),
+            digest,
         });
     }
     let base = BaseImage {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{BaseImage, ImageError};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::oci::{Descriptor, descriptor, image_manifest, manifest_json, media_types};
 
 /// One history entry the build appends.
 #[derive(Debug, Clone)]
@@ -133,25 +133,24 @@ pub fn build_manifest(
     layers: Vec<Descriptor>,
     annotations: BTreeMap<String, String>,
 ) -> Result<Vec<u8>, ImageError> {
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_types::OCI_MANIFEST.to_string()),
-        artifact_type: None,
-        config: Descriptor::new(
+    let mut manifest = image_manifest(
+        descriptor(
             media_types::OCI_CONFIG,
             Digest::of(config),
             config.len() as u64,
         ),
         layers,
-        subject: None,
-        annotations,
-    };
-    serde_json::to_vec(&manifest).map_err(ImageError::Json)
+    );
+    if !annotations.is_empty() {
+        manifest.set_annotations(Some(annotations.into_iter().collect()));
+    }
+    manifest_json(&manifest).map_err(ImageError::Json)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::DescriptorExt as _;
 
     #[test]
     fn formats_rfc3339() {
@@ -234,21 +233,17 @@ mod tests {
         base.config = docker_base_config();
         let config = assemble_config(&base, &golden_inputs()).expect("config");
         assert_eq!(String::from_utf8_lossy(&config), GOLDEN_CONFIG);
-        let mut base_layer = Descriptor::new(
+        let mut base_layer = descriptor(
             "application/vnd.docker.image.rootfs.diff.tar.gzip",
             Digest::of(b"base layer gz"),
             13,
         );
-        base_layer
-            .annotations
-            .insert("z.layer".into(), "base".into());
-        base_layer
-            .annotations
-            .insert("a.layer".into(), "first".into());
+        base_layer.annotate("z.layer", "base");
+        base_layer.annotate("a.layer", "first");
         let layers = vec![
             base_layer,
-            Descriptor::new(media_types::OCI_LAYER_GZIP, Digest::of(b"python gz"), 9),
-            Descriptor::new(media_types::OCI_LAYER_GZIP, Digest::of(b"dags gz"), 7),
+            descriptor(media_types::OCI_LAYER_GZIP, Digest::of(b"python gz"), 9),
+            descriptor(media_types::OCI_LAYER_GZIP, Digest::of(b"dags gz"), 7),
         ];
         let annotations = BTreeMap::from([
             (

@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
-use super::types::{Descriptor, ImageIndex, Platform, media_types};
-use super::{write_docker_archive, write_layout};
+use std::collections::HashMap;
+
+use super::types::{
+    DescriptorExt, ImageIndex, IndexExt, MediaType, Platform, descriptor, media_types,
+};
+use super::{index_json, write_docker_archive, write_layout};
 use crate::digest::Digest;
 
 fn blob(dir: &std::path::Path, bytes: &[u8]) -> (Digest, PathBuf) {
@@ -68,34 +72,34 @@ const FULL_INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.
 
 #[test]
 fn golden_index_with_every_descriptor_field() {
-    let mut entry = Descriptor::new(
+    let mut entry = descriptor(
         media_types::OCI_MANIFEST,
         Digest::of(MANIFEST),
         MANIFEST.len() as u64,
     );
-    entry.platform = Some(Platform {
-        architecture: "arm64".into(),
-        os: "linux".into(),
-        os_version: Some("6.1".into()),
-        variant: Some("v8".into()),
-    });
+    let mut platform = Platform::default();
+    platform.set_architecture("arm64".into());
+    platform.set_os("linux".into());
+    platform.set_os_version(Some("6.1".into()));
+    platform.set_variant(Some("v8".into()));
+    entry.set_platform(Some(platform));
     for (key, value) in [
         ("z.last", "3"),
         ("a.first", "1"),
         (media_types::REF_NAME, "v1"),
     ] {
-        entry.annotations.insert(key.into(), value.into());
+        entry.annotate(key, value);
     }
-    entry.artifact_type = Some("application/vnd.example+json".into());
+    entry.set_artifact_type(Some(MediaType::from("application/vnd.example+json")));
     let mut index = ImageIndex::empty();
-    index.manifests.push(entry);
-    index.manifests.push(Descriptor::new(
-        media_types::OCI_LAYER_GZIP,
-        Digest::of(b"layer"),
-        5,
-    ));
-    index.annotations.insert("b".into(), "2".into());
-    index.annotations.insert("a".into(), "1".into());
-    let bytes = serde_json::to_vec(&index).expect("serialize");
+    index.set_manifests(vec![
+        entry,
+        descriptor(media_types::OCI_LAYER_GZIP, Digest::of(b"layer"), 5),
+    ]);
+    index.set_annotations(Some(HashMap::from([
+        ("b".to_string(), "2".to_string()),
+        ("a".to_string(), "1".to_string()),
+    ])));
+    let bytes = index_json(&index).expect("serialize");
     assert_eq!(String::from_utf8_lossy(&bytes), FULL_INDEX);
 }

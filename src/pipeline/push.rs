@@ -7,7 +7,9 @@ use std::path::Path;
 use super::remote::{RemoteOptions, runtime};
 use super::{BuildError, OutputSpec};
 use crate::digest::Digest;
-use crate::oci::{ImageManifest, OciError, media_types, select_image};
+use crate::oci::{
+    DescriptorExt as _, ImageManifest, OciError, annotation, media_types, select_image,
+};
 use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference};
 
 /// The standard annotation naming the base image of a manifest.
@@ -36,11 +38,11 @@ impl LocalImage {
                 source,
             })?;
         Ok(Self {
-            media_type: parsed
-                .media_type
-                .clone()
-                .unwrap_or_else(|| media_types::OCI_MANIFEST.to_string()),
-            base_name: parsed.annotations.get(BASE_NAME_ANNOTATION).cloned(),
+            media_type: parsed.media_type().as_ref().map_or_else(
+                || media_types::OCI_MANIFEST.to_string(),
+                ToString::to_string,
+            ),
+            base_name: annotation(parsed.annotations(), BASE_NAME_ANNOTATION).map(str::to_string),
             manifest,
             blobs,
             _unpacked: None,
@@ -62,11 +64,12 @@ fn from_layout(
         other => Err(other),
     })?;
     let mut blobs = Vec::new();
-    for descriptor in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+    for descriptor in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
+        let digest = descriptor.sha256()?;
         blobs.push(BlobSource {
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            path: image.blob_path(&descriptor.digest),
+            path: image.blob_path(&digest),
+            size: descriptor.size(),
+            digest,
         });
     }
     let mut local = LocalImage::new(image.manifest_bytes, blobs)?;
@@ -185,7 +188,7 @@ pub async fn attach_documents(
     manifest: &[u8],
     documents: &[(&str, &[u8])],
 ) -> Result<Vec<crate::oci::Descriptor>, BuildError> {
-    let subject = crate::oci::Descriptor::new(
+    let subject = crate::oci::descriptor(
         media_types::OCI_MANIFEST,
         Digest::of(manifest),
         manifest.len() as u64,

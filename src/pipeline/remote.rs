@@ -9,8 +9,8 @@ use crate::digest::Digest;
 use crate::http::{HttpClient, HttpSettings};
 use crate::image::{BaseImage, base_from_store};
 use crate::registry::{
-    CredentialEnv, CredentialStore, NoProgress, Platform, Progress, Reference, RegistryClient,
-    RegistryConfig, Repository,
+    CredentialEnv, CredentialStore, NoProgress, Platform, PlatformExt as _, Progress, Reference,
+    RegistryClient, RegistryConfig, Repository,
 };
 use crate::store::Store;
 

@@ -18,7 +18,7 @@ use crate::image::{
     Accounts, ConfigInputs, HistoryEntry, assemble_config, build_manifest, resolve_owner,
 };
 use crate::layer::{Owner, build_layer};
-use crate::oci::{Descriptor, media_types};
+use crate::oci::{Descriptor, DescriptorExt as _, descriptor, media_types};
 use crate::project::dockerfile::InstructionKind;
 use crate::project::walk;
 use crate::registry::BlobSource;
@@ -261,9 +261,9 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         .iter()
         .map(|l| LayerSummary {
             kind: "base".into(),
-            digest: l.descriptor.digest.clone(),
+            digest: l.digest.clone(),
             diff_id: None,
-            size: l.descriptor.size,
+            size: l.descriptor.size(),
             reused: true,
         })
         .collect();
@@ -272,7 +272,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     let mut blobs: Vec<(Digest, PathBuf)> = base
         .layers
         .iter()
-        .map(|l| (l.descriptor.digest.clone(), l.path.clone()))
+        .map(|l| (l.digest.clone(), l.path.clone()))
         .collect();
     let mut new_diff_ids = Vec::new();
     let mut history: Vec<HistoryEntry> = base
@@ -328,7 +328,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
             empty_layer: false,
         });
         new_diff_ids.push(record.diff_id.clone());
-        layer_descriptors.push(Descriptor::new(
+        layer_descriptors.push(descriptor(
             &record.media_type,
             record.digest.clone(),
             record.size,
@@ -412,18 +412,21 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
     let push = match &options.push {
         Some(target) => {
             reporter.step(&format!("pushing to {target}"));
-            let blobs = std::iter::once(&Descriptor::new(
+            let blobs = std::iter::once(&descriptor(
                 media_types::OCI_CONFIG,
                 config_digest.clone(),
                 config.len() as u64,
             ))
             .chain(&layer_descriptors)
-            .map(|d| BlobSource {
-                digest: d.digest.clone(),
-                size: d.size,
-                path: store.blob_path(&d.digest),
+            .map(|d| {
+                let digest = d.sha256()?;
+                Ok(BlobSource {
+                    path: store.blob_path(&digest),
+                    size: d.size(),
+                    digest,
+                })
             })
-            .collect();
+            .collect::<Result<_, BuildError>>()?;
             let image = LocalImage::new(manifest.clone(), blobs)?;
             Some(push_image(&remote, target, &image)?)
         }
