@@ -211,3 +211,33 @@ fn check_platform(config: &Value) -> Result<(), ImageError> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base pulled from a registry that serves its manifest without `schemaVersion`
+    /// (the pull accepts it) loads from the store too.
+    #[test]
+    fn base_from_store_reads_a_pulled_manifest_without_schema_version() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(temp.path()).expect("store");
+        let config = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = store.put_bytes(config).expect("config");
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "mediaType": crate::oci::media_types::DOCKER_MANIFEST,
+            "config": {
+                "mediaType": crate::oci::media_types::DOCKER_CONFIG,
+                "digest": config_digest.to_string(),
+                "size": config.len(),
+            },
+            "layers": [],
+        }))
+        .expect("json");
+        let manifest_digest = store.put_bytes(&manifest).expect("manifest");
+        let base = base_from_store(&store, "127.0.0.1:5000/base:1", &manifest_digest)
+            .expect("the pulled base loads");
+        assert_eq!(base.config_digest, config_digest);
+        assert!(base.layers.is_empty());
+    }
+}
