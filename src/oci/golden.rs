@@ -103,3 +103,46 @@ fn golden_index_with_every_descriptor_field() {
     let bytes = index_json(&index).expect("serialize");
     assert_eq!(String::from_utf8_lossy(&bytes), FULL_INDEX);
 }
+
+/// A layout another tool wrote, whose entry has a platform with `os.version`: adding
+/// a tag rewrites `index.json` and keeps that entry as airlock always wrote it.
+const FOREIGN_INDEX: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:f20c43161d73848408ef247f0ec7111b19fe58ffebc0cbcaa0d2c8bda4967268","size":246,"annotations":{"org.opencontainers.image.ref.name":"v1"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:340d600392818df2413382dc7d8325c360d83ea49a262d31760348484bbc10b5","size":7,"platform":{"architecture":"amd64","os":"windows","os.version":"10.0.17763.1"},"annotations":{"a.note":"x","org.opencontainers.image.ref.name":"win"}}]}"#;
+
+#[test]
+fn golden_layout_index_keeps_a_foreign_entry() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let config = blob(temp.path(), b"{}");
+    let layout = temp.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).expect("mkdir");
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("oci-layout");
+    let foreign = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": [{
+            "mediaType": media_types::OCI_MANIFEST,
+            "digest": Digest::of(b"windows").to_string(),
+            "size": 7,
+            "annotations": {media_types::REF_NAME: "win", "a.note": "x"},
+            "platform": {
+                "os.version": "10.0.17763.1",
+                "os": "windows",
+                "architecture": "amd64",
+            },
+        }],
+    });
+    std::fs::write(layout.join("index.json"), foreign.to_string()).expect("index.json");
+    write_layout(
+        &layout,
+        "v1",
+        &[config],
+        MANIFEST,
+        media_types::OCI_MANIFEST,
+    )
+    .expect("write");
+    let index = std::fs::read(layout.join("index.json")).expect("index.json");
+    assert_eq!(String::from_utf8_lossy(&index), FOREIGN_INDEX);
+}

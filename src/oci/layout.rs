@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::canonical::index_json;
 use super::types::{
     Descriptor, DescriptorExt, ImageIndex, ImageManifest, IndexExt, Platform, PlatformExt,
-    descriptor as new_descriptor, media_types,
+    descriptor as new_descriptor, media_types, spec_platform_keys,
 };
 use crate::digest::Digest;
 
@@ -94,10 +94,13 @@ fn read_verified(dir: &Path, digest: &Digest) -> Result<Vec<u8>, OciError> {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T, OciError> {
-    serde_json::from_slice(bytes).map_err(|source| OciError::Json {
+    let error = |source| OciError::Json {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut document: serde_json::Value = serde_json::from_slice(bytes).map_err(error)?;
+    spec_platform_keys(&mut document);
+    serde_json::from_value(document).map_err(error)
 }
 
 /// Reads `index.json` of a layout.

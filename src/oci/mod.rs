@@ -18,4 +18,5 @@ pub use layout::{LayoutImage, OciError, image_by_digest, read_layout, select_ima
 pub use types::{
     Descriptor, DescriptorExt, ImageIndex, ImageManifest, IndexExt, MediaType, Platform,
     PlatformExt, annotation, descriptor, image_manifest, media_types, oci_digest,
+    spec_platform_keys,
 };

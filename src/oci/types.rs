@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 use oci_spec::image::{Arch, ImageManifestBuilder, Os};
 pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType, Platform};
 
@@ -142,6 +144,27 @@ impl IndexExt for ImageIndex {
         index.set_schema_version(2);
         index.set_media_type(Some(MediaType::ImageIndex));
         index
+    }
+}
+
+/// `oci-spec` 0.10 reads (and writes) a platform's `os.version` and `os.features` as
+/// `os_version` and `os_features`, so it would drop the spec's keys unread. Renames
+/// them, in every `platform` object of `document`, before `oci-spec` reads it;
+/// [`super::index_json`] writes the spec's names again.
+pub fn spec_platform_keys(document: &mut Value) {
+    match document {
+        Value::Object(fields) => {
+            if let Some(Value::Object(platform)) = fields.get_mut("platform") {
+                for (spec, read) in [("os.version", "os_version"), ("os.features", "os_features")] {
+                    if let Some(value) = platform.remove(spec) {
+                        platform.insert(read.to_string(), value);
+                    }
+                }
+            }
+            fields.values_mut().for_each(spec_platform_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(spec_platform_keys),
+        _ => {}
     }
 }
 

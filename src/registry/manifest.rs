@@ -10,7 +10,7 @@ pub use crate::oci::media_types::{
     is_manifest,
 };
 pub use crate::oci::{Descriptor, Platform, PlatformExt};
-use crate::oci::{DescriptorExt as _, ImageIndex, ImageManifest};
+use crate::oci::{DescriptorExt as _, ImageIndex, ImageManifest, spec_platform_keys};
 
 /// Every manifest media type the client accepts, for `Accept`.
 pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
@@ -28,20 +28,8 @@ fn normalise(bytes: &[u8], list: &str) -> Result<Value, serde_json::Error> {
     if let Value::Object(fields) = &mut document {
         fields.entry("schemaVersion").or_insert(json!(2));
         fields.entry(list).or_insert(json!([]));
-        if let Some(Value::Array(entries)) = fields.get_mut("manifests") {
-            for platform in entries.iter_mut().filter_map(|e| e.get_mut("platform")) {
-                if let Value::Object(platform) = platform {
-                    for (spec, read) in
-                        [("os.version", "os_version"), ("os.features", "os_features")]
-                    {
-                        if let Some(value) = platform.remove(spec) {
-                            platform.insert(read.to_string(), value);
-                        }
-                    }
-                }
-            }
-        }
     }
+    spec_platform_keys(&mut document);
     Ok(document)
 }
 
@@ -96,7 +84,6 @@ pub struct ResolvedImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::{DescriptorExt as _, PlatformExt as _};
 
     fn digest(seed: &str) -> String {
         Digest::of(seed.as_bytes()).to_string()
