@@ -220,6 +220,31 @@ mod tests {
         }
     }
 
+    /// Why the config stays `serde_json::Value` instead of `oci-spec`'s
+    /// `ImageConfiguration`: read through it, a Docker-built base loses what the image
+    /// spec does not name, `OnBuild` (which airlock carries out) among them, so the
+    /// child's config, and its digest, would change.
+    #[test]
+    fn image_config_stays_json_as_oci_spec_drops_base_fields() {
+        let base = docker_base_config();
+        let typed: oci_spec::image::ImageConfiguration =
+            serde_json::from_value(base.clone()).expect("oci-spec reads the config");
+        let round_trip = serde_json::to_value(&typed).expect("serialize");
+        let lost: Vec<&str> = [
+            "/config/OnBuild",
+            "/config/Healthcheck",
+            "/config/Shell",
+            "/config/ArgsEscaped",
+            "/config/Hostname",
+            "/container_config",
+            "/docker_version",
+        ]
+        .into_iter()
+        .filter(|pointer| base.pointer(pointer).is_some() && round_trip.pointer(pointer).is_none())
+        .collect();
+        assert_eq!(lost.len(), 7, "lost only {lost:?}");
+    }
+
     const GOLDEN_CONFIG: &str = r#"{"architecture":"amd64","config":{"ArgsEscaped":true,"Cmd":["airflow","standalone"],"Entrypoint":["/entrypoint"],"Env":["PATH=/usr/local/bin:/usr/bin","AIRFLOW_HOME=/usr/local/airflow"],"ExposedPorts":{"8080/tcp":{}},"Healthcheck":{"Interval":30000000000,"Test":["CMD","true"]},"Hostname":"","Labels":{"a.version":"2","io.airlock.project":"quickstart","z.vendor":"base"},"Shell":["/bin/bash","-c"],"StopSignal":"SIGTERM","User":"astro","Volumes":{"/data":{}},"WorkingDir":"/usr/local/airflow"},"created":"2023-11-14T22:13:20Z","history":[{"created":"2024-05-01T10:00:00Z","created_by":"/bin/sh -c #(nop) ADD file"},{"created":"2023-11-14T22:13:20Z","created_by":"ONBUILD COPY . ./ # carried out by airlock","empty_layer":true},{"comment":"airlock dags layer","created":"2023-11-14T22:13:20Z","created_by":"COPY dags/ # airlock: DAGs layer"}],"os":"linux","rootfs":{"diff_ids":["sha256:31b1bea262a65f3b89522e134cef5e65962a5c1727666859ef2448fd439ccccf","sha256:11a4a60b518bf24989d481468076e5d5982884626aed9faeb35b8576fcd223e1","sha256:286f37dea028b2fe180cc17fbb4362e8dd3a9afe513ca591f8e53100ef448814"],"type":"layers"}}"#;
     const GOLDEN_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:27839e91f0a7b5912b67e98285be6787fc28b7a40d1dcd54d237cbed8580b235","size":1117},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"sha256:cf9be55ee0ee8ce920d97f72f479ff47d192b49b61e7bea857f6e19719ed9314","size":13,"annotations":{"a.layer":"first","z.layer":"base"}},{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:13da0c74937c3bc8f57d2f00d3fda25345ad6f93b5cef1f87f3983c266f3f2ec","size":9},{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:fae108e12a6d517e1b0692f142bb222ebaeea77c9c2210126f9f2eb17661598e","size":7}],"annotations":{"org.opencontainers.image.base.digest":"sha256:29de6ae7260ab17cda315946a9325c32bc6ded91129eef7f2d10a2781f5b9bcc","org.opencontainers.image.base.name":"127.0.0.1:5000/runtime:3.0"}}"#;
 
