@@ -17,6 +17,5 @@ pub use canonical::{index_json, manifest_json};
 pub use layout::{LayoutImage, OciError, image_by_digest, read_layout, select_image, write_layout};
 pub use types::{
     Descriptor, DescriptorExt, ImageIndex, ImageManifest, IndexExt, MediaType, Platform,
-    PlatformExt, annotation, descriptor, image_manifest, media_types, oci_digest,
-    spec_platform_keys,
+    PlatformExt, annotation, descriptor, image_manifest, media_types, spec_platform_keys,
 };

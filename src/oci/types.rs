@@ -38,7 +38,7 @@ pub mod media_types {
 
 /// airlock's digest as `oci-spec`'s: `sha256:` and 64 lowercase hex digits, which
 /// `oci-spec` always accepts.
-pub fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
+fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
     digest
         .to_string()
         .parse()
