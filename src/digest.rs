@@ -141,6 +141,14 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+impl crate::hint::Hint for DigestError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Algorithm(..) | Self::Malformed(..) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,3 +204,84 @@ fn bad_airlock_toml_names_the_line() {
     .expect("write");
     assert_fails(&sandbox, &["airlock.toml", "line 2"]);
 }
+
+/// `pull` and `push` read `./airlock.toml` (its `[registry]` settings): one that does
+/// not parse is an error naming the file and the line, before any registry is asked.
+#[test]
+fn bad_airlock_toml_in_the_working_directory_stops_pull_and_push() {
+    let sandbox = Sandbox::quickstart();
+    fs::write(
+        sandbox.dir.path().join("airlock.toml"),
+        "[registry]\ninsecure = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let from = format!("oci:{}:3.0-1", sandbox.base_layout.display());
+    for args in [
+        vec!["pull", "127.0.0.1:1/team/base:1", "--cache-dir", &cache],
+        vec![
+            "push",
+            "127.0.0.1:1/team/base:1",
+            "--from",
+            &from,
+            "--cache-dir",
+            &cache,
+        ],
+    ] {
+        let output = support::airlock(&args, sandbox.dir.path(), &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains("airlock.toml"), "{args:?}: {err}");
+        assert!(err.contains("line 2"), "{args:?}: {err}");
+        assert!(
+            !err.contains("127.0.0.1:1/team"),
+            "no registry was asked: {err}"
+        );
+    }
+}
+
+/// Every command that reads `airlock.toml` resolves it before any work: one that does
+/// not parse stops the command with the file and the line, whatever the command.
+#[test]
+fn bad_airlock_toml_stops_every_command_that_reads_it() {
+    let sandbox = Sandbox::quickstart();
+    fs::write(
+        sandbox.project.join("airlock.toml"),
+        "[deployments.dev]\nimage = 1\n",
+    )
+    .expect("write");
+    let dest = sandbox
+        .dir
+        .path()
+        .join("dest")
+        .to_string_lossy()
+        .into_owned();
+    let from = format!("oci:{}:3.0-1", sandbox.base_layout.display());
+    let reference = "127.0.0.1:1/team/base:1";
+    let commands: [&[&str]; 12] = [
+        &["build"],
+        &["lock"],
+        &["parse"],
+        &["pytest"],
+        &["deploy", "dev"],
+        &["deployment", "inspect", "dev"],
+        &["deployment", "history", "dev"],
+        &["deployment", "update", "dev"],
+        &["dags", "sync", "dev", "--once", "--dest", &dest],
+        &["verify", "dev"],
+        &["pull", reference],
+        &["push", reference, "--from", &from],
+    ];
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend_from_slice(&["--cache-dir", &cache]);
+        let output = support::airlock(&args, &sandbox.project, &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {err}");
+        assert!(err.starts_with("error: "), "{command:?}: {err}");
+        assert!(err.contains("airlock.toml"), "{command:?}: {err}");
+        assert!(err.contains("line 2"), "{command:?}: {err}");
+    }
+}

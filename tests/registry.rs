@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use airlock::hint::Hint as _;
 use airlock::http::{HttpClient, HttpSettings, RetryPolicy};
 use airlock::registry::{
     AuthError, BlobOutcome, Credential, Platform, PlatformExt as _, Reference, RegistryClient,
@@ -405,8 +406,9 @@ async fn a_loopback_registry_answering_neither_scheme_is_a_clear_error() {
     assert!(error.to_string().contains(&address), "{error}");
     assert!(
         error
-            .hint()
-            .is_some_and(|hint| hint.contains("--insecure-registry"))
+            .hints()
+            .iter()
+            .any(|hint| hint.contains("--insecure-registry"))
     );
     front.abort();
 }
@@ -434,7 +436,7 @@ async fn unknown_ca_fails_at_once_with_a_hint() {
             .unwrap_or_default()
     );
     assert!(text.contains("not trusted"), "{text}");
-    assert!(error.hint().is_some_and(|h| h.contains("--ca-file")));
+    assert!(error.hints().iter().any(|h| h.contains("--ca-file")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -466,7 +468,7 @@ async fn wrong_password_is_clear_and_not_retried() {
         matches!(error, RegistryError::Auth(AuthError::LoginRequired { .. })),
         "{error:?}"
     );
-    assert!(error.hint().is_some_and(|h| h.contains("airlock login")));
+    assert!(error.hints().iter().any(|h| h.contains("airlock login")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,11 +15,11 @@ use airlock::deploy::{
     DeploymentRemote, RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record, build_bundle,
 };
 use airlock::digest::Digest;
-use airlock::pipeline::{RemoteOptions, runtime};
 use airlock::project::airflowignore::IgnoreSyntax;
 use airlock::project::dockerignore::DockerIgnore;
 use airlock::project::settings::DeploymentSettings;
 use airlock::registry::{RegistryClient, Repository};
+use airlock::registry::{RemoteOptions, runtime};
 use airlock::store::Store;
 use serde_json::{Value, json};
 use support::registry::Registry;

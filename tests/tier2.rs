@@ -217,7 +217,7 @@ fn item7_the_rootfs_cache_holds_no_setuid_file_or_device_node() {
         .iter()
         .map(|l| (l.digest.clone(), l.path.clone()))
         .collect();
-    let rootfs = airlock::dags::unpack_rootfs(&store, &layers).expect("unpacks");
+    let rootfs = airlock::sandbox::unpack_rootfs(&store, &layers).expect("unpacks");
     // The image has them: the check below has something to find.
     let su = rootfs.join("usr/bin/su");
     assert!(su.is_file(), "minbase has /usr/bin/su");

@@ -6,44 +6,38 @@ use anyhow::Context;
 
 use super::args::{BuildArgs, GlobalArgs};
 use super::reporter::Spinner;
-use crate::env_vars;
-use crate::pipeline::{BuildOptions, LockMode, OutputSpec, build};
+use super::settings::Resolved;
+use crate::dags::{Prepared, prepare};
+use crate::pipeline::{BuildOptions, LockMode, OutputSpec, Reporter, build, build_for_sandbox};
 
-/// `SOURCE_DATE_EPOCH` as Unix seconds; unset or empty means 0.
-pub fn source_date_epoch() -> anyhow::Result<u64> {
-    match std::env::var(env_vars::SOURCE_DATE_EPOCH) {
-        Ok(text) if !text.trim().is_empty() => text.trim().parse().with_context(|| {
-            format!("`SOURCE_DATE_EPOCH` must be whole Unix seconds, got `{text}`")
-        }),
-        _ => Ok(0),
-    }
-}
-
-pub fn store_dir(global: &GlobalArgs) -> std::path::PathBuf {
-    global
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| crate::store::default_cache_dir(&|name| std::env::var(name).ok()))
+/// Builds the project as `options` say and prepares the sandbox around its image
+/// (`parse --full`, `pytest`).
+pub fn sandbox(options: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Prepared> {
+    let image = build_for_sandbox(options, reporter)?;
+    Ok(prepare(&image, &|message| reporter.step(message))?)
 }
 
 /// Build options for a project with its default output (for the sandboxed checks).
 pub fn default_options(
-    global: &GlobalArgs,
+    settings: &Resolved,
     project_dir: &std::path::Path,
     base_layout: Option<std::path::PathBuf>,
-) -> anyhow::Result<BuildOptions> {
-    Ok(BuildOptions {
+) -> BuildOptions {
+    BuildOptions {
         base_layout,
         ..BuildOptions::new(
             project_dir.to_path_buf(),
-            store_dir(global),
-            super::registry_cmd::remote_options(global, false, None),
-            source_date_epoch()?,
+            settings.store_dir.clone(),
+            settings.flags_remote(false),
+            settings.source_date_epoch,
         )
-    })
+    }
 }
 
 pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
+    let settings = Resolved::project(global, &args.project_dir)
+        .with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?
+        .with_source_date_epoch()?;
     let output = args.output.as_deref().map(OutputSpec::parse).transpose()?;
     let output_path = output
         .as_ref()
@@ -52,18 +46,18 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         .to_path_buf();
     let options = BuildOptions {
         project_dir: args.project_dir.clone(),
-        store_dir: store_dir(global),
+        store_dir: settings.store_dir.clone(),
         base_layout: args.base_layout.clone(),
         build_args: args.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
         exclude_dags: args.exclude_dags,
         output,
-        source_date_epoch: source_date_epoch()?,
+        source_date_epoch: settings.source_date_epoch,
         lock_mode: if args.locked || args.frozen {
             LockMode::Locked
         } else {
             LockMode::Update
         },
-        remote: super::registry_cmd::remote_options(global, args.offline || args.frozen, None),
+        remote: settings.flags_remote(args.offline || args.frozen),
         upgrade_base: args.upgrade_base,
         push: args.push.clone(),
         python: super::lock_cmd::python_options(&args.python),
@@ -80,7 +74,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         source_date_epoch: options.source_date_epoch,
     };
     let documents = super::sbom_cmd::write_beside(
-        global,
+        &settings,
         &result,
         &output_path,
         &args.project_dir,
@@ -89,10 +83,10 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
     )?;
     let attached = match &result.push {
         Some(push) => super::sbom_cmd::attach(
-            global,
-            &options.remote,
+            &settings,
+            &settings.remote(args.offline || args.frozen),
             &push.reference,
-            &crate::store::Store::open(store_dir(global))?.read_blob(&result.manifest_digest)?,
+            &crate::store::Store::open(&settings.store_dir)?.read_blob(&result.manifest_digest)?,
             &documents,
         )?,
         None => Vec::new(),

@@ -3,20 +3,21 @@
 use anyhow::Context;
 
 use super::args::{DeployArgs, GlobalArgs};
-use super::build_cmd::{source_date_epoch, store_dir};
 use super::deployment_cmd::{choose, describe};
 use super::reporter::Spinner;
+use super::settings::Resolved;
 use crate::deploy::{DeployMode, DeployOptions, deploy};
 
 pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
+    let settings = Resolved::project(global, &args.project_dir)?.with_source_date_epoch()?;
     let named = args
         .deployment
         .as_deref()
         .or(args.deployment_name.as_deref());
-    let name = choose(&args.project_dir, named, args.prompt)?;
+    let name = choose(&settings.file, named, args.prompt)?;
     let options = DeployOptions {
         project_dir: args.project_dir.clone(),
-        store_dir: store_dir(global),
+        store_dir: settings.store_dir.clone(),
         deployment: name.clone(),
         mode: if args.dags {
             DeployMode::DagsOnly
@@ -34,8 +35,8 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
         pytest: args.pytest,
         test_path: args.test.clone(),
         env_file: args.env.clone(),
-        remote: super::registry_cmd::remote_options(global, false, None),
-        source_date_epoch: source_date_epoch()?,
+        remote: settings.flags_remote(false),
+        source_date_epoch: settings.source_date_epoch,
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = deploy(&options, &spinner);

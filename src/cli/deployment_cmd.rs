@@ -1,7 +1,6 @@
 //! `airlock deployment inspect|history|update` and `airlock dags sync`.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,7 +9,7 @@ use super::args::{
     DagsSyncArgs, DeploymentCommand, DeploymentHistoryArgs, DeploymentInspectArgs,
     DeploymentUpdateArgs, GlobalArgs, Toggle,
 };
-use super::build_cmd::store_dir;
+use super::settings::Resolved;
 use crate::deploy::{
     DeployError, Deployment, DeploymentRemote, Record, StoredRecord, SyncOutcome, history,
     set_dag_deploy, sync_once,
@@ -20,25 +19,11 @@ use crate::project::Settings;
 use crate::project::settings::DeploymentSettings;
 use crate::store::Store;
 
-/// `airlock.toml` of `project_dir`, or defaults when there is none.
-pub(super) fn settings_of(project_dir: &Path) -> anyhow::Result<Settings> {
-    let path = project_dir.join("airlock.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Settings::parse(&text).with_context(|| format!("Invalid `{}`", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-        Err(e) => Err(e).with_context(|| format!("Cannot read `{}`", path.display())),
-    }
-}
-
 /// The deployment `name` (from `airlock.toml`, or a `registry/repository`) and its
 /// registry side.
-pub(super) fn open(
-    global: &GlobalArgs,
-    project_dir: &Path,
-    name: &str,
-) -> anyhow::Result<DeploymentRemote> {
-    let settings = settings_of(project_dir)?;
-    let deployment = if name.contains('/') && !settings.deployments.contains_key(name) {
+pub(super) fn open(settings: &Resolved, name: &str) -> anyhow::Result<DeploymentRemote> {
+    let deployments = &settings.file.deployments;
+    let deployment = if name.contains('/') && !deployments.contains_key(name) {
         Deployment::from_settings(
             name,
             &DeploymentSettings {
@@ -47,12 +32,14 @@ pub(super) fn open(
             },
         )?
     } else {
-        Deployment::find(&settings.deployments, name)?
+        Deployment::find(deployments, name)?
     };
-    let remote = super::registry_cmd::remote_options(global, false, None)
-        .with_settings(&settings.registry, project_dir);
-    let store = Store::open(store_dir(global))?;
-    Ok(DeploymentRemote::new(deployment, &remote, store)?)
+    let store = Store::open(&settings.store_dir)?;
+    Ok(DeploymentRemote::new(
+        deployment,
+        &settings.remote(false),
+        store,
+    )?)
 }
 
 /// Asks `question` on stderr and reads one line of standard input (empty at EOF).
@@ -70,11 +57,10 @@ pub(super) fn ask(question: &str) -> anyhow::Result<String> {
 /// The deployment a command acts on: the one `named`, the only one in `airlock.toml`,
 /// or the user's choice (asked on a terminal, or always with `prompt`).
 pub(super) fn choose(
-    project_dir: &Path,
+    settings: &Settings,
     named: Option<&str>,
     prompt: bool,
 ) -> anyhow::Result<String> {
-    let settings = settings_of(project_dir)?;
     let names: Vec<String> = settings.deployments.keys().cloned().collect();
     if !prompt {
         if let Some(name) = named {
@@ -204,7 +190,8 @@ fn record_json(stored: &StoredRecord) -> serde_json::Value {
 }
 
 fn inspect(global: &GlobalArgs, args: &DeploymentInspectArgs) -> anyhow::Result<()> {
-    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let settings = Resolved::project(global, &args.project_dir)?;
+    let remote = open(&settings, &args.deployment)?;
     let stored = remote
         .read_record()
         .with_context(|| format!("Cannot read the record of `{}`", args.deployment))?
@@ -265,7 +252,8 @@ pub(super) fn artifact_json(artifact: &crate::oci::Descriptor) -> serde_json::Va
 }
 
 fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Result<()> {
-    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let settings = Resolved::project(global, &args.project_dir)?;
+    let remote = open(&settings, &args.deployment)?;
     let records = history(&remote, args.limit)
         .with_context(|| format!("Cannot read the history of `{}`", args.deployment))?;
     if records.is_empty() {
@@ -342,12 +330,13 @@ fn settings_text(deployment: &Deployment, record: Option<&Record>) -> String {
 }
 
 fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()> {
+    let settings = Resolved::project(global, &args.project_dir)?;
     let named = args
         .deployment
         .as_deref()
         .or(args.deployment_name.as_deref());
-    let name = choose(&args.project_dir, named, false)?;
-    let remote = open(global, &args.project_dir, &name)?;
+    let name = choose(&settings.file, named, false)?;
+    let remote = open(&settings, &name)?;
     let name = remote.deployment.name.clone();
     let parent = remote.read_record()?;
     let Some(toggle) = args.dag_deploy else {
@@ -402,7 +391,8 @@ fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()
 }
 
 pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
-    let remote = open(global, &args.project_dir, &args.deployment)?;
+    let settings = Resolved::project(global, &args.project_dir)?;
+    let remote = open(&settings, &args.deployment)?;
     let grace = Duration::from_secs(args.grace_period);
     loop {
         match sync_once(&remote, &args.dest, grace) {

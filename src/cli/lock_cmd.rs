@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 
 use super::args::{GlobalArgs, LockArgs, PythonArgs};
-use super::build_cmd::store_dir;
 use super::reporter::Spinner;
+use super::settings::Resolved;
 use crate::pipeline::{BuildOptions, LockMode, PythonOptions, SkippedScript, lock};
 use crate::python::{Upgrade, package_name};
 
@@ -33,20 +33,22 @@ pub fn python_options(args: &PythonArgs) -> PythonOptions {
 }
 
 pub fn run(global: &GlobalArgs, args: &LockArgs) -> anyhow::Result<()> {
+    let settings = Resolved::project(global, &args.project_dir)
+        .with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?;
     let options = BuildOptions {
         project_dir: args.project_dir.clone(),
-        store_dir: store_dir(global),
+        store_dir: settings.store_dir.clone(),
         base_layout: args.base_layout.clone(),
         build_args: args.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
         exclude_dags: false,
         output: None,
-        source_date_epoch: 0,
+        source_date_epoch: settings.source_date_epoch,
         lock_mode: if args.locked {
             LockMode::Locked
         } else {
             LockMode::Update
         },
-        remote: super::registry_cmd::remote_options(global, args.offline, None),
+        remote: settings.flags_remote(args.offline),
         upgrade_base: args.upgrade_base,
         push: None,
         python: python_options(&args.python),

@@ -16,6 +16,7 @@ mod registry_cmd;
 mod render;
 mod reporter;
 mod sbom_cmd;
+mod settings;
 mod verify_cmd;
 
 pub use args::Cli;

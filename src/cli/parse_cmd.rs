@@ -5,13 +5,22 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 
 use super::args::{GlobalArgs, ParseArgs};
+use super::settings::Resolved;
 use crate::dags::{PythonVersion, check_project, project_check_input};
+use crate::pipeline::locked_base_facts;
 use crate::project::Project;
 use crate::store::Store;
 
 /// Runs the check; `Ok(false)` when the project has errors (already printed).
 pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
+    let settings = Resolved::project(global, &args.project_dir)
+        .with_context(|| format!("Cannot read the project `{}`", args.project_dir.display()))?;
+    let settings = if args.full {
+        settings.with_source_date_epoch()?
+    } else {
+        settings
+    };
     let project = Project::load(&args.project_dir, &BTreeMap::new())
         .with_context(|| format!("Cannot read the project `{}`", args.project_dir.display()))?;
     let python = args
@@ -19,28 +28,25 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         .as_deref()
         .map(str::parse::<PythonVersion>)
         .transpose()?;
-    let store = Store::open(super::build_cmd::store_dir(global))?;
+    let store = Store::open(&settings.store_dir)?;
     // `--full` builds first, so the locked wheels are in the store when tier 1 reads
     // their top-level modules.
     let prepared = if args.full {
-        let options =
-            super::build_cmd::default_options(global, &args.project_dir, args.base_layout.clone())?;
+        let options = super::build_cmd::default_options(
+            &settings,
+            &args.project_dir,
+            args.base_layout.clone(),
+        );
         let spinner = super::reporter::Spinner::new(global.quiet || args.json);
-        let prepared = crate::dags::prepare(&options, &spinner);
+        let prepared = super::build_cmd::sandbox(&options, &spinner);
         spinner.finish();
         Some(prepared.context("Cannot prepare the sandbox for `parse --full`")?)
     } else {
         None
     };
-    let remote = super::registry_cmd::remote_options(global, false, None)
-        .with_settings(&project.settings.registry, &project.root);
-    let input = project_check_input(
-        &store,
-        &project,
-        args.base_layout.as_deref(),
-        &remote,
-        python,
-    )?;
+    let remote = settings.remote(false);
+    let (facts, lock) = locked_base_facts(&store, &project, args.base_layout.as_deref(), &remote)?;
+    let input = project_check_input(&store, &project, &facts, lock.as_ref(), python)?;
     let mut report = check_project(&input);
     let mut full = None;
     if let Some(prepared) = &prepared {

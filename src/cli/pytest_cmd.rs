@@ -3,17 +3,21 @@
 use anyhow::Context;
 
 use super::args::{GlobalArgs, PytestArgs};
-use super::build_cmd::default_options;
+use super::build_cmd::{default_options, sandbox};
 use super::reporter::Spinner;
-use crate::dags::{Tier2Error, prepare, project_env, run_pytest};
+use super::settings::Resolved;
+use crate::dags::{Tier2Error, project_env, run_pytest};
 
 /// Returns pytest's exit status.
 pub fn run(global: &GlobalArgs, args: &PytestArgs) -> anyhow::Result<u8> {
-    let options = default_options(global, &args.project_dir, args.base_layout.clone())?;
+    let settings = Resolved::project(global, &args.project_dir)
+        .context("Cannot prepare the sandbox for pytest")?
+        .with_source_date_epoch()?;
+    let options = default_options(&settings, &args.project_dir, args.base_layout.clone());
     // Read first: a bad `.env` fails before the build.
     let env = project_env(&args.project_dir, args.env_file.as_deref()).map_err(Tier2Error::from)?;
     let spinner = Spinner::new(global.quiet);
-    let prepared = prepare(&options, &spinner);
+    let prepared = sandbox(&options, &spinner);
     spinner.finish();
     let prepared = prepared.context("Cannot prepare the sandbox for pytest")?;
     let extra: Vec<String> = args

@@ -1,50 +1,26 @@
 //! `airlock pull`, `push`, `login` and `logout`.
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::args::{GlobalArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
-use super::build_cmd::store_dir;
 use super::reporter::TransferBar;
+use super::settings::Resolved;
 use crate::env_vars;
-use crate::pipeline::{OutputSpec, RemoteOptions, pull_base, push_image, read_image};
+use crate::image::pull_base;
+use crate::pipeline::{OutputSpec, push_image, read_image};
 use crate::registry::{CredentialEnv, CredentialStore, Secret};
 use crate::store::Store;
 
-/// Registry options from the global flags and, when present, the current directory's
-/// `airlock.toml`.
-pub fn remote_options(
-    global: &GlobalArgs,
-    offline: bool,
-    bar: Option<Arc<TransferBar>>,
-) -> RemoteOptions {
-    let mut remote = RemoteOptions {
-        insecure: global.insecure_registries.clone(),
-        ca_files: global.ca_file.clone(),
-        offline,
-        ..RemoteOptions::default()
-    };
-    if let Some(bar) = bar {
-        remote.progress = bar;
-    }
-    remote
-}
-
-fn settings_of_cwd() -> crate::project::Settings {
-    std::fs::read_to_string("airlock.toml")
-        .ok()
-        .and_then(|text| crate::project::Settings::parse(&text).ok())
-        .unwrap_or_default()
-}
-
 pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
-    let store = Store::open(store_dir(global))?;
+    // The working directory's `airlock.toml` gives the `[registry]` settings.
+    let settings = Resolved::project(global, Path::new("."))?;
+    let store = Store::open(&settings.store_dir)?;
     let bar = TransferBar::new(global.quiet);
-    let remote = remote_options(global, args.offline, Some(bar.clone()))
-        .with_settings(&settings_of_cwd().registry, std::path::Path::new("."));
+    let mut remote = settings.remote(args.offline);
+    remote.progress = bar.clone();
     let result = pull_base(&store, &remote, &args.reference, None);
     bar.finish();
     let (base, _) = result.with_context(|| format!("Cannot pull `{}`", args.reference))?;
@@ -78,22 +54,24 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
 }
 
 pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
+    // The working directory's `airlock.toml` gives the `[registry]` settings.
+    let settings = Resolved::project(global, Path::new("."))?;
     let from = match &args.from {
         Some(spec) => OutputSpec::parse(spec)?,
-        None => OutputSpec::default_for(std::path::Path::new(".")),
+        None => OutputSpec::default_for(Path::new(".")),
     };
     let image = read_image(&from)
         .with_context(|| format!("Cannot read the image `{}`", from.describe()))?;
     let bar = TransferBar::new(global.quiet || args.json);
-    let remote = remote_options(global, false, Some(bar.clone()))
-        .with_settings(&settings_of_cwd().registry, std::path::Path::new("."));
+    let mut remote = settings.remote(false);
+    remote.progress = bar.clone();
     let result = push_image(&remote, &args.reference, &image);
     bar.finish();
     let summary = result.with_context(|| format!("Cannot push to `{}`", args.reference))?;
     // SBOMs and provenance a `build --sbom/--provenance` wrote beside the image.
     let documents = super::sbom_cmd::documents_beside(from.path(), &summary.digest);
     let attached = super::sbom_cmd::attach(
-        global,
+        &settings,
         &remote,
         &args.reference,
         &image.manifest,

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::args::{GlobalArgs, SbomArgs, SbomChoice};
-use super::build_cmd::store_dir;
-use crate::pipeline::{BuildResult, OutputSpec, pull_base, read_image};
+use super::settings::Resolved;
+use crate::image::pull_base;
+use crate::pipeline::{BuildResult, OutputSpec, read_image};
+use crate::registry::{RemoteOptions, attach_documents, runtime};
 use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
 use crate::store::Store;
 
@@ -40,17 +42,16 @@ pub fn project_info(dir: &Path) -> ProjectInfo {
 /// or a registry reference (pulled into the store). The second value keeps an
 /// unpacked archive alive.
 pub fn load_image(
-    global: &GlobalArgs,
+    settings: &Resolved,
     text: &str,
 ) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
-    let remote = super::registry_cmd::remote_options(global, false, None);
-    load_image_with(global, &remote, text)
+    load_image_with(settings, &settings.remote(false), text)
 }
 
 /// [`load_image`], a registry reference pulled with `remote`.
 pub fn load_image_with(
-    global: &GlobalArgs,
-    remote: &crate::pipeline::RemoteOptions,
+    settings: &Resolved,
+    remote: &RemoteOptions,
     text: &str,
 ) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
     if text.starts_with("oci:") || text.starts_with("docker-archive:") {
@@ -59,7 +60,7 @@ pub fn load_image_with(
         let input = ImageInput::from_blobs(local.manifest.clone(), &local.blobs)?;
         return Ok((input, Some(local)));
     }
-    let store = Store::open(store_dir(global))?;
+    let store = Store::open(&settings.store_dir)?;
     let (image, _) =
         pull_base(&store, remote, text, None).with_context(|| format!("Cannot pull `{text}`"))?;
     let input = ImageInput::from_store(&store, &image.manifest_digest)?;
@@ -75,6 +76,7 @@ pub fn model(image: &ImageInput, project_dir: Option<&Path>) -> anyhow::Result<S
 }
 
 pub fn run(global: &GlobalArgs, args: &SbomArgs) -> anyhow::Result<()> {
+    let settings = Resolved::global(global);
     let format = match args.format {
         SbomChoice::Spdx => Format::Spdx,
         SbomChoice::Cyclonedx => Format::CycloneDx,
@@ -82,7 +84,7 @@ pub fn run(global: &GlobalArgs, args: &SbomArgs) -> anyhow::Result<()> {
             anyhow::bail!("`airlock sbom` prints one format: `spdx` or `cyclonedx`")
         }
     };
-    let (image, _keep) = load_image(global, &args.image)?;
+    let (image, _keep) = load_image(&settings, &args.image)?;
     let sbom = model(&image, args.project_dir.as_deref())?;
     std::io::stdout()
         .write_all(&format.write(&sbom))
@@ -100,7 +102,7 @@ pub struct SideDocument {
 /// Makes the SBOMs (and the provenance) of a build's image and writes each beside
 /// the output as `OUTPUT.spdx.json`, `OUTPUT.cdx.json`, `OUTPUT.intoto.json`.
 pub fn write_beside(
-    global: &GlobalArgs,
+    settings: &Resolved,
     result: &BuildResult,
     output: &Path,
     project_dir: &Path,
@@ -110,7 +112,7 @@ pub fn write_beside(
     if sboms.is_empty() && provenance.is_none() {
         return Ok(Vec::new());
     }
-    let store = Store::open(store_dir(global))?;
+    let store = Store::open(&settings.store_dir)?;
     let image = ImageInput::from_store(&store, &result.manifest_digest)?;
     let sbom = model(&image, Some(project_dir))?;
     let beside = |suffix: &str| PathBuf::from(format!("{}.{suffix}", output.display()));
@@ -164,8 +166,8 @@ pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<Si
 /// Pushes each document as an OCI artifact whose subject is the image `digest`
 /// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
 pub fn attach(
-    global: &GlobalArgs,
-    remote: &crate::pipeline::RemoteOptions,
+    settings: &Resolved,
+    remote: &RemoteOptions,
     reference: &str,
     manifest: &[u8],
     documents: &[SideDocument],
@@ -173,14 +175,14 @@ pub fn attach(
     if documents.is_empty() {
         return Ok(Vec::new());
     }
-    let store = Store::open(store_dir(global))?;
+    let store = Store::open(&settings.store_dir)?;
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    let runtime = crate::pipeline::runtime()?;
+    let runtime = runtime()?;
     let mut attached = Vec::new();
     for doc in documents {
         let descriptors = runtime
-            .block_on(crate::pipeline::attach_documents(
+            .block_on(attach_documents(
                 &client,
                 &store,
                 reference.repository(),
@@ -195,11 +197,11 @@ pub fn attach(
 
 /// The artifacts attached to the image `digest` in `reference`'s repository.
 pub fn list_attached(
-    remote: &crate::pipeline::RemoteOptions,
+    remote: &RemoteOptions,
     reference: &str,
     digest: &crate::digest::Digest,
 ) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    Ok(crate::pipeline::runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+    Ok(runtime()?.block_on(client.referrers(reference.repository(), digest))?)
 }

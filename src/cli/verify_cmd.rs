@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::args::{GlobalArgs, VerifyArgs};
 use super::reporter::Spinner;
+use super::settings::Resolved;
 use crate::pipeline::{BuildOptions, LockMode, OutputSpec, build};
 use crate::sbom::ImageInput;
 use crate::store::Store;
@@ -49,7 +50,7 @@ fn layers(image: &ImageInput) -> Vec<(crate::digest::Digest, std::path::PathBuf)
 /// deployment record names, and whether its image carries the DAGs.
 struct Target {
     image: String,
-    remote: crate::pipeline::RemoteOptions,
+    remote: crate::registry::RemoteOptions,
     commit: Option<String>,
     /// The record says the deployed tree had uncommitted changes (`deploy --force`).
     dirty: bool,
@@ -58,24 +59,17 @@ struct Target {
 
 /// IMAGE as given, or, when it names a deployment in `airlock.toml`, that
 /// deployment's current image from its record.
-fn target(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<Target> {
-    let plain = super::registry_cmd::remote_options(global, false, None);
-    let local = args.image.starts_with("oci:") || args.image.starts_with("docker-archive:");
-    let settings = if local {
-        None
-    } else {
-        Some(super::deployment_cmd::settings_of(&args.project_dir)?)
-    };
-    let Some(settings) = settings.filter(|s| s.deployments.contains_key(&args.image)) else {
+fn target(settings: &Resolved, args: &VerifyArgs) -> anyhow::Result<Target> {
+    if !settings.file.deployments.contains_key(&args.image) {
         return Ok(Target {
             image: args.image.clone(),
-            remote: plain,
+            remote: settings.flags_remote(false),
             commit: None,
             dirty: false,
             exclude_dags: args.exclude_dags,
         });
     };
-    let deployment = super::deployment_cmd::open(global, &args.project_dir, &args.image)?;
+    let deployment = super::deployment_cmd::open(settings, &args.image)?;
     let stored = deployment
         .read_record()
         .with_context(|| format!("Cannot read the record of `{}`", args.image))?
@@ -88,7 +82,7 @@ fn target(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<Target> {
         })?;
     Ok(Target {
         image: format!("{}@{}", image.repository, image.digest),
-        remote: plain.with_settings(&settings.registry, &args.project_dir),
+        remote: settings.remote(false),
         commit: stored.record.git.as_ref().map(|g| g.commit.clone()),
         dirty: stored.record.git.as_ref().is_some_and(|g| g.dirty),
         exclude_dags: args.exclude_dags || !image.includes_dags,
@@ -97,8 +91,16 @@ fn target(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<Target> {
 
 pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
     let started = Instant::now();
-    let target = target(global, args)?;
-    let (image, _keep) = super::sbom_cmd::load_image_with(global, &target.remote, &target.image)?;
+    // A local image names no deployment: `airlock.toml` is read for a registry one.
+    let local = args.image.starts_with("oci:") || args.image.starts_with("docker-archive:");
+    let settings = if local {
+        Resolved::global(global)
+    } else {
+        Resolved::project(global, &args.project_dir)?
+    };
+    let target = target(&settings, args)?;
+    let (image, _keep) =
+        super::sbom_cmd::load_image_with(&settings, &target.remote, &target.image)?;
     let epoch = image
         .config
         .get("created")
@@ -145,7 +147,7 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
         ..BuildOptions::new(
             project_dir,
             store_dir.clone(),
-            super::registry_cmd::remote_options(global, false, None),
+            settings.flags_remote(false),
             epoch,
         )
     };

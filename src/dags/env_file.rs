@@ -31,15 +31,6 @@ pub enum EnvFileError {
     NoName { path: PathBuf, line: usize },
 }
 
-impl EnvFileError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Read { .. } => None,
-            _ => Some("write one `NAME=value` per line (`#` starts a comment line)".into()),
-        }
-    }
-}
-
 /// Parses an environment file's bytes (`path` is for messages). `lookup` answers
 /// for lines that name a variable without a value.
 pub fn parse_env_file(
@@ -116,6 +107,17 @@ pub fn project_env(
         source,
     })?;
     parse_env_file(&bytes, &path, &|name| std::env::var(name).ok())
+}
+
+impl crate::hint::Hint for EnvFileError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Utf8 { .. } | Self::Whitespace { .. } | Self::NoName { .. } => {
+                vec!["write one `NAME=value` per line (`#` starts a comment line)".into()]
+            }
+            Self::Read { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,9 +29,6 @@ pub enum DagsError {
     NoPython,
     #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
-    /// The base image or the lock could not be read.
-    #[error(transparent)]
-    Base(Box<crate::pipeline::BuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -40,12 +37,15 @@ pub enum DagsError {
     },
 }
 
-impl DagsError {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
+impl crate::hint::Hint for DagsError {
+    fn hints(&self) -> Vec<String> {
         match self {
-            Self::Base(err) => err.hint(),
-            _ => None,
+            Self::Project(error) => error.hints(),
+            Self::InvalidPythonVersion(..)
+            | Self::UnsupportedPythonVersion(..)
+            | Self::ReadExceptions { .. }
+            | Self::NoPython
+            | Self::Read { .. } => Vec::new(),
         }
     }
 }

@@ -14,8 +14,6 @@ mod error;
 mod imports;
 mod project_input;
 mod resolve;
-mod rootfs;
-mod sandbox;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -36,7 +34,7 @@ pub use resolve::{
     Distribution, ModuleUniverse, ProjectLayout, PythonVersion, top_level_from_record,
     top_level_from_top_level_txt,
 };
-pub use rootfs::{RootfsError, unpack_rootfs};
-pub use sandbox::{SandboxError, SandboxSpec, bwrap_command};
 pub use syntax::{ParsedSource, parse_source};
-pub use tier2::{IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest};
+pub use tier2::{
+    BuiltImage, IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest,
+};

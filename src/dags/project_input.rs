@@ -7,9 +7,8 @@ use super::{
     CheckInput, DagsError, Distribution, Exceptions, ModuleUniverse, ProjectLayout, PythonVersion,
     SourceFile, top_level_from_record, top_level_from_top_level_txt,
 };
-use crate::image::{BaseFacts, read_facts};
-use crate::lock::{LOCK_FILE, Lockfile};
-use crate::pipeline::{BuildError, RemoteOptions, load_base};
+use crate::image::BaseFacts;
+use crate::lock::Lockfile;
 use crate::project::{DAGS_DIR, Project, WalkedKind, walk};
 use crate::store::Store;
 
@@ -108,29 +107,20 @@ pub fn locked_distributions(
         .collect()
 }
 
-/// The check input of `project` as it will be built: its base (by the digest the lock
-/// pins, from `base_layout` or wherever the project says), the base's facts, and the
-/// distributions of the locked Python layer.
+/// The check input of `project` as it will be built on the base whose `facts` the
+/// caller read (the base the lock pins): those facts, and the distributions of the
+/// locked Python layer (`lock`, read from the wheels in `store`).
 pub fn project_check_input(
     store: &Store,
     project: &Project,
-    base_layout: Option<&std::path::Path>,
-    remote: &RemoteOptions,
+    facts: &BaseFacts,
+    lock: Option<&Lockfile>,
     python: Option<PythonVersion>,
 ) -> Result<CheckInput, DagsError> {
-    let base_error = |e: BuildError| DagsError::Base(Box::new(e));
-    let lock = Lockfile::read(&project.root.join(LOCK_FILE)).map_err(|e| base_error(e.into()))?;
-    let pinned = lock
-        .as_ref()
-        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
     let locked = lock
-        .as_ref()
         .map(|lock| locked_distributions(store, lock))
         .unwrap_or_default();
-    let (base, _) =
-        load_base(store, project, base_layout, remote, pinned.as_ref()).map_err(base_error)?;
-    let facts = read_facts(store, &base).map_err(|e| base_error(e.into()))?;
-    input_from_project(project, &facts, python, locked)
+    input_from_project(project, facts, python, locked)
 }
 
 /// Everything `check_project` needs for `project` on its base, plus the distributions

@@ -1,19 +1,21 @@
-//! Tier 2: the real thing. Builds the project's image, unpacks its non-project layers
-//! into a cached root filesystem, copies the project to the image's `WORKDIR`, and runs
-//! Airflow's `DagBag` (or pytest) inside bubblewrap.
+//! Tier 2: the real thing. Takes the project's image (built by the caller), unpacks
+//! its non-project layers into a cached root filesystem, copies the project to the
+//! image's `WORKDIR`, and runs Airflow's `DagBag` (or pytest) inside bubblewrap.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::sandbox::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
-use super::{Diagnostic, DiagnosticKind, unpack_rootfs};
+use super::{Diagnostic, DiagnosticKind};
 use crate::digest::Digest;
 use crate::image::{Accounts, BaseFacts, resolve_owner, string_list};
-use crate::pipeline::{BuildError, BuildOptions, Reporter, build};
 use crate::project::{Project, WalkedKind, walk};
+use crate::sandbox::{
+    CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command, unpack_rootfs,
+};
 use crate::store::Store;
 
 /// The integrity script shipped inside airlock.
@@ -24,11 +26,9 @@ const RESULT_MARKER: &str = "AIRLOCK-RESULT: ";
 #[derive(Debug, thiserror::Error)]
 pub enum Tier2Error {
     #[error(transparent)]
-    Build(#[from] BuildError),
-    #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
-    Rootfs(#[from] super::RootfsError),
+    Rootfs(#[from] crate::sandbox::RootfsError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -53,22 +53,6 @@ pub enum Tier2Error {
         "The image built from `{image}` has no runnable `python3` on its PATH: {detail}; tier-2 checks need the image's Python"
     )]
     NoPython { image: String, detail: String },
-}
-
-impl Tier2Error {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Sandbox(e) => e.hint(),
-            Self::Build(e) => e.hint(),
-            Self::EnvFile(e) => e.hint(),
-            Self::NoPython { .. } => Some(
-                "`airlock parse` without `--full` checks the DAGs without it; for `--full` and `airlock pytest`, build on a base image with CPython (an Astro Runtime image)"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
 }
 
 /// Fails with `NoPython` unless `python3` on the image's `PATH` can run: checked in
@@ -241,25 +225,43 @@ fn with_overrides(
     merged
 }
 
-/// Builds the project (its default output) and prepares the sandbox around it.
-pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepared, Tier2Error> {
-    let started = Instant::now();
-    let result = build(options, reporter)?;
-    let store = Store::open(&options.store_dir)?;
+/// The project's image as the caller built it: what [`prepare`] runs in.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// The project the image was built from, and the build arguments it was read with.
+    pub project_dir: PathBuf,
+    pub build_args: BTreeMap<String, String>,
+    /// The store holding the image's blobs.
+    pub store_dir: PathBuf,
+    pub config_digest: Digest,
+    /// The image's layers, bottom first, each with its kind (`debian`, `python`,
+    /// `project`, `dags`...): the `project` and `dags` layers are not unpacked, the
+    /// project is mounted in their place.
+    pub layers: Vec<(String, Digest)>,
+    /// The image's base (`FROM`), for messages.
+    pub base: String,
+    /// When the build started: the overhead reported counts from there.
+    pub started: Instant,
+}
+
+/// Prepares the sandbox around `image`; `step` reports progress.
+pub fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepared, Tier2Error> {
+    let started = image.started;
+    let store = Store::open(&image.store_dir)?;
     let config: Value =
-        serde_json::from_slice(&store.read_blob(&result.config_digest)?).map_err(|e| {
+        serde_json::from_slice(&store.read_blob(&image.config_digest)?).map_err(|e| {
             crate::image::ImageError::Config {
-                digest: result.config_digest.clone(),
+                digest: image.config_digest.clone(),
                 reason: e.to_string(),
             }
         })?;
-    let layers: Vec<(Digest, PathBuf)> = result
+    let layers: Vec<(Digest, PathBuf)> = image
         .layers
         .iter()
-        .filter(|layer| layer.kind != "project" && layer.kind != "dags")
-        .map(|layer| (layer.digest.clone(), store.blob_path(&layer.digest)))
+        .filter(|(kind, _)| kind != "project" && kind != "dags")
+        .map(|(_, digest)| (digest.clone(), store.blob_path(digest)))
         .collect();
-    reporter.step("unpacking the image");
+    step("unpacking the image");
     let rootfs = unpack_rootfs(&store, &layers)?;
 
     let workdir = config
@@ -282,7 +284,7 @@ pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepar
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect();
-    require_python(&rootfs, &env, &result.base)?;
+    require_python(&rootfs, &env, &image.base)?;
     let user = config
         .pointer("/config/User")
         .and_then(Value::as_str)
@@ -296,7 +298,7 @@ pub fn prepare(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Prepar
     }
     let owner = resolve_owner(user, &Accounts::from_facts(&facts))?;
 
-    let project = Project::load(&options.project_dir, &options.build_args)?;
+    let project = Project::load(&image.project_dir, &image.build_args)?;
     let project_copy = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
     copy_project(&project, project_copy.path())?;
     let files = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
@@ -449,6 +451,23 @@ pub fn run_pytest(
         .status()
         .map_err(io_err(Path::new("bwrap")))?;
     Ok(status.code().unwrap_or(1))
+}
+
+impl crate::hint::Hint for Tier2Error {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Sandbox(error) => error.hints(),
+            Self::Rootfs(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Project(error) => error.hints(),
+            Self::Image(error) => error.hints(),
+            Self::EnvFile(error) => error.hints(),
+            Self::NoPython { .. } => vec![
+                "`airlock parse` without `--full` checks the DAGs without it; for `--full` and `airlock pytest`, build on a base image with CPython (an Astro Runtime image)".into(),
+            ],
+            Self::Io { .. } | Self::NoWorkdir | Self::Script { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

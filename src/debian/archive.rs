@@ -79,25 +79,6 @@ pub enum ArchiveError {
     },
 }
 
-impl ArchiveError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Unverified { .. } | Self::NoKeyring { .. } => Some(
-                "name the repository's key in `airlock.toml` (`[[debian.repositories]]` with `key = \"path/to/key.asc\"`), or set `trusted = true` there if you accept an unverified repository on purpose".into(),
-            ),
-            Self::Offline { .. } => Some("run once without `--offline` (or `--frozen`) to fill the store".into()),
-            Self::NotFound { .. } => Some(
-                "old versions leave a live archive: add a snapshot mirror to `fallback-urls` in the `[debian]` section of `airlock.toml`, or re-lock with `airlock lock`".into(),
-            ),
-            Self::DebMismatch { .. } | Self::IndexMismatch { .. } => {
-                Some("retry later or use another mirror; never mark such a source trusted".into())
-            }
-            Self::Http(e) => e.hint().map(str::to_string),
-            _ => None,
-        }
-    }
-}
-
 /// One binary repository, with what is needed to trust it.
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -434,4 +415,31 @@ pub fn decompress(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ArchiveError> {
         out = bytes.to_vec();
     }
     Ok(out)
+}
+
+impl crate::hint::Hint for ArchiveError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Http(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Unverified { .. } | Self::NoKeyring { .. } => vec![
+                "name the repository's key in `airlock.toml` (`[[debian.repositories]]` with `key = \"path/to/key.asc\"`), or set `trusted = true` there if you accept an unverified repository on purpose".into(),
+            ],
+            Self::BadRelease { source, .. } => source.hints(),
+            Self::DebMismatch { .. } | Self::IndexMismatch { .. } => {
+                vec!["retry later or use another mirror; never mark such a source trusted".into()]
+            }
+            Self::Offline { .. } => vec![
+                "run once without `--offline` (or `--frozen`) to fill the store".into(),
+            ],
+            Self::NotFound { .. } => vec![
+                "old versions leave a live archive: add a snapshot mirror to `fallback-urls` in the `[debian]` section of `airlock.toml`, or re-lock with `airlock lock`".into(),
+            ],
+            Self::Runtime(..)
+            | Self::Status { .. }
+            | Self::Body { .. }
+            | Self::NoIndex { .. }
+            | Self::Decompress { .. } => Vec::new(),
+        }
+    }
 }

@@ -280,6 +280,17 @@ impl<'a> Iterator for Paragraphs<'a> {
     }
 }
 
+impl crate::hint::Hint for ControlError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::OrphanContinuation { .. }
+            | Self::MissingColon { .. }
+            | Self::BadFieldName { .. }
+            | Self::DuplicateField { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -590,6 +590,29 @@ fn parse_conffiles(text: &str) -> Vec<Conffile> {
         .collect()
 }
 
+impl crate::hint::Hint for DebError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Control(error) => error.hints(),
+            Self::Io(..)
+            | Self::NotAr
+            | Self::BadMemberHeader { .. }
+            | Self::UnexpectedMember { .. }
+            | Self::MissingMember(..)
+            | Self::UnsupportedFormat(..)
+            | Self::UnsupportedCompression(..)
+            | Self::Decompress { .. }
+            | Self::ControlTooLarge
+            | Self::MissingControlFile
+            | Self::EmptyControl
+            | Self::BadPath { .. }
+            | Self::SymlinkEscape { .. }
+            | Self::SpecialFile { .. }
+            | Self::UnsupportedEntry { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testdeb::*;

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
 use super::control::{ControlError, Paragraph, paragraphs};
-use super::deb::{DataKind, Deb, DebError};
+use super::deb::{ControlInfo, DataEntry, DataKind, Deb, DebError};
 use super::md5::Md5;
 
 /// Directory where dpkg keeps its database, relative to the root.
@@ -148,13 +148,42 @@ where
     I: IntoIterator<Item = Deb<R>>,
     S: ContentSink,
 {
-    let mut tree: BTreeMap<String, LayerFile<S::Handle>> = BTreeMap::new();
-    let mut status: BTreeMap<(String, String), String> = base_status(base.status)?;
-    let mut registrations: Vec<Registration> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut run = Installation {
+        merged: &base.merged_usr,
+        status: base_status(base.status)?,
+        sink,
+        tree: BTreeMap::new(),
+        registrations: Vec::new(),
+        skipped: Vec::new(),
+    };
     for (order, deb) in debs.into_iter().enumerate() {
-        let control = deb.control().clone();
-        let para = control.paragraph()?;
+        run.install_deb(order, deb)?;
+    }
+    run.finish()
+}
+
+/// The layer being built: its entries, the dpkg status so far, and what the
+/// maintainer scripts registered or would have done.
+struct Installation<'a, S: ContentSink> {
+    /// The base's merged-/usr symlinks.
+    merged: &'a BTreeMap<String, String>,
+    sink: &'a mut S,
+    tree: BTreeMap<String, LayerFile<S::Handle>>,
+    /// Status paragraphs keyed by (package, architecture).
+    status: BTreeMap<(String, String), String>,
+    registrations: Vec<Registration>,
+    skipped: Vec<SkippedScript>,
+}
+
+/// A package's name and architecture, from its control paragraph.
+struct PackageId {
+    package: String,
+    arch: String,
+    multi_arch_same: bool,
+}
+
+impl PackageId {
+    fn read(para: &Paragraph<'_>) -> Result<Self, InstallError> {
         let field = |name: &'static str, package: &str| {
             para.get(name)
                 .map(|v| v.trim().to_owned())
@@ -166,95 +195,160 @@ where
         let package = field("Package", "?")?;
         let arch = field("Architecture", &package)?;
         let multi_arch_same = para.get("Multi-Arch").is_some_and(|v| v.trim() == "same");
-        // dpkg names info files `pkg:arch` for Multi-Arch: same packages.
-        let info_name = if multi_arch_same {
-            format!("{package}:{arch}")
-        } else {
-            package.clone()
-        };
-        let conffile_paths: BTreeSet<String> =
-            control.conffiles.iter().map(|c| c.path.clone()).collect();
-        let mut conffile_md5: BTreeMap<String, String> = BTreeMap::new();
-        let mut list = String::new();
-        let mut shipped: BTreeSet<String> = BTreeSet::new();
-        deb.for_each_data_entry(|mut entry| -> Result<(), InstallError> {
-            let original = entry.path.as_str().to_owned();
-            if original.is_empty() {
-                list.push_str("/.\n");
-            } else {
-                list.push('/');
-                list.push_str(&original);
-                list.push('\n');
-            }
-            let Some(path) = remap(&base.merged_usr, &original) else {
-                return Ok(());
-            };
-            let kind = match entry.kind {
-                DataKind::Dir => {
-                    if tree.contains_key(&path) {
-                        return Ok(());
-                    }
-                    LayerKind::Dir
-                }
-                DataKind::Symlink => {
-                    LayerKind::Symlink(entry.link_target.clone().unwrap_or_default())
-                }
-                DataKind::Hardlink => {
-                    let raw = entry.link_target.clone().unwrap_or_default();
-                    let target = remap(&base.merged_usr, &raw).unwrap_or(raw.clone());
-                    if !shipped.contains(&raw) {
-                        return Err(InstallError::DanglingHardlink {
-                            package: package.clone(),
-                            path: original,
-                            target: raw,
-                        });
-                    }
-                    LayerKind::Hardlink(target)
-                }
-                DataKind::File => {
-                    let absolute = format!("/{original}");
-                    let size = entry.size;
-                    let store_err = |source| InstallError::Store {
-                        path: path.clone(),
-                        source,
-                    };
-                    let handle = if conffile_paths.contains(&absolute) {
-                        let mut hashing = HashingReader {
-                            inner: &mut entry,
-                            md5: Md5::new(),
-                        };
-                        let h = sink.store(&path, size, &mut hashing).map_err(store_err)?;
-                        conffile_md5.insert(absolute, hashing.md5.hex());
-                        h
-                    } else {
-                        sink.store(&path, size, &mut entry).map_err(store_err)?
-                    };
-                    LayerKind::File(handle)
-                }
-            };
-            shipped.insert(original);
-            tree.insert(
-                path.clone(),
-                LayerFile {
-                    path,
-                    kind,
-                    mode: entry.mode,
-                    uid: entry.uid,
-                    gid: entry.gid,
-                },
-            );
-            Ok(())
-        })?;
+        Ok(Self {
+            package,
+            arch,
+            multi_arch_same,
+        })
+    }
 
-        let info = format!("{DPKG_DIR}/info/{info_name}");
-        put_text(&mut tree, sink, &format!("{info}.list"), &list)?;
+    /// dpkg names info files `pkg:arch` for Multi-Arch: same packages.
+    fn info_name(&self) -> String {
+        if self.multi_arch_same {
+            format!("{}:{}", self.package, self.arch)
+        } else {
+            self.package.clone()
+        }
+    }
+}
+
+/// One package's data archive while it is unpacked.
+struct PackageFiles<'p> {
+    package: &'p str,
+    /// Absolute paths of its conffiles.
+    conffile_paths: BTreeSet<String>,
+    /// MD5 of each conffile it shipped, by absolute path.
+    conffile_md5: BTreeMap<String, String>,
+    /// Its `info/<pkg>.list` text.
+    list: String,
+    /// Paths (as in the archive) placed so far, for hardlink targets.
+    shipped: BTreeSet<String>,
+}
+
+impl<S: ContentSink> Installation<'_, S> {
+    /// Unpacks one package and records it in the dpkg database.
+    fn install_deb<R: Read>(&mut self, order: usize, deb: Deb<R>) -> Result<(), InstallError> {
+        let control = deb.control().clone();
+        let para = control.paragraph()?;
+        let id = PackageId::read(&para)?;
+        let mut files = PackageFiles {
+            package: &id.package,
+            conffile_paths: control.conffiles.iter().map(|c| c.path.clone()).collect(),
+            conffile_md5: BTreeMap::new(),
+            list: String::new(),
+            shipped: BTreeSet::new(),
+        };
+        deb.for_each_data_entry(|entry| self.place_entry(&mut files, entry))?;
+        let info = format!("{DPKG_DIR}/info/{}", id.info_name());
+        self.write_info(&info, &control, &files.list)?;
+        self.record_status(&id, &para, &control, &files.conffile_md5);
+        self.note_scripts(order, &id.package, &control);
+        Ok(())
+    }
+
+    /// Lists one data entry and places it (merged-/usr aware): a directory already
+    /// in the layer is kept as it is.
+    fn place_entry(
+        &mut self,
+        files: &mut PackageFiles<'_>,
+        mut entry: DataEntry<'_>,
+    ) -> Result<(), InstallError> {
+        let original = entry.path.as_str().to_owned();
+        if original.is_empty() {
+            files.list.push_str("/.\n");
+        } else {
+            files.list.push('/');
+            files.list.push_str(&original);
+            files.list.push('\n');
+        }
+        let Some(path) = remap(self.merged, &original) else {
+            return Ok(());
+        };
+        let kind = match entry.kind {
+            DataKind::Dir => {
+                if self.tree.contains_key(&path) {
+                    return Ok(());
+                }
+                LayerKind::Dir
+            }
+            DataKind::Symlink => LayerKind::Symlink(entry.link_target.clone().unwrap_or_default()),
+            DataKind::Hardlink => {
+                let raw = entry.link_target.clone().unwrap_or_default();
+                let target = remap(self.merged, &raw).unwrap_or(raw.clone());
+                if !files.shipped.contains(&raw) {
+                    return Err(InstallError::DanglingHardlink {
+                        package: files.package.to_owned(),
+                        path: original,
+                        target: raw,
+                    });
+                }
+                LayerKind::Hardlink(target)
+            }
+            DataKind::File => {
+                LayerKind::File(self.store_file(files, &path, &original, &mut entry)?)
+            }
+        };
+        files.shipped.insert(original);
+        self.tree.insert(
+            path.clone(),
+            LayerFile {
+                path,
+                kind,
+                mode: entry.mode,
+                uid: entry.uid,
+                gid: entry.gid,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stores a regular file's contents at `path`, noting its MD5 if it is a
+    /// conffile (`original` is its path in the archive).
+    fn store_file(
+        &mut self,
+        files: &mut PackageFiles<'_>,
+        path: &str,
+        original: &str,
+        entry: &mut DataEntry<'_>,
+    ) -> Result<S::Handle, InstallError> {
+        let absolute = format!("/{original}");
+        let size = entry.size;
+        let store_err = |source| InstallError::Store {
+            path: path.to_owned(),
+            source,
+        };
+        if files.conffile_paths.contains(&absolute) {
+            let mut hashing = HashingReader {
+                inner: entry,
+                md5: Md5::new(),
+            };
+            let h = self
+                .sink
+                .store(path, size, &mut hashing)
+                .map_err(store_err)?;
+            files.conffile_md5.insert(absolute, hashing.md5.hex());
+            Ok(h)
+        } else {
+            self.sink.store(path, size, entry).map_err(store_err)
+        }
+    }
+
+    /// Writes `info/<pkg>.list`, `.md5sums` and `.conffiles` (`info` is the path
+    /// without the extension).
+    fn write_info(
+        &mut self,
+        info: &str,
+        control: &ControlInfo,
+        list: &str,
+    ) -> Result<(), InstallError> {
+        put_text(&mut self.tree, self.sink, &format!("{info}.list"), list)?;
         if !control.md5sums.is_empty() {
             let text: String = control
                 .md5sums
                 .iter()
                 .map(|m| format!("{}  {}\n", m.md5, m.path))
                 .collect();
-            put_text(&mut tree, sink, &format!("{info}.md5sums"), &text)?;
+            put_text(&mut self.tree, self.sink, &format!("{info}.md5sums"), &text)?;
         }
         if !control.conffiles.is_empty() {
             let text: String = control
@@ -270,8 +364,24 @@ where
                     line
                 })
                 .collect();
-            put_text(&mut tree, sink, &format!("{info}.conffiles"), &text)?;
+            put_text(
+                &mut self.tree,
+                self.sink,
+                &format!("{info}.conffiles"),
+                &text,
+            )?;
         }
+        Ok(())
+    }
+
+    /// Sets the package's `status` paragraph, with each conffile's MD5 as shipped.
+    fn record_status(
+        &mut self,
+        id: &PackageId,
+        para: &Paragraph<'_>,
+        control: &ControlInfo,
+        conffile_md5: &BTreeMap<String, String>,
+    ) {
         let conffiles_field: String = control
             .conffiles
             .iter()
@@ -287,14 +397,19 @@ where
                 line
             })
             .collect();
-        let entry = status_entry(&para, &conffiles_field);
+        let entry = status_entry(para, &conffiles_field);
         // A new version replaces the base's entry for the same package (and
         // architecture, for Multi-Arch: same).
-        status.retain(|(name, a), _| {
-            !(name == &package && (!multi_arch_same || a == &arch || a == "all"))
+        self.status.retain(|(name, a), _| {
+            !(name == &id.package && (!id.multi_arch_same || a == &id.arch || a == "all"))
         });
-        status.insert((package.clone(), arch.clone()), entry);
+        self.status
+            .insert((id.package.clone(), id.arch.clone()), entry);
+    }
 
+    /// Collects the alternatives the install scripts register, and reports what
+    /// else they would have run.
+    fn note_scripts(&mut self, order: usize, package: &str, control: &ControlInfo) {
         for script in INSTALL_SCRIPTS {
             let Some(text) = control.scripts.get(script) else {
                 continue;
@@ -302,11 +417,11 @@ where
             let analysis = analyze_script(text);
             for mut r in analysis.alternatives {
                 r.order = order;
-                registrations.push(r);
+                self.registrations.push(r);
             }
             if !analysis.other.is_empty() {
-                skipped.push(SkippedScript {
-                    package: package.clone(),
+                self.skipped.push(SkippedScript {
+                    package: package.to_owned(),
                     script: script.to_owned(),
                     summary: format!(
                         "runs {}",
@@ -322,14 +437,22 @@ where
         }
     }
 
-    let status_text: String = status.values().map(|p| format!("{p}\n")).collect();
-    put_text(&mut tree, sink, &format!("{DPKG_DIR}/status"), &status_text)?;
-    alternatives(&mut tree, sink, &base.merged_usr, &registrations)?;
-    add_missing_parents(&mut tree, &base.merged_usr);
-    Ok(Layer {
-        files: tree.into_values().collect(),
-        skipped,
-    })
+    /// Writes `status`, makes the alternatives links and adds missing parents.
+    fn finish(mut self) -> Result<Layer<S::Handle>, InstallError> {
+        let status_text: String = self.status.values().map(|p| format!("{p}\n")).collect();
+        put_text(
+            &mut self.tree,
+            self.sink,
+            &format!("{DPKG_DIR}/status"),
+            &status_text,
+        )?;
+        alternatives(&mut self.tree, self.sink, self.merged, &self.registrations)?;
+        add_missing_parents(&mut self.tree, self.merged);
+        Ok(Layer {
+            files: self.tree.into_values().collect(),
+            skipped: self.skipped,
+        })
+    }
 }
 
 struct HashingReader<'a, R: Read> {
@@ -725,6 +848,19 @@ fn alternatives<S: ContentSink>(
         put_text(tree, sink, &format!("{DPKG_DIR}/alternatives/{name}"), &db)?;
     }
     Ok(())
+}
+
+impl crate::hint::Hint for InstallError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Deb(error) => error.hints(),
+            Self::BaseStatus(error) => error.hints(),
+            Self::BaseStatusEntry { .. }
+            | Self::MissingField { .. }
+            | Self::Store { .. }
+            | Self::DanglingHardlink { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -127,3 +127,14 @@ impl Keyring {
         false
     }
 }
+
+impl crate::hint::Hint for KeyringError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Clearsigned(error) => error.hints(),
+            Self::BadKeyFile { .. } | Self::BadSignature(..) | Self::NotVerified { .. } => {
+                Vec::new()
+            }
+        }
+    }
+}

@@ -137,6 +137,15 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+impl crate::hint::Hint for PackagesTxtError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::InvalidVersion { source, .. } => source.hints(),
+            Self::InvalidName { .. } | Self::UnsupportedArch { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

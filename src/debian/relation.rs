@@ -434,6 +434,15 @@ fn parse_relation(text: &str) -> Result<Relation, RelationError> {
     })
 }
 
+impl crate::hint::Hint for RelationError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Version { source, .. } => source.hints(),
+            Self::Syntax { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

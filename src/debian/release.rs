@@ -212,6 +212,19 @@ pub fn canonical_signed_text(body: &str) -> Vec<u8> {
     lines.join("\r\n").into_bytes()
 }
 
+impl crate::hint::Hint for ReleaseError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Control(error) => error.hints(),
+            Self::Empty
+            | Self::ExtraParagraph
+            | Self::MissingSha256
+            | Self::BadHashLine { .. }
+            | Self::Clearsign { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

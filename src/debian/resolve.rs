@@ -70,37 +70,6 @@ pub enum ResolveError {
     },
 }
 
-impl ResolveError {
-    /// A suggestion for the user, rendered by the CLI after the error.
-    pub fn hint(&self) -> Option<String> {
-        let quoted = |names: &[String]| {
-            names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match self {
-            ResolveError::UnknownPackage { suggestions, .. } if !suggestions.is_empty() => {
-                Some(format!("Did you mean {}?", quoted(suggestions)))
-            }
-            ResolveError::VersionNotFound { available, .. } => Some(if available.is_empty() {
-                "No version is available".to_owned()
-            } else {
-                format!("Available versions: {}", quoted(available))
-            }),
-            ResolveError::AmbiguousVirtual { providers, .. } => {
-                Some(format!("Name one of {} instead", quoted(providers)))
-            }
-            ResolveError::Conflict { .. } => Some(
-                "Remove one of the two from `packages.txt`, or pin versions that do not conflict"
-                    .to_owned(),
-            ),
-            _ => None,
-        }
-    }
-}
-
 fn chain_text(chain: &[String]) -> String {
     chain
         .iter()
@@ -747,10 +716,45 @@ impl fmt::Display for ResolvedPackage {
     }
 }
 
+impl crate::hint::Hint for ResolveError {
+    fn hints(&self) -> Vec<String> {
+        let quoted = |names: &[String]| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Self::UnknownPackage { suggestions, .. } => {
+                if suggestions.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![format!("Did you mean {}?", quoted(suggestions))]
+                }
+            }
+            Self::VersionNotFound { available, .. } => vec![if available.is_empty() {
+                "No version is available".to_owned()
+            } else {
+                format!("Available versions: {}", quoted(available))
+            }],
+            Self::AmbiguousVirtual { providers, .. } => {
+                vec![format!("Name one of {} instead", quoted(providers))]
+            }
+            Self::Conflict { .. } => vec![
+                "Remove one of the two from `packages.txt`, or pin versions that do not conflict"
+                    .to_owned(),
+            ],
+            Self::ArchNotFound { .. } | Self::Unsatisfiable { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::packages_txt::parse_packages_txt;
     use super::*;
+    use crate::hint::Hint as _;
 
     /// A `Packages` paragraph; `extra` holds further fields, one per line.
     fn pkg(name: &str, version: &str, extra: &str) -> String {
@@ -849,7 +853,7 @@ mod tests {
         assert_eq!(run(&u, &i, "a=2").unwrap(), ["a=2"]);
         let err = run(&u, &i, "\na=3\n").unwrap_err();
         assert_eq!(err.to_string(), "Line 2: package `a` has no version `3`");
-        assert_eq!(err.hint().unwrap(), "Available versions: `1:0.5`, `2`, `1`");
+        assert_eq!(err.hints()[0], "Available versions: `1:0.5`, `2`, `1`");
         // A dependency on a pinned package sees the pin as its candidate.
         let u = universe(&[
             pkg("a", "1", ""),
@@ -874,12 +878,12 @@ mod tests {
         ]);
         let err = run(&u, &Installed::default(), "# c\ngti").unwrap_err();
         assert_eq!(err.to_string(), "Line 2: package `gti` is not in any index");
-        assert_eq!(err.hint().unwrap(), "Did you mean `git`, `gitk`, `tig`?");
+        assert_eq!(err.hints()[0], "Did you mean `git`, `gitk`, `tig`?");
         let err = run(&u, &Installed::default(), "qwertyuiop").unwrap_err();
         assert!(
             matches!(err, ResolveError::UnknownPackage { ref suggestions, .. } if suggestions.is_empty())
         );
-        assert_eq!(err.hint(), None);
+        assert!(err.hints().is_empty());
         assert_eq!(edit_distance("kitten", "sitting", 5), Some(3));
         assert_eq!(edit_distance("a", "abcdef", 2), None);
     }
@@ -948,10 +952,7 @@ mod tests {
         // Requesting a virtual name: one provider is picked, several are refused.
         assert_eq!(run(&u, &none, "only-one").unwrap(), ["solo=1"]);
         let err = run(&u, &none, "mail-transport-agent").unwrap_err();
-        assert_eq!(
-            err.hint().unwrap(),
-            "Name one of `exim4`, `postfix` instead"
-        );
+        assert_eq!(err.hints()[0], "Name one of `exim4`, `postfix` instead");
     }
 
     #[test]
@@ -1060,7 +1061,7 @@ mod tests {
             err.to_string(),
             "`a` conflicts with `b 1` (`b`), so `h` → `a` cannot be installed"
         );
-        assert!(err.hint().is_some());
+        assert!(!err.hints().is_empty());
         // The other member of an or-group avoids the conflict.
         assert_eq!(run(&u, &none, "a c").unwrap(), ["a=1", "c=1", "d=1"]);
         // An installed package the new one breaks is upgraded out of the way.

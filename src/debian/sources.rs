@@ -278,6 +278,15 @@ fn check_source(uri: &str, suite: &str, components: &[String]) -> Result<(), Str
     Ok(())
 }
 
+impl crate::hint::Hint for SourcesError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Control(error) => error.hints(),
+            Self::Line { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

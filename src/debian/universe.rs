@@ -430,6 +430,17 @@ fn parse_package(
     })
 }
 
+impl crate::hint::Hint for UniverseError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Control { source, .. } => source.hints(),
+            Self::BadVersion { source, .. } => source.hints(),
+            Self::BadRelation { source, .. } => source.hints(),
+            Self::MissingField { .. } | Self::BadSize { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,6 +232,18 @@ impl fmt::Debug for Version {
     }
 }
 
+impl crate::hint::Hint for VersionError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Empty
+            | Self::BadEpoch { .. }
+            | Self::EmptyUpstream { .. }
+            | Self::EmptyRevision { .. }
+            | Self::BadChar { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

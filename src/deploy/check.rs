@@ -2,8 +2,9 @@
 
 use super::DeployError;
 use crate::dags::{ProjectLayout, SourceFile, check_project, project_check_input};
-use crate::pipeline::RemoteOptions;
+use crate::pipeline::locked_base_facts;
 use crate::project::{DAGS_DIR, Project, WalkedEntry, WalkedKind, walk};
+use crate::registry::RemoteOptions;
 use crate::store::Store;
 
 /// What the check looked at.
@@ -23,7 +24,8 @@ pub fn check_dags(
     dags: &[WalkedEntry],
     other_folder: bool,
 ) -> Result<CheckSummary, DeployError> {
-    let mut input = project_check_input(store, project, None, remote, None)?;
+    let (facts, lock) = locked_base_facts(store, project, None, remote)?;
+    let mut input = project_check_input(store, project, &facts, lock.as_ref(), None)?;
     let prefix = format!("{DAGS_DIR}/");
     input.files.retain(|f| !f.path.starts_with(&prefix));
     for entry in dags {

@@ -68,6 +68,9 @@ pub enum DeployError {
     DagCheckFailed { count: usize, report: String },
     #[error("Cannot run the project's tests in the image")]
     Pytest(#[source] Box<crate::dags::Tier2Error>),
+    /// The image the tests run in could not be built.
+    #[error("Cannot run the project's tests in the image")]
+    PytestBuild(#[source] Box<crate::pipeline::BuildError>),
     #[error("The project's tests failed; nothing was deployed")]
     PytestFailed,
     #[error(
@@ -157,63 +160,72 @@ impl DeployError {
             None => Self::Build(error),
         }
     }
+}
 
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
+impl crate::hint::Hint for DeployError {
+    fn hints(&self) -> Vec<String> {
         match self {
-            Self::NoDeployments | Self::UnknownDeployment { .. } => Some(
-                "name the deployment in `airlock.toml`:\n  [deployments.dev]\n  image = \"registry/team/airflow\""
-                    .into(),
-            ),
-            Self::LiteralCredentials { .. } => Some(format!(
+            Self::NoDeployments | Self::UnknownDeployment { .. } => vec![
+                "name the deployment in `airlock.toml`:\n  [deployments.dev]\n  image = \"registry/team/airflow\"".into(),
+            ],
+            Self::BadRepository { source, .. } => {
+                source.as_ref().map_or_else(Vec::new, |source| source.hints())
+            }
+            Self::Downgrade { .. } => vec![
+                "if the rollback to the older Runtime is intended, deploy with `--allow-runtime-downgrade`".into(),
+            ],
+            Self::NotRuntime { name, .. } => vec![format!(
+                "build on an Astro Runtime base image; if deployment `{name}` runs non-Runtime images on purpose, say so in `airlock.toml`:\n  [deployments.{name}]\n  allow-non-runtime-images = true"
+            )],
+            Self::Uncommitted { name, .. } => vec![format!(
+                "commit (or stash) them, or deploy them anyway with `airlock deploy {name} --force` (the record then says `dirty`)"
+            )],
+            Self::StaleLock { .. } => vec![
+                "run `airlock lock`, commit `airlock.lock` (`git add airlock.lock && git commit`), then deploy again".into(),
+            ],
+            Self::TestPath { .. } => vec![
+                "give `-t/--test` a test file or directory relative to the project, e.g. `tests/dags`".into(),
+            ],
+            Self::LiteralCredentials { .. } => vec![format!(
                 "{}; then rotate the credentials if the files were shared",
                 crate::pipeline::LITERAL_CREDENTIALS_HINT
-            )),
-            Self::Downgrade { .. } => Some(
-                "if the rollback to the older Runtime is intended, deploy with `--allow-runtime-downgrade`"
-                    .into(),
-            ),
-            Self::NotRuntime { name, .. } => Some(format!(
-                "build on an Astro Runtime base image; if deployment `{name}` runs non-Runtime images on purpose, say so in `airlock.toml`:\n  [deployments.{name}]\n  allow-non-runtime-images = true"
-            )),
-            Self::Uncommitted { name, .. } => Some(format!(
-                "commit (or stash) them, or deploy them anyway with `airlock deploy {name} --force` (the record then says `dirty`)"
-            )),
-            Self::BadDescription { .. } => Some(
-                "write the description on one line, without control characters (tabs, escapes), at most 4096 bytes"
-                    .into(),
-            ),
-            Self::StaleLock { .. } => Some(
-                "run `airlock lock`, commit `airlock.lock` (`git add airlock.lock && git commit`), then deploy again"
-                    .into(),
-            ),
-            Self::TestPath { .. } => Some(
-                "give `-t/--test` a test file or directory relative to the project, e.g. `tests/dags`"
-                    .into(),
-            ),
-            Self::DagCheckFailed { .. } => Some(
-                "fix the errors, list the file in `.airlock-dag-exceptions.txt`, or deploy anyway with `--force`"
-                    .into(),
-            ),
-            Self::Pytest(err) => match err.as_ref() {
-                crate::dags::Tier2Error::Sandbox(e) => e.hint(),
-                crate::dags::Tier2Error::Build(e) => e.hint(),
-                crate::dags::Tier2Error::EnvFile(e) => e.hint(),
-                _ => None,
-            },
-            Self::RaceLost { name, .. } => Some(format!(
+            )],
+            Self::DagCheckFailed { .. } => vec![
+                "fix the errors, list the file in `.airlock-dag-exceptions.txt`, or deploy anyway with `--force`".into(),
+            ],
+            Self::Pytest(error) => error.hints(),
+            Self::PytestBuild(error) => error.hints(),
+            Self::RaceLost { name, .. } => vec![format!(
                 "check what is deployed with `airlock deployment inspect {name}`, then deploy again"
-            )),
-            Self::NoRecord { name } => Some(format!("deploy first: `airlock deploy {name}`")),
-            Self::NoBundle { name } => Some(format!("run `airlock deploy {name} --dags`")),
-            Self::DestNotSymlink { .. } => Some(
-                "move that directory away (or pass an unused `--dest`); airlock creates the symlink"
-                    .into(),
-            ),
-            Self::Build(error) => error.hint(),
-            Self::Dags(error) => error.hint(),
-            Self::Registry(error) => error.hint(),
-            _ => None,
+            )],
+            Self::NoRecord { name } => vec![format!("deploy first: `airlock deploy {name}`")],
+            Self::BadDescription { .. } => vec![
+                "write the description on one line, without control characters (tabs, escapes), at most 4096 bytes".into(),
+            ],
+            Self::NoBundle { name } => vec![format!("run `airlock deploy {name} --dags`")],
+            Self::DestNotSymlink { .. } => vec![
+                "move that directory away (or pass an unused `--dest`); airlock creates the symlink".into(),
+            ],
+            Self::Build(error) => error.hints(),
+            Self::Registry(error) => error.hints(),
+            Self::Project(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Layer(error) => error.hints(),
+            Self::Tree(error) => error.hints(),
+            Self::Dags(error) => error.hints(),
+            Self::Image(error) => error.hints(),
+            Self::Sbom(error) => error.hints(),
+            Self::ChooseDeployment { .. }
+            | Self::SharedRepository { .. }
+            | Self::DagDeployDisabled { .. }
+            | Self::NotAmd64 { .. }
+            | Self::PytestFailed
+            | Self::BadRecord { .. }
+            | Self::BadBundle { .. }
+            | Self::UnsafeEntry { .. }
+            | Self::UnsafeLink { .. }
+            | Self::Cancelled
+            | Self::Io { .. } => Vec::new(),
         }
     }
 }

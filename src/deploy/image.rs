@@ -9,8 +9,10 @@ use serde_json::Value;
 use super::DeployError;
 use crate::digest::Digest;
 use crate::oci::{DescriptorExt as _, ImageManifest};
-use crate::pipeline::{LocalImage, OutputSpec, RemoteOptions, read_image, runtime};
-use crate::registry::{BlobSource, Platform, PlatformExt as _, RegistryError};
+use crate::pipeline::{BuildError, LocalImage, OutputSpec, read_image};
+use crate::registry::{
+    BlobSource, Platform, PlatformExt as _, RegistryError, RemoteOptions, runtime,
+};
 use crate::store::Store;
 
 /// An image ready to push, with its parsed config.
@@ -96,7 +98,7 @@ pub fn prebuilt(
         let spec = OutputSpec::parse(name)?;
         return checked(read_image(&spec)?, name);
     }
-    let reference = remote.parse_reference(name)?;
+    let reference = remote.parse_reference(name).map_err(BuildError::from)?;
     let client = remote.client(&format!("the image `{name}`"))?;
     let pulled =
         runtime()?.block_on(

@@ -5,8 +5,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::DeployError;
-use crate::dags::{Tier2Error, prepare, run_pytest as pytest_in_sandbox};
-use crate::pipeline::{BuildOptions, Reporter};
+use crate::dags::{prepare, run_pytest as pytest_in_sandbox};
+use crate::pipeline::{BuildOptions, Reporter, build_for_sandbox};
 
 /// `path` (`-t/--test`) as a relative path inside the project at `root`, checked to
 /// exist there.
@@ -46,13 +46,13 @@ pub fn run_pytest(
     env: &[(String, String)],
     reporter: &dyn Reporter,
 ) -> Result<bool, DeployError> {
-    let prepared = prepare(build, reporter).map_err(|e| match e {
-        Tier2Error::Build(error) => match DeployError::from_build(error) {
-            DeployError::Build(error) => DeployError::Pytest(Box::new(Tier2Error::Build(error))),
+    let image =
+        build_for_sandbox(build, reporter).map_err(|e| match DeployError::from_build(e) {
+            DeployError::Build(error) => DeployError::PytestBuild(Box::new(error)),
             stale => stale,
-        },
-        other => DeployError::Pytest(Box::new(other)),
-    })?;
+        })?;
+    let prepared = prepare(&image, &|message| reporter.step(message))
+        .map_err(|e| DeployError::Pytest(Box::new(e)))?;
     let code = pytest_in_sandbox(&prepared, target, &[], env)
         .map_err(|e| DeployError::Pytest(Box::new(e)))?;
     Ok(code == 0)

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::bundle::{
-    BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle, EMPTY_CONFIG, EMPTY_MEDIA_TYPE,
-};
+use super::bundle::{BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle, EMPTY_CONFIG};
 use super::record::{
     RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record, StoredRecord, artifact_manifest,
     record_config,
@@ -13,8 +11,10 @@ use super::record::{
 use super::{DeployError, Deployment};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, DescriptorExt as _, ImageManifest, descriptor, media_types};
-use crate::pipeline::{RemoteOptions, runtime};
-use crate::registry::{RegistryClient, RegistryError, Repository};
+use crate::registry::{
+    BlobSource, RegistryClient, RegistryError, RemoteOptions, Repository, attach_documents,
+    runtime, stored_blob,
+};
 use crate::store::Store;
 
 /// The registry client and async runtime of one deployment.
@@ -108,20 +108,6 @@ impl DeploymentRemote {
         Ok(path)
     }
 
-    /// Puts `bytes` in the store and in `repo`; returns its descriptor.
-    fn push_bytes(
-        &self,
-        repo: &Repository,
-        bytes: &[u8],
-        media_type: &str,
-    ) -> Result<Descriptor, DeployError> {
-        let digest = self.store.put_bytes(bytes)?;
-        let path = self.store.blob_path(&digest);
-        let size = bytes.len() as u64;
-        self.block_on(self.client.push_blob(repo, &digest, size, &path, None))?;
-        Ok(descriptor(media_type, digest, size))
-    }
-
     /// Writes `record` as the deployment's current record, last step of every
     /// change. `parent` is the record digest the change started from: when the tag
     /// points elsewhere by now, another deploy won and this one fails, unwritten.
@@ -133,15 +119,15 @@ impl DeploymentRemote {
     ) -> Result<Digest, DeployError> {
         let repo = &self.deployment.images;
         record.validate(&format!("to write to `{repo}`"))?;
-        let config = self.push_bytes(repo, &record.to_json(), RECORD_MEDIA_TYPE)?;
-        let manifest = artifact_manifest(RECORD_ARTIFACT_TYPE, config, Vec::new());
+        let config = stored_blob(&self.store, &record.to_json())?;
+        let descriptor = descriptor(RECORD_MEDIA_TYPE, config.digest.clone(), config.size);
+        let manifest = artifact_manifest(RECORD_ARTIFACT_TYPE, descriptor, Vec::new());
         let history_tag = format!("{RECORD_TAG}-{version}");
-        let digest = self.block_on(self.client.push_manifest(
-            repo,
-            &history_tag,
-            &manifest,
-            media_types::OCI_MANIFEST,
-        ))?;
+        let digest =
+            self.block_on(
+                self.client
+                    .push_artifact(repo, &history_tag, &manifest, &[config]),
+            )?;
         let now = self.record_digest()?;
         if now.as_ref() != parent {
             let show = |d: Option<&Digest>| d.map_or("no record".to_string(), Digest::to_string);
@@ -173,7 +159,7 @@ impl DeploymentRemote {
             .iter()
             .map(|(artifact_type, bytes)| (*artifact_type, bytes.as_slice()))
             .collect();
-        let attached = self.block_on(crate::pipeline::attach_documents(
+        let attached = self.block_on(attach_documents(
             &self.client,
             &self.store,
             &self.deployment.images,
@@ -192,19 +178,19 @@ impl DeploymentRemote {
     /// Pushes a DAG bundle: blobs, then the manifest under `dags-<version>`.
     pub fn push_bundle(&self, bundle: &Bundle, version: &str) -> Result<(), DeployError> {
         let repo = &self.deployment.bundles;
-        self.push_bytes(repo, EMPTY_CONFIG, EMPTY_MEDIA_TYPE)?;
-        self.block_on(self.client.push_blob(
-            repo,
-            &bundle.blob,
-            bundle.size,
-            &self.store.blob_path(&bundle.blob),
-            None,
-        ))?;
-        self.block_on(self.client.push_manifest(
+        let blobs = [
+            stored_blob(&self.store, EMPTY_CONFIG)?,
+            BlobSource {
+                digest: bundle.blob.clone(),
+                size: bundle.size,
+                path: self.store.blob_path(&bundle.blob),
+            },
+        ];
+        self.block_on(self.client.push_artifact(
             repo,
             &format!("dags-{version}"),
             &bundle.manifest,
-            media_types::OCI_MANIFEST,
+            &blobs,
         ))?;
         Ok(())
     }

@@ -109,20 +109,6 @@ impl HttpError {
             }
         )
     }
-
-    /// A hint for the user, rendered by the CLI after the error.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::Request {
-                failure: Failure::Certificate,
-                ..
-            } => Some(
-                "add the CA that signed the server's certificate with `--ca-file`, or to the system trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR`)",
-            ),
-            Self::NoTrustRoots => Some("install the `ca-certificates` package"),
-            _ => None,
-        }
-    }
 }
 
 fn classify(error: &reqwest::Error) -> Failure {
@@ -171,4 +157,28 @@ fn innermost(error: &reqwest::Error) -> String {
         last = next;
     }
     last.to_string()
+}
+
+impl crate::hint::Hint for HttpError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::NoTrustRoots => vec!["install the `ca-certificates` package".into()],
+            Self::Request {
+                failure: Failure::Certificate,
+                ..
+            } => vec![
+                "add the CA that signed the server's certificate with `--ca-file`, or to the system trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR`)".into(),
+            ],
+            Self::Request {
+                failure: Failure::Transient | Failure::PlainTextServer | Failure::Fatal,
+                ..
+            } => Vec::new(),
+            Self::CaFile { .. }
+            | Self::CaFileEmpty { .. }
+            | Self::CaCertificate { .. }
+            | Self::TlsSetup(..)
+            | Self::Build(..)
+            | Self::InvalidRequest(..) => Vec::new(),
+        }
+    }
 }

@@ -8,6 +8,11 @@ use super::{BaseImage, ImageError};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, descriptor, image_manifest, manifest_json, media_types};
 
+/// The standard annotation naming the base image of a manifest.
+pub const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
+/// The standard annotation holding the base image's manifest digest.
+pub const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+
 /// One history entry the build appends.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry {

@@ -1,13 +1,16 @@
 //! Images: the base an image starts from, the facts read from its layers, and the
 //! config and manifest airlock writes on top of it.
 //!
-//! Facts are read from the base's own bytes, never assumed. This module does not
-//! know where a base came from (layout or registry) beyond the `BaseImage` it is given.
+//! A base is loaded from a local OCI layout or pulled from a registry (`load_base`),
+//! and its facts are read from its own bytes, never assumed.
 
 mod base;
 mod config;
 mod facts;
+mod load;
+mod name;
 mod onbuild;
+mod pull;
 mod scratch;
 mod users;
 
@@ -15,9 +18,15 @@ pub use base::{
     BaseImage, BaseLayer, base_from_store, load_base_from_layout, load_pinned_base_from_layout,
     string_list,
 };
-pub use config::{ConfigInputs, HistoryEntry, assemble_config, build_manifest, rfc3339};
+pub use config::{
+    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ConfigInputs, HistoryEntry, assemble_config,
+    build_manifest, rfc3339,
+};
 pub use facts::{BaseFacts, DirMeta, open_layer, read_facts};
+pub use load::{OCI_LAYOUT_PREFIX, load_base};
+pub use name::ImageName;
 pub use onbuild::{OnBuildPlan, OnBuildStep, airflow_pin, plan_onbuild};
+pub use pull::{BaseOrigin, pull_base};
 pub use scratch::{SCRATCH, scratch_base};
 pub use users::{Accounts, resolve_owner};
 
@@ -65,4 +74,55 @@ pub enum ImageError {
     UnknownAccount { name: String, file: &'static str },
     #[error("Cannot write image JSON")]
     Json(#[source] serde_json::Error),
+    #[error("Invalid image name `{0}` after `FROM`")]
+    BadImageName(String),
+    #[error(
+        "airlock.lock pins the base `{reference}` at `{digest}`, but neither the store nor the layout `{}` holds that image any more",
+        layout.display()
+    )]
+    PinnedBaseMissing {
+        reference: String,
+        digest: crate::digest::Digest,
+        layout: std::path::PathBuf,
+    },
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
+    #[error(transparent)]
+    Reference(#[from] crate::registry::ReferenceError),
+}
+
+impl From<crate::registry::RegistryError> for ImageError {
+    fn from(error: crate::registry::RegistryError) -> Self {
+        Self::Registry(Box::new(error))
+    }
+}
+
+/// What to do when a base's registry name has no registry in it.
+pub const NO_REGISTRY_HINT: &str = "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`";
+
+impl crate::hint::Hint for ImageError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Oci(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => {
+                vec![NO_REGISTRY_HINT.into()]
+            }
+            Self::Reference(error) => error.hints(),
+            Self::Registry(error) => error.hints(),
+            Self::PinnedBaseMissing { .. } => vec![
+                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout".into(),
+            ],
+            Self::BadImageName(..)
+            | Self::Config { .. }
+            | Self::Platform { .. }
+            | Self::Layer { .. }
+            | Self::LayerEntry { .. }
+            | Self::LayerMediaType { .. }
+            | Self::NotInStore { .. }
+            | Self::UnknownTrigger { .. }
+            | Self::UnknownAccount { .. }
+            | Self::Json(..) => Vec::new(),
+        }
+    }
 }

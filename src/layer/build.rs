@@ -139,3 +139,12 @@ fn write_layer(store: &Store, tree: &FileTree, mtime: u64) -> Result<LayerRecord
         media_type: LAYER_MEDIA_TYPE.to_string(),
     })
 }
+
+impl crate::hint::Hint for LayerError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Store(error) => error.hints(),
+            Self::Read { .. } | Self::Changed { .. } | Self::Write(..) => Vec::new(),
+        }
+    }
+}

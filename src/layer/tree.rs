@@ -185,6 +185,14 @@ impl FileTree {
     }
 }
 
+impl crate::hint::Hint for TreeError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::InvalidPath(..) | Self::Duplicate { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,19 +34,6 @@ pub enum LockError {
     Stale { path: PathBuf, reason: String },
 }
 
-impl LockError {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Stale { .. } => Some(
-                "run `airlock lock` to update it, then commit `airlock.lock` (`git add airlock.lock && git commit`)"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedBase {
@@ -206,6 +193,20 @@ impl Lockfile {
         };
         crate::atomic_file::write(path, text.as_bytes()).map_err(err)?;
         Ok(true)
+    }
+}
+
+impl crate::hint::Hint for LockError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Stale { .. } => vec![
+                "run `airlock lock` to update it, then commit `airlock.lock` (`git add airlock.lock && git commit`)".into(),
+            ],
+            Self::Read { .. }
+            | Self::Parse { .. }
+            | Self::Version { .. }
+            | Self::Write { .. } => Vec::new(),
+        }
     }
 }
 

@@ -439,3 +439,20 @@ fn set_file_mode(file: &fs::File, path: &Path) -> Result<(), OciError> {
 fn set_file_mode(_file: &fs::File, _path: &Path) -> Result<(), OciError> {
     Ok(())
 }
+
+impl crate::hint::Hint for OciError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Io { .. }
+            | Self::NotALayout { .. }
+            | Self::Json { .. }
+            | Self::TagNotFound { .. }
+            | Self::Ambiguous { .. }
+            | Self::NoAmd64 { .. }
+            | Self::Corrupt { .. }
+            | Self::MediaType(..)
+            | Self::OutputNotLayout { .. }
+            | Self::Digest(..) => Vec::new(),
+        }
+    }
+}

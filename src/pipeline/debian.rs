@@ -95,24 +95,6 @@ pub enum DebianError {
     },
 }
 
-impl DebianError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Resolve(e) => e.hint(),
-            Self::Archive(e) => e.hint(),
-            Self::NoRelease => Some("name it in `airlock.toml`:\n  [debian]\n  release = \"bookworm\"".into()),
-            Self::NoSources => Some(
-                "add a repository in `airlock.toml`:\n  [[debian.repositories]]\n  uri = \"<archive URL>\"\n  key = \"path/to/archive-key.asc\"".into(),
-            ),
-            Self::OfflineResolve => Some("run `airlock lock` (or build without `--offline`) once".into()),
-            Self::MissingKey { .. } => Some(
-                "name a key file for the repository in `airlock.toml` (`[[debian.repositories]]` … `key = \"…\"`)".into(),
-            ),
-            _ => None,
-        }
-    }
-}
-
 /// A maintainer script that was not run, as the build result reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedScript {
@@ -655,4 +637,34 @@ pub fn fill_lock(
         wanted.debs = debs;
     }
     Ok(())
+}
+
+impl crate::hint::Hint for DebianError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::PackagesTxt(error) => error.hints(),
+            Self::Resolve(error) => error.hints(),
+            Self::Archive(error) => error.hints(),
+            Self::Universe(error) => error.hints(),
+            Self::Install(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Layer(error) => error.hints(),
+            Self::Sources { source, .. } => source.hints(),
+            Self::Key { source, .. } => source.hints(),
+            Self::MissingKey { .. } => vec![
+                "name a key file for the repository in `airlock.toml` (`[[debian.repositories]]` … `key = \"…\"`)".into(),
+            ],
+            Self::NoRelease => vec![
+                "name it in `airlock.toml`:\n  [debian]\n  release = \"bookworm\"".into(),
+            ],
+            Self::NoSources => vec![
+                "add a repository in `airlock.toml`:\n  [[debian.repositories]]\n  uri = \"<archive URL>\"\n  key = \"path/to/archive-key.asc\"".into(),
+            ],
+            Self::OfflineResolve => vec![
+                "run `airlock lock` (or build without `--offline`) once".into(),
+            ],
+            Self::BadDeb { source, .. } => source.hints(),
+            Self::KeyFile { .. } | Self::OpenDeb { .. } => Vec::new(),
+        }
+    }
 }

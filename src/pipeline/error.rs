@@ -35,8 +35,6 @@ pub enum BuildError {
         line: usize,
         entry: String,
     },
-    #[error("Invalid image name `{0}` after `FROM`")]
-    BadImageName(String),
     #[error(
         "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
     )]
@@ -52,10 +50,6 @@ pub enum BuildError {
     Reference(#[from] crate::registry::ReferenceError),
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
-    #[error("Cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
-    #[error("Offline: {what} is not in the store and `--offline` forbids fetching it")]
-    Offline { what: String },
     #[error("`{target}` names a digest, but the image to push is `{image}`")]
     PushDigest {
         target: String,
@@ -63,15 +57,6 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Python(Box<super::python_stage::PythonError>),
-    #[error(
-        "airlock.lock pins the base `{reference}` at `{digest}`, but neither the store nor the layout `{}` holds that image any more",
-        layout.display()
-    )]
-    PinnedBaseMissing {
-        reference: String,
-        digest: crate::digest::Digest,
-        layout: PathBuf,
-    },
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
     #[error("Cannot write `{}`", path.display())]
@@ -82,37 +67,38 @@ pub enum BuildError {
     },
 }
 
-impl BuildError {
-    /// What the user can do about it, when airlock knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Debian(e) => e.hint(),
-            Self::Lock(e) => e.hint(),
-            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => Some(
-                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`"
-                    .into(),
-            ),
-            Self::Registry(err) => err.hint(),
-            Self::Python(err) => {
-                let hints = err.hints();
-                (!hints.is_empty()).then(|| hints.join("\nhint: "))
-            }
-            Self::PinnedBaseMissing { .. } => Some(
-                "take the image the layout's tag names now with `--upgrade-base` (`airlock lock --upgrade-base` or `airlock build --upgrade-base`), or restore the locked image in the layout"
-                    .into(),
-            ),
-            Self::AirflowPinned { .. } => Some(
-                "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt"
-                    .into(),
-            ),
-            Self::Offline { .. } => Some("run the same command once without `--offline` (or `--frozen`) to fill the store".into()),
-            _ => None,
-        }
-    }
-}
-
 impl From<super::python_stage::PythonError> for BuildError {
     fn from(error: super::python_stage::PythonError) -> Self {
         Self::Python(Box::new(error))
+    }
+}
+
+impl crate::hint::Hint for BuildError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Project(error) => error.hints(),
+            Self::Debian(error) => error.hints(),
+            Self::Image(error) => error.hints(),
+            Self::Layer(error) => error.hints(),
+            Self::Tree(error) => error.hints(),
+            Self::Oci(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Lock(error) => error.hints(),
+            Self::Dockerfile { source, .. } => source.hints(),
+            Self::AirflowPinned { .. } => vec![
+                "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt".into(),
+            ],
+            Self::Registry(error) => error.hints(),
+            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => vec![
+                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`".into(),
+            ],
+            Self::Reference(error) => error.hints(),
+            Self::Http(error) => error.hints(),
+            Self::Python(error) => error.hints(),
+            Self::UnsupportedInput { .. }
+            | Self::PushDigest { .. }
+            | Self::BadOutput(..)
+            | Self::StateDir { .. } => Vec::new(),
+        }
     }
 }

@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use super::BuildError;
-use super::run::{BuildOptions, LockMode, Reporter};
-use super::session::Session;
+use super::load::load;
+use super::options::{BuildOptions, LockMode, Reporter};
+use super::pin::write_lock;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LockSummary {
@@ -24,7 +25,7 @@ pub struct LockSummary {
 /// wheels), writing `airlock.lock` only when it changes. With `LockMode::Locked`,
 /// only checks that the lock is up to date.
 pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSummary, BuildError> {
-    let (session, mut wanted) = Session::open(options, reporter)?;
+    let (session, mut wanted) = load(options, reporter)?;
     // Debian: `airlock lock` re-resolves `packages.txt` against the archive as it is
     // now (like `cargo update`); `build` keeps the locked set while inputs are unchanged.
     // `lock --locked` only checks, so it keeps the locked set of a fresh lock too.
@@ -45,10 +46,12 @@ pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSumma
     let python_options = session.python_options(options);
     let plan = session.lock_python(options.lock_mode, &python_options, reporter, &mut wanted)?;
     session.check_locked(options.lock_mode, &wanted)?;
-    let (lock_path, on_disk) = (session.lock_path, session.on_disk);
-    let updated = options.lock_mode == LockMode::Update
-        && on_disk.as_ref() != Some(&wanted)
-        && wanted.write(&lock_path)?;
+    let updated = write_lock(
+        options.lock_mode,
+        session.on_disk.as_ref(),
+        &wanted,
+        &session.lock_path,
+    )?;
     Ok(LockSummary {
         updated,
         resolved: plan.as_ref().is_some_and(|p| p.resolved),
@@ -79,7 +82,7 @@ pub fn check_lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<(),
         // Before the base is loaded: without a lock, loading it may ask a registry.
         return Err(stale(path, "it does not exist"));
     }
-    let (session, mut wanted) = Session::open(options, reporter)?;
+    let (session, mut wanted) = load(options, reporter)?;
     super::debian::fill_lock(
         &mut wanted,
         None,

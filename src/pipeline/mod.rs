@@ -1,30 +1,32 @@
-//! The planner: ties the project, the lock and the base into layers and an image,
-//! then writes the requested output.
+//! The build, as stages (`run.rs` reads top to bottom): the project is loaded
+//! (`load`), its lock pinned (`pin`), the image planned (`plan`), its layers realised
+//! (`realise`, one file per kind of layer in `layers/`), the image assembled
+//! (`assemble`) and written to its outputs (one file per kind in `outputs/`).
 
-mod base_ref;
-mod base_source;
+mod assemble;
+mod checks;
 mod debian;
 mod error;
 mod layers;
+mod load;
 mod lock_run;
-mod output;
+mod options;
+mod outputs;
+mod pin;
+mod plan;
 mod push;
 mod python_layer;
 mod python_stage;
+mod realise;
 mod remote;
 mod run;
-mod session;
 
-pub use base_ref::ImageName;
-pub use base_source::{OCI_LAYOUT_PREFIX, load_base};
+pub use checks::{build_for_sandbox, locked_base_facts};
 pub use debian::{DebianError, DebianLayer, SkippedScript, lock_packages};
 pub use error::BuildError;
 pub use lock_run::{LockSummary, check_lock, lock};
-pub use output::{OutputSpec, ensure_state_dir};
-pub use push::{
-    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, LocalImage, PushSummary, attach_documents,
-    push_image, read_image,
-};
+pub use options::{BuildOptions, LockMode, Reporter};
+pub use outputs::{OutputSpec, ensure_state_dir};
+pub use push::{LocalImage, PushSummary, push_image, read_image};
 pub use python_stage::{LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials};
-pub use remote::{BaseOrigin, RemoteOptions, pull_base, runtime};
-pub use run::{BuildOptions, BuildResult, LayerSummary, LockMode, Reporter, build};
+pub use run::{BuildResult, LayerSummary, build};

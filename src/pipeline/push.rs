@@ -2,20 +2,14 @@
 //! docker-archive on disk. Blobs first, then the manifest (the exact bytes whose
 //! digest was printed), then the tag.
 
-use std::path::Path;
-
-use super::remote::{RemoteOptions, runtime};
 use super::{BuildError, OutputSpec};
 use crate::digest::Digest;
+use crate::image::BASE_NAME_ANNOTATION;
 use crate::oci::{
-    DescriptorExt as _, ImageManifest, OciError, annotation, media_types, select_image,
+    DescriptorExt as _, ImageManifest, LayoutImage, OciError, annotation, media_types,
+    read_docker_archive, select_image,
 };
-use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference};
-
-/// The standard annotation naming the base image of a manifest.
-pub const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
-/// The standard annotation holding the base image's manifest digest.
-pub const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptions, runtime};
 
 /// An image on disk, ready to push.
 #[derive(Debug)]
@@ -54,15 +48,12 @@ impl LocalImage {
     }
 }
 
+/// The image `image` of a layout on disk, with the temp directory holding it (an
+/// unpacked docker-archive) kept alive while its blobs are pushed.
 fn from_layout(
-    dir: &Path,
-    tag: &str,
+    image: LayoutImage,
     unpacked: Option<tempfile::TempDir>,
 ) -> Result<LocalImage, BuildError> {
-    let image = select_image(dir, Some(tag)).or_else(|err| match err {
-        OciError::TagNotFound { .. } if unpacked.is_some() => select_image(dir, None),
-        other => Err(other),
-    })?;
     let mut blobs = Vec::new();
     for descriptor in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
         let digest = descriptor.sha256()?;
@@ -77,47 +68,13 @@ fn from_layout(
     Ok(local)
 }
 
-/// Unpacks a docker-archive (as airlock and current Docker write it: an OCI layout
-/// inside a tar) into a temp directory, refusing entries that would escape it.
-fn unpack_archive(file: &Path) -> Result<tempfile::TempDir, BuildError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| OciError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let dir = tempfile::tempdir().map_err(io("create temp directory for", file))?;
-    let input = std::fs::File::open(file).map_err(io("open", file))?;
-    let mut archive = tar::Archive::new(std::io::BufReader::new(input));
-    for entry in archive.entries().map_err(io("read", file))? {
-        let mut entry = entry.map_err(io("read", file))?;
-        let kind = entry.header().entry_type();
-        if !(kind.is_file() || kind.is_dir()) {
-            continue;
-        }
-        // `unpack_in` refuses `..` and absolute paths.
-        entry.unpack_in(dir.path()).map_err(io("unpack", file))?;
-    }
-    if !dir.path().join("index.json").is_file() {
-        return Err(OciError::NotALayout {
-            path: file.to_path_buf(),
-        }
-        .into());
-    }
-    Ok(dir)
-}
-
 /// Reads the image an output spec names (what `--from` takes).
 pub fn read_image(spec: &OutputSpec) -> Result<LocalImage, BuildError> {
     match spec {
-        OutputSpec::Oci { dir, tag } => from_layout(dir, tag, None),
+        OutputSpec::Oci { dir, tag } => from_layout(select_image(dir, Some(tag))?, None),
         OutputSpec::DockerArchive { file, reference } => {
-            let unpacked = unpack_archive(file)?;
-            let tag = reference.clone().unwrap_or_default();
-            let path = unpacked.path().to_path_buf();
-            from_layout(&path, &tag, Some(unpacked))
+            let archive = read_docker_archive(file, reference.as_deref())?;
+            from_layout(archive.image, Some(archive.unpacked))
         }
     }
 }
@@ -175,41 +132,4 @@ pub fn push_image(
         existed: count(BlobOutcome::Existed),
         mounted: count(BlobOutcome::Mounted),
     })
-}
-
-/// Attaches each `(artifact type, bytes)` document to the image `manifest` in
-/// `repository`: the bytes go into `store`, then each is pushed as an OCI 1.1
-/// artifact whose `subject` is the image, listed under the referrers tag. The one
-/// path `build --push`, `push` and `deploy` share.
-pub async fn attach_documents(
-    client: &crate::registry::RegistryClient,
-    store: &crate::store::Store,
-    repository: &crate::registry::Repository,
-    manifest: &[u8],
-    documents: &[(&str, &[u8])],
-) -> Result<Vec<crate::oci::Descriptor>, BuildError> {
-    let subject = crate::oci::descriptor(
-        media_types::OCI_MANIFEST,
-        Digest::of(manifest),
-        manifest.len() as u64,
-    );
-    let source = |bytes: &[u8]| -> Result<BlobSource, BuildError> {
-        let digest = store.put_bytes(bytes)?;
-        Ok(BlobSource {
-            path: store.blob_path(&digest),
-            digest,
-            size: bytes.len() as u64,
-        })
-    };
-    let empty = source(crate::registry::EMPTY_CONFIG)?;
-    let mut attached = Vec::new();
-    for (artifact_type, bytes) in documents {
-        let blob = source(bytes)?;
-        attached.push(
-            client
-                .attach(repository, &subject, artifact_type, &blob, &empty)
-                .await?,
-        );
-    }
-    Ok(attached)
 }

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use pep508_rs::PackageName;
 use sha2::{Digest as _, Sha256};
 
+use super::options::Reporter;
 use super::python_stage::{
     DOWNLOADS_AT_ONCE, PythonError, PythonOptions, PythonPlan, http, runtime,
 };
-use super::run::Reporter;
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
-use super::run::{LockMode, Reporter};
+use super::options::{LockMode, Reporter};
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpError, HttpSettings};
 use crate::image::BaseFacts;
@@ -115,29 +115,6 @@ pub enum PythonError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl PythonError {
-    /// Advice for the user, one line each.
-    pub fn hints(&self) -> Vec<String> {
-        match self {
-            Self::Requirements(e) => e.hint().map(str::to_string).into_iter().collect(),
-            Self::IndexConfig(e) => e.hint().into_iter().collect(),
-            Self::Index(IndexError::Resolve(e)) => e.hints(),
-            Self::Download(e) => e.hint().into_iter().collect(),
-            Self::Lock(e) => e.hint().into_iter().collect(),
-            Self::Index(IndexError::Offline { .. }) => {
-                vec!["Run once without `--offline` (or `--frozen`) to fill the cache".into()]
-            }
-            Self::NoHashedWheel { .. } => vec![
-                "Regenerate the hashes (`pip hash` or `pip-compile --generate-hashes`) for this platform, or drop the `--hash` options to let airlock resolve and pin".into(),
-            ],
-            Self::Environment(EnvironmentError::NoPython) => vec![
-                "Use a base image with CPython (an Astro Runtime or `python` image), or empty `requirements.txt`".into(),
-            ],
-            _ => Vec::new(),
-        }
-    }
 }
 
 impl From<ResolveError> for PythonError {
@@ -420,6 +397,67 @@ pub fn lock_python(
             .inputs
             .insert(input_key(&ctx.project.root, included), Digest::of(&text));
     }
+    let Target {
+        environment,
+        indexes,
+        links,
+        header,
+        cutoff,
+    } = target(ctx, &file)?;
+    let reusable = ctx
+        .on_disk
+        .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
+    let mut plan = PythonPlan {
+        environment,
+        indexes,
+        resolved: false,
+        base_upgrades: Vec::new(),
+    };
+    if let Some(old) = reusable
+        && ctx.options.upgrade == Upgrade::None
+    {
+        wanted.python = Some(header);
+        wanted.wheels = old.wheels.clone();
+        return Ok(Some(plan));
+    }
+    if ctx.mode == LockMode::Locked {
+        let reason = match ctx.on_disk {
+            None => "it does not exist".to_string(),
+            Some(old) => old
+                .staleness(wanted)
+                .or_else(|| python_change(old.python.as_ref(), &header))
+                .unwrap_or_else(|| "an upgrade was asked for".to_string()),
+        };
+        return Err(LockError::Stale {
+            path: ctx.lock_path.to_path_buf(),
+            reason,
+        }
+        .into());
+    }
+    ctx.reporter.step("resolving requirements.txt");
+    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff)?;
+    wanted.python = Some(header);
+    wanted.wheels = locked;
+    plan.resolved = true;
+    Ok(Some(plan))
+}
+
+/// What the lock's `[python]` section says, and what resolving needs besides.
+struct Target {
+    /// The base's Python: version, platform, install scheme, installed distributions.
+    environment: PythonEnvironment,
+    /// The indexes to read, with their credentials.
+    indexes: Vec<IndexUrl>,
+    /// `--find-links` wheels from directories and pages to read.
+    links: (Vec<crate::python::DistFile>, Vec<IndexUrl>),
+    header: PythonLock,
+    /// `exclude-newer`, parsed.
+    cutoff: Option<Timestamp>,
+}
+
+/// The base's Python environment, the indexes and links to read and the settings, as
+/// the lock's `[python]` section records them.
+fn target(ctx: &PythonContext<'_>, file: &RequirementsFile) -> Result<Target, PythonError> {
     let dirs: BTreeSet<String> = ctx.facts.dirs.keys().cloned().collect();
     let environment = PythonEnvironment::from_base(BaseView {
         files: &ctx.facts.files,
@@ -454,7 +492,7 @@ pub fn lock_python(
         files: &ctx.facts.files,
         pip_source: pip_source.map(String::as_str),
     };
-    let indexes = match indexes(ctx.project, &file, &base_pip) {
+    let indexes = match indexes(ctx.project, file, &base_pip) {
         // Nothing is fetched offline: the lock's indexes stand for the configured ones.
         Err(PythonError::IndexConfig(IndexConfigError::NoIndex)) if ctx.options.offline => ctx
             .on_disk
@@ -469,7 +507,7 @@ pub fn lock_python(
             .unwrap_or_default(),
         other => other?,
     };
-    let (local_files, link_pages, links_shown) = find_links(ctx.project, &file)?;
+    let (local_files, link_pages, links_shown) = find_links(ctx.project, file)?;
     let header = PythonLock {
         python: environment.full_version.clone(),
         glibc: format!(
@@ -488,37 +526,26 @@ pub fn lock_python(
         hashed_requirements: file.is_fully_hashed(),
         base_packages: base_fingerprint(&environment),
     };
-    let reusable = ctx
-        .on_disk
-        .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
-    let mut plan = PythonPlan {
+    Ok(Target {
         environment,
         indexes,
-        resolved: false,
-        base_upgrades: Vec::new(),
-    };
-    if let Some(old) = reusable
-        && ctx.options.upgrade == Upgrade::None
-    {
-        wanted.python = Some(header);
-        wanted.wheels = old.wheels.clone();
-        return Ok(Some(plan));
-    }
-    if ctx.mode == LockMode::Locked {
-        let reason = match ctx.on_disk {
-            None => "it does not exist".to_string(),
-            Some(old) => old
-                .staleness(wanted)
-                .or_else(|| python_change(old.python.as_ref(), &header))
-                .unwrap_or_else(|| "an upgrade was asked for".to_string()),
-        };
-        return Err(LockError::Stale {
-            path: ctx.lock_path.to_path_buf(),
-            reason,
-        }
-        .into());
-    }
-    ctx.reporter.step("resolving requirements.txt");
+        links: (local_files, link_pages),
+        header,
+        cutoff,
+    })
+}
+
+/// Resolves `file` for the target (or, in hash-checking mode, takes the hashed
+/// wheels as written) and pins every wheel by hash and size, checked installable.
+/// Notes in `plan` which base distributions the lock replaces.
+fn resolve(
+    ctx: &PythonContext<'_>,
+    file: &RequirementsFile,
+    plan: &mut PythonPlan,
+    (local_files, link_pages): (Vec<crate::python::DistFile>, Vec<IndexUrl>),
+    header: &PythonLock,
+    cutoff: Option<Timestamp>,
+) -> Result<Vec<LockedWheel>, PythonError> {
     let http = http(ctx.options)?;
     let tags = plan.environment.target.compatible_tags();
     let client = Arc::new(
@@ -535,9 +562,9 @@ pub fn lock_python(
         .with_find_links(local_files, link_pages),
     );
     let rt = runtime()?;
-    check_contradictions(&file, &plan.environment)?;
+    check_contradictions(file, &plan.environment)?;
     let wheels = if file.is_fully_hashed() {
-        rt.block_on(hashed_wheels(&client, &file, &plan.environment))?
+        rt.block_on(hashed_wheels(&client, file, &plan.environment))?
     } else {
         let mut input = ResolveInput::new(
             plan.environment.target,
@@ -555,7 +582,7 @@ pub fn lock_python(
             .chain(base_constraints(&plan.environment))
             .collect();
         input.base = plan.environment.base_dists();
-        input.allow_base_upgrades = allow_base_upgrades;
+        input.allow_base_upgrades = header.allow_base_upgrades;
         input.exclude_newer = cutoff;
         input.upgrade = ctx.options.upgrade.clone();
         if let Some(old) = ctx.on_disk {
@@ -598,10 +625,7 @@ pub fn lock_python(
         &plan.indexes,
         ctx.options.offline,
     ))?;
-    wanted.python = Some(header);
-    wanted.wheels = locked;
-    plan.resolved = true;
-    Ok(Some(plan))
+    Ok(locked)
 }
 
 /// Two requirement lines on the same distribution whose versions exclude each other
@@ -918,4 +942,32 @@ async fn hashed_wheels(
         });
     }
     Ok(out)
+}
+
+impl crate::hint::Hint for PythonError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Requirements(error) => error.hints(),
+            Self::Environment(error) => error.hints(),
+            Self::IndexConfig(error) => error.hints(),
+            Self::Index(error) => error.hints(),
+            Self::Download(error) => error.hints(),
+            Self::FindLinks(error) => error.hints(),
+            Self::Install { source, .. } => source.hints(),
+            Self::Unlockable { source, .. } => source.hints(),
+            Self::NoHashedWheel { .. } => vec![
+                "Regenerate the hashes (`pip hash` or `pip-compile --generate-hashes`) for this platform, or drop the `--hash` options to let airlock resolve and pin".into(),
+            ],
+            Self::Http(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Tree(error) => error.hints(),
+            Self::Layer(error) => error.hints(),
+            Self::Lock(error) => error.hints(),
+            Self::Corrupt { .. }
+            | Self::ExcludeNewer(..)
+            | Self::Contradiction { .. }
+            | Self::Runtime(..)
+            | Self::Read { .. } => Vec::new(),
+        }
+    }
 }

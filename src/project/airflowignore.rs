@@ -408,6 +408,16 @@ fn push_literal(re: &mut String, c: char) {
     re.push_str(&regex::escape(c.encode_utf8(&mut buf)));
 }
 
+impl crate::hint::Hint for AirflowIgnoreError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::InvalidRegexp { .. } | Self::InvalidGlob { .. } | Self::UnknownSyntax { .. } => {
+                Vec::new()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

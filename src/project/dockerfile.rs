@@ -934,6 +934,24 @@ impl Lexer<'_> {
     }
 }
 
+impl crate::hint::Hint for DockerfileError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Unsupported { .. }
+            | Self::UnknownInstruction { .. }
+            | Self::MultiStage { .. }
+            | Self::MissingFrom
+            | Self::BeforeFrom { .. }
+            | Self::Platform { .. }
+            | Self::UnknownFlag { .. }
+            | Self::Arguments { .. }
+            | Self::Substitution { .. }
+            | Self::EscapeDirective { .. }
+            | Self::DuplicateDirective { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -394,6 +394,14 @@ fn clean(path: &str) -> String {
     }
 }
 
+impl crate::hint::Hint for DockerIgnoreError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Syntax { .. } | Self::BareExclamation { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,3 +114,11 @@ pub fn init_project(dir: &Path, base_image: &str) -> Result<Vec<PathBuf>, InitEr
     }
     Ok(written)
 }
+
+impl crate::hint::Hint for InitError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Exists { .. } | Self::Write { .. } => Vec::new(),
+        }
+    }
+}

@@ -183,3 +183,24 @@ impl Project {
         Digest::of(&text)
     }
 }
+
+impl crate::hint::Hint for ProjectError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Dockerfile { source, .. } => source.hints(),
+            Self::DockerIgnore { source, .. } => source.hints(),
+            Self::AirflowIgnore { source, .. } => source.hints(),
+            Self::MissingDockerfile { .. }
+            | Self::NotADirectory { .. }
+            | Self::Settings { .. }
+            | Self::Io { .. }
+            | Self::NonUtf8Name { .. }
+            | Self::SymlinkEscapes { .. }
+            | Self::SymlinkUnresolved { .. }
+            | Self::DagsNotADirectory { .. }
+            | Self::DagsSymlink { .. }
+            | Self::DagsIgnored
+            | Self::SpecialFile { .. } => Vec::new(),
+        }
+    }
+}

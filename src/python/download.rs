@@ -90,30 +90,6 @@ pub enum DownloadError {
     },
 }
 
-impl DownloadError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Hash {
-                pinned_by: HashSource::Index,
-                ..
-            } => Some(
-                "The index serves other bytes than the hash it lists (a broken or tampered \
-                 mirror); nothing was locked: fix the index, then run `airlock lock` again"
-                    .into(),
-            ),
-            Self::Hash { .. } => Some(
-                "The file on the index is not the one that was locked: check the index (a mirror \
-                 may serve other bytes), then re-lock on purpose with `airlock lock --upgrade-package NAME`"
-                    .into(),
-            ),
-            Self::Offline { .. } => {
-                Some("Run once without `--offline` (or `--frozen`) to fill the store".into())
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The locked URL with the credentials of the configured index on the same origin,
 /// if one has any.
 pub fn with_index_credentials(url: &str, indexes: &[IndexUrl]) -> Option<IndexUrl> {
@@ -231,4 +207,33 @@ async fn fetch_one(
     }
     store.commit_blob(temp, &wheel.sha256)?;
     Ok(())
+}
+
+impl crate::hint::Hint for DownloadError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Hash {
+                pinned_by: HashSource::Index,
+                ..
+            } => vec![
+                "The index serves other bytes than the hash it lists (a broken or tampered \
+                 mirror); nothing was locked: fix the index, then run `airlock lock` again"
+                    .into(),
+            ],
+            Self::Hash {
+                pinned_by: HashSource::Lock,
+                ..
+            } => vec![
+                "The file on the index is not the one that was locked: check the index (a mirror \
+                 may serve other bytes), then re-lock on purpose with `airlock lock --upgrade-package NAME`"
+                    .into(),
+            ],
+            Self::Offline { .. } => {
+                vec!["Run once without `--offline` (or `--frozen`) to fill the store".into()]
+            }
+            Self::Http { source, .. } => source.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Status { .. } | Self::Body { .. } | Self::Write { .. } => Vec::new(),
+        }
+    }
 }

@@ -283,6 +283,17 @@ fn installed(
     out
 }
 
+impl crate::hint::Hint for EnvironmentError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::NoPython => vec![
+                "Use a base image with CPython (an Astro Runtime or `python` image), or empty `requirements.txt`".into(),
+            ],
+            Self::NoGlibc => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

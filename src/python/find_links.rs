@@ -67,3 +67,9 @@ pub fn list_wheel_dir(dir: &Path) -> Result<Vec<DistFile>, FindLinksError> {
     }
     Ok(files)
 }
+
+impl crate::hint::Hint for FindLinksError {
+    fn hints(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

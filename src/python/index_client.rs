@@ -990,8 +990,32 @@ pub async fn resolve_with_index(
         .map_err(IndexError::from)
 }
 
+impl crate::hint::Hint for IndexError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Http(error) => error.hints(),
+            Self::Page { source, .. } => source.hints(),
+            Self::Metadata { source, .. } => source.hints(),
+            Self::Offline { .. } => {
+                vec!["Run once without `--offline` (or `--frozen`) to fill the cache".into()]
+            }
+            Self::Resolve(error) => error.hints(),
+            Self::Body { .. }
+            | Self::Status { .. }
+            | Self::Wheel { .. }
+            | Self::Hash { .. }
+            | Self::NoWheel { .. }
+            | Self::IndexUrl(..)
+            | Self::Local { .. }
+            | Self::Cache { .. }
+            | Self::Join(..) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::hint::Hint as _;
     use std::collections::BTreeMap;
     use std::io::{BufRead, BufReader, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -36,24 +36,6 @@ pub enum IndexConfigError {
     },
 }
 
-impl IndexConfigError {
-    /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::NoIndex => Some(
-                "Name an index in one of: `--index-url URL` in requirements.txt, \
-                 `index-url = \"URL\"` under `[python]` in airlock.toml, the `PIP_INDEX_URL` \
-                 environment variable, or `index-url` in pip's configuration \
-                 (`pip config set global.index-url URL`), or in the base image (its \
-                 `PIP_INDEX_URL`, its `/etc/pip.conf`, or a pip installed in it); \
-                 `airlock init` records the one the host's pip uses"
-                    .to_string(),
-            ),
-            Self::Url { .. } => Some("An index URL looks like `https://host/simple/`".into()),
-        }
-    }
-}
-
 /// Index URLs from one source, before precedence is applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexSource {
@@ -413,6 +395,23 @@ pub fn with_netrc(indexes: Vec<IndexUrl>, netrc: Option<&str>) -> Vec<IndexUrl> 
             IndexUrl::from_url(url).unwrap_or(index)
         })
         .collect()
+}
+
+impl crate::hint::Hint for IndexConfigError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::NoIndex => vec![
+                "Name an index in one of: `--index-url URL` in requirements.txt, \
+                 `index-url = \"URL\"` under `[python]` in airlock.toml, the `PIP_INDEX_URL` \
+                 environment variable, or `index-url` in pip's configuration \
+                 (`pip config set global.index-url URL`), or in the base image (its \
+                 `PIP_INDEX_URL`, its `/etc/pip.conf`, or a pip installed in it); \
+                 `airlock init` records the one the host's pip uses"
+                    .to_string(),
+            ],
+            Self::Url { .. } => vec!["An index URL looks like `https://host/simple/`".into()],
+        }
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,14 @@ pub fn redact_credentials(text: &str) -> String {
     out
 }
 
+impl crate::hint::Hint for IndexUrlError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Parse(..) | Self::Scheme(..) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,6 +207,22 @@ fn headers(text: &str) -> Result<Vec<(String, String)>, MetadataError> {
     Ok(out)
 }
 
+impl crate::hint::Hint for MetadataError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Utf8(..)
+            | Self::Header { .. }
+            | Self::Missing(..)
+            | Self::MetadataVersion(..)
+            | Self::Name { .. }
+            | Self::Version { .. }
+            | Self::RequiresDist { .. }
+            | Self::RequiresPython { .. }
+            | Self::ProvidesExtra { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,34 +200,6 @@ pub enum RequirementsError {
     },
 }
 
-impl RequirementsError {
-    /// What the user can do about it, for the CLI to print as `hint:`.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::Editable { .. } | Self::UrlRequirement { .. } | Self::LocalPath { .. } => {
-                Some(HINT_NOT_LOCKABLE)
-            }
-            Self::RemoteInclude { .. } => {
-                Some("Download the file and include it by a relative path")
-            }
-            Self::UnknownOption { .. } => Some(
-                "Supported options: `-r`, `-c`, `-i`/`--index-url`, `--extra-index-url`, \
-                 `-f`/`--find-links`, `--no-index`, `--require-hashes` and `--hash` on a requirement line",
-            ),
-            Self::UndefinedVariable { .. } => {
-                Some("Set the variable in the environment of airlock")
-            }
-            Self::HashModeIncomplete { .. } => Some(
-                "Once one requirement has a `--hash`, every requirement needs `==VERSION` and a `--hash`",
-            ),
-            Self::EnvIndexUrl { .. } | Self::IndexUrl { .. } => {
-                Some("An index URL looks like `https://host/simple/`")
-            }
-            _ => None,
-        }
-    }
-}
-
 /// A hash algorithm pip accepts in `--hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HashAlgorithm {
@@ -939,9 +911,43 @@ fn normalize_path(path: &Path) -> PathBuf {
     out
 }
 
+impl crate::hint::Hint for RequirementsError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::RemoteInclude { .. } => {
+                vec!["Download the file and include it by a relative path".into()]
+            }
+            Self::UnknownOption { .. } => vec![
+                "Supported options: `-r`, `-c`, `-i`/`--index-url`, `--extra-index-url`, \
+                 `-f`/`--find-links`, `--no-index`, `--require-hashes` and `--hash` on a requirement line".into(),
+            ],
+            Self::Editable { .. } | Self::UrlRequirement { .. } | Self::LocalPath { .. } => {
+                vec![HINT_NOT_LOCKABLE.into()]
+            }
+            Self::EnvIndexUrl { .. } | Self::IndexUrl { .. } => {
+                vec!["An index URL looks like `https://host/simple/`".into()]
+            }
+            Self::UndefinedVariable { .. } => {
+                vec!["Set the variable in the environment of airlock".into()]
+            }
+            Self::HashModeIncomplete { .. } => vec![
+                "Once one requirement has a `--hash`, every requirement needs `==VERSION` and a `--hash`".into(),
+            ],
+            Self::Read { .. }
+            | Self::IncludeCycle { .. }
+            | Self::MissingValue { .. }
+            | Self::UnexpectedValue { .. }
+            | Self::UnexpectedText { .. }
+            | Self::Requirement { .. }
+            | Self::Hash { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hint::Hint as _;
     use std::collections::HashMap;
 
     struct Mem(HashMap<PathBuf, String>);
@@ -1262,7 +1268,7 @@ mod tests {
             let shown = format!("{e} {e:?}");
             assert!(!shown.contains("s3cr3t"), "{shown}");
             assert!(e.to_string().starts_with("proj/requirements.txt:2:"), "{e}");
-            assert!(e.hint().unwrap().contains("--find-links"));
+            assert!(e.hints()[0].contains("--find-links"));
         }
         let e = parse("pkg @ https://127.0.0.1/pkg-1.0-py3-none-any.whl\n").unwrap_err();
         assert!(
@@ -1289,7 +1295,7 @@ mod tests {
                 matches!(e, RequirementsError::LocalPath { .. }),
                 "{line}: {e}"
             );
-            assert!(e.hint().is_some());
+            assert!(!e.hints().is_empty());
         }
         for line in [
             "-e ./pkg",
@@ -1312,7 +1318,7 @@ mod tests {
             e.to_string(),
             "proj/requirements.txt:2: Unsupported option `--pre`"
         );
-        assert!(e.hint().is_some());
+        assert!(!e.hints().is_empty());
         let e = parse("six --install-option=x\n").unwrap_err();
         assert!(
             matches!(e, RequirementsError::UnknownOption { ref option, .. } if option == "--install-option")

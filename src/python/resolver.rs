@@ -81,35 +81,6 @@ pub enum ResolveError {
     },
 }
 
-impl ResolveError {
-    /// Advice for the user, rendered after the error by the CLI.
-    pub fn hints(&self) -> Vec<String> {
-        match self {
-            Self::NoCompatibleWheels { .. } => vec![
-                "Build wheels for these packages for the target and pass their directory \
-                 with `--find-links`, or pick versions that publish compatible wheels"
-                    .to_string(),
-            ],
-            Self::BaseConflict { notes, .. } => {
-                let mut hints = notes.clone();
-                hints.push(
-                    "Loosen the requirement, or pass `--allow-base-upgrades` to let the \
-                     resolution change what the base image has installed"
-                        .to_string(),
-                );
-                hints
-            }
-            Self::NoSolution { notes, .. } => notes.clone(),
-            Self::UrlRequirement(_) => vec![
-                "Publish the package to an index or build its wheel into a `--find-links` \
-                 directory, then require it by name and version"
-                    .to_string(),
-            ],
-            _ => Vec::new(),
-        }
-    }
-}
-
 fn no_wheels_message(packages: &[NoWheelPackage], tags: &str) -> String {
     let mut out = String::from("No compatible wheel for the target:");
     for p in packages {
@@ -1304,11 +1275,47 @@ pub fn package_name(name: &str) -> Result<PackageName, SourceError> {
         .map_err(|e| SourceError::with_source(format!("Invalid package name `{name}`"), e))
 }
 
+impl crate::hint::Hint for ResolveError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Target(error) => error.hints(),
+            Self::UrlRequirement(_) => vec![
+                "Publish the package to an index or build its wheel into a `--find-links` \
+                 directory, then require it by name and version"
+                    .to_string(),
+            ],
+            Self::Source { source, .. } => source.hints(),
+            Self::NoCompatibleWheels { .. } => vec![
+                "Build wheels for these packages for the target and pass their directory \
+                 with `--find-links`, or pick versions that publish compatible wheels"
+                    .to_string(),
+            ],
+            Self::BaseConflict { notes, .. } => {
+                let mut hints = notes.clone();
+                hints.push(
+                    "Loosen the requirement, or pass `--allow-base-upgrades` to let the \
+                     resolution change what the base image has installed"
+                        .to_string(),
+                );
+                hints
+            }
+            Self::NoSolution { notes, .. } => notes.clone(),
+        }
+    }
+}
+
+impl crate::hint::Hint for SourceError {
+    fn hints(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::simple_api::{MetadataAvailability, Yanked};
     use super::super::tags::{Arch, Implementation};
     use super::*;
+    use crate::hint::Hint as _;
 
     fn target() -> Target {
         Target {

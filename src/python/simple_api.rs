@@ -684,6 +684,23 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+impl crate::hint::Hint for SimpleApiError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::UrlScheme { source, .. } => source.hints(),
+            Self::Json(..)
+            | Self::Utf8(..)
+            | Self::ContentType(..)
+            | Self::ApiVersion(..)
+            | Self::Url { .. }
+            | Self::LocalFileFromRemote(..)
+            | Self::Filename(..)
+            | Self::Timestamp(..)
+            | Self::UploadTime { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

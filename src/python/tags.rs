@@ -307,6 +307,14 @@ impl CompatibleTags {
     }
 }
 
+impl crate::hint::Hint for TagError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Malformed(..) | Self::PythonVersion { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,117 +207,209 @@ pub fn install_wheel(
     target: &InstallTarget,
 ) -> Result<Vec<InstalledFile>, WheelInstallError> {
     let name: WheelName = filename.parse()?;
-    let w = filename.to_string();
+    let entries = read_entries(wheel, filename)?;
+    let unpacked = Unpacked::new(filename, &name, entries)?;
+    let root = if unpacked.root_is_purelib()? {
+        &target.purelib
+    } else {
+        &target.platlib
+    };
+    unpacked.verify_record()?;
+    let mut tree = InstalledTree::new(filename);
+    unpacked.place_files(target, root, &mut tree)?;
+    unpacked.add_launchers(target, &mut tree)?;
+    tree.finish(root, &unpacked.dist_info)
+}
+
+/// One archive entry: its bytes and whether its zip mode marks it executable.
+struct Entry {
+    contents: Vec<u8>,
+    executable: bool,
+}
+
+/// Reads every file entry of the wheel `w`, checking names as it goes (directories
+/// are checked, then skipped).
+fn read_entries(wheel: &[u8], w: &str) -> Result<BTreeMap<String, Entry>, WheelInstallError> {
     let zip_err = |source| WheelInstallError::Zip {
-        wheel: w.clone(),
+        wheel: w.to_string(),
         source,
     };
     let mut archive = ZipArchive::new(Cursor::new(wheel)).map_err(zip_err)?;
-
-    // Read every entry, checking names as we go.
-    let mut entries: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(zip_err)?;
-        let path = checked_entry(&w, file.name_raw(), file.is_symlink())?;
+        let path = checked_entry(w, file.name_raw(), file.is_symlink())?;
         if file.is_dir() {
             continue;
         }
         let executable = file.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        // Never read past the size the central directory declares.
-        let declared = file.size();
-        let mut contents = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(1 << 24));
-        (&mut file)
-            .take(declared.saturating_add(1))
-            .read_to_end(&mut contents)
-            .map_err(|source| WheelInstallError::Read {
-                wheel: w.clone(),
-                path: path.clone(),
-                source,
-            })?;
-        if contents.len() as u64 > declared {
-            return Err(WheelInstallError::Read {
-                wheel: w.clone(),
+        let contents = read_declared(&mut file, w, &path)?;
+        let entry = Entry {
+            contents,
+            executable,
+        };
+        if entries.insert(path.clone(), entry).is_some() {
+            return Err(WheelInstallError::Duplicate {
+                wheel: w.to_string(),
                 path,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "entry is larger than its declared size",
-                ),
             });
         }
-        if entries
-            .insert(path.clone(), (contents, executable))
-            .is_some()
-        {
-            return Err(WheelInstallError::Duplicate { wheel: w, path });
-        }
+    }
+    Ok(entries)
+}
+
+/// The bytes of one entry, never reading past the size the central directory
+/// declares.
+fn read_declared(
+    file: &mut zip::read::ZipFile<'_, Cursor<&[u8]>>,
+    w: &str,
+    path: &str,
+) -> Result<Vec<u8>, WheelInstallError> {
+    let declared = file.size();
+    let mut contents = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(1 << 24));
+    file.take(declared.saturating_add(1))
+        .read_to_end(&mut contents)
+        .map_err(|source| WheelInstallError::Read {
+            wheel: w.to_string(),
+            path: path.to_string(),
+            source,
+        })?;
+    if contents.len() as u64 > declared {
+        return Err(WheelInstallError::Read {
+            wheel: w.to_string(),
+            path: path.to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "entry is larger than its declared size",
+            ),
+        });
+    }
+    Ok(contents)
+}
+
+/// A wheel's checked entries and its one `.dist-info` directory.
+struct Unpacked<'a> {
+    /// The wheel's filename, for errors.
+    wheel: &'a str,
+    entries: BTreeMap<String, Entry>,
+    /// `NAME-VERSION.dist-info`, named for this project.
+    dist_info: String,
+}
+
+impl<'a> Unpacked<'a> {
+    /// Finds the one `.dist-info` directory, named for this project.
+    fn new(
+        wheel: &'a str,
+        name: &WheelName,
+        entries: BTreeMap<String, Entry>,
+    ) -> Result<Self, WheelInstallError> {
+        let dist_infos: BTreeSet<&str> = entries
+            .keys()
+            .filter_map(|p| p.split_once('/').map(|(top, _)| top))
+            .filter(|top| top.ends_with(".dist-info"))
+            .collect();
+        let dist_info = match dist_infos.iter().collect::<Vec<_>>().as_slice() {
+            [one] if dist_info_matches(one, name) => one.to_string(),
+            _ => {
+                let expected = format!(
+                    "{}-{}.dist-info",
+                    name.name.as_dist_info_name(),
+                    name.version
+                );
+                return Err(WheelInstallError::DistInfo {
+                    wheel: wheel.to_string(),
+                    expected,
+                });
+            }
+        };
+        Ok(Self {
+            wheel,
+            entries,
+            dist_info,
+        })
     }
 
-    // The one `.dist-info` directory, named for this project.
-    let dist_infos: BTreeSet<&str> = entries
-        .keys()
-        .filter_map(|p| p.split_once('/').map(|(top, _)| top))
-        .filter(|top| top.ends_with(".dist-info"))
-        .collect();
-    let expected = format!(
-        "{}-{}.dist-info",
-        name.name.as_dist_info_name(),
-        name.version
-    );
-    let dist_info = match dist_infos.iter().collect::<Vec<_>>().as_slice() {
-        [one] if dist_info_matches(one, &name) => one.to_string(),
-        _ => {
-            return Err(WheelInstallError::DistInfo { wheel: w, expected });
-        }
-    };
-    let data_dir = format!("{}.data", dist_info.trim_end_matches(".dist-info"));
-    let text = |file: &str| -> Result<String, WheelInstallError> {
-        let path = format!("{dist_info}/{file}");
-        let (bytes, _) = entries
+    /// A UTF-8 metadata file of the `.dist-info` directory.
+    fn text(&self, file: &str) -> Result<String, WheelInstallError> {
+        let path = format!("{}/{file}", self.dist_info);
+        let entry = self
+            .entries
             .get(&path)
             .ok_or_else(|| WheelInstallError::MissingMetadata {
-                wheel: w.clone(),
+                wheel: self.wheel.to_string(),
                 file: path.clone(),
             })?;
-        String::from_utf8(bytes.clone()).map_err(|_| WheelInstallError::Utf8 {
-            wheel: w.clone(),
+        String::from_utf8(entry.contents.clone()).map_err(|_| WheelInstallError::Utf8 {
+            wheel: self.wheel.to_string(),
             path,
         })
-    };
-
-    // WHEEL: version and purelib-ness.
-    let wheel_meta = text("WHEEL")?;
-    let field = |key: &str| {
-        wheel_meta.lines().find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.trim().to_string())
-        })
-    };
-    let version = field("Wheel-Version").unwrap_or_default();
-    if version.split('.').next() != Some("1") {
-        return Err(WheelInstallError::WheelVersion { wheel: w, version });
     }
-    let root_is_purelib = field("Root-Is-Purelib").is_some_and(|v| v.eq_ignore_ascii_case("true"));
 
-    // RECORD: every other file must be listed with a matching hash and size.
-    let record_path = format!("{dist_info}/RECORD");
-    let record = parse_record(&text("RECORD")?, &w)?;
-    let unsigned = |p: &str| {
-        p == record_path || p == format!("{record_path}.jws") || p == format!("{record_path}.p7s")
-    };
-    for (path, (contents, _)) in &entries {
-        if unsigned(path) {
-            continue;
+    /// Reads `WHEEL`: refuses a `Wheel-Version` other than 1.x, and tells whether
+    /// the root goes to purelib.
+    fn root_is_purelib(&self) -> Result<bool, WheelInstallError> {
+        let wheel_meta = self.text("WHEEL")?;
+        let field = |key: &str| {
+            wheel_meta.lines().find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        };
+        let version = field("Wheel-Version").unwrap_or_default();
+        if version.split('.').next() != Some("1") {
+            return Err(WheelInstallError::WheelVersion {
+                wheel: self.wheel.to_string(),
+                version,
+            });
         }
+        Ok(field("Root-Is-Purelib").is_some_and(|v| v.eq_ignore_ascii_case("true")))
+    }
+
+    /// `RECORD` itself or its signature: the files `RECORD` cannot hash.
+    fn is_record(&self, path: &str) -> bool {
+        let record_path = format!("{}/RECORD", self.dist_info);
+        path == record_path
+            || path == format!("{record_path}.jws")
+            || path == format!("{record_path}.p7s")
+    }
+
+    /// Every other file must be listed in `RECORD` with a matching hash and size,
+    /// and every file `RECORD` lists must be in the archive.
+    fn verify_record(&self) -> Result<(), WheelInstallError> {
+        let record = parse_record(&self.text("RECORD")?, self.wheel)?;
+        for (path, entry) in &self.entries {
+            if !self.is_record(path) {
+                self.verify_entry(path, &entry.contents, record.get(path))?;
+            }
+        }
+        if let Some(path) = record
+            .keys()
+            .find(|p| !self.is_record(p) && !self.entries.contains_key(*p))
+        {
+            return Err(WheelInstallError::MissingFromArchive {
+                wheel: self.wheel.to_string(),
+                path: path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks one file against its `RECORD` row.
+    fn verify_entry(
+        &self,
+        path: &str,
+        contents: &[u8],
+        row: Option<&RecordRow>,
+    ) -> Result<(), WheelInstallError> {
+        let wheel = self.wheel.to_string();
+        let path = path.to_string();
         let Some(RecordRow {
             hash: Some((algorithm, expected)),
             size,
-        }) = record.get(path)
+        }) = row
         else {
-            return Err(WheelInstallError::NotInRecord {
-                wheel: w,
-                path: path.clone(),
-            });
+            return Err(WheelInstallError::NotInRecord { wheel, path });
         };
         let actual = match algorithm.as_str() {
             "sha256" => urlsafe_b64(&Sha256::digest(contents)),
@@ -325,164 +417,206 @@ pub fn install_wheel(
             "sha512" => urlsafe_b64(&Sha512::digest(contents)),
             _ => {
                 return Err(WheelInstallError::HashAlgorithm {
-                    wheel: w,
-                    path: path.clone(),
+                    wheel,
+                    path,
                     algorithm: algorithm.clone(),
                 });
             }
         };
         if actual != expected.trim_end_matches('=') {
             return Err(WheelInstallError::Mismatch {
-                wheel: w,
-                path: path.clone(),
+                wheel,
+                path,
                 what: "hash",
             });
         }
         if size.is_some_and(|s| s != contents.len() as u64) {
             return Err(WheelInstallError::Mismatch {
-                wheel: w,
-                path: path.clone(),
+                wheel,
+                path,
                 what: "size",
             });
         }
-    }
-    if let Some(path) = record
-        .keys()
-        .find(|p| !unsigned(p) && !entries.contains_key(*p))
-    {
-        return Err(WheelInstallError::MissingFromArchive {
-            wheel: w,
-            path: path.clone(),
-        });
+        Ok(())
     }
 
-    // Place every file.
-    let root = if root_is_purelib {
-        &target.purelib
-    } else {
-        &target.platlib
-    };
-    let project_dir = dist_info
-        .trim_end_matches(".dist-info")
-        .rsplit_once('-')
-        .map_or(dist_info.as_str(), |(n, _)| n)
-        .to_string();
-    let mut out: BTreeMap<String, InstalledFile> = BTreeMap::new();
-    for (path, (contents, executable)) in &entries {
-        if unsigned(path) {
-            continue;
-        }
-        let mode = if *executable { 0o755 } else { 0o644 };
-        let Some(rest) = path.strip_prefix(&format!("{data_dir}/")) else {
-            put(
-                &mut out,
-                &w,
-                InstalledFile {
+    /// Places every file but `RECORD` (and its signatures): root files under `root`,
+    /// `.data/KEY/` files in their schemes.
+    fn place_files(
+        &self,
+        target: &InstallTarget,
+        root: &str,
+        tree: &mut InstalledTree<'_>,
+    ) -> Result<(), WheelInstallError> {
+        let data_prefix = format!("{}.data/", self.dist_info.trim_end_matches(".dist-info"));
+        for (path, entry) in &self.entries {
+            if self.is_record(path) {
+                continue;
+            }
+            let mode = if entry.executable { 0o755 } else { 0o644 };
+            let file = match path.strip_prefix(&data_prefix) {
+                None => InstalledFile {
                     path: join(root, path),
                     mode,
-                    contents: contents.clone(),
+                    contents: entry.contents.clone(),
                 },
-            )?;
-            continue;
-        };
+                Some(rest) => self.data_file(target, path, rest, mode, &entry.contents)?,
+            };
+            tree.put(file)?;
+        }
+        Ok(())
+    }
+
+    /// The installed form of `NAME.data/KEY/REL` (`rest` is `KEY/REL`): scripts
+    /// become executable with their `#!python` shebang rewritten.
+    fn data_file(
+        &self,
+        target: &InstallTarget,
+        path: &str,
+        rest: &str,
+        mode: u32,
+        contents: &[u8],
+    ) -> Result<InstalledFile, WheelInstallError> {
         let (key, rel) = rest.split_once('/').unwrap_or((rest, ""));
-        let file = match key {
-            "purelib" => InstalledFile {
-                path: join(&target.purelib, rel),
-                mode,
-                contents: contents.clone(),
-            },
-            "platlib" => InstalledFile {
-                path: join(&target.platlib, rel),
-                mode,
-                contents: contents.clone(),
-            },
-            "data" => InstalledFile {
-                path: join(&target.data, rel),
-                mode,
-                contents: contents.clone(),
-            },
-            "headers" => InstalledFile {
-                path: join(&join(&target.headers, &project_dir), rel),
-                mode,
-                contents: contents.clone(),
-            },
-            "scripts" => InstalledFile {
-                path: join(&target.scripts, rel),
-                mode: 0o755,
-                contents: rewrite_shebang(contents, &target.interpreter),
-            },
+        let installed = match key {
+            "purelib" => join(&target.purelib, rel),
+            "platlib" => join(&target.platlib, rel),
+            "data" => join(&target.data, rel),
+            "headers" => join(&join(&target.headers, self.project_dir()), rel),
+            "scripts" => join(&target.scripts, rel),
             other => {
                 return Err(WheelInstallError::DataKey {
-                    wheel: w.clone(),
+                    wheel: self.wheel.to_string(),
                     key: other.to_string(),
                 });
             }
         };
         if rel.is_empty() {
             return Err(WheelInstallError::UnsafePath {
-                wheel: w.clone(),
-                path: path.clone(),
+                wheel: self.wheel.to_string(),
+                path: path.to_string(),
             });
         }
-        put(&mut out, &w, file)?;
+        let (mode, contents) = if key == "scripts" {
+            (0o755, rewrite_shebang(contents, &target.interpreter))
+        } else {
+            (mode, contents.to_vec())
+        };
+        Ok(InstalledFile {
+            path: installed,
+            mode,
+            contents,
+        })
     }
 
-    // Entry points → launchers.
-    if entries.contains_key(&format!("{dist_info}/entry_points.txt")) {
-        for (script, module, attr) in parse_entry_points(&text("entry_points.txt")?, &w)? {
-            put(
-                &mut out,
-                &w,
-                InstalledFile {
-                    path: join(&target.scripts, &script),
-                    mode: 0o755,
-                    contents: launcher(&target.interpreter, &module, &attr).into_bytes(),
-                },
-            )?;
+    /// The project's name as the `.dist-info` directory spells it: the headers'
+    /// subdirectory.
+    fn project_dir(&self) -> &str {
+        self.dist_info
+            .trim_end_matches(".dist-info")
+            .rsplit_once('-')
+            .map_or(self.dist_info.as_str(), |(n, _)| n)
+    }
+
+    /// A launcher in the scripts directory for every console and GUI entry point.
+    fn add_launchers(
+        &self,
+        target: &InstallTarget,
+        tree: &mut InstalledTree<'_>,
+    ) -> Result<(), WheelInstallError> {
+        if !self
+            .entries
+            .contains_key(&format!("{}/entry_points.txt", self.dist_info))
+        {
+            return Ok(());
+        }
+        for (script, module, attr) in
+            parse_entry_points(&self.text("entry_points.txt")?, self.wheel)?
+        {
+            tree.put(InstalledFile {
+                path: join(&target.scripts, &script),
+                mode: 0o755,
+                contents: launcher(&target.interpreter, &module, &attr).into_bytes(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The files installed so far, by path.
+struct InstalledTree<'a> {
+    /// The wheel's filename, for errors.
+    wheel: &'a str,
+    files: BTreeMap<String, InstalledFile>,
+}
+
+impl<'a> InstalledTree<'a> {
+    fn new(wheel: &'a str) -> Self {
+        Self {
+            wheel,
+            files: BTreeMap::new(),
         }
     }
 
-    // INSTALLER, then RECORD over everything installed.
-    let dist_info_dir = join(root, &dist_info);
-    put(
-        &mut out,
-        &w,
-        InstalledFile {
+    /// Adds a file, refusing a second one at the same path.
+    fn put(&mut self, file: InstalledFile) -> Result<(), WheelInstallError> {
+        let path = file.path.clone();
+        if self.files.insert(path.clone(), file).is_some() {
+            return Err(WheelInstallError::Duplicate {
+                wheel: self.wheel.to_string(),
+                path,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `INSTALLER`, then `RECORD` over everything installed, into the
+    /// `dist_info` directory under `root`; the files sorted by path.
+    fn finish(
+        mut self,
+        root: &str,
+        dist_info: &str,
+    ) -> Result<Vec<InstalledFile>, WheelInstallError> {
+        let dist_info_dir = join(root, dist_info);
+        self.put(InstalledFile {
             path: join(&dist_info_dir, "INSTALLER"),
             mode: 0o644,
             contents: format!("{INSTALLER}\n").into_bytes(),
-        },
-    )?;
-    let record_installed = join(&dist_info_dir, "RECORD");
-    let mut lines: Vec<String> = out
-        .values()
-        .map(|f| {
-            format!(
-                "{},sha256={},{}",
-                csv_field(&relative(root, &f.path)),
-                urlsafe_b64(&Sha256::digest(&f.contents)),
-                f.contents.len()
-            )
-        })
-        .collect();
-    lines.push(format!(
-        "{},,",
-        csv_field(&relative(root, &record_installed))
-    ));
-    lines.sort();
-    let mut record_text = lines.join("\n");
-    record_text.push('\n');
-    put(
-        &mut out,
-        &w,
-        InstalledFile {
+        })?;
+        let record_installed = join(&dist_info_dir, "RECORD");
+        let record_text = self.record(root, &record_installed);
+        self.put(InstalledFile {
             path: record_installed,
             mode: 0o644,
             contents: record_text.into_bytes(),
-        },
-    )?;
-    Ok(out.into_values().collect())
+        })?;
+        Ok(self.files.into_values().collect())
+    }
+
+    /// The installed `RECORD` (at `record_installed`): one sorted line per file,
+    /// paths relative to `root`, and its own line without hash or size.
+    fn record(&self, root: &str, record_installed: &str) -> String {
+        let mut lines: Vec<String> = self
+            .files
+            .values()
+            .map(|f| {
+                format!(
+                    "{},sha256={},{}",
+                    csv_field(&relative(root, &f.path)),
+                    urlsafe_b64(&Sha256::digest(&f.contents)),
+                    f.contents.len()
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "{},,",
+            csv_field(&relative(root, record_installed))
+        ));
+        lines.sort();
+        let mut record_text = lines.join("\n");
+        record_text.push('\n');
+        record_text
+    }
 }
 
 /// The name of one archive entry, if the install may use it: UTF-8, relative, no
@@ -520,22 +654,6 @@ pub fn check_wheel_entries(
     for i in 0..archive.len() {
         let file = archive.by_index_raw(i).map_err(zip_err)?;
         checked_entry(filename, file.name_raw(), file.is_symlink())?;
-    }
-    Ok(())
-}
-
-/// Adds a file, refusing a second one at the same path.
-fn put(
-    out: &mut BTreeMap<String, InstalledFile>,
-    wheel: &str,
-    file: InstalledFile,
-) -> Result<(), WheelInstallError> {
-    let path = file.path.clone();
-    if out.insert(path.clone(), file).is_some() {
-        return Err(WheelInstallError::Duplicate {
-            wheel: wheel.to_string(),
-            path,
-        });
     }
     Ok(())
 }
@@ -753,6 +871,30 @@ fn urlsafe_b64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+impl crate::hint::Hint for WheelInstallError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Filename(error) => error.hints(),
+            Self::Zip { .. }
+            | Self::Read { .. }
+            | Self::UnsafePath { .. }
+            | Self::Symlink { .. }
+            | Self::DistInfo { .. }
+            | Self::MissingMetadata { .. }
+            | Self::WheelVersion { .. }
+            | Self::Record { .. }
+            | Self::NotInRecord { .. }
+            | Self::MissingFromArchive { .. }
+            | Self::HashAlgorithm { .. }
+            | Self::Mismatch { .. }
+            | Self::DataKey { .. }
+            | Self::EntryPoint { .. }
+            | Self::Duplicate { .. }
+            | Self::Utf8 { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -216,6 +216,20 @@ impl fmt::Display for WheelName {
     }
 }
 
+impl crate::hint::Hint for WheelNameError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::NotAWheel(..)
+            | Self::Parts(..)
+            | Self::EmptyName(..)
+            | Self::Name { .. }
+            | Self::Version { .. }
+            | Self::BuildTag { .. }
+            | Self::EmptyTag(..) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

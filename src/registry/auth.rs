@@ -50,21 +50,6 @@ pub enum AuthError {
     BadChallenge { registry: String, challenge: String },
 }
 
-impl AuthError {
-    /// A hint for the user, rendered by the CLI after the error.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::LoginRequired { registry }
-            | Self::Rejected { registry }
-            | Self::TokenDenied { registry, .. } => Some(format!(
-                "run `airlock login {registry}`, or set `AIRLOCK_REGISTRY_USER` and `AIRLOCK_REGISTRY_PASSWORD`"
-            )),
-            Self::Http(error) => error.hint().map(str::to_string),
-            _ => None,
-        }
-    }
-}
-
 fn message_suffix(message: &str) -> String {
     if message.is_empty() {
         String::new()
@@ -471,6 +456,24 @@ fn bearer(token: &Secret) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
     value.set_sensitive(true);
     value
+}
+
+impl crate::hint::Hint for AuthError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Credentials(error) => error.hints(),
+            Self::Http(error) => error.hints(),
+            Self::LoginRequired { registry }
+            | Self::Rejected { registry }
+            | Self::TokenDenied { registry, .. } => vec![format!(
+                "run `airlock login {registry}`, or set `AIRLOCK_REGISTRY_USER` and `AIRLOCK_REGISTRY_PASSWORD`"
+            )],
+            Self::TokenService { .. }
+            | Self::TokenResponse { .. }
+            | Self::InsufficientScope { .. }
+            | Self::BadChallenge { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -494,6 +494,22 @@ fn write_json_atomically(path: &Path, config: &Map<String, Value>) -> Result<(),
     Ok(())
 }
 
+impl crate::hint::Hint for CredentialsError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Read { .. }
+            | Self::Parse { .. }
+            | Self::BadAuthEntry { .. }
+            | Self::Write { .. }
+            | Self::HelperSpawn { .. }
+            | Self::HelperFailed { .. }
+            | Self::HelperOutput { .. }
+            | Self::IncompleteEnv(..)
+            | Self::NoHome => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

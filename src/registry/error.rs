@@ -69,6 +69,15 @@ pub enum RegistryError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("Offline: {what} is not in the store and `--offline` forbids fetching it")]
+    Offline { what: String },
+    /// The HTTP client could not be set up (e.g. a CA file that does not read).
+    #[error(transparent)]
+    Client(HttpError),
+    #[error("Cannot start the async runtime")]
+    Runtime(#[source] io::Error),
     #[error("Gave up on {action} after {attempts} attempts")]
     Exhausted {
         action: String,
@@ -79,20 +88,6 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// A hint for the user, rendered by the CLI after the error.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Auth(error) => error.hint(),
-            Self::Http { source, .. } => source.hint().map(str::to_string),
-            Self::Exhausted { last, .. } => last.hint(),
-            Self::SchemeUnknown { .. } => Some(
-                "check that the registry is running; if it speaks plain HTTP, name it with `--insecure-registry` to skip the probe"
-                    .to_string(),
-            ),
-            _ => None,
-        }
-    }
-
     /// Whether the same operation may succeed if tried again.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
@@ -138,4 +133,33 @@ pub(crate) fn parse_api_errors(body: &[u8]) -> Vec<ApiError> {
     serde_json::from_slice::<Body>(body)
         .map(|b| b.errors)
         .unwrap_or_default()
+}
+
+impl crate::hint::Hint for RegistryError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Reference(error) => error.hints(),
+            Self::Credentials(error) => error.hints(),
+            Self::Auth(error) => error.hints(),
+            Self::Http { source, .. } => source.hints(),
+            Self::SchemeUnknown { .. } => vec![
+                "check that the registry is running; if it speaks plain HTTP, name it with `--insecure-registry` to skip the probe".to_string(),
+            ],
+            Self::Exhausted { last, .. } => last.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Offline { .. } => vec![
+                "run the same command once without `--offline` (or `--frozen`) to fill the store".into(),
+            ],
+            Self::Client(error) => error.hints(),
+            Self::Api { .. }
+            | Self::Protocol { .. }
+            | Self::DigestMismatch { .. }
+            | Self::UnsupportedMediaType { .. }
+            | Self::InvalidManifest { .. }
+            | Self::ManifestTooLarge { .. }
+            | Self::NoPlatform { .. }
+            | Self::Runtime(..)
+            | Self::Io { .. } => Vec::new(),
+        }
+    }
 }

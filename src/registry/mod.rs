@@ -1,6 +1,7 @@
 //! The OCI distribution API client: references, credentials, authentication, pull
 //! and push. It never prints; transfer progress goes to a [`Progress`] hook.
 
+mod artifact;
 mod auth;
 mod client;
 mod credentials;
@@ -11,7 +12,9 @@ mod pull;
 mod push;
 mod reference;
 mod referrers;
+mod remote_options;
 
+pub use artifact::{attach_documents, stored_blob};
 pub use auth::{AuthError, Challenge, Scopes, parse_challenge};
 pub use client::{RegistryClient, RegistryConfig};
 pub use credentials::{
@@ -27,3 +30,4 @@ pub use progress::{BlobOutcome, NoProgress, Progress};
 pub use push::{BlobSource, ImagePush, PushReport};
 pub use reference::{Reference, ReferenceError, Repository};
 pub use referrers::{EMPTY_CONFIG, EMPTY_MEDIA_TYPE, artifact_manifest, referrers_tag};
+pub use remote_options::{RegistryDefaults, RemoteOptions, runtime};

@@ -330,6 +330,20 @@ fn is_valid_tag(tag: &str) -> bool {
         && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-')
 }
 
+impl crate::hint::Hint for ReferenceError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Digest { source, .. } => source.hints(),
+            Self::Empty
+            | Self::NoRegistry(..)
+            | Self::Registry { .. }
+            | Self::Name { .. }
+            | Self::Tag { .. }
+            | Self::TooLong(..) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,23 +56,13 @@ impl RegistryClient {
         blob: &BlobSource,
         empty_config: &BlobSource,
     ) -> Result<Descriptor, RegistryError> {
-        self.push_blob(
-            repository,
-            &empty_config.digest,
-            empty_config.size,
-            &empty_config.path,
-            None,
-        )
-        .await?;
-        self.push_blob(repository, &blob.digest, blob.size, &blob.path, None)
-            .await?;
         let manifest = artifact_manifest(artifact_type, blob, subject);
         let digest = Digest::of(&manifest);
-        self.push_manifest(
+        self.push_artifact(
             repository,
             &digest.to_string(),
             &manifest,
-            media_types::OCI_MANIFEST,
+            &[empty_config.clone(), blob.clone()],
         )
         .await?;
         let mut descriptor = descriptor(media_types::OCI_MANIFEST, digest, manifest.len() as u64);

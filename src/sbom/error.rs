@@ -35,3 +35,15 @@ pub enum SbomError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
+
+impl crate::hint::Hint for SbomError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Oci(error) => error.hints(),
+            Self::Store(error) => error.hints(),
+            Self::Layer { .. } | Self::Json { .. } | Self::Read { .. } | Self::Write { .. } => {
+                Vec::new()
+            }
+        }
+    }
+}

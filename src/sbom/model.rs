@@ -209,8 +209,8 @@ pub fn gather(
         .collect();
     let annotations = image.manifest.annotations();
     let base = match (
-        annotation(annotations, crate::pipeline::BASE_NAME_ANNOTATION),
-        annotation(annotations, crate::pipeline::BASE_DIGEST_ANNOTATION)
+        annotation(annotations, crate::image::BASE_NAME_ANNOTATION),
+        annotation(annotations, crate::image::BASE_DIGEST_ANNOTATION)
             .and_then(|d| d.parse::<Digest>().ok()),
     ) {
         (Some(name), Some(digest)) => Some(BaseRef {

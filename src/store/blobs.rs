@@ -338,6 +338,14 @@ fn mark_checked(file: &File) -> io::Result<()> {
     file.set_modified(checked_mtime())
 }
 
+impl crate::hint::Hint for StoreError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Io { .. } | Self::DigestMismatch { .. } | Self::Record { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

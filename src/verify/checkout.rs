@@ -106,6 +106,18 @@ pub fn checkout(dir: &Path, rev: &str, into: &Path) -> Result<Checkout, Checkout
     })
 }
 
+impl crate::hint::Hint for CheckoutError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Spawn(..)
+            | Self::NotGit { .. }
+            | Self::NoCommit { .. }
+            | Self::Git { .. }
+            | Self::NotInCommit { .. } => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

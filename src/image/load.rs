@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::remote::{BaseOrigin, RemoteOptions, pull_base};
-use super::{BuildError, ImageName};
+use super::pull::{BaseOrigin, pull_base};
+use super::{
+    BaseImage, ImageError, ImageName, load_base_from_layout, load_pinned_base_from_layout,
+};
 use crate::digest::Digest;
-use crate::image::{BaseImage, ImageError, load_base_from_layout, load_pinned_base_from_layout};
 use crate::project::Project;
+use crate::registry::RemoteOptions;
 use crate::store::Store;
 
 /// BuildKit's prefix for a base read from a local OCI layout.
@@ -55,10 +57,10 @@ pub fn load_base(
     base_layout: Option<&Path>,
     remote: &RemoteOptions,
     pinned: Option<&Digest>,
-) -> Result<(BaseImage, BaseOrigin), BuildError> {
+) -> Result<(BaseImage, BaseOrigin), ImageError> {
     let text = project.dockerfile.from.image.clone();
-    if text == crate::image::SCRATCH {
-        let base = crate::image::scratch_base(store)?;
+    if text == super::SCRATCH {
+        let base = super::scratch_base(store)?;
         return Ok((base, BaseOrigin::Layout(PathBuf::new())));
     }
     let name = ImageName::parse(text.strip_prefix(OCI_LAYOUT_PREFIX).unwrap_or(&text))?;
@@ -66,7 +68,7 @@ pub fn load_base(
         // As for a registry: the locked digest wins over where the tag points now.
         let base = match pinned {
             Some(digest) => load_pinned_base_from_layout(store, &text, &layout, digest)?
-                .ok_or_else(|| BuildError::PinnedBaseMissing {
+                .ok_or_else(|| ImageError::PinnedBaseMissing {
                     reference: text.clone(),
                     digest: digest.clone(),
                     layout: layout.clone(),
@@ -79,8 +81,7 @@ pub fn load_base(
             return Err(ImageError::Config {
                 digest: base.manifest_digest,
                 reason: format!("`FROM` pins `{wanted}`, the layout holds another manifest"),
-            }
-            .into());
+            });
         }
         return Ok((base, BaseOrigin::Layout(layout)));
     }

@@ -1,12 +1,11 @@
-//! Where a build goes: an OCI layout or a docker-archive, and writing it there.
+//! How an output is named on the command line (`oci:DIR[:TAG]`,
+//! `docker-archive:FILE[:REF]`), and the project's state directory the default
+//! output goes to.
 
 use std::path::{Path, PathBuf};
 
-use super::BuildError;
-use crate::digest::Digest;
-use crate::oci::{media_types, write_docker_archive, write_layout};
+use crate::pipeline::BuildError;
 use crate::project::STATE_DIR;
-use crate::store::Store;
 
 /// `CACHEDIR.TAG` of the Cache Directory Tagging Specification: backup tools skip the
 /// directory that holds it.
@@ -96,64 +95,33 @@ impl OutputSpec {
 
     pub fn describe(&self) -> String {
         match self {
-            Self::Oci { dir, tag } => format!("oci:{}:{tag}", dir.display()),
-            Self::DockerArchive { file, reference } => match reference {
-                Some(r) => format!("docker-archive:{}:{r}", file.display()),
-                None => format!("docker-archive:{}", file.display()),
-            },
-        }
-    }
-}
-
-/// Writes the image (its manifest, config and layers, each a digest and a file
-/// holding it) to `output`. Builds writing one OCI layout take turns under a store
-/// lock named after the layout's path: each reads, changes and writes back its
-/// `index.json`, and the first creates the layout.
-pub(super) fn write_output(
-    store: &Store,
-    output: &OutputSpec,
-    config: &(Digest, PathBuf),
-    layers: &[(Digest, PathBuf)],
-    manifest: &[u8],
-) -> Result<(), BuildError> {
-    match output {
-        OutputSpec::Oci { dir, tag } => {
-            let _turn = store.lock(&layout_lock_name(dir))?;
-            let mut all = layers.to_vec();
-            all.push(config.clone());
-            write_layout(dir, tag, &all, manifest, media_types::OCI_MANIFEST)?;
-        }
-        OutputSpec::DockerArchive { file, reference } => {
-            write_docker_archive(file, reference.as_deref(), config, layers, manifest)?;
-        }
-    }
-    Ok(())
-}
-
-/// The store lock of the layout at `dir`: named after its absolute path with the
-/// symlinks of the part that exists resolved, so every spelling of one layout (and
-/// the layout before and after it is created) takes the same lock.
-fn layout_lock_name(dir: &Path) -> String {
-    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut missing = Vec::new();
-    let mut existing = absolute.as_path();
-    let resolved = loop {
-        if let Ok(real) = existing.canonicalize() {
-            break missing
-                .iter()
-                .rev()
-                .fold(real, |path: PathBuf, name| path.join(name));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                existing = parent;
+            Self::Oci { dir, tag } => describe_oci(dir, tag),
+            Self::DockerArchive { file, reference } => {
+                describe_docker_archive(file, reference.as_deref())
             }
-            _ => break absolute.clone(),
         }
-    };
-    let digest = Digest::of(resolved.as_os_str().as_encoded_bytes());
-    format!("layout-{}", digest.hex())
+    }
+
+    /// Where the output must make the project's state directory first: the project
+    /// root, when the output lies inside its `.airlock/`.
+    pub(in crate::pipeline) fn state_dir_of(&self, project: &Path) -> Option<PathBuf> {
+        self.path()
+            .starts_with(project.join(STATE_DIR))
+            .then(|| project.to_path_buf())
+    }
+}
+
+/// `oci:DIR:TAG`.
+pub(super) fn describe_oci(dir: &Path, tag: &str) -> String {
+    format!("oci:{}:{tag}", dir.display())
+}
+
+/// `docker-archive:FILE[:REF]`.
+pub(super) fn describe_docker_archive(file: &Path, reference: Option<&str>) -> String {
+    match reference {
+        Some(r) => format!("docker-archive:{}:{r}", file.display()),
+        None => format!("docker-archive:{}", file.display()),
+    }
 }
 
 #[cfg(test)]
@@ -185,20 +153,6 @@ mod tests {
         );
         assert!(OutputSpec::parse("tar:x").is_err());
         assert!(OutputSpec::parse("oci:").is_err());
-    }
-
-    #[test]
-    fn a_layout_takes_one_lock_before_and_after_it_exists() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let layout = dir.path().join("out/layout");
-        let before = layout_lock_name(&layout);
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
-        assert_eq!(layout_lock_name(&link.join("out/layout")), before);
-        std::fs::create_dir_all(&layout).expect("mkdir");
-        assert_eq!(layout_lock_name(&layout), before);
-        assert_eq!(layout_lock_name(&link.join("out/../out/layout")), before);
-        assert_ne!(layout_lock_name(&dir.path().join("other")), before);
     }
 
     #[test]

@@ -19,14 +19,6 @@ pub enum SandboxError {
     NoBwrap,
 }
 
-impl SandboxError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::NoBwrap => Some("install it: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`".into()),
-        }
-    }
-}
-
 /// What to run, where and as whom.
 #[derive(Debug, Clone)]
 pub struct SandboxSpec {
@@ -182,6 +174,16 @@ fn resolve_in_root(rootfs: &Path, inside: &str) -> Option<PathBuf> {
     })
     .ok()?;
     Some(rootfs.join(resolved))
+}
+
+impl crate::hint::Hint for SandboxError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::NoBwrap => vec![
+                "install it: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap`".into(),
+            ],
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, Permissions, PermissionsExt};
 
-use super::sandbox::MOUNT_POINTS;
+use super::bwrap::MOUNT_POINTS;
 use crate::digest::Digest;
 use crate::image::open_layer;
 use crate::layer::{NamelessWhiteout, OPAQUE_WHITEOUT, whiteout_target};
@@ -327,6 +327,17 @@ pub fn unpack_rootfs(store: &Store, layers: &[(Digest, PathBuf)]) -> Result<Path
         }
     }
     Ok(dest)
+}
+
+impl crate::hint::Hint for RootfsError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            Self::Store(error) => error.hints(),
+            Self::Open { .. } | Self::Unpack { .. } | Self::Corrupt { .. } | Self::Entry { .. } => {
+                Vec::new()
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The image named after `FROM`, split into name, tag and digest.
 
-use super::BuildError;
+use super::ImageError;
 use crate::digest::Digest;
 
 /// `name[:tag][@sha256:…]`, as written (no registry normalisation here).
@@ -12,8 +12,8 @@ pub struct ImageName {
 }
 
 impl ImageName {
-    pub fn parse(text: &str) -> Result<Self, BuildError> {
-        let bad = || BuildError::BadImageName(text.to_string());
+    pub fn parse(text: &str) -> Result<Self, ImageError> {
+        let bad = || ImageError::BadImageName(text.to_string());
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => (rest, Some(digest.parse::<Digest>().map_err(|_| bad())?)),
             None => (text, None),

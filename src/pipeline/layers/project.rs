@@ -1,0 +1,154 @@
+//! The project files layer and the DAGs layer: the project directory as the base's
+//! ONBUILD `COPY . .` would copy it, `dags/` in a layer of its own (it changes most).
+//! Both come from one reading of the project, made when the first is realised.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use super::placement::Placement;
+use super::{LayerStep, Realised};
+use crate::image::BaseFacts;
+use crate::layer::{FileTree, Owner, build_layer};
+use crate::pipeline::BuildError;
+use crate::pipeline::options::Reporter;
+use crate::project::{Project, walk};
+use crate::store::Store;
+
+/// The project's files, read once, placed under the workdir as their owner.
+pub(in crate::pipeline) struct ProjectFiles<'a> {
+    project: &'a Project,
+    facts: &'a BaseFacts,
+    /// Absolute directory in the image (the base's `WORKDIR`).
+    workdir: String,
+    owner: Owner,
+    exclude_dags: bool,
+    trees: OnceCell<Trees>,
+}
+
+/// The two layer trees (no DAGs tree under `--exclude-dags`).
+struct Trees {
+    project: FileTree,
+    dags: Option<FileTree>,
+}
+
+impl<'a> ProjectFiles<'a> {
+    pub fn new(
+        project: &'a Project,
+        facts: &'a BaseFacts,
+        workdir: &str,
+        owner: Owner,
+        exclude_dags: bool,
+    ) -> Self {
+        Self {
+            project,
+            facts,
+            workdir: workdir.to_string(),
+            owner,
+            exclude_dags,
+            trees: OnceCell::new(),
+        }
+    }
+
+    fn trees(&self, reporter: &dyn Reporter) -> Result<&Trees, BuildError> {
+        if let Some(trees) = self.trees.get() {
+            return Ok(trees);
+        }
+        let trees = self.read(reporter)?;
+        Ok(self.trees.get_or_init(|| trees))
+    }
+
+    /// Walks the project (`.dockerignore` applied) into the two trees.
+    fn read(&self, reporter: &dyn Reporter) -> Result<Trees, BuildError> {
+        reporter.step("reading project files");
+        let project = self.project;
+        let syntax = project.settings.dags.ignore_syntax;
+        let walked = walk(&project.root, &project.dockerignore, syntax)?;
+        if walked
+            .project
+            .iter()
+            .any(|e| e.rel == ".git" || e.rel.starts_with(".git/"))
+        {
+            reporter.warn(
+                "`.git` is copied into the image (no `.dockerignore` line excludes it), as `docker build` would: the repository's history ships with it, and a rebuild of the commit (`airlock verify`) cannot match",
+                Some("add a line `.git` to `.dockerignore`, as `airlock init` and the Astro template do"),
+            );
+        }
+        let placement = Placement {
+            workdir: &self.workdir,
+            owner: self.owner,
+            facts: self.facts,
+        };
+        Ok(Trees {
+            project: placement.tree(&walked.project)?,
+            dags: match self.exclude_dags {
+                true => None,
+                false => Some(placement.tree(&walked.dags)?),
+            },
+        })
+    }
+}
+
+/// Which of the two layers.
+#[derive(Clone, Copy)]
+pub(in crate::pipeline) enum Part {
+    /// Everything but `dags/`.
+    Project,
+    Dags,
+}
+
+/// The project files layer or the DAGs layer.
+pub(in crate::pipeline) struct FilesStep<'a> {
+    pub files: Rc<ProjectFiles<'a>>,
+    pub part: Part,
+    /// The `--chown` of the `COPY` the layer stands for.
+    pub chown: String,
+    pub mtime: u64,
+}
+
+impl LayerStep for FilesStep<'_> {
+    fn kind(&self) -> &'static str {
+        match self.part {
+            Part::Project => "project",
+            Part::Dags => "dags",
+        }
+    }
+
+    fn created_by(&self) -> String {
+        let (chown, workdir) = (&self.chown, &self.files.workdir);
+        match self.part {
+            Part::Dags => {
+                format!("COPY --chown={chown} dags/ {workdir}/dags/ # airlock: DAGs layer")
+            }
+            Part::Project => {
+                format!("COPY --chown={chown} . {workdir} # airlock: project files, without dags/")
+            }
+        }
+    }
+
+    fn reads_project(&self) -> bool {
+        true
+    }
+
+    fn realise(
+        &self,
+        store: &Store,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Realised>, BuildError> {
+        let trees = self.files.trees(reporter)?;
+        let tree = match self.part {
+            Part::Project => Some(&trees.project),
+            Part::Dags => trees.dags.as_ref(),
+        };
+        let Some(tree) = tree.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let kind = self.kind();
+        reporter.step(&format!("writing the {kind} layer"));
+        let (record, reused) = build_layer(store, tree, kind, self.mtime)?;
+        Ok(Some(Realised {
+            record,
+            reused,
+            skipped_scripts: Vec::new(),
+        }))
+    }
+}

@@ -1,0 +1,108 @@
+//! The first stage of `build` (and of `lock`): the project, the store, the lock on
+//! disk, the base image with its facts, and the lock this run starts to want (the
+//! base digest and the input hashes; the lock stage adds the Debian and Python pins).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::BuildError;
+use super::options::{BuildOptions, Reporter};
+use crate::digest::Digest;
+use crate::image::{BaseFacts, BaseImage, OnBuildPlan, airflow_pin, plan_onbuild, read_facts};
+use crate::image::{BaseOrigin, load_base};
+use crate::lock::{LOCK_FILE, LockedBase, Lockfile};
+use crate::project::Project;
+use crate::registry::RemoteOptions;
+use crate::store::Store;
+
+/// What the build knows once the project and its base are read.
+pub(super) struct Session {
+    pub project: Project,
+    pub store: Store,
+    pub lock_path: PathBuf,
+    pub on_disk: Option<Lockfile>,
+    pub remote: RemoteOptions,
+    pub base: BaseImage,
+    pub origin: BaseOrigin,
+    pub facts: BaseFacts,
+    /// What the base's ONBUILD triggers ask of this build.
+    pub onbuild: OnBuildPlan,
+}
+
+/// Reads the project and its lock, loads the base (by the locked digest unless
+/// `--upgrade-base`) and returns the session with the lock it starts from.
+pub(super) fn load(
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Session, Lockfile), BuildError> {
+    let project = Project::load(&options.project_dir, &options.build_args)?;
+    let store = Store::open(&options.store_dir)?;
+    let lock_path = project.root.join(LOCK_FILE);
+    let on_disk = Lockfile::read(&lock_path)?;
+    let pinned = on_disk
+        .as_ref()
+        .filter(|_| !options.upgrade_base)
+        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
+    let remote = options
+        .remote
+        .clone()
+        .with_settings(&project.settings.registry, &project.root);
+    reporter.step("reading the base image");
+    let (base, origin) = load_base(
+        &store,
+        &project,
+        options.base_layout.as_deref(),
+        &remote,
+        pinned.as_ref(),
+    )?;
+    let onbuild = plan_onbuild(&base.onbuild())?;
+    refuse_airflow_pin(&project, &onbuild)?;
+    let facts = read_facts(&store, &base)?;
+    let inputs: BTreeMap<String, Digest> = ["packages.txt", "requirements.txt"]
+        .iter()
+        .filter_map(|name| {
+            project
+                .inputs
+                .get(*name)
+                .map(|text| (name.to_string(), Digest::of(text.as_bytes())))
+        })
+        .collect();
+    let wanted = Lockfile::new(
+        LockedBase {
+            reference: base.reference.clone(),
+            manifest: base.manifest_digest.clone(),
+        },
+        inputs,
+    );
+    let session = Session {
+        project,
+        store,
+        lock_path,
+        on_disk,
+        remote,
+        base,
+        origin,
+        facts,
+        onbuild,
+    };
+    Ok((session, wanted))
+}
+
+/// The Runtime's guard, applied as its ONBUILD trigger would: a base whose triggers
+/// carry it refuses a `requirements.txt` line that pins `apache-airflow`.
+fn refuse_airflow_pin(project: &Project, onbuild: &OnBuildPlan) -> Result<(), BuildError> {
+    if !onbuild.airflow_guard {
+        return Ok(());
+    }
+    let Some(text) = project.inputs.get("requirements.txt") else {
+        return Ok(());
+    };
+    match airflow_pin(text) {
+        Some((line, entry)) => Err(BuildError::AirflowPinned {
+            path: project.root.join("requirements.txt"),
+            line,
+            entry,
+        }),
+        None => Ok(()),
+    }
+}

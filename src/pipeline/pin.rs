@@ -1,0 +1,159 @@
+//! The lock stage: the lock this build wants, with the Debian and Python pins kept
+//! from `airlock.lock` while they fit or resolved again, checked under `--locked`.
+//! Nothing is written here: the lock is written once the layers it pins exist.
+
+use std::path::Path;
+
+use super::BuildError;
+use super::load::Session;
+use super::options::{BuildOptions, LockMode, Reporter};
+use super::python_stage::{self, PythonContext, PythonOptions, PythonPlan};
+use crate::lock::{LockError, Lockfile};
+
+/// The session with the lock it wants and what the Python layer is made from.
+pub(super) struct Pinned {
+    pub session: Session,
+    /// The lock this build wants (written to `airlock.lock` when it changed).
+    pub lock: Lockfile,
+    /// The Python environment and indexes, when `requirements.txt` asks for wheels.
+    pub python: Option<PythonPlan>,
+    pub python_options: PythonOptions,
+    pub mode: LockMode,
+}
+
+/// Completes `wanted` with the Debian and Python pins: kept from the lock on disk
+/// while its inputs are unchanged, else resolved (unless `--locked`, which fails).
+pub(super) fn pin(
+    session: Session,
+    mut wanted: Lockfile,
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Pinned, BuildError> {
+    super::debian::fill_lock(
+        &mut wanted,
+        session.on_disk.as_ref(),
+        options.lock_mode == LockMode::Update,
+        &session.store,
+        &session.project,
+        &session.facts,
+        session.remote.offline,
+    )?;
+    // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved).
+    let python_options = session.python_options(options);
+    let python = session.lock_python(options.lock_mode, &python_options, reporter, &mut wanted)?;
+    session.check_locked(options.lock_mode, &wanted)?;
+    Ok(Pinned {
+        session,
+        lock: wanted,
+        python,
+        python_options,
+        mode: options.lock_mode,
+    })
+}
+
+impl Pinned {
+    /// Writes `airlock.lock` when the lock may be updated and it changed; true when
+    /// it was written.
+    pub fn write_lock(&self) -> Result<bool, BuildError> {
+        write_lock(
+            self.mode,
+            self.session.on_disk.as_ref(),
+            &self.lock,
+            &self.session.lock_path,
+        )
+    }
+}
+
+/// `wanted` written to `path` when `mode` allows it and it differs from `on_disk`.
+pub(super) fn write_lock(
+    mode: LockMode,
+    on_disk: Option<&Lockfile>,
+    wanted: &Lockfile,
+    path: &Path,
+) -> Result<bool, BuildError> {
+    Ok(mode == LockMode::Update && on_disk != Some(wanted) && wanted.write(path)?)
+}
+
+impl Session {
+    /// The Python settings of this run (offline and CA files follow the registry's).
+    pub fn python_options(&self, options: &BuildOptions) -> PythonOptions {
+        PythonOptions {
+            offline: options.python.offline || self.remote.offline,
+            ca_files: self.remote.ca_files.clone(),
+            ..options.python.clone()
+        }
+    }
+
+    /// Fills the lock's `[python]` and `[[wheels]]` (kept or re-resolved).
+    pub fn lock_python(
+        &self,
+        mode: LockMode,
+        python_options: &PythonOptions,
+        reporter: &dyn Reporter,
+        wanted: &mut Lockfile,
+    ) -> Result<Option<PythonPlan>, BuildError> {
+        // `~` of the user the triggers install packages as (Docker sets `HOME` from
+        // `/etc/passwd` when the config has none).
+        let user = self
+            .onbuild
+            .python_user
+            .clone()
+            .or_else(|| self.base.user())
+            .unwrap_or_else(|| "root".to_string());
+        let home = home_of(self.facts.passwd().unwrap_or(""), &user);
+        python_stage::lock_python(
+            &PythonContext {
+                project: &self.project,
+                facts: &self.facts,
+                base_env: &self.base.env(),
+                base_home: home.as_deref(),
+                on_disk: self.on_disk.as_ref(),
+                lock_path: &self.lock_path,
+                mode,
+                options: python_options,
+                store: &self.store,
+                reporter,
+            },
+            wanted,
+        )
+        .map_err(|e| BuildError::Python(Box::new(e)))
+    }
+
+    /// With `--locked`, fails when the lock on disk is missing or does not describe
+    /// `wanted`.
+    pub fn check_locked(&self, mode: LockMode, wanted: &Lockfile) -> Result<(), BuildError> {
+        if mode != LockMode::Locked {
+            return Ok(());
+        }
+        let reason = match &self.on_disk {
+            None => Some("it does not exist".to_string()),
+            Some(lock) if lock != wanted => Some(
+                lock.staleness(wanted)
+                    .unwrap_or_else(|| "its pins differ".to_string()),
+            ),
+            Some(_) => None,
+        };
+        match reason {
+            Some(reason) => Err(LockError::Stale {
+                path: self.lock_path.clone(),
+                reason,
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The home directory of `user` (`name` or `uid`, optionally `:group`) in `passwd`.
+fn home_of(passwd: &str, user: &str) -> Option<String> {
+    let name = user.split(':').next().unwrap_or(user);
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        match fields.as_slice() {
+            [login, _, uid, _, _, home, ..] if *login == name || *uid == name => {
+                Some((*home).to_string())
+            }
+            _ => None,
+        }
+    })
+}
