@@ -84,8 +84,11 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
         for artifact in &outcome.attached {
             eprintln!(
                 "Attached {} {}",
-                artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                artifact.digest
+                artifact
+                    .artifact_type()
+                    .as_ref()
+                    .map_or("artifact", AsRef::as_ref),
+                artifact.digest()
             );
         }
     }

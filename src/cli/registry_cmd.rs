@@ -40,8 +40,11 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
             for artifact in attached {
                 eprintln!(
                     "Attached {} {}",
-                    artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                    artifact.digest
+                    artifact
+                        .artifact_type()
+                        .as_ref()
+                        .map_or("artifact", AsRef::as_ref),
+                    artifact.digest()
                 );
             }
         }
@@ -86,8 +89,11 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
         for artifact in &attached {
             eprintln!(
                 "Attached {} {}",
-                artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                artifact.digest
+                artifact
+                    .artifact_type()
+                    .as_ref()
+                    .map_or("artifact", AsRef::as_ref),
+                artifact.digest()
             );
         }
     }

@@ -64,9 +64,9 @@ impl Realised {
     pub fn summaries(&self, base: &BaseImage) -> Vec<LayerSummary> {
         let base_layers = base.layers.iter().map(|l| LayerSummary {
             kind: "base".into(),
-            digest: l.descriptor.digest.clone(),
+            digest: l.digest.clone(),
             diff_id: None,
-            size: l.descriptor.size,
+            size: l.descriptor.size(),
             reused: true,
         });
         let new_layers = self.layers.iter().map(|l| LayerSummary {
