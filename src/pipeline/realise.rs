@@ -1,15 +1,18 @@
-//! The realise stage: each planned layer from the store, or made and stored, in
-//! image order. The layers the lock pins (Debian, Python) are made before the lock
+//! The realise stage: each planned layer from the store by its derivation key, or
+//! produced and stored under it, in image order (the one lookup every kind of layer
+//! goes through). The layers the lock pins (Debian, Python) are made before the lock
 //! is written, so a download or hash that fails leaves `airlock.lock` untouched; the
 //! lock is written before the project is read, as it is one of the project's files.
 
 use super::BuildError;
 use super::SkippedScript;
+use super::layers::{LayerStep, StoredLayer};
 use super::options::Reporter;
 use super::plan::Plan;
 use super::run::LayerSummary;
+use crate::digest::Digest;
 use crate::image::BaseImage;
-use crate::store::LayerRecord;
+use crate::store::{LayerRecord, Store};
 
 /// The new layers, in the store.
 pub(super) struct Realised {
@@ -38,7 +41,7 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
-        if let Some(layer) = step.realise(store, reporter)? {
+        if let Some(layer) = realise_layer(step.as_ref(), store, reporter)? {
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
                 kind: step.kind(),
@@ -57,6 +60,50 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
         lock_updated,
         skipped_scripts,
     })
+}
+
+/// One step's layer: from the store when it holds the layer of the step's key, else
+/// produced under the key's lock (looked up again once the lock is held, as another
+/// build may have made it meanwhile) and recorded under the key. `None` when the
+/// layer would be empty.
+fn realise_layer(
+    step: &dyn LayerStep,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Option<StoredLayer>, BuildError> {
+    let Some(key) = step.key(reporter)? else {
+        return Ok(None);
+    };
+    if let Some(layer) = stored(step, store, &key)? {
+        return Ok(Some(layer));
+    }
+    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+    if let Some(layer) = stored(step, store, &key)? {
+        return Ok(Some(layer));
+    }
+    let layer = step.produce(&key, store, reporter)?;
+    store.put_layer_record(&key, &layer.record)?;
+    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+    Ok(Some(layer))
+}
+
+/// The stored layer of `key`, when the store holds it whole (its record, its blob
+/// and what the kind keeps beside it).
+fn stored(
+    step: &dyn LayerStep,
+    store: &Store,
+    key: &Digest,
+) -> Result<Option<StoredLayer>, BuildError> {
+    let Some(record) = store.layer_record(key)? else {
+        return Ok(None);
+    };
+    Ok(step
+        .skipped_scripts(store, key)
+        .map(|skipped_scripts| StoredLayer {
+            record,
+            reused: true,
+            skipped_scripts,
+        }))
 }
 
 impl Realised {
