@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use airlock::digest::Digest;
 use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
-use airlock::oci::{Descriptor, media_types, write_layout};
+use airlock::oci::{DescriptorExt as _, descriptor, media_types, write_layout};
 use airlock::store::Store;
 use serde_json::json;
 
@@ -72,13 +72,9 @@ fn make_image(dir: &std::path::Path, name: &str, layer_size: usize) -> (std::pat
         tree.add_parents(|_| (0o755, Owner::ROOT));
         let (record, _) = build_layer(&store, &tree, "bench", 0).expect("layer");
         diff_ids.push(record.diff_id.to_string());
-        layers.push(Descriptor::new(
-            &record.media_type,
-            record.digest,
-            record.size,
-        ));
+        layers.push(descriptor(&record.media_type, record.digest, record.size));
     }
-    let total: u64 = layers.iter().map(|l| l.size).sum();
+    let total: u64 = layers.iter().map(|l| l.size()).sum();
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -94,7 +90,8 @@ fn make_image(dir: &std::path::Path, name: &str, layer_size: usize) -> (std::pat
     .expect("json");
     let mut blobs: Vec<_> = layers
         .iter()
-        .map(|l| (l.digest.clone(), store.blob_path(&l.digest)))
+        .map(|l| l.sha256().expect("sha256"))
+        .map(|digest| (digest.clone(), store.blob_path(&digest)))
         .collect();
     blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
     let layout = dir.join(name);

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use airlock::digest::Digest;
 use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
-use airlock::oci::{Descriptor, media_types, write_layout};
+use airlock::oci::{descriptor, media_types, write_layout};
 use airlock::store::Store;
 use serde_json::json;
 
@@ -89,7 +89,7 @@ fn python_base(layout: &Path) {
         "schemaVersion": 2,
         "mediaType": media_types::OCI_MANIFEST,
         "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
-        "layers": [Descriptor::new(&record.media_type, record.digest.clone(), record.size)],
+        "layers": [descriptor(&record.media_type, record.digest.clone(), record.size)],
     }))
     .expect("json");
     let blobs = vec![

@@ -5,6 +5,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
+use airlock::oci::DescriptorExt as _;
 use serde_json::Value;
 use support::{Sandbox, airlock, stderr, stdout};
 
@@ -190,12 +191,13 @@ fn source_date_epoch_sets_every_timestamp() {
     assert_ne!(stdout(&dated).trim(), QUICKSTART_DIGEST);
     let image = airlock::oci::select_image(&out_dir, Some("latest")).expect("layout");
     let config: Value = serde_json::from_slice(
-        &fs::read(image.blob_path(&image.manifest.config.digest)).expect("config"),
+        &fs::read(image.blob_path(&image.manifest.config().sha256().expect("sha256")))
+            .expect("config"),
     )
     .expect("json");
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
-    let last = image.manifest.layers.last().expect("layers");
-    let blob = fs::File::open(image.blob_path(&last.digest)).expect("blob");
+    let last = image.manifest.layers().last().expect("layers");
+    let blob = fs::File::open(image.blob_path(&last.sha256().expect("sha256"))).expect("blob");
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
     for entry in archive.entries().expect("entries") {
         let entry = entry.expect("entry");
@@ -385,9 +387,9 @@ fn zstd_and_uncompressed_base_layers_are_read() {
         // The base layers are kept byte for byte; the project layer is owned as the
         // base's ONBUILD `--chown=astro:0` says, read from the base's /etc/passwd.
         let image = airlock::oci::select_image(&out, Some("latest")).expect("layout");
-        assert_eq!(image.manifest.layers.len(), 4);
-        let project = image.manifest.layers[2].clone();
-        let blob = fs::File::open(image.blob_path(&project.digest)).expect("blob");
+        assert_eq!(image.manifest.layers().len(), 4);
+        let project = image.manifest.layers()[2].sha256().expect("sha256");
+        let blob = fs::File::open(image.blob_path(&project)).expect("blob");
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
         let owners: Vec<(u64, u64)> = archive
             .entries()
@@ -426,8 +428,8 @@ fn without_onbuild_triggers_project_files_belong_to_the_base_user() {
     let output = sandbox.build_on(&layout, &["--output", &format!("oci:{}", out.display())]);
     assert!(output.status.success(), "{}", stderr(&output));
     let image = airlock::oci::select_image(&out, Some("latest")).expect("layout");
-    let dags = image.manifest.layers.last().expect("dag layer");
-    let blob = fs::File::open(image.blob_path(&dags.digest)).expect("blob");
+    let dags = image.manifest.layers().last().expect("dag layer");
+    let blob = fs::File::open(image.blob_path(&dags.sha256().expect("sha256"))).expect("blob");
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(blob));
     let dag = archive
         .entries()
@@ -449,12 +451,13 @@ fn without_onbuild_triggers_project_files_belong_to_the_base_user() {
 /// has skopeo copy it out (skopeo refuses a blob that does not match).
 fn assert_layout_intact(dir: &Path, tag: &str) {
     let image = airlock::oci::select_image(dir, Some(tag)).expect("image in the layout");
-    let blobs = std::iter::once(&image.manifest.config).chain(image.manifest.layers.iter());
+    let blobs = std::iter::once(image.manifest.config()).chain(image.manifest.layers());
     for descriptor in blobs {
-        let bytes = fs::read(image.blob_path(&descriptor.digest)).expect("blob");
+        let digest = descriptor.sha256().expect("sha256");
+        let bytes = fs::read(image.blob_path(&digest)).expect("blob");
         assert_eq!(
             airlock::digest::Digest::of(&bytes),
-            descriptor.digest,
+            digest,
             "blob of `{tag}` in {} does not match its digest",
             dir.display()
         );
@@ -501,7 +504,7 @@ fn concurrent_builds_into_one_oci_layout_keep_every_tag() {
     }
     let index = airlock::oci::read_layout(&dir).expect("index.json");
     let mut names: Vec<&str> = index
-        .manifests
+        .manifests()
         .iter()
         .filter_map(|d| d.ref_name())
         .collect();

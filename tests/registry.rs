@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use airlock::hint::Hint as _;
 use airlock::http::{HttpClient, HttpSettings, RetryPolicy};
 use airlock::registry::{
-    AuthError, BlobOutcome, Credential, Platform, Reference, RegistryClient, RegistryConfig,
-    RegistryError, Repository, Secret, StaticCredentials,
+    AuthError, BlobOutcome, Credential, Platform, PlatformExt as _, Reference, RegistryClient,
+    RegistryConfig, RegistryError, Repository, Secret, StaticCredentials,
 };
 
 use support::image::{TestImage, random_bytes, write_blob};
@@ -82,7 +82,10 @@ async fn pull_and_compare(client: &RegistryClient, text: &str, image: &TestImage
     assert_eq!(pulled.manifest.digest, image.digest());
     assert_eq!(pulled.manifest.bytes, image.manifest);
     assert!(pulled.index.is_none());
-    assert_eq!(pulled.config.digest, image.config.digest);
+    assert_eq!(
+        pulled.config.digest().as_ref(),
+        image.config.digest.to_string()
+    );
     for blob in std::iter::once(&image.config).chain(&image.layers) {
         let fetched = std::fs::read(store.join(blob.digest.hex())).expect("pulled blob");
         let source = std::fs::read(&blob.path).expect("source blob");
@@ -887,19 +890,17 @@ async fn index_resolves_to_linux_amd64_with_docker_media_types_and_progress() {
     assert_eq!(pulled.manifest.digest, digests[1].0);
     assert_eq!(pulled.manifest.media_type, DOCKER_MANIFEST);
     let amd64 = &digests[1].2;
-    assert_eq!(pulled.layers[0].digest, amd64.layers[0].digest);
+    assert_eq!(
+        pulled.layers[0].digest().as_ref(),
+        amd64.layers[0].digest.to_string()
+    );
     assert!(store.join(amd64.layers[0].digest.hex()).exists());
     assert!(!store.join(digests[0].2.layers[0].digest.hex()).exists());
 
     let error = client
         .resolve(
             &reference(&format!("{address}/airlock/multi:multi")),
-            &Platform {
-                architecture: "s390x".into(),
-                os: "linux".into(),
-                os_version: None,
-                variant: None,
-            },
+            &support::platform("s390x", "linux", None),
         )
         .await
         .expect_err("no such platform");
@@ -909,6 +910,51 @@ async fn index_resolves_to_linux_amd64_with_docker_media_types_and_progress() {
     assert!(events.iter().any(|(_, o)| *o == BlobOutcome::Uploaded));
     assert!(events.iter().any(|(_, o)| *o == BlobOutcome::Downloaded));
     assert!(recorder.1.load(std::sync::atomic::Ordering::SeqCst) >= 600 * 1024);
+}
+
+/// A registry serving a manifest without `schemaVersion` and with fields the image
+/// spec does not have (crafted here, as no registry stores such a document): the
+/// pull reads it through the registry edge and downloads what it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_accepts_a_manifest_without_schema_version() {
+    let registry = Registry::plain();
+    let proxy = Proxy::start(registry.port).await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = TestImage::new(work.path(), 40, &[10, 20]);
+    let client = anonymous_client();
+    let repository = repo(&proxy.address(), "airlock/crafted");
+    client
+        .push_image(&repository, &image.push(&["v1"]))
+        .await
+        .expect("push");
+    let mut crafted: serde_json::Value = serde_json::from_slice(&image.manifest).expect("json");
+    let fields = crafted.as_object_mut().expect("object");
+    assert!(fields.remove("schemaVersion").is_some());
+    fields.insert("x-extra".into(), serde_json::json!({"not": "in the spec"}));
+    let crafted = serde_json::to_vec(&crafted).expect("json");
+    proxy.add(Rule::new(
+        "GET",
+        "/manifests/v1",
+        Fault::Respond {
+            code: 200,
+            content_type: airlock::registry::OCI_MANIFEST,
+            body: crafted.clone(),
+        },
+    ));
+    let store = work.path().join("store");
+    let pulled = client
+        .pull_image(
+            &reference(&format!("{}/airlock/crafted:v1", proxy.address())),
+            &Platform::linux_amd64(),
+            |digest| store.join(digest.hex()),
+        )
+        .await
+        .expect("pull");
+    assert_eq!(pulled.manifest.bytes, crafted);
+    assert_eq!(pulled.layers.len(), 2);
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        assert!(store.join(blob.digest.hex()).exists(), "{}", blob.digest);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

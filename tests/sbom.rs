@@ -13,7 +13,7 @@ use std::process::Command;
 
 use airlock::digest::Digest;
 use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
-use airlock::oci::{Descriptor, media_types, write_layout};
+use airlock::oci::{descriptor, media_types, write_layout};
 use airlock::store::Store;
 use serde_json::{Value, json};
 use support::debian::{TestArchive, TestPackage, public_keyring};
@@ -83,8 +83,8 @@ fn base_layout(rootfs: &Path, layout: &Path, archive: &TestArchive) {
         ],
     });
     let layers = [
-        Descriptor::new(media_types::OCI_LAYER_TAR, diff_id.clone(), size),
-        Descriptor::new(&overlay.media_type, overlay.digest.clone(), overlay.size),
+        descriptor(media_types::OCI_LAYER_TAR, diff_id.clone(), size),
+        descriptor(&overlay.media_type, overlay.digest.clone(), overlay.size),
     ];
     let config_bytes = serde_json::to_vec(&config).expect("json");
     let (manifest, blobs) = support::image_manifest(&store, &config_bytes, &layers);

@@ -215,7 +215,7 @@ fn item7_the_rootfs_cache_holds_no_setuid_file_or_device_node() {
     let layers: Vec<_> = base
         .layers
         .iter()
-        .map(|l| (l.descriptor.digest.clone(), l.path.clone()))
+        .map(|l| (l.digest.clone(), l.path.clone()))
         .collect();
     let rootfs = airlock::sandbox::unpack_rootfs(&store, &layers).expect("unpacks");
     // The image has them: the check below has something to find.

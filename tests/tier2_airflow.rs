@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use airlock::digest::Digest;
 use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
-use airlock::oci::{Descriptor, media_types, select_image, write_layout};
+use airlock::oci::{DescriptorExt as _, descriptor, media_types, select_image, write_layout};
 use airlock::store::Store;
 use serde_json::Value;
 use support::host_python::{BASE_TAG, debian_python_base, host_index, reachable};
@@ -237,7 +237,8 @@ fn runtime_like_base(index: &str, cache: &Path, store: &Path, debian: &Path) -> 
     assert!(output.status.success(), "{}", stderr(&output));
     let image = select_image(&stage_oci, Some("stage")).expect("stage image");
     let mut config: Value = serde_json::from_slice(
-        &fs::read(image.blob_path(&image.manifest.config.digest)).expect("config"),
+        &fs::read(image.blob_path(&image.manifest.config().sha256().expect("sha256")))
+            .expect("config"),
     )
     .expect("config json");
 
@@ -287,8 +288,8 @@ fn runtime_like_base(index: &str, cache: &Path, store: &Path, debian: &Path) -> 
     );
     let config_bytes = serde_json::to_vec(&config).expect("json");
     let config_digest = layer_store.put_bytes(&config_bytes).expect("config");
-    let mut layers = image.manifest.layers.clone();
-    layers.push(Descriptor::new(
+    let mut layers = image.manifest.layers().clone();
+    layers.push(descriptor(
         media_types::OCI_LAYER_GZIP,
         record.digest.clone(),
         size,
@@ -301,9 +302,10 @@ fn runtime_like_base(index: &str, cache: &Path, store: &Path, debian: &Path) -> 
     });
     let mut blobs: Vec<(Digest, PathBuf)> = image
         .manifest
-        .layers
+        .layers()
         .iter()
-        .map(|l| (l.digest.clone(), image.blob_path(&l.digest)))
+        .map(|l| l.sha256().expect("sha256"))
+        .map(|digest| (digest.clone(), image.blob_path(&digest)))
         .collect();
     blobs.push((record.digest.clone(), layer_path));
     blobs.push((config_digest.clone(), layer_store.blob_path(&config_digest)));

@@ -123,8 +123,11 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> anyhow::R
         for artifact in &attached {
             eprintln!(
                 "Attached {} {}",
-                artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                artifact.digest
+                artifact
+                    .artifact_type()
+                    .as_ref()
+                    .map_or("artifact", AsRef::as_ref),
+                artifact.digest()
             );
         }
         if result.lock_updated {

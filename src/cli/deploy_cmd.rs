@@ -86,8 +86,11 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs, runtime: &Handle) -> anyhow::
         for artifact in &outcome.attached {
             eprintln!(
                 "Attached {} {}",
-                artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                artifact.digest
+                artifact
+                    .artifact_type()
+                    .as_ref()
+                    .map_or("artifact", AsRef::as_ref),
+                artifact.digest()
             );
         }
     }

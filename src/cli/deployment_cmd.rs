@@ -240,8 +240,13 @@ fn inspect(
                     println!(
                         "{:<20}{} {}",
                         if i == 0 { "Attached:" } else { "" },
-                        printable(artifact.artifact_type.as_deref().unwrap_or("artifact")),
-                        artifact.digest
+                        printable(
+                            artifact
+                                .artifact_type()
+                                .as_ref()
+                                .map_or("artifact", AsRef::as_ref)
+                        ),
+                        artifact.digest()
                     );
                 }
             }
@@ -254,9 +259,9 @@ fn inspect(
 /// An attached artifact as `deploy --json` and `deployment inspect --json` show it.
 pub(super) fn artifact_json(artifact: &crate::oci::Descriptor) -> serde_json::Value {
     serde_json::json!({
-        "artifact_type": artifact.artifact_type,
-        "digest": artifact.digest,
-        "size": artifact.size,
+        "artifact_type": artifact.artifact_type(),
+        "digest": artifact.digest(),
+        "size": artifact.size(),
     })
 }
 

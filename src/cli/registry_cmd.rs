@@ -45,8 +45,11 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs, runtime: &Handle) -> anyhow::R
             for artifact in attached {
                 eprintln!(
                     "Attached {} {}",
-                    artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                    artifact.digest
+                    artifact
+                        .artifact_type()
+                        .as_ref()
+                        .map_or("artifact", AsRef::as_ref),
+                    artifact.digest()
                 );
             }
         }
@@ -92,8 +95,11 @@ pub fn push(global: &GlobalArgs, args: &PushArgs, runtime: &Handle) -> anyhow::R
         for artifact in &attached {
             eprintln!(
                 "Attached {} {}",
-                artifact.artifact_type.as_deref().unwrap_or("artifact"),
-                artifact.digest
+                artifact
+                    .artifact_type()
+                    .as_ref()
+                    .map_or("artifact", AsRef::as_ref),
+                artifact.digest()
             );
         }
     }

@@ -40,11 +40,10 @@ fn unix_seconds(text: &str) -> Option<u64> {
 
 fn layers(image: &ImageInput) -> Vec<(crate::digest::Digest, std::path::PathBuf)> {
     image
-        .manifest
-        .layers
+        .layer_digests
         .iter()
         .zip(&image.layer_paths)
-        .map(|(d, p)| (d.digest.clone(), p.clone()))
+        .map(|(d, p)| (d.clone(), p.clone()))
         .collect()
 }
 

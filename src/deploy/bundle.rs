@@ -13,7 +13,7 @@ use super::record::artifact_manifest;
 use crate::confine::{Node, resolve_link};
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer, normalize_mode};
-use crate::oci::Descriptor;
+use crate::oci::descriptor;
 use crate::project::{DAGS_DIR, WalkedEntry, WalkedKind};
 use crate::store::Store;
 
@@ -115,12 +115,12 @@ pub fn build_bundle(store: &Store, entries: &[WalkedEntry]) -> Result<Bundle, De
     let (record, _) = build_layer(store, &tree, "dag-bundle", 0)?;
     let manifest = artifact_manifest(
         BUNDLE_ARTIFACT_TYPE,
-        Descriptor::new(
+        descriptor(
             EMPTY_MEDIA_TYPE,
             EMPTY_DIGEST.clone(),
             EMPTY_CONFIG.len() as u64,
         ),
-        vec![Descriptor::new(
+        vec![descriptor(
             BUNDLE_MEDIA_TYPE,
             record.digest.clone(),
             record.size,

@@ -134,6 +134,13 @@ pub enum DeployError {
     Sbom(#[from] crate::sbom::SbomError),
 }
 
+/// A descriptor whose digest airlock cannot use (not sha256) is an image error.
+impl From<crate::oci::OciError> for DeployError {
+    fn from(error: crate::oci::OciError) -> Self {
+        Self::Image(error.into())
+    }
+}
+
 impl DeployError {
     /// A build's error, with a stale `airlock.lock` told as `StaleLock`: a deploy never
     /// rewrites the lock, so the fix is `airlock lock` and a commit.

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::DeployError;
 use crate::digest::Digest;
-use crate::oci::ImageManifest;
+use crate::oci::{DescriptorExt as _, ImageManifest};
 use crate::pipeline::{BuildError, LocalImage, OutputSpec, read_image};
-use crate::registry::{BlobSource, Platform, RegistryError, RemoteOptions};
+use crate::registry::{BlobSource, Platform, PlatformExt as _, RegistryError, RemoteOptions};
 use crate::store::Store;
 
 /// An image ready to push, with its parsed config.
@@ -47,7 +47,7 @@ fn read_config(local: &LocalImage, what: &str) -> Result<Value, DeployError> {
     let blob = local
         .blobs
         .iter()
-        .find(|b| b.digest == manifest.config.digest)
+        .find(|b| b.digest.to_string() == manifest.config().digest().as_ref())
         .ok_or_else(|| bad("the config blob is missing".into()))?;
     let bytes = std::fs::read(&blob.path).map_err(|source| DeployError::Io {
         action: "read",
@@ -78,14 +78,10 @@ pub fn from_store(store: &Store, manifest: &Digest) -> Result<DeployImage, Deplo
             reference: manifest.to_string(),
             detail: e.to_string(),
         })?;
-    let blobs = std::iter::once(&parsed.config)
-        .chain(&parsed.layers)
-        .map(|d| BlobSource {
-            digest: d.digest.clone(),
-            size: d.size,
-            path: store.blob_path(&d.digest),
-        })
-        .collect();
+    let blobs = blob_sources(
+        store,
+        std::iter::once(parsed.config()).chain(parsed.layers()),
+    )?;
     checked(LocalImage::new(bytes, blobs)?, &manifest.to_string())
 }
 
@@ -115,15 +111,25 @@ pub fn prebuilt(
         }
         Err(other) => return Err(other.into()),
     };
-    let blobs = std::iter::once(&image.config)
-        .chain(&image.layers)
-        .map(|d| BlobSource {
-            digest: d.digest.clone(),
-            size: d.size,
-            path: store.blob_path(&d.digest),
-        })
-        .collect();
+    let blobs = blob_sources(store, std::iter::once(&image.config).chain(&image.layers))?;
     checked(LocalImage::new(image.manifest.bytes, blobs)?, name)
+}
+
+/// The store's copies of the blobs `descriptors` name.
+fn blob_sources<'a>(
+    store: &Store,
+    descriptors: impl Iterator<Item = &'a crate::oci::Descriptor>,
+) -> Result<Vec<BlobSource>, DeployError> {
+    descriptors
+        .map(|d| {
+            let digest = d.sha256()?;
+            Ok(BlobSource {
+                path: store.blob_path(&digest),
+                size: d.size(),
+                digest,
+            })
+        })
+        .collect()
 }
 
 /// Numeric parts of a Runtime version (`3.0-1` → 3, 0, 1); `None` when a part is

@@ -7,15 +7,15 @@
 //! digest, so the history is a chain walked from the tag. Schema:
 //! `schemas/deployment-record.schema.json`.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::DeployError;
 use super::git::GitInfo;
 use super::unpack::MAX_UNPACKED;
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::oci::{
+    Descriptor, DescriptorExt as _, ImageManifest, MediaType, image_manifest, manifest_json,
+};
 use crate::printable::{has_control, printable};
 use crate::registry::{Reference, Repository};
 
@@ -304,16 +304,9 @@ pub fn artifact_manifest(
     config: Descriptor,
     layers: Vec<Descriptor>,
 ) -> Vec<u8> {
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_types::OCI_MANIFEST.to_string()),
-        artifact_type: Some(artifact_type.to_string()),
-        config,
-        layers,
-        subject: None,
-        annotations: BTreeMap::new(),
-    };
-    serde_json::to_vec(&manifest).unwrap_or_default()
+    let mut manifest = image_manifest(config, layers);
+    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
+    manifest_json(&manifest).unwrap_or_default()
 }
 
 /// The record manifest's config descriptor, checked, from its manifest bytes.
@@ -323,16 +316,18 @@ pub fn record_config(manifest: &[u8], reference: &str) -> Result<Descriptor, Dep
         detail,
     };
     let parsed: ImageManifest = serde_json::from_slice(manifest).map_err(|e| bad(e.to_string()))?;
-    if parsed.config.media_type != RECORD_MEDIA_TYPE {
+    let config = parsed.config();
+    if config.media_type().as_ref() != RECORD_MEDIA_TYPE {
         return Err(bad(format!(
             "it is `{}`, not a deployment record (`{RECORD_MEDIA_TYPE}`); is the tag `{RECORD_TAG}` used by something else?",
-            parsed.config.media_type
+            config.media_type()
         )));
     }
-    if parsed.config.size > 1024 * 1024 {
+    if config.size() > 1024 * 1024 {
         return Err(bad("the record is larger than 1 MiB".into()));
     }
-    Ok(parsed.config)
+    config.sha256().map_err(|e| bad(e.to_string()))?;
+    Ok(config.clone())
 }
 
 #[cfg(test)]
@@ -359,10 +354,27 @@ mod tests {
         assert!(text.contains("\"action\":\"update\""), "{text}");
         let manifest = artifact_manifest(
             RECORD_ARTIFACT_TYPE,
-            Descriptor::new(RECORD_MEDIA_TYPE, Digest::of(text.as_bytes()), 3),
+            crate::oci::descriptor(RECORD_MEDIA_TYPE, Digest::of(text.as_bytes()), 3),
             vec![],
         );
         assert!(record_config(&manifest, "x").is_ok());
+    }
+
+    const GOLDEN_RECORD_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.airlock.deployment.record.v1","config":{"mediaType":"application/vnd.airlock.deployment.record.v1+json","digest":"sha256:70ce871f8a3d3fb449bc3c3ace6547cef02dfc74ffe48d912532a724bfdbe5b9","size":6},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:1e6ed65d77d6364eeaed5a745ba5c4985ae2b700dd85d7cf7f027bdf294a33fc","size":6}]}"#;
+
+    /// A record manifest's bytes: its digest names the record in the history.
+    #[test]
+    fn golden_record_manifest_bytes() {
+        let manifest = artifact_manifest(
+            RECORD_ARTIFACT_TYPE,
+            crate::oci::descriptor(RECORD_MEDIA_TYPE, Digest::of(b"record"), 6),
+            vec![crate::oci::descriptor(
+                crate::oci::media_types::OCI_LAYER_GZIP,
+                Digest::of(b"bundle"),
+                6,
+            )],
+        );
+        assert_eq!(String::from_utf8_lossy(&manifest), GOLDEN_RECORD_MANIFEST);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::record::{
 };
 use super::{DeployError, Deployment};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::oci::{Descriptor, DescriptorExt as _, ImageManifest, descriptor, media_types};
 use crate::registry::{
     BlobSource, RegistryClient, RegistryError, RemoteOptions, Repository, attach_documents,
     stored_blob,
@@ -76,7 +76,7 @@ impl DeploymentRemote {
         };
         let name = format!("{repo}@{}", fetched.digest);
         let config = record_config(&fetched.bytes, &name)?;
-        let bytes = self.fetch_small_blob(repo, &config.digest, config.size)?;
+        let bytes = self.fetch_small_blob(repo, &config.sha256()?, config.size())?;
         Ok(Some(StoredRecord {
             digest: fetched.digest,
             record: Record::from_json(&bytes, &name)?,
@@ -123,7 +123,7 @@ impl DeploymentRemote {
         let repo = &self.deployment.images;
         record.validate(&format!("to write to `{repo}`"))?;
         let config = stored_blob(&self.store, &record.to_json())?;
-        let descriptor = Descriptor::new(RECORD_MEDIA_TYPE, config.digest.clone(), config.size);
+        let descriptor = descriptor(RECORD_MEDIA_TYPE, config.digest.clone(), config.size);
         let manifest = artifact_manifest(RECORD_ARTIFACT_TYPE, descriptor, Vec::new());
         let history_tag = format!("{RECORD_TAG}-{version}");
         let digest =
@@ -212,15 +212,16 @@ impl DeploymentRemote {
         };
         let manifest: ImageManifest =
             serde_json::from_slice(&fetched.bytes).map_err(|e| bad(&e.to_string()))?;
-        if manifest.artifact_type.as_deref() != Some(BUNDLE_ARTIFACT_TYPE) {
+        if manifest.artifact_type().as_ref().map(AsRef::as_ref) != Some(BUNDLE_ARTIFACT_TYPE) {
             return Err(bad("it is not a DAG bundle artifact"));
         }
-        let [layer] = manifest.layers.as_slice() else {
+        let [layer] = manifest.layers().as_slice() else {
             return Err(bad("a bundle has exactly one layer"));
         };
-        if layer.media_type != BUNDLE_MEDIA_TYPE {
+        if layer.media_type().as_ref() != BUNDLE_MEDIA_TYPE {
             return Err(bad("its layer is not a DAG bundle tar.gz"));
         }
+        layer.sha256().map_err(|e| bad(&e.to_string()))?;
         Ok(layer.clone())
     }
 
@@ -231,6 +232,6 @@ impl DeploymentRemote {
         repo: &Repository,
         layer: &Descriptor,
     ) -> Result<PathBuf, DeployError> {
-        self.fetch_blob(repo, &layer.digest, Some(layer.size))
+        self.fetch_blob(repo, &layer.sha256()?, Some(layer.size()))
     }
 }

@@ -120,16 +120,18 @@ pub fn sync_once(
     })?;
     // The record must agree with the bundle's manifest, on every pass.
     let layer = remote.bundle_layer(&repository, &bundle.digest)?;
-    if layer.digest != bundle.blob {
+    if layer.digest().as_ref() != bundle.blob.to_string() {
         return Err(bad(format!(
             "`dag_bundle.blob` is `{}` but the bundle's layer is `{}`",
-            bundle.blob, layer.digest
+            bundle.blob,
+            layer.digest()
         )));
     }
-    if layer.size != bundle.size {
+    if layer.size() != bundle.size {
         return Err(bad(format!(
             "`dag_bundle.size` is {} but the bundle's layer has {} bytes",
-            bundle.size, layer.size
+            bundle.size,
+            layer.size()
         )));
     }
 

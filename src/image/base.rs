@@ -6,12 +6,16 @@ use serde_json::Value;
 
 use super::ImageError;
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, LayoutImage, image_by_digest, select_image};
+use crate::oci::{
+    Descriptor, DescriptorExt as _, ImageManifest, LayoutImage, image_by_digest, select_image,
+};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct BaseLayer {
     pub descriptor: Descriptor,
+    /// The descriptor's digest (sha256, checked when the base was loaded).
+    pub digest: Digest,
     /// Where the verified blob lives in the store.
     pub path: PathBuf,
 }
@@ -119,10 +123,11 @@ fn import_layout_image(
     image: &LayoutImage,
 ) -> Result<BaseImage, ImageError> {
     store.put_bytes(&image.manifest_bytes)?;
-    let config_digest = image.manifest.config.digest.clone();
+    let config_digest = image.manifest.config().sha256()?;
     store.import_file(&image.blob_path(&config_digest), &config_digest)?;
-    for descriptor in &image.manifest.layers {
-        store.import_file(&image.blob_path(&descriptor.digest), &descriptor.digest)?;
+    for descriptor in image.manifest.layers() {
+        let digest = descriptor.sha256()?;
+        store.import_file(&image.blob_path(&digest), &digest)?;
     }
     base_from_store(store, reference, &image.manifest_digest)
 }
@@ -149,11 +154,11 @@ pub fn base_from_store(
         });
     }
     let manifest: ImageManifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| ImageError::Config {
+        crate::registry::parse_manifest(&manifest_bytes).map_err(|e| ImageError::Config {
             digest: manifest_digest.clone(),
             reason: e.to_string(),
         })?;
-    let config_digest = manifest.config.digest.clone();
+    let config_digest = manifest.config().sha256()?;
     if !store.has_blob(&config_digest) {
         return Err(missing(&config_digest));
     }
@@ -164,13 +169,15 @@ pub fn base_from_store(
     })?;
     check_platform(&config)?;
     let mut layers = Vec::new();
-    for descriptor in &manifest.layers {
-        if !store.has_blob(&descriptor.digest) {
-            return Err(missing(&descriptor.digest));
+    for descriptor in manifest.layers() {
+        let digest = descriptor.sha256()?;
+        if !store.has_blob(&digest) {
+            return Err(missing(&digest));
         }
         layers.push(BaseLayer {
             descriptor: descriptor.clone(),
-            path: store.blob_path(&descriptor.digest),
+            path: store.blob_path(&digest),
+            digest,
         });
     }
     let base = BaseImage {
@@ -202,5 +209,35 @@ fn check_platform(config: &Value) -> Result<(), ImageError> {
         Err(ImageError::Platform {
             found: format!("{os}/{arch}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base pulled from a registry that serves its manifest without `schemaVersion`
+    /// (the pull accepts it) loads from the store too.
+    #[test]
+    fn base_from_store_reads_a_pulled_manifest_without_schema_version() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(temp.path()).expect("store");
+        let config = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config_digest = store.put_bytes(config).expect("config");
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "mediaType": crate::oci::media_types::DOCKER_MANIFEST,
+            "config": {
+                "mediaType": crate::oci::media_types::DOCKER_CONFIG,
+                "digest": config_digest.to_string(),
+                "size": config.len(),
+            },
+            "layers": [],
+        }))
+        .expect("json");
+        let manifest_digest = store.put_bytes(&manifest).expect("manifest");
+        let base = base_from_store(&store, "127.0.0.1:5000/base:1", &manifest_digest)
+            .expect("the pulled base loads");
+        assert_eq!(base.config_digest, config_digest);
+        assert!(base.layers.is_empty());
     }
 }

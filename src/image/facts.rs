@@ -268,7 +268,7 @@ pub fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, ImageErr
         ..BaseFacts::default()
     };
     for layer in &base.layers {
-        let digest = layer.descriptor.digest.clone();
+        let digest = layer.digest.clone();
         let reader = open_layer(&layer.path).map_err(|source| ImageError::Layer {
             digest: digest.clone(),
             source,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{BaseImage, ImageError, base_from_store};
 use crate::digest::Digest;
-use crate::registry::{Platform, Reference, RemoteOptions, Repository};
+use crate::registry::{Platform, PlatformExt as _, Reference, RemoteOptions, Repository};
 use crate::store::Store;
 
 /// Where a base image came from, for cross-repository mounts on push.

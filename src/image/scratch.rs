@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{BaseImage, ImageError};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageManifest, media_types};
+use crate::oci::{descriptor, image_manifest, manifest_json, media_types};
 use crate::store::Store;
 
 /// The name `FROM` uses for the empty image.
@@ -22,20 +22,15 @@ pub fn scratch_base(store: &Store) -> Result<BaseImage, ImageError> {
     });
     let bytes = serde_json::to_vec(&config).map_err(ImageError::Json)?;
     let config_digest = store.put_bytes(&bytes)?;
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_types::OCI_MANIFEST.to_string()),
-        artifact_type: None,
-        config: Descriptor::new(
+    let manifest = image_manifest(
+        descriptor(
             media_types::OCI_CONFIG,
             config_digest.clone(),
             bytes.len() as u64,
         ),
-        layers: Vec::new(),
-        subject: None,
-        annotations: Default::default(),
-    };
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(ImageError::Json)?;
+        Vec::new(),
+    );
+    let manifest_bytes = manifest_json(&manifest).map_err(ImageError::Json)?;
     Ok(BaseImage {
         reference: SCRATCH.to_string(),
         manifest_digest: Digest::of(&manifest_bytes),

@@ -43,7 +43,9 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// Builds the layer for `tree` unless the store already holds the layer of the same
-/// derivation key. Returns the record and whether it was reused.
+/// derivation key (`FileTree::derivation_key`). Returns the record and whether it was
+/// reused. The build's own layers get the same lookup from `pipeline/realise.rs`,
+/// which calls [`write_layer`] itself.
 pub fn build_layer(
     store: &Store,
     tree: &FileTree,
@@ -64,7 +66,9 @@ pub fn build_layer(
     Ok((record, false))
 }
 
-fn write_layer(store: &Store, tree: &FileTree, mtime: u64) -> Result<LayerRecord, LayerError> {
+/// Writes the layer for `tree` into the store, every timestamp `mtime`, and returns
+/// its record (not stored under any key: the caller decides the key).
+pub fn write_layer(store: &Store, tree: &FileTree, mtime: u64) -> Result<LayerRecord, LayerError> {
     let temp = store.temp_file()?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp));
     let uncompressed = HashingWriter::new(ParallelGzip::new(compressed));

@@ -10,7 +10,7 @@ mod compress;
 mod tree;
 mod whiteout;
 
-pub use build::{LayerError, build_layer};
+pub use build::{LayerError, build_layer, write_layer};
 pub use compress::{LAYER_MEDIA_TYPE, MEMBER_SIZE, ParallelGzip, gzip_member};
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, normalize_mode};
 pub use whiteout::{

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::OciError;
-use super::types::{Descriptor, ImageIndex, media_types};
+use super::canonical::index_json;
+use super::types::{
+    DescriptorExt, ImageIndex, IndexExt, descriptor as new_descriptor, media_types,
+};
 use crate::digest::Digest;
 
 #[derive(Serialize)]
@@ -76,19 +79,17 @@ pub fn write_docker_archive(
     let mut builder = tar::Builder::new(BufWriter::new(temp));
     builder.mode(tar::HeaderMode::Deterministic);
 
-    let mut descriptor = Descriptor::new(
+    let mut descriptor = new_descriptor(
         media_types::OCI_MANIFEST,
         manifest_digest.clone(),
         manifest.len() as u64,
     );
     if let Some(tag) = repo_tag {
-        descriptor
-            .annotations
-            .insert(media_types::REF_NAME.to_string(), tag.to_string());
+        descriptor.annotate(media_types::REF_NAME, tag);
     }
     let mut index = ImageIndex::empty();
-    index.manifests.push(descriptor);
-    let index_bytes = serde_json::to_vec(&index).map_err(|source| OciError::Json {
+    index.set_manifests(vec![descriptor]);
+    let index_bytes = index_json(&index).map_err(|source| OciError::Json {
         path: file.to_path_buf(),
         source,
     })?;

@@ -4,7 +4,11 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::types::{Descriptor, ImageIndex, ImageManifest, Platform, media_types};
+use super::canonical::index_json;
+use super::types::{
+    Descriptor, DescriptorExt, ImageIndex, ImageManifest, IndexExt, Platform, PlatformExt,
+    descriptor as new_descriptor, media_types, spec_platform_keys,
+};
 use crate::digest::Digest;
 
 const OCI_LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -42,6 +46,8 @@ pub enum OciError {
     MediaType(String),
     #[error("`{path}` exists and is not an OCI image layout; choose another output or remove it")]
     OutputNotLayout { path: PathBuf },
+    #[error(transparent)]
+    Digest(#[from] crate::digest::DigestError),
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OciError + 'a {
@@ -88,10 +94,13 @@ fn read_verified(dir: &Path, digest: &Digest) -> Result<Vec<u8>, OciError> {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T, OciError> {
-    serde_json::from_slice(bytes).map_err(|source| OciError::Json {
+    let error = |source| OciError::Json {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut document: serde_json::Value = serde_json::from_slice(bytes).map_err(error)?;
+    spec_platform_keys(&mut document);
+    serde_json::from_value(document).map_err(error)
 }
 
 /// Reads `index.json` of a layout.
@@ -109,8 +118,8 @@ pub fn read_layout(dir: &Path) -> Result<ImageIndex, OciError> {
 fn platform_list(descriptors: &[Descriptor]) -> String {
     let names: Vec<String> = descriptors
         .iter()
-        .map(|d| match &d.platform {
-            Some(p) => format!("{}/{}", p.os, p.architecture),
+        .map(|d| match d.platform() {
+            Some(p) => format!("{}/{}", p.os(), p.architecture()),
             None => "unknown platform".to_string(),
         })
         .collect();
@@ -127,11 +136,11 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
     let index = read_layout(dir)?;
     let descriptor = match tag {
         Some(tag) => index
-            .manifests
+            .manifests()
             .iter()
             .find(|d| d.ref_name() == Some(tag))
             .or_else(|| {
-                index.manifests.iter().find(|d| {
+                index.manifests().iter().find(|d| {
                     d.ref_name()
                         .and_then(|name| name.rsplit_once(':'))
                         .is_some_and(|(_, t)| t == tag)
@@ -139,7 +148,7 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
             })
             .ok_or_else(|| {
                 let names: Vec<&str> = index
-                    .manifests
+                    .manifests()
                     .iter()
                     .filter_map(|d| d.ref_name())
                     .collect();
@@ -153,12 +162,12 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
                     },
                 }
             })?,
-        None => match index.manifests.as_slice() {
+        None => match index.manifests().as_slice() {
             [only] => only,
             _ => {
                 return Err(OciError::Ambiguous {
                     path: dir.to_path_buf(),
-                    count: index.manifests.len(),
+                    count: index.manifests().len(),
                 });
             }
         },
@@ -191,24 +200,25 @@ fn resolve_descriptor(
     descriptor: &Descriptor,
     name: &str,
 ) -> Result<LayoutImage, OciError> {
-    let path = blob_path(dir, &descriptor.digest);
-    if media_types::is_index(&descriptor.media_type) {
-        let bytes = read_verified(dir, &descriptor.digest)?;
+    let digest = descriptor.sha256()?;
+    let path = blob_path(dir, &digest);
+    if media_types::is_index(descriptor.media_type().as_ref()) {
+        let bytes = read_verified(dir, &digest)?;
         let nested: ImageIndex = parse_json(&bytes, &path)?;
         let chosen = nested
-            .manifests
+            .manifests()
             .iter()
-            .find(|d| d.platform.as_ref().is_some_and(Platform::is_linux_amd64))
+            .find(|d| d.platform().as_ref().is_some_and(Platform::is_linux_amd64))
             .ok_or_else(|| OciError::NoAmd64 {
                 name: name.to_string(),
-                available: platform_list(&nested.manifests),
+                available: platform_list(nested.manifests()),
             })?;
         return resolve_descriptor(dir, chosen, name);
     }
-    if !media_types::is_manifest(&descriptor.media_type) {
-        return Err(OciError::MediaType(descriptor.media_type.clone()));
+    if !media_types::is_manifest(descriptor.media_type().as_ref()) {
+        return Err(OciError::MediaType(descriptor.media_type().to_string()));
     }
-    if let Some(platform) = &descriptor.platform
+    if let Some(platform) = descriptor.platform()
         && !platform.is_linux_amd64()
     {
         return Err(OciError::NoAmd64 {
@@ -216,11 +226,11 @@ fn resolve_descriptor(
             available: platform_list(std::slice::from_ref(descriptor)),
         });
     }
-    let bytes = read_verified(dir, &descriptor.digest)?;
+    let bytes = read_verified(dir, &digest)?;
     let manifest: ImageManifest = parse_json(&bytes, &path)?;
     Ok(LayoutImage {
         dir: dir.to_path_buf(),
-        manifest_digest: descriptor.digest.clone(),
+        manifest_digest: digest,
         manifest_bytes: bytes,
         manifest,
     })
@@ -369,22 +379,26 @@ pub fn write_layout(
     } else {
         ImageIndex::empty()
     };
-    index.manifests.retain(|d| d.ref_name() != Some(tag));
-    let mut descriptor = Descriptor::new(
+    let mut manifests: Vec<Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|d| d.ref_name() != Some(tag))
+        .cloned()
+        .collect();
+    let mut descriptor = new_descriptor(
         manifest_media_type,
         manifest_digest.clone(),
         manifest.len() as u64,
     );
-    descriptor
-        .annotations
-        .insert(media_types::REF_NAME.to_string(), tag.to_string());
-    index.manifests.push(descriptor);
-    index.manifests.sort_by(|a, b| {
+    descriptor.annotate(media_types::REF_NAME, tag);
+    manifests.push(descriptor);
+    manifests.sort_by(|a, b| {
         a.ref_name()
             .cmp(&b.ref_name())
-            .then(a.digest.cmp(&b.digest))
+            .then(a.digest().as_ref().cmp(b.digest().as_ref()))
     });
-    let index_bytes = serde_json::to_vec(&index).map_err(|source| OciError::Json {
+    index.set_manifests(manifests);
+    let index_bytes = index_json(&index).map_err(|source| OciError::Json {
         path: work.join("index.json"),
         source,
     })?;
@@ -437,7 +451,8 @@ impl crate::hint::Hint for OciError {
             | Self::NoAmd64 { .. }
             | Self::Corrupt { .. }
             | Self::MediaType(..)
-            | Self::OutputNotLayout { .. } => Vec::new(),
+            | Self::OutputNotLayout { .. }
+            | Self::Digest(..) => Vec::new(),
         }
     }
 }

@@ -1,9 +1,15 @@
-//! The image spec's JSON documents, as airlock reads and writes them.
+//! The image spec's JSON documents are `oci-spec`'s types (re-exported here). This
+//! file adds what airlock needs around them: its media type names, constructors that
+//! take airlock's [`Digest`], and the way back from a descriptor to that digest.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use oci_spec::image::{Arch, ImageManifestBuilder, Os};
+pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType, Platform};
+
+use super::OciError;
 use crate::digest::Digest;
 
 pub mod media_types {
@@ -30,125 +36,142 @@ pub mod media_types {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Platform {
-    pub architecture: String,
-    pub os: String,
-    #[serde(
-        rename = "os.version",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub os_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
+/// airlock's digest as `oci-spec`'s: `sha256:` and 64 lowercase hex digits, which
+/// `oci-spec` always accepts.
+fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
+    digest
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| unreachable!("a sha256 digest is a valid OCI digest"))
 }
 
-impl Platform {
-    pub fn linux_amd64() -> Self {
-        Self {
-            architecture: "amd64".into(),
-            os: "linux".into(),
-            os_version: None,
-            variant: None,
-        }
+/// The descriptor of `size` bytes of `media_type` content named `digest`.
+pub fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+    Descriptor::new(MediaType::from(media_type), size, oci_digest(&digest))
+}
+
+/// An OCI image manifest (schema 2) of `config` and `layers`; set the optional
+/// fields (artifact type, subject, annotations) on the result.
+pub fn image_manifest(config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {
+    ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(layers)
+        .build()
+        .unwrap_or_else(|_| unreachable!("every required field of the manifest is set"))
+}
+
+/// What airlock reads off a descriptor beyond `oci-spec`'s getters.
+pub trait DescriptorExt {
+    /// The digest as airlock's [`Digest`]; an error for any algorithm but sha256.
+    fn sha256(&self) -> Result<Digest, OciError>;
+    /// The `org.opencontainers.image.ref.name` annotation (a layout's tag).
+    fn ref_name(&self) -> Option<&str>;
+    /// Sets annotation `key` to `value`, keeping the others.
+    fn annotate(&mut self, key: &str, value: &str);
+}
+
+impl DescriptorExt for Descriptor {
+    fn sha256(&self) -> Result<Digest, OciError> {
+        Ok(self.digest().as_ref().parse::<Digest>()?)
     }
 
-    pub fn is_linux_amd64(&self) -> bool {
-        self.os == "linux" && self.architecture == "amd64"
+    fn ref_name(&self) -> Option<&str> {
+        self.annotations()
+            .as_ref()?
+            .get(media_types::REF_NAME)
+            .map(String::as_str)
     }
 
+    fn annotate(&mut self, key: &str, value: &str) {
+        let mut annotations = self.annotations().clone().unwrap_or_default();
+        annotations.insert(key.to_string(), value.to_string());
+        self.set_annotations(Some(annotations));
+    }
+}
+
+/// The platform questions airlock asks.
+pub trait PlatformExt {
+    fn linux_amd64() -> Self;
+    fn is_linux_amd64(&self) -> bool;
     /// Whether an index entry for `other` fits this platform (a missing variant on
     /// either side matches any).
-    pub fn matches(&self, other: &Platform) -> bool {
-        self.os == other.os
-            && self.architecture == other.architecture
-            && match (&self.variant, &other.variant) {
+    fn matches(&self, other: &Self) -> bool;
+    /// `os/architecture[/variant]`, as messages name a platform.
+    fn name(&self) -> String;
+}
+
+impl PlatformExt for Platform {
+    fn linux_amd64() -> Self {
+        let mut platform = Platform::default();
+        platform.set_architecture(Arch::Amd64);
+        platform.set_os(Os::Linux);
+        platform
+    }
+
+    fn is_linux_amd64(&self) -> bool {
+        *self.os() == Os::Linux && *self.architecture() == Arch::Amd64
+    }
+
+    fn matches(&self, other: &Platform) -> bool {
+        self.os() == other.os()
+            && self.architecture() == other.architecture()
+            && match (self.variant(), other.variant()) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             }
     }
-}
 
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
+    fn name(&self) -> String {
+        let mut name = format!("{}/{}", self.os(), self.architecture());
+        if let Some(variant) = self.variant() {
+            name.push('/');
+            name.push_str(variant);
         }
-        Ok(())
+        name
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
+/// The empty index a new layout (or referrers tag) starts from.
+pub trait IndexExt {
+    fn empty() -> Self;
 }
 
-impl Descriptor {
-    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
-        Self {
-            media_type: media_type.to_string(),
-            digest,
-            size,
-            platform: None,
-            annotations: BTreeMap::new(),
-            artifact_type: None,
+impl IndexExt for ImageIndex {
+    fn empty() -> Self {
+        let mut index = ImageIndex::default();
+        index.set_schema_version(2);
+        index.set_media_type(Some(MediaType::ImageIndex));
+        index
+    }
+}
+
+/// `oci-spec` 0.10 reads (and writes) a platform's `os.version` and `os.features` as
+/// `os_version` and `os_features`, so it would drop the spec's keys unread. Renames
+/// them, in every `platform` object of `document`, before `oci-spec` reads it;
+/// [`super::index_json`] writes the spec's names again.
+pub fn spec_platform_keys(document: &mut Value) {
+    match document {
+        Value::Object(fields) => {
+            if let Some(Value::Object(platform)) = fields.get_mut("platform") {
+                for (spec, read) in [("os.version", "os_version"), ("os.features", "os_features")] {
+                    if let Some(value) = platform.remove(spec) {
+                        platform.insert(read.to_string(), value);
+                    }
+                }
+            }
+            fields.values_mut().for_each(spec_platform_keys);
         }
-    }
-
-    pub fn ref_name(&self) -> Option<&str> {
-        self.annotations
-            .get(media_types::REF_NAME)
-            .map(String::as_str)
+        Value::Array(items) => items.iter_mut().for_each(spec_platform_keys),
+        _ => {}
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageManifest {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-    pub config: Descriptor,
-    #[serde(default)]
-    pub layers: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageIndex {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    #[serde(default)]
-    pub manifests: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-impl ImageIndex {
-    pub fn empty() -> Self {
-        Self {
-            schema_version: 2,
-            media_type: Some(media_types::OCI_INDEX.to_string()),
-            manifests: Vec::new(),
-            annotations: BTreeMap::new(),
-        }
-    }
+/// The value of annotation `key` in a document's annotations.
+pub fn annotation<'a>(
+    annotations: &'a Option<HashMap<String, String>>,
+    key: &str,
+) -> Option<&'a str> {
+    annotations.as_ref()?.get(key).map(String::as_str)
 }

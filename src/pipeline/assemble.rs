@@ -8,7 +8,7 @@ use super::plan::Plan;
 use super::realise::Realised;
 use crate::digest::Digest;
 use crate::image::{HistoryEntry, assemble_config, build_manifest};
-use crate::oci::Descriptor;
+use crate::oci::{Descriptor, descriptor};
 
 /// A built image: its config and manifest, each stored, and its layers' blobs.
 pub struct Image {
@@ -18,8 +18,9 @@ pub struct Image {
     pub config_path: PathBuf,
     pub manifest: Vec<u8>,
     pub manifest_digest: Digest,
-    /// Every layer, the base's first: its descriptor and the store file holding it.
-    pub layers: Vec<(Descriptor, PathBuf)>,
+    /// Every layer, the base's first: its descriptor, its digest and the store file
+    /// holding it.
+    pub layers: Vec<(Descriptor, Digest, PathBuf)>,
 }
 
 impl Image {
@@ -32,7 +33,7 @@ impl Image {
     pub fn layer_blobs(&self) -> Vec<(Digest, PathBuf)> {
         self.layers
             .iter()
-            .map(|(descriptor, path)| (descriptor.digest.clone(), path.clone()))
+            .map(|(_, digest, path)| (digest.clone(), path.clone()))
             .collect()
     }
 }
@@ -41,10 +42,10 @@ impl Image {
 pub(super) fn assemble(plan: Plan<'_>, realised: &Realised) -> Result<Image, BuildError> {
     let (store, base) = (&plan.pinned.session.store, &plan.pinned.session.base);
     let mut config = plan.config;
-    let mut layers: Vec<(Descriptor, PathBuf)> = base
+    let mut layers: Vec<(Descriptor, Digest, PathBuf)> = base
         .layers
         .iter()
-        .map(|l| (l.descriptor.clone(), l.path.clone()))
+        .map(|l| (l.descriptor.clone(), l.digest.clone(), l.path.clone()))
         .collect();
     for layer in &realised.layers {
         config.history.push(HistoryEntry {
@@ -55,14 +56,15 @@ pub(super) fn assemble(plan: Plan<'_>, realised: &Realised) -> Result<Image, Bui
         config.new_diff_ids.push(layer.record.diff_id.clone());
         let digest = &layer.record.digest;
         layers.push((
-            Descriptor::new(&layer.record.media_type, digest.clone(), layer.record.size),
+            descriptor(&layer.record.media_type, digest.clone(), layer.record.size),
+            digest.clone(),
             store.blob_path(digest),
         ));
     }
     config.history.extend(plan.instructions);
     let config_bytes = assemble_config(base, &config)?;
     let config_digest = store.put_bytes(&config_bytes)?;
-    let descriptors = layers.iter().map(|(d, _)| d.clone()).collect();
+    let descriptors = layers.iter().map(|(d, ..)| d.clone()).collect();
     let manifest = build_manifest(&config_bytes, descriptors, plan.annotations)?;
     let manifest_digest = store.put_bytes(&manifest)?;
     Ok(Image {

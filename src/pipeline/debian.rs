@@ -427,7 +427,7 @@ fn merged_usr(facts: &BaseFacts) -> BTreeMap<String, String> {
 
 /// The derivation key of the Debian layer: the locked hashes, the base's dpkg
 /// database and merged-/usr links, the mtime. Computed without reading any `.deb`.
-fn layer_key(lock: &Lockfile, facts: &BaseFacts, mtime: u64) -> Digest {
+pub(super) fn layer_key(lock: &Lockfile, facts: &BaseFacts, mtime: u64) -> Digest {
     let mut h = Sha256::new();
     h.update(format!(
         "airlock-debian-layer\0v{DEBIAN_LAYER_VERSION}\0v{}\0{mtime}\0",
@@ -462,6 +462,23 @@ fn skipped_path(store: &Store, key: &Digest) -> PathBuf {
         .join(format!("{}.skipped.json", key.hex()))
 }
 
+/// The skipped maintainer scripts kept beside the layer record of `key`; `None` when
+/// the note is missing or unreadable.
+pub(super) fn kept_skipped(store: &Store, key: &Digest) -> Option<Vec<SkippedScript>> {
+    let bytes = std::fs::read(skipped_path(store, key)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Keeps `skipped` beside the layer record of `key`.
+pub(super) fn keep_skipped(
+    store: &Store,
+    key: &Digest,
+    skipped: &[SkippedScript],
+) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(skipped).unwrap_or_default();
+    store.write_atomic(&skipped_path(store, key), &json)
+}
+
 /// `/etc/passwd` and `/etc/group` as `base-passwd`'s maintainer script would create
 /// them on an empty root: copies of the master files the package ships.
 fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
@@ -489,8 +506,9 @@ fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
     Ok(())
 }
 
-/// Builds (or reuses) the layer of the locked `.deb`s (downloads on `runtime`).
-/// `None` when nothing is locked.
+/// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
+/// has them). `reused` when the store held the installed tree's layer already. The
+/// record is not stored under [`layer_key`]: `realise.rs` does that.
 pub fn debian_layer(
     store: &Store,
     lock: &Lockfile,
@@ -499,31 +517,13 @@ pub fn debian_layer(
     offline: bool,
     mtime: u64,
     runtime: &tokio::runtime::Handle,
-) -> Result<Option<DebianLayer>, DebianError> {
-    let Some(debian) = &lock.debian else {
-        return Ok(None);
-    };
-    if lock.debs.is_empty() {
-        return Ok(None);
-    }
-    let key = layer_key(lock, facts, mtime);
-    if let Some(record) = store.layer_record(&key)?
-        && let Ok(bytes) = std::fs::read(skipped_path(store, &key))
-        && let Ok(skipped) = serde_json::from_slice::<Vec<SkippedScript>>(&bytes)
-    {
-        return Ok(Some(DebianLayer {
-            record,
-            reused: true,
-            skipped,
-            packages: lock.debs.len(),
-        }));
-    }
+) -> Result<DebianLayer, DebianError> {
+    let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
     let requests: Vec<DebRequest> = lock
         .debs
         .iter()
         .map(|d| {
-            let mut bases: Vec<String> = debian
-                .sources
+            let mut bases: Vec<String> = sources
                 .get(d.source)
                 .map(|s| s.uri.clone())
                 .into_iter()
@@ -600,15 +600,12 @@ pub fn debian_layer(
             summary: s.summary,
         })
         .collect();
-    store.put_layer_record(&key, &record)?;
-    let json = serde_json::to_vec(&skipped).unwrap_or_default();
-    store.write_atomic(&skipped_path(store, &key), &json)?;
-    Ok(Some(DebianLayer {
+    Ok(DebianLayer {
         record,
         reused,
         skipped,
         packages: lock.debs.len(),
-    }))
+    })
 }
 
 /// Completes the lock the build wants with its Debian part: the settings' hash as

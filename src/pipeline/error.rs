@@ -89,9 +89,7 @@ impl crate::hint::Hint for BuildError {
                 "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt".into(),
             ],
             Self::Registry(error) => error.hints(),
-            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => vec![
-                "write the full name (`registry/repository:tag`), set `[registry] default` in airlock.toml, or map the name to a local OCI layout with `--base-layout DIR` or `[base.layouts]`".into(),
-            ],
+            Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => vec![crate::image::NO_REGISTRY_HINT.into()],
             Self::Reference(error) => error.hints(),
             Self::Http(error) => error.hints(),
             Self::Python(error) => error.hints(),

@@ -58,25 +58,26 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         mtime,
     };
     // Layer order: base · Debian · Python · project · DAGs.
-    let mut layers: Vec<Box<dyn LayerStep + 'a>> = vec![
-        Box::new(DebianStep {
+    let mut layers: Vec<Box<dyn LayerStep + 'a>> = vec![Box::new(DebianStep {
+        lock: &pinned.lock,
+        facts,
+        fallback_urls: &project.settings.debian.fallback_urls,
+        offline: session.remote.offline,
+        mtime,
+        runtime: &session.runtime,
+    })];
+    // No Python plan when the project asks for no wheels.
+    if let Some(python) = &pinned.python {
+        layers.push(Box::new(PythonStep {
             lock: &pinned.lock,
-            facts,
-            fallback_urls: &project.settings.debian.fallback_urls,
-            offline: session.remote.offline,
-            mtime,
-            runtime: &session.runtime,
-        }),
-        Box::new(PythonStep {
-            lock: &pinned.lock,
-            plan: pinned.python.as_ref(),
+            plan: python,
             facts,
             options: &pinned.python_options,
             mtime,
             runtime: &session.runtime,
-        }),
-        Box::new(files_step(Part::Project)),
-    ];
+        }));
+    }
+    layers.push(Box::new(files_step(Part::Project)));
     if !options.exclude_dags {
         layers.push(Box::new(files_step(Part::Dags)));
     }

@@ -6,7 +6,8 @@ use super::{BuildError, OutputSpec};
 use crate::digest::Digest;
 use crate::image::BASE_NAME_ANNOTATION;
 use crate::oci::{
-    ImageManifest, LayoutImage, OciError, media_types, read_docker_archive, select_image,
+    DescriptorExt as _, ImageManifest, LayoutImage, OciError, annotation, media_types,
+    read_docker_archive, select_image,
 };
 use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptions};
 
@@ -31,11 +32,11 @@ impl LocalImage {
                 source,
             })?;
         Ok(Self {
-            media_type: parsed
-                .media_type
-                .clone()
-                .unwrap_or_else(|| media_types::OCI_MANIFEST.to_string()),
-            base_name: parsed.annotations.get(BASE_NAME_ANNOTATION).cloned(),
+            media_type: parsed.media_type().as_ref().map_or_else(
+                || media_types::OCI_MANIFEST.to_string(),
+                ToString::to_string,
+            ),
+            base_name: annotation(parsed.annotations(), BASE_NAME_ANNOTATION).map(str::to_string),
             manifest,
             blobs,
             _unpacked: None,
@@ -54,11 +55,12 @@ fn from_layout(
     unpacked: Option<tempfile::TempDir>,
 ) -> Result<LocalImage, BuildError> {
     let mut blobs = Vec::new();
-    for descriptor in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+    for descriptor in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
+        let digest = descriptor.sha256()?;
         blobs.push(BlobSource {
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            path: image.blob_path(&descriptor.digest),
+            path: image.blob_path(&digest),
+            size: descriptor.size(),
+            digest,
         });
     }
     let mut local = LocalImage::new(image.manifest_bytes, blobs)?;

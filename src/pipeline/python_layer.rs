@@ -30,7 +30,7 @@ const INSTALL_FORMAT: u32 = 1;
 
 /// The derivation key of the Python layer: what decides its bytes, known without
 /// opening a wheel.
-fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime: u64) -> Digest {
+pub(super) fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime: u64) -> Digest {
     let install = &environment.install;
     let mut h = Sha256::new();
     h.update(format!(
@@ -55,30 +55,22 @@ fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime: u64) -> Di
     Digest::from_sha256(h.finalize().into())
 }
 
-/// The Python layer for the locked wheels: from the store when built before, else
-/// downloaded (by hash, on the step's runtime), installed and written. `None` when
-/// there are no wheels.
+/// Makes the Python layer for the locked wheels: downloaded (by hash, on the step's
+/// runtime) unless the store has them, installed and written. The record is not
+/// stored under [`layer_key`]: `realise.rs` does that.
 pub fn python_layer(
     step: &PythonStep<'_>,
-    plan: &PythonPlan,
     store: &Store,
     reporter: &dyn Reporter,
-) -> Result<Option<(LayerRecord, bool)>, PythonError> {
+) -> Result<LayerRecord, PythonError> {
     let PythonStep {
         lock,
+        plan,
         facts,
         options,
         mtime,
         runtime,
-        ..
     } = *step;
-    if lock.wheels.is_empty() {
-        return Ok(None);
-    }
-    let key = layer_key(lock, &plan.environment, mtime);
-    if let Some(record) = store.layer_record(&key)? {
-        return Ok(Some((record, true)));
-    }
     let fetches: Vec<WheelFetch> = lock
         .wheels
         .iter()
@@ -106,8 +98,7 @@ pub fn python_layer(
     reporter.step("installing wheels");
     let tree = install_tree(lock, plan, facts, store)?;
     let (record, _) = build_layer(store, &tree, "python", mtime)?;
-    store.put_layer_record(&key, &record)?;
-    Ok(Some((record, false)))
+    Ok(record)
 }
 
 /// Installs every locked wheel into one tree, root-owned, with the parents' metadata

@@ -1,15 +1,18 @@
-//! The realise stage: each planned layer from the store, or made and stored, in
-//! image order. The layers the lock pins (Debian, Python) are made before the lock
+//! The realise stage: each planned layer from the store by its derivation key, or
+//! produced and stored under it, in image order (the one lookup every kind of layer
+//! goes through). The layers the lock pins (Debian, Python) are made before the lock
 //! is written, so a download or hash that fails leaves `airlock.lock` untouched; the
 //! lock is written before the project is read, as it is one of the project's files.
 
 use super::BuildError;
 use super::SkippedScript;
+use super::layers::{LayerStep, StoredLayer};
 use super::options::Reporter;
 use super::plan::Plan;
 use super::run::LayerSummary;
+use crate::digest::Digest;
 use crate::image::BaseImage;
-use crate::store::LayerRecord;
+use crate::store::{LayerRecord, Store};
 
 /// The new layers, in the store.
 pub(super) struct Realised {
@@ -38,7 +41,7 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
-        if let Some(layer) = step.realise(store, reporter)? {
+        if let Some(layer) = realise_layer(step.as_ref(), store, reporter)? {
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
                 kind: step.kind(),
@@ -59,14 +62,58 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
     })
 }
 
+/// One step's layer: from the store when it holds the layer of the step's key, else
+/// produced under the key's lock (looked up again once the lock is held, as another
+/// build may have made it meanwhile) and recorded under the key. `None` when the
+/// layer would be empty.
+fn realise_layer(
+    step: &dyn LayerStep,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<Option<StoredLayer>, BuildError> {
+    let Some(key) = step.key(reporter)? else {
+        return Ok(None);
+    };
+    if let Some(layer) = stored(step, store, &key)? {
+        return Ok(Some(layer));
+    }
+    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+    if let Some(layer) = stored(step, store, &key)? {
+        return Ok(Some(layer));
+    }
+    let layer = step.produce(&key, store, reporter)?;
+    store.put_layer_record(&key, &layer.record)?;
+    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+    Ok(Some(layer))
+}
+
+/// The stored layer of `key`, when the store holds it whole (its record, its blob
+/// and what the kind keeps beside it).
+fn stored(
+    step: &dyn LayerStep,
+    store: &Store,
+    key: &Digest,
+) -> Result<Option<StoredLayer>, BuildError> {
+    let Some(record) = store.layer_record(key)? else {
+        return Ok(None);
+    };
+    Ok(step
+        .skipped_scripts(store, key)
+        .map(|skipped_scripts| StoredLayer {
+            record,
+            reused: true,
+            skipped_scripts,
+        }))
+}
+
 impl Realised {
     /// Every layer of the image as the build result lists it, the base's first.
     pub fn summaries(&self, base: &BaseImage) -> Vec<LayerSummary> {
         let base_layers = base.layers.iter().map(|l| LayerSummary {
             kind: "base".into(),
-            digest: l.descriptor.digest.clone(),
+            digest: l.digest.clone(),
             diff_id: None,
-            size: l.descriptor.size,
+            size: l.descriptor.size(),
             reused: true,
         });
         let new_layers = self.layers.iter().map(|l| LayerSummary {
@@ -77,5 +124,150 @@ impl Realised {
             reused: l.reused,
         });
         base_layers.chain(new_layers).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::layer::LAYER_MEDIA_TYPE;
+
+    /// A kind of layer whose `produce` counts its calls and stores a small blob.
+    struct CountingStep {
+        key: Option<Digest>,
+        /// Whether the store keeps the kind's note beside the record.
+        note_kept: bool,
+        produced: Cell<u32>,
+    }
+
+    impl CountingStep {
+        fn new(key: Option<Digest>) -> Self {
+            Self {
+                key,
+                note_kept: true,
+                produced: Cell::new(0),
+            }
+        }
+    }
+
+    impl LayerStep for CountingStep {
+        fn kind(&self) -> &'static str {
+            "counting"
+        }
+
+        fn created_by(&self) -> String {
+            "RUN count".into()
+        }
+
+        fn key(&self, _reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+            Ok(self.key.clone())
+        }
+
+        fn produce(
+            &self,
+            _key: &Digest,
+            store: &Store,
+            _reporter: &dyn Reporter,
+        ) -> Result<StoredLayer, BuildError> {
+            self.produced.set(self.produced.get() + 1);
+            Ok(StoredLayer {
+                record: record_in(store, b"produced layer"),
+                reused: false,
+                skipped_scripts: Vec::new(),
+            })
+        }
+
+        fn skipped_scripts(&self, _store: &Store, _key: &Digest) -> Option<Vec<SkippedScript>> {
+            self.note_kept.then(Vec::new)
+        }
+    }
+
+    fn record_in(store: &Store, bytes: &[u8]) -> LayerRecord {
+        LayerRecord {
+            digest: store.put_bytes(bytes).expect("blob"),
+            diff_id: Digest::of(bytes),
+            size: bytes.len() as u64,
+            media_type: LAYER_MEDIA_TYPE.to_string(),
+        }
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("store")).expect("store");
+        (dir, store)
+    }
+
+    #[test]
+    fn realise_reuses_a_stored_layer_without_producing_it() {
+        let (_dir, store) = temp_store();
+        let key = Digest::of(b"a derivation key");
+        let stored = record_in(&store, b"stored layer");
+        store.put_layer_record(&key, &stored).expect("record");
+        let step = CountingStep::new(Some(key));
+
+        let layer = realise_layer(&step, &store, &())
+            .expect("realised")
+            .expect("a layer");
+
+        assert_eq!(
+            step.produced.get(),
+            0,
+            "the stored layer was produced again"
+        );
+        assert!(layer.reused);
+        assert_eq!(layer.record, stored);
+    }
+
+    #[test]
+    fn realise_produces_a_layer_the_store_lacks_and_records_it_under_its_key() {
+        let (_dir, store) = temp_store();
+        let key = Digest::of(b"a derivation key");
+        let step = CountingStep::new(Some(key.clone()));
+
+        let first = realise_layer(&step, &store, &()).expect("realised");
+        let first = first.expect("a layer");
+        assert_eq!(step.produced.get(), 1);
+        assert!(!first.reused);
+        assert_eq!(
+            store.layer_record(&key).expect("read"),
+            Some(first.record.clone())
+        );
+
+        let again = realise_layer(&step, &store, &()).expect("realised");
+        let again = again.expect("a layer");
+        assert_eq!(step.produced.get(), 1, "a rebuild produced the layer again");
+        assert!(again.reused);
+        assert_eq!(again.record, first.record);
+    }
+
+    #[test]
+    fn realise_produces_again_a_layer_whose_note_is_missing() {
+        let (_dir, store) = temp_store();
+        let key = Digest::of(b"a derivation key");
+        store
+            .put_layer_record(&key, &record_in(&store, b"stored layer"))
+            .expect("record");
+        let step = CountingStep {
+            note_kept: false,
+            ..CountingStep::new(Some(key))
+        };
+
+        let layer = realise_layer(&step, &store, &()).expect("realised");
+
+        assert_eq!(step.produced.get(), 1);
+        assert!(!layer.expect("a layer").reused);
+    }
+
+    #[test]
+    fn realise_gives_no_layer_for_an_empty_one() {
+        let (_dir, store) = temp_store();
+        let step = CountingStep::new(None);
+
+        let layer = realise_layer(&step, &store, &()).expect("realised");
+
+        assert!(layer.is_none());
+        assert_eq!(step.produced.get(), 0);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{BlobSource, RegistryClient, RegistryError, Repository};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, media_types};
+use crate::oci::{Descriptor, descriptor, media_types};
 use crate::store::{Store, StoreError};
 
 /// `bytes` put into `store`, as a blob to push.
@@ -47,7 +47,7 @@ pub async fn attach_documents(
     manifest: &[u8],
     documents: &[(&str, &[u8])],
 ) -> Result<Vec<Descriptor>, RegistryError> {
-    let subject = Descriptor::new(
+    let subject = descriptor(
         media_types::OCI_MANIFEST,
         Digest::of(manifest),
         manifest.len() as u64,

@@ -24,7 +24,7 @@ pub use credentials::{
 pub use error::{ApiError, RegistryError};
 pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, FetchedManifest, OCI_INDEX, OCI_MANIFEST,
-    Platform, ResolvedImage,
+    Platform, PlatformExt, ResolvedImage, parse_index, parse_manifest,
 };
 pub use progress::{BlobOutcome, NoProgress, Progress};
 pub use push::{BlobSource, ImagePush, PushReport};

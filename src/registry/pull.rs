@@ -14,13 +14,14 @@ use super::auth::Scopes;
 use super::client::{RegistryClient, endpoint};
 use super::error::RegistryError;
 use super::manifest::{
-    FetchedManifest, IndexFields, MANIFEST_ACCEPT, ManifestFields, MediaTypeField, Platform,
-    ResolvedImage, is_index, is_manifest,
+    FetchedManifest, MANIFEST_ACCEPT, Platform, ResolvedImage, declared_media_type, is_index,
+    is_manifest, parse_index, parse_manifest, sha256,
 };
 use super::progress::BlobOutcome;
 use super::reference::{Reference, Repository};
 use crate::digest::Digest;
 use crate::http::HttpError;
+use crate::oci::PlatformExt as _;
 
 impl RegistryClient {
     /// Fetches a manifest or index by tag or digest, exactly as stored. Its digest is
@@ -95,10 +96,7 @@ impl RegistryClient {
         }
         let media_type = match header_type.filter(|t| is_index(t) || is_manifest(t)) {
             Some(media_type) => media_type,
-            None => serde_json::from_slice::<MediaTypeField>(&bytes)
-                .ok()
-                .and_then(|field| field.media_type)
-                .unwrap_or_default(),
+            None => declared_media_type(&bytes).unwrap_or_default(),
         };
         if !is_index(&media_type) && !is_manifest(&media_type) {
             return Err(RegistryError::UnsupportedMediaType {
@@ -125,26 +123,27 @@ impl RegistryClient {
             .fetch_manifest(repository, &reference.manifest_reference())
             .await?;
         let (index, manifest) = if is_index(&top.media_type) {
-            let fields: IndexFields = serde_json::from_slice(&top.bytes).map_err(|source| {
-                RegistryError::InvalidManifest {
+            let index =
+                parse_index(&top.bytes).map_err(|source| RegistryError::InvalidManifest {
                     reference: reference.to_string(),
                     source,
-                }
-            })?;
-            let chosen = fields
-                .manifests
+                })?;
+            let chosen = index
+                .manifests()
                 .iter()
                 .find(|entry| {
-                    is_manifest(&entry.media_type)
-                        && entry.platform.as_ref().is_some_and(|p| platform.matches(p))
+                    is_manifest(entry.media_type().as_ref())
+                        && entry
+                            .platform()
+                            .as_ref()
+                            .is_some_and(|p| platform.matches(p))
                 })
                 .ok_or_else(|| RegistryError::NoPlatform {
                     reference: reference.to_string(),
-                    platform: platform.to_string(),
+                    platform: platform.name(),
                 })?;
-            let manifest = self
-                .fetch_manifest(repository, &chosen.digest.to_string())
-                .await?;
+            let chosen = sha256(chosen, reference)?;
+            let manifest = self.fetch_manifest(repository, &chosen.to_string()).await?;
             (Some(top), manifest)
         } else {
             (None, top)
@@ -155,25 +154,27 @@ impl RegistryClient {
                 media_type: manifest.media_type,
             });
         }
-        let fields: ManifestFields = serde_json::from_slice(&manifest.bytes).map_err(|source| {
-            RegistryError::InvalidManifest {
+        let fields =
+            parse_manifest(&manifest.bytes).map_err(|source| RegistryError::InvalidManifest {
                 reference: reference.to_string(),
                 source,
-            }
-        })?;
-        if let Some(inner) = &fields.media_type
-            && inner != &manifest.media_type
+            })?;
+        if let Some(inner) = fields.media_type()
+            && inner.as_ref() != manifest.media_type
         {
             return Err(RegistryError::Protocol {
                 action: format!("manifest `{reference}`"),
                 detail: format!("served as `{}` but declares `{inner}`", manifest.media_type),
             });
         }
+        for descriptor in std::iter::once(fields.config()).chain(fields.layers()) {
+            sha256(descriptor, reference)?;
+        }
         Ok(ResolvedImage {
             index,
             manifest,
-            config: fields.config,
-            layers: fields.layers,
+            config: fields.config().clone(),
+            layers: fields.layers().clone(),
         })
     }
 
@@ -188,15 +189,10 @@ impl RegistryClient {
         let image = self.resolve(reference, platform).await?;
         let mut wanted: Vec<(Digest, u64, PathBuf)> = Vec::new();
         for descriptor in std::iter::once(&image.config).chain(&image.layers) {
-            if !wanted
-                .iter()
-                .any(|(digest, ..)| digest == &descriptor.digest)
-            {
-                wanted.push((
-                    descriptor.digest.clone(),
-                    descriptor.size,
-                    blob_path(&descriptor.digest),
-                ));
+            let digest = sha256(descriptor, reference)?;
+            if !wanted.iter().any(|(wanted, ..)| wanted == &digest) {
+                let path = blob_path(&digest);
+                wanted.push((digest, descriptor.size(), path));
             }
         }
         let repository = reference.repository();

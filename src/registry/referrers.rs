@@ -4,11 +4,13 @@
 //! subject digest>` that lists the artifact manifests. The index is always kept up
 //! to date (registries with the API ignore it), and listing reads it.
 
-use std::collections::BTreeMap;
-
+use super::manifest::{parse_index, sha256};
 use super::{BlobSource, RegistryClient, RegistryError, Repository};
 use crate::digest::Digest;
-use crate::oci::{Descriptor, ImageIndex, ImageManifest, media_types};
+use crate::oci::{
+    Descriptor, ImageIndex, IndexExt as _, MediaType, descriptor, image_manifest, index_json,
+    manifest_json, media_types,
+};
 
 /// The empty config of an artifact manifest.
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -21,28 +23,21 @@ pub fn referrers_tag(subject: &Digest) -> String {
 
 /// The artifact manifest for one blob of `artifact_type` attached to `subject`.
 pub fn artifact_manifest(artifact_type: &str, blob: &BlobSource, subject: &Descriptor) -> Vec<u8> {
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(media_types::OCI_MANIFEST.to_string()),
-        artifact_type: Some(artifact_type.to_string()),
-        config: Descriptor::new(
+    let mut manifest = image_manifest(
+        descriptor(
             EMPTY_MEDIA_TYPE,
             Digest::of(EMPTY_CONFIG),
             EMPTY_CONFIG.len() as u64,
         ),
-        layers: vec![Descriptor::new(
-            artifact_type,
-            blob.digest.clone(),
-            blob.size,
-        )],
-        subject: Some(Descriptor::new(
-            &subject.media_type,
-            subject.digest.clone(),
-            subject.size,
-        )),
-        annotations: BTreeMap::new(),
-    };
-    serde_json::to_vec(&manifest).unwrap_or_default()
+        vec![descriptor(artifact_type, blob.digest.clone(), blob.size)],
+    );
+    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
+    manifest.set_subject(Some(Descriptor::new(
+        subject.media_type().clone(),
+        subject.size(),
+        subject.digest().clone(),
+    )));
+    manifest_json(&manifest).unwrap_or_default()
 }
 
 fn is_not_found(error: &RegistryError) -> bool {
@@ -70,12 +65,11 @@ impl RegistryClient {
             &[empty_config.clone(), blob.clone()],
         )
         .await?;
-        let mut descriptor =
-            Descriptor::new(media_types::OCI_MANIFEST, digest, manifest.len() as u64);
-        descriptor.artifact_type = Some(artifact_type.to_string());
+        let mut descriptor = descriptor(media_types::OCI_MANIFEST, digest, manifest.len() as u64);
+        descriptor.set_artifact_type(Some(MediaType::from(artifact_type)));
         self.add_referrers(
             repository,
-            &subject.digest,
+            &sha256(subject, &format!("{repository}@{}", subject.digest()))?,
             std::slice::from_ref(&descriptor),
         )
         .await?;
@@ -90,12 +84,14 @@ impl RegistryClient {
         added: &[Descriptor],
     ) -> Result<(), RegistryError> {
         let mut index = self.referrers_index(repository, subject).await?;
+        let mut manifests = index.manifests().clone();
         for descriptor in added {
-            index.manifests.retain(|d| d.digest != descriptor.digest);
-            index.manifests.push(descriptor.clone());
+            manifests.retain(|d| d.digest() != descriptor.digest());
+            manifests.push(descriptor.clone());
         }
-        index.manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
-        let bytes = serde_json::to_vec(&index).unwrap_or_default();
+        manifests.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
+        index.set_manifests(manifests);
+        let bytes = index_json(&index).unwrap_or_default();
         self.push_manifest(
             repository,
             &referrers_tag(subject),
@@ -112,7 +108,11 @@ impl RegistryClient {
         repository: &Repository,
         subject: &Digest,
     ) -> Result<Vec<Descriptor>, RegistryError> {
-        Ok(self.referrers_index(repository, subject).await?.manifests)
+        Ok(self
+            .referrers_index(repository, subject)
+            .await?
+            .manifests()
+            .clone())
     }
 
     async fn referrers_index(
@@ -124,11 +124,29 @@ impl RegistryClient {
             .fetch_manifest(repository, &referrers_tag(subject))
             .await
         {
-            Ok(fetched) => {
-                Ok(serde_json::from_slice(&fetched.bytes).unwrap_or_else(|_| ImageIndex::empty()))
-            }
+            Ok(fetched) => Ok(parse_index(&fetched.bytes).unwrap_or_else(|_| ImageIndex::empty())),
             Err(error) if is_not_found(&error) => Ok(ImageIndex::empty()),
             Err(error) => Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOLDEN_ARTIFACT: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/spdx+json","digest":"sha256:98f3ae1ef67113d8140d4f6cb8d2830070e21ea48f091be519659846c771a374","size":4}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:6105d6cc76af400325e94d588ce511be5bfdbb73b437dc51eca43917d7a43e3d","size":5}}"#;
+
+    /// The artifact manifest's bytes (its digest is what the referrers index lists).
+    #[test]
+    fn golden_artifact_manifest_bytes() {
+        let blob = BlobSource {
+            digest: Digest::of(b"sbom"),
+            size: 4,
+            path: "sbom.json".into(),
+        };
+        let subject = descriptor(media_types::OCI_MANIFEST, Digest::of(b"image"), 5);
+        let bytes = artifact_manifest("application/spdx+json", &blob, &subject);
+        assert_eq!(String::from_utf8_lossy(&bytes), GOLDEN_ARTIFACT);
     }
 }

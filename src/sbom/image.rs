@@ -14,7 +14,7 @@ use super::SbomError;
 use crate::digest::Digest;
 use crate::image::open_layer;
 use crate::layer::{LayerChange, NamelessWhiteout, layer_change, layer_path};
-use crate::oci::{ImageManifest, select_image};
+use crate::oci::{DescriptorExt as _, ImageManifest, select_image};
 use crate::store::Store;
 
 /// An image on disk: its manifest bytes, config bytes and where each layer blob is.
@@ -23,6 +23,8 @@ pub struct ImageInput {
     pub manifest_bytes: Vec<u8>,
     pub manifest: ImageManifest,
     pub config: Value,
+    /// Each layer's digest (sha256, checked), in manifest order.
+    pub layer_digests: Vec<Digest>,
     pub layer_paths: Vec<PathBuf>,
 }
 
@@ -41,15 +43,17 @@ impl ImageInput {
             what: "config",
             source,
         })?;
-        let layer_paths = manifest
-            .layers
+        let layer_digests = manifest
+            .layers()
             .iter()
-            .map(|l| blob_path(&l.digest))
-            .collect();
+            .map(|l| l.sha256())
+            .collect::<Result<Vec<_>, _>>()?;
+        let layer_paths = layer_digests.iter().map(blob_path).collect();
         Ok(Self {
             manifest_bytes,
             manifest,
             config,
+            layer_digests,
             layer_paths,
         })
     }
@@ -62,7 +66,7 @@ impl ImageInput {
                 what: "manifest",
                 source,
             })?;
-        let config = store.read_blob(&parsed.config.digest)?;
+        let config = store.read_blob(&parsed.config().sha256()?)?;
         Self::new(manifest_bytes, &config, |d| store.blob_path(d))
     }
 
@@ -81,7 +85,7 @@ impl ImageInput {
                 source,
             })?;
         let config_path = paths
-            .get(&parsed.config.digest)
+            .get(&parsed.config().sha256()?)
             .cloned()
             .unwrap_or_default();
         let config = std::fs::read(&config_path).map_err(|source| SbomError::Read {
@@ -96,7 +100,7 @@ impl ImageInput {
     /// The image tagged `tag` (or the only one) in the OCI layout `dir`.
     pub fn from_layout(dir: &Path, tag: Option<&str>) -> Result<Self, SbomError> {
         let image = select_image(dir, tag)?;
-        let config_path = image.blob_path(&image.manifest.config.digest);
+        let config_path = image.blob_path(&image.manifest.config().sha256()?);
         let config = std::fs::read(&config_path).map_err(|source| SbomError::Read {
             path: config_path,
             source,
@@ -132,8 +136,8 @@ impl ImageInput {
                     .to_string()
             })
             .collect();
-        if kinds.len() != self.manifest.layers.len() {
-            kinds = vec!["base".to_string(); self.manifest.layers.len()];
+        if kinds.len() != self.manifest.layers().len() {
+            kinds = vec!["base".to_string(); self.manifest.layers().len()];
         }
         kinds
     }
@@ -150,15 +154,10 @@ impl ImageInput {
     /// Walks every layer, bottom to top, keeping the files that name packages.
     pub fn contents(&self) -> Result<Contents, SbomError> {
         let mut contents = Contents::default();
-        for (index, (descriptor, path)) in self
-            .manifest
-            .layers
-            .iter()
-            .zip(&self.layer_paths)
-            .enumerate()
+        for (index, (digest, path)) in self.layer_digests.iter().zip(&self.layer_paths).enumerate()
         {
             let err = |source| SbomError::Layer {
-                digest: descriptor.digest.clone(),
+                digest: digest.clone(),
                 source,
             };
             let reader = open_layer(path).map_err(err)?;

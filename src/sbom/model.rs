@@ -9,6 +9,7 @@ use super::image::{Contents, ImageInput};
 use super::{SbomError, purl};
 use crate::digest::Digest;
 use crate::lock::Lockfile;
+use crate::oci::annotation;
 
 /// The project an image was built from (from its directory and git, when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,24 +197,20 @@ pub fn gather(
     let lock = image_lock(image, &contents, &kinds, lock_text);
     let layers = image
         .manifest
-        .layers
+        .layers()
         .iter()
+        .zip(&image.layer_digests)
         .zip(&kinds)
-        .map(|(d, kind)| Layer {
-            digest: d.digest.clone(),
-            size: d.size,
+        .map(|((d, digest), kind)| Layer {
+            digest: digest.clone(),
+            size: d.size(),
             kind: kind.clone(),
         })
         .collect();
+    let annotations = image.manifest.annotations();
     let base = match (
-        image
-            .manifest
-            .annotations
-            .get(crate::image::BASE_NAME_ANNOTATION),
-        image
-            .manifest
-            .annotations
-            .get(crate::image::BASE_DIGEST_ANNOTATION)
+        annotation(annotations, crate::image::BASE_NAME_ANNOTATION),
+        annotation(annotations, crate::image::BASE_DIGEST_ANNOTATION)
             .and_then(|d| d.parse::<Digest>().ok()),
     ) {
         (Some(name), Some(digest)) => Some(BaseRef {

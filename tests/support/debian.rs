@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use airlock::digest::Digest;
 use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
-use airlock::oci::{Descriptor, media_types, write_layout};
+use airlock::oci::{Descriptor, descriptor, media_types, write_layout};
 use airlock::store::Store;
 use pgp::composed::{
     CleartextSignedMessage, KeyType, SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
@@ -527,7 +527,7 @@ pub fn write_layout_of(
     let config_bytes = serde_json::to_vec(&config).expect("json");
     let layers: Vec<Descriptor> = records
         .iter()
-        .map(|r| Descriptor::new(&r.media_type, r.digest.clone(), r.size))
+        .map(|r| descriptor(&r.media_type, r.digest.clone(), r.size))
         .collect();
     let (manifest_bytes, blobs) = super::image_manifest(store, &config_bytes, &layers);
     write_layout(

@@ -21,7 +21,10 @@ use std::sync::Arc;
 
 use airlock::digest::Digest;
 use airlock::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
-use airlock::oci::{Descriptor, ImageIndex, Platform, media_types, write_layout};
+use airlock::oci::{
+    Descriptor, DescriptorExt as _, ImageIndex, IndexExt as _, Platform, descriptor, index_json,
+    media_types, write_layout,
+};
 use airlock::store::Store;
 use serde_json::json;
 
@@ -251,7 +254,8 @@ pub fn image_manifest(
     let manifest_bytes = serde_json::to_vec(&manifest).expect("json");
     let mut blobs: Vec<(Digest, PathBuf)> = layers
         .iter()
-        .map(|l| (l.digest.clone(), store.blob_path(&l.digest)))
+        .map(|l| l.sha256().expect("sha256"))
+        .map(|digest| (digest.clone(), store.blob_path(&digest)))
         .collect();
     blobs.push((config_digest.clone(), store.blob_path(&config_digest)));
     (manifest_bytes, blobs)
@@ -322,7 +326,7 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
         let size = std::fs::metadata(store.blob_path(&digest))
             .expect("blob")
             .len();
-        layers.push(Descriptor::new(media_type, digest, size));
+        layers.push(descriptor(media_type, digest, size));
     }
     let mut labels = json!({"io.astronomer.docker": "true"});
     if !spec.runtime_version.is_empty() {
@@ -368,17 +372,12 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     let manifest_digest = store.put_bytes(&manifest_bytes).expect("manifest");
     blobs.push((manifest_digest.clone(), store.blob_path(&manifest_digest)));
     let mut index = ImageIndex::empty();
-    let mut own = Descriptor::new(
+    let mut own = descriptor(
         media_types::OCI_MANIFEST,
         manifest_digest,
         manifest_bytes.len() as u64,
     );
-    own.platform = Some(Platform {
-        architecture: spec.arch.clone(),
-        os: spec.os.clone(),
-        os_version: None,
-        variant: None,
-    });
+    own.set_platform(Some(platform(&spec.arch, &spec.os, None)));
     let other_bytes = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": media_types::OCI_MANIFEST,
@@ -389,19 +388,14 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
     .expect("json");
     let other_digest = store.put_bytes(&other_bytes).expect("manifest");
     blobs.push((other_digest.clone(), store.blob_path(&other_digest)));
-    let mut other = Descriptor::new(
+    let mut other = descriptor(
         media_types::OCI_MANIFEST,
         other_digest,
         other_bytes.len() as u64,
     );
-    other.platform = Some(Platform {
-        architecture: "arm64".into(),
-        os: "linux".into(),
-        os_version: None,
-        variant: Some("v8".into()),
-    });
-    index.manifests = vec![other, own];
-    let index_bytes = serde_json::to_vec(&index).expect("json");
+    other.set_platform(Some(platform("arm64", "linux", Some("v8"))));
+    index.set_manifests(vec![other, own]);
+    let index_bytes = index_json(&index).expect("json");
     write_layout(
         layout,
         &spec.tag,
@@ -410,6 +404,15 @@ pub fn write_base(layout: &Path, spec: &BaseSpec) -> Digest {
         media_types::OCI_INDEX,
     )
     .expect("layout")
+}
+
+/// The platform `os/architecture[/variant]`.
+pub fn platform(architecture: &str, os: &str, variant: Option<&str>) -> Platform {
+    let mut platform = Platform::default();
+    platform.set_architecture(architecture.into());
+    platform.set_os(os.into());
+    platform.set_variant(variant.map(str::to_string));
+    platform
 }
 
 /// The repository root.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use airlock::digest::Digest;
-use airlock::oci::{Descriptor, media_types, write_layout};
+use airlock::oci::{descriptor, media_types, write_layout};
 use airlock::store::Store;
 use serde_json::json;
 
@@ -95,7 +95,7 @@ pub fn layout_from_rootfs(
         "schemaVersion": 2,
         "mediaType": media_types::OCI_MANIFEST,
         "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": [Descriptor::new(media_types::OCI_LAYER_TAR, layer.clone(), size)],
+        "layers": [descriptor(media_types::OCI_LAYER_TAR, layer.clone(), size)],
     });
     let manifest_bytes = serde_json::to_vec(&manifest).expect("json");
     let blobs = vec![

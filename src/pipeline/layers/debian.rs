@@ -1,10 +1,12 @@
 //! The Debian layer: the locked `.deb`s installed into one tree (`debian.rs` makes it).
 
-use super::{LayerStep, Realised};
+use super::{LayerStep, StoredLayer};
+use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::lock::Lockfile;
 use crate::pipeline::BuildError;
-use crate::pipeline::debian::debian_layer;
+use crate::pipeline::SkippedScript;
+use crate::pipeline::debian::{debian_layer, keep_skipped, kept_skipped, layer_key};
 use crate::pipeline::options::Reporter;
 use crate::store::Store;
 
@@ -33,14 +35,20 @@ impl LayerStep for DebianStep<'_> {
         )
     }
 
-    fn realise(
-        &self,
-        store: &Store,
-        reporter: &dyn Reporter,
-    ) -> Result<Option<Realised>, BuildError> {
-        if !self.lock.debs.is_empty() {
-            reporter.step("installing Debian packages");
+    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+        if self.lock.debian.is_none() || self.lock.debs.is_empty() {
+            return Ok(None);
         }
+        reporter.step("installing Debian packages");
+        Ok(Some(layer_key(self.lock, self.facts, self.mtime)))
+    }
+
+    fn produce(
+        &self,
+        key: &Digest,
+        store: &Store,
+        _reporter: &dyn Reporter,
+    ) -> Result<StoredLayer, BuildError> {
         let layer = debian_layer(
             store,
             self.lock,
@@ -50,10 +58,16 @@ impl LayerStep for DebianStep<'_> {
             self.mtime,
             self.runtime,
         )?;
-        Ok(layer.map(|layer| Realised {
+        keep_skipped(store, key, &layer.skipped)?;
+        Ok(StoredLayer {
             record: layer.record,
             reused: layer.reused,
             skipped_scripts: layer.skipped,
-        }))
+        })
+    }
+
+    /// The Debian layer is whole with its note of skipped maintainer scripts.
+    fn skipped_scripts(&self, store: &Store, key: &Digest) -> Option<Vec<SkippedScript>> {
+        kept_skipped(store, key)
     }
 }

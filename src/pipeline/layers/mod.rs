@@ -1,7 +1,7 @@
 //! The kinds of layer a build adds on top of its base, one file each, all behind
-//! [`LayerStep`]: what the image history says of the layer, and how to get it (from
-//! the store when it holds the layer, else made and stored). A new kind of layer is
-//! a new file here and one line in the plan (`plan.rs`).
+//! [`LayerStep`]: what the image history says of the layer, its derivation key, and
+//! how to produce it when the store lacks it (`realise.rs` looks the key up). A new
+//! kind of layer is a new file here and one line in the plan (`plan.rs`).
 
 mod debian;
 mod placement;
@@ -15,6 +15,7 @@ pub(super) use python::PythonStep;
 use super::BuildError;
 use super::SkippedScript;
 use super::options::Reporter;
+use crate::digest::Digest;
 use crate::store::{LayerRecord, Store};
 
 /// One layer of the image, before it is made.
@@ -32,19 +33,33 @@ pub(super) trait LayerStep {
         false
     }
 
-    /// The layer from the store when it is there, else made and stored. `None` when
-    /// the layer would be empty (the image then has no such layer).
-    fn realise(
+    /// The layer's derivation key: a hash of everything that decides its bytes,
+    /// computed without making the layer. `None` when the layer would be empty (the
+    /// image then has no such layer). `reporter` hears of the work, whether the layer
+    /// is then found in the store or made.
+    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError>;
+
+    /// Makes the layer of `key`, which the store lacks: its blob goes into the store,
+    /// its record is returned (the caller stores it under `key`).
+    fn produce(
         &self,
+        key: &Digest,
         store: &Store,
         reporter: &dyn Reporter,
-    ) -> Result<Option<Realised>, BuildError>;
+    ) -> Result<StoredLayer, BuildError>;
+
+    /// The maintainer scripts kept beside the stored layer of `key`; `None` when the
+    /// store lacks that note, and the layer is then produced again. No kind but the
+    /// Debian layer keeps one.
+    fn skipped_scripts(&self, _store: &Store, _key: &Digest) -> Option<Vec<SkippedScript>> {
+        Some(Vec::new())
+    }
 }
 
 /// A layer in the store.
-pub(super) struct Realised {
+pub(super) struct StoredLayer {
     pub record: LayerRecord,
-    /// True when the store already had the layer and nothing was made.
+    /// True when the store already had the layer and nothing was written.
     pub reused: bool,
     /// Debian maintainer scripts that did work airlock did not do.
     pub skipped_scripts: Vec<SkippedScript>,

@@ -6,9 +6,10 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use super::placement::Placement;
-use super::{LayerStep, Realised};
+use super::{LayerStep, StoredLayer};
+use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{FileTree, Owner, build_layer};
+use crate::layer::{FileTree, Owner, write_layer};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
 use crate::project::{Project, walk};
@@ -25,10 +26,10 @@ pub(in crate::pipeline) struct ProjectFiles<'a> {
     trees: OnceCell<Trees>,
 }
 
-/// The two layer trees (no DAGs tree under `--exclude-dags`).
+/// The two layer trees (an empty DAGs tree under `--exclude-dags`).
 struct Trees {
     project: FileTree,
-    dags: Option<FileTree>,
+    dags: FileTree,
 }
 
 impl<'a> ProjectFiles<'a> {
@@ -81,8 +82,8 @@ impl<'a> ProjectFiles<'a> {
         Ok(Trees {
             project: placement.tree(&walked.project)?,
             dags: match self.exclude_dags {
-                true => None,
-                false => Some(placement.tree(&walked.dags)?),
+                true => FileTree::new(),
+                false => placement.tree(&walked.dags)?,
             },
         })
     }
@@ -103,6 +104,17 @@ pub(in crate::pipeline) struct FilesStep<'a> {
     /// The `--chown` of the `COPY` the layer stands for.
     pub chown: String,
     pub mtime: u64,
+}
+
+impl FilesStep<'_> {
+    /// The layer's tree (the project is read the first time).
+    fn tree(&self, reporter: &dyn Reporter) -> Result<&FileTree, BuildError> {
+        let trees = self.files.trees(reporter)?;
+        Ok(match self.part {
+            Part::Project => &trees.project,
+            Part::Dags => &trees.dags,
+        })
+    }
 }
 
 impl LayerStep for FilesStep<'_> {
@@ -129,26 +141,26 @@ impl LayerStep for FilesStep<'_> {
         true
     }
 
-    fn realise(
-        &self,
-        store: &Store,
-        reporter: &dyn Reporter,
-    ) -> Result<Option<Realised>, BuildError> {
-        let trees = self.files.trees(reporter)?;
-        let tree = match self.part {
-            Part::Project => Some(&trees.project),
-            Part::Dags => trees.dags.as_ref(),
-        };
-        let Some(tree) = tree.filter(|t| !t.is_empty()) else {
+    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+        let tree = self.tree(reporter)?;
+        if tree.is_empty() {
             return Ok(None);
-        };
+        }
         let kind = self.kind();
         reporter.step(&format!("writing the {kind} layer"));
-        let (record, reused) = build_layer(store, tree, kind, self.mtime)?;
-        Ok(Some(Realised {
-            record,
-            reused,
+        Ok(Some(tree.derivation_key(kind, self.mtime)))
+    }
+
+    fn produce(
+        &self,
+        _key: &Digest,
+        store: &Store,
+        reporter: &dyn Reporter,
+    ) -> Result<StoredLayer, BuildError> {
+        Ok(StoredLayer {
+            record: write_layer(store, self.tree(reporter)?, self.mtime)?,
+            reused: false,
             skipped_scripts: Vec::new(),
-        }))
+        })
     }
 }

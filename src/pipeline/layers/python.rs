@@ -1,20 +1,20 @@
 //! The Python layer: the locked wheels installed into one tree (`python_layer.rs`
 //! makes it).
 
-use super::{LayerStep, Realised};
+use super::{LayerStep, StoredLayer};
+use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::lock::Lockfile;
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
-use crate::pipeline::python_layer::python_layer;
+use crate::pipeline::python_layer::{layer_key, python_layer};
 use crate::pipeline::python_stage::{PythonOptions, PythonPlan};
 use crate::store::Store;
 
 /// The layer of the wheels the lock pins.
 pub(in crate::pipeline) struct PythonStep<'a> {
     pub lock: &'a Lockfile,
-    /// `None` when the project asks for no wheels.
-    pub plan: Option<&'a PythonPlan>,
+    pub plan: &'a PythonPlan,
     pub facts: &'a BaseFacts,
     pub options: &'a PythonOptions,
     pub mtime: u64,
@@ -31,19 +31,28 @@ impl LayerStep for PythonStep<'_> {
         "RUN pip install --no-compile -r requirements.txt # airlock: locked wheels".to_string()
     }
 
-    fn realise(
+    fn key(&self, _reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+        if self.lock.wheels.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(layer_key(
+            self.lock,
+            &self.plan.environment,
+            self.mtime,
+        )))
+    }
+
+    fn produce(
         &self,
+        _key: &Digest,
         store: &Store,
         reporter: &dyn Reporter,
-    ) -> Result<Option<Realised>, BuildError> {
-        let Some(plan) = self.plan else {
-            return Ok(None);
-        };
-        let layer = python_layer(self, plan, store, reporter)?;
-        Ok(layer.map(|(record, reused)| Realised {
+    ) -> Result<StoredLayer, BuildError> {
+        let record = python_layer(self, store, reporter)?;
+        Ok(StoredLayer {
             record,
-            reused,
+            reused: false,
             skipped_scripts: Vec::new(),
-        }))
+        })
     }
 }

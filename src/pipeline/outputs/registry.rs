@@ -28,11 +28,14 @@ impl Output for RegistryPush<'_> {
             size: image.config.len() as u64,
             path: image.config_path.clone(),
         };
-        let layers = image.layers.iter().map(|(descriptor, path)| BlobSource {
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            path: path.clone(),
-        });
+        let layers = image
+            .layers
+            .iter()
+            .map(|(descriptor, digest, path)| BlobSource {
+                digest: digest.clone(),
+                size: descriptor.size(),
+                path: path.clone(),
+            });
         let blobs = std::iter::once(config).chain(layers).collect();
         let local = LocalImage::new(image.manifest.clone(), blobs)?;
         let summary = push_image(self.remote, self.runtime, &self.target, &local)?;
