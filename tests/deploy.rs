@@ -659,8 +659,14 @@ fn a_bundle_entry_with_dotdot_is_refused() {
         },
     )
     .expect("deployment");
-    let remote =
-        DeploymentRemote::new(deployment, &Default::default(), store.clone()).expect("remote");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let remote = DeploymentRemote::new(
+        deployment,
+        &Default::default(),
+        store.clone(),
+        runtime.handle().clone(),
+    )
+    .expect("remote");
 
     // A tar.gz whose one entry is `../evil.py`, written raw.
     let mut tar = Vec::new();
@@ -742,7 +748,14 @@ fn racing_deploys_fail_the_loser() {
     )
     .expect("deployment");
     let store = Store::open(sandbox.dir.path().join("other")).expect("store");
-    let remote = DeploymentRemote::new(deployment, &Default::default(), store).expect("remote");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let remote = DeploymentRemote::new(
+        deployment,
+        &Default::default(),
+        store,
+        runtime.handle().clone(),
+    )
+    .expect("remote");
     // This "deploy" starts from the current record...
     let started_from = remote.read_record().expect("read").expect("a record");
     // ...while another one finishes first.

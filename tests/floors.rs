@@ -296,3 +296,137 @@ fn the_check_fails_on_an_unplaced_module() {
     let unknown = breaches(&table(), &one("layer", "use crate::mystery::X;\n"));
     assert_eq!(unknown.len(), 1, "{unknown:?}");
 }
+
+// One async runtime per process (issue #11, item 4): `cli` makes it where a command
+// starts and hands a `tokio::runtime::Handle` down; library code never makes one.
+
+/// What makes a tokio runtime.
+const RUNTIME_MAKERS: [&str; 5] = [
+    "Runtime::new",
+    "runtime::Builder",
+    "Builder::new_multi_thread",
+    "Builder::new_current_thread",
+    "tokio::main",
+];
+
+/// A source text without its test code, line for line: each item under
+/// `#[cfg(test)]` (a `mod tests { … }`, a function) blanked, braces counted, and line
+/// comments and string contents dropped.
+fn without_tests(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(raw) = lines.next() {
+        let code = without_strings(raw);
+        let line = code.split("//").next().unwrap_or("").to_string();
+        if line.trim() != "#[cfg(test)]" {
+            out.push(line);
+            continue;
+        }
+        out.push(String::new());
+        // Blank the item: to its `;` when it has no body, else to its closing brace.
+        let mut depth = 0;
+        let mut opened = false;
+        for raw in lines.by_ref() {
+            out.push(String::new());
+            let code = without_strings(raw);
+            let line = code.split("//").next().unwrap_or("");
+            depth += brace_balance(line);
+            opened |= line.contains('{');
+            if (opened && depth <= 0) || (!opened && line.trim_end().ends_with(';')) {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The files of test-only modules (`#[cfg(test)] mod name;`) next to `file`.
+fn test_module_files(file: &Path, text: &str) -> Vec<PathBuf> {
+    let dir = match file.file_name().and_then(|n| n.to_str()) {
+        Some("mod.rs" | "lib.rs" | "main.rs") => file.parent().map(Path::to_path_buf),
+        _ => Some(file.with_extension("")),
+    };
+    let Some(dir) = dir else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0] == "#[cfg(test)]")
+        .filter_map(|pair| {
+            let name = pair[1]
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ")
+                .strip_prefix("mod ")?
+                .strip_suffix(';')?;
+            Some(vec![
+                dir.join(format!("{name}.rs")),
+                dir.join(name).join("mod.rs"),
+            ])
+        })
+        .flatten()
+        .collect()
+}
+
+/// Library code that makes a runtime: `file:line: text` for each maker outside `cli`
+/// and outside test code.
+fn runtimes_made(sources: &[(String, String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (module, file, text) in sources {
+        if module == "cli" {
+            continue;
+        }
+        for (index, line) in without_tests(text).iter().enumerate() {
+            if RUNTIME_MAKERS.iter().any(|maker| line.contains(maker)) {
+                out.push(format!("{file}:{}: `{}`", index + 1, line.trim()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn item4_no_library_code_makes_an_async_runtime() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = crate_sources(&root.join("src"));
+    let test_files: Vec<PathBuf> = sources
+        .iter()
+        .flat_map(|(_, file, text)| test_module_files(&root.join(file), text))
+        .collect();
+    let library: Vec<(String, String, String)> = sources
+        .into_iter()
+        .filter(|(_, file, _)| !test_files.contains(&root.join(file)))
+        .collect();
+    let found = runtimes_made(&library);
+    assert!(
+        found.is_empty(),
+        "library code makes an async runtime (make it in `cli` and hand a `Handle` down):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn item4_the_runtime_check_fails_on_a_runtime_made_in_library_code() {
+    let made = "pub fn runtime() -> tokio::runtime::Runtime {\n    tokio::runtime::Builder::new_multi_thread().build().unwrap()\n}\n";
+    assert_eq!(runtimes_made(&one("registry", made)).len(), 1);
+    let main = "#[tokio::main]\nasync fn main() {}\n";
+    assert_eq!(runtimes_made(&one("pipeline", main)).len(), 1);
+    let new = "fn f() { let rt = Runtime::new(); }\n";
+    assert_eq!(runtimes_made(&one("debian", new)).len(), 1);
+    // The CLI makes the one runtime; tests and comments may name or make one.
+    assert!(runtimes_made(&one("cli", made)).is_empty());
+    let tested = "fn f() {}\n\n#[cfg(test)]\nmod tests {\n    fn rt() {\n        let _ = tokio::runtime::Runtime::new();\n    }\n}\n\nfn g() { Runtime::new(); }\n";
+    let found = runtimes_made(&one("image", tested));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("src/image/x.rs:10:"), "{found:?}");
+    let commented = "// a runtime::Builder is made in `cli`\nfn f() {}\n";
+    assert!(runtimes_made(&one("image", commented)).is_empty());
+    let declared = "#[cfg(test)]\nmod testdeb;\n";
+    assert_eq!(
+        test_module_files(Path::new("/r/src/debian/mod.rs"), declared),
+        [
+            PathBuf::from("/r/src/debian/testdeb.rs"),
+            PathBuf::from("/r/src/debian/testdeb/mod.rs")
+        ]
+    );
+}

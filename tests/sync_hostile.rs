@@ -18,8 +18,8 @@ use airlock::digest::Digest;
 use airlock::project::airflowignore::IgnoreSyntax;
 use airlock::project::dockerignore::DockerIgnore;
 use airlock::project::settings::DeploymentSettings;
+use airlock::registry::RemoteOptions;
 use airlock::registry::{RegistryClient, Repository};
-use airlock::registry::{RemoteOptions, runtime};
 use airlock::store::Store;
 use serde_json::{Value, json};
 use support::registry::Registry;
@@ -116,10 +116,12 @@ impl Fixture {
         std::os::unix::fs::symlink("sub/b.py", dags.join("b.py")).expect("symlink");
 
         let store = Store::open(project.path().join("crafted")).expect("store");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let remote = DeploymentRemote::new(
             deployment("dev", &format!("{}/team/airflow", registry.address())),
             &RemoteOptions::default(),
             store.clone(),
+            runtime.handle().clone(),
         )
         .expect("remote");
         let entries = airlock::project::walk_dags(
@@ -165,7 +167,7 @@ impl Fixture {
             store,
             remote,
             client,
-            runtime: runtime().expect("runtime"),
+            runtime,
             bundle,
             good,
             before: Vec::new(),
@@ -457,6 +459,7 @@ fn sync_refuses_bundle_from_another_registry() {
         deployment("dev", &format!("{}/team/airflow", elsewhere.address())),
         &RemoteOptions::default(),
         fx.store.clone(),
+        fx.runtime.handle().clone(),
     )
     .expect("remote");
     other.push_bundle(&fx.bundle, VERSION).expect("push");

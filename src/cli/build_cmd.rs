@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{BuildArgs, GlobalArgs};
 use super::reporter::Spinner;
@@ -22,6 +23,7 @@ pub fn default_options(
     settings: &Resolved,
     project_dir: &std::path::Path,
     base_layout: Option<std::path::PathBuf>,
+    runtime: &Handle,
 ) -> BuildOptions {
     BuildOptions {
         base_layout,
@@ -29,12 +31,13 @@ pub fn default_options(
             project_dir.to_path_buf(),
             settings.store_dir.clone(),
             settings.flags_remote(false),
+            runtime.clone(),
             settings.source_date_epoch,
         )
     }
 }
 
-pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
+pub fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)
         .with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?
         .with_source_date_epoch()?;
@@ -58,6 +61,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
             LockMode::Update
         },
         remote: settings.flags_remote(args.offline || args.frozen),
+        runtime: runtime.clone(),
         upgrade_base: args.upgrade_base,
         push: args.push.clone(),
         python: super::lock_cmd::python_options(&args.python),
@@ -85,6 +89,7 @@ pub fn run(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<()> {
         Some(push) => super::sbom_cmd::attach(
             &settings,
             &settings.remote(args.offline || args.frozen),
+            runtime,
             &push.reference,
             &crate::store::Store::open(&settings.store_dir)?.read_blob(&result.manifest_digest)?,
             &documents,

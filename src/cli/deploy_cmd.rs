@@ -1,6 +1,7 @@
 //! `airlock deploy`.
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{DeployArgs, GlobalArgs};
 use super::deployment_cmd::{choose, describe};
@@ -8,7 +9,7 @@ use super::reporter::Spinner;
 use super::settings::Resolved;
 use crate::deploy::{DeployMode, DeployOptions, deploy};
 
-pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
+pub fn run(global: &GlobalArgs, args: &DeployArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?.with_source_date_epoch()?;
     let named = args
         .deployment
@@ -36,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<()> {
         test_path: args.test.clone(),
         env_file: args.env.clone(),
         remote: settings.flags_remote(false),
+        runtime: runtime.clone(),
         source_date_epoch: settings.source_date_epoch,
     };
     let spinner = Spinner::new(global.quiet || args.json);

@@ -4,6 +4,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{
     DagsSyncArgs, DeploymentCommand, DeploymentHistoryArgs, DeploymentInspectArgs,
@@ -20,8 +21,12 @@ use crate::project::settings::DeploymentSettings;
 use crate::store::Store;
 
 /// The deployment `name` (from `airlock.toml`, or a `registry/repository`) and its
-/// registry side.
-pub(super) fn open(settings: &Resolved, name: &str) -> anyhow::Result<DeploymentRemote> {
+/// registry side (its requests on `runtime`).
+pub(super) fn open(
+    settings: &Resolved,
+    name: &str,
+    runtime: &Handle,
+) -> anyhow::Result<DeploymentRemote> {
     let deployments = &settings.file.deployments;
     let deployment = if name.contains('/') && !deployments.contains_key(name) {
         Deployment::from_settings(
@@ -39,6 +44,7 @@ pub(super) fn open(settings: &Resolved, name: &str) -> anyhow::Result<Deployment
         deployment,
         &settings.remote(false),
         store,
+        runtime.clone(),
     )?)
 }
 
@@ -103,11 +109,15 @@ pub(super) fn choose(
     }
 }
 
-pub fn run(global: &GlobalArgs, command: &DeploymentCommand) -> anyhow::Result<bool> {
+pub fn run(
+    global: &GlobalArgs,
+    command: &DeploymentCommand,
+    runtime: &Handle,
+) -> anyhow::Result<bool> {
     match command {
-        DeploymentCommand::Inspect(args) => inspect(global, args),
-        DeploymentCommand::History(args) => show_history(global, args),
-        DeploymentCommand::Update(args) => update(global, args),
+        DeploymentCommand::Inspect(args) => inspect(global, args, runtime),
+        DeploymentCommand::History(args) => show_history(global, args, runtime),
+        DeploymentCommand::Update(args) => update(global, args, runtime),
     }
     .map(|()| true)
 }
@@ -189,9 +199,13 @@ fn record_json(stored: &StoredRecord) -> serde_json::Value {
     serde_json::json!({"record_digest": stored.digest, "record": stored.record})
 }
 
-fn inspect(global: &GlobalArgs, args: &DeploymentInspectArgs) -> anyhow::Result<()> {
+fn inspect(
+    global: &GlobalArgs,
+    args: &DeploymentInspectArgs,
+    runtime: &Handle,
+) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?;
-    let remote = open(&settings, &args.deployment)?;
+    let remote = open(&settings, &args.deployment, runtime)?;
     let stored = remote
         .read_record()
         .with_context(|| format!("Cannot read the record of `{}`", args.deployment))?
@@ -251,9 +265,13 @@ pub(super) fn artifact_json(artifact: &crate::oci::Descriptor) -> serde_json::Va
     })
 }
 
-fn show_history(global: &GlobalArgs, args: &DeploymentHistoryArgs) -> anyhow::Result<()> {
+fn show_history(
+    global: &GlobalArgs,
+    args: &DeploymentHistoryArgs,
+    runtime: &Handle,
+) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?;
-    let remote = open(&settings, &args.deployment)?;
+    let remote = open(&settings, &args.deployment, runtime)?;
     let records = history(&remote, args.limit)
         .with_context(|| format!("Cannot read the history of `{}`", args.deployment))?;
     if records.is_empty() {
@@ -329,14 +347,18 @@ fn settings_text(deployment: &Deployment, record: Option<&Record>) -> String {
     ])
 }
 
-fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()> {
+fn update(
+    global: &GlobalArgs,
+    args: &DeploymentUpdateArgs,
+    runtime: &Handle,
+) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?;
     let named = args
         .deployment
         .as_deref()
         .or(args.deployment_name.as_deref());
     let name = choose(&settings.file, named, false)?;
-    let remote = open(&settings, &name)?;
+    let remote = open(&settings, &name, runtime)?;
     let name = remote.deployment.name.clone();
     let parent = remote.read_record()?;
     let Some(toggle) = args.dag_deploy else {
@@ -390,9 +412,9 @@ fn update(global: &GlobalArgs, args: &DeploymentUpdateArgs) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs) -> anyhow::Result<()> {
+pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?;
-    let remote = open(&settings, &args.deployment)?;
+    let remote = open(&settings, &args.deployment, runtime)?;
     let grace = Duration::from_secs(args.grace_period);
     loop {
         match sync_once(&remote, &args.dest, grace) {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{GlobalArgs, LockArgs, PythonArgs};
 use super::reporter::Spinner;
@@ -32,7 +33,7 @@ pub fn python_options(args: &PythonArgs) -> PythonOptions {
     }
 }
 
-pub fn run(global: &GlobalArgs, args: &LockArgs) -> anyhow::Result<()> {
+pub fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)
         .with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?;
     let options = BuildOptions {
@@ -49,6 +50,7 @@ pub fn run(global: &GlobalArgs, args: &LockArgs) -> anyhow::Result<()> {
             LockMode::Update
         },
         remote: settings.flags_remote(args.offline),
+        runtime: runtime.clone(),
         upgrade_base: args.upgrade_base,
         push: None,
         python: python_options(&args.python),

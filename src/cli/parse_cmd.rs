@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{GlobalArgs, ParseArgs};
 use super::settings::Resolved;
@@ -12,7 +13,7 @@ use crate::project::Project;
 use crate::store::Store;
 
 /// Runs the check; `Ok(false)` when the project has errors (already printed).
-pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
+pub fn run(global: &GlobalArgs, args: &ParseArgs, runtime: &Handle) -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
     let settings = Resolved::project(global, &args.project_dir)
         .with_context(|| format!("Cannot read the project `{}`", args.project_dir.display()))?;
@@ -36,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
             &settings,
             &args.project_dir,
             args.base_layout.clone(),
+            runtime,
         );
         let spinner = super::reporter::Spinner::new(global.quiet || args.json);
         let prepared = super::build_cmd::sandbox(&options, &spinner);
@@ -45,7 +47,13 @@ pub fn run(global: &GlobalArgs, args: &ParseArgs) -> anyhow::Result<bool> {
         None
     };
     let remote = settings.remote(false);
-    let (facts, lock) = locked_base_facts(&store, &project, args.base_layout.as_deref(), &remote)?;
+    let (facts, lock) = locked_base_facts(
+        &store,
+        &project,
+        args.base_layout.as_deref(),
+        &remote,
+        runtime,
+    )?;
     let input = project_check_input(&store, &project, &facts, lock.as_ref(), python)?;
     let mut report = check_project(&input);
     let mut full = None;

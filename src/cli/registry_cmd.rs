@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{GlobalArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
 use super::reporter::TransferBar;
@@ -14,14 +15,14 @@ use crate::pipeline::{OutputSpec, push_image, read_image};
 use crate::registry::{CredentialEnv, CredentialStore, Secret};
 use crate::store::Store;
 
-pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
+pub fn pull(global: &GlobalArgs, args: &PullArgs, runtime: &Handle) -> anyhow::Result<()> {
     // The working directory's `airlock.toml` gives the `[registry]` settings.
     let settings = Resolved::project(global, Path::new("."))?;
     let store = Store::open(&settings.store_dir)?;
     let bar = TransferBar::new(global.quiet);
     let mut remote = settings.remote(args.offline);
     remote.progress = bar.clone();
-    let result = pull_base(&store, &remote, &args.reference, None);
+    let result = pull_base(&store, &remote, runtime, &args.reference, None);
     bar.finish();
     let (base, _) = result.with_context(|| format!("Cannot pull `{}`", args.reference))?;
     if !global.quiet {
@@ -34,8 +35,12 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
         // Attached SBOMs and provenance, from the referrers tag; a registry that
         // refuses the look-up only loses this listing.
         if !args.offline
-            && let Ok(attached) =
-                super::sbom_cmd::list_attached(&remote, &args.reference, &base.manifest_digest)
+            && let Ok(attached) = super::sbom_cmd::list_attached(
+                &remote,
+                runtime,
+                &args.reference,
+                &base.manifest_digest,
+            )
         {
             for artifact in attached {
                 eprintln!(
@@ -53,7 +58,7 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
+pub fn push(global: &GlobalArgs, args: &PushArgs, runtime: &Handle) -> anyhow::Result<()> {
     // The working directory's `airlock.toml` gives the `[registry]` settings.
     let settings = Resolved::project(global, Path::new("."))?;
     let from = match &args.from {
@@ -65,7 +70,7 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
     let bar = TransferBar::new(global.quiet || args.json);
     let mut remote = settings.remote(false);
     remote.progress = bar.clone();
-    let result = push_image(&remote, &args.reference, &image);
+    let result = push_image(&remote, runtime, &args.reference, &image);
     bar.finish();
     let summary = result.with_context(|| format!("Cannot push to `{}`", args.reference))?;
     // SBOMs and provenance a `build --sbom/--provenance` wrote beside the image.
@@ -73,6 +78,7 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<()> {
     let attached = super::sbom_cmd::attach(
         &settings,
         &remote,
+        runtime,
         &args.reference,
         &image.manifest,
         &documents,

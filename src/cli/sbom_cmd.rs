@@ -5,12 +5,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{GlobalArgs, SbomArgs, SbomChoice};
 use super::settings::Resolved;
 use crate::image::pull_base;
 use crate::pipeline::{BuildResult, OutputSpec, read_image};
-use crate::registry::{RemoteOptions, attach_documents, runtime};
+use crate::registry::{RemoteOptions, attach_documents};
 use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
 use crate::store::Store;
 
@@ -39,19 +40,21 @@ pub fn project_info(dir: &Path) -> ProjectInfo {
 }
 
 /// An image named on the command line: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]`
-/// or a registry reference (pulled into the store). The second value keeps an
-/// unpacked archive alive.
+/// or a registry reference (pulled into the store on `runtime`). The second value
+/// keeps an unpacked archive alive.
 pub fn load_image(
     settings: &Resolved,
     text: &str,
+    runtime: &Handle,
 ) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
-    load_image_with(settings, &settings.remote(false), text)
+    load_image_with(settings, &settings.remote(false), runtime, text)
 }
 
 /// [`load_image`], a registry reference pulled with `remote`.
 pub fn load_image_with(
     settings: &Resolved,
     remote: &RemoteOptions,
+    runtime: &Handle,
     text: &str,
 ) -> anyhow::Result<(ImageInput, Option<crate::pipeline::LocalImage>)> {
     if text.starts_with("oci:") || text.starts_with("docker-archive:") {
@@ -61,8 +64,8 @@ pub fn load_image_with(
         return Ok((input, Some(local)));
     }
     let store = Store::open(&settings.store_dir)?;
-    let (image, _) =
-        pull_base(&store, remote, text, None).with_context(|| format!("Cannot pull `{text}`"))?;
+    let (image, _) = pull_base(&store, remote, runtime, text, None)
+        .with_context(|| format!("Cannot pull `{text}`"))?;
     let input = ImageInput::from_store(&store, &image.manifest_digest)?;
     Ok((input, None))
 }
@@ -75,7 +78,7 @@ pub fn model(image: &ImageInput, project_dir: Option<&Path>) -> anyhow::Result<S
         .context("Cannot read the image's packages")
 }
 
-pub fn run(global: &GlobalArgs, args: &SbomArgs) -> anyhow::Result<()> {
+pub fn run(global: &GlobalArgs, args: &SbomArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::global(global);
     let format = match args.format {
         SbomChoice::Spdx => Format::Spdx,
@@ -84,7 +87,7 @@ pub fn run(global: &GlobalArgs, args: &SbomArgs) -> anyhow::Result<()> {
             anyhow::bail!("`airlock sbom` prints one format: `spdx` or `cyclonedx`")
         }
     };
-    let (image, _keep) = load_image(&settings, &args.image)?;
+    let (image, _keep) = load_image(&settings, &args.image, runtime)?;
     let sbom = model(&image, args.project_dir.as_deref())?;
     std::io::stdout()
         .write_all(&format.write(&sbom))
@@ -168,6 +171,7 @@ pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<Si
 pub fn attach(
     settings: &Resolved,
     remote: &RemoteOptions,
+    runtime: &Handle,
     reference: &str,
     manifest: &[u8],
     documents: &[SideDocument],
@@ -178,7 +182,6 @@ pub fn attach(
     let store = Store::open(&settings.store_dir)?;
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    let runtime = runtime()?;
     let mut attached = Vec::new();
     for doc in documents {
         let descriptors = runtime
@@ -198,10 +201,11 @@ pub fn attach(
 /// The artifacts attached to the image `digest` in `reference`'s repository.
 pub fn list_attached(
     remote: &RemoteOptions,
+    runtime: &Handle,
     reference: &str,
     digest: &crate::digest::Digest,
 ) -> anyhow::Result<Vec<crate::oci::Descriptor>> {
     let reference = remote.parse_reference(reference)?;
     let client = remote.client(&format!("the artifacts of `{reference}`"))?;
-    Ok(runtime()?.block_on(client.referrers(reference.repository(), digest))?)
+    Ok(runtime.block_on(client.referrers(reference.repository(), digest))?)
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use tokio::runtime::Handle;
 
 use super::args::{GlobalArgs, VerifyArgs};
 use super::reporter::Spinner;
@@ -59,7 +60,7 @@ struct Target {
 
 /// IMAGE as given, or, when it names a deployment in `airlock.toml`, that
 /// deployment's current image from its record.
-fn target(settings: &Resolved, args: &VerifyArgs) -> anyhow::Result<Target> {
+fn target(settings: &Resolved, args: &VerifyArgs, runtime: &Handle) -> anyhow::Result<Target> {
     if !settings.file.deployments.contains_key(&args.image) {
         return Ok(Target {
             image: args.image.clone(),
@@ -69,7 +70,7 @@ fn target(settings: &Resolved, args: &VerifyArgs) -> anyhow::Result<Target> {
             exclude_dags: args.exclude_dags,
         });
     };
-    let deployment = super::deployment_cmd::open(settings, &args.image)?;
+    let deployment = super::deployment_cmd::open(settings, &args.image, runtime)?;
     let stored = deployment
         .read_record()
         .with_context(|| format!("Cannot read the record of `{}`", args.image))?
@@ -89,7 +90,7 @@ fn target(settings: &Resolved, args: &VerifyArgs) -> anyhow::Result<Target> {
     })
 }
 
-pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
+pub fn run(global: &GlobalArgs, args: &VerifyArgs, runtime: &Handle) -> anyhow::Result<bool> {
     let started = Instant::now();
     // A local image names no deployment: `airlock.toml` is read for a registry one.
     let local = args.image.starts_with("oci:") || args.image.starts_with("docker-archive:");
@@ -98,9 +99,9 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
     } else {
         Resolved::project(global, &args.project_dir)?
     };
-    let target = target(&settings, args)?;
+    let target = target(&settings, args, runtime)?;
     let (image, _keep) =
-        super::sbom_cmd::load_image_with(&settings, &target.remote, &target.image)?;
+        super::sbom_cmd::load_image_with(&settings, &target.remote, runtime, &target.image)?;
     let epoch = image
         .config
         .get("created")
@@ -148,6 +149,7 @@ pub fn run(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<bool> {
             project_dir,
             store_dir.clone(),
             settings.flags_remote(false),
+            runtime.clone(),
             epoch,
         )
     };

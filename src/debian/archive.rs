@@ -28,8 +28,6 @@ pub enum ArchiveError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("Cannot start the async runtime for downloads")]
-    Runtime(#[source] std::io::Error),
     #[error("`{url}` answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("Reading `{url}` failed: {reason}")]
@@ -133,25 +131,26 @@ pub struct DebRequest {
     pub bases: Vec<String>,
 }
 
-/// The archive client. Blocking: it runs its own small runtime.
+/// The archive client. Blocking: its requests run on the runtime it is given.
 pub struct ArchiveClient<'s> {
     store: &'s Store,
     http: Option<HttpClient>,
-    runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Handle,
 }
 
 impl<'s> ArchiveClient<'s> {
     /// `offline` forbids every request: only what the store holds can be used.
-    pub fn new(store: &'s Store, offline: bool) -> Result<Self, ArchiveError> {
+    /// Requests run on `runtime` (a multi-thread runtime's handle).
+    pub fn new(
+        store: &'s Store,
+        offline: bool,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, ArchiveError> {
         let http = if offline {
             None
         } else {
             Some(HttpClient::new(&HttpSettings::default())?)
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ArchiveError::Runtime)?;
         Ok(Self {
             store,
             http,
@@ -435,8 +434,7 @@ impl crate::hint::Hint for ArchiveError {
             Self::NotFound { .. } => vec![
                 "old versions leave a live archive: add a snapshot mirror to `fallback-urls` in the `[debian]` section of `airlock.toml`, or re-lock with `airlock lock`".into(),
             ],
-            Self::Runtime(..)
-            | Self::Status { .. }
+            Self::Status { .. }
             | Self::Body { .. }
             | Self::NoIndex { .. }
             | Self::Decompress { .. } => Vec::new(),

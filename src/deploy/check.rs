@@ -16,15 +16,17 @@ pub struct CheckSummary {
 
 /// Checks the project's Python files, with `dags` (the walked DAG folder that
 /// ships) in place of the project's own `dags/` when `other_folder` says it came
-/// from elsewhere (`--dags-path`). Fails on any error.
+/// from elsewhere (`--dags-path`). A registry base is pulled on `runtime`. Fails on
+/// any error.
 pub fn check_dags(
     project: &Project,
     store: &Store,
     remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
     dags: &[WalkedEntry],
     other_folder: bool,
 ) -> Result<CheckSummary, DeployError> {
-    let (facts, lock) = locked_base_facts(store, project, None, remote)?;
+    let (facts, lock) = locked_base_facts(store, project, None, remote, runtime)?;
     let mut input = project_check_input(store, project, &facts, lock.as_ref(), None)?;
     let prefix = format!("{DAGS_DIR}/");
     input.files.retain(|f| !f.path.starts_with(&prefix));

@@ -10,9 +10,7 @@ use super::DeployError;
 use crate::digest::Digest;
 use crate::oci::{DescriptorExt as _, ImageManifest};
 use crate::pipeline::{BuildError, LocalImage, OutputSpec, read_image};
-use crate::registry::{
-    BlobSource, Platform, PlatformExt as _, RegistryError, RemoteOptions, runtime,
-};
+use crate::registry::{BlobSource, Platform, PlatformExt as _, RegistryError, RemoteOptions};
 use crate::store::Store;
 
 /// An image ready to push, with its parsed config.
@@ -88,10 +86,11 @@ pub fn from_store(store: &Store, manifest: &Digest) -> Result<DeployImage, Deplo
 }
 
 /// A prebuilt image: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]` or a registry
-/// reference (pulled into the store, linux/amd64 chosen from an index).
+/// reference (pulled into the store on `runtime`, linux/amd64 chosen from an index).
 pub fn prebuilt(
     name: &str,
     remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
     store: &Store,
 ) -> Result<DeployImage, DeployError> {
     if name.starts_with("oci:") || name.starts_with("docker-archive:") {
@@ -100,10 +99,8 @@ pub fn prebuilt(
     }
     let reference = remote.parse_reference(name).map_err(BuildError::from)?;
     let client = remote.client(&format!("the image `{name}`"))?;
-    let pulled =
-        runtime()?.block_on(
-            client.pull_image(&reference, &Platform::linux_amd64(), |d| store.blob_path(d)),
-        );
+    let pulled = runtime
+        .block_on(client.pull_image(&reference, &Platform::linux_amd64(), |d| store.blob_path(d)));
     let image = match pulled {
         Ok(image) => image,
         Err(RegistryError::NoPlatform { platform, .. }) => {

@@ -13,16 +13,16 @@ use crate::digest::Digest;
 use crate::oci::{Descriptor, DescriptorExt as _, ImageManifest, descriptor, media_types};
 use crate::registry::{
     BlobSource, RegistryClient, RegistryError, RemoteOptions, Repository, attach_documents,
-    runtime, stored_blob,
+    stored_blob,
 };
 use crate::store::Store;
 
-/// The registry client and async runtime of one deployment.
+/// The registry client of one deployment, and the runtime its requests run on.
 pub struct DeploymentRemote {
     pub deployment: Deployment,
     pub store: Store,
     client: RegistryClient,
-    runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Handle,
 }
 
 fn is_not_found(error: &RegistryError) -> bool {
@@ -30,17 +30,20 @@ fn is_not_found(error: &RegistryError) -> bool {
 }
 
 impl DeploymentRemote {
+    /// The deployment's registry side; its requests run on `runtime` (the process's
+    /// one runtime, made by the CLI).
     pub fn new(
         deployment: Deployment,
         remote: &RemoteOptions,
         store: Store,
+        runtime: tokio::runtime::Handle,
     ) -> Result<Self, DeployError> {
         let client = remote.client(&format!("deployment `{}`", deployment.name))?;
         Ok(Self {
             deployment,
             store,
             client,
-            runtime: runtime()?,
+            runtime,
         })
     }
 

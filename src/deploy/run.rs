@@ -55,6 +55,9 @@ pub struct DeployOptions {
     /// `-e/--env`: `KEY=VALUE` lines set for the tests.
     pub env_file: Option<PathBuf>,
     pub remote: RemoteOptions,
+    /// The process's async runtime (made by the CLI): every registry request and the
+    /// build run on it.
+    pub runtime: tokio::runtime::Handle,
     pub source_date_epoch: u64,
 }
 
@@ -68,6 +71,7 @@ impl DeployOptions {
                 project.root.clone(),
                 self.store_dir.clone(),
                 self.remote.clone(),
+                self.runtime.clone(),
                 self.source_date_epoch,
             )
         }
@@ -273,7 +277,12 @@ impl<'a> Deploy<'a> {
             .remote
             .clone()
             .with_settings(&project.settings.registry, &project.root);
-        let registry = DeploymentRemote::new(deployment.clone(), &remote, store.clone())?;
+        let registry = DeploymentRemote::new(
+            deployment.clone(),
+            &remote,
+            store.clone(),
+            options.runtime.clone(),
+        )?;
         Ok(Self {
             options,
             reporter,
@@ -395,6 +404,7 @@ impl<'a> Deploy<'a> {
                 &self.project,
                 &self.store,
                 &self.remote,
+                &options.runtime,
                 dags,
                 other_folder,
             )?));
@@ -459,7 +469,7 @@ impl<'a> Deploy<'a> {
         let target = format!("{}:{tag}", deployment.images);
         self.reporter
             .step(&format!("pushing the image to {target}"));
-        let pushed = push_image(&self.remote, &target, &image.local)?;
+        let pushed = push_image(&self.remote, &options.runtime, &target, &image.local)?;
         self.reporter.step("attaching the SBOMs and the provenance");
         let documents = documents(options, project, git, &image, image_has_dags)?;
         let attached = self.registry.attach(&image.local.manifest, &documents)?;
@@ -572,7 +582,7 @@ fn deploy_image(
 ) -> Result<DeployImage, DeployError> {
     if let Some(name) = &options.image_name {
         reporter.step(&format!("reading the image {name}"));
-        return prebuilt(name, remote, store);
+        return prebuilt(name, remote, &options.runtime, store);
     }
     let result = build(
         &BuildOptions {

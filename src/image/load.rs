@@ -51,11 +51,13 @@ fn layout_of(
 /// Loads the project's `FROM` image into the store. `pinned` is the manifest digest
 /// the lock holds for the same `FROM` text: a registry base is then taken by digest
 /// (from the store when it is there), so a locked build never follows a moved tag.
+/// A registry base is pulled on `runtime`.
 pub fn load_base(
     store: &Store,
     project: &Project,
     base_layout: Option<&Path>,
     remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
     pinned: Option<&Digest>,
 ) -> Result<(BaseImage, BaseOrigin), ImageError> {
     let text = project.dockerfile.from.image.clone();
@@ -85,6 +87,6 @@ pub fn load_base(
         }
         return Ok((base, BaseOrigin::Layout(layout)));
     }
-    let (base, repository) = pull_base(store, remote, &text, pinned)?;
+    let (base, repository) = pull_base(store, remote, runtime, &text, pinned)?;
     Ok((base, BaseOrigin::Registry(repository)))
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{BaseImage, ImageError, base_from_store};
 use crate::digest::Digest;
-use crate::registry::{Platform, PlatformExt as _, Reference, RemoteOptions, Repository, runtime};
+use crate::registry::{Platform, PlatformExt as _, Reference, RemoteOptions, Repository};
 use crate::store::Store;
 
 /// Where a base image came from, for cross-repository mounts on push.
@@ -15,10 +15,12 @@ pub enum BaseOrigin {
 }
 
 /// The base `text` names, from the store when `pinned` is there, else pulled (by
-/// `pinned` when given, so a locked build gets exactly the locked image).
+/// `pinned` when given, so a locked build gets exactly the locked image). The pull
+/// runs on `runtime`.
 pub fn pull_base(
     store: &Store,
     remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
     text: &str,
     pinned: Option<&Digest>,
 ) -> Result<(BaseImage, Repository), ImageError> {
@@ -37,7 +39,7 @@ pub fn pull_base(
         Some(digest) => Reference::with_digest(repository.clone(), digest.clone()),
         None => reference,
     };
-    let image = runtime()?
+    let image = runtime
         .block_on(client.pull_image(&target, &Platform::linux_amd64(), |d| store.blob_path(d)))?;
     let digest = store.put_bytes(&image.manifest.bytes)?;
     if let Some(index) = &image.index {

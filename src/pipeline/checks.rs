@@ -16,18 +16,27 @@ use crate::registry::RemoteOptions;
 use crate::store::Store;
 
 /// The facts of the base `project` builds on (by the digest its lock pins, from
-/// `base_layout` or wherever the project says), and the lock (`None` before the first).
+/// `base_layout` or wherever the project says, pulled on `runtime`), and the lock
+/// (`None` before the first).
 pub fn locked_base_facts(
     store: &Store,
     project: &Project,
     base_layout: Option<&Path>,
     remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<(BaseFacts, Option<Lockfile>), BuildError> {
     let lock = Lockfile::read(&project.root.join(LOCK_FILE))?;
     let pinned = lock
         .as_ref()
         .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
-    let (base, _) = load_base(store, project, base_layout, remote, pinned.as_ref())?;
+    let (base, _) = load_base(
+        store,
+        project,
+        base_layout,
+        remote,
+        runtime,
+        pinned.as_ref(),
+    )?;
     let facts = read_facts(store, &base)?;
     Ok((facts, lock))
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::load::Session;
 use crate::debian::{
     ArchiveClient, ArchiveError, ContentSink, Deb, DebRequest, InstallBase, InstallError,
     Installed, Keyring, KeyringError, LayerKind, PackageRequest, PackagesTxtError, Repository,
@@ -283,12 +284,14 @@ pub fn repositories(
     Ok(out)
 }
 
-/// Resolves `packages.txt` against the archive and returns the lock's Debian part.
+/// Resolves `packages.txt` against the archive (requests on `runtime`) and returns
+/// the lock's Debian part.
 pub fn lock_packages(
     store: &Store,
     project: &Project,
     facts: &BaseFacts,
     offline: bool,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<Option<(DebianLock, Vec<LockedDeb>)>, DebianError> {
     let text = project
         .inputs
@@ -308,7 +311,7 @@ pub fn lock_packages(
     if repos.is_empty() {
         return Err(DebianError::NoSources);
     }
-    let client = ArchiveClient::new(store, false)?;
+    let client = ArchiveClient::new(store, false, runtime.clone())?;
     let mut universe = Universe::new(crate::debian::ARCH);
     let mut index_source: BTreeMap<usize, usize> = BTreeMap::new();
     let mut sources = Vec::new();
@@ -503,9 +506,9 @@ fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
     Ok(())
 }
 
-/// Makes the layer of the locked `.deb`s (fetched by hash unless the store has them).
-/// `reused` when the store held the installed tree's layer already. The record is not
-/// stored under [`layer_key`]: `realise.rs` does that.
+/// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
+/// has them). `reused` when the store held the installed tree's layer already. The
+/// record is not stored under [`layer_key`]: `realise.rs` does that.
 pub fn debian_layer(
     store: &Store,
     lock: &Lockfile,
@@ -513,6 +516,7 @@ pub fn debian_layer(
     fallback_urls: &[String],
     offline: bool,
     mtime: u64,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<DebianLayer, DebianError> {
     let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
     let requests: Vec<DebRequest> = lock
@@ -533,7 +537,7 @@ pub fn debian_layer(
             }
         })
         .collect();
-    let client = ArchiveClient::new(store, offline)?;
+    let client = ArchiveClient::new(store, offline, runtime.clone())?;
     let paths = client.debs(&requests)?;
     let mut debs = Vec::with_capacity(paths.len());
     for (path, locked) in paths.iter().zip(&lock.debs) {
@@ -608,15 +612,20 @@ pub fn debian_layer(
 /// an input, then the packages from the lock on disk when it is still fresh, or a
 /// new resolution when the lock may be updated. A stale lock under `--locked` is
 /// left for the caller's staleness check to refuse.
-pub fn fill_lock(
+pub(super) fn fill_lock(
     wanted: &mut Lockfile,
     on_disk: Option<&Lockfile>,
     may_update: bool,
-    store: &Store,
-    project: &Project,
-    facts: &BaseFacts,
+    session: &Session,
     offline: bool,
 ) -> Result<(), DebianError> {
+    let Session {
+        store,
+        project,
+        facts,
+        runtime,
+        ..
+    } = session;
     if let Some(digest) = settings_digest(&project.settings.debian) {
         wanted.inputs.insert(SETTINGS_INPUT.to_string(), digest);
     }
@@ -630,7 +639,7 @@ pub fn fill_lock(
     if !may_update {
         return Ok(());
     }
-    if let Some((debian, debs)) = lock_packages(store, project, facts, offline)? {
+    if let Some((debian, debs)) = lock_packages(store, project, facts, offline, runtime)? {
         wanted.debian = Some(debian);
         wanted.debs = debs;
     }

@@ -22,6 +22,8 @@ pub(super) struct Session {
     pub lock_path: PathBuf,
     pub on_disk: Option<Lockfile>,
     pub remote: RemoteOptions,
+    /// Where the network work of this run goes (the options' runtime).
+    pub runtime: tokio::runtime::Handle,
     pub base: BaseImage,
     pub origin: BaseOrigin,
     pub facts: BaseFacts,
@@ -53,6 +55,7 @@ pub(super) fn load(
         &project,
         options.base_layout.as_deref(),
         &remote,
+        &options.runtime,
         pinned.as_ref(),
     )?;
     let onbuild = plan_onbuild(&base.onbuild())?;
@@ -80,6 +83,7 @@ pub(super) fn load(
         lock_path,
         on_disk,
         remote,
+        runtime: options.runtime.clone(),
         base,
         origin,
         facts,

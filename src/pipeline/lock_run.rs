@@ -38,9 +38,7 @@ pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSumma
         &mut wanted,
         keep,
         options.lock_mode == LockMode::Update,
-        &session.store,
-        &session.project,
-        &session.facts,
+        &session,
         session.remote.offline,
     )?;
     let python_options = session.python_options(options);
@@ -83,15 +81,7 @@ pub fn check_lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<(),
         return Err(stale(path, "it does not exist"));
     }
     let (session, mut wanted) = load(options, reporter)?;
-    super::debian::fill_lock(
-        &mut wanted,
-        None,
-        false,
-        &session.store,
-        &session.project,
-        &session.facts,
-        true,
-    )?;
+    super::debian::fill_lock(&mut wanted, None, false, &session, true)?;
     match &session.on_disk {
         None => Err(stale(session.lock_path, "it does not exist")),
         Some(lock) => match lock.staleness(&wanted) {

@@ -32,6 +32,9 @@ pub struct BuildOptions {
     pub lock_mode: LockMode,
     /// Registry settings (from flags; `airlock.toml` is merged in by the build).
     pub remote: RemoteOptions,
+    /// The process's async runtime (made by the CLI): pulls, pushes, index requests
+    /// and downloads run on it.
+    pub runtime: tokio::runtime::Handle,
     /// Re-resolve a registry base's tag instead of taking the locked digest.
     pub upgrade_base: bool,
     /// `--push REF`: push the image after writing the output.
@@ -42,12 +45,13 @@ pub struct BuildOptions {
 
 impl BuildOptions {
     /// A plain build of `project_dir`: its default output, the lock updated when
-    /// stale, timestamps at `source_date_epoch`, no push. Callers change what differs
-    /// with struct update syntax.
+    /// stale, timestamps at `source_date_epoch`, no push, network work on `runtime`.
+    /// Callers change what differs with struct update syntax.
     pub fn new(
         project_dir: PathBuf,
         store_dir: PathBuf,
         remote: RemoteOptions,
+        runtime: tokio::runtime::Handle,
         source_date_epoch: u64,
     ) -> Self {
         Self {
@@ -60,6 +64,7 @@ impl BuildOptions {
             source_date_epoch,
             lock_mode: LockMode::Update,
             remote,
+            runtime,
             upgrade_base: false,
             push: None,
             python: PythonOptions::default(),

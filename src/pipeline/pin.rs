@@ -33,9 +33,7 @@ pub(super) fn pin(
         &mut wanted,
         session.on_disk.as_ref(),
         options.lock_mode == LockMode::Update,
-        &session.store,
-        &session.project,
-        &session.facts,
+        &session,
         session.remote.offline,
     )?;
     // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved).
@@ -113,6 +111,7 @@ impl Session {
                 options: python_options,
                 store: &self.store,
                 reporter,
+                runtime: &self.runtime,
             },
             wanted,
         )

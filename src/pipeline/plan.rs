@@ -64,6 +64,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         fallback_urls: &project.settings.debian.fallback_urls,
         offline: session.remote.offline,
         mtime,
+        runtime: &session.runtime,
     })];
     // No Python plan when the project asks for no wheels.
     if let Some(python) = &pinned.python {
@@ -73,6 +74,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
             facts,
             options: &pinned.python_options,
             mtime,
+            runtime: &session.runtime,
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));

@@ -9,7 +9,7 @@ use crate::oci::{
     DescriptorExt as _, ImageManifest, LayoutImage, OciError, annotation, media_types,
     read_docker_archive, select_image,
 };
-use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptions, runtime};
+use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptions};
 
 /// An image on disk, ready to push.
 #[derive(Debug)]
@@ -90,9 +90,11 @@ pub struct PushSummary {
 }
 
 /// Pushes `image` to `target` (`registry/repo[:tag]`). A base that lives in another
-/// repository of the same registry is mounted instead of uploaded.
+/// repository of the same registry is mounted instead of uploaded. The push runs on
+/// `runtime`.
 pub fn push_image(
     remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
     target: &str,
     image: &LocalImage,
 ) -> Result<PushSummary, BuildError> {
@@ -123,7 +125,7 @@ pub fn push_image(
         tags: reference.tag().map(str::to_string).into_iter().collect(),
         mount_from,
     };
-    let report = runtime()?.block_on(client.push_image(reference.repository(), &push))?;
+    let report = runtime.block_on(client.push_image(reference.repository(), &push))?;
     let count = |wanted: BlobOutcome| report.blobs.iter().filter(|(_, o)| *o == wanted).count();
     Ok(PushSummary {
         reference: reference.to_string(),

@@ -13,10 +13,9 @@ use std::sync::Arc;
 use pep508_rs::PackageName;
 use sha2::{Digest as _, Sha256};
 
+use super::layers::PythonStep;
 use super::options::Reporter;
-use super::python_stage::{
-    DOWNLOADS_AT_ONCE, PythonError, PythonOptions, PythonPlan, http, runtime,
-};
+use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonPlan, http};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
@@ -56,18 +55,22 @@ pub(super) fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime:
     Digest::from_sha256(h.finalize().into())
 }
 
-/// Makes the Python layer for the locked wheels: downloaded (by hash) unless the
-/// store has them, installed and written. The record is not stored under
-/// [`layer_key`]: `realise.rs` does that.
+/// Makes the Python layer for the locked wheels: downloaded (by hash, on the step's
+/// runtime) unless the store has them, installed and written. The record is not
+/// stored under [`layer_key`]: `realise.rs` does that.
 pub fn python_layer(
-    lock: &Lockfile,
-    plan: &PythonPlan,
-    facts: &BaseFacts,
+    step: &PythonStep<'_>,
     store: &Store,
-    mtime: u64,
-    options: &PythonOptions,
     reporter: &dyn Reporter,
 ) -> Result<LayerRecord, PythonError> {
+    let PythonStep {
+        lock,
+        plan,
+        facts,
+        options,
+        mtime,
+        runtime,
+    } = *step;
     let fetches: Vec<WheelFetch> = lock
         .wheels
         .iter()
@@ -84,7 +87,7 @@ pub fn python_layer(
     if lock.wheels.iter().any(|w| !store.has_blob(&w.sha256)) {
         reporter.step("downloading wheels");
         let http = http(options)?;
-        runtime()?.block_on(fetch_wheels(
+        runtime.block_on(fetch_wheels(
             &http,
             store,
             &fetches,

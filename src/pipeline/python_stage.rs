@@ -107,8 +107,6 @@ pub enum PythonError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("Cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -150,6 +148,8 @@ pub struct PythonContext<'a> {
     /// Index cache (pages and metadata) inside the store.
     pub store: &'a Store,
     pub reporter: &'a dyn Reporter,
+    /// Where the index requests and downloads run.
+    pub runtime: &'a tokio::runtime::Handle,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -362,14 +362,6 @@ pub(super) fn http(options: &PythonOptions) -> Result<HttpClient, PythonError> {
     })?)
 }
 
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime, PythonError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(PythonError::Runtime)
-}
-
 /// Fills `wanted.python`, `wanted.wheels` and the included files' hashes: from the
 /// lock on disk when nothing they depend on changed, else by resolving.
 pub fn lock_python(
@@ -561,7 +553,7 @@ fn resolve(
         )
         .with_find_links(local_files, link_pages),
     );
-    let rt = runtime()?;
+    let rt = ctx.runtime;
     check_contradictions(file, &plan.environment)?;
     let wheels = if file.is_fully_hashed() {
         rt.block_on(hashed_wheels(&client, file, &plan.environment))?
@@ -966,7 +958,6 @@ impl crate::hint::Hint for PythonError {
             Self::Corrupt { .. }
             | Self::ExcludeNewer(..)
             | Self::Contradiction { .. }
-            | Self::Runtime(..)
             | Self::Read { .. } => Vec::new(),
         }
     }

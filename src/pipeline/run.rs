@@ -30,6 +30,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
         &session.project.root,
         &session.store,
         &session.remote,
+        &session.runtime,
     );
     let (output, push) = outputs::write_all(&outputs, &image, reporter)?;
     let base = &session.base;

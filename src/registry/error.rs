@@ -76,8 +76,6 @@ pub enum RegistryError {
     /// The HTTP client could not be set up (e.g. a CA file that does not read).
     #[error(transparent)]
     Client(HttpError),
-    #[error("Cannot start the async runtime")]
-    Runtime(#[source] io::Error),
     #[error("Gave up on {action} after {attempts} attempts")]
     Exhausted {
         action: String,
@@ -158,7 +156,6 @@ impl crate::hint::Hint for RegistryError {
             | Self::InvalidManifest { .. }
             | Self::ManifestTooLarge { .. }
             | Self::NoPlatform { .. }
-            | Self::Runtime(..)
             | Self::Io { .. } => Vec::new(),
         }
     }

@@ -30,4 +30,4 @@ pub use progress::{BlobOutcome, NoProgress, Progress};
 pub use push::{BlobSource, ImagePush, PushReport};
 pub use reference::{Reference, ReferenceError, Repository};
 pub use referrers::{EMPTY_CONFIG, EMPTY_MEDIA_TYPE, artifact_manifest, referrers_tag};
-pub use remote_options::{RegistryDefaults, RemoteOptions, runtime};
+pub use remote_options::{RegistryDefaults, RemoteOptions};

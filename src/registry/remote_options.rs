@@ -1,6 +1,6 @@
-//! How to reach registries (flags merged with `airlock.toml`'s `[registry]`), the
-//! client set up from it, and the async runtime that drives the client from
-//! synchronous code.
+//! How to reach registries (flags merged with `airlock.toml`'s `[registry]`) and the
+//! client set up from it. Synchronous callers drive the async client on the runtime
+//! handle the CLI hands them (`cli` makes the process's one runtime).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -108,13 +108,4 @@ impl RemoteOptions {
         let credentials = Arc::new(CredentialStore::new(CredentialEnv::from_process()));
         Ok(RegistryClient::new(http, credentials, config).with_progress(self.progress.clone()))
     }
-}
-
-/// A runtime for the async registry client, driven from synchronous code.
-pub fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(RegistryError::Runtime)
 }

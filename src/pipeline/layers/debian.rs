@@ -18,6 +18,8 @@ pub(in crate::pipeline) struct DebianStep<'a> {
     pub fallback_urls: &'a [String],
     pub offline: bool,
     pub mtime: u64,
+    /// Where the `.deb` downloads run.
+    pub runtime: &'a tokio::runtime::Handle,
 }
 
 impl LayerStep for DebianStep<'_> {
@@ -54,6 +56,7 @@ impl LayerStep for DebianStep<'_> {
             self.fallback_urls,
             self.offline,
             self.mtime,
+            self.runtime,
         )?;
         keep_skipped(store, key, &layer.skipped)?;
         Ok(StoredLayer {

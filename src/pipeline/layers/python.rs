@@ -18,6 +18,8 @@ pub(in crate::pipeline) struct PythonStep<'a> {
     pub facts: &'a BaseFacts,
     pub options: &'a PythonOptions,
     pub mtime: u64,
+    /// Where the wheel downloads run.
+    pub runtime: &'a tokio::runtime::Handle,
 }
 
 impl LayerStep for PythonStep<'_> {
@@ -46,15 +48,7 @@ impl LayerStep for PythonStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        let record = python_layer(
-            self.lock,
-            self.plan,
-            self.facts,
-            store,
-            self.mtime,
-            self.options,
-            reporter,
-        )?;
+        let record = python_layer(self, store, reporter)?;
         Ok(StoredLayer {
             record,
             reused: false,

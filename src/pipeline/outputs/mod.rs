@@ -38,12 +38,13 @@ pub(super) enum Written {
 }
 
 /// The outputs of a build: the one `--output` names (else the project's default,
-/// `.airlock/oci`), then the registry `--push` names.
+/// `.airlock/oci`), then the registry `--push` names (pushed on `runtime`).
 pub(super) fn requested<'a>(
     options: &BuildOptions,
     project: &Path,
     store: &'a Store,
     remote: &'a RemoteOptions,
+    runtime: &'a tokio::runtime::Handle,
 ) -> Vec<Box<dyn Output + 'a>> {
     let spec = options
         .output
@@ -67,6 +68,7 @@ pub(super) fn requested<'a>(
         Box::new(RegistryPush {
             target: target.clone(),
             remote,
+            runtime,
         })
     });
     std::iter::once(local).chain(push).collect()
@@ -94,11 +96,21 @@ pub(super) fn write_all(
 mod tests {
     use super::*;
 
-    fn options(output: Option<&str>, push: Option<&str>) -> BuildOptions {
+    fn options(
+        output: Option<&str>,
+        push: Option<&str>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> BuildOptions {
         BuildOptions {
             output: output.map(|o| OutputSpec::parse(o).expect("spec")),
             push: push.map(str::to_string),
-            ..BuildOptions::new("p".into(), "s".into(), RemoteOptions::default(), 0)
+            ..BuildOptions::new(
+                "p".into(),
+                "s".into(),
+                RemoteOptions::default(),
+                runtime.handle().clone(),
+                0,
+            )
         }
     }
 
@@ -107,21 +119,30 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("store")).expect("store");
         let remote = RemoteOptions::default();
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let handle = runtime.handle();
         let project = dir.path().join("project");
         let names = |options: &BuildOptions| -> Vec<String> {
-            requested(options, &project, &store, &remote)
+            requested(options, &project, &store, &remote, handle)
                 .iter()
                 .map(|o| o.describe())
                 .collect()
         };
         let default = format!("oci:{}:latest", project.join(".airlock/oci").display());
-        assert_eq!(names(&options(None, None)), std::slice::from_ref(&default));
         assert_eq!(
-            names(&options(None, Some("127.0.0.1:5000/app:1"))),
+            names(&options(None, None, &runtime)),
+            std::slice::from_ref(&default)
+        );
+        assert_eq!(
+            names(&options(None, Some("127.0.0.1:5000/app:1"), &runtime)),
             [default, "127.0.0.1:5000/app:1".to_string()]
         );
         assert_eq!(
-            names(&options(Some("docker-archive:out.tar:app:1"), None)),
+            names(&options(
+                Some("docker-archive:out.tar:app:1"),
+                None,
+                &runtime
+            )),
             ["docker-archive:out.tar:app:1"]
         );
     }

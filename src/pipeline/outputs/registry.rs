@@ -13,6 +13,7 @@ use crate::registry::RemoteOptions;
 pub(in crate::pipeline) struct RegistryPush<'a> {
     pub target: String,
     pub remote: &'a RemoteOptions,
+    pub runtime: &'a tokio::runtime::Handle,
 }
 
 impl Output for RegistryPush<'_> {
@@ -37,7 +38,7 @@ impl Output for RegistryPush<'_> {
             });
         let blobs = std::iter::once(config).chain(layers).collect();
         let local = LocalImage::new(image.manifest.clone(), blobs)?;
-        let summary = push_image(self.remote, &self.target, &local)?;
+        let summary = push_image(self.remote, self.runtime, &self.target, &local)?;
         Ok(Written::Pushed(summary))
     }
 }
