@@ -108,6 +108,7 @@ pub struct Relation {
 impl Relation {
     /// Whether the relation applies when building for `arch` with the given active
     /// build profiles (usually none).
+    #[cfg(test)]
     pub fn applies(&self, arch: &str, active_profiles: &[&str]) -> bool {
         let arch_ok = match self.arches.first() {
             None => true,
@@ -169,6 +170,7 @@ pub struct Dependency {
 impl Dependency {
     /// This dependency with the alternatives that do not apply to `arch` and the
     /// active profiles removed; `None` when none is left (the item is void).
+    #[cfg(test)]
     pub fn restrict(&self, arch: &str, active_profiles: &[&str]) -> Option<Dependency> {
         let alternatives: Vec<Relation> = self
             .alternatives
@@ -255,6 +257,7 @@ pub fn parse_provides(field: &str) -> Result<Vec<Provide>, RelationError> {
 
 /// Keeps the dependencies that apply to `arch` with `active_profiles`, each reduced
 /// to its applicable alternatives.
+#[cfg(test)]
 pub fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Vec<Dependency> {
     deps.iter()
         .filter_map(|d| d.restrict(arch, active_profiles))
@@ -263,6 +266,7 @@ pub fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Ve
 
 /// Debian architecture wildcard matching: `any`, `<os>-any`, `any-<cpu>`, or an
 /// exact name. A plain name like `amd64` is the Linux port of that CPU.
+#[cfg(test)]
 fn arch_matches(pattern: &str, arch: &str) -> bool {
     if pattern == arch || pattern == "any" {
         return true;

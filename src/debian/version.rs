@@ -114,6 +114,7 @@ impl Version {
     }
 
     /// The epoch; 0 when absent.
+    #[cfg(test)]
     pub fn epoch(&self) -> u64 {
         self.epoch
     }

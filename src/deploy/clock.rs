@@ -31,6 +31,7 @@ impl Timestamp {
         Self { millis }
     }
 
+    #[cfg(test)]
     pub fn from_millis(millis: u64) -> Self {
         Self { millis }
     }

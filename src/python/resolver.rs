@@ -262,6 +262,7 @@ pub struct BaseDist {
 
 impl BaseDist {
     /// An installed distribution whose requirements are unknown.
+    #[cfg(test)]
     pub fn new(version: Version) -> Self {
         Self {
             version,
