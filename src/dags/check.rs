@@ -54,7 +54,7 @@ pub struct Exceptions {
 
 impl Exceptions {
     #[cfg(test)]
-    pub fn parse(text: &str) -> Self {
+    fn parse(text: &str) -> Self {
         let mut exceptions = Self::default();
         exceptions.extend(text);
         exceptions
@@ -222,7 +222,7 @@ fn normalize(path: &str) -> String {
 /// tests of [`check_project`]; every 100th DAG misspells a helper module so errors are
 /// rendered too.
 #[cfg(test)]
-pub fn synthetic_project(dag_count: usize) -> CheckInput {
+fn synthetic_project(dag_count: usize) -> CheckInput {
     use super::resolve::{Distribution, ProjectLayout, PythonVersion};
 
     let mut files = vec![

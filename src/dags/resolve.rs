@@ -71,7 +71,7 @@ impl PythonVersion {
 
     /// The newest version with a shipped standard-library list.
     #[cfg(test)]
-    pub fn latest() -> Self {
+    pub(crate) fn latest() -> Self {
         Self { minor: LAST_MINOR }
     }
 

@@ -70,7 +70,7 @@ impl NormalizedPath {
 
     /// The parent directory; `None` for the root.
     #[cfg(test)]
-    pub fn parent(&self) -> Option<NormalizedPath> {
+    fn parent(&self) -> Option<NormalizedPath> {
         if self.is_root() {
             return None;
         }

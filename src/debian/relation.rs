@@ -109,7 +109,7 @@ impl Relation {
     /// Whether the relation applies when building for `arch` with the given active
     /// build profiles (usually none).
     #[cfg(test)]
-    pub fn applies(&self, arch: &str, active_profiles: &[&str]) -> bool {
+    fn applies(&self, arch: &str, active_profiles: &[&str]) -> bool {
         let arch_ok = match self.arches.first() {
             None => true,
             Some(first) if first.negated => {
@@ -171,7 +171,7 @@ impl Dependency {
     /// This dependency with the alternatives that do not apply to `arch` and the
     /// active profiles removed; `None` when none is left (the item is void).
     #[cfg(test)]
-    pub fn restrict(&self, arch: &str, active_profiles: &[&str]) -> Option<Dependency> {
+    fn restrict(&self, arch: &str, active_profiles: &[&str]) -> Option<Dependency> {
         let alternatives: Vec<Relation> = self
             .alternatives
             .iter()
@@ -258,7 +258,7 @@ pub fn parse_provides(field: &str) -> Result<Vec<Provide>, RelationError> {
 /// Keeps the dependencies that apply to `arch` with `active_profiles`, each reduced
 /// to its applicable alternatives.
 #[cfg(test)]
-pub fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Vec<Dependency> {
+fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Vec<Dependency> {
     deps.iter()
         .filter_map(|d| d.restrict(arch, active_profiles))
         .collect()

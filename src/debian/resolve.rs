@@ -142,7 +142,7 @@ pub fn resolve(
 /// `required`/`minbase` variants (which also add apt), not `essential`; a project
 /// that wants them lists them in `packages.txt`.
 #[cfg(test)]
-pub fn essential_set(universe: &Universe) -> Result<Vec<ResolvedPackage>, ResolveError> {
+fn essential_set(universe: &Universe) -> Result<Vec<ResolvedPackage>, ResolveError> {
     use std::collections::BTreeSet;
 
     let installed = Installed::default();

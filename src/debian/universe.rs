@@ -191,7 +191,7 @@ impl Universe {
 
     /// The label an index was added with.
     #[cfg(test)]
-    pub fn index_label(&self, id: usize) -> Option<&str> {
+    fn index_label(&self, id: usize) -> Option<&str> {
         self.labels.get(id).map(String::as_str)
     }
 
@@ -230,7 +230,7 @@ impl Universe {
 
     /// Number of package versions held.
     #[cfg(test)]
-    pub fn version_count(&self) -> usize {
+    pub(crate) fn version_count(&self) -> usize {
         self.packages.len()
     }
 }
@@ -306,7 +306,7 @@ impl Installed {
     }
 
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.packages.is_empty()
     }
 }

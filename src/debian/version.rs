@@ -115,7 +115,7 @@ impl Version {
 
     /// The epoch; 0 when absent.
     #[cfg(test)]
-    pub fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 

@@ -32,7 +32,7 @@ impl Timestamp {
     }
 
     #[cfg(test)]
-    pub fn from_millis(millis: u64) -> Self {
+    pub(crate) fn from_millis(millis: u64) -> Self {
         Self { millis }
     }
 

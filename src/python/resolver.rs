@@ -263,7 +263,7 @@ pub struct BaseDist {
 impl BaseDist {
     /// An installed distribution whose requirements are unknown.
     #[cfg(test)]
-    pub fn new(version: Version) -> Self {
+    fn new(version: Version) -> Self {
         Self {
             version,
             requires_dist: None,

@@ -292,19 +292,13 @@ impl CompatibleTags {
 
     /// The tags, best first.
     #[cfg(test)]
-    pub fn iter(&self) -> impl Iterator<Item = &Tag> {
+    fn iter(&self) -> impl Iterator<Item = &Tag> {
         self.ordered.iter()
-    }
-
-    /// How many tags are accepted.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.ordered.len()
     }
 
     /// Whether no tag is accepted.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.ordered.is_empty()
     }
 
