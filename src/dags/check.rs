@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::diagnostic::{Diagnostic, SourceMap};
 use super::error::DagsError;
 use super::imports::collect_imports;
-use super::resolve::{Distribution, ModuleUniverse, ProjectLayout, PythonVersion};
+use super::resolve::ModuleUniverse;
 use super::syntax::parse_source;
 
 /// Astro's list of files allowed to fail its DAG integrity test.
@@ -53,7 +53,8 @@ pub struct Exceptions {
 }
 
 impl Exceptions {
-    pub fn parse(text: &str) -> Self {
+    #[cfg(test)]
+    fn parse(text: &str) -> Self {
         let mut exceptions = Self::default();
         exceptions.extend(text);
         exceptions
@@ -217,10 +218,13 @@ fn normalize(path: &str) -> String {
     path.replace('\\', "/").trim_start_matches("./").to_owned()
 }
 
-/// A generated project of `dag_count` typical DAG files (plus a few helpers) for timing
-/// [`check_project`]; every 100th DAG misspells a helper module so errors are rendered
-/// too.
-pub fn synthetic_project(dag_count: usize) -> CheckInput {
+/// A generated project of `dag_count` typical DAG files (plus a few helpers) for the
+/// tests of [`check_project`]; every 100th DAG misspells a helper module so errors are
+/// rendered too.
+#[cfg(test)]
+fn synthetic_project(dag_count: usize) -> CheckInput {
+    use super::resolve::{Distribution, ProjectLayout, PythonVersion};
+
     let mut files = vec![
         SourceFile {
             path: "include/helpers.py".into(),
@@ -268,6 +272,7 @@ pub fn synthetic_project(dag_count: usize) -> CheckInput {
     }
 }
 
+#[cfg(test)]
 fn synthetic_dag(i: usize, helpers: &str) -> String {
     format!(
         r#""""Pipeline {i}: extract, transform and load a daily batch."""

@@ -128,10 +128,6 @@ impl<'a> SourceMap<'a> {
         self.file
     }
 
-    pub fn text(&self) -> &'a str {
-        self.text
-    }
-
     /// 1-based line and character column of a byte offset.
     ///
     /// An offset at the very end of a file that ends with a newline (where the parser
@@ -208,7 +204,7 @@ mod tests {
         assert_eq!(map.line_column(plus), (2, 8));
         assert_eq!(map.line_text(2), "y = 'é'+");
         // End of file after a trailing newline stays on the last line.
-        assert_eq!(map.line_column(map.text().len()), (2, 9));
+        assert_eq!(map.line_column(map.text.len()), (2, 9));
     }
 
     #[test]

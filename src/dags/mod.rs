@@ -21,7 +21,7 @@ mod tier2;
 
 pub use check::{
     AIRLOCK_EXCEPTIONS_FILE, ASTRO_EXCEPTIONS_FILE, CheckInput, Exceptions, Report, SourceFile,
-    check_project, synthetic_project,
+    check_project,
 };
 pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
 pub use env_file::{DEFAULT_ENV_FILE, EnvFileError, parse_env_file, project_env};

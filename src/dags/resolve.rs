@@ -70,7 +70,8 @@ impl PythonVersion {
     }
 
     /// The newest version with a shipped standard-library list.
-    pub fn latest() -> Self {
+    #[cfg(test)]
+    pub(crate) fn latest() -> Self {
         Self { minor: LAST_MINOR }
     }
 

@@ -71,11 +71,10 @@ impl fmt::Debug for Field<'_> {
     }
 }
 
-/// One paragraph: its fields in the order written.
+/// One paragraph: its fields in the order written (never none).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Paragraph<'a> {
     fields: Vec<Field<'a>>,
-    line: usize,
 }
 
 impl<'a> Paragraph<'a> {
@@ -98,7 +97,7 @@ impl<'a> Paragraph<'a> {
 
     /// The 1-based line of the paragraph's first field.
     pub fn line(&self) -> usize {
-        self.line
+        self.fields.first().map_or(0, Field::line)
     }
 
     /// Writes the paragraph back in deb822 form (no trailing blank line).
@@ -185,7 +184,6 @@ impl<'a> Paragraphs<'a> {
 
     fn parse_one(&mut self) -> Option<Result<Paragraph<'a>, ControlError>> {
         let mut fields: Vec<Field<'a>> = Vec::with_capacity(24);
-        let mut first_line = 0;
         loop {
             let at_end = self.pos >= self.text.len();
             if at_end {
@@ -233,9 +231,6 @@ impl<'a> Paragraphs<'a> {
                 }
                 value_end = start + cont.trim_end().len();
             }
-            if fields.is_empty() {
-                first_line = line_no;
-            }
             fields.push(Field {
                 name,
                 value: &self.text[value_start..value_end],
@@ -245,10 +240,7 @@ impl<'a> Paragraphs<'a> {
         if fields.is_empty() {
             None
         } else {
-            Some(Ok(Paragraph {
-                fields,
-                line: first_line,
-            }))
+            Some(Ok(Paragraph { fields }))
         }
     }
 }

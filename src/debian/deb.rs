@@ -69,7 +69,8 @@ impl NormalizedPath {
     }
 
     /// The parent directory; `None` for the root.
-    pub fn parent(&self) -> Option<NormalizedPath> {
+    #[cfg(test)]
+    fn parent(&self) -> Option<NormalizedPath> {
         if self.is_root() {
             return None;
         }

@@ -63,19 +63,6 @@ pub trait ContentSink {
     fn store(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> io::Result<Self::Handle>;
 }
 
-/// Keeps every file's contents in memory: fine for tests and small layers.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct MemorySink;
-
-impl ContentSink for MemorySink {
-    type Handle = Vec<u8>;
-    fn store(&mut self, _path: &str, size: u64, reader: &mut dyn Read) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 24));
-        reader.read_to_end(&mut out)?;
-        Ok(out)
-    }
-}
-
 /// What a layer entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayerKind<H> {
@@ -867,6 +854,18 @@ impl crate::hint::Hint for InstallError {
 mod tests {
     use super::super::testdeb::*;
     use super::*;
+
+    /// Keeps every file's contents in memory.
+    struct MemorySink;
+
+    impl ContentSink for MemorySink {
+        type Handle = Vec<u8>;
+        fn store(&mut self, _path: &str, size: u64, reader: &mut dyn Read) -> io::Result<Vec<u8>> {
+            let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 24));
+            reader.read_to_end(&mut out)?;
+            Ok(out)
+        }
+    }
 
     struct Pkg<'a> {
         control: &'a str,

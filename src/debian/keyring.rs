@@ -39,10 +39,6 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
     /// Adds every public key in `bytes` (binary or armored). `label` names the file
     /// in errors. Returns how many keys were added.
     pub fn add(&mut self, label: &str, bytes: &[u8]) -> Result<usize, KeyringError> {

@@ -29,17 +29,16 @@ pub use deb::{
     check_member_path, check_symlink_target,
 };
 pub use install::{
-    ContentSink, InstallBase, InstallError, Layer, LayerFile, LayerKind, MemorySink, SkippedScript,
-    install,
+    ContentSink, InstallBase, InstallError, Layer, LayerFile, LayerKind, SkippedScript, install,
 };
 pub use keyring::{Keyring, KeyringError};
 pub use packages_txt::{PackageArch, PackageRequest, PackagesTxtError, parse_packages_txt};
 pub use relation::{
     ArchRestriction, Dependency, ProfileTerm, Provide, Relation, RelationError, VersionConstraint,
-    VersionOp, parse_provides, parse_relations, restrict,
+    VersionOp, parse_provides, parse_relations,
 };
 pub use release::{FileHash, Release, ReleaseError, canonical_signed_text, split_clearsigned};
-pub use resolve::{ResolveError, ResolvedPackage, essential_set, resolve};
+pub use resolve::{ResolveError, ResolvedPackage, resolve};
 pub use sources::{
     AptSource, KeyRef, SignedBy, SourcesError, parse_deb822_sources, parse_sources_list,
 };

@@ -108,7 +108,8 @@ pub struct Relation {
 impl Relation {
     /// Whether the relation applies when building for `arch` with the given active
     /// build profiles (usually none).
-    pub fn applies(&self, arch: &str, active_profiles: &[&str]) -> bool {
+    #[cfg(test)]
+    fn applies(&self, arch: &str, active_profiles: &[&str]) -> bool {
         let arch_ok = match self.arches.first() {
             None => true,
             Some(first) if first.negated => {
@@ -169,7 +170,8 @@ pub struct Dependency {
 impl Dependency {
     /// This dependency with the alternatives that do not apply to `arch` and the
     /// active profiles removed; `None` when none is left (the item is void).
-    pub fn restrict(&self, arch: &str, active_profiles: &[&str]) -> Option<Dependency> {
+    #[cfg(test)]
+    fn restrict(&self, arch: &str, active_profiles: &[&str]) -> Option<Dependency> {
         let alternatives: Vec<Relation> = self
             .alternatives
             .iter()
@@ -255,7 +257,8 @@ pub fn parse_provides(field: &str) -> Result<Vec<Provide>, RelationError> {
 
 /// Keeps the dependencies that apply to `arch` with `active_profiles`, each reduced
 /// to its applicable alternatives.
-pub fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Vec<Dependency> {
+#[cfg(test)]
+fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Vec<Dependency> {
     deps.iter()
         .filter_map(|d| d.restrict(arch, active_profiles))
         .collect()
@@ -263,6 +266,7 @@ pub fn restrict(deps: &[Dependency], arch: &str, active_profiles: &[&str]) -> Ve
 
 /// Debian architecture wildcard matching: `any`, `<os>-any`, `any-<cpu>`, or an
 /// exact name. A plain name like `amd64` is the Linux port of that CPU.
+#[cfg(test)]
 fn arch_matches(pattern: &str, arch: &str) -> bool {
     if pattern == arch || pattern == "any" {
         return true;

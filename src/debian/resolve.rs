@@ -12,7 +12,7 @@
 //! by `Priority`, then by name). Unlike apt, a member whose own dependencies fail
 //! is backed out and the next member is tried.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use super::packages_txt::{PackageArch, PackageRequest};
@@ -141,7 +141,10 @@ pub fn resolve(
 /// their dependencies. `Priority: required` packages are not added: that is the
 /// `required`/`minbase` variants (which also add apt), not `essential`; a project
 /// that wants them lists them in `packages.txt`.
-pub fn essential_set(universe: &Universe) -> Result<Vec<ResolvedPackage>, ResolveError> {
+#[cfg(test)]
+fn essential_set(universe: &Universe) -> Result<Vec<ResolvedPackage>, ResolveError> {
+    use std::collections::BTreeSet;
+
     let installed = Installed::default();
     let mut r = Resolver::new(universe, &installed);
     let names: BTreeSet<&str> = universe
@@ -268,9 +271,7 @@ impl<'u> Resolver<'u> {
     }
 
     fn pkg_satisfies(&self, p: &PackageVersion, rel: &Relation) -> bool {
-        p.name == rel.name
-            && self.arch_ok(p, rel.arch.as_deref(), false)
-            && rel.version.as_ref().is_none_or(|c| c.matches(&p.version))
+        rel.matches(&p.name, &p.version) && self.arch_ok(p, rel.arch.as_deref(), false)
     }
 
     /// Versioned relations need a versioned `Provides`.
@@ -752,6 +753,8 @@ impl crate::hint::Hint for ResolveError {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::super::packages_txt::parse_packages_txt;
     use super::*;
     use crate::hint::Hint as _;
@@ -1167,7 +1170,11 @@ mod tests {
             let text = String::from_utf8(text.stdout).unwrap();
             u.add_index(path, &text).unwrap();
         }
-        eprintln!("universe: {} versions in {:?}", u.len(), start.elapsed());
+        eprintln!(
+            "universe: {} versions in {:?}",
+            u.version_count(),
+            start.elapsed()
+        );
         let status = std::fs::read_to_string("/var/lib/dpkg/status").unwrap();
         let host = Installed::parse(&status, &[]).unwrap();
         // Also from an empty dpkg database: a much larger closure to agree on.

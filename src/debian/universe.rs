@@ -190,7 +190,8 @@ impl Universe {
     }
 
     /// The label an index was added with.
-    pub fn index_label(&self, id: usize) -> Option<&str> {
+    #[cfg(test)]
+    fn index_label(&self, id: usize) -> Option<&str> {
         self.labels.get(id).map(String::as_str)
     }
 
@@ -228,12 +229,9 @@ impl Universe {
     }
 
     /// Number of package versions held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn version_count(&self) -> usize {
         self.packages.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.packages.is_empty()
     }
 }
 
@@ -307,11 +305,8 @@ impl Installed {
         self.packages.iter()
     }
 
-    pub fn len(&self) -> usize {
-        self.packages.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.packages.is_empty()
     }
 }
@@ -544,7 +539,7 @@ SHA256: 33
         assert!(base.essential);
         assert_eq!(base.priority_rank(), 0);
         assert!(u.contains("base") && !u.contains("virt"));
-        assert_eq!(u.len(), 4);
+        assert_eq!(u.version_count(), 4);
     }
 
     #[test]

@@ -114,7 +114,8 @@ impl Version {
     }
 
     /// The epoch; 0 when absent.
-    pub fn epoch(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 

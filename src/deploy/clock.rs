@@ -31,7 +31,8 @@ impl Timestamp {
         Self { millis }
     }
 
-    pub fn from_millis(millis: u64) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_millis(millis: u64) -> Self {
         Self { millis }
     }
 

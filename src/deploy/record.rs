@@ -381,7 +381,7 @@ mod tests {
     fn deploy_times_only() {
         assert!(is_deploy_time("20250601T123005.042Z"));
         assert!(is_deploy_time(
-            &super::super::Timestamp::from_millis(0).compact()
+            &super::super::clock::Timestamp::from_millis(0).compact()
         ));
         for bad in [
             "",

@@ -2,11 +2,15 @@ use std::error::Error as _;
 use std::io;
 use std::path::PathBuf;
 
+use crate::env_vars;
+
 /// Errors from the shared HTTP client. URLs in messages are redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error(
-        "No trusted CA certificates found in the system store; set `SSL_CERT_FILE` or `SSL_CERT_DIR`, or pass `--ca-file`"
+        "No trusted CA certificates found in the system store; set `{}` or `{}`, or pass `--ca-file`",
+        env_vars::SSL_CERT_FILE,
+        env_vars::SSL_CERT_DIR
     )]
     NoTrustRoots,
     #[error("Cannot read CA file `{}`", path.display())]
@@ -166,9 +170,11 @@ impl crate::hint::Hint for HttpError {
             Self::Request {
                 failure: Failure::Certificate,
                 ..
-            } => vec![
-                "add the CA that signed the server's certificate with `--ca-file`, or to the system trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR`)".into(),
-            ],
+            } => vec![format!(
+                "add the CA that signed the server's certificate with `--ca-file`, or to the system trust store (`{}` / `{}`)",
+                env_vars::SSL_CERT_FILE,
+                env_vars::SSL_CERT_DIR
+            )],
             Self::Request {
                 failure: Failure::Transient | Failure::PlainTextServer | Failure::Fatal,
                 ..

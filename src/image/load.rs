@@ -63,7 +63,7 @@ pub fn load_base(
     let text = project.dockerfile.from.image.clone();
     if text == super::SCRATCH {
         let base = super::scratch_base(store)?;
-        return Ok((base, BaseOrigin::Layout(PathBuf::new())));
+        return Ok((base, BaseOrigin::Layout));
     }
     let name = ImageName::parse(text.strip_prefix(OCI_LAYOUT_PREFIX).unwrap_or(&text))?;
     if let Some((layout, tag)) = layout_of(project, base_layout, &name, &text) {
@@ -85,7 +85,7 @@ pub fn load_base(
                 reason: format!("`FROM` pins `{wanted}`, the layout holds another manifest"),
             });
         }
-        return Ok((base, BaseOrigin::Layout(layout)));
+        return Ok((base, BaseOrigin::Layout));
     }
     let (base, repository) = pull_base(store, remote, runtime, &text, pinned)?;
     Ok((base, BaseOrigin::Registry(repository)))

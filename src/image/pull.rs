@@ -1,7 +1,5 @@
 //! A base image from a registry, pulled into the store (or found there by digest).
 
-use std::path::PathBuf;
-
 use super::{BaseImage, ImageError, base_from_store};
 use crate::digest::Digest;
 use crate::registry::{Platform, PlatformExt as _, Reference, RemoteOptions, Repository};
@@ -10,7 +8,8 @@ use crate::store::Store;
 /// Where a base image came from, for cross-repository mounts on push.
 #[derive(Debug, Clone)]
 pub enum BaseOrigin {
-    Layout(PathBuf),
+    /// An OCI layout on disk, or `scratch`: nothing to mount from.
+    Layout,
     Registry(Repository),
 }
 

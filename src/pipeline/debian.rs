@@ -110,7 +110,6 @@ pub struct DebianLayer {
     pub record: LayerRecord,
     pub reused: bool,
     pub skipped: Vec<SkippedScript>,
-    pub packages: usize,
 }
 
 /// The hash of the `[debian]` settings, when any are set (an input of the lock).
@@ -604,7 +603,6 @@ pub fn debian_layer(
         record,
         reused,
         skipped,
-        packages: lock.debs.len(),
     })
 }
 

@@ -185,7 +185,7 @@ fn annotations(
                     .unwrap_or_else(|| "latest".into())
             ),
         },
-        BaseOrigin::Layout(_) => base.reference.clone(),
+        BaseOrigin::Layout => base.reference.clone(),
     };
     Ok(BTreeMap::from([
         (BASE_NAME_ANNOTATION.to_string(), base_name),

@@ -79,7 +79,6 @@ pub fn python_layer(
                 filename: w.filename.clone(),
                 url: with_index_credentials(&w.url, &plan.indexes)?,
                 sha256: w.sha256.clone(),
-                size: w.size,
                 pinned_by: HashSource::Lock,
             })
         })

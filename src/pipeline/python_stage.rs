@@ -791,7 +791,6 @@ async fn check_entries(
                     filename: w.filename.clone(),
                     url: with_index_credentials(&w.url, indexes)?,
                     sha256: w.sha256.clone(),
-                    size: w.size,
                     pinned_by: HashSource::Index,
                 })
             })

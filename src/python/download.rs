@@ -1,6 +1,6 @@
 //! Wheels into the store, by hash: a wheel is fetched only when the store has no
 //! blob of its sha256, streamed to a temp file while hashed, and committed under its
-//! digest only when the hash and size match the lock. Credentials for a locked URL
+//! digest only when its hash matches the lock. Credentials for a locked URL
 //! (which has none) come from the configured index on the same host.
 
 use std::sync::Arc;
@@ -21,7 +21,6 @@ pub struct WheelFetch {
     /// Where to get it (may carry credentials).
     pub url: IndexUrl,
     pub sha256: Digest,
-    pub size: u64,
     /// Who vouches for `sha256` (named when the bytes differ).
     pub pinned_by: HashSource,
 }

@@ -262,7 +262,8 @@ pub struct BaseDist {
 
 impl BaseDist {
     /// An installed distribution whose requirements are unknown.
-    pub fn new(version: Version) -> Self {
+    #[cfg(test)]
+    fn new(version: Version) -> Self {
         Self {
             version,
             requires_dist: None,

@@ -90,7 +90,8 @@ pub enum Implementation {
 pub enum Arch {
     /// `x86_64` (linux/amd64).
     X86_64,
-    /// `aarch64` (linux/arm64).
+    /// `aarch64` (linux/arm64): only the tests build for it so far.
+    #[cfg(test)]
     Aarch64,
 }
 
@@ -99,6 +100,7 @@ impl Arch {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::X86_64 => "x86_64",
+            #[cfg(test)]
             Self::Aarch64 => "aarch64",
         }
     }
@@ -108,6 +110,7 @@ impl Arch {
     fn oldest_glibc_minor(self) -> u16 {
         match self {
             Self::X86_64 => 5,
+            #[cfg(test)]
             Self::Aarch64 => 17,
         }
     }
@@ -268,6 +271,8 @@ fn py_interpreter_range(major: u8, minor: u8) -> Vec<String> {
 /// resolver picks, among a release's wheels, the one whose best tag has the lowest.
 #[derive(Debug, Clone)]
 pub struct CompatibleTags {
+    /// The tags, best first (the tests compare it with packaging's order).
+    #[cfg(test)]
     ordered: Vec<Tag>,
     priority: HashMap<Tag, usize>,
 }
@@ -278,21 +283,22 @@ impl CompatibleTags {
         for (i, tag) in ordered.iter().enumerate() {
             priority.entry(tag.clone()).or_insert(i);
         }
-        Self { ordered, priority }
+        Self {
+            #[cfg(test)]
+            ordered,
+            priority,
+        }
     }
 
     /// The tags, best first.
-    pub fn iter(&self) -> impl Iterator<Item = &Tag> {
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &Tag> {
         self.ordered.iter()
     }
 
-    /// How many tags are accepted.
-    pub fn len(&self) -> usize {
-        self.ordered.len()
-    }
-
     /// Whether no tag is accepted.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.ordered.is_empty()
     }
 

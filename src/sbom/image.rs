@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -14,7 +14,7 @@ use super::SbomError;
 use crate::digest::Digest;
 use crate::image::open_layer;
 use crate::layer::{LayerChange, NamelessWhiteout, layer_change, layer_path};
-use crate::oci::{DescriptorExt as _, ImageManifest, select_image};
+use crate::oci::{DescriptorExt as _, ImageManifest};
 use crate::store::Store;
 
 /// An image on disk: its manifest bytes, config bytes and where each layer blob is.
@@ -94,19 +94,6 @@ impl ImageInput {
         })?;
         Self::new(manifest_bytes, &config, |d| {
             paths.get(d).cloned().unwrap_or_default()
-        })
-    }
-
-    /// The image tagged `tag` (or the only one) in the OCI layout `dir`.
-    pub fn from_layout(dir: &Path, tag: Option<&str>) -> Result<Self, SbomError> {
-        let image = select_image(dir, tag)?;
-        let config_path = image.blob_path(&image.manifest.config().sha256()?);
-        let config = std::fs::read(&config_path).map_err(|source| SbomError::Read {
-            path: config_path,
-            source,
-        })?;
-        Self::new(image.manifest_bytes.clone(), &config, |d| {
-            image.blob_path(d)
         })
     }
 
