@@ -6,12 +6,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 /// Writes `bytes` as the new content of `path`.
-pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, None)
 }
 
 /// [`write`] for a file other tools read (an output): mode 0644, whatever the umask.
-pub fn write_readable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_readable(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, Some(0o644))
 }
 

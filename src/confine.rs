@@ -14,14 +14,14 @@
 //! is in its tree.
 
 /// Links followed while resolving one link, as Linux allows (`MAXSYMLINKS`).
-pub const MAX_LINKS: usize = 40;
+pub(crate) const MAX_LINKS: usize = 40;
 /// Path components walked while resolving one link (a bound on the work a hostile
 /// tree can ask for; real links take a handful).
-pub const MAX_STEPS: usize = 1024;
+pub(crate) const MAX_STEPS: usize = 1024;
 
 /// What a path is in the tree being checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
+pub(crate) enum Node {
     Dir,
     File,
     Symlink(String),
@@ -33,7 +33,7 @@ pub enum Node {
 
 /// Why a link is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkError {
+pub(crate) enum LinkError {
     Absolute,
     Escapes,
     TooManyLinks,
@@ -50,7 +50,7 @@ impl std::error::Error for LinkError {}
 
 impl LinkError {
     /// Why, as a clause (`the symlink … is refused: <reason>`).
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::Absolute => "it leads to an absolute path",
             Self::Escapes => "it leads outside once the links on its way are followed",
@@ -68,7 +68,7 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 /// Resolves the symlink at `link` (relative to the tree's root, `/`-separated) whose
 /// target is `target`; `lookup` says what a root-relative path is. Returns the
 /// root-relative path the link really leads to (`""` for the root itself).
-pub fn resolve_link(
+pub(crate) fn resolve_link(
     link: &str,
     target: &str,
     lookup: impl FnMut(&str) -> Node,
@@ -86,7 +86,10 @@ pub fn resolve_link(
 /// Where the absolute path `path` leads inside a root filesystem, the way a process
 /// chrooted there would see it: an absolute link target starts again at the root and
 /// `..` at the root stays there. Returns the root-relative path (`""` for the root).
-pub fn resolve_in_root(path: &str, lookup: impl FnMut(&str) -> Node) -> Result<String, LinkError> {
+pub(crate) fn resolve_in_root(
+    path: &str,
+    lookup: impl FnMut(&str) -> Node,
+) -> Result<String, LinkError> {
     walk(
         components(path).rev().map(str::to_string).collect(),
         Root::Chroot,

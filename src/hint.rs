@@ -21,14 +21,14 @@ pub trait Hint {
 pub(crate) mod scan {
     /// An error type: an enum or struct whose `derive` names `Error`.
     #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct ErrorType {
-        pub name: String,
-        pub is_enum: bool,
+    pub(crate) struct ErrorType {
+        pub(crate) name: String,
+        pub(crate) is_enum: bool,
     }
 
     /// `source` with comments, string and char literals blanked out (same length,
     /// newlines kept), so braces and arms inside them do not count.
-    pub fn code_only(source: &str) -> String {
+    pub(crate) fn code_only(source: &str) -> String {
         let chars: Vec<char> = source.chars().collect();
         let mut out = String::with_capacity(source.len());
         let mut i = 0;
@@ -120,7 +120,7 @@ pub(crate) mod scan {
     }
 
     /// The error types `code` (see [`code_only`]) defines.
-    pub fn error_types(code: &str) -> Vec<ErrorType> {
+    pub(crate) fn error_types(code: &str) -> Vec<ErrorType> {
         let mut found = Vec::new();
         let mut at = 0;
         while let Some(pos) = code[at..].find("#[derive(") {
@@ -151,7 +151,7 @@ pub(crate) mod scan {
     }
 
     /// The body of `impl …Hint for name`, if `code` has one.
-    pub fn hint_impl<'a>(code: &'a str, name: &str) -> Option<&'a str> {
+    pub(crate) fn hint_impl<'a>(code: &'a str, name: &str) -> Option<&'a str> {
         let mut at = 0;
         while let Some(pos) = code[at..].find("impl ") {
             let start = at + pos;
@@ -172,7 +172,7 @@ pub(crate) mod scan {
 
     /// A `match` arm in `body` that matches anything: `_` or a lone binding, with or
     /// without a guard.
-    pub fn wildcard_arm(body: &str) -> Option<String> {
+    pub(crate) fn wildcard_arm(body: &str) -> Option<String> {
         let mut at = 0;
         while let Some(pos) = body[at..].find("=>") {
             let arrow = at + pos;
@@ -200,7 +200,7 @@ pub(crate) mod scan {
 
     /// What is wrong with the hint decisions of the error types in `source`: a type
     /// without its `impl Hint`, or an impl that leaves variants to a wildcard.
-    pub fn undecided(source: &str) -> Vec<String> {
+    pub(crate) fn undecided(source: &str) -> Vec<String> {
         let code = code_only(source);
         let mut problems = Vec::new();
         for ty in error_types(&code) {
@@ -224,7 +224,7 @@ pub(crate) mod scan {
     }
 
     /// Every `.rs` file under `dir`, sorted.
-    pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    pub(crate) fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let mut files = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(dir) = stack.pop() {

@@ -3,26 +3,30 @@
 //! The pipeline runs one way: project → plan → layers → image → output. See
 //! `docs/architecture.md` for the module map and the invariants the tests guard.
 
-pub mod atomic_file;
+// A narrow surface: an item is `pub` only when the binary, the integration tests or
+// the benches reach it; everything else says `pub(crate)` or narrower.
+#![deny(unreachable_pub)]
+
+pub(crate) mod atomic_file;
 pub mod cli;
-pub mod confine;
-pub mod dags;
-pub mod debian;
+pub(crate) mod confine;
+pub(crate) mod dags;
+pub(crate) mod debian;
 pub mod deploy;
 pub mod digest;
-pub mod env_vars;
+pub(crate) mod env_vars;
 pub mod hint;
 pub mod http;
 pub mod image;
 pub mod layer;
 pub mod lock;
 pub mod oci;
-pub mod pipeline;
-pub mod printable;
+pub(crate) mod pipeline;
+pub(crate) mod printable;
 pub mod project;
 pub mod python;
 pub mod registry;
 pub mod sandbox;
-pub mod sbom;
+pub(crate) mod sbom;
 pub mod store;
-pub mod verify;
+pub(crate) mod verify;

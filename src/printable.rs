@@ -14,12 +14,12 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 /// Whether [`printable`] escapes `c`.
-pub fn needs_escape(c: char) -> bool {
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
 }
 
 /// `text` with every control character escaped; borrowed when there is none.
-pub fn printable(text: &str) -> Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
@@ -37,7 +37,7 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 }
 
 /// [`printable`] line by line: the line breaks of a multi-line message stay.
-pub fn printable_lines(text: &str) -> Cow<'_, str> {
+pub(crate) fn printable_lines(text: &str) -> Cow<'_, str> {
     if !text.chars().any(|c| c != '\n' && needs_escape(c)) {
         return Cow::Borrowed(text);
     }
@@ -50,7 +50,7 @@ pub fn printable_lines(text: &str) -> Cow<'_, str> {
 }
 
 /// Whether `text` holds a character [`printable`] would escape.
-pub fn has_control(text: &str) -> bool {
+pub(crate) fn has_control(text: &str) -> bool {
     text.chars().any(needs_escape)
 }
 

@@ -20,7 +20,7 @@ use crate::env_vars;
     propagate_version = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -28,7 +28,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Print nothing but errors (and the result with `--json`)
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -50,7 +50,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build the project into an OCI image
     ///
     /// Reads PROJECT_DIR (default: the current directory), takes the `FROM` image from
@@ -146,7 +146,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE`, a registry reference or a
     /// deployment name
     pub image: String,
@@ -169,14 +169,14 @@ pub struct VerifyArgs {
 
 /// The SBOM formats `build --sbom` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SbomChoice {
+pub(crate) enum SbomChoice {
     Spdx,
     Cyclonedx,
     Both,
 }
 
 #[derive(Debug, Args)]
-pub struct SbomArgs {
+pub(crate) struct SbomArgs {
     /// The image: `oci:DIR[:TAG]`, `docker-archive:FILE` or a registry reference
     pub image: String,
     /// SPDX 2.3 JSON or CycloneDX 1.6 JSON
@@ -190,7 +190,7 @@ pub struct SbomArgs {
 /// `astro deploy`'s flags, with airlock's own after them (README: "Flags against the
 /// Astro CLI").
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub(crate) struct DeployArgs {
     /// The deployment, as named in `airlock.toml` (asked when several exist)
     pub deployment: Option<String>,
     /// The deployment, as the positional argument names it
@@ -244,7 +244,7 @@ pub struct DeployArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DeploymentCommand {
+pub(crate) enum DeploymentCommand {
     /// Show what a deployment runs, read back from the registry
     ///
     /// Prints the Docker Image, the DAG Bundle Version and the rest of the deployment
@@ -259,7 +259,7 @@ pub enum DeploymentCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct DeploymentInspectArgs {
+pub(crate) struct DeploymentInspectArgs {
     /// A deployment name from `airlock.toml`, or `registry/repository`
     pub deployment: String,
     /// The project directory (for `airlock.toml`)
@@ -271,7 +271,7 @@ pub struct DeploymentInspectArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DeploymentHistoryArgs {
+pub(crate) struct DeploymentHistoryArgs {
     /// A deployment name from `airlock.toml`, or `registry/repository`
     pub deployment: String,
     /// The project directory (for `airlock.toml`)
@@ -286,13 +286,13 @@ pub struct DeploymentHistoryArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Toggle {
+pub(crate) enum Toggle {
     Enable,
     Disable,
 }
 
 #[derive(Debug, Args)]
-pub struct DeploymentUpdateArgs {
+pub(crate) struct DeploymentUpdateArgs {
     /// A deployment name from `airlock.toml`, or `registry/repository` (asked when
     /// several exist)
     pub deployment: Option<String>,
@@ -311,7 +311,7 @@ pub struct DeploymentUpdateArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DagsCommand {
+pub(crate) enum DagsCommand {
     /// Keep a DAG folder in step with a deployment's DAG bundle
     ///
     /// Follows the deployment record; each new bundle is downloaded, verified, unpacked
@@ -321,7 +321,7 @@ pub enum DagsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct DagsSyncArgs {
+pub(crate) struct DagsSyncArgs {
     /// A deployment name from `airlock.toml`, or `registry/repository`
     pub deployment: String,
     /// The DAG folder Airflow reads: a symlink airlock manages
@@ -343,7 +343,7 @@ pub struct DagsSyncArgs {
 
 /// How `requirements.txt` is resolved (for `build` and `lock`).
 #[derive(Debug, Clone, Default, Args)]
-pub struct PythonArgs {
+pub(crate) struct PythonArgs {
     /// Resolve every Python distribution again instead of keeping the locked versions
     #[arg(long)]
     pub upgrade: bool,
@@ -360,7 +360,7 @@ pub struct PythonArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PullArgs {
+pub(crate) struct PullArgs {
     /// The image: `registry/repository[:tag][@sha256:…]`
     pub reference: String,
     /// Only check the store; never touch the network
@@ -369,7 +369,7 @@ pub struct PullArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     /// Where to push: `registry/repository[:tag]`
     pub reference: String,
     /// The image to push: `oci:DIR[:TAG]` or `docker-archive:FILE`
@@ -382,7 +382,7 @@ pub struct PushArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub(crate) struct LoginArgs {
     /// The registry (`host[:port]`)
     pub registry: String,
     /// The user name [env: AIRLOCK_REGISTRY_USER]
@@ -394,13 +394,13 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LogoutArgs {
+pub(crate) struct LogoutArgs {
     /// The registry (`host[:port]`)
     pub registry: String,
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// The project directory
     #[arg(default_value = ".")]
     pub project_dir: PathBuf,
@@ -449,7 +449,7 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LockArgs {
+pub(crate) struct LockArgs {
     /// The project directory
     #[arg(default_value = ".")]
     pub project_dir: PathBuf,
@@ -476,7 +476,7 @@ pub struct LockArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ParseArgs {
+pub(crate) struct ParseArgs {
     /// The project directory
     #[arg(default_value = ".")]
     pub project_dir: PathBuf,
@@ -496,7 +496,7 @@ pub struct ParseArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PytestArgs {
+pub(crate) struct PytestArgs {
     /// A test file or directory, relative to the project [default: tests/]
     pub file: Option<String>,
     /// The project directory
@@ -515,7 +515,7 @@ pub struct PytestArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to create the project
     #[arg(default_value = ".")]
     pub dir: PathBuf,

@@ -13,13 +13,13 @@ use crate::pipeline::{BuildOptions, LockMode, OutputSpec, Reporter, build, build
 
 /// Builds the project as `options` say and prepares the sandbox around its image
 /// (`parse --full`, `pytest`).
-pub fn sandbox(options: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Prepared> {
+pub(super) fn sandbox(options: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Prepared> {
     let image = build_for_sandbox(options, reporter)?;
     Ok(prepare(&image, &|message| reporter.step(message))?)
 }
 
 /// Build options for a project with its default output (for the sandboxed checks).
-pub fn default_options(
+pub(super) fn default_options(
     settings: &Resolved,
     project_dir: &std::path::Path,
     base_layout: Option<std::path::PathBuf>,
@@ -37,7 +37,7 @@ pub fn default_options(
     }
 }
 
-pub fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)
         .with_context(|| format!("Cannot build `{}`", args.project_dir.display()))?
         .with_source_date_epoch()?;

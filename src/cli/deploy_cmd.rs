@@ -9,7 +9,7 @@ use super::reporter::Spinner;
 use super::settings::Resolved;
 use crate::deploy::{DeployMode, DeployOptions, deploy};
 
-pub fn run(global: &GlobalArgs, args: &DeployArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, args: &DeployArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?.with_source_date_epoch()?;
     let named = args
         .deployment

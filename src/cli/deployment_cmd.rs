@@ -109,7 +109,7 @@ pub(super) fn choose(
     }
 }
 
-pub fn run(
+pub(super) fn run(
     global: &GlobalArgs,
     command: &DeploymentCommand,
     runtime: &Handle,
@@ -412,7 +412,11 @@ fn update(
     Ok(())
 }
 
-pub fn sync(global: &GlobalArgs, args: &DagsSyncArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn sync(
+    global: &GlobalArgs,
+    args: &DagsSyncArgs,
+    runtime: &Handle,
+) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)?;
     let remote = open(&settings, &args.deployment, runtime)?;
     let grace = Duration::from_secs(args.grace_period);

@@ -5,7 +5,7 @@ use anyhow::Context;
 use super::args::{GlobalArgs, InitArgs};
 use crate::project::init::init_project;
 
-pub fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<()> {
     let written = init_project(&args.dir, &args.base)
         .with_context(|| format!("Cannot create a project in `{}`", args.dir.display()))?;
     // Record the index the host's pip uses, so the project locks the same way anywhere.

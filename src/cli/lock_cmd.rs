@@ -12,7 +12,7 @@ use crate::pipeline::{BuildOptions, LockMode, PythonOptions, SkippedScript, lock
 use crate::python::{Upgrade, package_name};
 
 /// The Python resolution settings the flags give.
-pub fn python_options(args: &PythonArgs) -> PythonOptions {
+pub(super) fn python_options(args: &PythonArgs) -> PythonOptions {
     let upgrade = if args.upgrade {
         Upgrade::All
     } else if args.upgrade_package.is_empty() {
@@ -33,7 +33,7 @@ pub fn python_options(args: &PythonArgs) -> PythonOptions {
     }
 }
 
-pub fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)
         .with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?;
     let options = BuildOptions {
@@ -81,7 +81,7 @@ pub fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> anyhow::Re
 }
 
 /// Lists the maintainer scripts whose work was skipped, so nothing is hidden.
-pub fn print_skipped_scripts(skipped: &[SkippedScript]) {
+pub(super) fn print_skipped_scripts(skipped: &[SkippedScript]) {
     if skipped.is_empty() {
         return;
     }

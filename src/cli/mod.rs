@@ -19,8 +19,8 @@ mod sbom_cmd;
 mod settings;
 mod verify_cmd;
 
-pub use args::Cli;
-pub use render::ExitStatus;
+pub(crate) use args::Cli;
+pub(crate) use render::ExitStatus;
 
 use anyhow::Context as _;
 use clap::Parser;

@@ -13,7 +13,7 @@ use crate::project::Project;
 use crate::store::Store;
 
 /// Runs the check; `Ok(false)` when the project has errors (already printed).
-pub fn run(global: &GlobalArgs, args: &ParseArgs, runtime: &Handle) -> anyhow::Result<bool> {
+pub(super) fn run(global: &GlobalArgs, args: &ParseArgs, runtime: &Handle) -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
     let settings = Resolved::project(global, &args.project_dir)
         .with_context(|| format!("Cannot read the project `{}`", args.project_dir.display()))?;

@@ -14,7 +14,7 @@ fn run(args: &[&str]) -> Option<String> {
 
 /// The index URL the host's pip would use, if pip answers. Credentials in a
 /// configured URL are dropped: they belong in `.netrc` or the environment.
-pub fn host_index_url() -> Option<String> {
+pub(super) fn host_index_url() -> Option<String> {
     let configured = run(&["-m", "pip", "config", "list"]).and_then(|text| {
         text.lines().find_map(|line| {
             let (key, value) = line.split_once('=')?;

@@ -10,7 +10,7 @@ use super::settings::Resolved;
 use crate::dags::{Tier2Error, project_env, run_pytest};
 
 /// Returns pytest's exit status.
-pub fn run(global: &GlobalArgs, args: &PytestArgs, runtime: &Handle) -> anyhow::Result<u8> {
+pub(super) fn run(global: &GlobalArgs, args: &PytestArgs, runtime: &Handle) -> anyhow::Result<u8> {
     let settings = Resolved::project(global, &args.project_dir)
         .context("Cannot prepare the sandbox for pytest")?
         .with_source_date_epoch()?;

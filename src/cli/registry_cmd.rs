@@ -15,7 +15,7 @@ use crate::pipeline::{OutputSpec, push_image, read_image};
 use crate::registry::{CredentialEnv, CredentialStore, Secret};
 use crate::store::Store;
 
-pub fn pull(global: &GlobalArgs, args: &PullArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn pull(global: &GlobalArgs, args: &PullArgs, runtime: &Handle) -> anyhow::Result<()> {
     // The working directory's `airlock.toml` gives the `[registry]` settings.
     let settings = Resolved::project(global, Path::new("."))?;
     let store = Store::open(&settings.store_dir)?;
@@ -58,7 +58,7 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs, runtime: &Handle) -> anyhow::R
     Ok(())
 }
 
-pub fn push(global: &GlobalArgs, args: &PushArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn push(global: &GlobalArgs, args: &PushArgs, runtime: &Handle) -> anyhow::Result<()> {
     // The working directory's `airlock.toml` gives the `[registry]` settings.
     let settings = Resolved::project(global, Path::new("."))?;
     let from = match &args.from {
@@ -107,7 +107,7 @@ pub fn push(global: &GlobalArgs, args: &PushArgs, runtime: &Handle) -> anyhow::R
     Ok(())
 }
 
-pub fn login(global: &GlobalArgs, args: &LoginArgs) -> anyhow::Result<()> {
+pub(super) fn login(global: &GlobalArgs, args: &LoginArgs) -> anyhow::Result<()> {
     let env = CredentialEnv::from_process();
     let username = args
         .username
@@ -140,7 +140,7 @@ pub fn login(global: &GlobalArgs, args: &LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn logout(global: &GlobalArgs, args: &LogoutArgs) -> anyhow::Result<()> {
+pub(super) fn logout(global: &GlobalArgs, args: &LogoutArgs) -> anyhow::Result<()> {
     let removed = CredentialStore::new(CredentialEnv::from_process())
         .logout(&args.registry)
         .with_context(|| format!("Cannot remove credentials for `{}`", args.registry))?;

@@ -30,7 +30,7 @@ fn use_color() -> bool {
     std::env::var_os(env_vars::NO_COLOR).is_none() && std::io::stderr().is_terminal()
 }
 
-pub fn init_logging(verbose: u8, quiet: bool) {
+pub(super) fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -49,7 +49,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 
 /// Prints `error: …`, each cause on its own `Caused by:` line, then any hint; control
 /// characters in them (a message may quote registry or bundle text) are escaped.
-pub fn print_error(err: &anyhow::Error) {
+pub(super) fn print_error(err: &anyhow::Error) {
     use crate::printable::printable_lines;
     let (error, hint) = if use_color() {
         ("\x1b[1;31merror\x1b[0m", "\x1b[1;36mhint\x1b[0m")
@@ -77,7 +77,7 @@ pub fn print_error(err: &anyhow::Error) {
 
 /// The hints of the first error in `err`'s chain that is one of the crate's: its
 /// [`Hint`] decision covers the errors it wraps.
-pub fn hints_of(err: &anyhow::Error) -> Vec<String> {
+pub(super) fn hints_of(err: &anyhow::Error) -> Vec<String> {
     err.chain().find_map(known_hints).unwrap_or_default()
 }
 

@@ -20,13 +20,13 @@ fn reveal_after_a_second(bar: &ProgressBar) {
     });
 }
 
-pub struct Spinner {
+pub(super) struct Spinner {
     bar: ProgressBar,
     quiet: bool,
 }
 
 impl Spinner {
-    pub fn new(quiet: bool) -> Self {
+    pub(super) fn new(quiet: bool) -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
             bar.set_style(style);
@@ -37,7 +37,7 @@ impl Spinner {
         Self { bar, quiet }
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -65,13 +65,13 @@ impl Reporter for Spinner {
 }
 
 /// Byte progress of registry transfers as one bar, shown after a second.
-pub struct TransferBar {
+pub(super) struct TransferBar {
     bar: ProgressBar,
     positions: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, u64>>,
 }
 
 impl TransferBar {
-    pub fn new(quiet: bool) -> std::sync::Arc<Self> {
+    pub(super) fn new(quiet: bool) -> std::sync::Arc<Self> {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         if let Ok(style) =
             ProgressStyle::with_template("{spinner} {msg} {bytes}/{total_bytes} ({bytes_per_sec})")
@@ -87,7 +87,7 @@ impl TransferBar {
         })
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -16,7 +16,7 @@ use crate::sbom::{Format, ImageInput, ProjectInfo, Sbom, gather};
 use crate::store::Store;
 
 /// The formats a choice names.
-pub fn formats(choice: SbomChoice) -> Vec<Format> {
+pub(super) fn formats(choice: SbomChoice) -> Vec<Format> {
     match choice {
         SbomChoice::Spdx => vec![Format::Spdx],
         SbomChoice::Cyclonedx => vec![Format::CycloneDx],
@@ -25,7 +25,7 @@ pub fn formats(choice: SbomChoice) -> Vec<Format> {
 }
 
 /// The project's name (its directory's), git commit and remote.
-pub fn project_info(dir: &Path) -> ProjectInfo {
+pub(super) fn project_info(dir: &Path) -> ProjectInfo {
     let absolute = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let name = absolute
         .file_name()
@@ -42,7 +42,7 @@ pub fn project_info(dir: &Path) -> ProjectInfo {
 /// An image named on the command line: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]`
 /// or a registry reference (pulled into the store on `runtime`). The second value
 /// keeps an unpacked archive alive.
-pub fn load_image(
+pub(super) fn load_image(
     settings: &Resolved,
     text: &str,
     runtime: &Handle,
@@ -51,7 +51,7 @@ pub fn load_image(
 }
 
 /// [`load_image`], a registry reference pulled with `remote`.
-pub fn load_image_with(
+pub(super) fn load_image_with(
     settings: &Resolved,
     remote: &RemoteOptions,
     runtime: &Handle,
@@ -71,14 +71,14 @@ pub fn load_image_with(
 }
 
 /// The model of `image`, with the project's git facts when `project_dir` is given.
-pub fn model(image: &ImageInput, project_dir: Option<&Path>) -> anyhow::Result<Sbom> {
+pub(super) fn model(image: &ImageInput, project_dir: Option<&Path>) -> anyhow::Result<Sbom> {
     let lock_text =
         project_dir.and_then(|d| std::fs::read_to_string(d.join(crate::lock::LOCK_FILE)).ok());
     gather(image, lock_text.as_deref(), project_dir.map(project_info))
         .context("Cannot read the image's packages")
 }
 
-pub fn run(global: &GlobalArgs, args: &SbomArgs, runtime: &Handle) -> anyhow::Result<()> {
+pub(super) fn run(global: &GlobalArgs, args: &SbomArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::global(global);
     let format = match args.format {
         SbomChoice::Spdx => Format::Spdx,
@@ -96,7 +96,7 @@ pub fn run(global: &GlobalArgs, args: &SbomArgs, runtime: &Handle) -> anyhow::Re
 }
 
 /// A documents a build produces besides its image: SBOMs and provenance.
-pub struct SideDocument {
+pub(super) struct SideDocument {
     pub media_type: &'static str,
     pub bytes: Vec<u8>,
     pub path: PathBuf,
@@ -104,7 +104,7 @@ pub struct SideDocument {
 
 /// Makes the SBOMs (and the provenance) of a build's image and writes each beside
 /// the output as `OUTPUT.spdx.json`, `OUTPUT.cdx.json`, `OUTPUT.intoto.json`.
-pub fn write_beside(
+pub(super) fn write_beside(
     settings: &Resolved,
     result: &BuildResult,
     output: &Path,
@@ -143,7 +143,7 @@ pub fn write_beside(
 
 /// The documents written beside `output` by an earlier `build --sbom/--provenance`
 /// that describe the image `digest` (they name it).
-pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<SideDocument> {
+pub(super) fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<SideDocument> {
     let kinds = [
         (Format::Spdx.suffix(), Format::Spdx.media_type()),
         (Format::CycloneDx.suffix(), Format::CycloneDx.media_type()),
@@ -168,7 +168,7 @@ pub fn documents_beside(output: &Path, digest: &crate::digest::Digest) -> Vec<Si
 
 /// Pushes each document as an OCI artifact whose subject is the image `digest`
 /// (`manifest`) just pushed to `reference`, listed under the referrers tag `sha256-<hex>`.
-pub fn attach(
+pub(super) fn attach(
     settings: &Resolved,
     remote: &RemoteOptions,
     runtime: &Handle,
@@ -199,7 +199,7 @@ pub fn attach(
 }
 
 /// The artifacts attached to the image `digest` in `reference`'s repository.
-pub fn list_attached(
+pub(super) fn list_attached(
     remote: &RemoteOptions,
     runtime: &Handle,
     reference: &str,

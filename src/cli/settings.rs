@@ -15,7 +15,7 @@ use crate::registry::RemoteOptions;
 
 /// One command's resolved settings.
 #[derive(Debug)]
-pub struct Resolved {
+pub(super) struct Resolved {
     /// The content store: `--cache-dir` (or `AIRLOCK_CACHE_DIR`), else the user's
     /// cache directory.
     pub store_dir: PathBuf,
@@ -31,7 +31,7 @@ pub struct Resolved {
 
 impl Resolved {
     /// For a command that reads no `airlock.toml`.
-    pub fn global(global: &GlobalArgs) -> Self {
+    pub(super) fn global(global: &GlobalArgs) -> Self {
         Self {
             store_dir: store_dir(global),
             root: PathBuf::from("."),
@@ -44,7 +44,7 @@ impl Resolved {
 
     /// For a command on the project `dir`: its `airlock.toml` is read (absent is the
     /// defaults; unreadable or invalid is an error naming the file and the line).
-    pub fn project(global: &GlobalArgs, dir: &Path) -> Result<Self, ProjectError> {
+    pub(super) fn project(global: &GlobalArgs, dir: &Path) -> Result<Self, ProjectError> {
         Ok(Self {
             root: dir.to_path_buf(),
             file: read_settings(dir)?,
@@ -53,7 +53,7 @@ impl Resolved {
     }
 
     /// Adds `SOURCE_DATE_EPOCH`, for the commands that build.
-    pub fn with_source_date_epoch(self) -> anyhow::Result<Self> {
+    pub(super) fn with_source_date_epoch(self) -> anyhow::Result<Self> {
         Ok(Self {
             source_date_epoch: source_date_epoch()?,
             ..self
@@ -62,7 +62,7 @@ impl Resolved {
 
     /// Registry options from the flags alone, for the library entries that read the
     /// project themselves and add its `[registry]` (build, lock, deploy).
-    pub fn flags_remote(&self, offline: bool) -> RemoteOptions {
+    pub(super) fn flags_remote(&self, offline: bool) -> RemoteOptions {
         RemoteOptions {
             insecure: self.insecure.clone(),
             ca_files: self.ca_files.clone(),
@@ -72,7 +72,7 @@ impl Resolved {
     }
 
     /// Registry options: the flags, then the `[registry]` of `airlock.toml`.
-    pub fn remote(&self, offline: bool) -> RemoteOptions {
+    pub(super) fn remote(&self, offline: bool) -> RemoteOptions {
         self.flags_remote(offline)
             .with_settings(&self.file.registry, &self.root)
     }

@@ -90,7 +90,11 @@ fn target(settings: &Resolved, args: &VerifyArgs, runtime: &Handle) -> anyhow::R
     })
 }
 
-pub fn run(global: &GlobalArgs, args: &VerifyArgs, runtime: &Handle) -> anyhow::Result<bool> {
+pub(super) fn run(
+    global: &GlobalArgs,
+    args: &VerifyArgs,
+    runtime: &Handle,
+) -> anyhow::Result<bool> {
     let started = Instant::now();
     // A local image names no deployment: `airlock.toml` is read for a registry one.
     let local = args.image.starts_with("oci:") || args.image.starts_with("docker-archive:");

@@ -21,16 +21,16 @@ use super::resolve::ModuleUniverse;
 use super::syntax::parse_source;
 
 /// Astro's list of files allowed to fail its DAG integrity test.
-pub const ASTRO_EXCEPTIONS_FILE: &str = ".astro/dag_integrity_exceptions.txt";
+pub(super) const ASTRO_EXCEPTIONS_FILE: &str = ".astro/dag_integrity_exceptions.txt";
 /// airlock's own list, same format.
-pub const AIRLOCK_EXCEPTIONS_FILE: &str = ".airlock-dag-exceptions.txt";
+pub(super) const AIRLOCK_EXCEPTIONS_FILE: &str = ".airlock-dag-exceptions.txt";
 
 /// Below this many files per thread, spawning costs more than it saves.
 const MIN_FILES_PER_THREAD: usize = 16;
 
 /// One file to check.
 #[derive(Clone, Debug)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     /// Relative to the project root, `/`-separated (`dags/etl.py`).
     pub path: String,
     pub contents: Vec<u8>,
@@ -38,7 +38,7 @@ pub struct SourceFile {
 
 /// Everything [`check_project`] needs.
 #[derive(Clone, Debug)]
-pub struct CheckInput {
+pub(crate) struct CheckInput {
     pub files: Vec<SourceFile>,
     pub universe: ModuleUniverse,
     pub exceptions: Exceptions,
@@ -47,7 +47,7 @@ pub struct CheckInput {
 /// Files allowed to fail: one project-relative path per line, `#` starts a comment.
 /// A line ending in `/` allows every file below that directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Exceptions {
+pub(crate) struct Exceptions {
     files: BTreeSet<String>,
     dirs: BTreeSet<String>,
 }
@@ -61,7 +61,7 @@ impl Exceptions {
     }
 
     /// Adds the entries of another exceptions file.
-    pub fn extend(&mut self, text: &str) {
+    pub(crate) fn extend(&mut self, text: &str) {
         for line in text.lines() {
             let entry = line.split('#').next().unwrap_or("").trim();
             if entry.is_empty() {
@@ -78,7 +78,7 @@ impl Exceptions {
 
     /// Reads [`ASTRO_EXCEPTIONS_FILE`] and [`AIRLOCK_EXCEPTIONS_FILE`] under
     /// `project_root`; a missing file is an empty list.
-    pub fn load(project_root: &Path) -> Result<Self, DagsError> {
+    pub(crate) fn load(project_root: &Path) -> Result<Self, DagsError> {
         let mut exceptions = Self::default();
         for name in [ASTRO_EXCEPTIONS_FILE, AIRLOCK_EXCEPTIONS_FILE] {
             let path = project_root.join(name);
@@ -91,7 +91,7 @@ impl Exceptions {
         Ok(exceptions)
     }
 
-    pub fn allows(&self, file: &str) -> bool {
+    pub(crate) fn allows(&self, file: &str) -> bool {
         let file = normalize(file);
         self.files.contains(&file) || self.dirs.iter().any(|dir| file.starts_with(dir.as_str()))
     }
@@ -99,20 +99,20 @@ impl Exceptions {
 
 /// The outcome of a check; `errors` fail the build, `allowed` are from excepted files.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub files_checked: usize,
     pub errors: Vec<Diagnostic>,
     pub allowed: Vec<Diagnostic>,
 }
 
 impl Report {
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         self.errors.is_empty()
     }
 
     /// The `--json` form: `{files_checked, errors: [{file, line, column, kind,
     /// message, hint?}], allowed: [...]}`.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         // Plain strings and integers only: serialising cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
@@ -156,7 +156,7 @@ impl fmt::Display for Report {
 /// Parses every file and resolves its imports, using all available cores.
 ///
 /// The report is sorted by file, line and column, so it does not depend on scheduling.
-pub fn check_project(input: &CheckInput) -> Report {
+pub(crate) fn check_project(input: &CheckInput) -> Report {
     let files = &input.files;
     let universe = &input.universe;
     let threads = std::thread::available_parallelism()

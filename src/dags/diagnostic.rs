@@ -11,7 +11,7 @@ use serde::Serialize;
 /// What went wrong, as a stable, machine-readable tag (`kind` in JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DiagnosticKind {
+pub(crate) enum DiagnosticKind {
     /// The file is not valid Python.
     SyntaxError,
     /// Valid Python, but not on the image's Python version (e.g. `match` on 3.9).
@@ -29,7 +29,7 @@ pub enum DiagnosticKind {
 
 impl DiagnosticKind {
     /// The tag as written in JSON.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::SyntaxError => "syntax-error",
             Self::UnsupportedSyntax => "unsupported-syntax",
@@ -52,7 +52,7 @@ impl fmt::Display for DiagnosticKind {
 /// Serialises as `{file, line, column, kind, message, hint?}`; the source line is for
 /// the human rendering only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Diagnostic {
+pub(crate) struct Diagnostic {
     /// Path relative to the project root, `/`-separated.
     pub file: String,
     /// 1-based line.
@@ -102,14 +102,14 @@ impl fmt::Display for Diagnostic {
 
 /// A file's text with its line starts, for turning parser offsets into positions.
 #[derive(Debug)]
-pub struct SourceMap<'a> {
+pub(crate) struct SourceMap<'a> {
     file: &'a str,
     text: &'a str,
     line_starts: Vec<usize>,
 }
 
 impl<'a> SourceMap<'a> {
-    pub fn new(file: &'a str, text: &'a str) -> Self {
+    pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(
             text.bytes()
@@ -124,7 +124,7 @@ impl<'a> SourceMap<'a> {
         }
     }
 
-    pub fn file(&self) -> &'a str {
+    pub(crate) fn file(&self) -> &'a str {
         self.file
     }
 
@@ -133,7 +133,7 @@ impl<'a> SourceMap<'a> {
     /// An offset at the very end of a file that ends with a newline (where the parser
     /// puts "unexpected end of file") is moved back onto the last line, so the rendered
     /// source line is never empty for no reason.
-    pub fn line_column(&self, offset: usize) -> (u32, u32) {
+    pub(crate) fn line_column(&self, offset: usize) -> (u32, u32) {
         let mut offset = offset.min(self.text.len());
         if offset == self.text.len() && offset > 0 && self.text.ends_with('\n') {
             offset -= 1;
@@ -151,7 +151,7 @@ impl<'a> SourceMap<'a> {
     }
 
     /// The text of a 1-based line without its line ending.
-    pub fn line_text(&self, line: u32) -> &'a str {
+    pub(crate) fn line_text(&self, line: u32) -> &'a str {
         let index = (line as usize).saturating_sub(1);
         let Some(&start) = self.line_starts.get(index) else {
             return "";
@@ -166,7 +166,7 @@ impl<'a> SourceMap<'a> {
     }
 
     /// A diagnostic at a byte offset of this file.
-    pub fn diagnostic(
+    pub(crate) fn diagnostic(
         &self,
         offset: usize,
         kind: DiagnosticKind,

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 /// The file read when none is named.
-pub const DEFAULT_ENV_FILE: &str = ".env";
+pub(super) const DEFAULT_ENV_FILE: &str = ".env";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvFileError {
@@ -33,7 +33,7 @@ pub enum EnvFileError {
 
 /// Parses an environment file's bytes (`path` is for messages). `lookup` answers
 /// for lines that name a variable without a value.
-pub fn parse_env_file(
+pub(super) fn parse_env_file(
     bytes: &[u8],
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -88,7 +88,7 @@ pub fn parse_env_file(
 /// The variables the project's tests run with: `explicit` (relative to the project
 /// directory, as the Astro CLI takes it) when given, which must exist; else the
 /// project's `.env` when there is one; else none.
-pub fn project_env(
+pub(crate) fn project_env(
     project_dir: &Path,
     explicit: Option<&Path>,
 ) -> Result<Vec<(String, String)>, EnvFileError> {

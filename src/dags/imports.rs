@@ -22,7 +22,7 @@ pub(crate) const SYS_PATH_ROOTS: [&str; 3] = ["dags/", "plugins/", ""];
 
 /// Why an import is allowed to fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Guard {
+pub(crate) enum Guard {
     /// Inside `try:` whose handlers catch `ImportError` (or a base of it).
     TryExcept,
     /// Under `if TYPE_CHECKING:`, never executed.
@@ -36,7 +36,7 @@ pub enum Guard {
 
 /// A name imported by `from module import name`, with its position.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportedName {
+pub(crate) struct ImportedName {
     pub name: String,
     pub offset: usize,
     pub line: u32,
@@ -45,7 +45,7 @@ pub struct ImportedName {
 
 /// One module an import statement needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Import {
+pub(crate) struct Import {
     /// Absolute dotted module name (relative imports already resolved).
     pub module: String,
     /// Names after `from module import`; empty for `import module` and `*`.
@@ -61,7 +61,7 @@ pub struct Import {
 
 /// The imports of one file, and relative imports that cannot work from where it lives.
 #[derive(Debug, Default)]
-pub struct Imports {
+pub(super) struct Imports {
     pub imports: Vec<Import>,
     pub problems: Vec<Diagnostic>,
 }
@@ -69,7 +69,11 @@ pub struct Imports {
 /// Walks a module for imports; `map` must be the map of the text `module` was parsed
 /// from, and its file name the project-relative path (used for relative imports).
 /// `python` decides `if sys.version_info >= (3, N):` branches.
-pub fn collect_imports(module: &ModModule, map: &SourceMap<'_>, python: PythonVersion) -> Imports {
+pub(super) fn collect_imports(
+    module: &ModModule,
+    map: &SourceMap<'_>,
+    python: PythonVersion,
+) -> Imports {
     let mut collector = Collector {
         map,
         python,

@@ -19,22 +19,13 @@ mod syntax;
 mod tests;
 mod tier2;
 
-pub use check::{
-    AIRLOCK_EXCEPTIONS_FILE, ASTRO_EXCEPTIONS_FILE, CheckInput, Exceptions, Report, SourceFile,
-    check_project,
-};
-pub use diagnostic::{Diagnostic, DiagnosticKind, SourceMap};
-pub use env_file::{DEFAULT_ENV_FILE, EnvFileError, parse_env_file, project_env};
-pub use error::DagsError;
-pub use imports::{Guard, Import, ImportedName, Imports, collect_imports};
-pub use project_input::{
-    CHECKED_DIRS, distributions_of, input_from_project, locked_distributions, project_check_input,
-};
-pub use resolve::{
+pub(crate) use check::{CheckInput, Exceptions, SourceFile, check_project};
+pub(crate) use diagnostic::{Diagnostic, DiagnosticKind};
+pub(crate) use env_file::{EnvFileError, project_env};
+pub(crate) use error::DagsError;
+pub(crate) use project_input::project_check_input;
+pub(crate) use resolve::{
     Distribution, ModuleUniverse, ProjectLayout, PythonVersion, top_level_from_record,
     top_level_from_top_level_txt,
 };
-pub use syntax::{ParsedSource, parse_source};
-pub use tier2::{
-    BuiltImage, IntegrityReport, Prepared, Tier2Error, prepare, run_integrity, run_pytest,
-};
+pub(crate) use tier2::{BuiltImage, Prepared, Tier2Error, prepare, run_integrity, run_pytest};

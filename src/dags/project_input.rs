@@ -13,7 +13,7 @@ use crate::project::{DAGS_DIR, Project, WalkedKind, walk};
 use crate::store::Store;
 
 /// The project folders whose `.py` files are checked.
-pub const CHECKED_DIRS: [&str; 3] = [DAGS_DIR, "plugins", "include"];
+pub(super) const CHECKED_DIRS: [&str; 3] = [DAGS_DIR, "plugins", "include"];
 
 /// The base's Python version: the newest `python3.N` interpreter it carries.
 fn python_of(facts: &BaseFacts) -> Option<PythonVersion> {
@@ -27,7 +27,7 @@ fn python_of(facts: &BaseFacts) -> Option<PythonVersion> {
 }
 
 /// Installed distributions of the base, from their `*.dist-info` directories.
-pub fn distributions_of(facts: &BaseFacts) -> Vec<Distribution> {
+pub(super) fn distributions_of(facts: &BaseFacts) -> Vec<Distribution> {
     let mut by_dir: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
     for (path, text) in &facts.files {
         if let Some((dir, name)) = path.rsplit_once('/')
@@ -83,7 +83,7 @@ fn wheel_top_level(path: &std::path::Path) -> Option<std::collections::BTreeSet<
 
 /// The distributions the locked Python layer adds, read from the wheels in the store;
 /// a wheel not downloaded yet counts by its normalized name (`PyYAML` → `pyyaml`).
-pub fn locked_distributions(
+pub(super) fn locked_distributions(
     store: &crate::store::Store,
     lock: &crate::lock::Lockfile,
 ) -> Vec<Distribution> {
@@ -110,7 +110,7 @@ pub fn locked_distributions(
 /// The check input of `project` as it will be built on the base whose `facts` the
 /// caller read (the base the lock pins): those facts, and the distributions of the
 /// locked Python layer (`lock`, read from the wheels in `store`).
-pub fn project_check_input(
+pub(crate) fn project_check_input(
     store: &Store,
     project: &Project,
     facts: &BaseFacts,
@@ -125,7 +125,7 @@ pub fn project_check_input(
 
 /// Everything `check_project` needs for `project` on its base, plus the distributions
 /// of the locked Python layer (`locked`).
-pub fn input_from_project(
+pub(super) fn input_from_project(
     project: &Project,
     facts: &BaseFacts,
     python: Option<PythonVersion>,

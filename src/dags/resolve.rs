@@ -55,12 +55,12 @@ const NOT_ON_LINUX: [&str; 10] = [
 
 /// A CPython 3.x version whose standard library the checks know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PythonVersion {
+pub(crate) struct PythonVersion {
     minor: u8,
 }
 
 impl PythonVersion {
-    pub fn new(major: u8, minor: u8) -> Result<Self, DagsError> {
+    pub(crate) fn new(major: u8, minor: u8) -> Result<Self, DagsError> {
         if major != 3 || !(FIRST_MINOR..=LAST_MINOR).contains(&minor) {
             return Err(DagsError::UnsupportedPythonVersion(format!(
                 "{major}.{minor}"
@@ -75,12 +75,12 @@ impl PythonVersion {
         Self { minor: LAST_MINOR }
     }
 
-    pub fn minor(self) -> u8 {
+    pub(crate) fn minor(self) -> u8 {
         self.minor
     }
 
     /// Every version with a shipped standard-library list, oldest first.
-    pub fn all() -> impl Iterator<Item = PythonVersion> {
+    pub(crate) fn all() -> impl Iterator<Item = PythonVersion> {
         (FIRST_MINOR..=LAST_MINOR).map(|minor| Self { minor })
     }
 
@@ -145,7 +145,7 @@ impl fmt::Display for PythonVersion {
 
 /// An installed distribution and the top-level modules it provides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Distribution {
+pub(crate) struct Distribution {
     pub name: String,
     pub top_level: BTreeSet<String>,
 }
@@ -155,7 +155,7 @@ pub struct Distribution {
 /// `pkg/__init__.py` → `pkg`, `six.py` → `six`, `_cffi.cpython-311-x86_64-linux-gnu.so`
 /// → `_cffi`; metadata (`*.dist-info`, `*.data`), scripts (`../../bin/...`), `.pth`
 /// files and names that are not identifiers are skipped.
-pub fn top_level_from_record(record_text: &str) -> BTreeSet<String> {
+pub(crate) fn top_level_from_record(record_text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for line in record_text.lines() {
         let path = record_path(line);
@@ -216,7 +216,7 @@ fn record_path(line: &str) -> String {
 }
 
 /// Names in a legacy `top_level.txt`, one per line (`pkg/sub` lines count as `pkg`).
-pub fn top_level_from_top_level_txt(text: &str) -> BTreeSet<String> {
+pub(crate) fn top_level_from_top_level_txt(text: &str) -> BTreeSet<String> {
     text.lines()
         .filter_map(|line| line.trim().split(['/', '.']).next())
         .filter(|name| is_identifier(name))
@@ -233,7 +233,7 @@ fn is_identifier(name: &str) -> bool {
 /// The project's own importable modules, as seen from each `sys.path` root
 /// (project root, `dags/`, `plugins/`).
 #[derive(Clone, Debug, Default)]
-pub struct ProjectLayout {
+pub(crate) struct ProjectLayout {
     /// Dotted names of module files (`include.helpers`).
     modules: BTreeSet<String>,
     /// Dotted names of packages; `true` for regular packages (with `__init__.py`), which
@@ -245,7 +245,7 @@ impl ProjectLayout {
     /// From the project's `.py` files and any extra package directories, all relative
     /// to the project root and `/`-separated. Every directory above a `.py` file is an
     /// (at least namespace) package, as in Python 3.
-    pub fn new<F, D>(py_files: F, package_dirs: D) -> Self
+    pub(crate) fn new<F, D>(py_files: F, package_dirs: D) -> Self
     where
         F: IntoIterator,
         F::Item: AsRef<str>,
@@ -349,7 +349,7 @@ fn roots_of(path: &str) -> impl Iterator<Item = &'static str> + '_ {
 
 /// Everything an import can resolve to in the image.
 #[derive(Clone, Debug)]
-pub struct ModuleUniverse {
+pub(crate) struct ModuleUniverse {
     python: PythonVersion,
     stdlib: HashSet<&'static str>,
     /// Top-level module → the distribution that provides it.
@@ -363,7 +363,7 @@ pub struct ModuleUniverse {
 const PROVIDER_PREFIX: &str = "apache-airflow-providers-";
 
 impl ModuleUniverse {
-    pub fn new<I>(python: PythonVersion, distributions: I, project: ProjectLayout) -> Self
+    pub(crate) fn new<I>(python: PythonVersion, distributions: I, project: ProjectLayout) -> Self
     where
         I: IntoIterator<Item = Distribution>,
     {
@@ -387,18 +387,18 @@ impl ModuleUniverse {
         }
     }
 
-    pub fn python(&self) -> PythonVersion {
+    pub(crate) fn python(&self) -> PythonVersion {
         self.python
     }
 
     /// The same standard library and distributions with another project layout (e.g.
     /// a DAG folder that ships from elsewhere).
-    pub fn with_project(self, project: ProjectLayout) -> Self {
+    pub(crate) fn with_project(self, project: ProjectLayout) -> Self {
         Self { project, ..self }
     }
 
     /// Diagnostics for the unguarded imports of one file that do not resolve.
-    pub fn check_imports(&self, map: &SourceMap<'_>, imports: &[Import]) -> Vec<Diagnostic> {
+    pub(crate) fn check_imports(&self, map: &SourceMap<'_>, imports: &[Import]) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         for import in imports {
             if import.guard.is_some() {

@@ -15,7 +15,7 @@ use super::resolve::PythonVersion;
 
 /// A file that parsed cleanly for the target Python version.
 #[derive(Debug)]
-pub struct ParsedSource<'a> {
+pub(super) struct ParsedSource<'a> {
     /// The decoded text (BOM removed); AST offsets point into it.
     pub text: &'a str,
     pub module: ModModule,
@@ -26,7 +26,7 @@ pub struct ParsedSource<'a> {
 /// Syntax that the parser accepts but `python` does not (a `match` statement on 3.9,
 /// `except*` on 3.10, PEP 695 generics on 3.11...) is an error too, because the
 /// interpreter in the image would reject the file.
-pub fn parse_source<'a>(
+pub(super) fn parse_source<'a>(
     file: &str,
     contents: &'a [u8],
     python: PythonVersion,

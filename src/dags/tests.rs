@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::check::{AIRLOCK_EXCEPTIONS_FILE, ASTRO_EXCEPTIONS_FILE, Report};
 use super::*;
 
 /// A project under construction: files, installed distributions, Python version.

@@ -74,7 +74,7 @@ fn require_python(rootfs: &Path, env: &[(String, String)], image: &str) -> Resul
 }
 
 /// A built image ready to run commands in.
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub spec: SandboxSpec,
     /// Time spent building, unpacking and copying: airlock's own overhead.
     pub overhead: Duration,
@@ -227,7 +227,7 @@ fn with_overrides(
 
 /// The project's image as the caller built it: what [`prepare`] runs in.
 #[derive(Debug, Clone)]
-pub struct BuiltImage {
+pub(crate) struct BuiltImage {
     /// The project the image was built from, and the build arguments it was read with.
     pub project_dir: PathBuf,
     pub build_args: BTreeMap<String, String>,
@@ -245,7 +245,7 @@ pub struct BuiltImage {
 }
 
 /// Prepares the sandbox around `image`; `step` reports progress.
-pub fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepared, Tier2Error> {
+pub(crate) fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepared, Tier2Error> {
     let started = image.started;
     let store = Store::open(&image.store_dir)?;
     let config: Value =
@@ -337,7 +337,7 @@ struct ScriptResult {
 
 /// What Airflow said about the DAG folder.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct IntegrityReport {
+pub(crate) struct IntegrityReport {
     pub dags: Vec<String>,
     pub errors: Vec<Diagnostic>,
     /// airlock's overhead (build, unpack, copy, sandbox start) in seconds.
@@ -363,7 +363,10 @@ fn line_in(message: &str, inside_path: &str) -> u32 {
 }
 
 /// Runs the DAG-integrity script in the sandbox.
-pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityReport, Tier2Error> {
+pub(crate) fn run_integrity(
+    prepared: &Prepared,
+    dags_dir: &str,
+) -> Result<IntegrityReport, Tier2Error> {
     let started = Instant::now();
     let workdir = prepared.spec.workdir.trim_end_matches('/');
     let folder = format!("{workdir}/{dags_dir}");
@@ -429,7 +432,7 @@ pub fn run_integrity(prepared: &Prepared, dags_dir: &str) -> Result<IntegrityRep
 
 /// Runs pytest on `target` (default `tests/`) in the sandbox with the image's
 /// environment plus `env` (the project's `.env`, which wins); returns its exit code.
-pub fn run_pytest(
+pub(crate) fn run_pytest(
     prepared: &Prepared,
     target: Option<&str>,
     args: &[String],

@@ -20,7 +20,7 @@ use crate::store::{Store, StoreError};
 /// How many `.deb` downloads run at once.
 const PARALLEL_DOWNLOADS: usize = 6;
 /// The architecture whose indices are read.
-pub const ARCH: &str = "amd64";
+pub(crate) const ARCH: &str = "amd64";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -79,7 +79,7 @@ pub enum ArchiveError {
 
 /// One binary repository, with what is needed to trust it.
 #[derive(Debug, Clone)]
-pub struct Repository {
+pub(crate) struct Repository {
     pub uri: String,
     pub suite: String,
     /// Empty for a flat repository (`suite` ends with `/`).
@@ -100,7 +100,7 @@ impl Repository {
     }
 
     /// `uri suite` as apt prints it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} {}", self.base(), self.suite)
     }
 
@@ -116,14 +116,14 @@ impl Repository {
 
 /// A verified `InRelease`: its parsed body and the digest of the file as fetched.
 #[derive(Debug, Clone)]
-pub struct FetchedRelease {
+pub(crate) struct FetchedRelease {
     pub release: Release,
     pub digest: Digest,
 }
 
 /// A `.deb` to fetch: where it sits in the pool and what it must hash to.
 #[derive(Debug, Clone)]
-pub struct DebRequest {
+pub(crate) struct DebRequest {
     pub filename: String,
     pub sha256: Digest,
     pub size: u64,
@@ -132,7 +132,7 @@ pub struct DebRequest {
 }
 
 /// The archive client. Blocking: its requests run on the runtime it is given.
-pub struct ArchiveClient<'s> {
+pub(crate) struct ArchiveClient<'s> {
     store: &'s Store,
     http: Option<HttpClient>,
     runtime: tokio::runtime::Handle,
@@ -141,7 +141,7 @@ pub struct ArchiveClient<'s> {
 impl<'s> ArchiveClient<'s> {
     /// `offline` forbids every request: only what the store holds can be used.
     /// Requests run on `runtime` (a multi-thread runtime's handle).
-    pub fn new(
+    pub(crate) fn new(
         store: &'s Store,
         offline: bool,
         runtime: tokio::runtime::Handle,
@@ -188,7 +188,7 @@ impl<'s> ArchiveClient<'s> {
     }
 
     /// Fetches and verifies the repository's `InRelease`, keeping it in the store.
-    pub fn release(&self, repo: &Repository) -> Result<FetchedRelease, ArchiveError> {
+    pub(crate) fn release(&self, repo: &Repository) -> Result<FetchedRelease, ArchiveError> {
         let url = format!("{}InRelease", repo.dist_url());
         let fetched = self.get_bytes(&url);
         let (bytes, body) = match fetched {
@@ -233,7 +233,7 @@ impl<'s> ArchiveClient<'s> {
 
     /// The uncompressed `Packages` text of one component, checked against the
     /// verified `InRelease`. Served from the store when it holds that hash.
-    pub fn packages(
+    pub(crate) fn packages(
         &self,
         repo: &Repository,
         release: &Release,
@@ -290,7 +290,7 @@ impl<'s> ArchiveClient<'s> {
 
     /// Makes sure every `.deb` is in the store (downloading what is missing, several
     /// at once) and returns their store paths, in the order asked.
-    pub fn debs(&self, requests: &[DebRequest]) -> Result<Vec<PathBuf>, ArchiveError> {
+    pub(crate) fn debs(&self, requests: &[DebRequest]) -> Result<Vec<PathBuf>, ArchiveError> {
         let missing: Vec<&DebRequest> = requests
             .iter()
             .filter(|r| !self.store.has_blob(&r.sha256))
@@ -396,7 +396,7 @@ async fn fetch_deb_from(
 }
 
 /// Decompresses an index by its file name (`.xz`, `.gz` or none).
-pub fn decompress(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ArchiveError> {
+pub(super) fn decompress(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ArchiveError> {
     let err = |e: std::io::Error| ArchiveError::Decompress {
         path: path.to_string(),
         reason: e.to_string(),

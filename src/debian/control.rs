@@ -20,7 +20,7 @@ pub enum ControlError {
 
 /// One field of a paragraph, borrowed from the text.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Field<'a> {
+pub(crate) struct Field<'a> {
     name: &'a str,
     value: &'a str,
     line: usize,
@@ -28,7 +28,7 @@ pub struct Field<'a> {
 
 impl<'a> Field<'a> {
     /// The name as written (compare with `eq_ignore_ascii_case`).
-    pub fn name(&self) -> &'a str {
+    pub(crate) fn name(&self) -> &'a str {
         self.name
     }
 
@@ -37,14 +37,14 @@ impl<'a> Field<'a> {
     /// (so `Description` and `SHA256` keep their shape). A comment line inside a
     /// multi-line field stays in this raw slice; [`Field::continuation_lines`]
     /// drops it.
-    pub fn value(&self) -> &'a str {
+    pub(crate) fn value(&self) -> &'a str {
         self.value
     }
 
     /// The continuation lines of a multi-line field with the one leading space of
     /// deb822 removed and ` .` turned into an empty line (the folding rule of
     /// `Description` and inline keys). Comment lines inside the field are skipped.
-    pub fn continuation_lines(&self) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn continuation_lines(&self) -> impl Iterator<Item = &'a str> + 'a {
         self.value
             .lines()
             .skip(1)
@@ -60,7 +60,7 @@ impl<'a> Field<'a> {
     }
 
     /// The 1-based line where the field starts.
-    pub fn line(&self) -> usize {
+    pub(crate) fn line(&self) -> usize {
         self.line
     }
 }
@@ -73,35 +73,35 @@ impl fmt::Debug for Field<'_> {
 
 /// One paragraph: its fields in the order written (never none).
 #[derive(Clone, PartialEq, Eq)]
-pub struct Paragraph<'a> {
+pub(crate) struct Paragraph<'a> {
     fields: Vec<Field<'a>>,
 }
 
 impl<'a> Paragraph<'a> {
     /// The value of a field, looked up case-insensitively.
-    pub fn get(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
         self.field(name).map(|f| f.value)
     }
 
     /// The field itself, looked up case-insensitively.
-    pub fn field(&self, name: &str) -> Option<&Field<'a>> {
+    pub(crate) fn field(&self, name: &str) -> Option<&Field<'a>> {
         self.fields
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// All fields in order.
-    pub fn fields(&self) -> &[Field<'a>] {
+    pub(crate) fn fields(&self) -> &[Field<'a>] {
         &self.fields
     }
 
     /// The 1-based line of the paragraph's first field.
-    pub fn line(&self) -> usize {
+    pub(crate) fn line(&self) -> usize {
         self.fields.first().map_or(0, Field::line)
     }
 
     /// Writes the paragraph back in deb822 form (no trailing blank line).
-    pub fn write_to(&self, out: &mut String) {
+    pub(crate) fn write_to(&self, out: &mut String) {
         for f in &self.fields {
             out.push_str(f.name);
             out.push(':');
@@ -123,7 +123,7 @@ impl fmt::Debug for Paragraph<'_> {
 /// Iterates the paragraphs of a control text. Paragraphs are separated by one or
 /// more blank (or whitespace-only) lines; lines starting with `#` are comments.
 /// After the first error the iterator ends.
-pub fn paragraphs(text: &str) -> Paragraphs<'_> {
+pub(super) fn paragraphs(text: &str) -> Paragraphs<'_> {
     Paragraphs {
         text,
         pos: 0,
@@ -133,7 +133,7 @@ pub fn paragraphs(text: &str) -> Paragraphs<'_> {
 }
 
 /// Iterator returned by [`paragraphs`].
-pub struct Paragraphs<'a> {
+pub(super) struct Paragraphs<'a> {
     text: &'a str,
     pos: usize,
     /// Lines consumed so far.

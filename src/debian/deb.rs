@@ -56,15 +56,15 @@ pub enum DebError {
 /// A path inside the image root: relative, `/`-separated, without `.`, `..` or
 /// empty components. The root itself is the empty path.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NormalizedPath(String);
+pub(crate) struct NormalizedPath(String);
 
 impl NormalizedPath {
     /// The relative form, e.g. `usr/bin/git` (empty for the root).
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn is_root(&self) -> bool {
+    pub(crate) fn is_root(&self) -> bool {
         self.0.is_empty()
     }
 
@@ -96,7 +96,7 @@ impl fmt::Debug for NormalizedPath {
 /// Normalises an archive member path (`./usr/bin/git` → `usr/bin/git`) and refuses
 /// anything that could leave the image root: absolute paths, `..` components (even
 /// ones that would stay inside), NUL bytes.
-pub fn check_member_path(path: &str) -> Result<NormalizedPath, DebError> {
+pub(super) fn check_member_path(path: &str) -> Result<NormalizedPath, DebError> {
     let bad = |reason| DebError::BadPath {
         path: path.to_owned(),
         reason,
@@ -122,7 +122,7 @@ pub fn check_member_path(path: &str) -> Result<NormalizedPath, DebError> {
 /// from the image root, as inside the container) and refuses targets whose `..`
 /// climb above the root. Returns the resolved path. Symlinks met along the way are
 /// not followed: the confined extraction handle guards those at write time.
-pub fn check_symlink_target(
+pub(super) fn check_symlink_target(
     link: &NormalizedPath,
     target: &str,
 ) -> Result<NormalizedPath, DebError> {
@@ -161,7 +161,7 @@ pub fn check_symlink_target(
 
 /// A line of `md5sums`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Md5Sum {
+pub(crate) struct Md5Sum {
     pub md5: String,
     /// As written, relative to the root (e.g. `usr/bin/git`).
     pub path: String,
@@ -169,7 +169,7 @@ pub struct Md5Sum {
 
 /// A line of `conffiles`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conffile {
+pub(crate) struct Conffile {
     /// Absolute path in the image, as written.
     pub path: String,
     /// Flags written before the path, such as `remove-on-upgrade`.
@@ -178,7 +178,7 @@ pub struct Conffile {
 
 /// What the control archive holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControlInfo {
+pub(crate) struct ControlInfo {
     /// Contents of `debian-binary`, trimmed (e.g. `2.0`).
     pub format_version: String,
     /// The `control` file text.
@@ -194,7 +194,7 @@ pub struct ControlInfo {
 
 impl ControlInfo {
     /// The package's control paragraph.
-    pub fn paragraph(&self) -> Result<Paragraph<'_>, DebError> {
+    pub(crate) fn paragraph(&self) -> Result<Paragraph<'_>, DebError> {
         paragraphs(&self.control)
             .next()
             .ok_or(DebError::EmptyControl)?
@@ -204,7 +204,7 @@ impl ControlInfo {
 
 /// The kind of a data archive entry. Devices, FIFOs and sockets never get this far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DataKind {
+pub(crate) enum DataKind {
     File,
     Dir,
     Symlink,
@@ -212,7 +212,7 @@ pub enum DataKind {
 }
 
 /// One entry of the data archive; reading it yields a regular file's contents.
-pub struct DataEntry<'a> {
+pub(crate) struct DataEntry<'a> {
     pub path: NormalizedPath,
     pub kind: DataKind,
     /// Permission bits including setuid/setgid/sticky (`0o7777`).
@@ -249,7 +249,7 @@ impl fmt::Debug for DataEntry<'_> {
 
 /// An open `.deb` whose control part has been read; the data part is walked once
 /// with [`Deb::for_each_data_entry`].
-pub struct Deb<R: Read> {
+pub(crate) struct Deb<R: Read> {
     reader: R,
     control: ControlInfo,
 }
@@ -261,7 +261,7 @@ struct MemberHeader {
 
 impl<R: Read> Deb<R> {
     /// Reads the `ar` signature, `debian-binary` and the control archive.
-    pub fn new(mut reader: R) -> Result<Self, DebError> {
+    pub(crate) fn new(mut reader: R) -> Result<Self, DebError> {
         let mut magic = [0u8; 8];
         reader.read_exact(&mut magic).map_err(|_| DebError::NotAr)?;
         if &magic != b"!<arch>\n" {
@@ -298,13 +298,13 @@ impl<R: Read> Deb<R> {
         Ok(Deb { reader, control })
     }
 
-    pub fn control(&self) -> &ControlInfo {
+    pub(crate) fn control(&self) -> &ControlInfo {
         &self.control
     }
 
     /// Streams the data archive, calling `f` for every entry in archive order after
     /// checking it for confinement. Returns the control information for convenience.
-    pub fn for_each_data_entry<F, E>(mut self, mut f: F) -> Result<ControlInfo, E>
+    pub(crate) fn for_each_data_entry<F, E>(mut self, mut f: F) -> Result<ControlInfo, E>
     where
         F: FnMut(DataEntry<'_>) -> Result<(), E>,
         E: From<DebError>,

@@ -58,14 +58,14 @@ pub enum InstallError {
 
 /// Where file contents go, so a caller can keep them in memory or spill them to
 /// disk. `path` is the final path in the layer, for naming only.
-pub trait ContentSink {
+pub(crate) trait ContentSink {
     type Handle;
     fn store(&mut self, path: &str, size: u64, reader: &mut dyn Read) -> io::Result<Self::Handle>;
 }
 
 /// What a layer entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LayerKind<H> {
+pub(crate) enum LayerKind<H> {
     Dir,
     File(H),
     /// Target as the package wrote it.
@@ -76,7 +76,7 @@ pub enum LayerKind<H> {
 
 /// One entry of the layer. `path` is relative, without a leading `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerFile<H> {
+pub(crate) struct LayerFile<H> {
     pub path: String,
     pub kind: LayerKind<H>,
     pub mode: u32,
@@ -87,7 +87,7 @@ pub struct LayerFile<H> {
 /// A maintainer script that was not run although it would have done more than
 /// the alternatives links made natively.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedScript {
+pub(crate) struct SkippedScript {
     pub package: String,
     pub script: String,
     /// What it would have run, e.g. ``runs `adduser`, `chown` ``.
@@ -96,14 +96,14 @@ pub struct SkippedScript {
 
 /// The installed layer: entries sorted bytewise by path, and the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layer<H> {
+pub(crate) struct Layer<H> {
     pub files: Vec<LayerFile<H>>,
     pub skipped: Vec<SkippedScript>,
 }
 
 /// Facts about the base image that installation depends on.
 #[derive(Debug, Clone, Default)]
-pub struct InstallBase<'a> {
+pub(crate) struct InstallBase<'a> {
     /// Merged-/usr symlinks at the root: `bin` → `usr/bin`, `lib` → `usr/lib`, ...
     /// (targets relative to the root, without a leading `/`).
     pub merged_usr: BTreeMap<String, String>,
@@ -125,7 +125,7 @@ struct Registration {
 }
 
 /// Unpacks `debs` (in resolution order) over a base described by `base`.
-pub fn install<R, I, S>(
+pub(crate) fn install<R, I, S>(
     base: &InstallBase<'_>,
     debs: I,
     sink: &mut S,

@@ -26,22 +26,22 @@ pub enum KeyringError {
 
 /// A set of trusted public keys.
 #[derive(Debug, Clone, Default)]
-pub struct Keyring {
+pub(crate) struct Keyring {
     keys: Vec<SignedPublicKey>,
 }
 
 impl Keyring {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// Adds every public key in `bytes` (binary or armored). `label` names the file
     /// in errors. Returns how many keys were added.
-    pub fn add(&mut self, label: &str, bytes: &[u8]) -> Result<usize, KeyringError> {
+    pub(crate) fn add(&mut self, label: &str, bytes: &[u8]) -> Result<usize, KeyringError> {
         let bad = |reason: String| KeyringError::BadKeyFile {
             label: label.to_string(),
             reason,
@@ -71,7 +71,7 @@ impl Keyring {
 
     /// Checks a clearsigned text and returns its signed body (dash-escaping undone,
     /// `\n` line ends) when at least one signature verifies.
-    pub fn verify_clearsigned(&self, text: &str) -> Result<String, KeyringError> {
+    pub(crate) fn verify_clearsigned(&self, text: &str) -> Result<String, KeyringError> {
         let (body, armor) = split_clearsigned(text)?;
         let (signatures, _) = DetachedSignature::from_string_many(&armor)
             .map_err(|e| KeyringError::BadSignature(e.to_string()))?;

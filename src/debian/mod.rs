@@ -20,27 +20,17 @@ mod testdeb;
 mod universe;
 mod version;
 
-pub use archive::{
-    ARCH, ArchiveClient, ArchiveError, DebRequest, FetchedRelease, Repository, decompress,
+pub(crate) use archive::{ARCH, ArchiveClient, ArchiveError, DebRequest, Repository};
+pub(crate) use control::ControlError;
+pub(crate) use deb::{Deb, DebError};
+pub(crate) use install::{ContentSink, InstallBase, InstallError, LayerKind, install};
+pub(crate) use keyring::{Keyring, KeyringError};
+pub(crate) use packages_txt::{PackageRequest, PackagesTxtError, parse_packages_txt};
+pub(crate) use relation::RelationError;
+pub(crate) use release::ReleaseError;
+pub(crate) use resolve::{ResolveError, resolve};
+pub(crate) use sources::{
+    KeyRef, SignedBy, SourcesError, parse_deb822_sources, parse_sources_list,
 };
-pub use control::{ControlError, Field, Paragraph, Paragraphs, paragraphs};
-pub use deb::{
-    Conffile, ControlInfo, DataEntry, DataKind, Deb, DebError, Md5Sum, NormalizedPath,
-    check_member_path, check_symlink_target,
-};
-pub use install::{
-    ContentSink, InstallBase, InstallError, Layer, LayerFile, LayerKind, SkippedScript, install,
-};
-pub use keyring::{Keyring, KeyringError};
-pub use packages_txt::{PackageArch, PackageRequest, PackagesTxtError, parse_packages_txt};
-pub use relation::{
-    ArchRestriction, Dependency, ProfileTerm, Provide, Relation, RelationError, VersionConstraint,
-    VersionOp, parse_provides, parse_relations,
-};
-pub use release::{FileHash, Release, ReleaseError, canonical_signed_text, split_clearsigned};
-pub use resolve::{ResolveError, ResolvedPackage, resolve};
-pub use sources::{
-    AptSource, KeyRef, SignedBy, SourcesError, parse_deb822_sources, parse_sources_list,
-};
-pub use universe::{Installed, MultiArch, PackageVersion, Universe, UniverseError};
-pub use version::{Version, VersionError};
+pub(crate) use universe::{Installed, Universe, UniverseError};
+pub(crate) use version::VersionError;

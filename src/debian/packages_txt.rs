@@ -32,14 +32,14 @@ pub enum PackagesTxtError {
 
 /// The architecture a request was qualified with (`name:amd64`, `name:all`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PackageArch {
+pub(crate) enum PackageArch {
     Amd64,
     All,
 }
 
 /// One requested package.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackageRequest {
+pub(crate) struct PackageRequest {
     pub name: String,
     /// The `=version` pin, if any.
     pub version: Option<Version>,
@@ -51,7 +51,7 @@ pub struct PackageRequest {
 /// Parses the text of `packages.txt`. Accepts blank lines, `#` comments (whole-line
 /// or trailing), CRLF line endings, a leading byte-order mark, and several requests
 /// on one line. A request is `name[:arch][=version]`.
-pub fn parse_packages_txt(text: &str) -> Result<Vec<PackageRequest>, PackagesTxtError> {
+pub(crate) fn parse_packages_txt(text: &str) -> Result<Vec<PackageRequest>, PackagesTxtError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (index, raw) in text.lines().enumerate() {

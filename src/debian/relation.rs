@@ -25,7 +25,7 @@ pub enum RelationError {
 
 /// A version relation operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VersionOp {
+pub(crate) enum VersionOp {
     /// `<<`
     Lt,
     /// `<=` (and the obsolete `<`)
@@ -52,14 +52,14 @@ impl fmt::Display for VersionOp {
 
 /// `(op version)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionConstraint {
+pub(crate) struct VersionConstraint {
     pub op: VersionOp,
     pub version: Version,
 }
 
 impl VersionConstraint {
     /// Whether `candidate` satisfies this constraint.
-    pub fn matches(&self, candidate: &Version) -> bool {
+    pub(crate) fn matches(&self, candidate: &Version) -> bool {
         let ord = candidate.cmp(&self.version);
         match self.op {
             VersionOp::Lt => ord.is_lt(),
@@ -79,21 +79,21 @@ impl fmt::Display for VersionConstraint {
 
 /// One entry of `[amd64 !i386 linux-any]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchRestriction {
+pub(crate) struct ArchRestriction {
     pub negated: bool,
     pub arch: String,
 }
 
 /// One term of a build-profile group `<!nocheck stage1>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileTerm {
+pub(crate) struct ProfileTerm {
     pub negated: bool,
     pub profile: String,
 }
 
 /// One package relation: `name[:arch] [(op version)] [[arches]] [<profiles>...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Relation {
+pub(crate) struct Relation {
     pub name: String,
     /// The qualifier after `:`, such as `any`, `native` or `amd64`.
     pub arch: Option<String>,
@@ -128,7 +128,7 @@ impl Relation {
 
     /// Whether a package named `name` at `version` satisfies the name and version
     /// part of this relation (architecture qualifiers are the resolver's business).
-    pub fn matches(&self, name: &str, version: &Version) -> bool {
+    pub(crate) fn matches(&self, name: &str, version: &Version) -> bool {
         self.name == name && self.version.as_ref().is_none_or(|c| c.matches(version))
     }
 }
@@ -163,7 +163,7 @@ impl fmt::Display for Relation {
 
 /// A comma-separated item: alternatives separated by `|`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dependency {
+pub(crate) struct Dependency {
     pub alternatives: Vec<Relation>,
 }
 
@@ -196,7 +196,7 @@ impl fmt::Display for Dependency {
 
 /// A `Provides` entry: a virtual (or real) name with an optional exact version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provide {
+pub(crate) struct Provide {
     pub name: String,
     pub arch: Option<String>,
     pub version: Option<Version>,
@@ -204,7 +204,7 @@ pub struct Provide {
 
 /// Parses a relation field. Newlines (folded fields) count as whitespace; empty
 /// items between commas are skipped, as dpkg does for substituted fields.
-pub fn parse_relations(field: &str) -> Result<Vec<Dependency>, RelationError> {
+pub(super) fn parse_relations(field: &str) -> Result<Vec<Dependency>, RelationError> {
     let mut out = Vec::new();
     for item in field.split(',') {
         if item.trim().is_empty() {
@@ -221,7 +221,7 @@ pub fn parse_relations(field: &str) -> Result<Vec<Dependency>, RelationError> {
 
 /// Parses a `Provides` field: no alternatives, no restrictions, and only `=` as a
 /// version relation.
-pub fn parse_provides(field: &str) -> Result<Vec<Provide>, RelationError> {
+pub(super) fn parse_provides(field: &str) -> Result<Vec<Provide>, RelationError> {
     let mut out = Vec::new();
     for item in field.split(',') {
         if item.trim().is_empty() {

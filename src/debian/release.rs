@@ -28,7 +28,7 @@ pub enum ReleaseError {
 
 /// An index file listed in `Release` with its size and SHA256.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileHash {
+pub(crate) struct FileHash {
     /// Relative to the suite directory, e.g. `main/binary-amd64/Packages.xz`.
     pub path: String,
     pub size: u64,
@@ -38,7 +38,7 @@ pub struct FileHash {
 
 /// The fields of a `Release` body that a resolver needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Release {
+pub(crate) struct Release {
     pub origin: Option<String>,
     pub label: Option<String>,
     pub suite: Option<String>,
@@ -55,7 +55,7 @@ pub struct Release {
 
 impl Release {
     /// Parses a `Release` body (the signed part of `InRelease`).
-    pub fn parse(body: &str) -> Result<Release, ReleaseError> {
+    pub(crate) fn parse(body: &str) -> Result<Release, ReleaseError> {
         let mut iter = paragraphs(body);
         let p = iter.next().ok_or(ReleaseError::Empty)??;
         if iter.next().transpose()?.is_some() {
@@ -90,7 +90,7 @@ impl Release {
     }
 
     /// The listed entry for `path` (e.g. `main/binary-amd64/Packages.xz`).
-    pub fn file(&self, path: &str) -> Option<&FileHash> {
+    pub(crate) fn file(&self, path: &str) -> Option<&FileHash> {
         self.sha256.iter().find(|f| f.path == path)
     }
 }
@@ -126,7 +126,7 @@ fn parse_hash_line(entry: &str) -> Result<FileHash, ReleaseError> {
 /// lines joined with `\n`, without the line break that precedes the signature, as
 /// RFC 4880 says) and the armored signature block (BEGIN to END lines, `\n`-ended).
 /// Only blank lines may surround the message.
-pub fn split_clearsigned(text: &str) -> Result<(String, String), ReleaseError> {
+pub(super) fn split_clearsigned(text: &str) -> Result<(String, String), ReleaseError> {
     let err = |line: usize, reason| ReleaseError::Clearsign { line, reason };
     let mut lines = text
         .split('\n')
@@ -204,7 +204,7 @@ pub fn split_clearsigned(text: &str) -> Result<(String, String), ReleaseError> {
 
 /// The bytes a cleartext signature is computed over: trailing spaces and tabs
 /// removed from every line, lines joined with CRLF, no final line break.
-pub fn canonical_signed_text(body: &str) -> Vec<u8> {
+pub(super) fn canonical_signed_text(body: &str) -> Vec<u8> {
     let lines: Vec<&str> = body
         .split('\n')
         .map(|l| l.trim_end_matches([' ', '\t', '\r']))

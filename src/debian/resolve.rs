@@ -80,7 +80,7 @@ fn chain_text(chain: &[String]) -> String {
 
 /// A package to download and unpack.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedPackage {
+pub(crate) struct ResolvedPackage {
     pub name: String,
     pub version: Version,
     pub architecture: String,
@@ -98,7 +98,7 @@ pub struct ResolvedPackage {
 /// Resolves `requests` against `universe`, given what the base has installed, and
 /// returns the packages to install, sorted by name. Packages the base already has
 /// at a satisfying version are not returned.
-pub fn resolve(
+pub(crate) fn resolve(
     universe: &Universe,
     installed: &Installed,
     requests: &[PackageRequest],

@@ -15,7 +15,7 @@ pub enum SourcesError {
 
 /// A key named by `signed-by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyRef {
+pub(crate) enum KeyRef {
     /// A keyring file, as written (usually absolute, inside the image).
     Path(String),
     /// A key fingerprint (hex, optionally ending in `!` for an exact subkey).
@@ -24,7 +24,7 @@ pub enum KeyRef {
 
 /// How a source's `InRelease` must be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignedBy {
+pub(crate) enum SignedBy {
     Keys(Vec<KeyRef>),
     /// An ASCII-armored public key block written inline in a `.sources` file.
     Inline(String),
@@ -32,7 +32,7 @@ pub enum SignedBy {
 
 /// One binary repository: a URI and suite with its components.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptSource {
+pub(crate) struct AptSource {
     pub uri: String,
     /// The suite or codename, or a flat-repository path ending in `/`.
     pub suite: String,
@@ -47,7 +47,7 @@ const ARCH: &str = "amd64";
 
 /// Parses one-line `sources.list` text. `deb-src` lines and `deb` lines whose
 /// `arch=` excludes amd64 are left out.
-pub fn parse_sources_list(text: &str) -> Result<Vec<AptSource>, SourcesError> {
+pub(crate) fn parse_sources_list(text: &str) -> Result<Vec<AptSource>, SourcesError> {
     let mut out = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -114,7 +114,7 @@ pub fn parse_sources_list(text: &str) -> Result<Vec<AptSource>, SourcesError> {
 /// Parses a deb822 `.sources` file. Paragraphs with `Enabled: no`, without the
 /// `deb` type, or whose `Architectures` exclude amd64 are left out; every URI and
 /// suite pair of a paragraph becomes one source.
-pub fn parse_deb822_sources(text: &str) -> Result<Vec<AptSource>, SourcesError> {
+pub(crate) fn parse_deb822_sources(text: &str) -> Result<Vec<AptSource>, SourcesError> {
     let mut out = Vec::new();
     for paragraph in paragraphs(text) {
         let p = paragraph?;

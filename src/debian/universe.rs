@@ -53,7 +53,7 @@ pub enum UniverseError {
 
 /// The `Multi-Arch` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MultiArch {
+pub(crate) enum MultiArch {
     #[default]
     No,
     Same,
@@ -74,7 +74,7 @@ impl MultiArch {
 
 /// One version of one package, as an index (or the status database) describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackageVersion {
+pub(crate) struct PackageVersion {
     pub name: String,
     pub version: Version,
     pub architecture: String,
@@ -103,7 +103,7 @@ pub struct PackageVersion {
 
 impl PackageVersion {
     /// Rank of the `Priority` field, most important first (unknown sorts last).
-    pub fn priority_rank(&self) -> u8 {
+    pub(crate) fn priority_rank(&self) -> u8 {
         match self.priority.as_deref() {
             Some("required") => 0,
             Some("important") => 1,
@@ -117,7 +117,7 @@ impl PackageVersion {
 
 /// Every package version available for one architecture (plus `all`).
 #[derive(Debug, Clone)]
-pub struct Universe {
+pub(crate) struct Universe {
     arch: String,
     labels: Vec<String>,
     packages: Vec<PackageVersion>,
@@ -130,7 +130,7 @@ pub struct Universe {
 impl Universe {
     /// An empty universe for `arch` (e.g. `amd64`); indices add `arch` and `all`
     /// packages, and skip the others.
-    pub fn new(arch: &str) -> Self {
+    pub(crate) fn new(arch: &str) -> Self {
         Universe {
             arch: arch.to_owned(),
             labels: Vec::new(),
@@ -141,14 +141,14 @@ impl Universe {
     }
 
     /// The native architecture.
-    pub fn arch(&self) -> &str {
+    pub(crate) fn arch(&self) -> &str {
         &self.arch
     }
 
     /// Adds a `Packages` index and returns its id. `label` names it in errors.
     /// Indices added earlier win when two carry the same name, version and
     /// architecture.
-    pub fn add_index(&mut self, label: &str, text: &str) -> Result<usize, UniverseError> {
+    pub(crate) fn add_index(&mut self, label: &str, text: &str) -> Result<usize, UniverseError> {
         let id = self.labels.len();
         self.labels.push(label.to_owned());
         let mut touched = Vec::new();
@@ -196,7 +196,10 @@ impl Universe {
     }
 
     /// Every version of `name`, highest first.
-    pub fn versions<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PackageVersion> + 'a {
+    pub(crate) fn versions<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = &'a PackageVersion> + 'a {
         self.by_name
             .get(name)
             .into_iter()
@@ -205,12 +208,15 @@ impl Universe {
     }
 
     /// The highest version of `name` (apt's candidate without pinning).
-    pub fn candidate(&self, name: &str) -> Option<&PackageVersion> {
+    pub(crate) fn candidate(&self, name: &str) -> Option<&PackageVersion> {
         self.versions(name).next()
     }
 
     /// Every version (of any package) whose `Provides` names `name`.
-    pub fn providers<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PackageVersion> + 'a {
+    pub(crate) fn providers<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = &'a PackageVersion> + 'a {
         self.provides
             .get(name)
             .into_iter()
@@ -219,12 +225,12 @@ impl Universe {
     }
 
     /// Whether `name` is a real package here.
-    pub fn contains(&self, name: &str) -> bool {
+    pub(crate) fn contains(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
     }
 
     /// Every real package name, unordered.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }
 
@@ -237,7 +243,7 @@ impl Universe {
 
 /// The packages a dpkg database says are installed.
 #[derive(Debug, Clone, Default)]
-pub struct Installed {
+pub(crate) struct Installed {
     packages: Vec<PackageVersion>,
     by_name: HashMap<String, Vec<usize>>,
     provides: HashMap<String, Vec<usize>>,
@@ -248,7 +254,7 @@ impl Installed {
     /// bases). Only entries whose `Status` is `install ok installed` count (and
     /// `hold ok installed`: a held package is installed too); removed packages
     /// with leftover conffiles, half-installed ones and the like are ignored.
-    pub fn parse(status: &str, status_d: &[&str]) -> Result<Installed, UniverseError> {
+    pub(crate) fn parse(status: &str, status_d: &[&str]) -> Result<Installed, UniverseError> {
         let mut out = Installed::default();
         let texts = std::iter::once(("status".to_owned(), status)).chain(
             status_d
@@ -283,7 +289,7 @@ impl Installed {
     }
 
     /// The installed instances of `name` (several only for `Multi-Arch: same`).
-    pub fn get<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PackageVersion> + 'a {
+    pub(crate) fn get<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PackageVersion> + 'a {
         self.by_name
             .get(name)
             .into_iter()
@@ -292,7 +298,10 @@ impl Installed {
     }
 
     /// Installed packages whose `Provides` names `name`.
-    pub fn providers<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a PackageVersion> + 'a {
+    pub(crate) fn providers<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = &'a PackageVersion> + 'a {
         self.provides
             .get(name)
             .into_iter()
@@ -301,7 +310,7 @@ impl Installed {
     }
 
     /// Every installed package, in database order.
-    pub fn iter(&self) -> impl Iterator<Item = &PackageVersion> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PackageVersion> {
         self.packages.iter()
     }
 

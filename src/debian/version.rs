@@ -26,7 +26,7 @@ pub enum VersionError {
 /// are equal. That is why `Hash` is not implemented; key maps by [`Version::as_str`]
 /// when the spelling matters.
 #[derive(Clone)]
-pub struct Version {
+pub(crate) struct Version {
     text: String,
     epoch: u64,
     /// Byte ranges into `text`.
@@ -37,7 +37,7 @@ pub struct Version {
 impl Version {
     /// Parses a version as it appears in a control field or a `name=version` pin.
     /// Surrounding whitespace is ignored.
-    pub fn parse(input: &str) -> Result<Self, VersionError> {
+    pub(crate) fn parse(input: &str) -> Result<Self, VersionError> {
         let text = input.trim();
         if text.is_empty() {
             return Err(VersionError::Empty);
@@ -109,7 +109,7 @@ impl Version {
     }
 
     /// The version as written (trimmed).
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 
@@ -120,12 +120,12 @@ impl Version {
     }
 
     /// The upstream part, without epoch and revision.
-    pub fn upstream(&self) -> &str {
+    pub(crate) fn upstream(&self) -> &str {
         &self.text[self.upstream.0..self.upstream.1]
     }
 
     /// The Debian revision, if the version has one.
-    pub fn revision(&self) -> Option<&str> {
+    pub(crate) fn revision(&self) -> Option<&str> {
         self.revision.map(|(s, e)| &self.text[s..e])
     }
 }

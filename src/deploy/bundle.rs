@@ -22,8 +22,8 @@ pub const BUNDLE_ARTIFACT_TYPE: &str = "application/vnd.airlock.dag-bundle.v1";
 /// Media type of the bundle's one layer.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.airlock.dag-bundle.v1.tar+gzip";
 /// The OCI "empty" descriptor's media type and content, the bundle's config.
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub const EMPTY_CONFIG: &[u8] = b"{}";
+pub(super) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub(super) const EMPTY_CONFIG: &[u8] = b"{}";
 static EMPTY_DIGEST: LazyLock<Digest> = LazyLock::new(|| Digest::of(EMPTY_CONFIG));
 
 /// Directory names that never go into a bundle.

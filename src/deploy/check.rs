@@ -18,7 +18,7 @@ pub struct CheckSummary {
 /// ships) in place of the project's own `dags/` when `other_folder` says it came
 /// from elsewhere (`--dags-path`). A registry base is pulled on `runtime`. Fails on
 /// any error.
-pub fn check_dags(
+pub(super) fn check_dags(
     project: &Project,
     store: &Store,
     remote: &RemoteOptions,

@@ -9,13 +9,13 @@ use crate::env_vars;
 
 /// An instant in UTC with millisecond precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp {
+pub(super) struct Timestamp {
     millis: u64,
 }
 
 impl Timestamp {
     /// Now, or `AIRLOCK_DEPLOY_TIME` (Unix seconds, fractions allowed) when set.
-    pub fn now() -> Self {
+    pub(super) fn now() -> Self {
         if let Ok(text) = std::env::var(env_vars::AIRLOCK_DEPLOY_TIME)
             && let Ok(seconds) = text.trim().parse::<f64>()
             && seconds >= 0.0
@@ -52,14 +52,14 @@ impl Timestamp {
     }
 
     /// RFC 3339, e.g. `2025-06-01T12:30:05.042Z`.
-    pub fn rfc3339(&self) -> String {
+    pub(super) fn rfc3339(&self) -> String {
         let (y, mo, d, h, mi, s, ms) = self.parts();
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
     }
 
     /// A compact form usable in tags and directory names, sorted like time:
     /// `20250601T123005.042Z`.
-    pub fn compact(&self) -> String {
+    pub(super) fn compact(&self) -> String {
         let (y, mo, d, h, mi, s, ms) = self.parts();
         format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{ms:03}Z")
     }

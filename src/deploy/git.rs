@@ -49,7 +49,7 @@ fn git_raw(dir: &Path, args: &[&str]) -> Option<String> {
 }
 
 /// Drops `user:password@` from a URL-shaped remote; secrets never reach a record.
-pub fn redact_remote(url: &str) -> String {
+pub(super) fn redact_remote(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -61,7 +61,7 @@ pub fn redact_remote(url: &str) -> String {
 
 /// The paths under `dir` with uncommitted changes (tracked or untracked, as `git
 /// status` shows them); `None` when git cannot tell.
-pub fn uncommitted(dir: &Path) -> Option<Vec<String>> {
+pub(super) fn uncommitted(dir: &Path) -> Option<Vec<String>> {
     let status = git_raw(dir, &["status", "--porcelain", "--", "."])?;
     Some(
         status

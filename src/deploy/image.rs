@@ -14,21 +14,21 @@ use crate::registry::{BlobSource, Platform, PlatformExt as _, RegistryError, Rem
 use crate::store::Store;
 
 /// An image ready to push, with its parsed config.
-pub struct DeployImage {
+pub(super) struct DeployImage {
     pub local: LocalImage,
     pub config: Value,
 }
 
 impl DeployImage {
     /// The value of label `name`, if the image has it.
-    pub fn label(&self, name: &str) -> Option<String> {
+    pub(super) fn label(&self, name: &str) -> Option<String> {
         self.config["config"]["Labels"][name]
             .as_str()
             .map(str::to_string)
     }
 
     /// `os/architecture` as the config says.
-    pub fn platform(&self) -> String {
+    pub(super) fn platform(&self) -> String {
         format!(
             "{}/{}",
             self.config["os"].as_str().unwrap_or("unknown"),
@@ -58,7 +58,7 @@ fn read_config(local: &LocalImage, what: &str) -> Result<Value, DeployError> {
 }
 
 /// Wraps `local`, refusing anything but linux/amd64.
-pub fn checked(local: LocalImage, what: &str) -> Result<DeployImage, DeployError> {
+pub(super) fn checked(local: LocalImage, what: &str) -> Result<DeployImage, DeployError> {
     let config = read_config(&local, what)?;
     let image = DeployImage { local, config };
     if image.platform() != "linux/amd64" {
@@ -71,7 +71,7 @@ pub fn checked(local: LocalImage, what: &str) -> Result<DeployImage, DeployError
 }
 
 /// The image in the store whose manifest is `manifest` (after a build).
-pub fn from_store(store: &Store, manifest: &Digest) -> Result<DeployImage, DeployError> {
+pub(super) fn from_store(store: &Store, manifest: &Digest) -> Result<DeployImage, DeployError> {
     let bytes = store.read_blob(manifest)?;
     let parsed: ImageManifest =
         serde_json::from_slice(&bytes).map_err(|e| DeployError::BadRecord {
@@ -87,7 +87,7 @@ pub fn from_store(store: &Store, manifest: &Digest) -> Result<DeployImage, Deplo
 
 /// A prebuilt image: `oci:DIR[:TAG]`, `docker-archive:FILE[:REF]` or a registry
 /// reference (pulled into the store on `runtime`, linux/amd64 chosen from an index).
-pub fn prebuilt(
+pub(super) fn prebuilt(
     name: &str,
     remote: &RemoteOptions,
     runtime: &tokio::runtime::Handle,
@@ -142,7 +142,7 @@ fn version_parts(text: &str) -> Option<Vec<u64>> {
 }
 
 /// Orders two Runtime versions, when both are numeric.
-pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
+pub(super) fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
     let (mut a, mut b) = (version_parts(a)?, version_parts(b)?);
     let len = a.len().max(b.len());
     a.resize(len, 0);

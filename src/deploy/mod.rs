@@ -20,19 +20,16 @@ mod unpack;
 mod update;
 
 pub use bundle::{BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle, build_bundle, bundle_tree};
-pub use check::CheckSummary;
-pub use clock::Timestamp;
-pub use error::DeployError;
-pub use git::GitInfo;
-pub use image::compare_versions;
-pub use pytest::run_pytest;
+pub(crate) use error::DeployError;
+pub(crate) use git::GitInfo;
 pub use record::{
-    Action, BundleRef, ImageRef, RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record,
-    StoredRecord,
+    Action, BundleRef, RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record, StoredRecord,
 };
 pub use remote::DeploymentRemote;
-pub use run::{DeployMode, DeployOptions, DeployOutcome, deploy};
-pub use sync::{SyncOutcome, sync_once};
-pub use target::{DEFAULT_RUNTIME_LABEL, Deployment, names as deployment_names};
-pub use unpack::unpack_bundle;
-pub use update::{history, set_dag_deploy};
+pub use run::deploy;
+pub(crate) use run::{DeployMode, DeployOptions};
+pub(crate) use sync::{SyncOutcome, sync_once};
+pub use target::Deployment;
+pub(crate) use target::names as deployment_names;
+pub use update::history;
+pub(crate) use update::set_dag_deploy;

@@ -10,7 +10,7 @@ use crate::pipeline::{BuildOptions, Reporter, build_for_sandbox};
 
 /// `path` (`-t/--test`) as a relative path inside the project at `root`, checked to
 /// exist there.
-pub fn test_target(root: &Path, path: &Path) -> Result<String, DeployError> {
+pub(super) fn test_target(root: &Path, path: &Path) -> Result<String, DeployError> {
     let relative = if path.is_absolute() {
         let root = root.canonicalize().ok();
         let canonical = path.canonicalize().ok();
@@ -40,7 +40,7 @@ pub fn test_target(root: &Path, path: &Path) -> Result<String, DeployError> {
 
 /// Runs the project's `tests/` (or `target`) in the image `build` describes, with
 /// `env` (the project's env file) set on top of the image's; `Ok(false)` when they fail.
-pub fn run_pytest(
+pub(super) fn run_pytest(
     build: &BuildOptions,
     target: Option<&str>,
     env: &[(String, String)],

@@ -26,7 +26,7 @@ pub const RECORD_ARTIFACT_TYPE: &str = "application/vnd.airlock.deployment.recor
 /// Media type of the record's JSON (the manifest's config blob).
 pub const RECORD_MEDIA_TYPE: &str = "application/vnd.airlock.deployment.record.v1+json";
 /// Version of the record's JSON format.
-pub const RECORD_SCHEMA_VERSION: u32 = 1;
+pub(super) const RECORD_SCHEMA_VERSION: u32 = 1;
 
 /// What changed the deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +214,7 @@ impl Record {
 
 /// Checks a deploy's `--description` by the rule `Record::validate` applies, before
 /// anything is built or pushed.
-pub fn check_description(description: &str) -> Result<(), DeployError> {
+pub(super) fn check_description(description: &str) -> Result<(), DeployError> {
     description_rule(description).map_err(|detail| DeployError::BadDescription { detail })
 }
 
@@ -279,7 +279,7 @@ fn is_tag(text: &str) -> bool {
 /// Whether `text` is a deploy time as `Timestamp::compact` writes it,
 /// `YYYYMMDDTHHMMSS.mmmZ` (a year past 9999 takes more digits): the only DAG bundle
 /// versions airlock writes, and the only ones `dags sync` puts in a directory name.
-pub fn is_deploy_time(text: &str) -> bool {
+pub(super) fn is_deploy_time(text: &str) -> bool {
     let Some(rest) = text.strip_suffix('Z') else {
         return false;
     };
@@ -299,7 +299,7 @@ pub fn is_deploy_time(text: &str) -> bool {
 }
 
 /// The manifest of an artifact with `config` as config blob and `layers`.
-pub fn artifact_manifest(
+pub(super) fn artifact_manifest(
     artifact_type: &str,
     config: Descriptor,
     layers: Vec<Descriptor>,
@@ -310,7 +310,7 @@ pub fn artifact_manifest(
 }
 
 /// The record manifest's config descriptor, checked, from its manifest bytes.
-pub fn record_config(manifest: &[u8], reference: &str) -> Result<Descriptor, DeployError> {
+pub(super) fn record_config(manifest: &[u8], reference: &str) -> Result<Descriptor, DeployError> {
     let bad = |detail: String| DeployError::BadRecord {
         reference: reference.to_string(),
         detail,

@@ -24,7 +24,7 @@ use crate::printable::printable;
 
 /// What one pass did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncOutcome {
+pub(crate) enum SyncOutcome {
     /// The destination now points at a new version.
     Switched {
         version: String,
@@ -76,7 +76,7 @@ fn version_dir(bundle: &BundleRef) -> Option<String> {
 }
 
 /// One pass: make `dest` hold the deployment's current bundle.
-pub fn sync_once(
+pub(crate) fn sync_once(
     remote: &DeploymentRemote,
     dest: &Path,
     grace: Duration,

@@ -7,7 +7,7 @@ use crate::project::settings::DeploymentSettings;
 use crate::registry::{Reference, Repository};
 
 /// The label of Astro Runtime images that holds the Runtime version.
-pub const DEFAULT_RUNTIME_LABEL: &str = "io.astronomer.docker.runtime.version";
+pub(super) const DEFAULT_RUNTIME_LABEL: &str = "io.astronomer.docker.runtime.version";
 
 /// One deployment, ready to talk to its registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl Deployment {
 }
 
 /// The deployment names, backquoted and comma-separated.
-pub fn names(all: &BTreeMap<String, DeploymentSettings>) -> String {
+pub(crate) fn names(all: &BTreeMap<String, DeploymentSettings>) -> String {
     let names: Vec<String> = all.keys().map(|n| format!("`{n}`")).collect();
     names.join(", ")
 }

@@ -73,7 +73,7 @@ fn checked_path(raw: &[u8]) -> Result<String, DeployError> {
 
 /// Unpacks the tar.gz `bundle` into the empty directory `dest`; returns the number
 /// of regular files written.
-pub fn unpack_bundle(bundle: &Path, dest: &Path) -> Result<usize, DeployError> {
+pub(super) fn unpack_bundle(bundle: &Path, dest: &Path) -> Result<usize, DeployError> {
     let io_err = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
         move |source| DeployError::Io {

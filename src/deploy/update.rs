@@ -6,7 +6,7 @@ use super::record::{Action, RECORD_SCHEMA_VERSION, Record, StoredRecord};
 use super::{DeployError, DeploymentRemote};
 
 /// Writes a record that differs from `parent` only in `dag_deploy_enabled`.
-pub fn set_dag_deploy(
+pub(crate) fn set_dag_deploy(
     remote: &DeploymentRemote,
     parent: Option<&StoredRecord>,
     enabled: bool,

@@ -10,6 +10,6 @@ mod redact;
 mod retry;
 
 pub use client::{HttpClient, HttpSettings};
-pub use error::HttpError;
-pub use redact::redact_url;
+pub(crate) use error::HttpError;
+pub(crate) use redact::redact_url;
 pub use retry::RetryPolicy;

@@ -8,7 +8,7 @@ const SHOWN_QUERY_KEYS: &[&str] = &["digest", "mount", "from", "service", "scope
 
 /// A printable form of `url` with the username, password and every query value outside
 /// a short allow-list replaced.
-pub fn redact_url(url: &Url) -> String {
+pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = url.clone();
     if !shown.username().is_empty() || shown.password().is_some() {
         // Only fails for URLs that cannot carry userinfo, which then have none.

@@ -72,7 +72,7 @@ impl BaseImage {
 }
 
 /// The strings of a JSON array (e.g. `config.Env`); anything else gives none.
-pub fn string_list(value: Option<&Value>) -> Vec<String> {
+pub(crate) fn string_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
         .map(|items| {
@@ -98,7 +98,7 @@ pub fn load_base_from_layout(
 
 /// The base pinned at `digest` (by the lock): from the store when it holds it, else
 /// from the layout's blobs whatever its tags say now. `None` when neither has it.
-pub fn load_pinned_base_from_layout(
+pub(crate) fn load_pinned_base_from_layout(
     store: &Store,
     reference: &str,
     layout: &Path,
@@ -134,7 +134,7 @@ fn import_layout_image(
 
 /// A base whose manifest, config and layers the store already holds (pulled or
 /// imported earlier). Fails with `ImageError::NotInStore` when any blob is missing.
-pub fn base_from_store(
+pub(crate) fn base_from_store(
     store: &Store,
     reference: &str,
     manifest_digest: &Digest,

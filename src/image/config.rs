@@ -9,13 +9,13 @@ use crate::digest::Digest;
 use crate::oci::{Descriptor, descriptor, image_manifest, manifest_json, media_types};
 
 /// The standard annotation naming the base image of a manifest.
-pub const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
+pub(crate) const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
 /// The standard annotation holding the base image's manifest digest.
-pub const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+pub(crate) const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
 
 /// One history entry the build appends.
 #[derive(Debug, Clone)]
-pub struct HistoryEntry {
+pub(crate) struct HistoryEntry {
     pub created_by: String,
     pub comment: Option<String>,
     pub empty_layer: bool,
@@ -23,7 +23,7 @@ pub struct HistoryEntry {
 
 /// Everything that changes between the base config and ours.
 #[derive(Debug, Clone)]
-pub struct ConfigInputs {
+pub(crate) struct ConfigInputs {
     pub env: Vec<(String, String)>,
     /// Labels set by the build (merged over the base's labels).
     pub labels: BTreeMap<String, String>,
@@ -36,7 +36,7 @@ pub struct ConfigInputs {
 }
 
 /// Formats Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
-pub fn rfc3339(seconds: u64) -> String {
+pub(crate) fn rfc3339(seconds: u64) -> String {
     let days = seconds / 86_400;
     let rem = seconds % 86_400;
     let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
@@ -65,7 +65,10 @@ fn object(value: &mut Value) -> &mut Map<String, Value> {
 
 /// The base config with our changes applied, as canonical JSON bytes (sorted keys,
 /// no insignificant whitespace). ONBUILD triggers are consumed, as Docker does.
-pub fn assemble_config(base: &BaseImage, inputs: &ConfigInputs) -> Result<Vec<u8>, ImageError> {
+pub(crate) fn assemble_config(
+    base: &BaseImage,
+    inputs: &ConfigInputs,
+) -> Result<Vec<u8>, ImageError> {
     let mut config = base.config.clone();
     let root = object(&mut config);
     let created = rfc3339(inputs.created);
@@ -133,7 +136,7 @@ pub fn assemble_config(base: &BaseImage, inputs: &ConfigInputs) -> Result<Vec<u8
 }
 
 /// The manifest for a config and the full layer list, as canonical JSON bytes.
-pub fn build_manifest(
+pub(crate) fn build_manifest(
     config: &[u8],
     layers: Vec<Descriptor>,
     annotations: BTreeMap<String, String>,

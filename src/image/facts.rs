@@ -17,7 +17,7 @@ use crate::store::Store;
 const FACTS_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DirMeta {
+pub(crate) struct DirMeta {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
@@ -25,7 +25,7 @@ pub struct DirMeta {
 
 /// What later stages need to know about a base, read from its final filesystem.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct BaseFacts {
+pub(crate) struct BaseFacts {
     pub version: u32,
     /// Small text files captured by path (see [`captured`]): account files,
     /// os-release, the dpkg database, apt sources, Python `*.dist-info` metadata.
@@ -44,7 +44,7 @@ pub struct BaseFacts {
 /// Files whose bytes the facts keep for checking apt repositories' signatures:
 /// `usr/share/keyrings/*`, `etc/apt/keyrings/*`, `etc/apt/trusted.gpg.d/*` and
 /// `etc/apt/trusted.gpg`.
-pub fn is_keyring(path: &str) -> bool {
+pub(super) fn is_keyring(path: &str) -> bool {
     path == "etc/apt/trusted.gpg"
         || [
             "usr/share/keyrings/",
@@ -56,7 +56,7 @@ pub fn is_keyring(path: &str) -> bool {
 }
 
 /// The files whose text the facts keep.
-pub fn captured(path: &str) -> bool {
+pub(super) fn captured(path: &str) -> bool {
     const EXACT: [&str; 8] = [
         "etc/passwd",
         "etc/group",
@@ -117,16 +117,16 @@ fn remove_subtree_set(set: &mut BTreeSet<String>, path: &str) {
 }
 
 impl BaseFacts {
-    pub fn passwd(&self) -> Option<&str> {
+    pub(crate) fn passwd(&self) -> Option<&str> {
         self.files.get("etc/passwd").map(String::as_str)
     }
 
-    pub fn group(&self) -> Option<&str> {
+    pub(crate) fn group(&self) -> Option<&str> {
         self.files.get("etc/group").map(String::as_str)
     }
 
     /// The bytes of a captured keyring file (path without leading `/`).
-    pub fn keyring(&self, path: &str) -> Option<Vec<u8>> {
+    pub(crate) fn keyring(&self, path: &str) -> Option<Vec<u8>> {
         use base64::Engine as _;
         let text = self.keyrings.get(path)?;
         base64::engine::general_purpose::STANDARD.decode(text).ok()
@@ -237,7 +237,7 @@ impl BaseFacts {
 
 /// Opens a layer blob as an uncompressed tar stream, by its magic bytes: gzip (one or
 /// more members), zstd, or plain tar.
-pub fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
+pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
     let mut file = BufReader::new(File::open(path)?);
     let mut magic = [0u8; 4];
     let n = file.read(&mut magic)?;
@@ -255,7 +255,7 @@ pub fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
 }
 
 /// Reads (or loads from the store's cache) the facts of a base image.
-pub fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, ImageError> {
+pub(crate) fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, ImageError> {
     let cache = store.base_facts_path(&base.manifest_digest);
     if let Ok(bytes) = std::fs::read(&cache)
         && let Ok(facts) = serde_json::from_slice::<BaseFacts>(&bytes)

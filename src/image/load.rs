@@ -13,7 +13,7 @@ use crate::registry::RemoteOptions;
 use crate::store::Store;
 
 /// BuildKit's prefix for a base read from a local OCI layout.
-pub const OCI_LAYOUT_PREFIX: &str = "oci-layout://";
+pub(super) const OCI_LAYOUT_PREFIX: &str = "oci-layout://";
 
 /// A layout directory and the tag to select in it.
 fn layout_of(
@@ -52,7 +52,7 @@ fn layout_of(
 /// the lock holds for the same `FROM` text: a registry base is then taken by digest
 /// (from the store when it is there), so a locked build never follows a moved tag.
 /// A registry base is pulled on `runtime`.
-pub fn load_base(
+pub(crate) fn load_base(
     store: &Store,
     project: &Project,
     base_layout: Option<&Path>,

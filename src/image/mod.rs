@@ -6,6 +6,8 @@
 
 mod base;
 mod config;
+#[cfg(test)]
+pub(crate) use config::rfc3339;
 mod facts;
 mod load;
 mod name;
@@ -14,21 +16,19 @@ mod pull;
 mod scratch;
 mod users;
 
-pub use base::{
-    BaseImage, BaseLayer, base_from_store, load_base_from_layout, load_pinned_base_from_layout,
-    string_list,
-};
-pub use config::{
+pub use base::load_base_from_layout;
+pub(crate) use base::{BaseImage, base_from_store, load_pinned_base_from_layout, string_list};
+pub(crate) use config::{
     BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ConfigInputs, HistoryEntry, assemble_config,
-    build_manifest, rfc3339,
+    build_manifest,
 };
-pub use facts::{BaseFacts, DirMeta, open_layer, read_facts};
-pub use load::{OCI_LAYOUT_PREFIX, load_base};
-pub use name::ImageName;
-pub use onbuild::{OnBuildPlan, OnBuildStep, airflow_pin, plan_onbuild};
-pub use pull::{BaseOrigin, pull_base};
-pub use scratch::{SCRATCH, scratch_base};
-pub use users::{Accounts, resolve_owner};
+pub(crate) use facts::{BaseFacts, open_layer, read_facts};
+pub(crate) use load::load_base;
+pub(crate) use name::ImageName;
+pub(crate) use onbuild::{OnBuildPlan, OnBuildStep, airflow_pin, plan_onbuild};
+pub(crate) use pull::{BaseOrigin, pull_base};
+pub(crate) use scratch::{SCRATCH, scratch_base};
+pub(crate) use users::{Accounts, resolve_owner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {

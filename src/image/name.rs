@@ -5,14 +5,14 @@ use crate::digest::Digest;
 
 /// `name[:tag][@sha256:…]`, as written (no registry normalisation here).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageName {
+pub(crate) struct ImageName {
     pub name: String,
     pub tag: Option<String>,
     pub digest: Option<Digest>,
 }
 
 impl ImageName {
-    pub fn parse(text: &str) -> Result<Self, ImageError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ImageError> {
         let bad = || ImageError::BadImageName(text.to_string());
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => (rest, Some(digest.parse::<Digest>().map_err(|_| bad())?)),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::ImageError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OnBuildStep {
+pub(crate) enum OnBuildStep {
     CopyPackagesTxt,
     InstallSystemPackages,
     CopyRequirementsTxt,
@@ -25,7 +25,7 @@ pub enum OnBuildStep {
 
 /// What the triggers of a base mean for the child image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OnBuildPlan {
+pub(crate) struct OnBuildPlan {
     pub steps: Vec<OnBuildStep>,
     /// `--chown` of the project copy, when the triggers copy the project.
     pub project_chown: Option<String>,
@@ -45,7 +45,7 @@ pub struct OnBuildPlan {
 /// 'apache-airflow\s*[=~>]{1,2}.*'`, i.e. a whole line starting with `apache-airflow`,
 /// optional whitespace, then `=`, `~` or `>`. Returns the 1-based line number and the
 /// line (without its end-of-line characters).
-pub fn airflow_pin(requirements: &str) -> Option<(usize, String)> {
+pub(crate) fn airflow_pin(requirements: &str) -> Option<(usize, String)> {
     const NAME: &str = "apache-airflow";
     // `\s` in a POSIX class: space, tab, newline, vertical tab, form feed, return.
     let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r');
@@ -128,7 +128,7 @@ fn parse_step(trigger: &str) -> Option<OnBuildStep> {
 }
 
 /// Recognises every trigger or fails on the first unknown one.
-pub fn plan_onbuild(triggers: &[String]) -> Result<OnBuildPlan, ImageError> {
+pub(crate) fn plan_onbuild(triggers: &[String]) -> Result<OnBuildPlan, ImageError> {
     let mut plan = OnBuildPlan::default();
     for trigger in triggers {
         let step = parse_step(trigger).ok_or_else(|| ImageError::UnknownTrigger {

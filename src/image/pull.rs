@@ -7,7 +7,7 @@ use crate::store::Store;
 
 /// Where a base image came from, for cross-repository mounts on push.
 #[derive(Debug, Clone)]
-pub enum BaseOrigin {
+pub(crate) enum BaseOrigin {
     /// An OCI layout on disk, or `scratch`: nothing to mount from.
     Layout,
     Registry(Repository),
@@ -16,7 +16,7 @@ pub enum BaseOrigin {
 /// The base `text` names, from the store when `pinned` is there, else pulled (by
 /// `pinned` when given, so a locked build gets exactly the locked image). The pull
 /// runs on `runtime`.
-pub fn pull_base(
+pub(crate) fn pull_base(
     store: &Store,
     remote: &RemoteOptions,
     runtime: &tokio::runtime::Handle,

@@ -8,11 +8,11 @@ use crate::oci::{descriptor, image_manifest, manifest_json, media_types};
 use crate::store::Store;
 
 /// The name `FROM` uses for the empty image.
-pub const SCRATCH: &str = "scratch";
+pub(crate) const SCRATCH: &str = "scratch";
 
 /// The empty base. Its config is written to the store (the build's config starts
 /// from it); its manifest digest names the empty image in the lock.
-pub fn scratch_base(store: &Store) -> Result<BaseImage, ImageError> {
+pub(crate) fn scratch_base(store: &Store) -> Result<BaseImage, ImageError> {
     let config = json!({
         "architecture": "amd64",
         "os": "linux",

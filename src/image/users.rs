@@ -5,7 +5,7 @@ use super::{BaseFacts, ImageError};
 use crate::layer::Owner;
 
 #[derive(Debug, Clone, Default)]
-pub struct Accounts {
+pub(crate) struct Accounts {
     /// (name, uid, primary gid)
     users: Vec<(String, u32, u32)>,
     /// (name, gid)
@@ -13,7 +13,7 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn from_facts(facts: &BaseFacts) -> Self {
+    pub(crate) fn from_facts(facts: &BaseFacts) -> Self {
         let mut accounts = Self::default();
         for line in facts.passwd().unwrap_or("").lines() {
             let fields: Vec<&str> = line.split(':').collect();
@@ -51,7 +51,7 @@ impl Accounts {
 
 /// Resolves `user`, `user:group`, `uid` or `uid:gid` to numbers. A user without a
 /// group gets its primary group from `/etc/passwd` (0 for an unknown numeric uid).
-pub fn resolve_owner(spec: &str, accounts: &Accounts) -> Result<Owner, ImageError> {
+pub(crate) fn resolve_owner(spec: &str, accounts: &Accounts) -> Result<Owner, ImageError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),

@@ -68,7 +68,11 @@ pub fn build_layer(
 
 /// Writes the layer for `tree` into the store, every timestamp `mtime`, and returns
 /// its record (not stored under any key: the caller decides the key).
-pub fn write_layer(store: &Store, tree: &FileTree, mtime: u64) -> Result<LayerRecord, LayerError> {
+pub(crate) fn write_layer(
+    store: &Store,
+    tree: &FileTree,
+    mtime: u64,
+) -> Result<LayerRecord, LayerError> {
     let temp = store.temp_file()?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp));
     let uncompressed = HashingWriter::new(ParallelGzip::new(compressed));

@@ -15,10 +15,10 @@ use std::io::{self, Write};
 use std::thread::JoinHandle;
 
 /// Media type of the layers airlock writes.
-pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Uncompressed bytes per gzip member. Part of the format: changing it changes digests.
-pub const MEMBER_SIZE: usize = 4 << 20;
+pub(super) const MEMBER_SIZE: usize = 4 << 20;
 
 /// The deflate level of every layer (miniz_oxide's scale, like zlib's).
 const LEVEL: u8 = 6;
@@ -41,7 +41,7 @@ fn compress_member(data: Vec<u8>) -> io::Result<Vec<u8>> {
 }
 
 /// A writer that gzips what it is given in [`MEMBER_SIZE`] members, several at once.
-pub struct ParallelGzip<W: Write> {
+pub(crate) struct ParallelGzip<W: Write> {
     out: W,
     buffer: Vec<u8>,
     in_flight: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
@@ -50,7 +50,7 @@ pub struct ParallelGzip<W: Write> {
 }
 
 impl<W: Write> ParallelGzip<W> {
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             out,
@@ -83,7 +83,7 @@ impl<W: Write> ParallelGzip<W> {
     }
 
     /// Compresses what is buffered, writes every member in order, returns the writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    pub(crate) fn finish(mut self) -> io::Result<W> {
         if !self.buffer.is_empty() || !self.wrote_any {
             self.start_member()?;
         }

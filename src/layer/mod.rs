@@ -10,11 +10,15 @@ mod compress;
 mod tree;
 mod whiteout;
 
-pub use build::{LayerError, build_layer, write_layer};
-pub use compress::{LAYER_MEDIA_TYPE, MEMBER_SIZE, ParallelGzip, gzip_member};
-pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, normalize_mode};
-pub use whiteout::{
-    LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, layer_path, whiteout_target,
+pub use build::build_layer;
+pub(crate) use build::{LayerError, write_layer};
+pub use compress::gzip_member;
+pub(crate) use compress::{LAYER_MEDIA_TYPE, ParallelGzip};
+pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner};
+pub(crate) use tree::{TreeError, normalize_mode};
+pub use whiteout::layer_path;
+pub(crate) use whiteout::{
+    LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, whiteout_target,
 };
 
 /// Bumped whenever the bytes a layer builder writes change on purpose.

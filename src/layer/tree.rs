@@ -71,7 +71,7 @@ pub struct FileTree {
 
 /// Normalized permission bits: directories and executables 0755, other files 0644,
 /// symlinks 0777. Setuid, setgid and sticky bits are dropped.
-pub fn normalize_mode(kind: &EntryKind, host_mode: u32) -> u32 {
+pub(crate) fn normalize_mode(kind: &EntryKind, host_mode: u32) -> u32 {
     match kind {
         EntryKind::Dir => 0o755,
         EntryKind::Symlink { .. } => 0o777,

@@ -2,21 +2,21 @@
 //! both readers of base layers (the facts and the tier-2 root filesystem) apply them.
 
 /// The opaque whiteout: hides everything its directory held in lower layers.
-pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+pub(crate) const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 
 /// A whiteout that names no file (`.wh.`, `.wh..`, `.wh...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NamelessWhiteout;
+pub(crate) struct NamelessWhiteout;
 
 impl NamelessWhiteout {
     /// The rule such an entry breaks, worded once for every reader.
-    pub const RULE: &'static str =
+    pub(crate) const RULE: &'static str =
         "a whiteout (`.wh.NAME`) must name a file in its directory, not `.`, `..` or nothing";
 }
 
 /// What a whiteout entry named `name` hides: `None` when it is not a whiteout,
 /// `Some(Err(NamelessWhiteout))` when it names no file.
-pub fn whiteout_target(name: &str) -> Option<Result<&str, NamelessWhiteout>> {
+pub(crate) fn whiteout_target(name: &str) -> Option<Result<&str, NamelessWhiteout>> {
     let hidden = name.strip_prefix(".wh.")?;
     Some(if hidden.is_empty() || hidden == "." || hidden == ".." {
         Err(NamelessWhiteout)
@@ -28,7 +28,7 @@ pub fn whiteout_target(name: &str) -> Option<Result<&str, NamelessWhiteout>> {
 /// What one entry of a layer does to the layers below it, for readers that apply
 /// layers to a map of paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LayerChange {
+pub(crate) enum LayerChange {
     /// `.wh..wh..opq` in `dir` (`""` for the root): the directory's lower contents go.
     Opaque { dir: String },
     /// `.wh.NAME`: `target` (and everything below it) goes.
@@ -44,7 +44,7 @@ pub fn layer_path(raw: &str) -> String {
 }
 
 /// What the layer entry at `raw` does; `Err` for a whiteout that names no file.
-pub fn layer_change(raw: &str) -> Result<LayerChange, NamelessWhiteout> {
+pub(crate) fn layer_change(raw: &str) -> Result<LayerChange, NamelessWhiteout> {
     let path = layer_path(raw);
     let (dir, name) = match path.rsplit_once('/') {
         Some((dir, name)) => (dir, name),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
-pub const LOCK_FILE: &str = "airlock.lock";
+pub(crate) const LOCK_FILE: &str = "airlock.lock";
 const LOCK_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,5 +8,6 @@
 mod file;
 mod python;
 
-pub use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource, Lockfile};
-pub use python::{LockedWheel, PythonLock};
+pub use file::Lockfile;
+pub(crate) use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource};
+pub(crate) use python::{LockedWheel, PythonLock};

@@ -53,7 +53,7 @@ fn append_dir<W: Write>(builder: &mut tar::Builder<W>, path: &str) -> io::Result
 /// Writes `file` as a docker-archive holding one image. `config` and `layers` give
 /// each blob's digest and a file that holds it. The archive is written to a temp file
 /// beside `file` and renamed into place when complete.
-pub fn write_docker_archive(
+pub(crate) fn write_docker_archive(
     file: &Path,
     repo_tag: Option<&str>,
     config: &(Digest, PathBuf),

@@ -179,7 +179,10 @@ pub fn select_image(dir: &Path, tag: Option<&str>) -> Result<LayoutImage, OciErr
 /// The image manifest `digest` from the layout's blobs, tagged or not: a tag that
 /// moved leaves the old manifest and its blobs behind. `None` when the layout does
 /// not hold it.
-pub fn image_by_digest(dir: &Path, digest: &Digest) -> Result<Option<LayoutImage>, OciError> {
+pub(crate) fn image_by_digest(
+    dir: &Path,
+    digest: &Digest,
+) -> Result<Option<LayoutImage>, OciError> {
     read_layout(dir)?;
     let path = blob_path(dir, digest);
     if !path.is_file() {

@@ -13,11 +13,13 @@ mod layout;
 mod read_archive;
 mod types;
 
-pub use archive::write_docker_archive;
+pub(crate) use archive::write_docker_archive;
 pub use canonical::{index_json, manifest_json};
-pub use layout::{LayoutImage, OciError, image_by_digest, read_layout, select_image, write_layout};
-pub use read_archive::{ArchiveImage, read_docker_archive};
+pub(crate) use layout::{LayoutImage, OciError, image_by_digest};
+pub use layout::{read_layout, select_image, write_layout};
+pub(crate) use read_archive::read_docker_archive;
 pub use types::{
-    Descriptor, DescriptorExt, ImageIndex, ImageManifest, IndexExt, MediaType, Platform,
-    PlatformExt, annotation, descriptor, image_manifest, media_types, spec_platform_keys,
+    Descriptor, DescriptorExt, ImageIndex, IndexExt, Platform, PlatformExt, descriptor,
+    image_manifest, media_types,
 };
+pub(crate) use types::{ImageManifest, MediaType, annotation, spec_platform_keys};

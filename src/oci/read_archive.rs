@@ -9,7 +9,7 @@ use super::{LayoutImage, OciError, select_image};
 /// The image of a docker-archive, unpacked into a temp directory that lives as long
 /// as this value (the image's blobs are read from there).
 #[derive(Debug)]
-pub struct ArchiveImage {
+pub(crate) struct ArchiveImage {
     pub image: LayoutImage,
     pub unpacked: tempfile::TempDir,
 }
@@ -47,7 +47,10 @@ fn unpack_archive(file: &Path) -> Result<tempfile::TempDir, OciError> {
 
 /// Reads the image tagged `reference` in the docker-archive `file`, or its only
 /// image when no image carries that tag (or none is given).
-pub fn read_docker_archive(file: &Path, reference: Option<&str>) -> Result<ArchiveImage, OciError> {
+pub(crate) fn read_docker_archive(
+    file: &Path,
+    reference: Option<&str>,
+) -> Result<ArchiveImage, OciError> {
     let unpacked = unpack_archive(file)?;
     let dir = unpacked.path();
     let tag = reference.unwrap_or_default();

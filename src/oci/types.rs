@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use oci_spec::image::{Arch, ImageManifestBuilder, Os};
-pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType, Platform};
+pub use oci_spec::image::{Descriptor, ImageIndex, Platform};
+pub(crate) use oci_spec::image::{ImageManifest, MediaType};
 
 use super::OciError;
 use crate::digest::Digest;
@@ -151,7 +152,7 @@ impl IndexExt for ImageIndex {
 /// `os_version` and `os_features`, so it would drop the spec's keys unread. Renames
 /// them, in every `platform` object of `document`, before `oci-spec` reads it;
 /// [`super::index_json`] writes the spec's names again.
-pub fn spec_platform_keys(document: &mut Value) {
+pub(crate) fn spec_platform_keys(document: &mut Value) {
     match document {
         Value::Object(fields) => {
             if let Some(Value::Object(platform)) = fields.get_mut("platform") {
@@ -169,7 +170,7 @@ pub fn spec_platform_keys(document: &mut Value) {
 }
 
 /// The value of annotation `key` in a document's annotations.
-pub fn annotation<'a>(
+pub(crate) fn annotation<'a>(
     annotations: &'a Option<HashMap<String, String>>,
     key: &str,
 ) -> Option<&'a str> {

@@ -11,7 +11,7 @@ use crate::image::{HistoryEntry, assemble_config, build_manifest};
 use crate::oci::{Descriptor, descriptor};
 
 /// A built image: its config and manifest, each stored, and its layers' blobs.
-pub struct Image {
+pub(super) struct Image {
     pub config: Vec<u8>,
     pub config_digest: Digest,
     /// The store file holding the config.
@@ -25,12 +25,12 @@ pub struct Image {
 
 impl Image {
     /// The config's digest and file.
-    pub fn config_blob(&self) -> (Digest, PathBuf) {
+    pub(super) fn config_blob(&self) -> (Digest, PathBuf) {
         (self.config_digest.clone(), self.config_path.clone())
     }
 
     /// Each layer's digest and file, the base's first.
-    pub fn layer_blobs(&self) -> Vec<(Digest, PathBuf)> {
+    pub(super) fn layer_blobs(&self) -> Vec<(Digest, PathBuf)> {
         self.layers
             .iter()
             .map(|(_, digest, path)| (digest.clone(), path.clone()))

@@ -18,7 +18,7 @@ use crate::store::Store;
 /// The facts of the base `project` builds on (by the digest its lock pins, from
 /// `base_layout` or wherever the project says, pulled on `runtime`), and the lock
 /// (`None` before the first).
-pub fn locked_base_facts(
+pub(crate) fn locked_base_facts(
     store: &Store,
     project: &Project,
     base_layout: Option<&Path>,
@@ -42,7 +42,7 @@ pub fn locked_base_facts(
 }
 
 /// Builds the project as `options` say and describes the image for the sandbox.
-pub fn build_for_sandbox(
+pub(crate) fn build_for_sandbox(
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage, BuildError> {

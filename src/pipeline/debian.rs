@@ -32,7 +32,7 @@ use crate::store::{LayerRecord, Store, StoreError};
 /// Bumped when the Debian layer's bytes change for the same lock on purpose.
 const DEBIAN_LAYER_VERSION: u32 = 1;
 /// The key under which the `[debian]` settings' hash enters the lock's inputs.
-pub const SETTINGS_INPUT: &str = "airlock.toml [debian]";
+pub(super) const SETTINGS_INPUT: &str = "airlock.toml [debian]";
 /// Root-level directories a merged-/usr base turns into symlinks.
 const MERGED_USR: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -98,7 +98,7 @@ pub enum DebianError {
 
 /// A maintainer script that was not run, as the build result reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedScript {
+pub(crate) struct SkippedScript {
     pub package: String,
     pub script: String,
     pub summary: String,
@@ -106,14 +106,14 @@ pub struct SkippedScript {
 
 /// The Debian layer of a build.
 #[derive(Debug, Clone)]
-pub struct DebianLayer {
+pub(super) struct DebianLayer {
     pub record: LayerRecord,
     pub reused: bool,
     pub skipped: Vec<SkippedScript>,
 }
 
 /// The hash of the `[debian]` settings, when any are set (an input of the lock).
-pub fn settings_digest(settings: &DebianSettings) -> Option<Digest> {
+pub(super) fn settings_digest(settings: &DebianSettings) -> Option<Digest> {
     (settings != &DebianSettings::default()).then(|| {
         Digest::of(
             serde_json::to_string(settings)
@@ -183,7 +183,7 @@ fn add_key(keyring: &mut Keyring, facts: &BaseFacts, path: &str) -> Result<(), D
 }
 
 /// The repositories to resolve against: `airlock.toml`'s first, then the base's own.
-pub fn repositories(
+pub(super) fn repositories(
     facts: &BaseFacts,
     settings: &DebianSettings,
     project_root: &Path,
@@ -285,7 +285,7 @@ pub fn repositories(
 
 /// Resolves `packages.txt` against the archive (requests on `runtime`) and returns
 /// the lock's Debian part.
-pub fn lock_packages(
+pub(super) fn lock_packages(
     store: &Store,
     project: &Project,
     facts: &BaseFacts,
@@ -508,7 +508,7 @@ fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
 /// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
 /// has them). `reused` when the store held the installed tree's layer already. The
 /// record is not stored under [`layer_key`]: `realise.rs` does that.
-pub fn debian_layer(
+pub(super) fn debian_layer(
     store: &Store,
     lock: &Lockfile,
     facts: &BaseFacts,

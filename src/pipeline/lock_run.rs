@@ -9,7 +9,7 @@ use super::options::{BuildOptions, LockMode, Reporter};
 use super::pin::write_lock;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LockSummary {
+pub(crate) struct LockSummary {
     /// Whether `airlock.lock` was written.
     pub updated: bool,
     /// Whether a resolution ran (else the existing pins were kept).
@@ -24,7 +24,10 @@ pub struct LockSummary {
 /// Locks the project's inputs (the base digest, the input hashes and the Python
 /// wheels), writing `airlock.lock` only when it changes. With `LockMode::Locked`,
 /// only checks that the lock is up to date.
-pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSummary, BuildError> {
+pub(crate) fn lock(
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<LockSummary, BuildError> {
     let (session, mut wanted) = load(options, reporter)?;
     // Debian: `airlock lock` re-resolves `packages.txt` against the archive as it is
     // now (like `cargo update`); `build` keeps the locked set while inputs are unchanged.
@@ -67,7 +70,10 @@ pub fn lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<LockSumma
 /// inputs (base, `packages.txt`, `requirements.txt`, `[debian]`) than the project has
 /// now. Writes nothing and resolves nothing: a cheap check before work that needs the
 /// lock as it is (a `--locked` build then checks the rest).
-pub fn check_lock(options: &BuildOptions, reporter: &dyn Reporter) -> Result<(), BuildError> {
+pub(crate) fn check_lock(
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
     let stale = |path, reason: &str| -> BuildError {
         crate::lock::LockError::Stale {
             path,

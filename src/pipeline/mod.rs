@@ -21,12 +21,14 @@ mod realise;
 mod remote;
 mod run;
 
-pub use checks::{build_for_sandbox, locked_base_facts};
-pub use debian::{DebianError, DebianLayer, SkippedScript, lock_packages};
-pub use error::BuildError;
-pub use lock_run::{LockSummary, check_lock, lock};
-pub use options::{BuildOptions, LockMode, Reporter};
-pub use outputs::{OutputSpec, ensure_state_dir};
-pub use push::{LocalImage, PushSummary, push_image, read_image};
-pub use python_stage::{LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials};
-pub use run::{BuildResult, LayerSummary, build};
+pub(crate) use checks::{build_for_sandbox, locked_base_facts};
+pub(crate) use debian::{DebianError, SkippedScript};
+pub(crate) use error::BuildError;
+pub(crate) use lock_run::{check_lock, lock};
+pub(crate) use options::{BuildOptions, LockMode, Reporter};
+pub(crate) use outputs::{OutputSpec, ensure_state_dir};
+pub(crate) use push::{LocalImage, PushSummary, push_image, read_image};
+pub(crate) use python_stage::{
+    LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials,
+};
+pub(crate) use run::{BuildResult, build};

@@ -9,7 +9,7 @@ use crate::registry::RemoteOptions;
 
 /// How the build treats `airlock.lock` (Cargo's conventions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LockMode {
+pub(crate) enum LockMode {
     /// Update the lock when inputs changed.
     #[default]
     Update,
@@ -18,7 +18,7 @@ pub enum LockMode {
 }
 
 #[derive(Debug, Clone)]
-pub struct BuildOptions {
+pub(crate) struct BuildOptions {
     pub project_dir: PathBuf,
     pub store_dir: PathBuf,
     /// `--base-layout`: a local OCI layout for the `FROM` image, overriding `airlock.toml`.
@@ -47,7 +47,7 @@ impl BuildOptions {
     /// A plain build of `project_dir`: its default output, the lock updated when
     /// stale, timestamps at `source_date_epoch`, no push, network work on `runtime`.
     /// Callers change what differs with struct update syntax.
-    pub fn new(
+    pub(crate) fn new(
         project_dir: PathBuf,
         store_dir: PathBuf,
         remote: RemoteOptions,

@@ -52,7 +52,7 @@ pub(super) fn pin(
 impl Pinned {
     /// Writes `airlock.lock` when the lock may be updated and it changed; true when
     /// it was written.
-    pub fn write_lock(&self) -> Result<bool, BuildError> {
+    pub(super) fn write_lock(&self) -> Result<bool, BuildError> {
         write_lock(
             self.mode,
             self.session.on_disk.as_ref(),
@@ -74,7 +74,7 @@ pub(super) fn write_lock(
 
 impl Session {
     /// The Python settings of this run (offline and CA files follow the registry's).
-    pub fn python_options(&self, options: &BuildOptions) -> PythonOptions {
+    pub(super) fn python_options(&self, options: &BuildOptions) -> PythonOptions {
         PythonOptions {
             offline: options.python.offline || self.remote.offline,
             ca_files: self.remote.ca_files.clone(),
@@ -83,7 +83,7 @@ impl Session {
     }
 
     /// Fills the lock's `[python]` and `[[wheels]]` (kept or re-resolved).
-    pub fn lock_python(
+    pub(super) fn lock_python(
         &self,
         mode: LockMode,
         python_options: &PythonOptions,
@@ -120,7 +120,7 @@ impl Session {
 
     /// With `--locked`, fails when the lock on disk is missing or does not describe
     /// `wanted`.
-    pub fn check_locked(&self, mode: LockMode, wanted: &Lockfile) -> Result<(), BuildError> {
+    pub(super) fn check_locked(&self, mode: LockMode, wanted: &Lockfile) -> Result<(), BuildError> {
         if mode != LockMode::Locked {
             return Ok(());
         }

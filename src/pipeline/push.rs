@@ -13,7 +13,7 @@ use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptio
 
 /// An image on disk, ready to push.
 #[derive(Debug)]
-pub struct LocalImage {
+pub(crate) struct LocalImage {
     pub manifest: Vec<u8>,
     pub media_type: String,
     pub blobs: Vec<BlobSource>,
@@ -25,7 +25,7 @@ pub struct LocalImage {
 
 impl LocalImage {
     /// An image whose manifest and blobs are given directly (e.g. from the store).
-    pub fn new(manifest: Vec<u8>, blobs: Vec<BlobSource>) -> Result<Self, BuildError> {
+    pub(crate) fn new(manifest: Vec<u8>, blobs: Vec<BlobSource>) -> Result<Self, BuildError> {
         let parsed: ImageManifest =
             serde_json::from_slice(&manifest).map_err(|source| OciError::Json {
                 path: "manifest".into(),
@@ -43,7 +43,7 @@ impl LocalImage {
         })
     }
 
-    pub fn digest(&self) -> Digest {
+    pub(crate) fn digest(&self) -> Digest {
         Digest::of(&self.manifest)
     }
 }
@@ -69,7 +69,7 @@ fn from_layout(
 }
 
 /// Reads the image an output spec names (what `--from` takes).
-pub fn read_image(spec: &OutputSpec) -> Result<LocalImage, BuildError> {
+pub(crate) fn read_image(spec: &OutputSpec) -> Result<LocalImage, BuildError> {
     match spec {
         OutputSpec::Oci { dir, tag } => from_layout(select_image(dir, Some(tag))?, None),
         OutputSpec::DockerArchive { file, reference } => {
@@ -81,7 +81,7 @@ pub fn read_image(spec: &OutputSpec) -> Result<LocalImage, BuildError> {
 
 /// What one push did.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct PushSummary {
+pub(crate) struct PushSummary {
     pub reference: String,
     pub digest: Digest,
     pub uploaded: usize,
@@ -92,7 +92,7 @@ pub struct PushSummary {
 /// Pushes `image` to `target` (`registry/repo[:tag]`). A base that lives in another
 /// repository of the same registry is mounted instead of uploaded. The push runs on
 /// `runtime`.
-pub fn push_image(
+pub(crate) fn push_image(
     remote: &RemoteOptions,
     runtime: &tokio::runtime::Handle,
     target: &str,

@@ -58,7 +58,7 @@ pub(super) fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime:
 /// Makes the Python layer for the locked wheels: downloaded (by hash, on the step's
 /// runtime) unless the store has them, installed and written. The record is not
 /// stored under [`layer_key`]: `realise.rs` does that.
-pub fn python_layer(
+pub(super) fn python_layer(
     step: &PythonStep<'_>,
     store: &Store,
     reporter: &dyn Reporter,
@@ -103,7 +103,7 @@ pub fn python_layer(
 /// Installs every locked wheel into one tree, root-owned, with the parents' metadata
 /// copied from the base. A path two wheels both install goes to the later one by
 /// name (as pip would overwrite it), with a warning.
-pub fn install_tree(
+pub(super) fn install_tree(
     lock: &Lockfile,
     plan: &PythonPlan,
     facts: &BaseFacts,

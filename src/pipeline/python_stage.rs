@@ -35,7 +35,7 @@ pub(super) const DOWNLOADS_AT_ONCE: usize = 8;
 
 /// Python options of `airlock build` and `airlock lock`.
 #[derive(Debug, Clone, Default)]
-pub struct PythonOptions {
+pub(crate) struct PythonOptions {
     /// `--upgrade` / `--upgrade-package`.
     pub upgrade: Upgrade,
     /// `--exclude-newer` (wins over `airlock.toml`).
@@ -122,7 +122,7 @@ impl From<ResolveError> for PythonError {
 }
 
 /// The outcome of the lock step, used by the layer step.
-pub struct PythonPlan {
+pub(super) struct PythonPlan {
     pub environment: PythonEnvironment,
     /// Configured indexes with their credentials (never written anywhere).
     pub indexes: Vec<IndexUrl>,
@@ -133,7 +133,7 @@ pub struct PythonPlan {
 }
 
 /// What the lock step needs.
-pub struct PythonContext<'a> {
+pub(super) struct PythonContext<'a> {
     pub project: &'a Project,
     pub facts: &'a BaseFacts,
     /// The base config's `Env`.
@@ -168,7 +168,7 @@ fn read_requirements(project: &Project) -> Result<Option<RequirementsFile>, Pyth
 }
 
 /// What to do about credentials written into a project file.
-pub const LITERAL_CREDENTIALS_HINT: &str = "write them as `${VAR}` (expanded from the environment when airlock locks, never written to the image or the lock) or keep them in `~/.netrc`";
+pub(crate) const LITERAL_CREDENTIALS_HINT: &str = "write them as `${VAR}` (expanded from the environment when airlock locks, never written to the image or the lock) or keep them in `~/.netrc`";
 
 /// Where the project writes credentials into a URL as they are (`requirements.txt`
 /// and the files it includes, line by line; the `[python]` URLs of `airlock.toml`):
@@ -205,7 +205,7 @@ fn literal_credentials_in(project: &Project, file: Option<&RequirementsFile>) ->
 
 /// [`literal_credentials_in`] for the project as it is on disk (what `deploy`
 /// refuses to ship).
-pub fn literal_credentials(project: &Project) -> Result<Vec<String>, PythonError> {
+pub(crate) fn literal_credentials(project: &Project) -> Result<Vec<String>, PythonError> {
     Ok(literal_credentials_in(
         project,
         read_requirements(project)?.as_ref(),
@@ -364,7 +364,7 @@ pub(super) fn http(options: &PythonOptions) -> Result<HttpClient, PythonError> {
 
 /// Fills `wanted.python`, `wanted.wheels` and the included files' hashes: from the
 /// lock on disk when nothing they depend on changed, else by resolving.
-pub fn lock_python(
+pub(super) fn lock_python(
     ctx: &PythonContext<'_>,
     wanted: &mut Lockfile,
 ) -> Result<Option<PythonPlan>, PythonError> {

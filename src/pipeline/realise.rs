@@ -108,7 +108,7 @@ fn stored(
 
 impl Realised {
     /// Every layer of the image as the build result lists it, the base's first.
-    pub fn summaries(&self, base: &BaseImage) -> Vec<LayerSummary> {
+    pub(super) fn summaries(&self, base: &BaseImage) -> Vec<LayerSummary> {
         let base_layers = base.layers.iter().map(|l| LayerSummary {
             kind: "base".into(),
             digest: l.digest.clone(),

@@ -12,7 +12,10 @@ use super::{BuildError, PushSummary, SkippedScript, outputs};
 use crate::digest::Digest;
 
 /// Builds the project and writes the image to its outputs.
-pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildResult, BuildError> {
+pub(crate) fn build(
+    options: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildResult, BuildError> {
     // The project, the store, `airlock.lock` as it is, the base image and its facts.
     let (session, wanted) = load(options, reporter)?;
     // The lock this build wants: the Debian and Python pins, kept or resolved.
@@ -48,7 +51,7 @@ pub fn build(options: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildRes
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LayerSummary {
+pub(crate) struct LayerSummary {
     /// `base`, `debian`, `python`, `project` or `dags`.
     pub kind: String,
     pub digest: Digest,
@@ -59,7 +62,7 @@ pub struct LayerSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct BuildResult {
+pub(crate) struct BuildResult {
     pub manifest_digest: Digest,
     pub config_digest: Digest,
     pub base: String,

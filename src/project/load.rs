@@ -79,7 +79,7 @@ pub enum ProjectError {
 
 /// A project directory, read.
 #[derive(Debug, Clone)]
-pub struct Project {
+pub(crate) struct Project {
     pub root: PathBuf,
     pub dockerfile: Dockerfile,
     pub settings: Settings,
@@ -89,7 +89,7 @@ pub struct Project {
 }
 
 /// Files whose content decides the image besides the tree itself.
-pub const INPUT_FILES: [&str; 4] = [
+pub(super) const INPUT_FILES: [&str; 4] = [
     "Dockerfile",
     "airlock.toml",
     "packages.txt",
@@ -110,7 +110,10 @@ fn read_optional(path: &Path) -> Result<Option<String>, ProjectError> {
 impl Project {
     /// Reads the project at `root`. `build_args` override `[build] args` of
     /// `airlock.toml` and the Dockerfile's `ARG` defaults.
-    pub fn load(root: &Path, build_args: &BTreeMap<String, String>) -> Result<Self, ProjectError> {
+    pub(crate) fn load(
+        root: &Path,
+        build_args: &BTreeMap<String, String>,
+    ) -> Result<Self, ProjectError> {
         if !root.is_dir() {
             return Err(ProjectError::NotADirectory {
                 dir: root.to_path_buf(),
@@ -165,14 +168,17 @@ impl Project {
     }
 
     /// Build arguments in force: `airlock.toml` defaults overridden by the caller's.
-    pub fn build_args(&self, overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pub(crate) fn build_args(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut args = self.settings.build.args.clone();
         args.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         args
     }
 
     /// One digest over the input files (name and content of each present file).
-    pub fn inputs_digest(&self) -> Digest {
+    pub(crate) fn inputs_digest(&self) -> Digest {
         let mut text = Vec::new();
         for (name, content) in &self.inputs {
             text.extend_from_slice(name.as_bytes());

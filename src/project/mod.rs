@@ -11,6 +11,7 @@ mod load;
 pub mod settings;
 mod walk;
 
-pub use load::{Project, ProjectError};
+pub(crate) use load::{Project, ProjectError};
 pub use settings::Settings;
-pub use walk::{DAGS_DIR, STATE_DIR, Walked, WalkedEntry, WalkedKind, walk, walk_dags};
+pub use walk::{DAGS_DIR, walk, walk_dags};
+pub(crate) use walk::{STATE_DIR, WalkedEntry, WalkedKind};

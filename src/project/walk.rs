@@ -19,7 +19,7 @@ use crate::digest::Digest;
 pub const DAGS_DIR: &str = "dags";
 /// airlock's own state inside a project (default output, build records); never
 /// part of an image.
-pub const STATE_DIR: &str = ".airlock";
+pub(crate) const STATE_DIR: &str = ".airlock";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalkedKind {

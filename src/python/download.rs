@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError};
 
 /// One wheel to have in the store.
 #[derive(Debug, Clone)]
-pub struct WheelFetch {
+pub(crate) struct WheelFetch {
     pub filename: String,
     /// Where to get it (may carry credentials).
     pub url: IndexUrl,
@@ -91,7 +91,7 @@ pub enum DownloadError {
 
 /// The locked URL with the credentials of the configured index on the same origin,
 /// if one has any.
-pub fn with_index_credentials(url: &str, indexes: &[IndexUrl]) -> Option<IndexUrl> {
+pub(crate) fn with_index_credentials(url: &str, indexes: &[IndexUrl]) -> Option<IndexUrl> {
     let mut url = Url::parse(url).ok()?;
     if let Some(index) = indexes.iter().find(|i| {
         i.has_credentials()
@@ -106,7 +106,7 @@ pub fn with_index_credentials(url: &str, indexes: &[IndexUrl]) -> Option<IndexUr
 }
 
 /// Makes sure the store has every wheel, `concurrency` downloads at a time.
-pub async fn fetch_wheels(
+pub(crate) async fn fetch_wheels(
     http: &HttpClient,
     store: &Store,
     wheels: &[WheelFetch],

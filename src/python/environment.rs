@@ -19,7 +19,7 @@ use super::tags::{Arch, Implementation, Target};
 use super::wheel_install::InstallTarget;
 
 /// The constraints file an Astro Runtime base ships.
-pub const BASE_CONSTRAINTS: &str = "etc/pip-constraints.txt";
+pub(super) const BASE_CONSTRAINTS: &str = "etc/pip-constraints.txt";
 
 /// Why a base's Python environment could not be made out.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum EnvironmentError {
 
 /// What the layers of a base show, as the image facts capture it.
 #[derive(Debug, Clone, Copy)]
-pub struct BaseView<'a> {
+pub(crate) struct BaseView<'a> {
     /// Captured small files by path (no leading `/`).
     pub files: &'a BTreeMap<String, String>,
     /// Every directory path.
@@ -53,7 +53,7 @@ pub struct BaseView<'a> {
 
 /// One distribution the base has installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstalledDist {
+pub(crate) struct InstalledDist {
     /// Its `*.dist-info` directory (no leading `/`).
     pub dist_info: String,
     /// Its parsed `METADATA`.
@@ -62,7 +62,7 @@ pub struct InstalledDist {
 
 /// Everything about the base that decides what to install and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PythonEnvironment {
+pub(crate) struct PythonEnvironment {
     /// The platform wheels must fit.
     pub target: Target,
     /// The interpreter's full version (`3.12.7`).
@@ -78,7 +78,7 @@ pub struct PythonEnvironment {
 
 impl PythonEnvironment {
     /// Reads the environment from a base image's view.
-    pub fn from_base(view: BaseView<'_>) -> Result<Self, EnvironmentError> {
+    pub(crate) fn from_base(view: BaseView<'_>) -> Result<Self, EnvironmentError> {
         let (interpreter, minor) = pick_interpreter(view.interpreters)?;
         let local = interpreter.starts_with("usr/local/");
         let py = format!("python3.{minor}");
@@ -128,7 +128,7 @@ impl PythonEnvironment {
     }
 
     /// The installed distributions as the resolver takes them.
-    pub fn base_dists(&self) -> BTreeMap<PackageName, BaseDist> {
+    pub(crate) fn base_dists(&self) -> BTreeMap<PackageName, BaseDist> {
         self.installed
             .iter()
             .map(|(name, dist)| {

@@ -22,7 +22,7 @@ pub struct FindLinksError {
 }
 
 /// Every `*.whl` directly in `dir`, sorted by name, as `file:` URLs with their sha256.
-pub fn list_wheel_dir(dir: &Path) -> Result<Vec<DistFile>, FindLinksError> {
+pub(crate) fn list_wheel_dir(dir: &Path) -> Result<Vec<DistFile>, FindLinksError> {
     let err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| FindLinksError { path, source }

@@ -150,7 +150,7 @@ pub enum IndexError {
 
 /// How the client behaves.
 #[derive(Debug, Clone)]
-pub struct IndexClientOptions {
+pub(crate) struct IndexClientOptions {
     /// Where to keep response bodies between runs; `None` keeps nothing.
     pub cache_dir: Option<PathBuf>,
     /// How many requests may be in flight at once.
@@ -171,7 +171,7 @@ impl Default for IndexClientOptions {
 
 /// A project as the first index that knows it lists it.
 #[derive(Debug, Clone, Default)]
-pub struct Project {
+pub(crate) struct Project {
     /// The parsed page (empty when no index has the project).
     pub page: ProjectPage,
     /// Its versions with the target's wheels, newest first.
@@ -183,7 +183,7 @@ type Memo<K, T> = Mutex<HashMap<K, Arc<OnceCell<Arc<T>>>>>;
 /// A client for one or more simple-API indexes. The first index that has a
 /// project is the only one asked about it, so a private index cannot be
 /// overridden by a same-named public project.
-pub struct IndexClient {
+pub(crate) struct IndexClient {
     http: HttpClient,
     indexes: Vec<IndexUrl>,
     tags: CompatibleTags,
@@ -219,7 +219,7 @@ enum RangeReply {
 
 impl IndexClient {
     /// A client over `indexes` (tried in order) choosing wheels by `tags`.
-    pub fn new(
+    pub(crate) fn new(
         http: HttpClient,
         indexes: Vec<IndexUrl>,
         tags: CompatibleTags,
@@ -242,7 +242,11 @@ impl IndexClient {
 
     /// Adds `--find-links` locations: wheels already listed from directories, and
     /// pages of links. Their files are merged with the indexes' for every project.
-    pub fn with_find_links(mut self, local_files: Vec<DistFile>, pages: Vec<IndexUrl>) -> Self {
+    pub(crate) fn with_find_links(
+        mut self,
+        local_files: Vec<DistFile>,
+        pages: Vec<IndexUrl>,
+    ) -> Self {
         self.local_files = local_files;
         self.link_pages = pages;
         self
@@ -283,7 +287,7 @@ impl IndexClient {
     }
 
     /// The project page of `name` from the first index that has it.
-    pub async fn project(&self, name: &PackageName) -> Result<Arc<Project>, IndexError> {
+    pub(crate) async fn project(&self, name: &PackageName) -> Result<Arc<Project>, IndexError> {
         memo(&self.projects, name, || async {
             let linked = self.linked_files(name).await?;
             for index in &self.indexes {
@@ -313,7 +317,7 @@ impl IndexClient {
     }
 
     /// The core metadata of `name` at `version`, read from its best wheel.
-    pub async fn metadata(
+    pub(crate) async fn metadata(
         &self,
         name: &PackageName,
         version: &Version,
@@ -343,7 +347,7 @@ impl IndexClient {
     }
 
     /// The core metadata of one wheel file.
-    pub async fn wheel_metadata(&self, file: &DistFile) -> Result<CoreMetadata, IndexError> {
+    pub(crate) async fn wheel_metadata(&self, file: &DistFile) -> Result<CoreMetadata, IndexError> {
         let cache = self.cache_path("metadata", &file.url.without_credentials());
         let bytes = match cache.as_deref().and_then(|p| std::fs::read(p).ok()) {
             Some(bytes) => bytes,
@@ -380,7 +384,7 @@ impl IndexClient {
     /// Fetches what the resolver will most likely ask for, concurrently: the pages
     /// of every requirement reachable through the newest usable versions, and their
     /// metadata. Failures are left for the resolver to meet and report.
-    pub async fn prefetch(&self, input: &ResolveInput) {
+    pub(crate) async fn prefetch(&self, input: &ResolveInput) {
         let Ok(env) = input.target.marker_environment(&input.python_full_version) else {
             return;
         };
@@ -747,7 +751,7 @@ fn local_path(url: &IndexUrl) -> Option<PathBuf> {
 }
 
 /// The URL without user info, and the user info percent-decoded.
-pub fn split_credentials(url: &IndexUrl) -> (Url, Option<(String, Option<String>)>) {
+pub(crate) fn split_credentials(url: &IndexUrl) -> (Url, Option<(String, Option<String>)>) {
     if !url.has_credentials() {
         return (url.url().clone(), None);
     }
@@ -944,14 +948,14 @@ fn metadata_from_whole_wheel(file: &DistFile, body: &[u8]) -> Result<Vec<u8>, In
 /// A [`DistributionSource`] for the synchronous resolver, answering from the
 /// client's memory and fetching what is missing on the given runtime. Use it
 /// from a blocking thread (`spawn_blocking`), never from async code.
-pub struct BlockingSource {
+pub(super) struct BlockingSource {
     client: Arc<IndexClient>,
     runtime: tokio::runtime::Handle,
 }
 
 impl BlockingSource {
     /// A source over `client`, running requests on `runtime`.
-    pub fn new(client: Arc<IndexClient>, runtime: tokio::runtime::Handle) -> Self {
+    pub(super) fn new(client: Arc<IndexClient>, runtime: tokio::runtime::Handle) -> Self {
         Self { client, runtime }
     }
 }
@@ -978,7 +982,7 @@ impl DistributionSource for BlockingSource {
 
 /// Pre-fetches concurrently, then resolves on a blocking thread, fetching
 /// whatever backtracking needs beyond the pre-fetch.
-pub async fn resolve_with_index(
+pub(crate) async fn resolve_with_index(
     client: Arc<IndexClient>,
     input: ResolveInput,
 ) -> Result<Resolution, IndexError> {

@@ -17,7 +17,7 @@ use super::index_url::{IndexUrl, IndexUrlError};
 use crate::env_vars::{
     HOME, PIP_EXTRA_INDEX_URL, PIP_INDEX_URL, VIRTUAL_ENV, XDG_CONFIG_DIRS, XDG_CONFIG_HOME,
 };
-pub use crate::env_vars::{NETRC, PIP_CONFIG_FILE};
+pub(super) use crate::env_vars::{NETRC, PIP_CONFIG_FILE};
 
 /// Why no usable index configuration was found.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum IndexConfigError {
 
 /// Index URLs from one source, before precedence is applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IndexSource {
+pub(crate) struct IndexSource {
     /// The primary index, if this source names one.
     pub index_url: Option<IndexUrl>,
     /// Extra indexes, in order.
@@ -53,7 +53,7 @@ impl IndexSource {
 
 /// The indexes a resolution reads, in order (primary first).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexSelection {
+pub(crate) struct IndexSelection {
     /// Every index, primary first, duplicates removed.
     pub indexes: Vec<IndexUrl>,
     /// Which source decided the primary index, for logs.
@@ -63,7 +63,7 @@ pub struct IndexSelection {
 /// Applies precedence: each source is `(name, urls)`, most important first. The
 /// primary index is the first source's that names one; extra indexes are the
 /// requirements file's plus those of the first other source that has any.
-pub fn select_indexes(
+pub(crate) fn select_indexes(
     requirements: IndexSource,
     others: Vec<(&'static str, IndexSource)>,
 ) -> Result<IndexSelection, IndexConfigError> {
@@ -100,7 +100,7 @@ pub fn select_indexes(
 /// earlier ones): global (`$XDG_CONFIG_DIRS/pip/pip.conf`, `/etc/pip.conf`), user
 /// (`~/.pip/pip.conf`, `$XDG_CONFIG_HOME/pip/pip.conf`), site (`$VIRTUAL_ENV/pip.conf`)
 /// and `PIP_CONFIG_FILE`.
-pub fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+pub(crate) fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     // pip loads no configuration file at all when this names the null device.
     if env(PIP_CONFIG_FILE).is_some_and(|v| v == "/dev/null") {
@@ -133,7 +133,7 @@ pub fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
 /// The index settings of pip's configuration files: `index-url` and
 /// `extra-index-url` from `[global]`, overridden by `[install]`, later files winning.
 /// `read` returns `None` for a file that does not exist.
-pub fn pip_config_indexes(
+pub(crate) fn pip_config_indexes(
     files: &[PathBuf],
     read: &dyn Fn(&Path) -> Option<String>,
 ) -> Result<IndexSource, IndexConfigError> {
@@ -215,7 +215,7 @@ fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
 /// The default index of a pip distribution, read from its `pip/_internal/models/index.py`:
 /// the URL `PyPI = …(` is made with, joined with the path its `simple_url` is made
 /// from. `None` when the source does not have that shape.
-pub fn pip_default_index(source: &str) -> Option<String> {
+pub(super) fn pip_default_index(source: &str) -> Option<String> {
     let at = source.lines().scan(0usize, |offset, line| {
         let start = *offset;
         *offset += line.len() + 1;
@@ -248,7 +248,7 @@ fn first_string_literal(text: &str) -> Option<String> {
 
 /// What a base image says about the index its own pip would use.
 #[derive(Debug, Clone, Copy)]
-pub struct BasePip<'a> {
+pub(crate) struct BasePip<'a> {
     /// The image config's `Env` (`NAME=value`).
     pub env: &'a [String],
     /// The home directory of the user the install runs as (when `HOME` is not set).
@@ -263,7 +263,7 @@ pub struct BasePip<'a> {
 /// The base image's own index sources, most important first: its config's
 /// `PIP_INDEX_URL`/`PIP_EXTRA_INDEX_URL`, pip's configuration files inside it (in pip's
 /// order, with the base's environment), then the installed pip's built-in default.
-pub fn base_index_sources(
+pub(crate) fn base_index_sources(
     base: &BasePip<'_>,
 ) -> Result<Vec<(&'static str, IndexSource)>, IndexConfigError> {
     let get = |name: &str| {
@@ -333,7 +333,7 @@ pub fn base_index_sources(
 }
 
 /// `.netrc` location: `NETRC`, else `~/.netrc`.
-pub fn netrc_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+pub(crate) fn netrc_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     env(NETRC)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -341,7 +341,7 @@ pub fn netrc_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 }
 
 /// `(login, password)` for `host` from a `.netrc` text (`default` as fallback).
-pub fn netrc_credentials(text: &str, host: &str) -> Option<(String, String)> {
+pub(super) fn netrc_credentials(text: &str, host: &str) -> Option<(String, String)> {
     // (machine, or `None` for `default`; login; password)
     let mut entries: Vec<(Option<String>, String, Option<String>)> = Vec::new();
     let mut tokens = text.split_whitespace();
@@ -374,7 +374,7 @@ pub fn netrc_credentials(text: &str, host: &str) -> Option<(String, String)> {
 }
 
 /// Adds `.netrc` credentials to every index without user info whose host it names.
-pub fn with_netrc(indexes: Vec<IndexUrl>, netrc: Option<&str>) -> Vec<IndexUrl> {
+pub(crate) fn with_netrc(indexes: Vec<IndexUrl>, netrc: Option<&str>) -> Vec<IndexUrl> {
     let Some(text) = netrc else { return indexes };
     indexes
         .into_iter()

@@ -23,16 +23,16 @@ pub enum IndexUrlError {
 
 /// A URL of a package index (or a find-links page) whose credentials are secret.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct IndexUrl(Url);
+pub(crate) struct IndexUrl(Url);
 
 impl IndexUrl {
     /// Parses and checks the scheme.
-    pub fn parse(s: &str) -> Result<Self, IndexUrlError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, IndexUrlError> {
         Self::from_url(Url::parse(s.trim())?)
     }
 
     /// Wraps an already parsed URL, checking the scheme.
-    pub fn from_url(url: Url) -> Result<Self, IndexUrlError> {
+    pub(crate) fn from_url(url: Url) -> Result<Self, IndexUrlError> {
         match url.scheme() {
             "http" | "https" | "file" => Ok(Self(url)),
             other => Err(IndexUrlError::Scheme(other.to_string())),
@@ -40,17 +40,17 @@ impl IndexUrl {
     }
 
     /// The URL with credentials, for the HTTP client only.
-    pub fn url(&self) -> &Url {
+    pub(crate) fn url(&self) -> &Url {
         &self.0
     }
 
     /// Whether the URL carries a user name or password.
-    pub fn has_credentials(&self) -> bool {
+    pub(crate) fn has_credentials(&self) -> bool {
         !self.0.username().is_empty() || self.0.password().is_some()
     }
 
     /// The URL without any user info: what may be written to a lock or a log.
-    pub fn without_credentials(&self) -> Url {
+    pub(crate) fn without_credentials(&self) -> Url {
         let mut url = self.0.clone();
         // Only fails for URLs that cannot have credentials, which have none to remove.
         let _ = url.set_username("");
@@ -59,7 +59,7 @@ impl IndexUrl {
     }
 
     /// The URL as shown to people: user info, if any, replaced by `****`.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         if !self.has_credentials() {
             return self.0.to_string();
         }
@@ -93,7 +93,7 @@ impl fmt::Debug for IndexUrl {
 
 /// The user info (`user[:password]`) of every `scheme://user[:password]@host` in free
 /// text, as written.
-pub fn user_infos(text: &str) -> Vec<&str> {
+pub(super) fn user_infos(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -115,7 +115,7 @@ fn authority_end(tail: &str) -> usize {
 
 /// Masks the user info of every `scheme://user[:pass]@host` in free text, for
 /// messages that must quote input which may contain a URL.
-pub fn redact_credentials(text: &str) -> String {
+pub(super) fn redact_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {

@@ -75,7 +75,7 @@ pub enum MetadataError {
 
 /// The resolution-relevant part of a distribution's core metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoreMetadata {
+pub(crate) struct CoreMetadata {
     /// `Metadata-Version`, if given.
     pub metadata_version: Option<String>,
     /// `Name`, normalised.
@@ -92,7 +92,7 @@ pub struct CoreMetadata {
 
 impl CoreMetadata {
     /// Parses the bytes of a `METADATA` file.
-    pub fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, MetadataError> {
         let text = std::str::from_utf8(bytes)?;
         let headers = headers(text)?;
         let get = |key: &str| {
@@ -166,7 +166,7 @@ impl CoreMetadata {
 
     /// The dependencies that apply in `env` when the distribution is installed with
     /// `extras`.
-    pub fn requires_dist_for<'a>(
+    pub(crate) fn requires_dist_for<'a>(
         &'a self,
         env: &'a MarkerEnvironment,
         extras: &'a [ExtraName],

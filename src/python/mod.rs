@@ -17,38 +17,29 @@ mod tags;
 mod wheel_install;
 mod wheel_name;
 
-pub use download::{DownloadError, HashSource, WheelFetch, fetch_wheels, with_index_credentials};
-pub use environment::{
-    BASE_CONSTRAINTS, BaseView, EnvironmentError, InstalledDist, PythonEnvironment,
+pub(crate) use download::{
+    DownloadError, HashSource, WheelFetch, fetch_wheels, with_index_credentials,
 };
-pub use find_links::{FindLinksError, list_wheel_dir};
-pub use index_client::{
-    BlockingSource, IndexClient, IndexClientOptions, IndexError, Project, resolve_with_index,
-    split_credentials,
+pub(crate) use environment::{BaseView, EnvironmentError, PythonEnvironment};
+pub(crate) use find_links::{FindLinksError, list_wheel_dir};
+pub(crate) use index_client::{
+    IndexClient, IndexClientOptions, IndexError, resolve_with_index, split_credentials,
 };
-pub use index_config::{
-    BasePip, IndexConfigError, IndexSelection, IndexSource, NETRC, PIP_CONFIG_FILE,
-    base_index_sources, netrc_credentials, netrc_path, pip_config_files, pip_config_indexes,
-    pip_default_index, select_indexes, with_netrc,
+pub(crate) use index_config::{
+    BasePip, IndexConfigError, IndexSource, base_index_sources, netrc_path, pip_config_files,
+    pip_config_indexes, select_indexes, with_netrc,
 };
-pub use index_url::{IndexUrl, IndexUrlError, redact_credentials};
-pub use metadata::{CoreMetadata, MetadataError};
-pub use requirements::{
-    EnvIndexes, FindLinks, FsSource, Hash, HashAlgorithm, Location, PIP_EXTRA_INDEX_URL,
-    PIP_INDEX_URL, RequirementEntry, RequirementsError, RequirementsFile, RequirementsSource,
-    has_literal_credentials, index_urls_from_env,
+pub(crate) use index_url::{IndexUrl, IndexUrlError};
+pub(crate) use metadata::MetadataError;
+pub(crate) use requirements::{
+    FindLinks, FsSource, HashAlgorithm, Location, RequirementsError, RequirementsFile,
+    RequirementsSource, has_literal_credentials, index_urls_from_env,
 };
-pub use resolver::{
-    BaseDist, BaseUpgrade, Candidate, DistributionSource, NoWheelPackage, RequestedBy, Resolution,
-    ResolveError, ResolveInput, ResolvedDist, SourceError, Upgrade, VersionRanges, WheelCandidate,
-    package_name, resolve, tags_summary,
+pub(crate) use resolver::{
+    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, package_name,
 };
-pub use simple_api::{
-    ACCEPT, DistFile, HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, MetadataAvailability, ProjectPage,
-    SimpleApiError, Timestamp, Yanked, parse_html, parse_json, parse_project_page,
-};
-pub use tags::{Arch, CompatibleTags, Implementation, Tag, TagError, Target};
-pub use wheel_install::{
-    INSTALLER, InstallTarget, InstalledFile, WheelInstallError, check_wheel_entries, install_wheel,
-};
-pub use wheel_name::{BuildTag, WheelName, WheelNameError, normalize_name};
+pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
+pub(crate) use tags::TagError;
+pub use wheel_install::{InstallTarget, install_wheel};
+pub(crate) use wheel_install::{WheelInstallError, check_wheel_entries};
+pub(crate) use wheel_name::{WheelNameError, normalize_name};

@@ -18,20 +18,20 @@ use pep508_rs::{Requirement, VersionOrUrl};
 
 use super::index_url::{IndexUrl, IndexUrlError, redact_credentials, user_infos};
 
-pub use crate::env_vars::{PIP_EXTRA_INDEX_URL, PIP_INDEX_URL};
+pub(super) use crate::env_vars::{PIP_EXTRA_INDEX_URL, PIP_INDEX_URL};
 
 const HINT_NOT_LOCKABLE: &str = "Build a wheel, then publish it to a package index or put it in a \
      directory named by `--find-links`, and require it by name and version (`name==1.2.3`)";
 
 /// Reads requirements files; tests use an in-memory map, the build reads disk.
-pub trait RequirementsSource {
+pub(crate) trait RequirementsSource {
     /// The whole text of the file at `path`.
     fn read(&self, path: &Path) -> io::Result<String>;
 }
 
 /// Reads requirements files from the file system.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FsSource;
+pub(crate) struct FsSource;
 
 impl RequirementsSource for FsSource {
     fn read(&self, path: &Path) -> io::Result<String> {
@@ -202,7 +202,7 @@ pub enum RequirementsError {
 
 /// A hash algorithm pip accepts in `--hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum HashAlgorithm {
+pub(crate) enum HashAlgorithm {
     /// SHA-256.
     Sha256,
     /// SHA-384.
@@ -213,7 +213,7 @@ pub enum HashAlgorithm {
 
 impl HashAlgorithm {
     /// The name used in `--hash=NAME:HEX`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Sha256 => "sha256",
             Self::Sha384 => "sha384",
@@ -232,7 +232,7 @@ impl HashAlgorithm {
 
 /// One `--hash=ALGO:HEX`, hex in lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Hash {
+pub(crate) struct Hash {
     /// The algorithm.
     pub algorithm: HashAlgorithm,
     /// Lowercase hex digest.
@@ -268,7 +268,7 @@ impl FromStr for Hash {
 
 /// One requirement (or constraint) line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequirementEntry {
+pub(crate) struct RequirementEntry {
     /// The PEP 508 requirement; never a URL requirement.
     pub requirement: Requirement,
     /// The `--hash` values on the line, in order.
@@ -280,7 +280,7 @@ pub struct RequirementEntry {
 impl RequirementEntry {
     /// The version if the requirement is pinned exactly (`==V` without a wildcard,
     /// or `===V`) and has no other specifier.
-    pub fn pinned_version(&self) -> Option<&Version> {
+    pub(crate) fn pinned_version(&self) -> Option<&Version> {
         match &self.requirement.version_or_url {
             Some(VersionOrUrl::VersionSpecifier(specs)) => match specs.iter().as_slice() {
                 [one] if matches!(one.operator(), Operator::Equal | Operator::ExactEqual) => {
@@ -295,7 +295,7 @@ impl RequirementEntry {
 
 /// A `--find-links` location: a local directory of wheels or a page of links.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum FindLinks {
+pub(crate) enum FindLinks {
     /// A directory, joined onto the directory of the file that named it.
     Path(PathBuf),
     /// An `http(s)` page listing wheels.
@@ -304,7 +304,7 @@ pub enum FindLinks {
 
 /// Index URLs from pip's environment variables.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EnvIndexes {
+pub(crate) struct EnvIndexes {
     /// `PIP_INDEX_URL`.
     pub index_url: Option<IndexUrl>,
     /// `PIP_EXTRA_INDEX_URL`, split on whitespace.
@@ -312,7 +312,7 @@ pub struct EnvIndexes {
 }
 
 /// Reads `PIP_INDEX_URL` and `PIP_EXTRA_INDEX_URL` through `env` (empty = unset).
-pub fn index_urls_from_env(
+pub(crate) fn index_urls_from_env(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<EnvIndexes, RequirementsError> {
     let index_url = match env(PIP_INDEX_URL).filter(|v| !v.trim().is_empty()) {
@@ -342,7 +342,7 @@ pub fn index_urls_from_env(
 
 /// A requirements file with everything it includes, merged as pip merges them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequirementsFile {
+pub(crate) struct RequirementsFile {
     /// Requirements, in file order (includes expanded in place).
     pub requirements: Vec<RequirementEntry>,
     /// Constraints from `-c` files, in file order.
@@ -366,7 +366,7 @@ pub struct RequirementsFile {
 
 impl RequirementsFile {
     /// Parses `path` and every file it includes, expanding `${NAME}` through `env`.
-    pub fn parse(
+    pub(crate) fn parse(
         path: &Path,
         source: &dyn RequirementsSource,
         env: &dyn Fn(&str) -> Option<String>,
@@ -384,7 +384,7 @@ impl RequirementsFile {
     /// pip's hash-checking mode, satisfied: there is at least one requirement, and
     /// every requirement is pinned with `==` and has at least one hash. Such a file
     /// can be used as-is, without resolution.
-    pub fn is_fully_hashed(&self) -> bool {
+    pub(crate) fn is_fully_hashed(&self) -> bool {
         !self.requirements.is_empty()
             && self
                 .requirements
@@ -393,13 +393,13 @@ impl RequirementsFile {
     }
 
     /// Whether pip would be in hash-checking mode: `--require-hashes`, or any hash.
-    pub fn hash_checking_mode(&self) -> bool {
+    pub(crate) fn hash_checking_mode(&self) -> bool {
         self.require_hashes || self.requirements.iter().any(|r| !r.hashes.is_empty())
     }
 
     /// In hash-checking mode, fails on the first requirement that is not pinned
     /// with hashes, as pip would.
-    pub fn check_hash_mode(&self) -> Result<(), RequirementsError> {
+    pub(crate) fn check_hash_mode(&self) -> Result<(), RequirementsError> {
         if !self.hash_checking_mode() {
             return Ok(());
         }
@@ -820,7 +820,7 @@ fn reference_len(text: &str) -> Option<usize> {
 /// Whether `text` writes a secret into a URL as it is, rather than as `${VAR}`: a
 /// password that is more than `${NAME}` references, or, without a password, a user
 /// name that is (tokens are often passed as the user name). `user:${TOKEN}@` is fine.
-pub fn has_literal_credentials(text: &str) -> bool {
+pub(crate) fn has_literal_credentials(text: &str) -> bool {
     user_infos(text).into_iter().any(|info| {
         let secret = info.split_once(':').map_or(info, |(_, password)| password);
         let mut rest = secret;

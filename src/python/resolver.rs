@@ -28,7 +28,7 @@ use super::tags::{CompatibleTags, TagError, Target};
 use super::wheel_name::{WheelName, normalize_name};
 
 /// A set of versions of one package, as the solver sees it.
-pub type VersionRanges = pubgrub::Ranges<Version>;
+pub(crate) type VersionRanges = pubgrub::Ranges<Version>;
 
 /// Why a resolution failed.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +144,7 @@ impl SourceError {
 
 /// What the resolver needs to know about an index. Implementations may block; the
 /// resolver calls them from one thread and caches every answer for one resolution.
-pub trait DistributionSource {
+pub(super) trait DistributionSource {
     /// Every version of `name`, each with the wheels the target can use (best first,
     /// see [`Candidate::from_files`]). An unknown project is `Ok(vec![])`.
     fn versions(&self, name: &PackageName) -> Result<Vec<Candidate>, SourceError>;
@@ -154,7 +154,7 @@ pub trait DistributionSource {
 
 /// One wheel file the target can install.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WheelCandidate {
+pub(crate) struct WheelCandidate {
     /// The wheel's file name.
     pub filename: String,
     /// Where to download it (may carry index credentials; never shown).
@@ -176,7 +176,7 @@ pub struct WheelCandidate {
 /// yanked or `exclude_newer` are per file, which is why all compatible wheels are
 /// kept rather than only the best one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The version.
     pub version: Version,
     /// Compatible wheels, best tag first.
@@ -189,7 +189,7 @@ impl Candidate {
     /// Groups a project page's files by version (newest first), keeping for each
     /// version the wheels `tags` accepts ordered by tag priority then build number.
     /// Files whose names do not parse are ignored.
-    pub fn from_files(files: &[DistFile], tags: &CompatibleTags) -> Vec<Candidate> {
+    pub(crate) fn from_files(files: &[DistFile], tags: &CompatibleTags) -> Vec<Candidate> {
         // Per version: (tag priority, negated build number, wheel) and other files.
         type Files = (Vec<(usize, i128, WheelCandidate)>, Vec<String>);
         let mut by_version: BTreeMap<Version, Files> = BTreeMap::new();
@@ -252,7 +252,7 @@ fn sdist_version(filename: &str) -> Option<Version> {
 
 /// A distribution the base image already has installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseDist {
+pub(crate) struct BaseDist {
     /// The installed version.
     pub version: Version,
     /// Its `Requires-Dist` from the installed `METADATA`, when the caller read it;
@@ -273,7 +273,7 @@ impl BaseDist {
 
 /// Which lock pins may move.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Upgrade {
+pub(crate) enum Upgrade {
     /// Keep every preference that still fits.
     #[default]
     None,
@@ -295,7 +295,7 @@ impl Upgrade {
 
 /// Everything a resolution depends on.
 #[derive(Debug, Clone)]
-pub struct ResolveInput {
+pub(crate) struct ResolveInput {
     /// Top-level requirements (PEP 508, with extras and markers; no URLs).
     pub requirements: Vec<Requirement>,
     /// Constraints: they bound a package's version only if something requires it.
@@ -321,7 +321,7 @@ pub struct ResolveInput {
 
 impl ResolveInput {
     /// An input with no requirements, no base and no preferences.
-    pub fn new(target: Target, python_full_version: impl Into<String>) -> Self {
+    pub(crate) fn new(target: Target, python_full_version: impl Into<String>) -> Self {
         Self {
             requirements: Vec::new(),
             constraints: Vec::new(),
@@ -338,7 +338,7 @@ impl ResolveInput {
 
 /// Who asked for a distribution.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RequestedBy {
+pub(crate) enum RequestedBy {
     /// The top-level requirements.
     Requirements,
     /// The base image (only with `allow_base_upgrades`, for its own distributions).
@@ -359,7 +359,7 @@ impl fmt::Display for RequestedBy {
 
 /// One distribution to install, with the wheel chosen for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedDist {
+pub(crate) struct ResolvedDist {
     /// The distribution.
     pub name: PackageName,
     /// The chosen version.
@@ -380,7 +380,7 @@ pub struct ResolvedDist {
 
 /// A base distribution the resolution changes (only with `allow_base_upgrades`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUpgrade {
+pub(crate) struct BaseUpgrade {
     /// The distribution.
     pub name: PackageName,
     /// What the base has.
@@ -393,7 +393,7 @@ pub struct BaseUpgrade {
 
 /// The outcome: what to install on top of the base.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     /// Distributions to install, sorted by name. Base distributions kept at their
     /// installed version are not listed.
     pub packages: Vec<ResolvedDist>,
@@ -402,7 +402,7 @@ pub struct Resolution {
 }
 
 /// Resolves `input` against `source`.
-pub fn resolve(
+pub(super) fn resolve(
     input: &ResolveInput,
     source: &dyn DistributionSource,
 ) -> Result<Resolution, ResolveError> {
@@ -999,7 +999,7 @@ fn collect_no_versions(
 }
 
 /// A short description of the wheel tags a target accepts.
-pub fn tags_summary(target: &Target) -> String {
+pub(super) fn tags_summary(target: &Target) -> String {
     let (major, minor) = target.python;
     let platforms = target.platform_tags();
     let manylinux: Vec<&String> = platforms
@@ -1271,7 +1271,7 @@ impl ReportFormatter<Node, VersionRanges, String> for Words {
 }
 
 /// Normalises a name the way the index does, for sources keyed by strings.
-pub fn package_name(name: &str) -> Result<PackageName, SourceError> {
+pub(crate) fn package_name(name: &str) -> Result<PackageName, SourceError> {
     PackageName::from_str(&normalize_name(name))
         .map_err(|e| SourceError::with_source(format!("Invalid package name `{name}`"), e))
 }

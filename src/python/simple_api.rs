@@ -17,11 +17,11 @@ use url::Url;
 use super::index_url::{IndexUrl, IndexUrlError};
 
 /// The content type of the JSON form, version 1.
-pub const JSON_CONTENT_TYPE: &str = "application/vnd.pypi.simple.v1+json";
+pub(super) const JSON_CONTENT_TYPE: &str = "application/vnd.pypi.simple.v1+json";
 /// The content type of the HTML form, version 1.
-pub const HTML_CONTENT_TYPE: &str = "application/vnd.pypi.simple.v1+html";
+pub(super) const HTML_CONTENT_TYPE: &str = "application/vnd.pypi.simple.v1+html";
 /// What a client should send as `Accept`: JSON preferred, HTML as fallback.
-pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
+pub(super) const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
      application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 
 /// Why a project page could not be read.
@@ -78,7 +78,7 @@ pub enum SimpleApiError {
 
 /// A point in time in UTC, as PEP 700 upload times and `--exclude-newer` give it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp {
+pub(crate) struct Timestamp {
     /// Seconds since the Unix epoch.
     pub seconds: i64,
     /// Nanoseconds within the second.
@@ -170,7 +170,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Whether, and why, a file was yanked (PEP 592).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Yanked {
+pub(crate) enum Yanked {
     /// Not yanked.
     #[default]
     No,
@@ -180,14 +180,14 @@ pub enum Yanked {
 
 impl Yanked {
     /// Whether the file was yanked.
-    pub fn is_yanked(&self) -> bool {
+    pub(crate) fn is_yanked(&self) -> bool {
         matches!(self, Self::Yes(_))
     }
 }
 
 /// Whether the core metadata is served on its own at `{url}.metadata` (PEP 658/714).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum MetadataAvailability {
+pub(crate) enum MetadataAvailability {
     /// Not served separately: read it from the wheel.
     #[default]
     Absent,
@@ -197,7 +197,7 @@ pub enum MetadataAvailability {
 
 /// One file on a project page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DistFile {
+pub(crate) struct DistFile {
     /// The file name (a wheel or sdist name; never a path).
     pub filename: String,
     /// Absolute URL, fragment removed; may carry the page's credentials.
@@ -218,20 +218,20 @@ pub struct DistFile {
 
 impl DistFile {
     /// The SHA-256 the index reports, if any.
-    pub fn sha256(&self) -> Option<&str> {
+    pub(crate) fn sha256(&self) -> Option<&str> {
         self.hashes.get("sha256").map(String::as_str)
     }
 
     /// `requires_python` parsed; `None` when absent or not valid PEP 440 (pip
     /// ignores invalid values, and so may the resolver).
-    pub fn requires_python_specifiers(&self) -> Option<VersionSpecifiers> {
+    pub(crate) fn requires_python_specifiers(&self) -> Option<VersionSpecifiers> {
         self.requires_python
             .as_deref()
             .and_then(|s| VersionSpecifiers::from_str(s).ok())
     }
 
     /// Where the separate core metadata lives, if the index serves it.
-    pub fn metadata_url(&self) -> Option<Url> {
+    pub(crate) fn metadata_url(&self) -> Option<Url> {
         match self.core_metadata {
             MetadataAvailability::Absent => None,
             MetadataAvailability::Available(_) => {
@@ -246,7 +246,7 @@ impl DistFile {
 
 /// A parsed project page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ProjectPage {
+pub(crate) struct ProjectPage {
     /// The normalised project name (JSON form only).
     pub name: Option<String>,
     /// The files, in page order.
@@ -263,7 +263,7 @@ impl fmt::Display for DistFile {
 
 /// Parses a project page by its `Content-Type` (parameters such as `charset` are
 /// ignored). `page_url` is the URL the page was fetched from, after redirects.
-pub fn parse_project_page(
+pub(super) fn parse_project_page(
     content_type: &str,
     body: &[u8],
     page_url: &Url,
@@ -318,7 +318,7 @@ struct JsonFile {
 }
 
 /// Parses the JSON form (PEP 691).
-pub fn parse_json(body: &[u8], page_url: &Url) -> Result<ProjectPage, SimpleApiError> {
+pub(super) fn parse_json(body: &[u8], page_url: &Url) -> Result<ProjectPage, SimpleApiError> {
     let page: JsonPage = serde_json::from_slice(body)?;
     if let Some(v) = page.meta.and_then(|m| m.api_version) {
         check_api_version(&v)?;
@@ -448,7 +448,7 @@ fn make_file(
 
 /// Parses the HTML form (PEP 503): every `<a href>` is a file, honouring
 /// `<base href>` and the `pypi:repository-version` meta tag.
-pub fn parse_html(body: &str, page_url: &Url) -> Result<ProjectPage, SimpleApiError> {
+pub(super) fn parse_html(body: &str, page_url: &Url) -> Result<ProjectPage, SimpleApiError> {
     let mut base = page_url.clone();
     let mut files = Vec::new();
     let lower = body.to_ascii_lowercase();

@@ -30,7 +30,7 @@ pub enum TagError {
 
 /// One compatibility tag, e.g. `cp312-abi3-manylinux_2_17_x86_64`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Interpreter tag: `cp312`, `py3`, `py312`.
     pub interpreter: String,
     /// ABI tag: `cp312`, `abi3`, `none`.
@@ -41,7 +41,7 @@ pub struct Tag {
 
 impl Tag {
     /// A tag from its three parts.
-    pub fn new(
+    pub(crate) fn new(
         interpreter: impl Into<String>,
         abi: impl Into<String>,
         platform: impl Into<String>,
@@ -80,14 +80,14 @@ impl FromStr for Tag {
 
 /// The Python implementation of the target. Only CPython is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Implementation {
+pub(crate) enum Implementation {
     /// CPython (`cp` interpreter tags).
     CPython,
 }
 
 /// The target CPU architecture, spelled as manylinux platform tags spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Arch {
+pub(crate) enum Arch {
     /// `x86_64` (linux/amd64).
     X86_64,
     /// `aarch64` (linux/arm64): only the tests build for it so far.
@@ -97,7 +97,7 @@ pub enum Arch {
 
 impl Arch {
     /// The architecture suffix used in platform tags.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::X86_64 => "x86_64",
             #[cfg(test)]
@@ -118,7 +118,7 @@ impl Arch {
 
 /// The environment wheels are chosen for: read from the base image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Target {
+pub(crate) struct Target {
     /// `(major, minor)` of the interpreter, e.g. `(3, 12)`.
     pub python: (u8, u8),
     /// The interpreter implementation.
@@ -138,7 +138,7 @@ impl Target {
     /// from the target's glibc down to the oldest for the architecture, each
     /// legacy alias (`manylinux2014`, `manylinux2010`, `manylinux1`) right after
     /// the `manylinux_2_N` it stands for, then the plain `linux_ARCH` tag.
-    pub fn platform_tags(&self) -> Vec<String> {
+    pub(crate) fn platform_tags(&self) -> Vec<String> {
         let arch = self.arch.as_str();
         let (major, minor) = self.glibc;
         let mut ranges = vec![(major, minor)];
@@ -175,7 +175,7 @@ impl Target {
     }
 
     /// Every tag this target accepts, best first, with its priority.
-    pub fn compatible_tags(&self) -> CompatibleTags {
+    pub(crate) fn compatible_tags(&self) -> CompatibleTags {
         let (major, minor) = self.python;
         let platforms = self.platform_tags();
         let Implementation::CPython = self.implementation;
@@ -219,7 +219,7 @@ impl Target {
     /// The PEP 508 marker environment of the target, given the interpreter's full
     /// version (e.g. `3.12.7`, read from the base). Fields the base cannot tell
     /// (`platform_release`, `platform_version`) are empty.
-    pub fn marker_environment(
+    pub(crate) fn marker_environment(
         &self,
         python_full_version: &str,
     ) -> Result<MarkerEnvironment, TagError> {
@@ -270,7 +270,7 @@ fn py_interpreter_range(major: u8, minor: u8) -> Vec<String> {
 /// The ordered set of tags a target accepts. Lower priority numbers are better, so a
 /// resolver picks, among a release's wheels, the one whose best tag has the lowest.
 #[derive(Debug, Clone)]
-pub struct CompatibleTags {
+pub(crate) struct CompatibleTags {
     /// The tags, best first (the tests compare it with packaging's order).
     #[cfg(test)]
     ordered: Vec<Tag>,
@@ -303,12 +303,15 @@ impl CompatibleTags {
     }
 
     /// The priority of a tag (0 is best), or `None` if the target cannot use it.
-    pub fn priority(&self, tag: &Tag) -> Option<usize> {
+    pub(crate) fn priority(&self, tag: &Tag) -> Option<usize> {
         self.priority.get(tag).copied()
     }
 
     /// The best priority among a wheel's expanded tags, or `None` if none fits.
-    pub fn best_priority<'a>(&self, tags: impl IntoIterator<Item = &'a Tag>) -> Option<usize> {
+    pub(crate) fn best_priority<'a>(
+        &self,
+        tags: impl IntoIterator<Item = &'a Tag>,
+    ) -> Option<usize> {
         tags.into_iter().filter_map(|t| self.priority(t)).min()
     }
 }

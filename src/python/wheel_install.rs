@@ -16,7 +16,7 @@ use zip::ZipArchive;
 use super::wheel_name::{WheelName, WheelNameError, normalize_name};
 
 /// Written to `*.dist-info/INSTALLER`.
-pub const INSTALLER: &str = "airlock";
+pub(super) const INSTALLER: &str = "airlock";
 
 /// Why a wheel was refused.
 #[derive(Debug, thiserror::Error)]
@@ -642,7 +642,7 @@ fn checked_entry(wheel: &str, name: &[u8], is_symlink: bool) -> Result<String, W
 /// Checks every entry of the wheel `filename` with the install's own rule, reading
 /// only the zip's central directory: what `airlock lock` runs so that a lock never
 /// pins a wheel the install would refuse for its paths.
-pub fn check_wheel_entries(
+pub(crate) fn check_wheel_entries(
     wheel: impl Read + std::io::Seek,
     filename: &str,
 ) -> Result<(), WheelInstallError> {

@@ -59,7 +59,7 @@ pub enum WheelNameError {
 }
 
 /// PEP 503 normalisation: lowercase, and every run of `-`, `_`, `.` becomes one `-`.
-pub fn normalize_name(name: &str) -> String {
+pub(crate) fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_sep = false;
     for c in name.chars() {
@@ -78,7 +78,7 @@ pub fn normalize_name(name: &str) -> String {
 
 /// A wheel build tag: a number and an optional suffix, compared as `(number, suffix)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BuildTag {
+pub(super) struct BuildTag {
     /// Leading digits.
     pub number: u64,
     /// The rest, possibly empty.
@@ -105,7 +105,7 @@ impl fmt::Display for BuildTag {
 
 /// A parsed wheel filename.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WheelName {
+pub(super) struct WheelName {
     /// The distribution name, normalised.
     pub name: PackageName,
     /// The version.
@@ -122,7 +122,7 @@ pub struct WheelName {
 
 impl WheelName {
     /// Every tag the filename stands for: the product of its compressed tag sets.
-    pub fn tags(&self) -> Vec<Tag> {
+    pub(super) fn tags(&self) -> Vec<Tag> {
         let mut out = Vec::new();
         for py in &self.python_tags {
             for abi in &self.abi_tags {

@@ -8,7 +8,7 @@ use crate::oci::{Descriptor, descriptor, media_types};
 use crate::store::{Store, StoreError};
 
 /// `bytes` put into `store`, as a blob to push.
-pub fn stored_blob(store: &Store, bytes: &[u8]) -> Result<BlobSource, StoreError> {
+pub(crate) fn stored_blob(store: &Store, bytes: &[u8]) -> Result<BlobSource, StoreError> {
     let digest = store.put_bytes(bytes)?;
     Ok(BlobSource {
         path: store.blob_path(&digest),
@@ -40,7 +40,7 @@ impl RegistryClient {
 /// `repository`: the bytes go into `store`, then each is pushed as an OCI 1.1
 /// artifact whose `subject` is the image, listed under the referrers tag. The one
 /// path `build --push`, `push`, `sbom --attach` and `deploy` share.
-pub async fn attach_documents(
+pub(crate) async fn attach_documents(
     client: &RegistryClient,
     store: &Store,
     repository: &Repository,

@@ -61,19 +61,19 @@ fn message_suffix(message: &str) -> String {
 /// The access a request needs, as token scopes
 /// (`repository:<name>:pull,push`), kept sorted so equal sets compare equal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scopes(Vec<String>);
+pub(crate) struct Scopes(Vec<String>);
 
 impl Scopes {
-    pub fn pull(repository: &Repository) -> Self {
+    pub(crate) fn pull(repository: &Repository) -> Self {
         Self(vec![format!("repository:{}:pull", repository.name())])
     }
 
-    pub fn push(repository: &Repository) -> Self {
+    pub(crate) fn push(repository: &Repository) -> Self {
         Self(vec![format!("repository:{}:pull,push", repository.name())])
     }
 
     /// Adds pull access to `source`, as a cross-repository mount needs.
-    pub fn and_pull(mut self, source: &Repository) -> Self {
+    pub(crate) fn and_pull(mut self, source: &Repository) -> Self {
         let scope = format!("repository:{}:pull", source.name());
         if !self.0.contains(&scope) {
             self.0.push(scope);
@@ -82,7 +82,7 @@ impl Scopes {
         self
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
 }
@@ -95,7 +95,7 @@ impl fmt::Display for Scopes {
 
 /// What a registry asked for in `WWW-Authenticate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Challenge {
+pub(super) enum Challenge {
     Basic,
     Bearer {
         realm: String,
@@ -107,7 +107,7 @@ pub enum Challenge {
 
 /// Parses one `WWW-Authenticate` value: a scheme, then `key=value` or
 /// `key="quoted, value"` parameters separated by commas.
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
+pub(super) fn parse_challenge(header: &str) -> Option<Challenge> {
     let header = header.trim();
     let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     let params = parse_params(rest);
@@ -177,7 +177,7 @@ struct State {
 }
 
 /// Decides the `Authorization` header of each registry request.
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     http: HttpClient,
     credentials: Arc<dyn CredentialSource>,
     state: Mutex<State>,
@@ -192,7 +192,7 @@ impl fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(http: HttpClient, credentials: Arc<dyn CredentialSource>) -> Self {
+    pub(crate) fn new(http: HttpClient, credentials: Arc<dyn CredentialSource>) -> Self {
         Self {
             http,
             credentials,
@@ -222,7 +222,7 @@ impl Authenticator {
 
     /// The `Authorization` value for a request to `registry` needing `scopes`, or
     /// `None` to go anonymous (until a challenge says otherwise).
-    pub async fn authorization(
+    pub(crate) async fn authorization(
         &self,
         registry: &str,
         scopes: &Scopes,
@@ -269,7 +269,7 @@ impl Authenticator {
 
     /// Learns from a 401. `Ok` means: send again with a fresh [`Self::authorization`];
     /// an error means the request cannot be authorized.
-    pub fn unauthorized(
+    pub(crate) fn unauthorized(
         &self,
         registry: &str,
         scopes: &Scopes,
@@ -313,7 +313,7 @@ impl Authenticator {
     }
 
     /// The error for a request still unauthorized after a fresh token.
-    pub fn still_unauthorized(
+    pub(crate) fn still_unauthorized(
         &self,
         registry: &str,
         scopes: &Scopes,

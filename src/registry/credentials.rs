@@ -114,7 +114,7 @@ impl CredentialSource for StaticCredentials {
 /// The environment credentials are looked up in, captured once so that tests can
 /// build their own.
 #[derive(Debug, Clone, Default)]
-pub struct CredentialEnv {
+pub(crate) struct CredentialEnv {
     pub docker_config_dir: Option<PathBuf>,
     pub home: Option<PathBuf>,
     pub registry_auth_file: Option<PathBuf>,
@@ -127,7 +127,7 @@ pub struct CredentialEnv {
 }
 
 impl CredentialEnv {
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         let path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -149,17 +149,17 @@ impl CredentialEnv {
 
 /// Credentials from the environment, podman's and Docker's files and helpers.
 #[derive(Debug, Clone)]
-pub struct CredentialStore {
+pub(crate) struct CredentialStore {
     env: CredentialEnv,
 }
 
 impl CredentialStore {
-    pub fn new(env: CredentialEnv) -> Self {
+    pub(crate) fn new(env: CredentialEnv) -> Self {
         Self { env }
     }
 
     /// Docker's `config.json`, where `login` writes.
-    pub fn docker_config_path(&self) -> Result<PathBuf, CredentialsError> {
+    pub(crate) fn docker_config_path(&self) -> Result<PathBuf, CredentialsError> {
         match (&self.env.docker_config_dir, &self.env.home) {
             (Some(dir), _) => Ok(dir.join("config.json")),
             (None, Some(home)) => Ok(home.join(".docker").join("config.json")),
@@ -179,7 +179,7 @@ impl CredentialStore {
     /// Stores a user name and password for `registry` the way Docker does: through the
     /// configured credential helper, else base64 in `auths`. The file is written
     /// atomically with mode 0600.
-    pub fn login(
+    pub(crate) fn login(
         &self,
         registry: &str,
         username: &str,
@@ -213,7 +213,7 @@ impl CredentialStore {
     }
 
     /// Forgets the credentials for `registry`; returns whether there were any.
-    pub fn logout(&self, registry: &str) -> Result<bool, CredentialsError> {
+    pub(crate) fn logout(&self, registry: &str) -> Result<bool, CredentialsError> {
         let path = self.docker_config_path()?;
         let Some(mut config) = read_json(&path)? else {
             return Ok(false);

@@ -5,12 +5,13 @@ use serde_json::{Value, json};
 
 use super::RegistryError;
 use crate::digest::Digest;
+pub(super) use crate::oci::Descriptor;
 pub use crate::oci::media_types::{
-    DOCKER_LIST as DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, is_index,
-    is_manifest,
+    DOCKER_LIST as DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, OCI_MANIFEST,
 };
-pub use crate::oci::{Descriptor, Platform, PlatformExt};
+pub(super) use crate::oci::media_types::{is_index, is_manifest};
 use crate::oci::{DescriptorExt as _, ImageIndex, ImageManifest, spec_platform_keys};
+pub use crate::oci::{Platform, PlatformExt};
 
 /// Every manifest media type the client accepts, for `Accept`.
 pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
@@ -34,12 +35,12 @@ fn normalise(bytes: &[u8], list: &str) -> Result<Value, serde_json::Error> {
 }
 
 /// A manifest (OCI or Docker v2 schema 2) as a registry sent it.
-pub fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest, serde_json::Error> {
+pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest, serde_json::Error> {
     serde_json::from_value(normalise(bytes, "layers")?)
 }
 
 /// An index (OCI or Docker manifest list) as a registry sent it.
-pub fn parse_index(bytes: &[u8]) -> Result<ImageIndex, serde_json::Error> {
+pub(super) fn parse_index(bytes: &[u8]) -> Result<ImageIndex, serde_json::Error> {
     serde_json::from_value(normalise(bytes, "manifests")?)
 }
 

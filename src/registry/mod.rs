@@ -14,20 +14,19 @@ mod reference;
 mod referrers;
 mod remote_options;
 
-pub use artifact::{attach_documents, stored_blob};
-pub use auth::{AuthError, Challenge, Scopes, parse_challenge};
+pub(crate) use artifact::{attach_documents, stored_blob};
+pub use auth::AuthError;
 pub use client::{RegistryClient, RegistryConfig};
-pub use credentials::{
-    Credential, CredentialEnv, CredentialSource, CredentialStore, CredentialsError, Secret,
-    StaticCredentials,
-};
-pub use error::{ApiError, RegistryError};
-pub use manifest::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, FetchedManifest, OCI_INDEX, OCI_MANIFEST,
-    Platform, PlatformExt, ResolvedImage, parse_index, parse_manifest,
-};
-pub use progress::{BlobOutcome, NoProgress, Progress};
-pub use push::{BlobSource, ImagePush, PushReport};
-pub use reference::{Reference, ReferenceError, Repository};
-pub use referrers::{EMPTY_CONFIG, EMPTY_MEDIA_TYPE, artifact_manifest, referrers_tag};
-pub use remote_options::{RegistryDefaults, RemoteOptions};
+pub use credentials::{Credential, Secret, StaticCredentials};
+pub(crate) use credentials::{CredentialEnv, CredentialStore, CredentialsError};
+pub use error::RegistryError;
+pub(crate) use manifest::parse_manifest;
+pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, Platform, PlatformExt};
+pub(crate) use progress::NoProgress;
+pub use progress::{BlobOutcome, Progress};
+pub use push::{BlobSource, ImagePush};
+pub(crate) use reference::ReferenceError;
+pub use reference::{Reference, Repository};
+pub(crate) use referrers::EMPTY_CONFIG;
+pub(crate) use remote_options::RegistryDefaults;
+pub use remote_options::RemoteOptions;

@@ -25,6 +25,6 @@ pub trait Progress: Send + Sync {
 
 /// Progress that goes nowhere.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
+pub(crate) struct NoProgress;
 
 impl Progress for NoProgress {}

@@ -13,16 +13,20 @@ use crate::oci::{
 };
 
 /// The empty config of an artifact manifest.
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub const EMPTY_CONFIG: &[u8] = b"{}";
+pub(super) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub(crate) const EMPTY_CONFIG: &[u8] = b"{}";
 
 /// The referrers tag of `subject` (`sha256-<hex>`).
-pub fn referrers_tag(subject: &Digest) -> String {
+pub(super) fn referrers_tag(subject: &Digest) -> String {
     format!("{}-{}", subject.algorithm(), subject.hex())
 }
 
 /// The artifact manifest for one blob of `artifact_type` attached to `subject`.
-pub fn artifact_manifest(artifact_type: &str, blob: &BlobSource, subject: &Descriptor) -> Vec<u8> {
+pub(super) fn artifact_manifest(
+    artifact_type: &str,
+    blob: &BlobSource,
+    subject: &Descriptor,
+) -> Vec<u8> {
     let mut manifest = image_manifest(
         descriptor(
             EMPTY_MEDIA_TYPE,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The bubblewrap executable.
-pub const BWRAP: &str = "bwrap";
+pub(super) const BWRAP: &str = "bwrap";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -21,7 +21,7 @@ pub enum SandboxError {
 
 /// What to run, where and as whom.
 #[derive(Debug, Clone)]
-pub struct SandboxSpec {
+pub(crate) struct SandboxSpec {
     pub rootfs: PathBuf,
     /// A host directory mounted read-write at `workdir` (a copy of the project).
     pub project: PathBuf,
@@ -44,10 +44,11 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 /// What `bwrap_command` mounts over in the read-only root (`--proc`, `--dev`,
 /// `--tmpfs`), with the mode to create each with when the image has none: bubblewrap
 /// cannot make a mount point in a read-only root.
-pub const MOUNT_POINTS: [(&str, u32); 3] = [("proc", 0o555), ("dev", 0o755), ("tmp", 0o1777)];
+pub(super) const MOUNT_POINTS: [(&str, u32); 3] =
+    [("proc", 0o555), ("dev", 0o755), ("tmp", 0o1777)];
 
 /// The `bwrap` command line for `spec`.
-pub fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
+pub(crate) fn bwrap_command(spec: &SandboxSpec) -> Result<Command, SandboxError> {
     let bwrap = find_in_path(BWRAP).ok_or(SandboxError::NoBwrap)?;
     let mut command = Command::new(bwrap);
     let path = |p: &Path| p.as_os_str().to_owned();
@@ -92,7 +93,7 @@ const DEFAULT_PATH: &str = "/bin:/usr/bin";
 /// What running `name` in the sandbox would find, judged from the root filesystem
 /// before bubblewrap starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandLookup {
+pub(crate) enum CommandLookup {
     /// An executable file at this path inside the image.
     Found(String),
     /// No executable `name` in any directory of `path`.
@@ -108,7 +109,7 @@ pub enum CommandLookup {
 /// `env` (glibc's default without one), symlinks followed inside `rootfs` (absolute
 /// targets from the image's root, `..` never above it); for a `#!` script, its
 /// interpreter too.
-pub fn find_command(rootfs: &Path, env: &[(String, String)], name: &str) -> CommandLookup {
+pub(crate) fn find_command(rootfs: &Path, env: &[(String, String)], name: &str) -> CommandLookup {
     let path = env
         .iter()
         .rev()

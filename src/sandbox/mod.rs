@@ -7,5 +7,6 @@
 mod bwrap;
 mod rootfs;
 
-pub use bwrap::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
-pub use rootfs::{RootfsError, unpack_rootfs};
+pub(crate) use bwrap::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
+pub(crate) use rootfs::RootfsError;
+pub use rootfs::unpack_rootfs;

@@ -35,7 +35,7 @@ fn serial(sbom: &Sbom) -> String {
 }
 
 /// The document as canonical JSON bytes (sorted keys, two-space indent).
-pub fn write(sbom: &Sbom) -> Vec<u8> {
+pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
     let ids = sbom.ids();
     let mut components = Vec::new();
     let mut image_deps = Vec::new();

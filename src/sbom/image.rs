@@ -19,7 +19,7 @@ use crate::store::Store;
 
 /// An image on disk: its manifest bytes, config bytes and where each layer blob is.
 #[derive(Debug, Clone)]
-pub struct ImageInput {
+pub(crate) struct ImageInput {
     pub manifest_bytes: Vec<u8>,
     pub manifest: ImageManifest,
     pub config: Value,
@@ -59,7 +59,7 @@ impl ImageInput {
     }
 
     /// The image whose manifest (and every blob) is in the store.
-    pub fn from_store(store: &Store, manifest: &Digest) -> Result<Self, SbomError> {
+    pub(crate) fn from_store(store: &Store, manifest: &Digest) -> Result<Self, SbomError> {
         let manifest_bytes = store.read_blob(manifest)?;
         let parsed: ImageManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|source| SbomError::Json {
@@ -71,7 +71,7 @@ impl ImageInput {
     }
 
     /// An image from its manifest bytes and its blobs on disk (config and layers).
-    pub fn from_blobs(
+    pub(crate) fn from_blobs(
         manifest_bytes: Vec<u8>,
         blobs: &[crate::registry::BlobSource],
     ) -> Result<Self, SbomError> {
@@ -97,14 +97,14 @@ impl ImageInput {
         })
     }
 
-    pub fn digest(&self) -> Digest {
+    pub(crate) fn digest(&self) -> Digest {
         Digest::of(&self.manifest_bytes)
     }
 
     /// What each layer is, from the config's history: `debian`, `python`, `project`,
     /// `dags` for the layers airlock made (their history comment is
     /// `airlock KIND layer`), `base` for the others.
-    pub fn layer_kinds(&self) -> Vec<String> {
+    pub(crate) fn layer_kinds(&self) -> Vec<String> {
         let history = self
             .config
             .get("history")
@@ -130,7 +130,7 @@ impl ImageInput {
     }
 
     /// A config label.
-    pub fn label(&self, name: &str) -> Option<&str> {
+    pub(crate) fn label(&self, name: &str) -> Option<&str> {
         self.config
             .get("config")
             .and_then(|c| c.get("Labels"))
@@ -139,7 +139,7 @@ impl ImageInput {
     }
 
     /// Walks every layer, bottom to top, keeping the files that name packages.
-    pub fn contents(&self) -> Result<Contents, SbomError> {
+    pub(crate) fn contents(&self) -> Result<Contents, SbomError> {
         let mut contents = Contents::default();
         for (index, (digest, path)) in self.layer_digests.iter().zip(&self.layer_paths).enumerate()
         {
@@ -156,14 +156,14 @@ impl ImageInput {
 
 /// One kept file: the layer that last wrote it and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Kept {
+pub(crate) struct Kept {
     pub layer: usize,
     pub bytes: Vec<u8>,
 }
 
 /// The package-naming files of an image's final filesystem, by path (no leading `/`).
 #[derive(Debug, Clone, Default)]
-pub struct Contents {
+pub(crate) struct Contents {
     pub files: BTreeMap<String, Kept>,
     /// dpkg status paragraphs by (package, architecture): the layer that introduced
     /// the installed version, and the paragraph's text.
@@ -171,7 +171,7 @@ pub struct Contents {
 }
 
 /// The files the SBOM reads.
-pub fn kept(path: &str) -> bool {
+pub(crate) fn kept(path: &str) -> bool {
     if matches!(
         path,
         "var/lib/dpkg/status" | "etc/os-release" | "usr/lib/os-release"
@@ -187,7 +187,7 @@ pub fn kept(path: &str) -> bool {
 
 /// A `NAME-VERSION.dist-info` directory directly inside a `site-packages` or
 /// `dist-packages` directory.
-pub fn is_site_dist_info(dir: &str) -> bool {
+pub(crate) fn is_site_dist_info(dir: &str) -> bool {
     dir.rsplit_once('/').is_some_and(|(parent, name)| {
         name.ends_with(".dist-info")
             && (parent.ends_with("/site-packages") || parent.ends_with("/dist-packages"))

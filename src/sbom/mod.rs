@@ -15,20 +15,20 @@
 //! - [`spdx`], [`cyclonedx`]: the two writers
 //! - [`provenance`]: the in-toto / SLSA v1 statement
 
-pub mod cyclonedx;
+pub(crate) mod cyclonedx;
 mod error;
-pub mod image;
-pub mod model;
-pub mod provenance;
-pub mod purl;
-pub mod spdx;
+pub(crate) mod image;
+pub(crate) mod model;
+pub(crate) mod provenance;
+pub(crate) mod purl;
+pub(crate) mod spdx;
 
-pub use error::SbomError;
-pub use image::ImageInput;
-pub use model::{ProjectInfo, Sbom, gather};
+pub(crate) use error::SbomError;
+pub(crate) use image::ImageInput;
+pub(crate) use model::{ProjectInfo, Sbom, gather};
 
 /// JSON with sorted keys and a two-space indent, newline-terminated.
-pub fn canonical(value: &serde_json::Value) -> Vec<u8> {
+pub(crate) fn canonical(value: &serde_json::Value) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(&sort(value.clone())).unwrap_or_default();
     bytes.push(b'\n');
     bytes
@@ -49,14 +49,14 @@ fn sort(value: serde_json::Value) -> serde_json::Value {
 
 /// The SBOM formats airlock writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Format {
+pub(crate) enum Format {
     Spdx,
     CycloneDx,
 }
 
 impl Format {
     /// The file name suffix written beside a build's output.
-    pub fn suffix(self) -> &'static str {
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Format::Spdx => "spdx.json",
             Format::CycloneDx => "cdx.json",
@@ -64,14 +64,14 @@ impl Format {
     }
 
     /// The media type, also the artifact type when attached to an image.
-    pub fn media_type(self) -> &'static str {
+    pub(crate) fn media_type(self) -> &'static str {
         match self {
             Format::Spdx => "application/spdx+json",
             Format::CycloneDx => "application/vnd.cyclonedx+json",
         }
     }
 
-    pub fn write(self, sbom: &Sbom) -> Vec<u8> {
+    pub(crate) fn write(self, sbom: &Sbom) -> Vec<u8> {
         match self {
             Format::Spdx => spdx::write(sbom),
             Format::CycloneDx => cyclonedx::write(sbom),

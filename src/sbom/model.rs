@@ -13,7 +13,7 @@ use crate::oci::annotation;
 
 /// The project an image was built from (from its directory and git, when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectInfo {
+pub(crate) struct ProjectInfo {
     pub name: String,
     pub commit: Option<String>,
     /// The `origin` remote, without credentials.
@@ -21,7 +21,7 @@ pub struct ProjectInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layer {
+pub(crate) struct Layer {
     pub digest: Digest,
     pub size: u64,
     /// `base`, `debian`, `python`, `project`, `dags`.
@@ -30,13 +30,13 @@ pub struct Layer {
 
 /// The image's base, from the manifest's standard annotations.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseRef {
+pub(crate) struct BaseRef {
     pub name: String,
     pub digest: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DebPackage {
+pub(crate) struct DebPackage {
     pub name: String,
     pub version: String,
     pub arch: String,
@@ -50,7 +50,7 @@ pub struct DebPackage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum License {
+pub(crate) enum License {
     /// `License-Expression` (an SPDX expression).
     Expression(String),
     /// A one-line `License` field, as written.
@@ -58,7 +58,7 @@ pub enum License {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PythonDist {
+pub(crate) struct PythonDist {
     /// Normalized (PEP 503) name.
     pub name: String,
     pub version: String,
@@ -74,7 +74,7 @@ pub struct PythonDist {
 }
 
 #[derive(Debug, Clone)]
-pub struct Sbom {
+pub(crate) struct Sbom {
     pub image: Digest,
     /// RFC 3339, the image config's `created` (from `SOURCE_DATE_EPOCH`).
     pub created: String,
@@ -91,7 +91,7 @@ pub struct Sbom {
 
 /// RFC 822-style header fields of a dpkg paragraph or a METADATA header block:
 /// first occurrence wins, continuation lines joined with `\n`.
-pub fn fields(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn fields(text: &str) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -120,7 +120,7 @@ pub fn fields(text: &str) -> BTreeMap<String, String> {
 }
 
 /// `url` without any user or password.
-pub fn strip_credentials(text: &str) -> String {
+pub(crate) fn strip_credentials(text: &str) -> String {
     match url::Url::parse(text) {
         Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
             let _ = url.set_username("");
@@ -187,7 +187,7 @@ fn license(fields: &BTreeMap<String, String>) -> Option<License> {
 
 /// Gathers the model of `image`. `lock_text` is the project's `airlock.lock`, used
 /// only when the image has none of its own with the hash its label names.
-pub fn gather(
+pub(crate) fn gather(
     image: &ImageInput,
     lock_text: Option<&str>,
     project: Option<ProjectInfo>,
@@ -331,14 +331,14 @@ pub fn gather(
 }
 
 impl Sbom {
-    pub fn deb_purl(&self, deb: &DebPackage) -> String {
+    pub(crate) fn deb_purl(&self, deb: &DebPackage) -> String {
         purl::deb(self.distro.as_ref(), &deb.name, &deb.version, &deb.arch)
     }
 }
 
 /// Stable, unique element ids (`[A-Za-z0-9.-]`), shared by both formats.
 #[derive(Debug, Clone)]
-pub struct Ids {
+pub(crate) struct Ids {
     pub debs: Vec<String>,
     pub dists: Vec<String>,
 }
@@ -356,7 +356,7 @@ fn sanitize(text: &str) -> String {
 }
 
 impl Sbom {
-    pub fn ids(&self) -> Ids {
+    pub(crate) fn ids(&self) -> Ids {
         let mut seen = std::collections::BTreeSet::new();
         let mut unique = |raw: String| {
             let base = sanitize(&raw);
@@ -381,11 +381,11 @@ impl Sbom {
         Ids { debs, dists }
     }
 
-    pub fn layer_id(index: usize) -> String {
+    pub(crate) fn layer_id(index: usize) -> String {
         format!("layer-{index}")
     }
 
-    pub fn layer_name(&self, index: usize) -> String {
+    pub(crate) fn layer_name(&self, index: usize) -> String {
         let kind = self.layers.get(index).map_or("base", |l| l.kind.as_str());
         format!("layer {index} ({kind})")
     }

@@ -8,14 +8,14 @@ use serde_json::{Value, json};
 use super::model::Sbom;
 use super::purl;
 
-pub const MEDIA_TYPE: &str = "application/vnd.in-toto+json";
-pub const BUILD_TYPE: &str = "urn:airlock:build:v1";
-pub const BUILDER_ID: &str = "urn:airlock:builder";
+pub(crate) const MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+pub(crate) const BUILD_TYPE: &str = "urn:airlock:build:v1";
+pub(crate) const BUILDER_ID: &str = "urn:airlock:builder";
 
 /// The invocation's parameters worth recording. Build-argument values may be
 /// secrets: only their names are kept.
 #[derive(Debug, Clone, Default)]
-pub struct Parameters {
+pub(crate) struct Parameters {
     pub build_arg_names: Vec<String>,
     pub exclude_dags: bool,
     pub locked: bool,
@@ -27,7 +27,7 @@ fn digest_of(d: &crate::digest::Digest) -> Value {
 }
 
 /// The statement as canonical JSON bytes.
-pub fn write(sbom: &Sbom, parameters: &Parameters) -> Vec<u8> {
+pub(crate) fn write(sbom: &Sbom, parameters: &Parameters) -> Vec<u8> {
     let mut dependencies = Vec::new();
     if let Some(base) = &sbom.base {
         dependencies.push(json!({

@@ -17,7 +17,12 @@ fn encode(text: &str, slash: bool) -> String {
 }
 
 /// `pkg:deb/<distro id>/<name>@<version>?arch=<arch>&distro=<release>`.
-pub fn deb(distro: Option<&(String, String)>, name: &str, version: &str, arch: &str) -> String {
+pub(crate) fn deb(
+    distro: Option<&(String, String)>,
+    name: &str,
+    version: &str,
+    arch: &str,
+) -> String {
     let namespace = distro.map_or("debian", |(id, _)| id.as_str());
     let mut purl = format!(
         "pkg:deb/{}/{}@{}?arch={}",
@@ -33,7 +38,7 @@ pub fn deb(distro: Option<&(String, String)>, name: &str, version: &str, arch: &
 }
 
 /// `pkg:pypi/<normalized name>@<version>`.
-pub fn pypi(name: &str, version: &str) -> String {
+pub(crate) fn pypi(name: &str, version: &str) -> String {
     format!(
         "pkg:pypi/{}@{}",
         encode(&name.to_ascii_lowercase().replace('_', "-"), false),
@@ -43,7 +48,7 @@ pub fn pypi(name: &str, version: &str) -> String {
 
 /// `pkg:oci/<last name segment>@<digest>?repository_url=<repository>&tag=<tag>` for
 /// an image reference such as `host:port/team/app:tag` or `app@sha256:…`.
-pub fn oci(reference: &str, digest: &crate::digest::Digest) -> String {
+pub(crate) fn oci(reference: &str, digest: &crate::digest::Digest) -> String {
     let without_digest = reference.split_once('@').map_or(reference, |(r, _)| r);
     let (repository, tag) = match without_digest.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),

@@ -82,7 +82,7 @@ fn spdx_expression(license: &Option<License>) -> Option<&str> {
 }
 
 /// The document as canonical JSON bytes (sorted keys, two-space indent).
-pub fn write(sbom: &Sbom) -> Vec<u8> {
+pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
     let ids = sbom.ids();
     let mut packages = Vec::new();
     let mut relationships = vec![json!({

@@ -6,7 +6,7 @@ use crate::env_vars;
 
 /// `AIRLOCK_CACHE_DIR`, else `$XDG_CACHE_HOME/airlock`, else `~/.cache/airlock`,
 /// else `.airlock/cache` in the current directory.
-pub fn default_cache_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+pub(crate) fn default_cache_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     let non_empty = |name: &str| env(name).filter(|v| !v.is_empty());
     if let Some(dir) = non_empty(env_vars::AIRLOCK_CACHE_DIR) {
         return PathBuf::from(dir);

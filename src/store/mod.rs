@@ -9,7 +9,8 @@ mod location;
 mod locks;
 mod records;
 
-pub use blobs::{Store, StoreError};
-pub use location::default_cache_dir;
-pub use locks::StoreLock;
+pub use blobs::Store;
+pub(crate) use blobs::StoreError;
+pub(crate) use location::default_cache_dir;
+pub(crate) use locks::StoreLock;
 pub use records::LayerRecord;

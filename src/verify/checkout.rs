@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CheckoutError {
+pub(crate) enum CheckoutError {
     #[error("Cannot run `git`")]
     Spawn(#[source] std::io::Error),
     #[error("`{}` is not in a git repository, so there is no commit `{rev}` to rebuild", dir.display())]
@@ -21,7 +21,7 @@ pub enum CheckoutError {
 
 /// A commit written out: its full id and the project's directory within it.
 #[derive(Debug, Clone)]
-pub struct Checkout {
+pub(crate) struct Checkout {
     pub commit: String,
     pub project_dir: PathBuf,
 }
@@ -48,13 +48,13 @@ fn git(dir: &Path, args: &[&str], index: Option<&Path>) -> Result<String, Checko
 }
 
 /// Whether `dir` is inside a git work tree.
-pub fn in_git(dir: &Path) -> bool {
+pub(crate) fn in_git(dir: &Path) -> bool {
     git(dir, &["rev-parse", "--show-toplevel"], None).is_ok_and(|top| !top.is_empty())
 }
 
 /// Writes commit `rev` of the repository holding `dir` below `into` and returns
 /// where the project (`dir`'s place in the repository) is in it.
-pub fn checkout(dir: &Path, rev: &str, into: &Path) -> Result<Checkout, CheckoutError> {
+pub(crate) fn checkout(dir: &Path, rev: &str, into: &Path) -> Result<Checkout, CheckoutError> {
     let not_git = || CheckoutError::NotGit {
         dir: dir.to_path_buf(),
         rev: rev.to_string(),

@@ -13,7 +13,7 @@ use crate::image::open_layer;
 
 /// What a tar entry is, enough to tell two apart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileFacts {
+pub(crate) struct FileFacts {
     pub kind: char,
     pub size: u64,
     pub mode: u32,
@@ -26,14 +26,14 @@ pub struct FileFacts {
 /// One path that differs: its facts in the image and in the rebuild (`None` when
 /// absent there).
 #[derive(Debug, Clone, Serialize)]
-pub struct FileDiff {
+pub(crate) struct FileDiff {
     pub path: String,
     pub image: Option<FileFacts>,
     pub rebuild: Option<FileFacts>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LayerDiff {
+pub(crate) struct LayerDiff {
     pub index: usize,
     pub image: Option<Digest>,
     pub rebuild: Option<Digest>,
@@ -42,14 +42,14 @@ pub struct LayerDiff {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ImageDiff {
+pub(crate) struct ImageDiff {
     pub image: Digest,
     pub rebuild: Digest,
     pub layers: Vec<LayerDiff>,
 }
 
 impl ImageDiff {
-    pub fn identical(&self) -> bool {
+    pub(crate) fn identical(&self) -> bool {
         self.image == self.rebuild
     }
 }
@@ -125,7 +125,7 @@ fn file_diffs(
 }
 
 /// Compares two images given as (manifest digest, layers as (digest, blob path)).
-pub fn compare(
+pub(crate) fn compare(
     image: (&Digest, &[(Digest, std::path::PathBuf)]),
     rebuild: (&Digest, &[(Digest, std::path::PathBuf)]),
     files_per_layer: usize,

@@ -6,8 +6,8 @@
 //! - [`diff`]: layer-by-layer and file-by-file comparison
 //! - [`checkout`]: the project's committed tree, written out for the rebuild
 
-pub mod checkout;
-pub mod diff;
+pub(crate) mod checkout;
+pub(crate) mod diff;
 
-pub use checkout::{Checkout, CheckoutError, checkout, in_git};
-pub use diff::{FileFacts, ImageDiff, LayerDiff, compare};
+pub(crate) use checkout::{CheckoutError, checkout, in_git};
+pub(crate) use diff::{FileFacts, compare};

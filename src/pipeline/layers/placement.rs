@@ -5,7 +5,7 @@ use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, TreeError, nor
 use crate::project::{WalkedEntry, WalkedKind};
 
 /// Where and as whom project files land.
-pub struct Placement<'a> {
+pub(super) struct Placement<'a> {
     /// Absolute directory in the image (the base's `WORKDIR`).
     pub workdir: &'a str,
     pub owner: Owner,
@@ -50,7 +50,7 @@ impl Placement<'_> {
     }
 
     /// The layer tree for `entries`, with every parent directory present.
-    pub fn tree(&self, entries: &[WalkedEntry]) -> Result<FileTree, TreeError> {
+    pub(super) fn tree(&self, entries: &[WalkedEntry]) -> Result<FileTree, TreeError> {
         let mut tree = FileTree::new();
         for walked in entries {
             let kind = match &walked.kind {

@@ -33,7 +33,7 @@ struct Trees {
 }
 
 impl<'a> ProjectFiles<'a> {
-    pub fn new(
+    pub(crate) fn new(
         project: &'a Project,
         facts: &'a BaseFacts,
         workdir: &str,

@@ -6,7 +6,7 @@ mod oci_layout;
 mod registry;
 mod spec;
 
-pub use spec::{OutputSpec, ensure_state_dir};
+pub(crate) use spec::{OutputSpec, ensure_state_dir};
 
 use std::path::Path;
 

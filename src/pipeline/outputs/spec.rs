@@ -17,7 +17,7 @@ const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 /// needed, with a `.gitignore` of `*` and a `CACHEDIR.TAG` in it when they are
 /// missing, so `git add -A` and backups skip its hundreds of MB even in a project
 /// whose own `.gitignore` does not name it.
-pub fn ensure_state_dir(project: &Path) -> Result<PathBuf, BuildError> {
+pub(crate) fn ensure_state_dir(project: &Path) -> Result<PathBuf, BuildError> {
     let dir = project.join(STATE_DIR);
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -34,7 +34,7 @@ pub fn ensure_state_dir(project: &Path) -> Result<PathBuf, BuildError> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputSpec {
+pub(crate) enum OutputSpec {
     Oci {
         dir: PathBuf,
         tag: String,
@@ -47,14 +47,14 @@ pub enum OutputSpec {
 
 impl OutputSpec {
     /// The default output of a project: `.airlock/oci` inside it, tag `latest`.
-    pub fn default_for(project: &Path) -> Self {
+    pub(crate) fn default_for(project: &Path) -> Self {
         Self::Oci {
             dir: project.join(STATE_DIR).join("oci"),
             tag: "latest".into(),
         }
     }
 
-    pub fn parse(text: &str) -> Result<Self, BuildError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, BuildError> {
         let bad = || BuildError::BadOutput(text.to_string());
         if let Some(rest) = text.strip_prefix("oci:") {
             let (dir, tag) = match rest.rsplit_once(':') {
@@ -86,14 +86,14 @@ impl OutputSpec {
     }
 
     /// The file or directory this output writes.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Self::Oci { dir, .. } => dir,
             Self::DockerArchive { file, .. } => file,
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Oci { dir, tag } => describe_oci(dir, tag),
             Self::DockerArchive { file, reference } => {
