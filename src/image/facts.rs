@@ -117,6 +117,21 @@ fn remove_subtree_set(set: &mut BTreeSet<String>, path: &str) {
 }
 
 impl BaseFacts {
+    /// The mode and owner a parent directory added by a new layer takes at `path`: the
+    /// base's own (so unpacking the layer never changes it), else 0755 root.
+    pub(crate) fn parent_dir(&self, path: &str) -> (u32, crate::layer::Owner) {
+        match self.dirs.get(path) {
+            Some(meta) => (
+                meta.mode & 0o7777,
+                crate::layer::Owner {
+                    uid: meta.uid,
+                    gid: meta.gid,
+                },
+            ),
+            None => (0o755, crate::layer::Owner::ROOT),
+        }
+    }
+
     pub(crate) fn passwd(&self) -> Option<&str> {
         self.files.get("etc/passwd").map(String::as_str)
     }

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::BuildError;
 use super::load::load;
-use super::options::{BuildOptions, LockMode, Reporter};
-use super::pin::write_lock;
+use super::options::{BuildOptions, Reporter};
+use super::pin::{DebianPins, pin, write_lock};
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LockSummary {
@@ -28,31 +28,15 @@ pub(crate) fn lock(
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<LockSummary, BuildError> {
-    let (session, mut wanted) = load(options, reporter)?;
-    // Debian: `airlock lock` re-resolves `packages.txt` against the archive as it is
-    // now (like `cargo update`); `build` keeps the locked set while inputs are unchanged.
-    // `lock --locked` only checks, so it keeps the locked set of a fresh lock too.
-    reporter.step("resolving Debian packages");
-    let keep = session
-        .on_disk
-        .as_ref()
-        .filter(|_| options.lock_mode == LockMode::Locked);
-    super::debian::fill_lock(
-        &mut wanted,
-        keep,
-        options.lock_mode == LockMode::Update,
-        &session,
-        session.remote.offline,
-    )?;
-    let python_options = session.python_options(options);
-    let plan = session.lock_python(options.lock_mode, &python_options, reporter, &mut wanted)?;
-    session.check_locked(options.lock_mode, &wanted)?;
+    let (session, wanted) = load(options, reporter)?;
+    let pinned = pin(session, wanted, options, DebianPins::Relocked, reporter)?;
     let updated = write_lock(
         options.lock_mode,
-        session.on_disk.as_ref(),
-        &wanted,
-        &session.lock_path,
+        pinned.session.on_disk.as_ref(),
+        &pinned.lock,
+        &pinned.session.lock_path,
     )?;
+    let (wanted, plan) = (pinned.lock, pinned.python);
     Ok(LockSummary {
         updated,
         resolved: plan.as_ref().is_some_and(|p| p.resolved),

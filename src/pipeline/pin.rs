@@ -21,17 +21,38 @@ pub(super) struct Pinned {
     pub mode: LockMode,
 }
 
+/// Which Debian pins of the lock on disk a run keeps while its inputs are unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DebianPins {
+    /// A build keeps them (re-resolving only when an input changed).
+    Kept,
+    /// `airlock lock` re-resolves against the archive as it is now (like `cargo
+    /// update`); `lock --locked` only checks, so it keeps them.
+    Relocked,
+}
+
 /// Completes `wanted` with the Debian and Python pins: kept from the lock on disk
 /// while its inputs are unchanged, else resolved (unless `--locked`, which fails).
 pub(super) fn pin(
     session: Session,
     mut wanted: Lockfile,
     options: &BuildOptions,
+    debian: DebianPins,
     reporter: &dyn Reporter,
 ) -> Result<Pinned, BuildError> {
+    let keep = match debian {
+        DebianPins::Kept => session.on_disk.as_ref(),
+        DebianPins::Relocked => {
+            reporter.step("resolving Debian packages");
+            session
+                .on_disk
+                .as_ref()
+                .filter(|_| options.lock_mode == LockMode::Locked)
+        }
+    };
     super::debian::fill_lock(
         &mut wanted,
-        session.on_disk.as_ref(),
+        keep,
         options.lock_mode == LockMode::Update,
         &session,
         session.remote.offline,

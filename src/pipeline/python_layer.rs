@@ -154,16 +154,7 @@ pub(super) fn install_tree(
         )?;
     }
     whiteout_replaced(&mut tree, lock, plan, facts)?;
-    tree.add_parents(|path| match facts.dirs.get(path) {
-        Some(meta) => (
-            meta.mode & 0o7777,
-            Owner {
-                uid: meta.uid,
-                gid: meta.gid,
-            },
-        ),
-        None => (0o755, Owner::ROOT),
-    });
+    tree.add_parents(|path| facts.parent_dir(path));
     Ok(tree)
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::assemble::assemble;
 use super::load::load;
 use super::options::{BuildOptions, Reporter};
-use super::pin::pin;
+use super::pin::{DebianPins, pin};
 use super::plan::plan;
 use super::realise::realise;
 use super::{BuildError, PushSummary, SkippedScript, outputs};
@@ -19,7 +19,7 @@ pub(crate) fn build(
     // The project, the store, `airlock.lock` as it is, the base image and its facts.
     let (session, wanted) = load(options, reporter)?;
     // The lock this build wants: the Debian and Python pins, kept or resolved.
-    let pinned = pin(session, wanted, options, reporter)?;
+    let pinned = pin(session, wanted, options, DebianPins::Kept, reporter)?;
     // Every new layer as a step (Debian · Python · project · DAGs), the config's inputs.
     let plan = plan(&pinned, options)?;
     // Each layer from the store, or made into it; `airlock.lock` written on the way.

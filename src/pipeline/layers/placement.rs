@@ -37,16 +37,7 @@ impl Placement<'_> {
         if inside || prefix.is_empty() {
             return (0o755, self.owner);
         }
-        match self.facts.dirs.get(path) {
-            Some(meta) => (
-                meta.mode & 0o7777,
-                Owner {
-                    uid: meta.uid,
-                    gid: meta.gid,
-                },
-            ),
-            None => (0o755, Owner::ROOT),
-        }
+        self.facts.parent_dir(path)
     }
 
     /// The layer tree for `entries`, with every parent directory present.
