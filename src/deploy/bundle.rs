@@ -6,14 +6,12 @@
 //! DAG folder, owned by root, mtime 0; `.git` and `__pycache__` never travel, and
 //! symlinks must lead inside the folder, the links on their way followed.
 
-use std::sync::LazyLock;
-
 use super::DeployError;
 use super::record::artifact_manifest;
 use crate::confine::{Node, resolve_link};
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer, normalize_mode};
-use crate::oci::descriptor;
+use crate::oci::{descriptor, empty_descriptor};
 use crate::project::{DAGS_DIR, WalkedEntry, WalkedKind};
 use crate::store::Store;
 
@@ -21,10 +19,6 @@ use crate::store::Store;
 pub const BUNDLE_ARTIFACT_TYPE: &str = "application/vnd.airlock.dag-bundle.v1";
 /// Media type of the bundle's one layer.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.airlock.dag-bundle.v1.tar+gzip";
-/// The OCI "empty" descriptor's media type and content, the bundle's config.
-pub(super) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub(super) const EMPTY_CONFIG: &[u8] = b"{}";
-static EMPTY_DIGEST: LazyLock<Digest> = LazyLock::new(|| Digest::of(EMPTY_CONFIG));
 
 /// Directory names that never go into a bundle.
 const NEVER_BUNDLED: [&str; 2] = [".git", "__pycache__"];
@@ -115,11 +109,7 @@ pub fn build_bundle(store: &Store, entries: &[WalkedEntry]) -> Result<Bundle, De
     let (record, _) = build_layer(store, &tree, "dag-bundle", 0)?;
     let manifest = artifact_manifest(
         BUNDLE_ARTIFACT_TYPE,
-        descriptor(
-            EMPTY_MEDIA_TYPE,
-            EMPTY_DIGEST.clone(),
-            EMPTY_CONFIG.len() as u64,
-        ),
+        empty_descriptor(),
         vec![descriptor(
             BUNDLE_MEDIA_TYPE,
             record.digest.clone(),

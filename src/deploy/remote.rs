@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use super::bundle::{BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle, EMPTY_CONFIG};
+use super::bundle::{BUNDLE_ARTIFACT_TYPE, BUNDLE_MEDIA_TYPE, Bundle};
 use super::record::{
     RECORD_ARTIFACT_TYPE, RECORD_MEDIA_TYPE, RECORD_TAG, Record, StoredRecord, artifact_manifest,
     record_config,
 };
 use super::{DeployError, Deployment};
 use crate::digest::Digest;
+use crate::oci::EMPTY_CONFIG;
 use crate::oci::{Descriptor, DescriptorExt as _, ImageManifest, descriptor, media_types};
 use crate::registry::{
     BlobSource, RegistryClient, RegistryError, RemoteOptions, Repository, attach_documents,

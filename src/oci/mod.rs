@@ -22,4 +22,6 @@ pub use types::{
     Descriptor, DescriptorExt, ImageIndex, IndexExt, Platform, PlatformExt, descriptor,
     image_manifest, media_types,
 };
-pub(crate) use types::{ImageManifest, MediaType, annotation, spec_platform_keys};
+pub(crate) use types::{
+    EMPTY_CONFIG, ImageManifest, MediaType, annotation, empty_descriptor, spec_platform_keys,
+};

@@ -28,6 +28,9 @@ pub mod media_types {
     /// The annotation naming a manifest inside an OCI layout's `index.json`.
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+    /// The OCI "empty" descriptor's media type: the config of an artifact that has none.
+    pub(crate) const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
     pub fn is_index(media_type: &str) -> bool {
         media_type == OCI_INDEX || media_type == DOCKER_LIST
     }
@@ -49,6 +52,18 @@ fn oci_digest(digest: &Digest) -> oci_spec::image::Digest {
 /// The descriptor of `size` bytes of `media_type` content named `digest`.
 pub fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
     Descriptor::new(MediaType::from(media_type), size, oci_digest(&digest))
+}
+
+/// The content of the OCI "empty" descriptor (`{}`), the config of an artifact.
+pub(crate) const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// The OCI "empty" descriptor: an artifact's config.
+pub(crate) fn empty_descriptor() -> Descriptor {
+    descriptor(
+        media_types::OCI_EMPTY,
+        Digest::of(EMPTY_CONFIG),
+        EMPTY_CONFIG.len() as u64,
+    )
 }
 
 /// An OCI image manifest (schema 2) of `config` and `layers`; set the optional

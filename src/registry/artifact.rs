@@ -52,7 +52,7 @@ pub(crate) async fn attach_documents(
         Digest::of(manifest),
         manifest.len() as u64,
     );
-    let empty = stored_blob(store, super::EMPTY_CONFIG)?;
+    let empty = stored_blob(store, crate::oci::EMPTY_CONFIG)?;
     let mut attached = Vec::new();
     for (artifact_type, bytes) in documents {
         let blob = stored_blob(store, bytes)?;

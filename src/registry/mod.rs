@@ -27,6 +27,5 @@ pub use progress::{BlobOutcome, Progress};
 pub use push::{BlobSource, ImagePush};
 pub(crate) use reference::ReferenceError;
 pub use reference::{Reference, Repository};
-pub(crate) use referrers::EMPTY_CONFIG;
 pub(crate) use remote_options::RegistryDefaults;
 pub use remote_options::RemoteOptions;

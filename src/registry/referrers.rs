@@ -8,13 +8,9 @@ use super::manifest::{parse_index, sha256};
 use super::{BlobSource, RegistryClient, RegistryError, Repository};
 use crate::digest::Digest;
 use crate::oci::{
-    Descriptor, ImageIndex, IndexExt as _, MediaType, descriptor, image_manifest, index_json,
-    manifest_json, media_types,
+    Descriptor, ImageIndex, IndexExt as _, MediaType, descriptor, empty_descriptor, image_manifest,
+    index_json, manifest_json, media_types,
 };
-
-/// The empty config of an artifact manifest.
-pub(super) const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub(crate) const EMPTY_CONFIG: &[u8] = b"{}";
 
 /// The referrers tag of `subject` (`sha256-<hex>`).
 pub(super) fn referrers_tag(subject: &Digest) -> String {
@@ -28,11 +24,7 @@ pub(super) fn artifact_manifest(
     subject: &Descriptor,
 ) -> Vec<u8> {
     let mut manifest = image_manifest(
-        descriptor(
-            EMPTY_MEDIA_TYPE,
-            Digest::of(EMPTY_CONFIG),
-            EMPTY_CONFIG.len() as u64,
-        ),
+        empty_descriptor(),
         vec![descriptor(artifact_type, blob.digest.clone(), blob.size)],
     );
     manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
