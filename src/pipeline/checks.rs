@@ -6,11 +6,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::BuildError;
+use super::load::locked_base;
 use super::options::{BuildOptions, Reporter};
 use super::run::build;
 use crate::dags::BuiltImage;
-use crate::image::{BaseFacts, load_base, read_facts};
-use crate::lock::{LOCK_FILE, Lockfile};
+use crate::image::{BaseFacts, read_facts};
+use crate::lock::Lockfile;
 use crate::project::Project;
 use crate::registry::RemoteOptions;
 use crate::store::Store;
@@ -25,18 +26,7 @@ pub(crate) fn locked_base_facts(
     remote: &RemoteOptions,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(BaseFacts, Option<Lockfile>), BuildError> {
-    let lock = Lockfile::read(&project.root.join(LOCK_FILE))?;
-    let pinned = lock
-        .as_ref()
-        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
-    let (base, _) = load_base(
-        store,
-        project,
-        base_layout,
-        remote,
-        runtime,
-        pinned.as_ref(),
-    )?;
+    let (lock, base, _) = locked_base(store, project, base_layout, remote, runtime, false)?;
     let facts = read_facts(store, &base)?;
     Ok((facts, lock))
 }

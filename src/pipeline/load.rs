@@ -3,7 +3,7 @@
 //! base digest and the input hashes; the lock stage adds the Debian and Python pins).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::BuildError;
 use super::options::{BuildOptions, Reporter};
@@ -40,23 +40,18 @@ pub(super) fn load(
     let project = Project::load(&options.project_dir, &options.build_args)?;
     let store = Store::open(&options.store_dir)?;
     let lock_path = project.root.join(LOCK_FILE);
-    let on_disk = Lockfile::read(&lock_path)?;
-    let pinned = on_disk
-        .as_ref()
-        .filter(|_| !options.upgrade_base)
-        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
     let remote = options
         .remote
         .clone()
         .with_settings(&project.settings.registry, &project.root);
     reporter.step("reading the base image");
-    let (base, origin) = load_base(
+    let (on_disk, base, origin) = locked_base(
         &store,
         &project,
         options.base_layout.as_deref(),
         &remote,
         &options.runtime,
-        pinned.as_ref(),
+        options.upgrade_base,
     )?;
     let onbuild = plan_onbuild(&base.onbuild())?;
     refuse_airflow_pin(&project, &onbuild)?;
@@ -90,6 +85,33 @@ pub(super) fn load(
         onbuild,
     };
     Ok((session, wanted))
+}
+
+/// The lock on disk (`None` before the first) and the base `project` builds on, loaded
+/// into the store: by the digest the lock pins unless `upgrade_base`, from
+/// `base_layout` or wherever the project says, pulled on `runtime`.
+pub(super) fn locked_base(
+    store: &Store,
+    project: &Project,
+    base_layout: Option<&Path>,
+    remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
+    upgrade_base: bool,
+) -> Result<(Option<Lockfile>, BaseImage, BaseOrigin), BuildError> {
+    let on_disk = Lockfile::read(&project.root.join(LOCK_FILE))?;
+    let pinned = on_disk
+        .as_ref()
+        .filter(|_| !upgrade_base)
+        .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
+    let (base, origin) = load_base(
+        store,
+        project,
+        base_layout,
+        remote,
+        runtime,
+        pinned.as_ref(),
+    )?;
+    Ok((on_disk, base, origin))
 }
 
 /// The Runtime's guard, applied as its ONBUILD trigger would: a base whose triggers
