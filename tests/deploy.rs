@@ -1116,13 +1116,7 @@ fn item17_3_deploy_attaches_sboms_and_provenance_and_inspect_lists_them() {
         .expect("skopeo");
     assert!(out.status.success(), "{}", stderr(&out));
     let index: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let mut types: Vec<String> = index["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .map(|m| m["artifactType"].as_str().unwrap_or("").to_string())
-        .collect();
-    types.sort();
+    let types = support::registry::artifact_types(&index);
     assert_eq!(
         types,
         [

@@ -502,15 +502,8 @@ fn push_attaches_sboms_and_provenance_under_the_referrers_tag() {
         &format!("docker://{}/team/quickstart:{tag}", registry.address()),
     ]);
     assert_eq!(index["mediaType"], media_types::OCI_INDEX);
-    let mut types: Vec<String> = index["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .map(|m| m["artifactType"].as_str().unwrap_or("").to_string())
-        .collect();
-    types.sort();
     assert_eq!(
-        types,
+        support::registry::artifact_types(&index),
         [
             "application/spdx+json",
             "application/vnd.cyclonedx+json",

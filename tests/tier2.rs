@@ -12,6 +12,29 @@ use std::path::Path;
 use support::host_debian::{host_archive_uri, minbase_layout, tool, unreachable};
 use support::{airlock, stderr, stdout};
 
+/// `airlock pytest` of `project` on the base layout `layout` with the store `cache`,
+/// `extra` arguments after those, run in `cwd` with `env` added.
+fn pytest(
+    project: &Path,
+    cache: &Path,
+    layout: &Path,
+    extra: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args = vec![
+        "pytest",
+        "--project-dir",
+        project.to_str().expect("utf-8"),
+        "--cache-dir",
+        cache.to_str().expect("utf-8"),
+        "--base-layout",
+        layout.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    airlock(&args, cwd, env)
+}
+
 fn ready() -> bool {
     let cached = support::host_debian::minbase_cached()
         && Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -67,19 +90,7 @@ def test_no_network():\n    s = socket.socket()\n    s.settimeout(1)\n    try:\n
     .expect("write");
     let _ = fs::remove_file(project.join("tests/test_fails.py"));
     let cache = work.join("store");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "pytest",
-            "--project-dir",
-            project.to_str().expect("utf-8"),
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-            "--base-layout",
-            layout.to_str().expect("utf-8"),
-        ];
-        args.extend_from_slice(extra);
-        airlock(&args, &work, &[])
-    };
+    let run = |extra: &[&str]| pytest(&project, &cache, &layout, extra, &work, &[]);
     let passing = run(&["-a", "-q"]);
     assert_eq!(
         passing.status.code(),
@@ -169,19 +180,7 @@ fn item15_pytest_runs_on_a_base_without_proc_dev_or_tmp() {
     )
     .expect("write");
     let cache = work.path().join("store");
-    let output = airlock(
-        &[
-            "pytest",
-            "--project-dir",
-            project.to_str().expect("utf-8"),
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-            "--base-layout",
-            layout.to_str().expect("utf-8"),
-        ],
-        work.path(),
-        &[],
-    );
+    let output = pytest(&project, &cache, &layout, &[], work.path(), &[]);
     assert!(
         !stderr(&output).contains("Can't mkdir"),
         "{}",
@@ -282,17 +281,14 @@ def test_the_env_file():\n    if os.environ.get('OTHER') == 'yes':\n        asse
     .expect("write");
     let cache = work.join("store");
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "pytest",
-            "--project-dir",
-            project.to_str().expect("utf-8"),
-            "--cache-dir",
-            cache.to_str().expect("utf-8"),
-            "--base-layout",
-            layout.to_str().expect("utf-8"),
-        ];
-        args.extend_from_slice(extra);
-        airlock(&args, &work, &[("FROM_HOST", "from the host")])
+        pytest(
+            &project,
+            &cache,
+            &layout,
+            extra,
+            &work,
+            &[("FROM_HOST", "from the host")],
+        )
     };
     for (extra, passed) in [
         (&["-a", "-q"][..], "2 passed"),
@@ -320,20 +316,12 @@ def test_the_env_file():\n    if os.environ.get('OTHER') == 'yes':\n        asse
 #[test]
 fn sweep7_tier2_names_a_missing_python_before_the_sandbox() {
     let sandbox = support::Sandbox::quickstart();
-    let cache = sandbox.cache.to_string_lossy().into_owned();
-    let project = sandbox.project.to_string_lossy().into_owned();
-    let layout = sandbox.base_layout.to_string_lossy().into_owned();
     let parse = sandbox.run("parse", &["--full"]);
-    let pytest = airlock(
-        &[
-            "pytest",
-            "--project-dir",
-            &project,
-            "--cache-dir",
-            &cache,
-            "--base-layout",
-            &layout,
-        ],
+    let pytest = pytest(
+        &sandbox.project,
+        &sandbox.cache,
+        &sandbox.base_layout,
+        &[],
         sandbox.dir.path(),
         &[],
     );

@@ -427,3 +427,16 @@ fn libtrust_key_id(spki_der: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+/// The `artifactType` of every manifest a referrers index lists, sorted (an entry
+/// without one counts as "").
+pub fn artifact_types(index: &serde_json::Value) -> Vec<String> {
+    let mut types: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| m["artifactType"].as_str().unwrap_or("").to_string())
+        .collect();
+    types.sort();
+    types
+}
