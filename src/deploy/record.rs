@@ -13,9 +13,7 @@ use super::DeployError;
 use super::git::GitInfo;
 use super::unpack::MAX_UNPACKED;
 use crate::digest::Digest;
-use crate::oci::{
-    Descriptor, DescriptorExt as _, ImageManifest, MediaType, image_manifest, manifest_json,
-};
+use crate::oci::{Descriptor, DescriptorExt as _, ImageManifest, manifest_json};
 use crate::printable::{has_control, printable};
 use crate::registry::{Reference, Repository};
 
@@ -304,9 +302,12 @@ pub(super) fn artifact_manifest(
     config: Descriptor,
     layers: Vec<Descriptor>,
 ) -> Vec<u8> {
-    let mut manifest = image_manifest(config, layers);
-    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
-    manifest_json(&manifest).unwrap_or_default()
+    manifest_json(&crate::oci::artifact_manifest(
+        artifact_type,
+        config,
+        layers,
+    ))
+    .unwrap_or_default()
 }
 
 /// The record manifest's config descriptor, checked, from its manifest bytes.

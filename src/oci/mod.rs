@@ -23,5 +23,6 @@ pub use types::{
     image_manifest, media_types,
 };
 pub(crate) use types::{
-    EMPTY_CONFIG, ImageManifest, MediaType, annotation, empty_descriptor, spec_platform_keys,
+    EMPTY_CONFIG, ImageManifest, MediaType, annotation, artifact_manifest, empty_descriptor,
+    spec_platform_keys,
 };

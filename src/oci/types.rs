@@ -66,6 +66,18 @@ pub(crate) fn empty_descriptor() -> Descriptor {
     )
 }
 
+/// An OCI 1.1 artifact manifest of `artifact_type`: an image manifest of `config` and
+/// `layers` that says what it carries.
+pub(crate) fn artifact_manifest(
+    artifact_type: &str,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+) -> ImageManifest {
+    let mut manifest = image_manifest(config, layers);
+    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
+    manifest
+}
+
 /// An OCI image manifest (schema 2) of `config` and `layers`; set the optional
 /// fields (artifact type, subject, annotations) on the result.
 pub fn image_manifest(config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {

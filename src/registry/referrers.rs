@@ -8,8 +8,8 @@ use super::manifest::{parse_index, sha256};
 use super::{BlobSource, RegistryClient, RegistryError, Repository};
 use crate::digest::Digest;
 use crate::oci::{
-    Descriptor, ImageIndex, IndexExt as _, MediaType, descriptor, empty_descriptor, image_manifest,
-    index_json, manifest_json, media_types,
+    Descriptor, ImageIndex, IndexExt as _, MediaType, descriptor, empty_descriptor, index_json,
+    manifest_json, media_types,
 };
 
 /// The referrers tag of `subject` (`sha256-<hex>`).
@@ -23,11 +23,11 @@ pub(super) fn artifact_manifest(
     blob: &BlobSource,
     subject: &Descriptor,
 ) -> Vec<u8> {
-    let mut manifest = image_manifest(
+    let mut manifest = crate::oci::artifact_manifest(
+        artifact_type,
         empty_descriptor(),
         vec![descriptor(artifact_type, blob.digest.clone(), blob.size)],
     );
-    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
     manifest.set_subject(Some(Descriptor::new(
         subject.media_type().clone(),
         subject.size(),
