@@ -5,12 +5,15 @@
 //! or projects.
 
 mod blobs;
+mod export;
+mod gc;
 mod location;
 mod locks;
 mod records;
 
 pub use blobs::Store;
 pub(crate) use blobs::StoreError;
+pub(crate) use gc::{GcOptions, GcReport, Needed, NeededKind, Needs, StoreInfo};
 pub(crate) use location::default_cache_dir;
 pub(crate) use locks::StoreLock;
 pub use records::LayerRecord;
