@@ -60,11 +60,6 @@ impl NeededKind {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> Option<Self> {
-        [Self::Base, Self::Deb, Self::Wheel, Self::Layer]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-    }
 }
 
 impl Needs {

@@ -13,7 +13,8 @@ mod records;
 
 pub use blobs::Store;
 pub(crate) use blobs::StoreError;
-pub(crate) use gc::{GcOptions, GcReport, Needed, NeededKind, Needs, StoreInfo};
+pub(crate) use export::{ExportError, ExportFormat, export, import};
+pub(crate) use gc::{GcOptions, NeededKind, Needs};
 pub(crate) use location::default_cache_dir;
 pub(crate) use locks::StoreLock;
 pub use records::LayerRecord;
