@@ -19,15 +19,17 @@ const DPKG_STATUS: &str = "Package: libc6\nStatus: install ok installed\nVersion
 fn index() -> PyIndex {
     PyIndex::start(
         vec![
-            Served::wheel(
-                &WheelSpec::pure("alpha", "1.0")
-                    .requires("beta>=1.0")
-                    .file("alpha/cli.py", b"print('alpha')\n", false),
-            ),
+            Served::wheel(&WheelSpec::pure("alpha", "1.0").requires("beta>=1.0").file(
+                "alpha/cli.py",
+                b"print('alpha')\n",
+                false,
+            )),
             Served::wheel(&WheelSpec::pure("beta", "2.0").file("beta/x.py", b"x = 2\n", false)),
-            Served::wheel(
-                &WheelSpec::pure("gamma", "3.0").file("gamma/big.py", &[b'#'; 200_000], false),
-            ),
+            Served::wheel(&WheelSpec::pure("gamma", "3.0").file(
+                "gamma/big.py",
+                &[b'#'; 200_000],
+                false,
+            )),
         ],
         Form::Json,
         None,
@@ -190,7 +192,12 @@ fn item5_air_gap_fetch_export_then_import_and_frozen_build_without_a_network() {
         dir.path(),
         &scratch,
         &index.url(),
-        &["push", &image, "--from", &format!("oci:{}:3.0-1", layout.display())],
+        &[
+            "push",
+            &image,
+            "--from",
+            &format!("oci:{}:3.0-1", layout.display()),
+        ],
     ));
     let project = project(dir.path(), "p", &image, "alpha\n");
     let p = s(&project);
@@ -198,7 +205,12 @@ fn item5_air_gap_fetch_export_then_import_and_frozen_build_without_a_network() {
     // The connected side: a build (its digest is the reference), then fetch into an
     // empty store and export it as one tar; the built store is exported as a directory.
     let built_store = dir.path().join("built");
-    let built = json(run(dir.path(), &built_store, &index.url(), &["build", &p, "--json"]));
+    let built = json(run(
+        dir.path(),
+        &built_store,
+        &index.url(),
+        &["build", &p, "--json"],
+    ));
     let fetched = dir.path().join("fetched");
     ok(run(dir.path(), &fetched, &index.url(), &["fetch", &p]));
     let lock = s(&project.join("airlock.lock"));
@@ -234,8 +246,15 @@ fn item5_air_gap_fetch_export_then_import_and_frozen_build_without_a_network() {
             &["build", "p", "--frozen", "--json", "--cache-dir", &store],
             &inside,
         ));
-        assert_eq!(result["manifest_digest"], built["manifest_digest"], "{name}");
-        assert_eq!(layer(&result, "python")["reused"], reused, "{name}: {result}");
+        assert_eq!(
+            result["manifest_digest"], built["manifest_digest"],
+            "{name}"
+        );
+        assert_eq!(
+            layer(&result, "python")["reused"],
+            reused,
+            "{name}: {result}"
+        );
     }
 }
 
@@ -254,10 +273,23 @@ fn item4_gc_with_keep_locks_keeps_what_a_frozen_build_needs_and_shrinks_the_stor
         &index.url(),
         &["build", &s(&kept), "--json"],
     ));
-    ok(run(dir.path(), &store, &index.url(), &["build", &s(&other)]));
+    ok(run(
+        dir.path(),
+        &store,
+        &index.url(),
+        &["build", &s(&other)],
+    ));
     let info = |label: &str| {
-        let info = json(run(dir.path(), &store, &index.url(), &["cache", "info", "--json"]));
-        assert!(info["kinds"]["wheel"]["count"].as_u64().is_some(), "{label}: {info}");
+        let info = json(run(
+            dir.path(),
+            &store,
+            &index.url(),
+            &["cache", "info", "--json"],
+        ));
+        assert!(
+            info["kinds"]["wheel"]["count"].as_u64().is_some(),
+            "{label}: {info}"
+        );
         info
     };
     let before = info("before");
@@ -267,7 +299,12 @@ fn item4_gc_with_keep_locks_keeps_what_a_frozen_build_needs_and_shrinks_the_stor
         dir.path(),
         &store,
         &index.url(),
-        &["cache", "gc", "--keep-locks", &s(&kept.join("airlock.lock"))],
+        &[
+            "cache",
+            "gc",
+            "--keep-locks",
+            &s(&kept.join("airlock.lock")),
+        ],
     ));
     let after = info("after");
     assert!(
@@ -288,12 +325,7 @@ fn item4_gc_with_keep_locks_keeps_what_a_frozen_build_needs_and_shrinks_the_stor
     assert_eq!(frozen["manifest_digest"], kept_build["manifest_digest"]);
     assert_eq!(layer(&frozen, "python")["reused"], true, "{frozen}");
     // What only the other project needed is gone.
-    let gone = run(
-        dir.path(),
-        &store,
-        &url,
-        &["build", &s(&other), "--frozen"],
-    );
+    let gone = run(dir.path(), &store, &url, &["build", &s(&other), "--frozen"]);
     assert_eq!(gone.status.code(), Some(1), "{}", stderr(&gone));
 }
 
@@ -304,7 +336,12 @@ fn item4_a_build_running_during_gc_succeeds() {
     base_layout(dir.path());
 
     let clean_store = dir.path().join("clean");
-    let other = project(dir.path(), "other", "example/runtime:3.0-1", "alpha\ngamma\n");
+    let other = project(
+        dir.path(),
+        "other",
+        "example/runtime:3.0-1",
+        "alpha\ngamma\n",
+    );
     let clean = json(run(
         dir.path(),
         &clean_store,
@@ -312,7 +349,12 @@ fn item4_a_build_running_during_gc_succeeds() {
         &["build", &s(&other), "--json"],
     ));
     let store = dir.path().join("store");
-    ok(run(dir.path(), &store, &index.url(), &["fetch", &s(&other)]));
+    ok(run(
+        dir.path(),
+        &store,
+        &index.url(),
+        &["fetch", &s(&other)],
+    ));
     let running = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(["build", &s(&other), "--json", "--frozen"])
         .args(["--cache-dir", &s(&store)])
@@ -332,16 +374,20 @@ fn item4_a_build_running_during_gc_succeeds() {
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
             .any(|e| {
-                std::fs::File::open(e.path()).is_ok_and(|f| {
-                    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-                })
+                std::fs::File::open(e.path())
+                    .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
             })
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::time::Instant::now() < deadline && !live_claim() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    let gc = run(dir.path(), &store, &index.url(), &["cache", "gc", "--max-size", "0"]);
+    let gc = run(
+        dir.path(),
+        &store,
+        &index.url(),
+        &["cache", "gc", "--max-size", "0"],
+    );
     let built = running.wait_with_output().expect("build output");
     ok(gc);
     let result: Value = serde_json::from_str(&ok(built)).expect("json");
@@ -351,7 +397,12 @@ fn item4_a_build_running_during_gc_succeeds() {
 #[test]
 fn item4_gc_without_a_rule_refuses() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run(dir.path(), &dir.path().join("s"), "http://127.0.0.1:9/", &["cache", "gc"]);
+    let out = run(
+        dir.path(),
+        &dir.path().join("s"),
+        "http://127.0.0.1:9/",
+        &["cache", "gc"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--keep-locks"), "{}", stderr(&out));
 }

@@ -264,7 +264,9 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
         "w" => 7 * 86400,
         _ => return Err(format!("`{text}`: the unit is one of s, m, h, d, w")),
     };
-    Ok(std::time::Duration::from_secs(number.saturating_mul(seconds)))
+    Ok(std::time::Duration::from_secs(
+        number.saturating_mul(seconds),
+    ))
 }
 
 /// `10G`, `500M`, `64K`, plain bytes (binary units; an optional `B`/`iB`).

@@ -31,13 +31,14 @@ pub(super) fn run(
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                println!(
-                    "  {name:<12} {:>7} {:>12}",
-                    tally.count,
-                    human(tally.bytes)
-                );
+                println!("  {name:<12} {:>7} {:>12}", tally.count, human(tally.bytes));
             }
-            println!("  {:<12} {:>7} {:>12}", "total", "", human(info.total_bytes));
+            println!(
+                "  {:<12} {:>7} {:>12}",
+                "total",
+                "",
+                human(info.total_bytes)
+            );
             Ok(())
         }
         CacheCommand::Gc(args) => gc(global, &settings, &store, args, runtime),

@@ -168,7 +168,9 @@ pub(crate) fn export(
             for (name, source) in &files {
                 let to = staging.path().join(name);
                 match source {
-                    Source::Bytes(bytes) => fs::write(&to, bytes).map_err(io_error("write", &to))?,
+                    Source::Bytes(bytes) => {
+                        fs::write(&to, bytes).map_err(io_error("write", &to))?
+                    }
                     Source::Blob(digest, size) => {
                         let from = store.blob_path(digest);
                         if fs::hard_link(&from, &to).is_err() {
@@ -217,19 +219,16 @@ pub(crate) fn export(
                 }
             }
             let buffered = tar.into_inner().map_err(io_error("write", dest))?;
-            let temp = buffered
-                .into_inner()
-                .map_err(|e| ExportError::Io {
-                    action: "write",
-                    path: dest.to_path_buf(),
-                    source: e.into_error(),
-                })?;
-            temp.persist_noclobber(dest)
-                .map_err(|e| ExportError::Io {
-                    action: "rename a file to",
-                    path: dest.to_path_buf(),
-                    source: e.error,
-                })?;
+            let temp = buffered.into_inner().map_err(|e| ExportError::Io {
+                action: "write",
+                path: dest.to_path_buf(),
+                source: e.into_error(),
+            })?;
+            temp.persist_noclobber(dest).map_err(|e| ExportError::Io {
+                action: "rename a file to",
+                path: dest.to_path_buf(),
+                source: e.error,
+            })?;
         }
     }
     Ok(carried)
@@ -270,7 +269,10 @@ fn layout_files(
         Ok(fs::metadata(&path).map_err(io_error("read", &path))?.len())
     };
     for (digest, needed) in &needs.blobs {
-        let what = needed.title.clone().unwrap_or_else(|| needed.kind.as_str().to_string());
+        let what = needed
+            .title
+            .clone()
+            .unwrap_or_else(|| needed.kind.as_str().to_string());
         let size = size_of(digest, &what)?;
         files.insert(blob_name(digest), Source::Blob(digest.clone(), size));
         carried.blobs += 1;
@@ -278,7 +280,8 @@ fn layout_files(
         if needed.kind == NeededKind::Layer {
             continue;
         }
-        let mut annotations = BTreeMap::from([(KIND.to_string(), needed.kind.as_str().to_string())]);
+        let mut annotations =
+            BTreeMap::from([(KIND.to_string(), needed.kind.as_str().to_string())]);
         if let Some(title) = &needed.title {
             annotations.insert(TITLE.to_string(), title.clone());
         }
@@ -522,11 +525,16 @@ fn untar(source: &Path, dir: &Path) -> Result<(), ExportError> {
         let allowed = match name {
             "oci-layout" | "index.json" => true,
             _ => name.strip_prefix("blobs/sha256/").is_some_and(|hex| {
-                hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             }),
         };
         if !allowed || !kind.is_file() {
-            return Err(refuse(format!("it holds `{name}`, which an export never does")));
+            return Err(refuse(format!(
+                "it holds `{name}`, which an export never does"
+            )));
         }
         let to = dir.join(name);
         let mut out = File::create(&to).map_err(io_error("create", &to))?;
@@ -544,9 +552,9 @@ impl crate::hint::Hint for ExportError {
                 vec!["run `airlock fetch` for each lock first, then export again".into()]
             }
             Self::Exists { .. } => vec!["remove it or choose another destination".into()],
-            Self::NotACache { .. } | Self::Dangling { .. } => vec![
-                "export it again with `airlock cache export` and carry the whole file".into(),
-            ],
+            Self::NotACache { .. } | Self::Dangling { .. } => {
+                vec!["export it again with `airlock cache export` and carry the whole file".into()]
+            }
             Self::Io { .. } => Vec::new(),
         }
     }
@@ -561,7 +569,11 @@ mod tests {
         let store = Store::open(dir.path().join("a")).expect("store");
         let mut needs = Needs::default();
         let wheel = store.put_bytes(b"PK\x03\x04 a wheel").expect("put");
-        needs.blob(wheel, NeededKind::Wheel, Some("a-1.0-py3-none-any.whl".into()));
+        needs.blob(
+            wheel,
+            NeededKind::Wheel,
+            Some("a-1.0-py3-none-any.whl".into()),
+        );
         let layer = store.put_bytes(b"\x1f\x8b a layer").expect("put");
         let key = Digest::of(b"key");
         let record = LayerRecord {
@@ -581,14 +593,23 @@ mod tests {
         let (dir, store, needs, key) = filled();
         for name in ["cache", "cache.tar"] {
             let dest = dir.path().join(name);
-            export(&store, &needs, &dest, ExportFormat::for_path(&dest), &|_, _| {})
-                .expect("export");
+            export(
+                &store,
+                &needs,
+                &dest,
+                ExportFormat::for_path(&dest),
+                &|_, _| {},
+            )
+            .expect("export");
             let other = Store::open(dir.path().join(format!("b-{name}"))).expect("store");
             let carried = import(&other, &dest, &|_, _| {}).expect("import");
             assert_eq!(carried.layers, 1);
             let record = other.layer_record(&key).expect("read").expect("a record");
             assert_eq!(Some(record), store.layer_record(&key).expect("read"));
-            assert_eq!(other.layer_notes(&key).get("skipped").map(Vec::as_slice), Some(&b"[]"[..]));
+            assert_eq!(
+                other.layer_notes(&key).get("skipped").map(Vec::as_slice),
+                Some(&b"[]"[..])
+            );
             for digest in needs.blobs.keys() {
                 assert!(other.has_blob(digest));
             }
@@ -606,7 +627,10 @@ mod tests {
         fs::write(&path, b"\x1f\x8b evil layer").expect("tamper");
         let other = Store::open(dir.path().join("b")).expect("store");
         let err = import(&other, &dest, &|_, _| {}).expect_err("tampered");
-        assert!(matches!(err, ExportError::Store(StoreError::DigestMismatch { .. })), "{err}");
+        assert!(
+            matches!(err, ExportError::Store(StoreError::DigestMismatch { .. })),
+            "{err}"
+        );
         assert_eq!(other.layer_record(&key).expect("read"), None);
         assert!(!other.layer_record_path(&key).exists());
     }

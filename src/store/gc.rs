@@ -59,15 +59,12 @@ impl NeededKind {
             Self::Layer => "layer",
         }
     }
-
 }
 
 impl Needs {
     /// Adds a blob (the first kind given wins).
     pub(crate) fn blob(&mut self, digest: Digest, kind: NeededKind, title: Option<String>) {
-        self.blobs
-            .entry(digest)
-            .or_insert(Needed { kind, title });
+        self.blobs.entry(digest).or_insert(Needed { kind, title });
     }
 
     /// Adds a layer record and its blob.
@@ -244,7 +241,9 @@ impl Store {
         if let Some(max) = options.max_size {
             let mut size = before - doomed.iter().map(|&i| items[i].bytes).sum::<u64>();
             let mut lru: Vec<usize> = (0..items.len())
-                .filter(|i| !doomed.contains(i) && !kept(&items[*i]) && items[*i].kind != Kind::Temp)
+                .filter(|i| {
+                    !doomed.contains(i) && !kept(&items[*i]) && items[*i].kind != Kind::Temp
+                })
                 .collect();
             lru.sort_by_key(|&i| items[i].last_used);
             for index in lru {
@@ -614,11 +613,19 @@ mod tests {
         let kept_key = Digest::of(b"kept key");
         let gone_key = Digest::of(b"gone key");
         let kept_record = record(&store, b"\x1f\x8b kept layer");
-        store.put_layer_record(&kept_key, &kept_record).expect("record");
-        store.put_layer_note(&kept_key, "skipped", b"[]").expect("note");
+        store
+            .put_layer_record(&kept_key, &kept_record)
+            .expect("record");
+        store
+            .put_layer_note(&kept_key, "skipped", b"[]")
+            .expect("note");
         let gone_record = record(&store, b"\x1f\x8b gone layer");
-        store.put_layer_record(&gone_key, &gone_record).expect("record");
-        store.put_layer_note(&gone_key, "skipped", b"[]").expect("note");
+        store
+            .put_layer_record(&gone_key, &gone_record)
+            .expect("record");
+        store
+            .put_layer_note(&gone_key, "skipped", b"[]")
+            .expect("note");
         let info = store.info();
         assert_eq!(info.kinds[&Kind::Wheel].count, 1);
         assert_eq!(info.kinds[&Kind::Deb].count, 1);
@@ -638,7 +645,10 @@ mod tests {
         assert!(report.after_bytes < report.before_bytes);
         assert!(store.has_blob(&kept_blob));
         assert!(!store.has_blob(&gone_blob));
-        assert_eq!(store.layer_record(&kept_key).expect("read"), Some(kept_record));
+        assert_eq!(
+            store.layer_record(&kept_key).expect("read"),
+            Some(kept_record)
+        );
         assert_eq!(store.layer_record(&gone_key).expect("read"), None);
         assert!(!store.has_blob(&gone_record.digest));
         assert!(store.layer_notes(&kept_key).contains_key("skipped"));
@@ -672,6 +682,9 @@ mod tests {
         };
         let report = store.collect_garbage(&options, &exclusive).expect("gc");
         assert!(!store.blob_path(&recent).exists());
-        assert_eq!(report.after_bytes, report.before_bytes - report.removed_bytes);
+        assert_eq!(
+            report.after_bytes,
+            report.before_bytes - report.removed_bytes
+        );
     }
 }

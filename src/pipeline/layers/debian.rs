@@ -6,9 +6,7 @@ use crate::image::BaseFacts;
 use crate::lock::Lockfile;
 use crate::pipeline::BuildError;
 use crate::pipeline::SkippedScript;
-use crate::pipeline::debian::{
-    debian_layer, fetch_debs, keep_skipped, kept_skipped, layer_key,
-};
+use crate::pipeline::debian::{debian_layer, fetch_debs, keep_skipped, kept_skipped, layer_key};
 use crate::pipeline::options::Reporter;
 use crate::store::Store;
 
