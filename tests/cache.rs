@@ -406,3 +406,103 @@ fn item4_gc_without_a_rule_refuses() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--keep-locks"), "{}", stderr(&out));
 }
+
+#[test]
+fn item2_fetch_brings_the_locked_debs_and_export_carries_the_debian_layer_whole() {
+    use support::debian::{Item, TestArchive, TestPackage, public_keyring, sources_for};
+    let archive = TestArchive::new(
+        "bookworm",
+        &[
+            TestPackage::new("hello", "1.0-1")
+                .depends("libhello")
+                .item(Item::Dir("./usr/bin/"))
+                .item(Item::File(
+                    "./usr/bin/hello",
+                    0o755,
+                    b"#!/bin/sh\n".to_vec(),
+                ))
+                .postinst("#!/bin/sh\nadduser --system hello\n"),
+            TestPackage::new("libhello", "1.2-1")
+                .item(Item::Dir("./usr/lib/"))
+                .item(Item::File(
+                    "./usr/lib/libhello.so.1",
+                    0o644,
+                    b"ELF?".to_vec(),
+                )),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("debian-base");
+    support::debian::write_debian_base(
+        &layout,
+        &sources_for(&archive),
+        &public_keyring(&archive.key),
+    );
+    let project = dir.path().join("p");
+    std::fs::create_dir_all(project.join("dags")).expect("mkdir");
+    std::fs::write(project.join("Dockerfile"), "FROM test/debian:bookworm\n").expect("write");
+    std::fs::write(project.join("packages.txt"), "hello\n").expect("write");
+    std::fs::write(project.join("dags/a.py"), "x = 1\n").expect("write");
+    std::fs::write(
+        project.join("airlock.toml"),
+        format!(
+            "[base.layouts]\n\"test/debian\" = \"{}\"\n",
+            layout.display()
+        ),
+    )
+    .expect("write");
+    let p = s(&project);
+    let none = "http://127.0.0.1:9/simple";
+    let built_store = dir.path().join("built");
+    let built = json(run(
+        dir.path(),
+        &built_store,
+        none,
+        &["build", &p, "--json"],
+    ));
+    let fetched = dir.path().join("fetched");
+    let summary = json(run(dir.path(), &fetched, none, &["fetch", &p, "--json"]));
+    assert_eq!(summary["debs"], 2, "{summary}");
+    let export = dir.path().join("carry");
+    ok(run(
+        dir.path(),
+        &built_store,
+        none,
+        &[
+            "cache",
+            "export",
+            &s(&export),
+            "--lock",
+            &s(&project.join("airlock.lock")),
+        ],
+    ));
+    drop(archive);
+    let from_fetch = json(run(
+        dir.path(),
+        &fetched,
+        none,
+        &["build", &p, "--frozen", "--json"],
+    ));
+    assert_eq!(from_fetch["manifest_digest"], built["manifest_digest"]);
+    let imported = dir.path().join("imported");
+    ok(run(
+        dir.path(),
+        &imported,
+        none,
+        &["cache", "import", &s(&export)],
+    ));
+    let from_import = json(run(
+        dir.path(),
+        &imported,
+        none,
+        &["build", &p, "--frozen", "--json"],
+    ));
+    assert_eq!(from_import["manifest_digest"], built["manifest_digest"]);
+    // The layer came with its note of skipped maintainer scripts: not made again.
+    assert_eq!(
+        layer(&from_import, "debian")["reused"],
+        true,
+        "{from_import}"
+    );
+    assert_eq!(from_import["skipped_scripts"], built["skipped_scripts"]);
+}
