@@ -6,9 +6,10 @@ use anyhow::Context;
 use tokio::runtime::Handle;
 
 use super::args::{CacheCommand, CacheExportArgs, CacheGcArgs, ExportFormatChoice, GlobalArgs};
+use super::reporter::Spinner;
 use super::settings::Resolved;
 use crate::lock::LOCK_FILE;
-use crate::pipeline::{BuildOptions, needs};
+use crate::pipeline::{BuildOptions, Reporter as _, needs};
 use crate::store::{ExportFormat, GcOptions, Needs, Store, export, import};
 
 pub(super) fn run(
@@ -44,10 +45,15 @@ pub(super) fn run(
         CacheCommand::Gc(args) => gc(global, &settings, &store, args, runtime),
         CacheCommand::Export(args) => export_cmd(global, &settings, &store, args, runtime),
         CacheCommand::Import(args) => {
-            let carried = import(&store, &args.source, &|digest, size| {
-                tracing::info!(%digest, size, "imported");
-            })
-            .with_context(|| format!("Cannot import `{}`", args.source.display()))?;
+            let spinner = Spinner::new(global.quiet || args.json);
+            let done = std::cell::Cell::new(0u64);
+            let result = import(&store, &args.source, &|digest, size| {
+                done.set(done.get() + size);
+                spinner.step(&format!("imported {digest} ({} so far)", human(done.get())));
+            });
+            spinner.finish();
+            let carried =
+                result.with_context(|| format!("Cannot import `{}`", args.source.display()))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&carried)?);
             } else if !global.quiet {
@@ -124,10 +130,14 @@ fn export_cmd(
         Some(ExportFormatChoice::Tar) => ExportFormat::Tar,
         None => ExportFormat::for_path(&args.dest),
     };
-    let carried = export(store, &needs, &args.dest, format, &|digest, size| {
-        tracing::info!(%digest, size, "exported");
-    })
-    .with_context(|| format!("Cannot export to `{}`", args.dest.display()))?;
+    let spinner = Spinner::new(global.quiet || args.json);
+    let done = std::cell::Cell::new(0u64);
+    let result = export(store, &needs, &args.dest, format, &|digest, size| {
+        done.set(done.get() + size);
+        spinner.step(&format!("exported {digest} ({} so far)", human(done.get())));
+    });
+    spinner.finish();
+    let carried = result.with_context(|| format!("Cannot export to `{}`", args.dest.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&carried)?);
     } else if !global.quiet {

@@ -667,4 +667,42 @@ mod tests {
         assert!(matches!(err, ExportError::NotACache { .. }), "{err}");
         assert!(!dir.path().join("escape").exists());
     }
+
+    #[test]
+    fn item3_import_refuses_a_symlinked_blob_and_a_note_named_to_escape() {
+        let (dir, store, needs, key) = filled();
+        let dest = dir.path().join("cache");
+        export(&store, &needs, &dest, ExportFormat::Dir, &|_, _| {}).expect("export");
+        // A blob that is a symlink to a file outside the export.
+        let wheel = needs
+            .blobs
+            .iter()
+            .find(|(_, n)| n.kind == NeededKind::Wheel)
+            .map(|(d, _)| d.clone())
+            .expect("a wheel");
+        let path = dest.join("blobs/sha256").join(wheel.hex());
+        let outside = dir.path().join("outside");
+        fs::copy(&path, &outside).expect("copy");
+        fs::remove_file(&path).expect("unlink");
+        std::os::unix::fs::symlink(&outside, &path).expect("symlink");
+        let other = Store::open(dir.path().join("b")).expect("store");
+        let err = import(&other, &dest, &|_, _| {}).expect_err("symlink");
+        assert!(matches!(err, ExportError::NotACache { .. }), "{err}");
+        fs::remove_file(&path).expect("unlink");
+        fs::copy(&outside, &path).expect("copy back");
+
+        // A note whose name would write outside `layers/`.
+        let descriptor = Descriptor {
+            media_type: "m".into(),
+            digest: wheel.clone(),
+            size: 1,
+            annotations: BTreeMap::from([
+                (KIND.to_string(), "layer".to_string()),
+                (KEY.to_string(), key.to_string()),
+                (DIFF_ID.to_string(), key.to_string()),
+                (format!("{NOTE}../../escape"), "[]".to_string()),
+            ]),
+        };
+        assert!(layer_record(&descriptor).is_err());
+    }
 }
