@@ -12,17 +12,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{copy_tree, repo_root, stderr, stdout};
+use support::pyindex::{Form, PyIndex, Served, WheelSpec};
+use support::{BaseSpec, copy_tree, repo_root, stderr, stdout, write_base};
 
-/// A quickstart project (no lock yet) and a store, in one temp dir.
+/// A project (copied from a template, without its lock) and a store, in one temp dir.
 struct Scene {
     dir: tempfile::TempDir,
+    template: PathBuf,
+    base_layout: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Scene {
+    /// The quickstart on the committed Runtime-like base.
     fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
+            template: repo_root().join("examples/quickstart"),
+            base_layout: repo_root().join("fixtures/runtime-base"),
+            env: Vec::new(),
+        }
+    }
+
+    /// A project with wheels from `wheels` (its template and base layout, its index).
+    fn with_wheels(wheels: &Wheels) -> Self {
+        Self {
+            template: wheels.template.clone(),
+            base_layout: wheels.layout.clone(),
+            env: vec![("PIP_INDEX_URL".into(), wheels.index.url())],
+            ..Self::new()
         }
     }
 
@@ -38,7 +56,7 @@ impl Scene {
     fn reset_project(&self) {
         let project = self.project();
         let _ = std::fs::remove_dir_all(&project);
-        copy_tree(&repo_root().join("examples/quickstart"), &project);
+        copy_tree(&self.template, &project);
         let _ = std::fs::remove_dir_all(project.join(".airlock"));
         let _ = std::fs::remove_file(project.join("airlock.lock"));
     }
@@ -50,10 +68,7 @@ impl Scene {
             "--cache-dir".into(),
             self.store().to_string_lossy().into_owned(),
             "--base-layout".into(),
-            repo_root()
-                .join("fixtures/runtime-base")
-                .to_string_lossy()
-                .into_owned(),
+            self.base_layout.to_string_lossy().into_owned(),
             "-q".into(),
         ]
     }
@@ -71,6 +86,7 @@ impl Scene {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         command
     }
@@ -83,9 +99,56 @@ impl Scene {
     }
 }
 
+/// A project asking for two wheels from an index on 127.0.0.1, on a generated base.
+struct Wheels {
+    _dir: tempfile::TempDir,
+    template: PathBuf,
+    layout: PathBuf,
+    index: PyIndex,
+}
+
+impl Wheels {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let template = dir.path().join("template");
+        std::fs::create_dir_all(template.join("dags")).expect("mkdir");
+        std::fs::write(template.join("Dockerfile"), "FROM example/runtime:3.0-1\n").expect("write");
+        std::fs::write(template.join("requirements.txt"), "alpha\n").expect("write");
+        std::fs::write(template.join("dags/dag.py"), "x = 1\n").expect("write");
+        let layout = dir.path().join("base");
+        write_base(
+            &layout,
+            &BaseSpec {
+                extra_files: vec![(
+                    "var/lib/dpkg/status".into(),
+                    "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9\n".into(),
+                )],
+                ..BaseSpec::default()
+            },
+        );
+        let index = PyIndex::start(
+            vec![
+                Served::wheel(&WheelSpec::pure("alpha", "1.0").requires("beta")),
+                Served::wheel(&WheelSpec::pure("beta", "2.0").file("beta/b.py", b"b = 1\n", false)),
+            ],
+            Form::Json,
+            None,
+        );
+        Self {
+            _dir: dir,
+            template,
+            layout,
+            index,
+        }
+    }
+}
+
 /// The digest of a clean build (fresh project, fresh store) and how long it took.
 fn clean_build() -> (String, Duration) {
-    let scene = Scene::new();
+    clean_build_of(&Scene::new())
+}
+
+fn clean_build_of(scene: &Scene) -> (String, Duration) {
     scene.reset_project();
     let started = Instant::now();
     let digest = scene.build();
@@ -137,16 +200,13 @@ fn assert_no_partial_named_file(store: &Path) {
     }
 }
 
-#[test]
-fn item6_a_build_killed_before_each_commit_then_rebuilt_gives_the_clean_digest() {
-    if !strace_works() {
-        eprintln!("SKIPPED: strace cannot trace here (ptrace not permitted)");
-        return;
-    }
-    let (clean, _) = clean_build();
+/// Kills a build of the scene's project before each of its commits in turn (a fresh
+/// project and store each time), rebuilds, and compares with a clean build.
+fn kill_before_each_commit(new_scene: &dyn Fn() -> Scene) {
+    let (clean, _) = clean_build_of(&new_scene());
     let mut kills = 0;
     for n in 1.. {
-        let scene = Scene::new();
+        let scene = new_scene();
         scene.reset_project();
         if !build_killed_at_commit(&scene, n) {
             // The build completed: it made fewer than `n` commits.
@@ -163,6 +223,25 @@ fn item6_a_build_killed_before_each_commit_then_rebuilt_gives_the_clean_digest()
         assert!(n < 500, "the build never completed under strace");
     }
     assert!(kills >= 5, "only {kills} commit points were hit");
+}
+
+#[test]
+fn item6_a_build_killed_before_each_commit_then_rebuilt_gives_the_clean_digest() {
+    if !strace_works() {
+        eprintln!("SKIPPED: strace cannot trace here (ptrace not permitted)");
+        return;
+    }
+    kill_before_each_commit(&Scene::new);
+}
+
+#[test]
+fn item6_a_wheel_project_killed_before_each_commit_then_rebuilt_gives_the_clean_digest() {
+    if !strace_works() {
+        eprintln!("SKIPPED: strace cannot trace here (ptrace not permitted)");
+        return;
+    }
+    let wheels = Wheels::new();
+    kill_before_each_commit(&|| Scene::with_wheels(&wheels));
 }
 
 #[test]
