@@ -8,7 +8,7 @@ use tokio::runtime::Handle;
 use super::args::{FetchArgs, GlobalArgs};
 use super::reporter::Spinner;
 use super::settings::Resolved;
-use crate::pipeline::{BuildOptions, LockMode, fetch};
+use crate::pipeline::{BuildOptions, LayerSource, LockMode, fetch};
 
 pub(super) fn run(global: &GlobalArgs, args: &FetchArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)
@@ -27,8 +27,10 @@ pub(super) fn run(global: &GlobalArgs, args: &FetchArgs, runtime: &Handle) -> an
         )
     };
     let spinner = Spinner::new(global.quiet || args.json);
-    // The registry layer cache plugs in here as the `LayerSource` (`--cache-from`).
-    let result = fetch(&options, &(), &spinner);
+    // The registry layer cache (`--cache-from`) plugs in here as a `LayerSource`;
+    // `()` is none: layers the store lacks are left to `build --frozen`.
+    let source: &dyn LayerSource = &();
+    let result = fetch(&options, source, &spinner);
     spinner.finish();
     let summary =
         result.with_context(|| format!("Cannot fetch for `{}`", args.project_dir.display()))?;
