@@ -506,3 +506,41 @@ fn item2_fetch_brings_the_locked_debs_and_export_carries_the_debian_layer_whole(
     );
     assert_eq!(from_import["skipped_scripts"], built["skipped_scripts"]);
 }
+
+#[test]
+fn item4_two_collectors_at_once_both_finish() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    ok(run(
+        dir.path(),
+        &store,
+        "http://127.0.0.1:9/",
+        &["cache", "info"],
+    ));
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(["cache", "gc", "--max-size", "0", "--cache-dir", &s(&store)])
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn gc")
+    };
+    let mut children: Vec<_> = (0..4).map(|_| spawn()).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for child in &mut children {
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                assert!(status.success());
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                for child in &mut children {
+                    let _ = child.kill();
+                }
+                panic!("collectors waited for each other");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}

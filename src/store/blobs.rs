@@ -163,6 +163,17 @@ impl Store {
         claims.get(&self.root).map(|run| run.path().to_path_buf())
     }
 
+    /// Marks this process's claim as a collector's (see `RunLock::mark_collector`).
+    pub(super) fn mark_collector(&self) -> Result<(), StoreError> {
+        let claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+        match claims.get(&self.root) {
+            Some(run) => run
+                .mark_collector()
+                .map_err(|e| StoreError::io("mark", run.path(), e)),
+            None => Ok(()),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -179,6 +179,7 @@ impl Store {
     /// waited for, each time that number changes.
     pub(crate) fn exclusive(&self, waiting: &dyn Fn(usize)) -> Result<Exclusive, StoreError> {
         let locks = self.root().join("locks");
+        self.mark_collector()?;
         let own = self.claim_path();
         let mut told = None;
         loop {

@@ -49,6 +49,8 @@ fn open_lock_file(path: &Path) -> Result<File, StoreError> {
 }
 
 const RUN_PREFIX: &str = "run-";
+/// The content of a collector's claim.
+const COLLECTOR: &[u8] = b"gc\n";
 const RUN_SUFFIX: &str = ".lock";
 
 /// A running airlock process's claim on the store: `locks/run-*.lock`, locked for as
@@ -113,11 +115,23 @@ impl RunLock {
             };
             match file.try_lock() {
                 Ok(()) => {}
+                // Collectors take turns on `gc.lock` instead of waiting for each other.
+                Err(std::fs::TryLockError::WouldBlock)
+                    if std::fs::read(&path).is_ok_and(|text| text == COLLECTOR) => {}
                 Err(std::fs::TryLockError::WouldBlock) => others += 1,
                 Err(std::fs::TryLockError::Error(_)) => return None,
             }
         }
         Some(others)
+    }
+
+    /// Marks this claim as a collector's (`cache gc`), whose claim other collectors
+    /// do not wait for. Its date (the process's start) is kept.
+    pub(super) fn mark_collector(&self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let started = self._file.metadata()?.modified()?;
+        (&self._file).write_all(COLLECTOR)?;
+        self._file.set_modified(started)
     }
 
     /// When the oldest running process that uses the store started (this one
