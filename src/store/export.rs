@@ -519,7 +519,12 @@ fn untar(source: &Path, dir: &Path) -> Result<(), ExportError> {
             .into_owned();
         let name = path.trim_start_matches("./");
         let kind = entry.header().entry_type();
-        if kind.is_dir() && matches!(name, "blobs/" | "blobs/sha256/" | "blobs" | "blobs/sha256") {
+        if kind.is_dir()
+            && matches!(
+                name.trim_end_matches('/'),
+                "" | "." | "blobs" | "blobs/sha256"
+            )
+        {
             continue;
         }
         let allowed = match name {
@@ -704,5 +709,27 @@ mod tests {
             ]),
         };
         assert!(layer_record(&descriptor).is_err());
+    }
+
+    #[test]
+    fn item3_a_directory_export_tarred_by_hand_imports() {
+        let (dir, store, needs, key) = filled();
+        let dest = dir.path().join("cache");
+        export(&store, &needs, &dest, ExportFormat::Dir, &|_, _| {}).expect("export");
+        let tar = dir.path().join("by-hand.tar");
+        let status = std::process::Command::new("tar")
+            .arg("cf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&dest)
+            .arg(".")
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            eprintln!("SKIPPED: no tar command");
+            return;
+        }
+        let other = Store::open(dir.path().join("b")).expect("store");
+        import(&other, &tar, &|_, _| {}).expect("import");
+        assert!(other.layer_record(&key).expect("read").is_some());
     }
 }
