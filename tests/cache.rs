@@ -544,3 +544,43 @@ fn item4_two_collectors_at_once_both_finish() {
         }
     }
 }
+
+#[test]
+fn item4_gc_plans_a_project_whose_base_comes_from_base_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index = index();
+    let layout = s(&base_layout(dir.path()));
+    let project = project(dir.path(), "p", "example/runtime:3.0-1", "alpha\n");
+    // The base is named by the flag only.
+    std::fs::remove_file(project.join("airlock.toml")).expect("rm");
+    let p = s(&project);
+    let store = dir.path().join("store");
+    let url = index.url();
+    ok(run(
+        dir.path(),
+        &store,
+        &url,
+        &["build", &p, "--base-layout", &layout],
+    ));
+    ok(run(
+        dir.path(),
+        &store,
+        &url,
+        &[
+            "cache",
+            "gc",
+            "--keep-locks",
+            &s(&project.join("airlock.lock")),
+            "--base-layout",
+            &layout,
+        ],
+    ));
+    drop(index);
+    let frozen = json(run(
+        dir.path(),
+        &store,
+        &url,
+        &["build", &p, "--frozen", "--json", "--base-layout", &layout],
+    ));
+    assert_eq!(layer(&frozen, "python")["reused"], true, "{frozen}");
+}

@@ -210,6 +210,10 @@ pub(crate) struct CacheGcArgs {
     /// Then remove the least recently used until the store is this small (`10G`, `500M`)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// The local OCI layout the kept projects take their `FROM` image from (when their
+    /// builds name it with `--base-layout`)
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -232,6 +236,10 @@ pub(crate) struct CacheExportArgs {
     /// Directory or tar, whatever DEST's name says
     #[arg(long, value_enum)]
     pub format: Option<ExportFormatChoice>,
+    /// The local OCI layout the projects take their `FROM` image from (when their
+    /// builds name it with `--base-layout`)
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,

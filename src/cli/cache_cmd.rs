@@ -82,7 +82,13 @@ fn gc(
             "Say what to remove: `--keep-locks PATH…`, `--older-than AGE` or `--max-size SIZE`"
         );
     }
-    let keep = locks_needs(global, settings, &args.keep_locks, runtime)?;
+    let keep = locks_needs(
+        global,
+        settings,
+        &args.keep_locks,
+        args.base_layout.as_deref(),
+        runtime,
+    )?;
     let exclusive = store.exclusive(&|count| {
         if !global.quiet {
             eprintln!("Waiting for {count} running airlock process(es) that use the store");
@@ -124,7 +130,13 @@ fn export_cmd(
     } else {
         args.locks.clone()
     };
-    let needs = locks_needs(global, settings, &locks, runtime)?;
+    let needs = locks_needs(
+        global,
+        settings,
+        &locks,
+        args.base_layout.as_deref(),
+        runtime,
+    )?;
     let format = match args.format {
         Some(ExportFormatChoice::Dir) => ExportFormat::Dir,
         Some(ExportFormatChoice::Tar) => ExportFormat::Tar,
@@ -157,6 +169,7 @@ fn locks_needs(
     global: &GlobalArgs,
     settings: &Resolved,
     locks: &[PathBuf],
+    base_layout: Option<&Path>,
     runtime: &Handle,
 ) -> anyhow::Result<Needs> {
     let mut all = Needs::default();
@@ -169,13 +182,16 @@ fn locks_needs(
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let project_settings = Resolved::project(global, project)?;
-        let options = BuildOptions::new(
-            project.to_path_buf(),
-            settings.store_dir.clone(),
-            project_settings.flags_remote(true),
-            runtime.clone(),
-            settings.source_date_epoch,
-        );
+        let options = BuildOptions {
+            base_layout: base_layout.map(Path::to_path_buf),
+            ..BuildOptions::new(
+                project.to_path_buf(),
+                settings.store_dir.clone(),
+                project_settings.flags_remote(true),
+                runtime.clone(),
+                settings.source_date_epoch,
+            )
+        };
         all.extend(needs(&options).with_context(|| format!("Cannot read `{}`", lock.display()))?);
     }
     Ok(all)
