@@ -15,6 +15,20 @@ pub(crate) fn write_readable(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, bytes, Some(0o644))
 }
 
+/// [`write`] with the temp file in `staging` (a directory on the same filesystem that
+/// nothing reads, such as a project's `.airlock/`), for a file whose own directory is
+/// read whole: a killed write then leaves its temp file where no one takes it for
+/// content. Falls back to the destination's directory when `staging` is elsewhere.
+pub(crate) fn write_staged(path: &Path, bytes: &[u8], staging: &Path) -> io::Result<()> {
+    let mut temp = tempfile::NamedTempFile::new_in(staging)?;
+    temp.write_all(bytes)?;
+    match temp.persist(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.error.kind() == io::ErrorKind::CrossesDevices => write(path, bytes),
+        Err(error) => Err(error.error),
+    }
+}
+
 fn write_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     let dir = path
         .parent()

@@ -143,6 +143,160 @@ pub(crate) enum Command {
     /// Exits 0 only when the digests are equal; otherwise names the layers that
     /// differ and the first files within them.
     Verify(VerifyArgs),
+    /// Bring everything the lock needs into the store, so the machine can go offline
+    ///
+    /// Loads the base by its locked digest, downloads every locked `.deb` and wheel
+    /// (each verified by hash) and notes which layers the store already holds. The
+    /// lock must be fresh (as under `--locked`). Afterwards `airlock build --frozen`
+    /// needs no network.
+    Fetch(FetchArgs),
+    /// Inspect, trim, export and import the store
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub project_dir: PathBuf,
+    /// A local OCI image layout that holds the `FROM` image
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Set a Dockerfile `ARG` (repeatable)
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    pub build_args: Vec<(String, String)>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Print the store's size by kind of content
+    Info(CacheInfoArgs),
+    /// Remove what no kept lock needs and what was not used recently
+    ///
+    /// With `--keep-locks` alone, everything the named locks do not need goes; with
+    /// `--older-than`, only what was not used for that long; `--max-size` then removes
+    /// the least recently used until the store fits. What a kept lock needs is never
+    /// removed. Waits for running airlock processes that use the store, and holds
+    /// new ones back while it removes.
+    Gc(CacheGcArgs),
+    /// Write what the locks need from the store to an OCI layout (directory or .tar)
+    ///
+    /// Run `airlock fetch` first. DEST must not exist; a name ending in `.tar` gives
+    /// one tar file, anything else a directory (`--format` overrides).
+    Export(CacheExportArgs),
+    /// Read an export into the store, every blob checked against its digest
+    Import(CacheImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CacheInfoArgs {
+    /// Print the sizes as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CacheGcArgs {
+    /// Keep what this lock needs (repeatable; its project is the lock's directory)
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub keep_locks: Vec<PathBuf>,
+    /// Remove what was not used for this long (`30d`, `12h`, `90m`, `45s`)
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<std::time::Duration>,
+    /// Then remove the least recently used until the store is this small (`10G`, `500M`)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// The local OCI layout the kept projects take their `FROM` image from (when their
+    /// builds name it with `--base-layout`)
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The form `cache export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormatChoice {
+    Dir,
+    Tar,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CacheExportArgs {
+    /// Where to write: a new directory, or a file ending in `.tar`
+    pub dest: PathBuf,
+    /// The locks whose needs to export (repeatable; default `./airlock.lock`)
+    #[arg(long = "lock", value_name = "PATH", num_args = 1..)]
+    pub locks: Vec<PathBuf>,
+    /// Directory or tar, whatever DEST's name says
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormatChoice>,
+    /// The local OCI layout the projects take their `FROM` image from (when their
+    /// builds name it with `--base-layout`)
+    #[arg(long, value_name = "DIR")]
+    pub base_layout: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CacheImportArgs {
+    /// An export: a directory or a tar file
+    pub source: PathBuf,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `30d`, `12h`, `90m`, `45s` (or plain seconds).
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.trim().split_at(
+        text.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.trim().len()),
+    );
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not an age like `30d` or `12h`"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return Err(format!("`{text}`: the unit is one of s, m, h, d, w")),
+    };
+    Ok(std::time::Duration::from_secs(
+        number.saturating_mul(seconds),
+    ))
+}
+
+/// `10G`, `500M`, `64K`, plain bytes (binary units; an optional `B`/`iB`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like `10G` or `500M`"))?;
+    let unit = unit.trim_end_matches("iB").trim_end_matches('B');
+    let factor: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{text}`: the unit is one of K, M, G, T")),
+    };
+    Ok(number.saturating_mul(factor))
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,10 @@
 
 mod args;
 mod build_cmd;
+mod cache_cmd;
 mod deploy_cmd;
 mod deployment_cmd;
+mod fetch_cmd;
 mod init_cmd;
 mod lock_cmd;
 mod parse_cmd;
@@ -75,6 +77,8 @@ pub fn main() -> ExitStatus {
         }
         args::Command::Sbom(args) => done(on_runtime(|rt| sbom_cmd::run(global, args, rt))),
         args::Command::Verify(args) => checked(on_runtime(|rt| verify_cmd::run(global, args, rt))),
+        args::Command::Fetch(args) => done(on_runtime(|rt| fetch_cmd::run(global, args, rt))),
+        args::Command::Cache(command) => done(on_runtime(|rt| cache_cmd::run(global, command, rt))),
     };
     result.unwrap_or_else(|err| {
         render::print_error(&err);

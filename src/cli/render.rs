@@ -99,6 +99,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
         [
             crate::digest::DigestError,
             crate::store::StoreError,
+            crate::store::ExportError,
             crate::http::HttpError,
             crate::lock::LockError,
             crate::oci::OciError,

@@ -194,6 +194,23 @@ impl Lockfile {
         crate::atomic_file::write(path, text.as_bytes()).map_err(err)?;
         Ok(true)
     }
+
+    /// [`Lockfile::write`] with the temp file in `staging`: the lock sits in the
+    /// project, whose every file goes into the image, so a killed write must not leave
+    /// its temp file beside it.
+    pub(crate) fn write_staged(&self, path: &Path, staging: &Path) -> Result<bool, LockError> {
+        let text = self.to_text();
+        if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+            return Ok(false);
+        }
+        crate::atomic_file::write_staged(path, text.as_bytes(), staging).map_err(|source| {
+            LockError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(true)
+    }
 }
 
 impl crate::hint::Hint for LockError {

@@ -505,18 +505,15 @@ fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
     Ok(())
 }
 
-/// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
-/// has them). `reused` when the store held the installed tree's layer already. The
-/// record is not stored under [`layer_key`]: `realise.rs` does that.
-pub(super) fn debian_layer(
+/// Downloads the locked `.deb`s the store lacks (by hash, on `runtime`) and returns
+/// their paths in the store, in lock order.
+pub(super) fn fetch_debs(
     store: &Store,
     lock: &Lockfile,
-    facts: &BaseFacts,
     fallback_urls: &[String],
     offline: bool,
-    mtime: u64,
     runtime: &tokio::runtime::Handle,
-) -> Result<DebianLayer, DebianError> {
+) -> Result<Vec<PathBuf>, DebianError> {
     let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
     let requests: Vec<DebRequest> = lock
         .debs
@@ -537,7 +534,22 @@ pub(super) fn debian_layer(
         })
         .collect();
     let client = ArchiveClient::new(store, offline, runtime.clone())?;
-    let paths = client.debs(&requests)?;
+    Ok(client.debs(&requests)?)
+}
+
+/// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
+/// has them). `reused` when the store held the installed tree's layer already. The
+/// record is not stored under [`layer_key`]: `realise.rs` does that.
+pub(super) fn debian_layer(
+    store: &Store,
+    lock: &Lockfile,
+    facts: &BaseFacts,
+    fallback_urls: &[String],
+    offline: bool,
+    mtime: u64,
+    runtime: &tokio::runtime::Handle,
+) -> Result<DebianLayer, DebianError> {
+    let paths = fetch_debs(store, lock, fallback_urls, offline, runtime)?;
     let mut debs = Vec::with_capacity(paths.len());
     for (path, locked) in paths.iter().zip(&lock.debs) {
         let file = File::open(path).map_err(|source| DebianError::OpenDeb {

@@ -90,7 +90,17 @@ pub(super) fn write_lock(
     wanted: &Lockfile,
     path: &Path,
 ) -> Result<bool, BuildError> {
-    Ok(mode == LockMode::Update && on_disk != Some(wanted) && wanted.write(path)?)
+    if mode != LockMode::Update || on_disk == Some(wanted) {
+        return Ok(false);
+    }
+    // The temp file goes to the project's `.airlock/`, which the project walk skips:
+    // a build killed mid-write must not leave it among the project's files.
+    let project = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let staging = super::ensure_state_dir(project)?;
+    Ok(wanted.write_staged(path, &staging)?)
 }
 
 impl Session {

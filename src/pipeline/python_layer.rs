@@ -67,9 +67,28 @@ pub(super) fn python_layer(
         lock,
         plan,
         facts,
-        options,
         mtime,
+        ..
+    } = *step;
+    fetch_locked_wheels(step, store, reporter)?;
+    reporter.step("installing wheels");
+    let tree = install_tree(lock, plan, facts, store)?;
+    let (record, _) = build_layer(store, &tree, "python", mtime)?;
+    Ok(record)
+}
+
+/// Downloads the locked wheels the store lacks (by hash, on the step's runtime).
+pub(super) fn fetch_locked_wheels(
+    step: &PythonStep<'_>,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(), PythonError> {
+    let PythonStep {
+        lock,
+        plan,
+        options,
         runtime,
+        ..
     } = *step;
     let fetches: Vec<WheelFetch> = lock
         .wheels
@@ -94,10 +113,7 @@ pub(super) fn python_layer(
             DOWNLOADS_AT_ONCE,
         ))?;
     }
-    reporter.step("installing wheels");
-    let tree = install_tree(lock, plan, facts, store)?;
-    let (record, _) = build_layer(store, &tree, "python", mtime)?;
-    Ok(record)
+    Ok(())
 }
 
 /// Installs every locked wheel into one tree, root-owned, with the parents' metadata

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tempfile::NamedTempFile;
 
-use super::locks::RunLock;
+use super::locks::{GC_LOCK, RunLock};
 use super::{LayerRecord, StoreLock};
 use crate::digest::{Digest, HashingWriter};
 
@@ -65,9 +65,15 @@ impl StoreError {
 /// blobs/sha256/<hex>     blobs, by digest
 /// layers/<key-hex>.json  layer records, by derivation key
 /// bases/<hex>.json       facts read from a base image, by manifest digest
+/// used/<hex>             use marks: dated when the blob of that digest was last used
 /// tmp/                   temp files, renamed into place when complete
-/// locks/                 advisory lock files; run-*.lock, one per running process
+/// locks/                 advisory lock files; run-*.lock, one per running process;
+///                        gc.lock, held shared while a process claims the store and
+///                        exclusively by `cache gc` (see [`Store::exclusive`])
 /// ```
+///
+/// A blob's own modification time says it was checked (below), so when it was last
+/// used is kept apart, in `used/`; a layer record's own time is its last use.
 ///
 /// A blob under its real name is complete, mode 0644, and dated one second after
 /// the epoch once checked; [`Store::has_blob`] hashes one that is not and removes it
@@ -87,13 +93,15 @@ impl Store {
     /// the life of the process and removes temp files left by killed processes.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        for sub in ["blobs/sha256", "layers", "bases", "tmp", "locks"] {
+        for sub in ["blobs/sha256", "layers", "bases", "tmp", "locks", "used"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         }
         let store = Self { root };
         let mut claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
         if !claims.contains_key(&store.root) {
+            // Never while `cache gc` collects: it waits for every claim to end first.
+            let _gc = StoreLock::acquire_shared(&store.root.join("locks").join(GC_LOCK))?;
             let run = RunLock::register(&store.root.join("locks"))?;
             claims.insert(store.root.clone(), run);
             store.remove_stale_temp_files()?;
@@ -115,6 +123,7 @@ impl Store {
             ("blobs/sha256", false),
             ("layers", false),
             ("bases", false),
+            ("rootfs", false),
         ] {
             let dir = self.root.join(sub);
             let Ok(entries) = fs::read_dir(&dir) else {
@@ -148,6 +157,23 @@ impl Store {
         Ok(())
     }
 
+    /// This process's claim on the store (`locks/run-*.lock`).
+    pub(super) fn claim_path(&self) -> Option<PathBuf> {
+        let claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+        claims.get(&self.root).map(|run| run.path().to_path_buf())
+    }
+
+    /// Marks this process's claim as a collector's (see `RunLock::mark_collector`).
+    pub(super) fn mark_collector(&self) -> Result<(), StoreError> {
+        let claims = CLAIMS.lock().unwrap_or_else(PoisonError::into_inner);
+        match claims.get(&self.root) {
+            Some(run) => run
+                .mark_collector()
+                .map_err(|e| StoreError::io("mark", run.path(), e)),
+            None => Ok(()),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -172,6 +198,7 @@ impl Store {
             .modified()
             .is_ok_and(|time| time == checked_mtime())
         {
+            self.mark_used(digest);
             return true;
         }
         match hash_file(&path) {
@@ -179,6 +206,7 @@ impl Store {
                 if let Err(error) = File::open(&path).and_then(|file| mark_checked(&file)) {
                     tracing::debug!(path = %path.display(), %error, "cannot mark a blob checked");
                 }
+                self.mark_used(digest);
                 true
             }
             Ok(actual) => {
@@ -220,7 +248,34 @@ impl Store {
         if let Err(error) = file.set_modified(checked_mtime()) {
             tracing::debug!(path = %dest.display(), %error, "cannot mark a blob checked");
         }
+        self.mark_used(digest);
         Ok(dest)
+    }
+
+    /// Where the use mark of a blob lives.
+    pub(crate) fn use_mark_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("used").join(digest.hex())
+    }
+
+    /// Dates the blob's use mark now, so that `cache gc --older-than` and
+    /// `--max-size` keep what builds use. Best effort: a mark that cannot be written
+    /// only makes the blob look older.
+    pub(crate) fn mark_used(&self, digest: &Digest) {
+        let path = self.use_mark_path(digest);
+        let marked = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_modified(SystemTime::now()));
+        if let Err(error) = marked {
+            tracing::debug!(path = %path.display(), %error, "cannot mark a blob used");
+        }
+    }
+
+    /// Where the record of the layer of `key` lives.
+    pub(crate) fn layer_record_path(&self, key: &Digest) -> PathBuf {
+        self.root.join("layers").join(format!("{}.json", key.hex()))
     }
 
     /// Writes bytes as a blob and returns their digest.
@@ -268,7 +323,7 @@ impl Store {
     /// The record of a layer built earlier under this key, when its blob is still here
     /// and intact (see [`Store::has_blob`]) and of the recorded size.
     pub fn layer_record(&self, key: &Digest) -> Result<Option<LayerRecord>, StoreError> {
-        let path = self.root.join("layers").join(format!("{}.json", key.hex()));
+        let path = self.layer_record_path(key);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -282,11 +337,21 @@ impl Store {
         let intact = self.has_blob(&record.digest)
             && fs::metadata(self.blob_path(&record.digest))
                 .is_ok_and(|metadata| metadata.len() == record.size);
+        if intact {
+            // The record's own time is its last use (see `cache gc`).
+            let touched = File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.set_modified(SystemTime::now()));
+            if let Err(error) = touched {
+                tracing::debug!(path = %path.display(), %error, "cannot mark a layer record used");
+            }
+        }
         Ok(intact.then_some(record))
     }
 
     pub fn put_layer_record(&self, key: &Digest, record: &LayerRecord) -> Result<(), StoreError> {
-        let path = self.root.join("layers").join(format!("{}.json", key.hex()));
+        let path = self.layer_record_path(key);
         let bytes = serde_json::to_vec_pretty(record).map_err(|source| StoreError::Record {
             path: path.clone(),
             source,

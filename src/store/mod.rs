@@ -5,12 +5,16 @@
 //! or projects.
 
 mod blobs;
+mod export;
+mod gc;
 mod location;
 mod locks;
 mod records;
 
 pub use blobs::Store;
 pub(crate) use blobs::StoreError;
+pub(crate) use export::{ExportError, ExportFormat, export, import};
+pub(crate) use gc::{GcOptions, NeededKind, Needs};
 pub(crate) use location::default_cache_dir;
 pub(crate) use locks::StoreLock;
 pub use records::LayerRecord;

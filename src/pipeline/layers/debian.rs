@@ -6,7 +6,7 @@ use crate::image::BaseFacts;
 use crate::lock::Lockfile;
 use crate::pipeline::BuildError;
 use crate::pipeline::SkippedScript;
-use crate::pipeline::debian::{debian_layer, keep_skipped, kept_skipped, layer_key};
+use crate::pipeline::debian::{debian_layer, fetch_debs, keep_skipped, kept_skipped, layer_key};
 use crate::pipeline::options::Reporter;
 use crate::store::Store;
 
@@ -64,6 +64,21 @@ impl LayerStep for DebianStep<'_> {
             reused: layer.reused,
             skipped_scripts: layer.skipped,
         })
+    }
+
+    fn fetch_inputs(&self, store: &Store, reporter: &dyn Reporter) -> Result<(), BuildError> {
+        if self.lock.debs.is_empty() {
+            return Ok(());
+        }
+        reporter.step("downloading Debian packages");
+        fetch_debs(
+            store,
+            self.lock,
+            self.fallback_urls,
+            self.offline,
+            self.runtime,
+        )?;
+        Ok(())
     }
 
     /// The Debian layer is whole with its note of skipped maintainer scripts.

@@ -48,6 +48,13 @@ pub(super) trait LayerStep {
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError>;
 
+    /// Downloads into the store what `produce` reads from the network (the locked
+    /// `.deb`s, wheels), without making the layer: `airlock fetch`. Nothing for
+    /// kinds made from the project alone.
+    fn fetch_inputs(&self, _store: &Store, _reporter: &dyn Reporter) -> Result<(), BuildError> {
+        Ok(())
+    }
+
     /// The maintainer scripts kept beside the stored layer of `key`; `None` when the
     /// store lacks that note, and the layer is then produced again. No kind but the
     /// Debian layer keeps one.

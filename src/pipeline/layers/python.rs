@@ -7,7 +7,7 @@ use crate::image::BaseFacts;
 use crate::lock::Lockfile;
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
-use crate::pipeline::python_layer::{layer_key, python_layer};
+use crate::pipeline::python_layer::{fetch_locked_wheels, layer_key, python_layer};
 use crate::pipeline::python_stage::{PythonOptions, PythonPlan};
 use crate::store::Store;
 
@@ -54,5 +54,9 @@ impl LayerStep for PythonStep<'_> {
             reused: false,
             skipped_scripts: Vec::new(),
         })
+    }
+
+    fn fetch_inputs(&self, store: &Store, reporter: &dyn Reporter) -> Result<(), BuildError> {
+        fetch_locked_wheels(self, store, reporter).map_err(|e| BuildError::Python(Box::new(e)))
     }
 }
