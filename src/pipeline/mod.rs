@@ -4,6 +4,7 @@
 //! (`assemble`) and written to its outputs (one file per kind in `outputs/`).
 
 mod assemble;
+mod cache;
 mod checks;
 mod debian;
 mod error;
@@ -21,6 +22,7 @@ mod realise;
 mod remote;
 mod run;
 
+pub(crate) use cache::{CacheOptions, LayerSource};
 pub(crate) use checks::{build_for_sandbox, locked_base_facts};
 pub(crate) use debian::{DebianError, SkippedScript};
 pub(crate) use error::BuildError;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::OutputSpec;
+use super::cache::CacheOptions;
 use super::python_stage::PythonOptions;
 use crate::registry::RemoteOptions;
 
@@ -41,6 +42,8 @@ pub(crate) struct BuildOptions {
     pub push: Option<String>,
     /// Resolution settings for `requirements.txt`.
     pub python: PythonOptions,
+    /// The registry layer cache (`--cache-from`, `--cache-to`).
+    pub cache: CacheOptions,
 }
 
 impl BuildOptions {
@@ -68,6 +71,7 @@ impl BuildOptions {
             upgrade_base: false,
             push: None,
             python: PythonOptions::default(),
+            cache: CacheOptions::default(),
         }
     }
 }

@@ -70,4 +70,13 @@ impl LayerStep for DebianStep<'_> {
     fn skipped_scripts(&self, store: &Store, key: &Digest) -> Option<Vec<SkippedScript>> {
         kept_skipped(store, key)
     }
+
+    fn keep_skipped_scripts(
+        &self,
+        store: &Store,
+        key: &Digest,
+        skipped: &[SkippedScript],
+    ) -> Result<(), BuildError> {
+        Ok(keep_skipped(store, key, skipped)?)
+    }
 }
