@@ -49,7 +49,8 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
         .map_or_else(|| OutputSpec::default_for(&args.project_dir), Clone::clone)
         .path()
         .to_path_buf();
-    let options = BuildOptions {
+    let spinner = Spinner::new(global.quiet || args.json);
+    let mut options = BuildOptions {
         project_dir: args.project_dir.clone(),
         store_dir: settings.store_dir.clone(),
         base_layout: args.base_layout.clone(),
@@ -71,7 +72,7 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
             std::env::var(name).ok()
         }),
     };
-    let spinner = Spinner::new(global.quiet || args.json);
+    options.remote.progress = spinner.transfers();
     let result = build(&options, &spinner);
     spinner.finish();
     let result =

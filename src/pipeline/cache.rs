@@ -61,6 +61,8 @@ pub(super) struct LayerCache {
 
 struct CacheRemote {
     client: RegistryClient,
+    /// Hears of layer downloads (the client reports their bytes, this names them).
+    progress: std::sync::Arc<dyn crate::http::Progress>,
     runtime: tokio::runtime::Handle,
     from: Vec<Repository>,
     to: Option<Repository>,
@@ -125,6 +127,7 @@ impl LayerCache {
         Self {
             remote: Some(CacheRemote {
                 client,
+                progress: remote.progress.clone(),
                 runtime: runtime.clone(),
                 from,
                 to,
@@ -195,6 +198,9 @@ impl LayerCache {
                 "fetching the cached {} layer from {repository}",
                 step.kind()
             ));
+            remote
+                .progress
+                .blob_named(&record.digest, &format!("cached {} layer", step.kind()));
             remote.runtime.block_on(client.fetch_blob_sized(
                 repository,
                 &record.digest,

@@ -516,6 +516,7 @@ pub(super) fn debian_layer(
     offline: bool,
     mtime: u64,
     runtime: &tokio::runtime::Handle,
+    progress: std::sync::Arc<dyn crate::http::Progress>,
 ) -> Result<DebianLayer, DebianError> {
     let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
     let requests: Vec<DebRequest> = lock
@@ -536,7 +537,7 @@ pub(super) fn debian_layer(
             }
         })
         .collect();
-    let client = ArchiveClient::new(store, offline, runtime.clone())?;
+    let client = ArchiveClient::new(store, offline, runtime.clone())?.with_progress(progress);
     let paths = client.debs(&requests)?;
     let mut debs = Vec::with_capacity(paths.len());
     for (path, locked) in paths.iter().zip(&lock.debs) {

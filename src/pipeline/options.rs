@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::OutputSpec;
 use super::cache::CacheOptions;
 use super::python_stage::PythonOptions;
+use crate::http::{NoProgress, Progress};
 use crate::registry::RemoteOptions;
 
 /// How the build treats `airlock.lock` (Cargo's conventions).
@@ -79,6 +81,12 @@ impl BuildOptions {
 /// Progress notes for long work; the CLI draws them, tests ignore them.
 pub trait Reporter {
     fn step(&self, message: &str);
+
+    /// Where byte progress of the build's downloads goes (wheels, `.deb`s); registry
+    /// transfers report to `RemoteOptions::progress`. Nowhere by default.
+    fn transfers(&self) -> Arc<dyn Progress> {
+        Arc::new(NoProgress)
+    }
 
     /// Something the user should know that does not stop the run, with what to do
     /// about it. Logged by default; the CLI shows it as a warning.

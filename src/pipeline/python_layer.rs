@@ -92,6 +92,7 @@ pub(super) fn python_layer(
             &fetches,
             options.offline,
             DOWNLOADS_AT_ONCE,
+            reporter.transfers().as_ref(),
         ))?;
     }
     reporter.step("installing wheels");

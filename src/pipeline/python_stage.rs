@@ -795,7 +795,15 @@ async fn check_entries(
                 })
             })
             .collect();
-        fetch_wheels(http, store, &fetches, false, DOWNLOADS_AT_ONCE).await?;
+        fetch_wheels(
+            http,
+            store,
+            &fetches,
+            false,
+            DOWNLOADS_AT_ONCE,
+            &crate::http::NoProgress,
+        )
+        .await?;
     }
     for wheel in wheels.iter().filter(|w| store.has_blob(&w.sha256)) {
         let path = store.blob_path(&wheel.sha256);

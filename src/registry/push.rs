@@ -9,10 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use url::Url;
 
+use super::BlobOutcome;
 use super::auth::Scopes;
 use super::client::{RegistryClient, endpoint, location};
 use super::error::RegistryError;
-use super::progress::BlobOutcome;
 use super::pull::exhausted;
 use super::reference::Repository;
 use crate::digest::Digest;

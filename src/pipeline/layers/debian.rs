@@ -47,7 +47,7 @@ impl LayerStep for DebianStep<'_> {
         &self,
         key: &Digest,
         store: &Store,
-        _reporter: &dyn Reporter,
+        reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
         let layer = debian_layer(
             store,
@@ -57,6 +57,7 @@ impl LayerStep for DebianStep<'_> {
             self.offline,
             self.mtime,
             self.runtime,
+            reporter.transfers(),
         )?;
         keep_skipped(store, key, &layer.skipped)?;
         Ok(StoredLayer {
