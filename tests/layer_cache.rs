@@ -361,3 +361,55 @@ fn registry_cache_refuses_a_tampered_blob() {
         "the tampered bytes are in the store"
     );
 }
+
+/// Issue 16 item 5 without a terminal: one plain line per finished transfer (the
+/// base's blobs, the `.deb`s, the wheel, the cache pushes and the cached layers);
+/// nothing with `-q`, and `--json` keeps stdout JSON and stderr free of them.
+#[test]
+fn progress_lines_without_a_terminal_and_none_with_quiet() {
+    let fleet = Fleet::new();
+    let out = fleet.build(&fleet.project, "store-a", &["--cache-to", &fleet.cache()]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for needle in [
+        "downloaded hello_1.0-1_amd64.deb (",
+        "downloaded libhello_1.2-1_amd64.deb (",
+        "downloaded tinylib-1.0-py3-none-any.whl (",
+        "downloaded blob ",
+        "uploaded python layer (",
+        "uploaded debian layer cache entry (",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+    let is_progress = |line: &&str| {
+        [
+            "downloaded ",
+            "uploaded ",
+            "mounted ",
+            "already in the registry",
+        ]
+        .iter()
+        .any(|verb| line.starts_with(verb))
+    };
+
+    let b = fleet.checkout("b");
+    let cached = fleet.build(&b, "store-b", &["--cache-from", &fleet.cache()]);
+    let err = stderr(&cached);
+    assert!(cached.status.success(), "{err}");
+    assert!(err.contains("downloaded cached python layer ("), "{err}");
+
+    let c = fleet.checkout("c");
+    let quiet = fleet.build(&c, "store-c", &["-q", "--cache-from", &fleet.cache()]);
+    let err = stderr(&quiet);
+    assert!(quiet.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(is_progress).collect();
+    assert!(lines.is_empty(), "-q printed progress: {lines:?}");
+
+    let d = fleet.checkout("d");
+    let json = fleet.build(&d, "store-d", &["--json", "--cache-from", &fleet.cache()]);
+    let err = stderr(&json);
+    assert!(json.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(is_progress).collect();
+    assert!(lines.is_empty(), "--json printed progress: {lines:?}");
+    let _: Value = serde_json::from_str(&stdout(&json)).expect("stdout is the JSON result");
+}

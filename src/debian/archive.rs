@@ -349,7 +349,12 @@ async fn fetch_deb(
     progress: &dyn Progress,
 ) -> Result<(), ArchiveError> {
     let mut last = None;
-    progress.blob_named(&request.sha256, &request.filename);
+    let name = request
+        .filename
+        .rsplit('/')
+        .next()
+        .unwrap_or(&request.filename);
+    progress.blob_named(&request.sha256, name);
     progress.blob_started(&request.sha256, Some(request.size));
     for base in &request.bases {
         let url = format!("{}/{}", base.trim_end_matches('/'), request.filename);

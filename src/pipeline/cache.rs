@@ -264,6 +264,13 @@ impl LayerCache {
         let pushed = (|| -> Result<bool, BuildError> {
             let (config, _) = entry.artifact().map_err(|error| unusable(key, error))?;
             let config = stored_blob(store, &config)?;
+            let kind = step.kind();
+            remote
+                .progress
+                .blob_named(&layer.record.digest, &format!("{kind} layer"));
+            remote
+                .progress
+                .blob_named(&config.digest, &format!("{kind} layer cache entry"));
             let blob = BlobSource {
                 digest: layer.record.digest.clone(),
                 size: layer.record.size,
