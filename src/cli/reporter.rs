@@ -113,24 +113,6 @@ impl Reporter for Spinner {
     }
 }
 
-/// Byte progress of transfers for the commands without a spinner (`pull`, `push`).
-pub(super) struct TransferBar;
-
-impl TransferBar {
-    pub(super) fn new(quiet: bool) -> Arc<Transfers> {
-        let terminal = std::io::stderr().is_terminal();
-        let target = if quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        };
-        Arc::new(Transfers::new(
-            MultiProgress::with_draw_target(target),
-            Mode::of(quiet, terminal),
-        ))
-    }
-}
-
 /// The transfers under way, drawn in a [`MultiProgress`] (bars) or as lines.
 pub(super) struct Transfers {
     multi: MultiProgress,
@@ -156,6 +138,19 @@ struct Transfer {
 }
 
 impl Transfers {
+    /// The transfer display of the commands without a spinner (`pull`, `push`).
+    pub(super) fn standalone(quiet: bool) -> Arc<Self> {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        Arc::new(Self::new(
+            MultiProgress::with_draw_target(target),
+            Mode::of(quiet, std::io::stderr().is_terminal()),
+        ))
+    }
+
     fn new(multi: MultiProgress, mode: Mode) -> Self {
         Self {
             multi,

@@ -507,7 +507,9 @@ fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
 
 /// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
 /// has them). `reused` when the store held the installed tree's layer already. The
-/// record is not stored under [`layer_key`]: `realise.rs` does that.
+/// record is not stored under [`layer_key`]: `realise.rs` does that. `.deb`
+/// downloads report to `progress`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn debian_layer(
     store: &Store,
     lock: &Lockfile,
