@@ -149,9 +149,7 @@ fn locked_wheels(lock: &str) -> Vec<String> {
     for line in lock.lines() {
         if line.starts_with("[[") {
             in_wheel = line == "[[wheels]]";
-        } else if in_wheel
-            && let Some(value) = line.strip_prefix("sha256 = \"sha256:")
-        {
+        } else if in_wheel && let Some(value) = line.strip_prefix("sha256 = \"sha256:") {
             wheels.push(value.trim_end_matches('"').to_string());
         }
     }
@@ -178,8 +176,11 @@ fn measure(bin: &Path, registry: &Registry, case: &Case) {
         for push in [false, true] {
             let runner_b = tempfile::tempdir().expect("tempdir");
             let (project_b, store_b) = case.checkout(runner_b.path(), false);
-            std::fs::copy(project_a.join("airlock.lock"), project_b.join("airlock.lock"))
-                .expect("A's lock");
+            std::fs::copy(
+                project_a.join("airlock.lock"),
+                project_b.join("airlock.lock"),
+            )
+            .expect("A's lock");
             let (pb, sb) = (project_b.to_string_lossy(), store_b.to_string_lossy());
             let target = format!("{}/app-{}:{round}", registry.address(), case.name);
             let mut extra = vec!["--locked", "--cache-from", cache.as_str()];
@@ -214,8 +215,10 @@ fn measure(bin: &Path, registry: &Registry, case: &Case) {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let bin = std::env::var_os("AIRLOCK_BENCH_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_airlock")), PathBuf::from);
+    let bin = std::env::var_os("AIRLOCK_BENCH_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_airlock")),
+        PathBuf::from,
+    );
     println!("airlock: {}", bin.display());
     let registry = Registry::start();
     let quickstart = Case {

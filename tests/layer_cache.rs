@@ -413,3 +413,29 @@ fn progress_lines_without_a_terminal_and_none_with_quiet() {
     assert!(lines.is_empty(), "--json printed progress: {lines:?}");
     let _: Value = serde_json::from_str(&stdout(&json)).expect("stdout is the JSON result");
 }
+
+/// A cache registry that wants credentials the runner lacks: the build goes on,
+/// with a warning that says so and what to check.
+#[test]
+fn registry_cache_without_credentials_is_a_clear_warning() {
+    let fleet = Fleet::new();
+    let a = fleet.runner_a();
+    let guarded = Registry::plain_basic(&[("ci", "secret-password")]);
+    let cache = format!("{}/cache", guarded.address());
+    let project = fleet.checkout("b");
+    let out = fleet.build(&project, "store-b", &["--locked", "--cache-from", &cache]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: The registry layer cache `{cache}` refused access"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: check the credentials"), "{err}");
+    assert!(!err.contains("secret-password"), "{err}");
+    assert_eq!(
+        stdout(&out).trim(),
+        a["manifest_digest"].as_str().expect("digest")
+    );
+}

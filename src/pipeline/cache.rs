@@ -88,7 +88,7 @@ impl LayerCache {
     }
 
     /// The cache `options` ask for, reached with `remote` on `runtime`. A reference
-    /// that does not parse is a warning, as is a cache asked for offline.
+    /// that does not parse is a warning; offline, there is no cache.
     pub(super) fn new(
         options: &CacheOptions,
         remote: &RemoteOptions,
@@ -99,10 +99,8 @@ impl LayerCache {
             return Self::none();
         }
         if remote.offline {
-            reporter.warn(
-                "The registry layer cache is not used offline",
-                Some("drop `--offline`/`--frozen` to read `--cache-from` and write `--cache-to`"),
-            );
+            // `[cache]` in `airlock.toml` must not make every `--frozen` build warn.
+            tracing::info!("the registry layer cache is not used offline");
             return Self::none();
         }
         let repository = |text: &String| match remote.parse_reference(text) {
