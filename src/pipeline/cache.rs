@@ -138,9 +138,9 @@ impl LayerCache {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The layer of `key` from the first `--cache-from` repository that has it, now
-    /// in the store and recorded under `key`; `None` when none has it (or on errors,
-    /// which are warnings).
+    /// The layer of `key` from the first `--cache-from` repository that has it, its
+    /// blob now in the store (the caller records it under `key`); `None` when none
+    /// has it (or on errors, which are warnings).
     pub(super) fn fetch(
         &self,
         step: &dyn LayerStep,
@@ -206,7 +206,6 @@ impl LayerCache {
                 &store.blob_path(&record.digest),
             ))?;
         }
-        store.put_layer_record(key, &record)?;
         step.keep_skipped_scripts(store, key, &skipped)?;
         tracing::info!(kind = step.kind(), %key, %repository, "layer from the registry cache");
         let mut state = self.state();

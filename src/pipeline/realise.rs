@@ -90,24 +90,21 @@ fn realise_layer(
     let Some(key) = step.key(reporter)? else {
         return Ok(None);
     };
-    let layer = match stored(step, store, &key)? {
+    if let Some(layer) = stored(step, store, &key)? {
+        cache.offer(step, store, &key, &layer, reporter);
+        return Ok(Some(layer));
+    }
+    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+    if let Some(layer) = stored(step, store, &key)? {
+        cache.offer(step, store, &key, &layer, reporter);
+        return Ok(Some(layer));
+    }
+    let layer = match cache.fetch(step, store, &key, reporter) {
         Some(layer) => layer,
-        None => {
-            let _lock = store.lock(&format!("layer-{}", key.hex()))?;
-            match stored(step, store, &key)? {
-                Some(layer) => layer,
-                None => match cache.fetch(step, store, &key, reporter) {
-                    Some(layer) => layer,
-                    None => {
-                        let layer = step.produce(&key, store, reporter)?;
-                        store.put_layer_record(&key, &layer.record)?;
-                        tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
-                        layer
-                    }
-                },
-            }
-        }
+        None => step.produce(&key, store, reporter)?,
     };
+    store.put_layer_record(&key, &layer.record)?;
+    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
     cache.offer(step, store, &key, &layer, reporter);
     Ok(Some(layer))
 }
