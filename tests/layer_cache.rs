@@ -232,6 +232,20 @@ fn registry_cache_two_runners_same_digest_nothing_built_no_layer_uploaded() {
         "the Debian layer's skipped scripts came with it"
     );
 
+    // Fetched blobs get the store's mode: the output layout links them, and its
+    // readers are not only this user.
+    for (kind, _, digest) in &layers {
+        use std::os::unix::fs::PermissionsExt as _;
+        let blob = project
+            .join(".airlock/oci/blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        let mode = std::fs::metadata(&blob)
+            .expect("blob in the layout")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "the {kind} layer's blob in the layout");
+    }
+
     // The push: every layer mounted (base from its repository, new ones from the
     // cache), no layer byte sent; only the config and the manifest go up.
     let requests = fleet.proxy.requests();

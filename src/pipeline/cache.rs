@@ -205,6 +205,14 @@ impl LayerCache {
                 Some(record.size),
                 &store.blob_path(&record.digest),
             ))?;
+            // Checked once more by the store, which gives it the store's mode and
+            // date (outputs link it: it must be readable by everyone).
+            if !store.has_blob(&record.digest) {
+                return Err(unusable(
+                    key,
+                    "the downloaded blob did not stay in the store",
+                ));
+            }
         }
         step.keep_skipped_scripts(store, key, &skipped)?;
         tracing::info!(kind = step.kind(), %key, %repository, "layer from the registry cache");
