@@ -147,6 +147,22 @@ impl Case {
     }
 }
 
+/// Gives runner B's store the base (its blobs linked from A's store, its facts
+/// copied): what is left of B's build is the registry cache's part.
+fn seed_base(case: &Case, store_a: &Path, store_b: &Path) {
+    let target = store_b.join("blobs/sha256");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    let layout_blobs = std::fs::read_dir(case.base.join("blobs/sha256")).expect("base blobs");
+    for entry in layout_blobs {
+        let name = entry.expect("entry").file_name();
+        let source = store_a.join("blobs/sha256").join(&name);
+        if source.exists() {
+            std::fs::hard_link(&source, target.join(&name)).expect("link a base blob");
+        }
+    }
+    copy_tree(&store_a.join("bases"), &store_b.join("bases"));
+}
+
 /// The wheels a lock pins, as store blob names.
 fn locked_wheels(lock: &str) -> Vec<String> {
     let mut wheels = Vec::new();
@@ -190,10 +206,14 @@ fn measure(bin: &Path, registry: &Registry, case: &Case) {
         .collect();
     let mut from_cache = Vec::new();
     let mut with_push = Vec::new();
+    let mut base_kept = Vec::new();
     for round in 0..ROUNDS {
-        for push in [false, true] {
+        for (push, keep_base) in [(false, false), (true, false), (false, true)] {
             let runner_b = tempfile::tempdir().expect("tempdir");
             let (project_b, store_b) = case.checkout(runner_b.path(), false);
+            if keep_base {
+                seed_base(case, &store_a, &store_b);
+            }
             std::fs::copy(
                 project_a.join("airlock.lock"),
                 project_b.join("airlock.lock"),
@@ -206,18 +226,19 @@ fn measure(bin: &Path, registry: &Registry, case: &Case) {
                 extra.extend(["--push", target.as_str()]);
             }
             let time = run(bin, &case.args(&pb, &sb, &extra));
-            if push {
-                with_push.push(time);
-            } else {
-                from_cache.push(time);
+            match (push, keep_base) {
+                (true, _) => with_push.push(time),
+                (false, true) => base_kept.push(time),
+                (false, false) => from_cache.push(time),
             }
         }
     }
-    let (no_change, warm, b, b_push) = (
+    let (no_change, warm, b, b_push, b_base) = (
         median(&mut no_change),
         median(&mut warm),
         median(&mut from_cache),
         median(&mut with_push),
+        median(&mut base_kept),
     );
     println!("{}:", case.name);
     println!("  runner A, cold (empty store, --cache-to):      {cold:.3} s");
@@ -232,6 +253,10 @@ fn measure(bin: &Path, registry: &Registry, case: &Case) {
     println!(
         "  runner B with --push to the same registry:     {b_push:.3} s (median of {ROUNDS}), {:.2}x warm local",
         b_push / warm
+    );
+    println!(
+        "  runner B, the base already in its store:       {b_base:.3} s (median of {ROUNDS}), {:.2}x warm local",
+        b_base / warm
     );
 }
 
