@@ -50,6 +50,16 @@ pub(crate) const AIRLOCK_REGISTRY_PASSWORD: &str = "AIRLOCK_REGISTRY_PASSWORD";
 /// A registry bearer token for CI, sent as is (no token exchange).
 pub(crate) const AIRLOCK_REGISTRY_TOKEN: &str = "AIRLOCK_REGISTRY_TOKEN";
 
+// The registry layer cache (`build --cache-from` / `--cache-to`).
+
+/// Registry repositories to read cached layers from, comma- or space-separated
+/// (when no `--cache-from` is given; wins over `[cache] from`).
+pub(crate) const AIRLOCK_CACHE_FROM: &str = "AIRLOCK_CACHE_FROM";
+
+/// The registry repository to store the build's layers in (when no `--cache-to` is
+/// given; wins over `[cache] to`).
+pub(crate) const AIRLOCK_CACHE_TO: &str = "AIRLOCK_CACHE_TO";
+
 // Deploys (the `deploy` module).
 
 /// Pins the time a deploy records (Unix seconds, fractions allowed); for tests and

@@ -166,6 +166,10 @@ pub(crate) struct FetchArgs {
     /// Set a Dockerfile `ARG` (repeatable)
     #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub build_args: Vec<(String, String)>,
+    /// Also bring the layers this registry repository caches by derivation key
+    /// (repeatable; else `AIRLOCK_CACHE_FROM`, else `[cache] from`)
+    #[arg(long = "cache-from", value_name = "REF")]
+    pub cache_from: Vec<String>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -590,6 +594,14 @@ pub(crate) struct BuildArgs {
     /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
+    /// Look layers up by derivation key in this registry repository before building
+    /// them (repeatable; else `AIRLOCK_CACHE_FROM`, else `[cache] from`)
+    #[arg(long = "cache-from", value_name = "REF")]
+    pub cache_from: Vec<String>,
+    /// Store every layer of the build in this registry repository (else
+    /// `AIRLOCK_CACHE_TO`, else `[cache] to`)
+    #[arg(long = "cache-to", value_name = "REF")]
+    pub cache_to: Option<String>,
     /// Write the image's SBOM beside the output (`OUTPUT.spdx.json`, `OUTPUT.cdx.json`)
     /// and attach it to the pushed image
     #[arg(long, value_enum, value_name = "FORMAT")]

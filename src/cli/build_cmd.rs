@@ -9,7 +9,9 @@ use super::args::{BuildArgs, GlobalArgs};
 use super::reporter::Spinner;
 use super::settings::Resolved;
 use crate::dags::{Prepared, prepare};
-use crate::pipeline::{BuildOptions, LockMode, OutputSpec, Reporter, build, build_for_sandbox};
+use crate::pipeline::{
+    BuildOptions, LayerSource, LockMode, OutputSpec, Reporter, build, build_for_sandbox,
+};
 
 /// Builds the project as `options` say and prepares the sandbox around its image
 /// (`parse --full`, `pytest`).
@@ -47,7 +49,8 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
         .map_or_else(|| OutputSpec::default_for(&args.project_dir), Clone::clone)
         .path()
         .to_path_buf();
-    let options = BuildOptions {
+    let spinner = Spinner::new(global.quiet || args.json);
+    let mut options = BuildOptions {
         project_dir: args.project_dir.clone(),
         store_dir: settings.store_dir.clone(),
         base_layout: args.base_layout.clone(),
@@ -65,8 +68,11 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
         upgrade_base: args.upgrade_base,
         push: args.push.clone(),
         python: super::lock_cmd::python_options(&args.python),
+        cache: settings.cache(&args.cache_from, args.cache_to.as_deref(), &|name| {
+            std::env::var(name).ok()
+        }),
     };
-    let spinner = Spinner::new(global.quiet || args.json);
+    options.remote.progress = spinner.transfers();
     let result = build(&options, &spinner);
     spinner.finish();
     let result =
@@ -103,7 +109,11 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
     if !global.quiet {
         for layer in &result.layers {
             if layer.kind != "base" {
-                let state = if layer.reused { "cached" } else { "built" };
+                let state = match layer.source {
+                    LayerSource::CachedFromRegistry => "from the registry cache",
+                    LayerSource::Built => "built",
+                    LayerSource::Base | LayerSource::Store => "cached",
+                };
                 eprintln!(
                     "  {:<8} {} {:>10} bytes ({state})",
                     layer.kind, layer.digest, layer.size

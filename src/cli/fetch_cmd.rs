@@ -8,7 +8,7 @@ use tokio::runtime::Handle;
 use super::args::{FetchArgs, GlobalArgs};
 use super::reporter::Spinner;
 use super::settings::Resolved;
-use crate::pipeline::{BuildOptions, LayerSource, LockMode, fetch};
+use crate::pipeline::{BuildOptions, LockMode, fetch};
 
 pub(super) fn run(global: &GlobalArgs, args: &FetchArgs, runtime: &Handle) -> anyhow::Result<()> {
     let settings = Resolved::project(global, &args.project_dir)
@@ -18,6 +18,7 @@ pub(super) fn run(global: &GlobalArgs, args: &FetchArgs, runtime: &Handle) -> an
         base_layout: args.base_layout.clone(),
         build_args: args.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
         lock_mode: LockMode::Locked,
+        cache: settings.cache(&args.cache_from, None, &|name| std::env::var(name).ok()),
         ..BuildOptions::new(
             args.project_dir.clone(),
             settings.store_dir.clone(),
@@ -27,10 +28,11 @@ pub(super) fn run(global: &GlobalArgs, args: &FetchArgs, runtime: &Handle) -> an
         )
     };
     let spinner = Spinner::new(global.quiet || args.json);
-    // The registry layer cache (`--cache-from`) plugs in here as a `LayerSource`;
-    // `()` is none: layers the store lacks are left to `build --frozen`.
-    let source: &dyn LayerSource = &();
-    let result = fetch(&options, source, &spinner);
+    let mut options = options;
+    options.remote.progress = spinner.transfers();
+    // Layers neither the store nor the registry layer cache holds are left to
+    // `build --frozen`, which makes them from the fetched inputs.
+    let result = fetch(&options, &spinner);
     spinner.finish();
     let summary =
         result.with_context(|| format!("Cannot fetch for `{}`", args.project_dir.display()))?;

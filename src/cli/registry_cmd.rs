@@ -7,7 +7,7 @@ use anyhow::Context;
 use tokio::runtime::Handle;
 
 use super::args::{GlobalArgs, LoginArgs, LogoutArgs, PullArgs, PushArgs};
-use super::reporter::TransferBar;
+use super::reporter::Transfers;
 use super::settings::Resolved;
 use crate::env_vars;
 use crate::image::pull_base;
@@ -19,7 +19,7 @@ pub(super) fn pull(global: &GlobalArgs, args: &PullArgs, runtime: &Handle) -> an
     // The working directory's `airlock.toml` gives the `[registry]` settings.
     let settings = Resolved::project(global, Path::new("."))?;
     let store = Store::open(&settings.store_dir)?;
-    let bar = TransferBar::new(global.quiet);
+    let bar = Transfers::standalone(global.quiet);
     let mut remote = settings.remote(args.offline);
     remote.progress = bar.clone();
     let result = pull_base(&store, &remote, runtime, &args.reference, None);
@@ -67,7 +67,7 @@ pub(super) fn push(global: &GlobalArgs, args: &PushArgs, runtime: &Handle) -> an
     };
     let image = read_image(&from)
         .with_context(|| format!("Cannot read the image `{}`", from.describe()))?;
-    let bar = TransferBar::new(global.quiet || args.json);
+    let bar = Transfers::standalone(global.quiet || args.json);
     let mut remote = settings.remote(false);
     remote.progress = bar.clone();
     let result = push_image(&remote, runtime, &args.reference, &image);

@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use super::args::GlobalArgs;
 use crate::env_vars;
+use crate::pipeline::CacheOptions;
 use crate::project::{ProjectError, Settings};
 use crate::registry::RemoteOptions;
 
@@ -75,6 +76,36 @@ impl Resolved {
     pub(super) fn remote(&self, offline: bool) -> RemoteOptions {
         self.flags_remote(offline)
             .with_settings(&self.file.registry, &self.root)
+    }
+}
+
+impl Resolved {
+    /// The registry layer cache: each of `from` and `to` from the flags when given,
+    /// else from `AIRLOCK_CACHE_FROM` / `AIRLOCK_CACHE_TO` (comma- or
+    /// space-separated) when set and not empty, else from `[cache]` of `airlock.toml`.
+    pub(super) fn cache(
+        &self,
+        from: &[String],
+        to: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> CacheOptions {
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let from = if !from.is_empty() {
+            from.to_vec()
+        } else if let Some(value) = env(env_vars::AIRLOCK_CACHE_FROM) {
+            value
+                .split([',', ' ', '\n', '\t'])
+                .filter(|part| !part.is_empty())
+                .map(str::to_string)
+                .collect()
+        } else {
+            self.file.cache.from.clone()
+        };
+        let to = to
+            .map(str::to_string)
+            .or_else(|| env(env_vars::AIRLOCK_CACHE_TO).map(|value| value.trim().to_string()))
+            .or_else(|| self.file.cache.to.clone());
+        CacheOptions { from, to }
     }
 }
 
@@ -144,6 +175,51 @@ mod tests {
             read_settings(&file).is_ok(),
             "a file is left to the command"
         );
+    }
+
+    #[test]
+    fn cache_settings_are_the_flags_then_the_environment_then_airlock_toml() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("airlock.toml"),
+            "[cache]\nfrom = [\"127.0.0.1:5000/file-a\", \"127.0.0.1:5000/file-b\"]\nto = \"127.0.0.1:5000/file-to\"\n",
+        )
+        .expect("write");
+        let global = GlobalArgs {
+            quiet: false,
+            verbose: 0,
+            cache_dir: None,
+            ca_file: Vec::new(),
+            insecure_registries: Vec::new(),
+        };
+        let resolved = Resolved::project(&global, dir.path()).expect("valid");
+        let no_env = |_: &str| None;
+        let file = resolved.cache(&[], None, &no_env);
+        assert_eq!(
+            file.from,
+            ["127.0.0.1:5000/file-a", "127.0.0.1:5000/file-b"]
+        );
+        assert_eq!(file.to.as_deref(), Some("127.0.0.1:5000/file-to"));
+        let env = |name: &str| match name {
+            "AIRLOCK_CACHE_FROM" => Some("127.0.0.1:5000/env-a, 127.0.0.1:5000/env-b".into()),
+            "AIRLOCK_CACHE_TO" => Some("127.0.0.1:5000/env-to".into()),
+            _ => None,
+        };
+        let from_env = resolved.cache(&[], None, &env);
+        assert_eq!(
+            from_env.from,
+            ["127.0.0.1:5000/env-a", "127.0.0.1:5000/env-b"]
+        );
+        assert_eq!(from_env.to.as_deref(), Some("127.0.0.1:5000/env-to"));
+        let flags = resolved.cache(
+            &["127.0.0.1:5000/flag".into()],
+            Some("127.0.0.1:5000/flag-to"),
+            &env,
+        );
+        assert_eq!(flags.from, ["127.0.0.1:5000/flag"]);
+        assert_eq!(flags.to.as_deref(), Some("127.0.0.1:5000/flag-to"));
+        let empty_env = |_: &str| Some(" ".to_string());
+        assert_eq!(resolved.cache(&[], None, &empty_env), file);
     }
 
     #[test]

@@ -8,13 +8,16 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 
 use super::keyring::{Keyring, KeyringError};
 use super::release::{Release, ReleaseError, split_clearsigned};
 use crate::digest::{Digest, HashingWriter};
-use crate::http::{HttpClient, HttpError, HttpSettings, redact_url};
+use crate::http::{
+    BlobOutcome, HttpClient, HttpError, HttpSettings, NoProgress, Progress, redact_url,
+};
 use crate::store::{Store, StoreError};
 
 /// How many `.deb` downloads run at once.
@@ -136,6 +139,8 @@ pub(crate) struct ArchiveClient<'s> {
     store: &'s Store,
     http: Option<HttpClient>,
     runtime: tokio::runtime::Handle,
+    /// Hears of each `.deb` download.
+    progress: Arc<dyn Progress>,
 }
 
 impl<'s> ArchiveClient<'s> {
@@ -155,7 +160,14 @@ impl<'s> ArchiveClient<'s> {
             store,
             http,
             runtime,
+            progress: Arc::new(NoProgress),
         })
+    }
+
+    /// Reports each `.deb` download's bytes to `progress`.
+    pub(crate) fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
     }
 
     fn http(&self, what: &str) -> Result<&HttpClient, ArchiveError> {
@@ -302,13 +314,13 @@ impl<'s> ArchiveClient<'s> {
                     filename: missing[0].filename.clone(),
                 })?;
             let store = self.store;
+            let progress = self.progress.as_ref();
             self.runtime.block_on(async {
-                let mut downloads = futures_util::stream::iter(
-                    missing
-                        .into_iter()
-                        .map(|request| async move { fetch_deb(http, store, request).await }),
-                )
-                .buffer_unordered(PARALLEL_DOWNLOADS);
+                let mut downloads =
+                    futures_util::stream::iter(missing.into_iter().map(|request| async move {
+                        fetch_deb(http, store, request, progress).await
+                    }))
+                    .buffer_unordered(PARALLEL_DOWNLOADS);
                 while let Some(result) = downloads.next().await {
                     result?;
                 }
@@ -334,12 +346,23 @@ async fn fetch_deb(
     http: &HttpClient,
     store: &Store,
     request: &DebRequest,
+    progress: &dyn Progress,
 ) -> Result<(), ArchiveError> {
     let mut last = None;
+    let name = request
+        .filename
+        .rsplit('/')
+        .next()
+        .unwrap_or(&request.filename);
+    progress.blob_named(&request.sha256, name);
+    progress.blob_started(&request.sha256, Some(request.size));
     for base in &request.bases {
         let url = format!("{}/{}", base.trim_end_matches('/'), request.filename);
-        match fetch_deb_from(http, store, request, &url).await {
-            Ok(()) => return Ok(()),
+        match fetch_deb_from(http, store, request, &url, progress).await {
+            Ok(()) => {
+                progress.blob_finished(&request.sha256, BlobOutcome::Downloaded);
+                return Ok(());
+            }
             // A wrong file is never papered over by another mirror.
             Err(e @ ArchiveError::DebMismatch { .. }) => return Err(e),
             Err(e) => {
@@ -362,10 +385,13 @@ async fn fetch_deb_from(
     store: &Store,
     request: &DebRequest,
     url: &str,
+    progress: &dyn Progress,
 ) -> Result<(), ArchiveError> {
     let response = ArchiveClient::get(http, url).await?;
     let temp = store.temp_file()?;
     let mut writer = HashingWriter::new(std::io::BufWriter::new(temp));
+    let mut received = 0;
+    progress.blob_position(&request.sha256, 0);
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| ArchiveError::Body {
@@ -376,6 +402,8 @@ async fn fetch_deb_from(
             url: redacted(url),
             reason: e.to_string(),
         })?;
+        received += chunk.len() as u64;
+        progress.blob_position(&request.sha256, received);
     }
     let (actual, size, buffered) = writer.finish();
     if actual != request.sha256 || size != request.size {

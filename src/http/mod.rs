@@ -6,10 +6,12 @@
 
 mod client;
 mod error;
+mod progress;
 mod redact;
 mod retry;
 
 pub use client::{HttpClient, HttpSettings};
 pub(crate) use error::HttpError;
+pub use progress::{BlobOutcome, NoProgress, Progress};
 pub(crate) use redact::redact_url;
 pub use retry::RetryPolicy;

@@ -505,14 +505,15 @@ fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
     Ok(())
 }
 
-/// Downloads the locked `.deb`s the store lacks (by hash, on `runtime`) and returns
-/// their paths in the store, in lock order.
+/// Downloads the locked `.deb`s the store lacks (by hash, on `runtime`, reporting to
+/// `progress`) and returns their paths in the store, in lock order.
 pub(super) fn fetch_debs(
     store: &Store,
     lock: &Lockfile,
     fallback_urls: &[String],
     offline: bool,
     runtime: &tokio::runtime::Handle,
+    progress: std::sync::Arc<dyn crate::http::Progress>,
 ) -> Result<Vec<PathBuf>, DebianError> {
     let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
     let requests: Vec<DebRequest> = lock
@@ -533,13 +534,15 @@ pub(super) fn fetch_debs(
             }
         })
         .collect();
-    let client = ArchiveClient::new(store, offline, runtime.clone())?;
+    let client = ArchiveClient::new(store, offline, runtime.clone())?.with_progress(progress);
     Ok(client.debs(&requests)?)
 }
 
 /// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
 /// has them). `reused` when the store held the installed tree's layer already. The
-/// record is not stored under [`layer_key`]: `realise.rs` does that.
+/// record is not stored under [`layer_key`]: `realise.rs` does that. `.deb`
+/// downloads report to `progress`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn debian_layer(
     store: &Store,
     lock: &Lockfile,
@@ -548,8 +551,9 @@ pub(super) fn debian_layer(
     offline: bool,
     mtime: u64,
     runtime: &tokio::runtime::Handle,
+    progress: std::sync::Arc<dyn crate::http::Progress>,
 ) -> Result<DebianLayer, DebianError> {
-    let paths = fetch_debs(store, lock, fallback_urls, offline, runtime)?;
+    let paths = fetch_debs(store, lock, fallback_urls, offline, runtime, progress)?;
     let mut debs = Vec::with_capacity(paths.len());
     for (path, locked) in paths.iter().zip(&lock.debs) {
         let file = File::open(path).map_err(|source| DebianError::OpenDeb {

@@ -3,7 +3,7 @@
 //! without making a layer.
 //!
 //! `fetch` brings into the store the base (by the locked digest), every locked `.deb`
-//! and wheel, and the layers a [`LayerSource`] can give (the registry layer cache), so
+//! and wheel, and the layers the registry layer cache (`--cache-from`) holds, so
 //! that `build --frozen` then needs no network.
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::BuildError;
+use super::cache::LayerCache;
 use super::load::load;
 use super::options::{BuildOptions, LockMode, Reporter};
 use super::pin::{DebianPins, pin};
@@ -18,30 +19,6 @@ use super::plan::plan;
 use crate::digest::Digest;
 use crate::lock::{LOCK_FILE, Lockfile};
 use crate::store::{LayerRecord, NeededKind, Needs, Store};
-
-/// Where built layers come from when the local store lacks them: the seam for the
-/// registry layer cache (`--cache-from`). `()` is no such source.
-pub(crate) trait LayerSource {
-    /// Puts the layer of `key` (a layer of `kind`) into the store's blobs and returns
-    /// its record, or `None` when the source lacks it. The caller records it.
-    fn fetch_layer(
-        &self,
-        kind: &str,
-        key: &Digest,
-        store: &Store,
-    ) -> Result<Option<LayerRecord>, BuildError>;
-}
-
-impl LayerSource for () {
-    fn fetch_layer(
-        &self,
-        _kind: &str,
-        _key: &Digest,
-        _store: &Store,
-    ) -> Result<Option<LayerRecord>, BuildError> {
-        Ok(None)
-    }
-}
 
 /// What `fetch` found and brought.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -61,7 +38,6 @@ pub(crate) struct FetchSummary {
 /// lock must exist and be fresh (as under `--locked`).
 pub(crate) fn fetch(
     options: &BuildOptions,
-    source: &dyn LayerSource,
     reporter: &dyn Reporter,
 ) -> Result<FetchSummary, BuildError> {
     let options = BuildOptions {
@@ -73,6 +49,8 @@ pub(crate) fn fetch(
     let pinned = pin(session, wanted, &options, DebianPins::Kept, reporter)?;
     let plan = plan(&pinned, &options)?;
     let store = &pinned.session.store;
+    let session = &pinned.session;
+    let cache = LayerCache::new(&options.cache, &session.remote, &session.runtime, reporter);
     let mut summary = FetchSummary {
         base_manifest_digest: Some(pinned.session.base.manifest_digest.clone()),
         debs: pinned.lock.debs.len(),
@@ -86,8 +64,8 @@ pub(crate) fn fetch(
         };
         if store.layer_record(&key)?.is_some() {
             summary.layers_present += 1;
-        } else if let Some(record) = source.fetch_layer(step.kind(), &key, store)? {
-            store.put_layer_record(&key, &record)?;
+        } else if let Some(layer) = cache.fetch(step.as_ref(), store, &key, reporter) {
+            store.put_layer_record(&key, &layer.record)?;
             summary.layers_fetched += 1;
         } else {
             summary.layers_to_build += 1;

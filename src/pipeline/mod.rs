@@ -4,6 +4,7 @@
 //! (`assemble`) and written to its outputs (one file per kind in `outputs/`).
 
 mod assemble;
+mod cache;
 mod checks;
 mod debian;
 mod error;
@@ -22,10 +23,11 @@ mod realise;
 mod remote;
 mod run;
 
+pub(crate) use cache::{CacheOptions, LayerSource};
 pub(crate) use checks::{build_for_sandbox, locked_base_facts};
 pub(crate) use debian::{DebianError, SkippedScript};
 pub(crate) use error::BuildError;
-pub(crate) use fetch::{LayerSource, fetch, needs};
+pub(crate) use fetch::{fetch, needs};
 pub(crate) use lock_run::{check_lock, lock};
 pub(crate) use options::{BuildOptions, LockMode, Reporter};
 pub(crate) use outputs::{OutputSpec, ensure_state_dir};

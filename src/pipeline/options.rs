@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::OutputSpec;
+use super::cache::CacheOptions;
 use super::python_stage::PythonOptions;
+use crate::http::{NoProgress, Progress};
 use crate::registry::RemoteOptions;
 
 /// How the build treats `airlock.lock` (Cargo's conventions).
@@ -41,6 +44,8 @@ pub(crate) struct BuildOptions {
     pub push: Option<String>,
     /// Resolution settings for `requirements.txt`.
     pub python: PythonOptions,
+    /// The registry layer cache (`--cache-from`, `--cache-to`).
+    pub cache: CacheOptions,
 }
 
 impl BuildOptions {
@@ -68,6 +73,7 @@ impl BuildOptions {
             upgrade_base: false,
             push: None,
             python: PythonOptions::default(),
+            cache: CacheOptions::default(),
         }
     }
 }
@@ -75,6 +81,12 @@ impl BuildOptions {
 /// Progress notes for long work; the CLI draws them, tests ignore them.
 pub trait Reporter {
     fn step(&self, message: &str);
+
+    /// Where byte progress of the build's downloads goes (wheels, `.deb`s); registry
+    /// transfers report to `RemoteOptions::progress`. Nowhere by default.
+    fn transfers(&self) -> Arc<dyn Progress> {
+        Arc::new(NoProgress)
+    }
 
     /// Something the user should know that does not stop the run, with what to do
     /// about it. Logged by default; the CLI shows it as a warning.

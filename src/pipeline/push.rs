@@ -9,7 +9,7 @@ use crate::oci::{
     DescriptorExt as _, ImageManifest, LayoutImage, OciError, annotation, media_types,
     read_docker_archive, select_image,
 };
-use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptions};
+use crate::registry::{BlobOutcome, BlobSource, ImagePush, Reference, RemoteOptions, Repository};
 
 /// An image on disk, ready to push.
 #[derive(Debug)]
@@ -19,6 +19,9 @@ pub(crate) struct LocalImage {
     pub blobs: Vec<BlobSource>,
     /// The base image's reference, from the manifest's annotation.
     pub base_name: Option<String>,
+    /// Blobs known to be in another repository (a registry layer cache), mounted
+    /// from there when it is on the registry pushed to.
+    pub blob_mounts: std::collections::HashMap<Digest, Repository>,
     /// Keeps an unpacked docker-archive alive while its blobs are pushed.
     _unpacked: Option<tempfile::TempDir>,
 }
@@ -39,6 +42,7 @@ impl LocalImage {
             base_name: annotation(parsed.annotations(), BASE_NAME_ANNOTATION).map(str::to_string),
             manifest,
             blobs,
+            blob_mounts: std::collections::HashMap::new(),
             _unpacked: None,
         })
     }
@@ -124,6 +128,14 @@ pub(crate) fn push_image(
         manifest_media_type: image.media_type.clone(),
         tags: reference.tag().map(str::to_string).into_iter().collect(),
         mount_from,
+        blob_mounts: image
+            .blob_mounts
+            .iter()
+            .filter(|(_, from)| {
+                from.registry() == reference.registry() && *from != reference.repository()
+            })
+            .map(|(digest, from)| (digest.clone(), from.clone()))
+            .collect(),
     };
     let report = runtime.block_on(client.push_image(reference.repository(), &push))?;
     let count = |wanted: BlobOutcome| report.blobs.iter().filter(|(_, o)| *o == wanted).count();

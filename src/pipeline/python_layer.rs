@@ -111,6 +111,7 @@ pub(super) fn fetch_locked_wheels(
             &fetches,
             options.offline,
             DOWNLOADS_AT_ONCE,
+            reporter.transfers().as_ref(),
         ))?;
     }
     Ok(())

@@ -616,6 +616,7 @@ fn resolve(
         &locked,
         &plan.indexes,
         ctx.options.offline,
+        ctx.reporter.transfers().as_ref(),
     ))?;
     Ok(locked)
 }
@@ -782,6 +783,7 @@ async fn check_entries(
     wheels: &[LockedWheel],
     indexes: &[IndexUrl],
     offline: bool,
+    progress: &dyn crate::http::Progress,
 ) -> Result<(), PythonError> {
     if !offline {
         let fetches: Vec<WheelFetch> = wheels
@@ -795,7 +797,7 @@ async fn check_entries(
                 })
             })
             .collect();
-        fetch_wheels(http, store, &fetches, false, DOWNLOADS_AT_ONCE).await?;
+        fetch_wheels(http, store, &fetches, false, DOWNLOADS_AT_ONCE, progress).await?;
     }
     for wheel in wheels.iter().filter(|w| store.has_blob(&w.sha256)) {
         let path = store.blob_path(&wheel.sha256);

@@ -6,6 +6,7 @@
 
 use super::BuildError;
 use super::SkippedScript;
+use super::cache::{LayerCache, LayerSource};
 use super::layers::{LayerStep, StoredLayer};
 use super::options::Reporter;
 use super::plan::Plan;
@@ -29,10 +30,15 @@ pub(super) struct NewLayer {
     pub created_by: String,
     pub record: LayerRecord,
     pub reused: bool,
+    pub source: LayerSource,
 }
 
 /// Realises `plan`'s layers, writing the lock on the way (see the module's note).
-pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realised, BuildError> {
+pub(super) fn realise(
+    plan: &Plan<'_>,
+    cache: &LayerCache,
+    reporter: &dyn Reporter,
+) -> Result<Realised, BuildError> {
     let store = &plan.pinned.session.store;
     let mut layers = Vec::new();
     let mut skipped_scripts = Vec::new();
@@ -41,13 +47,21 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
-        if let Some(layer) = realise_layer(step.as_ref(), store, reporter)? {
+        if let Some(layer) = realise_layer(step.as_ref(), store, cache, reporter)? {
+            let source = if cache.fetched(&layer.record.digest) {
+                LayerSource::CachedFromRegistry
+            } else if layer.reused {
+                LayerSource::Store
+            } else {
+                LayerSource::Built
+            };
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
                 kind: step.kind(),
                 created_by: step.created_by(),
                 record: layer.record,
                 reused: layer.reused,
+                source,
             });
         }
     }
@@ -64,26 +78,34 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
 
 /// One step's layer: from the store when it holds the layer of the step's key, else
 /// produced under the key's lock (looked up again once the lock is held, as another
-/// build may have made it meanwhile) and recorded under the key. `None` when the
-/// layer would be empty.
+/// build may have made it meanwhile), else from the registry cache, else produced,
+/// and recorded under the key; then offered to the registry cache (`cache.rs`).
+/// `None` when the layer would be empty.
 fn realise_layer(
     step: &dyn LayerStep,
     store: &Store,
+    cache: &LayerCache,
     reporter: &dyn Reporter,
 ) -> Result<Option<StoredLayer>, BuildError> {
     let Some(key) = step.key(reporter)? else {
         return Ok(None);
     };
     if let Some(layer) = stored(step, store, &key)? {
+        cache.offer(step, store, &key, &layer, reporter);
         return Ok(Some(layer));
     }
     let _lock = store.lock(&format!("layer-{}", key.hex()))?;
     if let Some(layer) = stored(step, store, &key)? {
+        cache.offer(step, store, &key, &layer, reporter);
         return Ok(Some(layer));
     }
-    let layer = step.produce(&key, store, reporter)?;
+    let layer = match cache.fetch(step, store, &key, reporter) {
+        Some(layer) => layer,
+        None => step.produce(&key, store, reporter)?,
+    };
     store.put_layer_record(&key, &layer.record)?;
     tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+    cache.offer(step, store, &key, &layer, reporter);
     Ok(Some(layer))
 }
 
@@ -115,6 +137,7 @@ impl Realised {
             diff_id: None,
             size: l.descriptor.size(),
             reused: true,
+            source: LayerSource::Base,
         });
         let new_layers = self.layers.iter().map(|l| LayerSummary {
             kind: l.kind.to_string(),
@@ -122,6 +145,7 @@ impl Realised {
             diff_id: Some(l.record.diff_id.clone()),
             size: l.record.size,
             reused: l.reused,
+            source: l.source,
         });
         base_layers.chain(new_layers).collect()
     }
@@ -207,7 +231,7 @@ mod tests {
         store.put_layer_record(&key, &stored).expect("record");
         let step = CountingStep::new(Some(key));
 
-        let layer = realise_layer(&step, &store, &())
+        let layer = realise_layer(&step, &store, &LayerCache::none(), &())
             .expect("realised")
             .expect("a layer");
 
@@ -226,7 +250,7 @@ mod tests {
         let key = Digest::of(b"a derivation key");
         let step = CountingStep::new(Some(key.clone()));
 
-        let first = realise_layer(&step, &store, &()).expect("realised");
+        let first = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
         let first = first.expect("a layer");
         assert_eq!(step.produced.get(), 1);
         assert!(!first.reused);
@@ -235,7 +259,7 @@ mod tests {
             Some(first.record.clone())
         );
 
-        let again = realise_layer(&step, &store, &()).expect("realised");
+        let again = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
         let again = again.expect("a layer");
         assert_eq!(step.produced.get(), 1, "a rebuild produced the layer again");
         assert!(again.reused);
@@ -254,7 +278,7 @@ mod tests {
             ..CountingStep::new(Some(key))
         };
 
-        let layer = realise_layer(&step, &store, &()).expect("realised");
+        let layer = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
 
         assert_eq!(step.produced.get(), 1);
         assert!(!layer.expect("a layer").reused);
@@ -265,7 +289,7 @@ mod tests {
         let (_dir, store) = temp_store();
         let step = CountingStep::new(None);
 
-        let layer = realise_layer(&step, &store, &()).expect("realised");
+        let layer = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
 
         assert!(layer.is_none());
         assert_eq!(step.produced.get(), 0);

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::assemble::assemble;
+use super::cache::{LayerCache, LayerSource};
 use super::load::load;
 use super::options::{BuildOptions, Reporter};
 use super::pin::{DebianPins, pin};
@@ -22,18 +23,23 @@ pub(crate) fn build(
     let pinned = pin(session, wanted, options, DebianPins::Kept, reporter)?;
     // Every new layer as a step (Debian · Python · project · DAGs), the config's inputs.
     let plan = plan(&pinned, options)?;
-    // Each layer from the store, or made into it; `airlock.lock` written on the way.
-    let realised = realise(&plan, reporter)?;
+    // Each layer from the store, the registry cache, or made into the store;
+    // `airlock.lock` written on the way.
+    let session = &pinned.session;
+    let cache = LayerCache::new(&options.cache, &session.remote, &session.runtime, reporter);
+    let realised = realise(&plan, &cache, reporter)?;
     // The config and manifest over the base's layers and the new ones.
     let image = assemble(plan, &realised)?;
-    // The local output (the project's `.airlock/oci` by default), then `--push`.
-    let session = &pinned.session;
+    // The local output (the project's `.airlock/oci` by default), then `--push`
+    // (mounting the layers a cache repository of the same registry holds).
+    let blob_mounts = cache.blob_mounts();
     let outputs = outputs::requested(
         options,
         &session.project.root,
         &session.store,
         &session.remote,
         &session.runtime,
+        &blob_mounts,
     );
     let (output, push) = outputs::write_all(&outputs, &image, reporter)?;
     let base = &session.base;
@@ -57,8 +63,11 @@ pub(crate) struct LayerSummary {
     pub digest: Digest,
     pub diff_id: Option<Digest>,
     pub size: u64,
-    /// True when the store already had this layer and nothing was rebuilt.
+    /// True when nothing was built: the store had this layer, or the registry
+    /// cache did.
     pub reused: bool,
+    /// `base`, `built`, `store` or `cached-from-registry`.
+    pub source: LayerSource,
 }
 
 #[derive(Debug, Clone, Serialize)]

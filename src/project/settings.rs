@@ -27,6 +27,20 @@ pub struct Settings {
     pub deployments: BTreeMap<String, DeploymentSettings>,
     #[serde(default)]
     pub python: PythonSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// `[cache]`: the registry layer cache of `build` (flags and `AIRLOCK_CACHE_FROM` /
+/// `AIRLOCK_CACHE_TO` win over it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheSettings {
+    /// Registry repositories looked up, in order, for a layer before it is built.
+    #[serde(default)]
+    pub from: Vec<String>,
+    /// The registry repository every layer of a build is stored in.
+    pub to: Option<String>,
 }
 
 /// One deployment: where its images, DAG bundles and record live, and what its

@@ -11,7 +11,7 @@ use url::Url;
 use super::index_client::split_credentials;
 use super::index_url::IndexUrl;
 use crate::digest::{Digest, HashingWriter};
-use crate::http::{HttpClient, HttpError};
+use crate::http::{BlobOutcome, HttpClient, HttpError, Progress};
 use crate::store::{Store, StoreError};
 
 /// One wheel to have in the store.
@@ -112,6 +112,7 @@ pub(crate) async fn fetch_wheels(
     wheels: &[WheelFetch],
     offline: bool,
     concurrency: usize,
+    progress: &dyn Progress,
 ) -> Result<(), DownloadError> {
     let store = Arc::new(store.clone());
     stream::iter(wheels.iter().filter(|w| !store.has_blob(&w.sha256)))
@@ -123,7 +124,7 @@ pub(crate) async fn fetch_wheels(
                         filename: wheel.filename.clone(),
                     });
                 }
-                fetch_one(http, &store, wheel).await
+                fetch_one(http, &store, wheel, progress).await
             }
         })
         .buffer_unordered(concurrency.max(1))
@@ -136,6 +137,7 @@ async fn fetch_one(
     http: &HttpClient,
     store: &Store,
     wheel: &WheelFetch,
+    progress: &dyn Progress,
 ) -> Result<(), DownloadError> {
     if wheel.url.url().scheme() == "file"
         && let Ok(path) = wheel.url.url().to_file_path()
@@ -181,6 +183,9 @@ async fn fetch_one(
     };
     let temp = store.temp_file()?;
     let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, temp));
+    progress.blob_named(&wheel.sha256, &wheel.filename);
+    progress.blob_started(&wheel.sha256, response.content_length());
+    let mut received = 0;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|source| DownloadError::Body {
@@ -189,6 +194,8 @@ async fn fetch_one(
             source: source.without_url(),
         })?;
         std::io::Write::write_all(&mut writer, &chunk).map_err(write_err)?;
+        received += chunk.len() as u64;
+        progress.blob_position(&wheel.sha256, received);
     }
     let (actual, size, buffered) = writer.finish();
     let temp = buffered
@@ -205,6 +212,7 @@ async fn fetch_one(
         });
     }
     store.commit_blob(temp, &wheel.sha256)?;
+    progress.blob_finished(&wheel.sha256, BlobOutcome::Downloaded);
     Ok(())
 }
 

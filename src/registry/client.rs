@@ -18,8 +18,8 @@ use url::Url;
 use super::auth::{Authenticator, Scopes};
 use super::credentials::CredentialSource;
 use super::error::{RegistryError, parse_api_errors};
-use super::progress::{NoProgress, Progress};
 use super::reference::Repository;
+use super::{NoProgress, Progress};
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpError};
 

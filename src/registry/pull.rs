@@ -10,6 +10,7 @@ use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
+use super::BlobOutcome;
 use super::auth::Scopes;
 use super::client::{RegistryClient, endpoint};
 use super::error::RegistryError;
@@ -17,7 +18,6 @@ use super::manifest::{
     FetchedManifest, MANIFEST_ACCEPT, Platform, ResolvedImage, declared_media_type, is_index,
     is_manifest, parse_index, parse_manifest, sha256,
 };
-use super::progress::BlobOutcome;
 use super::reference::{Reference, Repository};
 use crate::digest::Digest;
 use crate::http::HttpError;

@@ -9,10 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use url::Url;
 
+use super::BlobOutcome;
 use super::auth::Scopes;
 use super::client::{RegistryClient, endpoint, location};
 use super::error::RegistryError;
-use super::progress::BlobOutcome;
 use super::pull::exhausted;
 use super::reference::Repository;
 use crate::digest::Digest;
@@ -40,6 +40,9 @@ pub struct ImagePush {
     pub tags: Vec<String>,
     /// Another repository of the same registry that may hold some blobs (the base).
     pub mount_from: Option<Repository>,
+    /// Blobs another repository of the same registry is known to hold (layers of a
+    /// registry layer cache): mounted from there rather than from `mount_from`.
+    pub blob_mounts: std::collections::HashMap<Digest, Repository>,
 }
 
 /// What a push did.
@@ -416,7 +419,8 @@ impl RegistryClient {
         let mount_from = image.mount_from.as_ref();
         let outcomes = futures_util::stream::iter(blobs)
             .map(|blob| async move {
-                self.push_blob(repository, &blob.digest, blob.size, &blob.path, mount_from)
+                let from = image.blob_mounts.get(&blob.digest).or(mount_from);
+                self.push_blob(repository, &blob.digest, blob.size, &blob.path, from)
                     .await
                     .map(|outcome| (blob.digest.clone(), outcome))
             })

@@ -99,6 +99,7 @@ impl TestImage {
             manifest_media_type: OCI_MANIFEST.to_string(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             mount_from: None,
+            blob_mounts: std::collections::HashMap::new(),
         }
     }
 }

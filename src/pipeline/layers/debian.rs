@@ -47,7 +47,7 @@ impl LayerStep for DebianStep<'_> {
         &self,
         key: &Digest,
         store: &Store,
-        _reporter: &dyn Reporter,
+        reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
         let layer = debian_layer(
             store,
@@ -57,6 +57,7 @@ impl LayerStep for DebianStep<'_> {
             self.offline,
             self.mtime,
             self.runtime,
+            reporter.transfers(),
         )?;
         keep_skipped(store, key, &layer.skipped)?;
         Ok(StoredLayer {
@@ -77,6 +78,7 @@ impl LayerStep for DebianStep<'_> {
             self.fallback_urls,
             self.offline,
             self.runtime,
+            reporter.transfers(),
         )?;
         Ok(())
     }
@@ -84,5 +86,14 @@ impl LayerStep for DebianStep<'_> {
     /// The Debian layer is whole with its note of skipped maintainer scripts.
     fn skipped_scripts(&self, store: &Store, key: &Digest) -> Option<Vec<SkippedScript>> {
         kept_skipped(store, key)
+    }
+
+    fn keep_skipped_scripts(
+        &self,
+        store: &Store,
+        key: &Digest,
+        skipped: &[SkippedScript],
+    ) -> Result<(), BuildError> {
+        Ok(keep_skipped(store, key, skipped)?)
     }
 }

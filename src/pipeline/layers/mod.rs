@@ -61,6 +61,17 @@ pub(super) trait LayerStep {
     fn skipped_scripts(&self, _store: &Store, _key: &Digest) -> Option<Vec<SkippedScript>> {
         Some(Vec::new())
     }
+
+    /// Keeps `skipped` beside the stored layer of `key`, as `produce` does (for a
+    /// layer that came from the registry cache). No kind but the Debian layer keeps it.
+    fn keep_skipped_scripts(
+        &self,
+        _store: &Store,
+        _key: &Digest,
+        _skipped: &[SkippedScript],
+    ) -> Result<(), BuildError> {
+        Ok(())
+    }
 }
 
 /// A layer in the store.

@@ -13,10 +13,12 @@ use std::path::Path;
 use super::assemble::Image;
 use super::options::{BuildOptions, Reporter};
 use super::{BuildError, PushSummary};
-use crate::registry::RemoteOptions;
+use crate::digest::Digest;
+use crate::registry::{RemoteOptions, Repository};
 use docker_archive::DockerArchive;
 use oci_layout::OciLayout;
 use registry::RegistryPush;
+use std::collections::HashMap;
 
 use crate::store::Store;
 
@@ -45,6 +47,7 @@ pub(super) fn requested<'a>(
     store: &'a Store,
     remote: &'a RemoteOptions,
     runtime: &'a tokio::runtime::Handle,
+    blob_mounts: &'a HashMap<Digest, Repository>,
 ) -> Vec<Box<dyn Output + 'a>> {
     let spec = options
         .output
@@ -69,6 +72,7 @@ pub(super) fn requested<'a>(
             target: target.clone(),
             remote,
             runtime,
+            blob_mounts,
         })
     });
     std::iter::once(local).chain(push).collect()
@@ -123,7 +127,7 @@ mod tests {
         let handle = runtime.handle();
         let project = dir.path().join("project");
         let names = |options: &BuildOptions| -> Vec<String> {
-            requested(options, &project, &store, &remote, handle)
+            requested(options, &project, &store, &remote, handle, &HashMap::new())
                 .iter()
                 .map(|o| o.describe())
                 .collect()

@@ -14,6 +14,10 @@ pub(in crate::pipeline) struct RegistryPush<'a> {
     pub target: String,
     pub remote: &'a RemoteOptions,
     pub runtime: &'a tokio::runtime::Handle,
+    /// Layer blobs a registry layer cache holds, mounted from there when it is on
+    /// the registry pushed to.
+    pub blob_mounts:
+        &'a std::collections::HashMap<crate::digest::Digest, crate::registry::Repository>,
 }
 
 impl Output for RegistryPush<'_> {
@@ -37,7 +41,8 @@ impl Output for RegistryPush<'_> {
                 path: path.clone(),
             });
         let blobs = std::iter::once(config).chain(layers).collect();
-        let local = LocalImage::new(image.manifest.clone(), blobs)?;
+        let mut local = LocalImage::new(image.manifest.clone(), blobs)?;
+        local.blob_mounts = self.blob_mounts.clone();
         let summary = push_image(self.remote, self.runtime, &self.target, &local)?;
         Ok(Written::Pushed(summary))
     }

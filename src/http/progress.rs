@@ -1,4 +1,5 @@
-//! Byte progress of blob transfers, for the CLI to draw. Library code never prints.
+//! Byte progress of transfers (registry blobs, wheels, `.deb`s), each named by the
+//! digest of its content, for the CLI to draw. Library code never prints.
 
 use crate::digest::Digest;
 
@@ -17,6 +18,9 @@ pub enum BlobOutcome {
 
 /// Receives transfer progress. Called from several tasks at once; keep it cheap.
 pub trait Progress: Send + Sync {
+    /// What the transfer of `digest` is, for people (a file name, `cached python
+    /// layer`); without it the digest names it. Sent before or after `blob_started`.
+    fn blob_named(&self, _digest: &Digest, _name: &str) {}
     fn blob_started(&self, _digest: &Digest, _size: Option<u64>) {}
     /// Bytes of the blob transferred so far. May go back when a transfer restarts.
     fn blob_position(&self, _digest: &Digest, _position: u64) {}
@@ -25,6 +29,6 @@ pub trait Progress: Send + Sync {
 
 /// Progress that goes nowhere.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct NoProgress;
+pub struct NoProgress;
 
 impl Progress for NoProgress {}
