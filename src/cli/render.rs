@@ -135,6 +135,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::python::RequirementsError,
             crate::python::ResolveError,
             crate::python::SourceError,
+            crate::python::SdistError,
             crate::python::SimpleApiError,
             crate::python::TagError,
             crate::python::WheelInstallError,

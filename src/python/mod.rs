@@ -12,6 +12,7 @@ mod index_url;
 mod metadata;
 mod requirements;
 mod resolver;
+mod sdist;
 mod simple_api;
 mod tags;
 mod wheel_install;
@@ -36,7 +37,11 @@ pub(crate) use requirements::{
     RequirementsSource, has_literal_credentials, index_urls_from_env,
 };
 pub(crate) use resolver::{
-    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, package_name,
+    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, WheelCandidate, package_name,
+};
+pub(crate) use sdist::{
+    BinaryPolicy, BuildKeyInput, BuildSystem, DRIVER, SdistError, SdistHook, build_key,
+    build_system, static_metadata, unpack as unpack_sdist, wheel_metadata,
 };
 pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
 pub(crate) use tags::TagError;
