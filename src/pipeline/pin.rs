@@ -133,6 +133,7 @@ impl Session {
                 store: &self.store,
                 reporter,
                 runtime: &self.runtime,
+                base: &self.base,
             },
             wanted,
         )

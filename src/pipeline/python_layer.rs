@@ -74,6 +74,7 @@ pub(super) fn python_layer(
     let fetches: Vec<WheelFetch> = lock
         .wheels
         .iter()
+        .filter(|w| w.sdist.is_none())
         .filter_map(|w| {
             Some(WheelFetch {
                 filename: w.filename.clone(),
@@ -93,6 +94,17 @@ pub(super) fn python_layer(
             options.offline,
             DOWNLOADS_AT_ONCE,
         ))?;
+    }
+    for wheel in lock.wheels.iter().filter(|w| w.sdist.is_some()) {
+        if !store.has_blob(&wheel.sha256) {
+            reporter.step(&format!(
+                "building {} {} from its sdist",
+                wheel.name, wheel.version
+            ));
+            plan.sdist
+                .rebuild_locked(wheel)
+                .map_err(|e| PythonError::Sdist(Box::new(e)))?;
+        }
     }
     reporter.step("installing wheels");
     let tree = install_tree(lock, plan, facts, store)?;

@@ -13,17 +13,18 @@ use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
 use super::options::{LockMode, Reporter};
+use super::sdist_build::{SdistBuildError, SdistBuilder};
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpError, HttpSettings};
 use crate::image::BaseFacts;
 use crate::layer::TreeError;
-use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
+use crate::lock::{LockError, LockedSdist, LockedWheel, Lockfile, PythonLock};
 use crate::project::Project;
 use crate::python::{
     BasePip, BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource,
     HashSource, IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource,
     IndexUrl, PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource,
-    ResolveError, ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError,
+    ResolveError, ResolveInput, SdistHook, Timestamp, Upgrade, WheelFetch, WheelInstallError,
     base_index_sources, check_wheel_entries, fetch_wheels, has_literal_credentials,
     index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes,
     resolve_with_index, select_indexes, with_index_credentials, with_netrc,
@@ -107,6 +108,8 @@ pub enum PythonError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Sdist(Box<SdistBuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -130,6 +133,9 @@ pub(super) struct PythonPlan {
     pub resolved: bool,
     /// `name from → to` for every base distribution the lock replaces.
     pub base_upgrades: Vec<String>,
+    /// Builds wheels from sdists (at lock time, and again for a lock's built wheel
+    /// the store lacks).
+    pub sdist: Arc<SdistBuilder>,
 }
 
 /// What the lock step needs.
@@ -150,6 +156,8 @@ pub(super) struct PythonContext<'a> {
     pub reporter: &'a dyn Reporter,
     /// Where the index requests and downloads run.
     pub runtime: &'a tokio::runtime::Handle,
+    /// The base image, whose layers sdist builds run on.
+    pub base: &'a crate::image::BaseImage,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -399,11 +407,28 @@ pub(super) fn lock_python(
     let reusable = ctx
         .on_disk
         .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
+    let mut builder = SdistBuilder::new(
+        ctx.store.clone(),
+        http(ctx.options)?,
+        ctx.runtime.clone(),
+        indexes.clone(),
+        environment.clone(),
+        ctx.base
+            .layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.path.clone()))
+            .collect(),
+        vec![ctx.base.manifest_digest.clone()],
+        ctx.options.offline,
+    );
+    builder.exclude_newer = cutoff;
+    builder.no_build = ctx.project.settings.python.no_build;
     let mut plan = PythonPlan {
         environment,
         indexes,
         resolved: false,
         base_upgrades: Vec::new(),
+        sdist: Arc::new(builder),
     };
     if let Some(old) = reusable
         && ctx.options.upgrade == Upgrade::None
@@ -577,6 +602,10 @@ fn resolve(
         input.allow_base_upgrades = header.allow_base_upgrades;
         input.exclude_newer = cutoff;
         input.upgrade = ctx.options.upgrade.clone();
+        input.binary = file.binary.clone();
+        if ctx.project.settings.python.no_build {
+            input.binary.apply(false, ":all:");
+        }
         if let Some(old) = ctx.on_disk {
             for wheel in &old.wheels {
                 if let (Ok(name), Ok(version)) = (
@@ -587,16 +616,19 @@ fn resolve(
                 }
             }
         }
-        let resolution = rt.block_on(resolve_with_index(client, input))?;
+        let mut builder = plan.sdist.fresh();
+        builder.client = Some(client.clone());
+        let builder = Arc::new(builder);
+        let hook: Arc<dyn SdistHook> = builder.clone();
+        let resolution = rt.block_on(resolve_with_index(client, input, Some(hook)))?;
         for upgrade in &resolution.base_upgrades {
             let line = format!("{} {} → {}", upgrade.name, upgrade.from, upgrade.to);
             tracing::warn!("the lock changes a base distribution: {line}");
             plan.base_upgrades.push(line);
         }
-        resolution
-            .packages
-            .into_iter()
-            .map(|p| Pending {
+        let mut pending = Vec::new();
+        for p in resolution.packages {
+            let mut entry = Pending {
                 name: p.name.to_string(),
                 version: p.version.to_string(),
                 filename: p.filename,
@@ -604,8 +636,31 @@ fn resolve(
                 sha256: p.sha256,
                 size: p.size,
                 dependencies: p.dependencies.iter().map(ToString::to_string).collect(),
-            })
-            .collect()
+                sdist: None,
+            };
+            if p.sdist {
+                ctx.reporter.step(&format!(
+                    "building {} {} from its sdist",
+                    entry.name, entry.version
+                ));
+                let built = builder
+                    .build_candidate(
+                        &entry.name,
+                        &entry.version,
+                        &entry.filename,
+                        &entry.url,
+                        entry.sha256.as_deref(),
+                        entry.size,
+                    )
+                    .map_err(|e| PythonError::Sdist(Box::new(e)))?;
+                entry.filename = built.filename.clone();
+                entry.sha256 = Some(built.sha256.hex().to_string());
+                entry.size = Some(built.size);
+                entry.sdist = Some(built.sdist.clone());
+            }
+            pending.push(entry);
+        }
+        pending
     };
     let mut locked = rt.block_on(complete(&http, ctx.store, wheels, ctx.options.offline))?;
     locked.sort_by(|a, b| a.name.cmp(&b.name));
@@ -729,19 +784,21 @@ fn base_constraints(environment: &PythonEnvironment) -> Vec<Requirement> {
 }
 
 /// A locked wheel before its hash and size are known for sure.
-struct Pending {
-    name: String,
-    version: String,
-    filename: String,
-    url: IndexUrl,
-    sha256: Option<String>,
-    size: Option<u64>,
-    dependencies: Vec<String>,
+pub(super) struct Pending {
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    pub url: IndexUrl,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub dependencies: Vec<String>,
+    /// The sdist the wheel was built from.
+    pub sdist: Option<LockedSdist>,
 }
 
 /// Hashes and sizes for every wheel: from the index when it gave both, else by
 /// downloading the wheel into the store (verified against the index's hash if any).
-async fn complete(
+pub(super) async fn complete(
     http: &HttpClient,
     store: &Store,
     pending: Vec<Pending>,
@@ -765,6 +822,7 @@ async fn complete(
                 sha256,
                 size,
                 dependencies: p.dependencies,
+                sdist: p.sdist,
             })
         })
         .buffered(DOWNLOADS_AT_ONCE)
@@ -786,6 +844,7 @@ async fn check_entries(
     if !offline {
         let fetches: Vec<WheelFetch> = wheels
             .iter()
+            .filter(|w| w.sdist.is_none())
             .filter_map(|w| {
                 Some(WheelFetch {
                     filename: w.filename.clone(),
@@ -930,6 +989,7 @@ async fn hashed_wheels(
             sha256: wheel.sha256.clone(),
             size: wheel.size,
             dependencies: Vec::new(),
+            sdist: None,
         });
     }
     Ok(out)
@@ -954,6 +1014,7 @@ impl crate::hint::Hint for PythonError {
             Self::Tree(error) => error.hints(),
             Self::Layer(error) => error.hints(),
             Self::Lock(error) => error.hints(),
+            Self::Sdist(error) => error.hints(),
             Self::Corrupt { .. }
             | Self::ExcludeNewer(..)
             | Self::Contradiction { .. }

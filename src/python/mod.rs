@@ -31,7 +31,7 @@ pub(crate) use index_config::{
     pip_config_indexes, select_indexes, with_netrc,
 };
 pub(crate) use index_url::{IndexUrl, IndexUrlError};
-pub(crate) use metadata::MetadataError;
+pub(crate) use metadata::{CoreMetadata, MetadataError};
 pub(crate) use requirements::{
     FindLinks, FsSource, HashAlgorithm, Location, RequirementsError, RequirementsFile,
     RequirementsSource, has_literal_credentials, index_urls_from_env,

@@ -32,7 +32,7 @@ pub(crate) const LEGACY_BACKEND: &str = "setuptools.build_meta:__legacy__";
 
 /// Why an sdist could not be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SdistError {
+pub enum SdistError {
     #[error("Cannot read the sdist `{filename}`: {reason}")]
     Archive { filename: String, reason: String },
     #[error("The sdist `{filename}` holds an unsafe path `{path}`")]
