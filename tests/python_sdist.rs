@@ -254,9 +254,11 @@ fn sdists_build_into_wheels_reproducibly_from_two_empty_stores() {
         .iter()
         .find(|w| w["name"].as_str() == Some("flit-demo"))
         .expect("flit");
-    assert_eq!(
-        flit["filename"].as_str(),
-        Some("flit_demo-2.0-py3-none-any.whl")
+    assert!(
+        flit["filename"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("flit_demo-2.0-") && f.ends_with("-none-any.whl")),
+        "{flit}"
     );
     assert_eq!(
         flit["sdist"]["filename"].as_str(),
@@ -301,7 +303,7 @@ fn sdists_build_into_wheels_reproducibly_from_two_empty_stores() {
         dir.path(),
         "build",
         "store-c",
-        &["--frozen", "--json"],
+        &["--locked", "--json"],
     );
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(image_digest(&first), image_digest(&second));
@@ -311,7 +313,7 @@ fn sdists_build_into_wheels_reproducibly_from_two_empty_stores() {
         dir.path(),
         "build",
         "store-a",
-        &["--frozen", "--json"],
+        &["--locked", "--json"],
     );
     assert!(warm.status.success(), "{}", stderr(&warm));
     assert_eq!(image_digest(&first), image_digest(&warm));
