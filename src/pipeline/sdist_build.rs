@@ -659,7 +659,7 @@ impl SdistHook for SdistBuilder {
             return Ok(metadata);
         }
         let built = self
-            .build(&name.to_string(), &version.to_string(), &pin, None)
+            .build(name.as_ref(), &version.to_string(), &pin, None)
             .map_err(fail)?;
         let wheel = self
             .store
