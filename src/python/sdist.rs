@@ -658,6 +658,29 @@ mod tests {
     }
 
     #[test]
+    fn hostile_zip_sdist_paths_are_refused() {
+        let zip_of = |path: &str| {
+            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            w.start_file(path, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut w, b"x").unwrap();
+            w.finish().unwrap().into_inner()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let err = unpack(&zip_of("../evil.py"), "demo-1.0.zip", dir.path()).unwrap_err();
+        assert!(matches!(err, SdistError::UnsafePath { .. }), "{err}");
+        let top = unpack(&zip_of("demo-1.0/setup.py"), "demo-1.0.zip", dir.path()).unwrap();
+        assert!(top.join("setup.py").is_file());
+        // Only the top-level `PKG-INFO` counts (not one of a vendored project).
+        let nested = tar_gz(&[(
+            "demo-1.0/vendor/x/PKG-INFO",
+            b"Metadata-Version: 2.2\nName: x\nVersion: 1\n",
+        )]);
+        assert!(pkg_info(&nested, "demo-1.0.tar.gz").unwrap().is_none());
+        assert!(unpack(b"not an archive", "demo-1.0.tar.gz", dir.path()).is_err());
+    }
+
+    #[test]
     fn build_system_defaults_to_the_setuptools_legacy_backend() {
         let legacy = build_system(None, "x").unwrap();
         assert_eq!(legacy.backend, LEGACY_BACKEND);
