@@ -99,6 +99,7 @@ impl Session {
         PythonOptions {
             offline: options.python.offline || self.remote.offline,
             ca_files: self.remote.ca_files.clone(),
+            source_date_epoch: options.source_date_epoch,
             ..options.python.clone()
         }
     }

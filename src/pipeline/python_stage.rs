@@ -13,7 +13,7 @@ use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
 use super::options::{LockMode, Reporter};
-use super::sdist_build::{SdistBuildError, SdistBuilder};
+use super::sdist_build::{DebianBelow, SdistBuildError, SdistBuilder};
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpError, HttpSettings};
 use crate::image::BaseFacts;
@@ -47,6 +47,8 @@ pub(crate) struct PythonOptions {
     pub offline: bool,
     /// Extra CA files for the index.
     pub ca_files: Vec<PathBuf>,
+    /// The image's timestamp (the Debian layer an sdist build runs on is made with it).
+    pub source_date_epoch: u64,
 }
 
 /// Why the Python stage failed.
@@ -421,6 +423,20 @@ pub(super) fn lock_python(
         vec![ctx.base.manifest_digest.clone()],
         ctx.options.offline,
     );
+    if wanted.debian.is_some() && !wanted.debs.is_empty() {
+        // Builds see the Debian layer below them (a compiler, headers), as the image
+        // has it: its key stands for it in the build key.
+        let mtime = ctx.options.source_date_epoch;
+        builder
+            .below
+            .push(super::debian::layer_key(wanted, ctx.facts, mtime));
+        builder.debian = Some(Arc::new(DebianBelow {
+            lock: wanted.clone(),
+            facts: ctx.facts.clone(),
+            fallback_urls: ctx.project.settings.debian.fallback_urls.clone(),
+            mtime,
+        }));
+    }
     builder.exclude_newer = cutoff;
     builder.no_build = ctx.project.settings.python.no_build;
     let mut plan = PythonPlan {

@@ -66,7 +66,7 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
 /// produced under the key's lock (looked up again once the lock is held, as another
 /// build may have made it meanwhile) and recorded under the key. `None` when the
 /// layer would be empty.
-fn realise_layer(
+pub(super) fn realise_layer(
     step: &dyn LayerStep,
     store: &Store,
     reporter: &dyn Reporter,

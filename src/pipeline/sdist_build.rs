@@ -112,6 +112,8 @@ pub enum SdistBuildError {
     },
     #[error(transparent)]
     Python(#[from] Box<super::PythonError>),
+    #[error(transparent)]
+    Layer(Box<super::BuildError>),
 }
 
 /// What a build of one sdist gave.
@@ -179,7 +181,18 @@ pub(super) struct SdistBuilder {
     pub offline: bool,
     /// `[python] no-build` or `--only-binary :all:`: never build.
     pub no_build: bool,
+    /// The Debian layer the build runs on, when the lock pins `.deb`s.
+    pub debian: Option<Arc<DebianBelow>>,
     built: Mutex<HashMap<Digest, Arc<Built>>>,
+}
+
+/// What the image's Debian layer is made from: a build runs on it (its compiler,
+/// headers), made or found in the store under the image's own layer key.
+pub(super) struct DebianBelow {
+    pub lock: crate::lock::Lockfile,
+    pub facts: crate::image::BaseFacts,
+    pub fallback_urls: Vec<String>,
+    pub mtime: u64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SdistBuildError + '_ {
@@ -213,6 +226,7 @@ impl SdistBuilder {
             exclude_newer: None,
             offline,
             no_build: false,
+            debian: None,
             built: Mutex::default(),
         }
     }
@@ -231,6 +245,7 @@ impl SdistBuilder {
             exclude_newer: self.exclude_newer,
             offline: self.offline,
             no_build: self.no_build,
+            debian: self.debian.clone(),
             built: Mutex::default(),
         }
     }
@@ -536,7 +551,24 @@ impl SdistBuilder {
         write_file(&work.join("driver.py"), DRIVER.as_bytes(), 0o644)?;
         let out = work.join("out");
         std::fs::create_dir_all(&out).map_err(io(&out))?;
-        let rootfs = unpack_rootfs(&self.store, &self.layers)?;
+        let mut layers = self.layers.clone();
+        if let Some(debian) = &self.debian {
+            let step = super::layers::DebianStep {
+                lock: &debian.lock,
+                facts: &debian.facts,
+                fallback_urls: &debian.fallback_urls,
+                offline: self.offline,
+                mtime: debian.mtime,
+                runtime: &self.runtime,
+            };
+            if let Some(layer) = super::realise::realise_layer(&step, &self.store, &())
+                .map_err(|e| SdistBuildError::Layer(Box::new(e)))?
+            {
+                let digest = layer.record.digest;
+                layers.push((digest.clone(), self.store.blob_path(&digest)));
+            }
+        }
+        let rootfs = unpack_rootfs(&self.store, &layers)?;
         let mut command = vec![
             interpreter.clone(),
             "-I".into(),
@@ -691,6 +723,7 @@ impl crate::hint::Hint for SdistBuildError {
             Self::Sandbox(e) => e.hints(),
             Self::Rootfs(e) => e.hints(),
             Self::Python(e) => e.hints(),
+            Self::Layer(e) => e.hints(),
             Self::BuildRequirements { source, .. } => source.hints(),
             Self::Install { .. } | Self::Io { .. } => Vec::new(),
         }
