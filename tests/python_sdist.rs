@@ -413,3 +413,77 @@ fn only_binary_and_no_build_refuse_sdists() {
         stderr(&lock)
     );
 }
+
+/// A build sees the Debian layer below it: a header a `packages.txt` package brings
+/// (from a local signed archive) is there when `setup.py` runs.
+#[test]
+fn a_build_runs_on_the_debian_layer_below() {
+    use support::debian::{Item, TestArchive, TestPackage, public_keyring};
+    let Some(setup) = setup() else { return };
+    let archive = TestArchive::new(
+        "bookworm",
+        &[TestPackage::new("airlock-probe-dev", "1.0")
+            .item(Item::Dir("./usr/include/"))
+            .item(Item::File(
+                "./usr/include/airlock_probe.h",
+                0o644,
+                b"#define PROBE 1\n".to_vec(),
+            ))],
+    );
+    let body = sdist(
+        "probe_demo-1.0",
+        &[
+            (
+                "PKG-INFO",
+                "Metadata-Version: 2.1\nName: probe-demo\nVersion: 1.0\n",
+            ),
+            (
+                "setup.py",
+                "import os\nfrom setuptools import setup\nassert os.path.exists('/usr/include/airlock_probe.h'), 'the Debian layer is not below the build'\nsetup(name='probe-demo', version='1.0', py_modules=['probe_demo'])\n",
+            ),
+            ("probe_demo.py", "OK = True\n"),
+        ],
+    );
+    let mut files = Vec::new();
+    for wheel in backend_wheels().unwrap_or_default() {
+        let filename = wheel
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let project = filename
+            .split('-')
+            .next()
+            .expect("project")
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        files.push(served(
+            &project,
+            &filename,
+            std::fs::read(&wheel).expect("read"),
+        ));
+    }
+    files.push(served("probe-demo", "probe_demo-1.0.tar.gz", body));
+    setup.index.set_files(files);
+    let dir = project(&setup, "probe-demo\n");
+    let root = dir.path().join("project");
+    std::fs::write(root.join("packages.txt"), "airlock-probe-dev\n").expect("write");
+    std::fs::write(root.join("archive.gpg"), public_keyring(&archive.key)).expect("write");
+    let toml = root.join("airlock.toml");
+    let text = std::fs::read_to_string(&toml).expect("read");
+    std::fs::write(
+        &toml,
+        format!(
+            "{text}\n[debian]\nrelease = \"bookworm\"\n\n[[debian.repositories]]\nuri = \"{}\"\nkey = \"archive.gpg\"\n",
+            archive.uri()
+        ),
+    )
+    .expect("write");
+    let build = run(&setup, dir.path(), "build", "store-a", &[]);
+    assert!(build.status.success(), "{}", stderr(&build));
+    let lock = std::fs::read_to_string(root.join("airlock.lock")).expect("lock");
+    assert!(
+        locked_pins(&lock).contains(&"probe-demo==1.0".to_string()),
+        "{lock}"
+    );
+}
