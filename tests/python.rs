@@ -165,9 +165,8 @@ fn standard_index(form: Form) -> PyIndex {
             Served::wheel(&alpha()),
             Served::wheel(&beta("1.0")),
             Served::wheel(&beta("2.0")).uploaded("2025-03-01T00:00:00Z"),
-            // Newer, but only for another platform and as an sdist: never chosen.
+            // Newer, but only for another platform: never chosen.
             Served::wheel(&beta("3.0").tag("cp312-cp312-macosx_11_0_arm64")),
-            Served::sdist("beta", "3.0"),
         ],
         form,
         None,
@@ -431,6 +430,14 @@ fn bad_inputs_are_clear_errors_and_leave_the_lock_alone() {
     py.requirements("-e ./src\n");
     assert_fails_cleanly(&py, "build", "Editable");
     py.requirements("beta>=3\n");
+    assert_fails_cleanly(&py, "lock", "No compatible wheel");
+    // With an sdist, `--only-binary` still refuses it, as pip does.
+    index.set_files(vec![
+        Served::wheel(&alpha()),
+        Served::wheel(&beta("3.0").tag("cp312-cp312-macosx_11_0_arm64")),
+        Served::sdist("beta", "3.0"),
+    ]);
+    py.requirements("--only-binary :all:\nbeta>=3\n");
     assert_fails_cleanly(&py, "lock", "No compatible wheel");
     py.requirements("apache-airflow<3\n");
     assert_fails_cleanly(&py, "lock", "base image");

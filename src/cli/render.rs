@@ -136,6 +136,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::python::RequirementsError,
             crate::python::ResolveError,
             crate::python::SourceError,
+            crate::python::SdistError,
             crate::python::SimpleApiError,
             crate::python::TagError,
             crate::python::WheelInstallError,
@@ -151,6 +152,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::pipeline::BuildError,
             crate::pipeline::DebianError,
             crate::pipeline::PythonError,
+            crate::pipeline::SdistBuildError,
             crate::deploy::DeployError,
         ]
     );

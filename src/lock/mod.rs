@@ -10,4 +10,4 @@ mod python;
 
 pub use file::Lockfile;
 pub(crate) use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource};
-pub(crate) use python::{LockedWheel, PythonLock};
+pub(crate) use python::{LockedSdist, LockedWheel, PythonLock};

@@ -53,4 +53,28 @@ pub struct LockedWheel {
     /// Distributions it needs in this environment, by normalized name.
     #[serde(default)]
     pub dependencies: Vec<String>,
+    /// Set when the wheel is built from a source distribution: `filename`,
+    /// `sha256` and `size` above are then the built wheel's, `url` the sdist's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdist: Option<LockedSdist>,
+}
+
+/// The source distribution a wheel is built from, and what the build used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LockedSdist {
+    pub filename: String,
+    /// Where it was found, without credentials.
+    pub url: String,
+    pub sha256: Digest,
+    pub size: u64,
+    /// The build's derivation key: the sdist, the build requirements, the layers
+    /// below and the interpreter. The built wheel is kept in the store under it.
+    pub build_key: Digest,
+    /// The PEP 517 backend (`module:object`).
+    pub backend: String,
+    /// The build requirements, resolved as wheels and installed into the isolated
+    /// build environment.
+    #[serde(default)]
+    pub build_requires: Vec<LockedWheel>,
 }

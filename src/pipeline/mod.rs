@@ -22,6 +22,7 @@ mod python_stage;
 mod realise;
 mod remote;
 mod run;
+mod sdist_build;
 
 pub(crate) use cache::{CacheOptions, LayerSource};
 pub(crate) use checks::{build_for_sandbox, locked_base_facts};
@@ -36,3 +37,4 @@ pub(crate) use python_stage::{
     LITERAL_CREDENTIALS_HINT, PythonError, PythonOptions, literal_credentials,
 };
 pub(crate) use run::{BuildResult, build};
+pub(crate) use sdist_build::SdistBuildError;

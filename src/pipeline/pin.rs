@@ -109,6 +109,7 @@ impl Session {
         PythonOptions {
             offline: options.python.offline || self.remote.offline,
             ca_files: self.remote.ca_files.clone(),
+            source_date_epoch: options.source_date_epoch,
             ..options.python.clone()
         }
     }
@@ -143,6 +144,7 @@ impl Session {
                 store: &self.store,
                 reporter,
                 runtime: &self.runtime,
+                base: &self.base,
             },
             wanted,
         )

@@ -93,6 +93,7 @@ pub(super) fn fetch_locked_wheels(
     let fetches: Vec<WheelFetch> = lock
         .wheels
         .iter()
+        .filter(|w| w.sdist.is_none())
         .filter_map(|w| {
             Some(WheelFetch {
                 filename: w.filename.clone(),
@@ -113,6 +114,17 @@ pub(super) fn fetch_locked_wheels(
             DOWNLOADS_AT_ONCE,
             reporter.transfers().as_ref(),
         ))?;
+    }
+    for wheel in lock.wheels.iter().filter(|w| w.sdist.is_some()) {
+        if !store.has_blob(&wheel.sha256) {
+            reporter.step(&format!(
+                "building {} {} from its sdist",
+                wheel.name, wheel.version
+            ));
+            plan.sdist
+                .rebuild_locked(wheel)
+                .map_err(|e| PythonError::Sdist(Box::new(e)))?;
+        }
     }
     Ok(())
 }

@@ -13,17 +13,18 @@ use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
 use super::options::{LockMode, Reporter};
+use super::sdist_build::{DebianBelow, SdistBuildError, SdistBuilder};
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpError, HttpSettings};
 use crate::image::BaseFacts;
 use crate::layer::TreeError;
-use crate::lock::{LockError, LockedWheel, Lockfile, PythonLock};
+use crate::lock::{LockError, LockedSdist, LockedWheel, Lockfile, PythonLock};
 use crate::project::Project;
 use crate::python::{
     BasePip, BaseView, DownloadError, EnvironmentError, FindLinks, FindLinksError, FsSource,
     HashSource, IndexClient, IndexClientOptions, IndexConfigError, IndexError, IndexSource,
     IndexUrl, PythonEnvironment, RequirementsError, RequirementsFile, RequirementsSource,
-    ResolveError, ResolveInput, Timestamp, Upgrade, WheelFetch, WheelInstallError,
+    ResolveError, ResolveInput, SdistHook, Timestamp, Upgrade, WheelFetch, WheelInstallError,
     base_index_sources, check_wheel_entries, fetch_wheels, has_literal_credentials,
     index_urls_from_env, list_wheel_dir, netrc_path, pip_config_files, pip_config_indexes,
     resolve_with_index, select_indexes, with_index_credentials, with_netrc,
@@ -46,6 +47,8 @@ pub(crate) struct PythonOptions {
     pub offline: bool,
     /// Extra CA files for the index.
     pub ca_files: Vec<PathBuf>,
+    /// The image's timestamp (the Debian layer an sdist build runs on is made with it).
+    pub source_date_epoch: u64,
 }
 
 /// Why the Python stage failed.
@@ -107,6 +110,8 @@ pub enum PythonError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Sdist(Box<SdistBuildError>),
     #[error("Cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -130,6 +135,9 @@ pub(super) struct PythonPlan {
     pub resolved: bool,
     /// `name from → to` for every base distribution the lock replaces.
     pub base_upgrades: Vec<String>,
+    /// Builds wheels from sdists (at lock time, and again for a lock's built wheel
+    /// the store lacks).
+    pub sdist: Arc<SdistBuilder>,
 }
 
 /// What the lock step needs.
@@ -150,6 +158,8 @@ pub(super) struct PythonContext<'a> {
     pub reporter: &'a dyn Reporter,
     /// Where the index requests and downloads run.
     pub runtime: &'a tokio::runtime::Handle,
+    /// The base image, whose layers sdist builds run on.
+    pub base: &'a crate::image::BaseImage,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -399,11 +409,42 @@ pub(super) fn lock_python(
     let reusable = ctx
         .on_disk
         .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
+    let mut builder = SdistBuilder::new(
+        ctx.store.clone(),
+        http(ctx.options)?,
+        ctx.runtime.clone(),
+        indexes.clone(),
+        environment.clone(),
+        ctx.base
+            .layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.path.clone()))
+            .collect(),
+        vec![ctx.base.manifest_digest.clone()],
+        ctx.options.offline,
+    );
+    if wanted.debian.is_some() && !wanted.debs.is_empty() {
+        // Builds see the Debian layer below them (a compiler, headers), as the image
+        // has it: its key stands for it in the build key.
+        let mtime = ctx.options.source_date_epoch;
+        builder
+            .below
+            .push(super::debian::layer_key(wanted, ctx.facts, mtime));
+        builder.debian = Some(Arc::new(DebianBelow {
+            lock: wanted.clone(),
+            facts: ctx.facts.clone(),
+            fallback_urls: ctx.project.settings.debian.fallback_urls.clone(),
+            mtime,
+        }));
+    }
+    builder.exclude_newer = cutoff;
+    builder.no_build = ctx.project.settings.python.no_build;
     let mut plan = PythonPlan {
         environment,
         indexes,
         resolved: false,
         base_upgrades: Vec::new(),
+        sdist: Arc::new(builder),
     };
     if let Some(old) = reusable
         && ctx.options.upgrade == Upgrade::None
@@ -577,6 +618,10 @@ fn resolve(
         input.allow_base_upgrades = header.allow_base_upgrades;
         input.exclude_newer = cutoff;
         input.upgrade = ctx.options.upgrade.clone();
+        input.binary = file.binary.clone();
+        if ctx.project.settings.python.no_build {
+            input.binary.apply(false, ":all:");
+        }
         if let Some(old) = ctx.on_disk {
             for wheel in &old.wheels {
                 if let (Ok(name), Ok(version)) = (
@@ -587,16 +632,19 @@ fn resolve(
                 }
             }
         }
-        let resolution = rt.block_on(resolve_with_index(client, input))?;
+        let mut builder = plan.sdist.fresh();
+        builder.client = Some(client.clone());
+        let builder = Arc::new(builder);
+        let hook: Arc<dyn SdistHook> = builder.clone();
+        let resolution = rt.block_on(resolve_with_index(client, input, Some(hook)))?;
         for upgrade in &resolution.base_upgrades {
             let line = format!("{} {} → {}", upgrade.name, upgrade.from, upgrade.to);
             tracing::warn!("the lock changes a base distribution: {line}");
             plan.base_upgrades.push(line);
         }
-        resolution
-            .packages
-            .into_iter()
-            .map(|p| Pending {
+        let mut pending = Vec::new();
+        for p in resolution.packages {
+            let mut entry = Pending {
                 name: p.name.to_string(),
                 version: p.version.to_string(),
                 filename: p.filename,
@@ -604,8 +652,31 @@ fn resolve(
                 sha256: p.sha256,
                 size: p.size,
                 dependencies: p.dependencies.iter().map(ToString::to_string).collect(),
-            })
-            .collect()
+                sdist: None,
+            };
+            if p.sdist {
+                ctx.reporter.step(&format!(
+                    "building {} {} from its sdist",
+                    entry.name, entry.version
+                ));
+                let built = builder
+                    .build_candidate(
+                        &entry.name,
+                        &entry.version,
+                        &entry.filename,
+                        &entry.url,
+                        entry.sha256.as_deref(),
+                        entry.size,
+                    )
+                    .map_err(|e| PythonError::Sdist(Box::new(e)))?;
+                entry.filename = built.filename.clone();
+                entry.sha256 = Some(built.sha256.hex().to_string());
+                entry.size = Some(built.size);
+                entry.sdist = Some(built.sdist.clone());
+            }
+            pending.push(entry);
+        }
+        pending
     };
     let mut locked = rt.block_on(complete(&http, ctx.store, wheels, ctx.options.offline))?;
     locked.sort_by(|a, b| a.name.cmp(&b.name));
@@ -730,19 +801,21 @@ fn base_constraints(environment: &PythonEnvironment) -> Vec<Requirement> {
 }
 
 /// A locked wheel before its hash and size are known for sure.
-struct Pending {
-    name: String,
-    version: String,
-    filename: String,
-    url: IndexUrl,
-    sha256: Option<String>,
-    size: Option<u64>,
-    dependencies: Vec<String>,
+pub(super) struct Pending {
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    pub url: IndexUrl,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub dependencies: Vec<String>,
+    /// The sdist the wheel was built from.
+    pub sdist: Option<LockedSdist>,
 }
 
 /// Hashes and sizes for every wheel: from the index when it gave both, else by
 /// downloading the wheel into the store (verified against the index's hash if any).
-async fn complete(
+pub(super) async fn complete(
     http: &HttpClient,
     store: &Store,
     pending: Vec<Pending>,
@@ -766,6 +839,7 @@ async fn complete(
                 sha256,
                 size,
                 dependencies: p.dependencies,
+                sdist: p.sdist,
             })
         })
         .buffered(DOWNLOADS_AT_ONCE)
@@ -788,6 +862,7 @@ async fn check_entries(
     if !offline {
         let fetches: Vec<WheelFetch> = wheels
             .iter()
+            .filter(|w| w.sdist.is_none())
             .filter_map(|w| {
                 Some(WheelFetch {
                     filename: w.filename.clone(),
@@ -932,6 +1007,7 @@ async fn hashed_wheels(
             sha256: wheel.sha256.clone(),
             size: wheel.size,
             dependencies: Vec::new(),
+            sdist: None,
         });
     }
     Ok(out)
@@ -956,6 +1032,7 @@ impl crate::hint::Hint for PythonError {
             Self::Tree(error) => error.hints(),
             Self::Layer(error) => error.hints(),
             Self::Lock(error) => error.hints(),
+            Self::Sdist(error) => error.hints(),
             Self::Corrupt { .. }
             | Self::ExcludeNewer(..)
             | Self::Contradiction { .. }

@@ -81,7 +81,7 @@ pub(super) fn realise(
 /// build may have made it meanwhile), else from the registry cache, else produced,
 /// and recorded under the key; then offered to the registry cache (`cache.rs`).
 /// `None` when the layer would be empty.
-fn realise_layer(
+pub(super) fn realise_layer(
     step: &dyn LayerStep,
     store: &Store,
     cache: &LayerCache,

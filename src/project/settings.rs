@@ -83,6 +83,9 @@ pub struct PythonSettings {
     /// Let the resolution change distributions the base image has installed.
     #[serde(default)]
     pub allow_base_upgrades: bool,
+    /// Never build a wheel from an sdist (pip's `--only-binary :all:`).
+    #[serde(default)]
+    pub no_build: bool,
 }
 
 /// How airlock talks to registries.

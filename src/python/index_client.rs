@@ -34,6 +34,7 @@ use super::resolver::{
     Candidate, DistributionSource, Resolution, ResolveError, ResolveInput, SourceError,
     VersionRanges, resolve,
 };
+use super::sdist::{BinaryPolicy, SdistHook};
 use super::simple_api::{
     ACCEPT, DistFile, MetadataAvailability, ProjectPage, SimpleApiError, parse_project_page,
 };
@@ -951,12 +952,20 @@ fn metadata_from_whole_wheel(file: &DistFile, body: &[u8]) -> Result<Vec<u8>, In
 pub(super) struct BlockingSource {
     client: Arc<IndexClient>,
     runtime: tokio::runtime::Handle,
+    /// Asked for the metadata of a version taken from its sdist.
+    hook: Option<Arc<dyn SdistHook>>,
+    binary: BinaryPolicy,
 }
 
 impl BlockingSource {
     /// A source over `client`, running requests on `runtime`.
     pub(super) fn new(client: Arc<IndexClient>, runtime: tokio::runtime::Handle) -> Self {
-        Self { client, runtime }
+        Self {
+            client,
+            runtime,
+            hook: None,
+            binary: BinaryPolicy::default(),
+        }
     }
 }
 
@@ -973,6 +982,18 @@ impl DistributionSource for BlockingSource {
     }
 
     fn metadata(&self, name: &PackageName, version: &Version) -> Result<CoreMetadata, SourceError> {
+        if let Some(hook) = &self.hook {
+            let project = self
+                .runtime
+                .block_on(self.client.project(name))
+                .map_err(source_error)?;
+            if let Some(c) = project.candidates.iter().find(|c| &c.version == version)
+                && (c.wheels.is_empty() || !self.binary.may_use_wheel(name))
+                && let Some(sdist) = c.sdists.first()
+            {
+                return hook.metadata(name, version, sdist);
+            }
+        }
         self.runtime
             .block_on(self.client.metadata(name, version))
             .map(|m| (*m).clone())
@@ -982,12 +1003,17 @@ impl DistributionSource for BlockingSource {
 
 /// Pre-fetches concurrently, then resolves on a blocking thread, fetching
 /// whatever backtracking needs beyond the pre-fetch.
+/// `hook` answers for versions that only an sdist provides (without one, such
+/// versions fail as having no wheel).
 pub(crate) async fn resolve_with_index(
     client: Arc<IndexClient>,
     input: ResolveInput,
+    hook: Option<Arc<dyn SdistHook>>,
 ) -> Result<Resolution, IndexError> {
     client.prefetch(&input).await;
-    let source = BlockingSource::new(client, tokio::runtime::Handle::current());
+    let mut source = BlockingSource::new(client, tokio::runtime::Handle::current());
+    source.hook = hook;
+    source.binary = input.binary.clone();
     tokio::task::spawn_blocking(move || resolve(&input, &source))
         .await
         .map_err(|e| IndexError::Join(e.to_string()))?
@@ -1393,7 +1419,7 @@ mod tests {
     const EXPECTED: [&str; 3] = ["app==1.0", "lib==2.0", "speed==0.1"];
 
     async fn check_resolution(server: &Server, options: IndexClientOptions) -> Resolution {
-        let out = resolve_with_index(client(vec![server.index()], options), input(&["app"]))
+        let out = resolve_with_index(client(vec![server.index()], options), input(&["app"]), None)
             .await
             .expect("resolves");
         assert_eq!(pins(&out), EXPECTED);
@@ -1518,6 +1544,7 @@ mod tests {
                 },
             ),
             input(&["app"]),
+            None,
         )
         .await
         .expect_err("nothing cached");
@@ -1550,13 +1577,13 @@ mod tests {
             vec![empty.index(), server.index()],
             IndexClientOptions::default(),
         );
-        let out = resolve_with_index(both.clone(), input(&["app"]))
+        let out = resolve_with_index(both.clone(), input(&["app"]), None)
             .await
             .expect("resolves");
         assert_eq!(pins(&out), EXPECTED);
         assert!(empty.hits().iter().all(|h| h.status == 404));
 
-        let err = resolve_with_index(both, input(&["ap"]))
+        let err = resolve_with_index(both, input(&["ap"]), None)
             .await
             .expect_err("unknown");
         let IndexError::Resolve(err) = err else {

@@ -12,6 +12,7 @@ mod index_url;
 mod metadata;
 mod requirements;
 mod resolver;
+mod sdist;
 mod simple_api;
 mod tags;
 mod wheel_install;
@@ -30,13 +31,17 @@ pub(crate) use index_config::{
     pip_config_indexes, select_indexes, with_netrc,
 };
 pub(crate) use index_url::{IndexUrl, IndexUrlError};
-pub(crate) use metadata::MetadataError;
+pub(crate) use metadata::{CoreMetadata, MetadataError};
 pub(crate) use requirements::{
     FindLinks, FsSource, HashAlgorithm, Location, RequirementsError, RequirementsFile,
     RequirementsSource, has_literal_credentials, index_urls_from_env,
 };
 pub(crate) use resolver::{
-    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, package_name,
+    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, WheelCandidate, package_name,
+};
+pub(crate) use sdist::{
+    BinaryPolicy, BuildKeyInput, BuildSystem, DRIVER, SdistError, SdistHook, build_key,
+    build_system, static_metadata, unpack as unpack_sdist, wheel_metadata,
 };
 pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
 pub(crate) use tags::TagError;

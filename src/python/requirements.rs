@@ -357,6 +357,8 @@ pub(crate) struct RequirementsFile {
     pub no_index: bool,
     /// Whether `--require-hashes` was given.
     pub require_hashes: bool,
+    /// `--only-binary` and `--no-binary`, in file order.
+    pub binary: super::sdist::BinaryPolicy,
     /// Every file read, in the order first read: the inputs a lock depends on.
     pub files: Vec<PathBuf>,
     /// Lines that write credentials into a URL literally (see
@@ -435,6 +437,8 @@ enum LineOption {
     NoIndex,
     RequireHashes,
     Editable,
+    OnlyBinary,
+    NoBinary,
 }
 
 impl LineOption {
@@ -448,6 +452,8 @@ impl LineOption {
             "--no-index" => (Self::NoIndex, "--no-index"),
             "--require-hashes" => (Self::RequireHashes, "--require-hashes"),
             "-e" | "--editable" => (Self::Editable, "--editable"),
+            "--only-binary" => (Self::OnlyBinary, "--only-binary"),
+            "--no-binary" => (Self::NoBinary, "--no-binary"),
             _ => return None,
         })
     }
@@ -629,6 +635,8 @@ impl Parser<'_> {
             }
             LineOption::NoIndex => self.out.no_index = true,
             LineOption::RequireHashes => self.out.require_hashes = true,
+            LineOption::OnlyBinary => self.out.binary.apply(false, value),
+            LineOption::NoBinary => self.out.binary.apply(true, value),
             LineOption::Editable => {
                 return Err(RequirementsError::Editable {
                     location: location.clone(),

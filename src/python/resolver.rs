@@ -23,6 +23,7 @@ use pubgrub::{
 
 use super::index_url::IndexUrl;
 use super::metadata::CoreMetadata;
+use super::sdist::BinaryPolicy;
 use super::simple_api::{DistFile, Timestamp};
 use super::tags::{CompatibleTags, TagError, Target};
 use super::wheel_name::{WheelName, normalize_name};
@@ -183,6 +184,8 @@ pub(crate) struct Candidate {
     pub wheels: Vec<WheelCandidate>,
     /// Files of this version the target cannot use, by name.
     pub other_files: Vec<String>,
+    /// Its source distributions airlock can build (`.tar.gz` before `.zip`).
+    pub sdists: Vec<WheelCandidate>,
 }
 
 impl Candidate {
@@ -191,7 +194,11 @@ impl Candidate {
     /// Files whose names do not parse are ignored.
     pub(crate) fn from_files(files: &[DistFile], tags: &CompatibleTags) -> Vec<Candidate> {
         // Per version: (tag priority, negated build number, wheel) and other files.
-        type Files = (Vec<(usize, i128, WheelCandidate)>, Vec<String>);
+        type Files = (
+            Vec<(usize, i128, WheelCandidate)>,
+            Vec<String>,
+            Vec<WheelCandidate>,
+        );
         let mut by_version: BTreeMap<Version, Files> = BTreeMap::new();
         for file in files {
             if file.filename.ends_with(".whl") {
@@ -219,22 +226,32 @@ impl Candidate {
                     None => entry.1.push(file.filename.clone()),
                 }
             } else if let Some(version) = sdist_version(&file.filename) {
-                by_version
-                    .entry(version)
-                    .or_default()
-                    .1
-                    .push(file.filename.clone());
+                let entry = by_version.entry(version).or_default();
+                entry.1.push(file.filename.clone());
+                if super::sdist::is_buildable(&file.filename) {
+                    entry.2.push(WheelCandidate {
+                        filename: file.filename.clone(),
+                        url: file.url.clone(),
+                        sha256: file.sha256().map(str::to_string),
+                        size: file.size,
+                        requires_python: file.requires_python_specifiers(),
+                        yanked: file.yanked.is_yanked(),
+                        upload_time: file.upload_time,
+                    });
+                }
             }
         }
         by_version
             .into_iter()
             .rev()
-            .map(|(version, (mut wheels, other_files))| {
+            .map(|(version, (mut wheels, other_files, mut sdists))| {
                 wheels.sort_by(|a, b| (a.0, a.1, &a.2.filename).cmp(&(b.0, b.1, &b.2.filename)));
+                sdists.sort_by_key(|s| (!s.filename.ends_with(".tar.gz"), s.filename.clone()));
                 Candidate {
                     version,
                     wheels: wheels.into_iter().map(|(_, _, w)| w).collect(),
                     other_files,
+                    sdists,
                 }
             })
             .collect()
@@ -317,6 +334,8 @@ pub(crate) struct ResolveInput {
     pub upgrade: Upgrade,
     /// Versions to keep when they still fit (the previous lock's pins).
     pub preferences: BTreeMap<PackageName, Version>,
+    /// Which packages may (or must) come from an sdist.
+    pub binary: BinaryPolicy,
 }
 
 impl ResolveInput {
@@ -332,6 +351,7 @@ impl ResolveInput {
             exclude_newer: None,
             upgrade: Upgrade::None,
             preferences: BTreeMap::new(),
+            binary: BinaryPolicy::default(),
         }
     }
 }
@@ -364,7 +384,7 @@ pub(crate) struct ResolvedDist {
     pub name: PackageName,
     /// The chosen version.
     pub version: Version,
-    /// The chosen wheel's file name.
+    /// The chosen wheel's file name (the sdist's, when `sdist`).
     pub filename: String,
     /// Where to download it (may carry credentials; strip before writing a lock).
     pub url: IndexUrl,
@@ -376,6 +396,8 @@ pub(crate) struct ResolvedDist {
     pub dependencies: Vec<PackageName>,
     /// Who needs it, sorted.
     pub requested_by: Vec<RequestedBy>,
+    /// The file is a source distribution: it is built into the wheel installed.
+    pub sdist: bool,
 }
 
 /// A base distribution the resolution changes (only with `allow_base_upgrades`).
@@ -598,35 +620,49 @@ impl<'a> Provider<'a> {
         self.explicit_pre.contains(name) || candidates.iter().all(|c| c.version.any_prerelease())
     }
 
-    /// The wheel of `candidate` the resolution may use, or why there is none.
+    /// The file of `candidate` the resolution may use (a wheel, else an sdist to
+    /// build when the policy allows; `true` marks the sdist), or why there is none.
     fn usable<'c>(
         &self,
         name: &PackageName,
         candidate: &'c Candidate,
-    ) -> Result<&'c WheelCandidate, Skip> {
+    ) -> Result<(&'c WheelCandidate, bool), Skip> {
         let mut reason = Skip::NoWheel;
         let pinned = self
             .pinned
             .get(name)
             .is_some_and(|versions| versions.contains(&candidate.version));
-        for wheel in &candidate.wheels {
-            if wheel.yanked && !pinned {
+        let policy = &self.input.binary;
+        let wheels = policy
+            .may_use_wheel(name)
+            .then_some(&candidate.wheels)
+            .into_iter()
+            .flatten()
+            .map(|w| (w, false));
+        let sdists = policy
+            .may_build(name)
+            .then_some(&candidate.sdists)
+            .into_iter()
+            .flatten()
+            .map(|w| (w, true));
+        for (file, sdist) in wheels.chain(sdists) {
+            if file.yanked && !pinned {
                 reason = Skip::Yanked;
                 continue;
             }
             if let Some(limit) = self.input.exclude_newer
-                && wheel.upload_time.is_none_or(|t| t > limit)
+                && file.upload_time.is_none_or(|t| t > limit)
             {
                 reason = Skip::TooNew;
                 continue;
             }
-            if let Some(spec) = &wheel.requires_python
+            if let Some(spec) = &file.requires_python
                 && !spec.contains(&self.python)
             {
                 reason = Skip::RequiresPython(spec.to_string());
                 continue;
             }
-            return Ok(wheel);
+            return Ok((file, sdist));
         }
         Err(reason)
     }
@@ -883,7 +919,7 @@ impl<'a> Provider<'a> {
         requested_by: Vec<RequestedBy>,
     ) -> Option<ResolvedDist> {
         let candidate = versions.get(name)?.iter().find(|c| &c.version == version)?;
-        let wheel = self.usable(name, candidate).ok()?;
+        let (wheel, sdist) = self.usable(name, candidate).ok()?;
         Some(ResolvedDist {
             name: name.clone(),
             version: version.clone(),
@@ -896,6 +932,7 @@ impl<'a> Provider<'a> {
                 .map(|s| s.iter().cloned().collect())
                 .unwrap_or_default(),
             requested_by,
+            sdist,
         })
     }
 
@@ -1749,7 +1786,9 @@ mod tests {
         let mut fake = Fake::default();
         fake.add("airflow", "2.0", &["python-nvd3"]);
         fake.add_files("python-nvd3", "0.15.0", &[], &["python-nvd3-0.15.0.tar.gz"]);
-        let err = resolve(&input(&["airflow"]), &fake).expect_err("no wheel");
+        let mut only = input(&["airflow"]);
+        only.binary = BinaryPolicy::wheels_only();
+        let err = resolve(&only, &fake).expect_err("no wheel");
         eprintln!("{err}\n{:?}", err.hints());
         let ResolveError::NoCompatibleWheels { packages, tags, .. } = &err else {
             panic!("{err:?}");
@@ -1781,6 +1820,64 @@ mod tests {
                 .contains("only winonly-1.0-cp311-cp311-win_amd64.whl"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sdist_is_taken_when_no_wheel_fits() {
+        let mut fake = Fake::default();
+        fake.add("airflow", "2.0", &["python-nvd3"]);
+        fake.add_files(
+            "python-nvd3",
+            "0.15.0",
+            &["slugify"],
+            &["python-nvd3-0.15.0.tar.gz", "python-nvd3-0.15.0.zip"],
+        );
+        fake.add("slugify", "1.0", &[]);
+        let resolution = resolve(&input(&["airflow"]), &fake).expect("resolves");
+        let nvd3 = package(&resolution, "python-nvd3");
+        assert!(nvd3.sdist);
+        assert_eq!(nvd3.filename, "python-nvd3-0.15.0.tar.gz");
+        assert!(!package(&resolution, "slugify").sdist);
+        assert_eq!(pins(&resolution).len(), 3);
+    }
+
+    #[test]
+    fn newer_sdist_beats_an_older_wheel_as_in_pip() {
+        let mut fake = Fake::default();
+        fake.add("docopt", "0.6.1", &[]);
+        fake.add_files("docopt", "0.6.2", &[], &["docopt-0.6.2.tar.gz"]);
+        let resolution = resolve(&input(&["docopt"]), &fake).expect("resolves");
+        assert_eq!(package(&resolution, "docopt").version, v("0.6.2"));
+        let mut only = input(&["docopt"]);
+        only.binary.apply(false, ":all:");
+        let resolution = resolve(&only, &fake).expect("resolves");
+        assert_eq!(package(&resolution, "docopt").version, v("0.6.1"));
+    }
+
+    #[test]
+    fn only_binary_refuses_sdists_and_no_binary_prefers_them() {
+        let mut fake = Fake::default();
+        fake.add("airflow", "2.0", &["python-nvd3"]);
+        fake.add_files("python-nvd3", "0.15.0", &[], &["python-nvd3-0.15.0.tar.gz"]);
+        let mut only = input(&["airflow"]);
+        only.binary = BinaryPolicy::wheels_only();
+        let err = resolve(&only, &fake).expect_err("no wheel");
+        assert!(
+            matches!(err, ResolveError::NoCompatibleWheels { .. }),
+            "{err}"
+        );
+        fake.add_files(
+            "both",
+            "1.0",
+            &[],
+            &["both-1.0-py3-none-any.whl", "both-1.0.tar.gz"],
+        );
+        let mut no_binary = input(&["both"]);
+        no_binary.binary.apply(true, "both");
+        let resolution = resolve(&no_binary, &fake).expect("resolves");
+        assert!(package(&resolution, "both").sdist);
+        let resolution = resolve(&input(&["both"]), &fake).expect("resolves");
+        assert!(!package(&resolution, "both").sdist);
     }
 
     #[test]
