@@ -148,6 +148,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::sbom::SbomError,
             crate::verify::CheckoutError,
             crate::pipeline::BuildError,
+            crate::pipeline::CopyError,
             crate::pipeline::DebianError,
             crate::pipeline::PythonError,
             crate::deploy::DeployError,

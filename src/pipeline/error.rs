@@ -49,6 +49,8 @@ pub enum BuildError {
         entry: String,
     },
     #[error(transparent)]
+    Copy(#[from] super::CopyError),
+    #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
     Reference(#[from] crate::registry::ReferenceError),
@@ -92,6 +94,7 @@ impl crate::hint::Hint for BuildError {
             Self::AirflowPinned { .. } => vec![
                 "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt".into(),
             ],
+            Self::Copy(error) => error.hints(),
             Self::Registry(error) => error.hints(),
             Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => vec![crate::image::NO_REGISTRY_HINT.into()],
             Self::Reference(error) => error.hints(),

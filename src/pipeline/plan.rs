@@ -2,11 +2,15 @@
 //! Every new layer as a step in image order (base · Debian · Python · project ·
 //! DAGs), and the inputs of the config and manifest.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::BuildError;
-use super::layers::{DebianStep, FilesStep, LayerStep, Part, ProjectFiles, PythonStep};
+use super::layers::{
+    CopyStep, DebianStep, DirsBelow, FilesStep, LayerStep, Part, ProjectFiles, PythonStep, Sources,
+    WorkdirStep, check_remote,
+};
 use super::load::Session;
 use super::options::BuildOptions;
 use super::pin::Pinned;
@@ -95,6 +99,12 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         pinned,
         mtime,
         args: project.build_args(&options.build_args),
+        dirs: Rc::new(DirsBelow {
+            facts,
+            files: files.clone(),
+            added: RefCell::default(),
+        }),
+        files: files.clone(),
     };
     let mut instructions = Vec::new();
     for (index, line) in evaluated.history.iter().enumerate() {
@@ -129,12 +139,19 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
 }
 
 /// What a Dockerfile filesystem step needs from the plan.
-#[allow(dead_code, reason = "read by the RUN and COPY steps, which plug in here")]
 pub(super) struct StepContext<'a> {
     pub pinned: &'a Pinned,
     pub mtime: u64,
     /// The build args (`airlock.toml` and `--build-arg`).
+    #[allow(
+        dead_code,
+        reason = "read by the RUN steps, which plug in at `run_step`"
+    )]
     pub args: BTreeMap<String, String>,
+    /// The directories below each step, as far as the plan knows them.
+    pub dirs: Rc<DirsBelow<'a>>,
+    /// The project's files: the build context.
+    pub files: Rc<ProjectFiles<'a>>,
 }
 
 /// One Dockerfile filesystem step as the layer it makes: the one place each kind of
@@ -143,12 +160,46 @@ fn fs_step_layer<'a>(
     step: &FsStep,
     context: &StepContext<'a>,
 ) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    let accounts = Accounts::from_facts(&context.pinned.session.facts);
     match &step.kind {
         FsStepKind::Run(spec) => run_step(step, spec, context),
-        FsStepKind::Copy(_) | FsStepKind::Workdir(_) => Err(BuildError::StepNotYet {
-            line: step.line,
-            instruction: step.created_by.clone(),
-        }),
+        FsStepKind::Copy(spec) => {
+            check_remote(spec, step.line)?;
+            let sources = match &spec.from {
+                None => Sources::Context(context.files.clone()),
+                Some(_) => {
+                    return Err(BuildError::StepNotYet {
+                        line: step.line,
+                        instruction: step.created_by.clone(),
+                    });
+                }
+            };
+            let owner = match &spec.chown {
+                Some(chown) => resolve_owner(chown, &accounts)?,
+                None => Owner::ROOT,
+            };
+            Ok(Box::new(CopyStep {
+                line: step.line,
+                created_by: step.created_by.clone(),
+                spec: spec.clone(),
+                sources,
+                owner,
+                dirs: context.dirs.clone(),
+                mtime: context.mtime,
+                tree: OnceCell::new(),
+            }))
+        }
+        FsStepKind::Workdir(dir) => Ok(Box::new(WorkdirStep {
+            created_by: step.created_by.clone(),
+            dir: dir.clone(),
+            owner: match &step.state.user {
+                Some(user) => resolve_owner(user, &accounts)?,
+                None => Owner::ROOT,
+            },
+            dirs: context.dirs.clone(),
+            mtime: context.mtime,
+            tree: OnceCell::new(),
+        })),
     }
 }
 

@@ -3,11 +3,15 @@
 //! how to produce it when the store lacks it (`realise.rs` looks the key up). A new
 //! kind of layer is a new file here and one line in the plan (`plan.rs`).
 
+mod copy_archive;
+mod copy_step;
 mod debian;
 mod placement;
 mod project;
 mod python;
 
+pub(crate) use copy_step::CopyError;
+pub(super) use copy_step::{CopyStep, DirsBelow, Sources, WorkdirStep, check_remote};
 pub(super) use debian::DebianStep;
 pub(super) use project::{FilesStep, Part, ProjectFiles};
 pub(super) use python::PythonStep;

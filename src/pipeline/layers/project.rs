@@ -3,8 +3,10 @@
 //! Both come from one reading of the project, made when the first is realised.
 
 use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use super::copy_step::{SourceEntry, context_entries};
 use super::placement::Placement;
 use super::{LayerStep, StoredLayer};
 use crate::digest::Digest;
@@ -30,6 +32,8 @@ pub(in crate::pipeline) struct ProjectFiles<'a> {
 struct Trees {
     project: FileTree,
     dags: FileTree,
+    /// The build context as `COPY` and `ADD` read it (`dags/` included).
+    context: BTreeMap<String, SourceEntry>,
 }
 
 impl<'a> ProjectFiles<'a> {
@@ -48,6 +52,19 @@ impl<'a> ProjectFiles<'a> {
             exclude_dags,
             trees: OnceCell::new(),
         }
+    }
+
+    /// The project layer's tree.
+    pub(super) fn project_tree(&self, reporter: &dyn Reporter) -> Result<&FileTree, BuildError> {
+        Ok(&self.trees(reporter)?.project)
+    }
+
+    /// The build context's files, by path relative to the project.
+    pub(super) fn context(
+        &self,
+        reporter: &dyn Reporter,
+    ) -> Result<&BTreeMap<String, SourceEntry>, BuildError> {
+        Ok(&self.trees(reporter)?.context)
     }
 
     fn trees(&self, reporter: &dyn Reporter) -> Result<&Trees, BuildError> {
@@ -79,7 +96,10 @@ impl<'a> ProjectFiles<'a> {
             owner: self.owner,
             facts: self.facts,
         };
+        let mut context = context_entries(&walked.project);
+        context.extend(context_entries(&walked.dags));
         Ok(Trees {
+            context,
             project: placement.tree(&walked.project)?,
             dags: match self.exclude_dags {
                 true => FileTree::new(),
