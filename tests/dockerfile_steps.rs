@@ -391,3 +391,104 @@ fn item13_4_pyenv_and_other_frontends_are_refused_naming_the_line() {
         "{message}"
     );
 }
+
+/// The quickstart with a Dockerfile of two stages: a builder stage on a base without
+/// ONBUILD triggers (its own layout, mapped in airlock.toml), and the Runtime stage.
+fn multi_stage_project(last_stage: &str) -> Sandbox {
+    let sandbox = Sandbox::quickstart();
+    let builder = sandbox.dir.path().join("builder-layout");
+    support::write_base(
+        &builder,
+        &support::BaseSpec {
+            tag: "1".into(),
+            onbuild: Vec::new(),
+            extra_files: vec![
+                ("opt/tool/run.sh".into(), "#!/bin/sh\necho run\n".into()),
+                ("opt/tool/notes.txt".into(), "notes\n".into()),
+            ],
+            ..support::BaseSpec::default()
+        },
+    );
+    let runtime = support::repo_root().join("fixtures/runtime-base");
+    fs::write(
+        sandbox.project.join("airlock.toml"),
+        format!(
+            "[base.layouts]\n\"astro-runtime\" = \"{}\"\n\"builder-base\" = \"../builder-layout\"\n\n[dags]\nignore-syntax = \"glob\"\n",
+            runtime.display(),
+        ),
+    )
+    .expect("airlock.toml");
+    fs::write(
+        sandbox.project.join("Dockerfile"),
+        format!(
+            "ARG RUNTIME_VERSION=3.0-1\nFROM builder-base:1 AS build\nWORKDIR /work\nCOPY include/helpers.py ./helpers.py\nCOPY --chmod=755 include/helpers.py ./bin/tool\n\nFROM astro-runtime:${{RUNTIME_VERSION}}\nUSER root\n{last_stage}USER astro\n"
+        ),
+    )
+    .expect("Dockerfile");
+    sandbox
+}
+
+/// Builds without `--base-layout` (airlock.toml maps both images).
+fn build_mapped(sandbox: &Sandbox) -> (std::process::Output, std::path::PathBuf) {
+    let layout = sandbox.dir.path().join("oci");
+    let spec = format!("oci:{}:v1", layout.display());
+    let project = sandbox.project.to_string_lossy().into_owned();
+    let cache = sandbox.cache.to_string_lossy().into_owned();
+    let output = support::airlock(
+        &["build", &project, "--cache-dir", &cache, "--output", &spec],
+        sandbox.dir.path(),
+        &[],
+    );
+    (output, layout)
+}
+
+#[test]
+fn item13_1_multi_stage_copy_from_an_earlier_stage_and_an_image() {
+    let steps = "COPY --from=build /work/ /opt/built/\nCOPY --from=build /opt/tool/*.sh /opt/scripts/\nCOPY --from=0 /work/helpers.py /opt/again.py\nCOPY --from=builder-base:1 /opt/tool/notes.txt /opt/from-image.txt\n";
+    let a = multi_stage_project(steps);
+    let (output, layout) = build_mapped(&a);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let digest = stdout(&output).trim().to_string();
+    let root = unpack(&a, &layout);
+    let helpers = fs::read(a.project.join("include/helpers.py")).expect("helpers");
+    // The stage's own COPY steps (and its WORKDIR) are in what it hands over.
+    assert_eq!(
+        fs::read(root.join("opt/built/helpers.py")).expect("built"),
+        helpers
+    );
+    assert_eq!(mode(&root.join("opt/built/bin/tool")), 0o755);
+    assert_eq!(mode(&root.join("opt/built/helpers.py")), 0o644);
+    // The stage's base files, by glob; by stage index; from an image.
+    assert_eq!(
+        fs::read_to_string(root.join("opt/scripts/run.sh")).expect("run.sh"),
+        "#!/bin/sh\necho run\n"
+    );
+    assert!(!root.join("opt/scripts/notes.txt").exists());
+    assert_eq!(fs::read(root.join("opt/again.py")).expect("again"), helpers);
+    assert_eq!(
+        fs::read_to_string(root.join("opt/from-image.txt")).expect("from image"),
+        "notes\n"
+    );
+    // Nothing of the builder stage but what was copied: its /work is not in the image.
+    assert!(!root.join("work").exists());
+    if running_as_root() {
+        assert_eq!(owner(&root.join("opt/built/helpers.py")), (0, 0));
+    }
+
+    // Another store, another directory: the same image.
+    let b = multi_stage_project(steps);
+    let (output, _) = build_mapped(&b);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), digest);
+
+    // A path the stage does not have names the line.
+    let c = multi_stage_project("COPY --from=build /nope /x\n");
+    let (output, _) = build_mapped(&c);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("Dockerfile:9"), "{message}");
+    assert!(
+        message.contains("`/nope` is not in the stage or image it copies from"),
+        "{message}"
+    );
+}

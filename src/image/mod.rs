@@ -23,7 +23,7 @@ pub(crate) use config::{
     assemble_config, build_manifest,
 };
 pub(crate) use facts::{BaseFacts, open_layer, read_facts};
-pub(crate) use load::load_base;
+pub(crate) use load::{load_base, load_image};
 pub(crate) use name::ImageName;
 pub(crate) use onbuild::{OnBuildPlan, OnBuildStep, airflow_pin, plan_onbuild};
 pub(crate) use pull::{BaseOrigin, pull_base};

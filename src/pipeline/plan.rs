@@ -4,24 +4,26 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use super::BuildError;
+use super::CopyError;
 use super::layers::{
     CopyStep, DebianStep, DirsBelow, FilesStep, LayerStep, Part, ProjectFiles, PythonStep, Sources,
-    WorkdirStep, check_remote,
+    StageFiles, WorkdirStep, check_remote,
 };
 use super::load::Session;
 use super::options::BuildOptions;
 use super::pin::Pinned;
 use crate::digest::Digest;
 use crate::image::{
-    Accounts, BaseImage, ConfigChanges, ConfigInputs, HistoryEntry, OnBuildStep, resolve_owner,
-    string_list,
+    Accounts, BaseFacts, BaseImage, ConfigChanges, ConfigInputs, HistoryEntry, OnBuildStep,
+    load_image, read_facts, resolve_owner, string_list,
 };
 use crate::image::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ImageName};
 use crate::layer::Owner;
-use crate::project::dockerfile::{BaseValues, Evaluated, FsStep, FsStepKind, RunSpec};
+use crate::project::dockerfile::{BaseValues, CopyFrom, Evaluated, FsStep, FsStepKind, RunSpec};
 
 /// What the image is made of.
 pub(super) struct Plan<'a> {
@@ -95,16 +97,20 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
     // last step go after every layer).
     let first_step = layers.len();
     let last_step = evaluated.history.iter().rposition(|h| h.step.is_some());
+    let facts_rc = Rc::new(facts.clone());
     let context = StepContext {
         pinned,
         mtime,
         args: project.build_args(&options.build_args),
         dirs: Rc::new(DirsBelow {
-            facts,
-            files: files.clone(),
+            facts: facts_rc.clone(),
+            files: Some(files.clone()),
             added: RefCell::default(),
         }),
         files: files.clone(),
+        facts: facts_rc,
+        base_layout: options.base_layout.clone(),
+        stages: Rc::default(),
     };
     let mut instructions = Vec::new();
     for (index, line) in evaluated.history.iter().enumerate() {
@@ -152,6 +158,104 @@ pub(super) struct StepContext<'a> {
     pub dirs: Rc<DirsBelow<'a>>,
     /// The project's files: the build context.
     pub files: Rc<ProjectFiles<'a>>,
+    /// The facts of the stage's base (its accounts resolve `--chown` and `USER`).
+    pub facts: Rc<BaseFacts>,
+    /// `--base-layout`, for the images of earlier stages too.
+    pub base_layout: Option<PathBuf>,
+    /// The stages and images `COPY --from` reads, each loaded once.
+    pub stages: Rc<RefCell<BTreeMap<String, Rc<StageFiles<'a>>>>>,
+}
+
+impl<'a> StepContext<'a> {
+    /// The files of `from`: an earlier stage (its base loaded like the `FROM` image,
+    /// its own steps planned with this same mapping) or an image. The seam for `RUN`
+    /// in an earlier stage is the same [`run_step`].
+    fn stage_files(&self, from: &CopyFrom, line: usize) -> Result<Rc<StageFiles<'a>>, BuildError> {
+        let name = match from {
+            CopyFrom::Stage(index) => format!("stage {index}"),
+            CopyFrom::Image(reference) => format!("image {reference}"),
+        };
+        if let Some(found) = self.stages.borrow().get(&name) {
+            return Ok(found.clone());
+        }
+        let session = &self.pinned.session;
+        let project = &session.project;
+        let stage = match from {
+            CopyFrom::Stage(index) => project.dockerfile.stages.get(*index),
+            CopyFrom::Image(_) => None,
+        };
+        let text = match (from, stage) {
+            (CopyFrom::Image(reference), _) => reference.clone(),
+            (_, Some(stage)) => stage.from.image.clone(),
+            (CopyFrom::Stage(_), None) => {
+                return Err(BuildError::StepNotYet {
+                    line,
+                    instruction: name,
+                });
+            }
+        };
+        let (base, _) = load_image(
+            &session.store,
+            project,
+            self.base_layout.as_deref(),
+            &session.remote,
+            &session.runtime,
+            &text,
+            None,
+        )?;
+        if stage.is_some() && !base.onbuild().is_empty() {
+            return Err(CopyError::Invalid {
+                line,
+                instruction: "COPY".into(),
+                message: format!("copies from a stage whose base `{text}` has ONBUILD triggers; airlock carries out ONBUILD triggers for the last stage only"),
+            }
+            .into());
+        }
+        let facts = Rc::new(read_facts(&session.store, &base)?);
+        let mut steps = Vec::new();
+        if let CopyFrom::Stage(index) = from {
+            let values = BaseValues {
+                env: base.env(),
+                workdir: base.working_dir().unwrap_or_else(|| "/".into()),
+                user: base.user(),
+                shell: Some(string_list(base.config.pointer("/config/Shell")))
+                    .filter(|s| !s.is_empty()),
+            };
+            let evaluated = project
+                .dockerfile
+                .evaluate_stage(*index, &values, &self.args)
+                .map_err(|source| BuildError::Dockerfile {
+                    path: project.root.join("Dockerfile"),
+                    source,
+                })?;
+            let context = StepContext {
+                pinned: self.pinned,
+                mtime: self.mtime,
+                args: self.args.clone(),
+                dirs: Rc::new(DirsBelow {
+                    facts: facts.clone(),
+                    files: None,
+                    added: RefCell::default(),
+                }),
+                files: self.files.clone(),
+                facts,
+                base_layout: self.base_layout.clone(),
+                stages: self.stages.clone(),
+            };
+            for step in &evaluated.steps {
+                steps.push(fs_step_layer(step, &context)?);
+            }
+        }
+        let files = Rc::new(StageFiles {
+            line,
+            store: &session.store,
+            base,
+            steps,
+            root: OnceCell::new(),
+        });
+        self.stages.borrow_mut().insert(name, files.clone());
+        Ok(files)
+    }
 }
 
 /// One Dockerfile filesystem step as the layer it makes: the one place each kind of
@@ -160,19 +264,14 @@ fn fs_step_layer<'a>(
     step: &FsStep,
     context: &StepContext<'a>,
 ) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
-    let accounts = Accounts::from_facts(&context.pinned.session.facts);
+    let accounts = Accounts::from_facts(&context.facts);
     match &step.kind {
         FsStepKind::Run(spec) => run_step(step, spec, context),
         FsStepKind::Copy(spec) => {
             check_remote(spec, step.line)?;
             let sources = match &spec.from {
                 None => Sources::Context(context.files.clone()),
-                Some(_) => {
-                    return Err(BuildError::StepNotYet {
-                        line: step.line,
-                        instruction: step.created_by.clone(),
-                    });
-                }
+                Some(from) => Sources::Stage(context.stage_files(from, step.line)?),
             };
             let owner = match &spec.chown {
                 Some(chown) => resolve_owner(chown, &accounts)?,

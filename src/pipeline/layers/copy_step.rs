@@ -10,6 +10,7 @@
 //! local tar (gzip, xz or plain) is extracted. Nothing leaves the context: `..` past
 //! its root is refused, and the links inside it were checked when it was read.
 
+use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -34,13 +35,20 @@ use crate::store::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error(
-        "`{instruction}` at Dockerfile:{line}: `{source_path}` is not in the build context{excluded}"
+        "`{instruction}` at Dockerfile:{line}: `{source_path}` is not in the build context (or `.dockerignore` excludes it)"
     )]
     NotFound {
         line: usize,
         instruction: String,
         source_path: String,
-        excluded: &'static str,
+    },
+    #[error(
+        "`{instruction}` at Dockerfile:{line}: `{source_path}` is not in the stage or image it copies from"
+    )]
+    NotInStage {
+        line: usize,
+        instruction: String,
+        source_path: String,
     },
     #[error(
         "`{instruction}` at Dockerfile:{line}: `{source_path}` leads outside the build context"
@@ -56,6 +64,8 @@ pub enum CopyError {
         instruction: String,
         message: String,
     },
+    #[error(transparent)]
+    Rootfs(#[from] crate::sandbox::RootfsError),
     #[error("`{instruction}` at Dockerfile:{line}: cannot read `{path}`")]
     Read {
         line: usize,
@@ -72,7 +82,11 @@ impl crate::hint::Hint for CopyError {
             Self::NotFound { .. } => vec![
                 "sources are relative to the project directory; check the path and the `.dockerignore`".into(),
             ],
-            Self::Escapes { .. } | Self::Invalid { .. } | Self::Read { .. } => Vec::new(),
+            Self::Rootfs(error) => error.hints(),
+            Self::NotInStage { .. }
+            | Self::Escapes { .. }
+            | Self::Invalid { .. }
+            | Self::Read { .. } => Vec::new(),
         }
     }
 }
@@ -94,8 +108,9 @@ pub(in crate::pipeline) enum SourceEntry {
 /// base's, the project layer's and those of the Dockerfile steps before it. A step
 /// keeps an existing directory as it is and makes a missing one its own way.
 pub(in crate::pipeline) struct DirsBelow<'a> {
-    pub facts: &'a BaseFacts,
-    pub files: Rc<ProjectFiles<'a>>,
+    pub facts: Rc<BaseFacts>,
+    /// The project layer, in the last stage only.
+    pub files: Option<Rc<ProjectFiles<'a>>>,
     /// Directories the earlier steps made, with their mode and owner.
     pub added: RefCell<BTreeMap<String, (u32, Owner)>>,
 }
@@ -106,7 +121,8 @@ impl DirsBelow<'_> {
         if let Some(meta) = self.added.borrow().get(path) {
             return Ok(Some(*meta));
         }
-        if let Some(entry) = self.files.project_tree(reporter)?.get(path)
+        if let Some(files) = &self.files
+            && let Some(entry) = files.project_tree(reporter)?.get(path)
             && matches!(entry.kind, EntryKind::Dir)
         {
             return Ok(Some((entry.mode, entry.owner)));
@@ -164,23 +180,27 @@ pub(in crate::pipeline) enum Sources<'a> {
     Stage(Rc<dyn StageRoot + 'a>),
 }
 
-/// The files of an earlier stage, read when first needed.
+/// The files of an earlier stage (or an image), read when first needed.
 pub(in crate::pipeline) trait StageRoot {
+    /// What `patterns` name in the stage's root: each match (globs expanded, links on
+    /// the way followed) under its path as written, a directory with its contents.
     fn entries(
         &self,
+        patterns: &[String],
         reporter: &dyn Reporter,
-    ) -> Result<&BTreeMap<String, SourceEntry>, BuildError>;
+    ) -> Result<BTreeMap<String, SourceEntry>, BuildError>;
 }
 
 impl Sources<'_> {
     fn entries(
         &self,
+        patterns: &[String],
         reporter: &dyn Reporter,
-    ) -> Result<&BTreeMap<String, SourceEntry>, BuildError> {
-        match self {
-            Self::Context(files) => files.context(reporter),
-            Self::Stage(root) => root.entries(reporter),
-        }
+    ) -> Result<Cow<'_, BTreeMap<String, SourceEntry>>, BuildError> {
+        Ok(match self {
+            Self::Context(files) => Cow::Borrowed(files.context(reporter)?),
+            Self::Stage(root) => Cow::Owned(root.entries(patterns, reporter)?),
+        })
     }
 }
 
@@ -294,13 +314,18 @@ impl CopyStep<'_> {
                 }
             }
             if found.len() == before {
-                return Err(CopyError::NotFound {
-                    line: self.line,
-                    instruction: self.word().into(),
-                    source_path: pattern.clone(),
-                    excluded: match self.sources {
-                        Sources::Context(_) => " (or `.dockerignore` excludes it)",
-                        Sources::Stage(_) => " stage",
+                let (line, instruction, source_path) =
+                    (self.line, self.word().into(), pattern.clone());
+                return Err(match self.sources {
+                    Sources::Context(_) => CopyError::NotFound {
+                        line,
+                        instruction,
+                        source_path,
+                    },
+                    Sources::Stage(_) => CopyError::NotInStage {
+                        line,
+                        instruction,
+                        source_path,
                     },
                 }
                 .into());
@@ -311,7 +336,8 @@ impl CopyStep<'_> {
 
     /// Builds the step's tree.
     fn build(&self, reporter: &dyn Reporter) -> Result<FileTree, BuildError> {
-        let entries = self.sources.entries(reporter)?;
+        let entries = self.sources.entries(&self.spec.sources, reporter)?;
+        let entries: &BTreeMap<String, SourceEntry> = &entries;
         let found = self.matches(entries)?;
         let dest = self.dirs.resolve(&self.spec.dest);
         let dest_is_dir = self.spec.dest.ends_with('/')
@@ -709,7 +735,7 @@ fn join(dest: &str, rel: &str) -> String {
 
 /// A source made relative to the root: a leading `/` and `.` dropped, `..` taken
 /// lexically; `None` when it climbs above the root.
-fn clean_source(source: &str) -> Option<String> {
+pub(in crate::pipeline) fn clean_source(source: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in source.split('/') {
         match part {
@@ -723,7 +749,7 @@ fn clean_source(source: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-fn has_glob(path: &str) -> bool {
+pub(in crate::pipeline) fn has_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
@@ -739,7 +765,7 @@ fn glob_path(pattern: &str, path: &str) -> bool {
 }
 
 /// One component: `*`, `?`, `[...]` (ranges, `^` or `!` to negate) and `\` escapes.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+pub(in crate::pipeline) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     match pattern.split_first() {
         None => name.is_empty(),
         Some((b'*', rest)) => (0..=name.len()).any(|i| glob_match(rest, &name[i..])),

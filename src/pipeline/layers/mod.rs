@@ -9,12 +9,14 @@ mod debian;
 mod placement;
 mod project;
 mod python;
+mod stage_files;
 
 pub(crate) use copy_step::CopyError;
 pub(super) use copy_step::{CopyStep, DirsBelow, Sources, WorkdirStep, check_remote};
 pub(super) use debian::DebianStep;
 pub(super) use project::{FilesStep, Part, ProjectFiles};
 pub(super) use python::PythonStep;
+pub(super) use stage_files::StageFiles;
 
 use super::BuildError;
 use super::SkippedScript;
