@@ -492,3 +492,63 @@ fn item13_1_multi_stage_copy_from_an_earlier_stage_and_an_image() {
         "{message}"
     );
 }
+
+/// A one-file HTTP server on 127.0.0.1 that counts its requests.
+fn serve(body: &'static [u8]) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    (format!("http://{address}"), count)
+}
+
+#[test]
+fn item13_1_add_url_with_a_checksum_is_downloaded_verified_and_reused() {
+    const BODY: &[u8] = b"downloaded tool\n";
+    let (base, requests) = serve(BODY);
+    let sha = airlock::digest::Digest::of(BODY).to_string();
+    let sandbox = project_with(&format!(
+        "ADD --checksum={sha} {base}/files/tool.txt /opt/dl/\nADD --checksum={sha} --chmod=644 {base}/files/tool.txt /opt/renamed.txt\n"
+    ));
+    let (layout, digest) = build_layout(&sandbox);
+    let root = unpack(&sandbox, &layout);
+    let file = root.join("opt/dl/tool.txt");
+    assert_eq!(fs::read(&file).expect("downloaded"), BODY);
+    // Docker gives a downloaded file 0600; --chmod wins.
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&root.join("opt/renamed.txt")), 0o644);
+    // Downloaded once (the second ADD finds it in the store by its digest).
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Offline with a warm store: no request, the same image.
+    let output = sandbox.build(&["--offline"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), digest);
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Bytes that do not match the checksum are refused, naming the line.
+    let wrong = airlock::digest::Digest::of(b"other").to_string();
+    let sandbox = project_with(&format!(
+        "ADD --checksum={wrong} {base}/files/tool.txt /opt/x\n"
+    ));
+    let message = failing_build(&sandbox);
+    assert!(message.contains("ADD` at Dockerfile:9"), "{message}");
+    assert!(message.contains(&sha), "{message}");
+}

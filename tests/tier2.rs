@@ -85,8 +85,11 @@ fn item13_5_pytest_runs_on_an_image_with_copy_steps() {
         "FROM e2e/minbase:bookworm\nWORKDIR /usr/local/airflow\nCOPY --chmod=755 scripts/ /opt/tools/\nENV PYTHONPATH=/opt/tools\n",
     )
     .expect("write");
-    fs::write(project.join("scripts/tool.py"), "def triple(x):\n    return 3 * x\n")
-        .expect("write");
+    fs::write(
+        project.join("scripts/tool.py"),
+        "def triple(x):\n    return 3 * x\n",
+    )
+    .expect("write");
     fs::write(project.join("dags/dag.py"), "x = 1\n").expect("write");
     fs::write(
         project.join("tests/test_copy.py"),

@@ -10,20 +10,23 @@ use std::rc::Rc;
 use super::BuildError;
 use super::CopyError;
 use super::layers::{
-    CopyStep, DebianStep, DirsBelow, FilesStep, LayerStep, Part, ProjectFiles, PythonStep, Sources,
-    StageFiles, WorkdirStep, check_remote,
+    AddUrlStep, CopyStep, DebianStep, DirsBelow, FilesStep, LayerStep, Part, ProjectFiles,
+    PythonStep, Sources, StageFiles, WorkdirStep, check_remote, is_url,
 };
 use super::load::Session;
 use super::options::BuildOptions;
 use super::pin::Pinned;
 use crate::digest::Digest;
+use crate::http::{HttpClient, HttpSettings};
 use crate::image::{
     Accounts, BaseFacts, BaseImage, ConfigChanges, ConfigInputs, HistoryEntry, OnBuildStep,
     load_image, read_facts, resolve_owner, string_list,
 };
 use crate::image::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ImageName};
 use crate::layer::Owner;
-use crate::project::dockerfile::{BaseValues, CopyFrom, Evaluated, FsStep, FsStepKind, RunSpec};
+use crate::project::dockerfile::{
+    BaseValues, CopyFrom, CopySpec, Evaluated, FsStep, FsStepKind, RunSpec,
+};
 
 /// What the image is made of.
 pub(super) struct Plan<'a> {
@@ -277,6 +280,12 @@ fn fs_step_layer<'a>(
                 Some(chown) => resolve_owner(chown, &accounts)?,
                 None => Owner::ROOT,
             };
+            if let (Some(url), Some(checksum)) = (spec.sources.first(), &spec.checksum)
+                && spec.add
+                && is_url(url)
+            {
+                return add_url_step(step, spec, url, checksum, owner, context);
+            }
             Ok(Box::new(CopyStep {
                 line: step.line,
                 created_by: step.created_by.clone(),
@@ -300,6 +309,43 @@ fn fs_step_layer<'a>(
             tree: OnceCell::new(),
         })),
     }
+}
+
+/// `ADD --checksum=sha256:… <URL>`: downloaded (unless the store has it) and verified.
+fn add_url_step<'a>(
+    step: &FsStep,
+    spec: &CopySpec,
+    url: &str,
+    checksum: &str,
+    owner: Owner,
+    context: &StepContext<'a>,
+) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    let session = &context.pinned.session;
+    let sha256 = checksum.parse::<Digest>().map_err(|_| CopyError::Invalid {
+        line: step.line,
+        instruction: "ADD".into(),
+        message: format!("has `--checksum={checksum}`, not a sha256 digest"),
+    })?;
+    let http = HttpClient::new(&HttpSettings {
+        ca_files: context.pinned.python_options.ca_files.clone(),
+        ..HttpSettings::default()
+    })?;
+    Ok(Box::new(AddUrlStep {
+        line: step.line,
+        created_by: step.created_by.clone(),
+        url: url.to_string(),
+        sha256,
+        dest: spec.dest.clone(),
+        owner,
+        chmod: spec.chmod,
+        dirs: context.dirs.clone(),
+        store: &session.store,
+        http: Rc::new(http),
+        offline: session.remote.offline,
+        runtime: &session.runtime,
+        mtime: context.mtime,
+        tree: OnceCell::new(),
+    }))
 }
 
 /// A `RUN` step: a native idiom when airlock recognises one, else the sandbox.

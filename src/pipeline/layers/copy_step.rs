@@ -117,7 +117,11 @@ pub(in crate::pipeline) struct DirsBelow<'a> {
 
 impl DirsBelow<'_> {
     /// The mode and owner of the directory at `path` (image path without `/`).
-    fn get(&self, path: &str, reporter: &dyn Reporter) -> Result<Option<(u32, Owner)>, BuildError> {
+    pub(super) fn get(
+        &self,
+        path: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<(u32, Owner)>, BuildError> {
         if let Some(meta) = self.added.borrow().get(path) {
             return Ok(Some(*meta));
         }
@@ -138,7 +142,7 @@ impl DirsBelow<'_> {
         }))
     }
 
-    fn record(&self, tree: &FileTree) {
+    pub(super) fn record(&self, tree: &FileTree) {
         let mut added = self.added.borrow_mut();
         for (path, entry) in tree.iter() {
             if matches!(entry.kind, EntryKind::Dir) {
@@ -149,7 +153,7 @@ impl DirsBelow<'_> {
 
     /// `path` (absolute) with the base's symlinked directories on its way followed
     /// (`/bin/x` is `usr/bin/x` on a merged-/usr base), without the leading `/`.
-    fn resolve(&self, path: &str) -> String {
+    pub(super) fn resolve(&self, path: &str) -> String {
         let lookup = |p: &str| {
             if let Some(target) = self.facts.symlinks.get(p) {
                 Node::Symlink(target.clone())
@@ -537,11 +541,11 @@ impl CopyStep<'_> {
 }
 
 /// A step's entries by image path, before they become a tree.
-type Layout = BTreeMap<String, Entry>;
+pub(super) type Layout = BTreeMap<String, Entry>;
 
 /// The tree of `layout`, with every missing parent: a parent that exists below keeps
 /// its mode and owner, a new one is 0755 and `owner`'s.
-fn finish(
+pub(super) fn finish(
     layout: Layout,
     owner: Owner,
     dirs: &DirsBelow<'_>,
@@ -673,7 +677,7 @@ impl LayerStep for WorkdirStep<'_> {
     }
 }
 
-fn is_url(source: &str) -> bool {
+pub(in crate::pipeline) fn is_url(source: &str) -> bool {
     let lower = source.to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }
@@ -688,8 +692,8 @@ fn is_git(source: &str) -> bool {
 }
 
 /// Refuses the remote sources airlock does not take: any URL in a `COPY`, a git
-/// repository, and an `ADD <URL>` without `--checksum` (BuildKit's pinning). `ADD <URL>`
-/// with a checksum is not carried out yet either.
+/// repository, and an `ADD <URL>` without `--checksum` (BuildKit's pinning) or among
+/// other sources.
 pub(in crate::pipeline) fn check_remote(spec: &CopySpec, line: usize) -> Result<(), CopyError> {
     let word = if spec.add { "ADD" } else { "COPY" };
     let invalid = |message: String| CopyError::Invalid {
@@ -716,9 +720,11 @@ pub(in crate::pipeline) fn check_remote(spec: &CopySpec, line: usize) -> Result<
                 "downloads `{source}` without `--checksum=sha256:…`; airlock downloads only what a checksum pins"
             )));
         }
-        return Err(invalid(format!(
-            "downloads `{source}`; `ADD <URL>` is not carried out by this version of airlock yet: download the file into the project and `COPY` it"
-        )));
+        if spec.sources.len() > 1 {
+            return Err(invalid(
+                "downloads a URL among other sources; give each `ADD <URL>` its own line".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! how to produce it when the store lacks it (`realise.rs` looks the key up). A new
 //! kind of layer is a new file here and one line in the plan (`plan.rs`).
 
+mod add_url;
 mod copy_archive;
 mod copy_step;
 mod debian;
@@ -11,8 +12,9 @@ mod project;
 mod python;
 mod stage_files;
 
+pub(super) use add_url::AddUrlStep;
 pub(crate) use copy_step::CopyError;
-pub(super) use copy_step::{CopyStep, DirsBelow, Sources, WorkdirStep, check_remote};
+pub(super) use copy_step::{CopyStep, DirsBelow, Sources, WorkdirStep, check_remote, is_url};
 pub(super) use debian::DebianStep;
 pub(super) use project::{FilesStep, Part, ProjectFiles};
 pub(super) use python::PythonStep;
