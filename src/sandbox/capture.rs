@@ -124,7 +124,9 @@ pub(crate) struct Captured {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
     Dir,
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     Symlink(String),
     /// Sockets, FIFOs, devices: never captured.
     Special,
@@ -342,7 +344,9 @@ fn run_bwrap(
     command.args(["--chdir", workdir, "--"]).args(&spec.command);
     command.stdin(Stdio::null());
     tracing::debug!(command = ?spec.command, network = spec.network, "running a step in the sandbox");
-    let output = command.output().map_err(io_error("run", Path::new(BWRAP)))?;
+    let output = command
+        .output()
+        .map_err(io_error("run", Path::new(BWRAP)))?;
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
     if !output.status.success() {
@@ -395,9 +399,10 @@ impl Trees<'_> {
             return Ok(true);
         }
         match new.node {
-            Node::File { .. } if new.ctime.0 + 1 >= self.started => Ok(file_digest(
-                &self.before.0.join(path),
-            )? != file_digest(&self.after.0.join(path))?),
+            Node::File { .. } if new.ctime.0 + 1 >= self.started => {
+                Ok(file_digest(&self.before.0.join(path))?
+                    != file_digest(&self.after.0.join(path))?)
+            }
             _ => Ok(false),
         }
     }
@@ -417,8 +422,8 @@ fn diff_trees(trees: &Trees<'_>) -> Result<FileTree, CaptureError> {
                 entries.insert(path.clone(), (new.clone(), false));
             }
             Some(old) if trees.changed(path, old, new)? => {
-                let same_kind = std::mem::discriminant(&old.node)
-                    == std::mem::discriminant(&new.node);
+                let same_kind =
+                    std::mem::discriminant(&old.node) == std::mem::discriminant(&new.node);
                 entries.insert(path.clone(), (new.clone(), same_kind));
             }
             Some(_) => {}
@@ -562,7 +567,10 @@ fn for_each_header(
         let mut entry = entry.map_err(layer_error)?;
         let raw = entry.path().map_err(layer_error)?.into_owned();
         let path = raw.to_string_lossy();
-        let path = path.trim_start_matches("./").trim_end_matches('/').to_string();
+        let path = path
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
         let header = entry.header().clone();
         f(&path, &header, &mut entry)?;
     }
@@ -637,7 +645,9 @@ mod tests {
     /// libraries `ldd` names): one uncompressed layer in `store`, with `/etc/passwd`,
     /// a file to delete and a directory owned by a user.
     fn tiny_base(store: &Store) -> Option<Vec<(Digest, PathBuf)>> {
-        let tools = ["dash", "mkdir", "rm", "cat", "head", "wc", "cp", "date", "ls"];
+        let tools = [
+            "dash", "mkdir", "rm", "cat", "head", "wc", "cp", "date", "ls",
+        ];
         let mut files: BTreeSet<PathBuf> = BTreeSet::new();
         for tool in tools {
             let path = find_in_path(tool)?;
@@ -666,7 +676,14 @@ mod tests {
         for file in &files {
             let rel = file.to_string_lossy().trim_start_matches('/').to_string();
             let mut parent = String::new();
-            for part in rel.split('/').collect::<Vec<_>>().iter().rev().skip(1).rev() {
+            for part in rel
+                .split('/')
+                .collect::<Vec<_>>()
+                .iter()
+                .rev()
+                .skip(1)
+                .rev()
+            {
                 parent = if parent.is_empty() {
                     part.to_string()
                 } else {
@@ -679,7 +696,11 @@ mod tests {
         }
         for dir in ["etc", "bin", "home", "home/astro", "opt"] {
             if dirs.insert(dir.to_string()) {
-                add_dir(&mut builder, dir, if dir == "home/astro" { 1000 } else { 0 });
+                add_dir(
+                    &mut builder,
+                    dir,
+                    if dir == "home/astro" { 1000 } else { 0 },
+                );
             }
         }
         let add_file = |builder: &mut tar::Builder<Vec<u8>>, rel: &str, data: &[u8], mode| {
@@ -709,7 +730,12 @@ mod tests {
             b"root:x:0:0:root:/root:/bin/sh\nastro:x:1000:1000::/home/astro:/bin/sh\n",
             0o644,
         );
-        add_file(&mut builder, "etc/group", b"root:x:0:\nastro:x:1000:\n", 0o644);
+        add_file(
+            &mut builder,
+            "etc/group",
+            b"root:x:0:\nastro:x:1000:\n",
+            0o644,
+        );
         add_file(&mut builder, "etc/gone", b"to be deleted", 0o644);
         let bytes = builder.into_inner().expect("tar");
         let digest = store.put_bytes(&bytes).expect("blob");
@@ -737,7 +763,10 @@ mod tests {
     }
 
     /// Runs `script` over the tiny base in a fresh store; `None` without bwrap.
-    fn run(script: &str, edit: impl Fn(&mut RunInSandbox)) -> Option<(tempfile::TempDir, Store, Captured)> {
+    fn run(
+        script: &str,
+        edit: impl Fn(&mut RunInSandbox),
+    ) -> Option<(tempfile::TempDir, Store, Captured)> {
         find_in_path(BWRAP)?;
         let (dir, store) = store();
         let layers = tiny_base(&store)?;
@@ -778,7 +807,15 @@ mod tests {
         };
         assert_eq!(
             first.paths,
-            ["etc", "etc/.wh.gone", "opt", "opt/x", "opt/x/y", "root", "var"],
+            [
+                "etc",
+                "etc/.wh.gone",
+                "opt",
+                "opt/x",
+                "opt/x/y",
+                "root",
+                "var"
+            ],
             "{:?}",
             first.paths
         );
@@ -797,7 +834,8 @@ mod tests {
     /// comparison names the file.
     #[test]
     fn item13_3_nondeterministic_run_names_the_differing_file() {
-        let script = "mkdir -p /opt && head -c 16 /dev/urandom > /opt/random && echo same > /opt/same";
+        let script =
+            "mkdir -p /opt && head -c 16 /dev/urandom > /opt/random && echo same > /opt/same";
         let Some((_dir, store, first)) = run(script, |_| {}) else {
             eprintln!("skipping: no bwrap or ldd");
             return;
@@ -805,12 +843,8 @@ mod tests {
         let (_dir2, store2, second) = run(script, |_| {}).expect("runs again");
         let (a, b) = (first.record.expect("layer"), second.record.expect("layer"));
         assert_ne!(a.diff_id, b.diff_id);
-        let paths = differing_paths(
-            &store.blob_path(&a.digest),
-            &store2.blob_path(&b.digest),
-            5,
-        )
-        .expect("compared");
+        let paths = differing_paths(&store.blob_path(&a.digest), &store2.blob_path(&b.digest), 5)
+            .expect("compared");
         assert_eq!(paths, ["/opt/random"]);
     }
 
@@ -869,7 +903,10 @@ mod tests {
         assert_eq!(entries["opt/length"].1, b"12\n");
         // Only `lo`: two header lines and one interface.
         assert_eq!(entries["opt/interfaces"].1, b"3\n");
-        assert!(!entries.keys().any(|p| p.starts_with("cache")), "{entries:?}");
+        assert!(
+            !entries.keys().any(|p| p.starts_with("cache")),
+            "{entries:?}"
+        );
         let blob = std::fs::read(store.blob_path(&record.digest)).expect("blob");
         let raw = crate::image::open_layer(&store.blob_path(&record.digest))
             .and_then(|mut r| {
