@@ -579,4 +579,38 @@ mod tests {
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// #13 item 3: `--secret` in BuildKit's form, `--build-secrets` as the Astro CLI
+    /// passes it.
+    #[test]
+    fn item13_3_secret_flags() {
+        assert_eq!(
+            parse_secret("id=tok,src=secrets/tok.txt"),
+            Ok(("tok".into(), PathBuf::from("secrets/tok.txt")))
+        );
+        assert_eq!(
+            parse_secret("type=file,source=/x/y,id=a"),
+            Ok(("a".into(), PathBuf::from("/x/y")))
+        );
+        assert_eq!(
+            parse_secret("src=/x/token"),
+            Ok(("token".into(), PathBuf::from("/x/token")))
+        );
+        assert!(parse_secret("id=tok").is_err());
+        assert!(parse_secret("id=tok,env=VAR").is_err());
+        let cli = Cli::try_parse_from([
+            "airlock",
+            "build",
+            ".",
+            "--build-secrets",
+            "id=a,src=f",
+            "--secret",
+            "id=b,src=g",
+        ])
+        .expect("parses");
+        let Command::Build(args) = cli.command else {
+            panic!("not a build");
+        };
+        assert_eq!(args.secrets.len(), 2);
+    }
 }

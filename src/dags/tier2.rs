@@ -331,6 +331,7 @@ pub(crate) fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepare
     let project = Project::load(&image.project_dir, &image.build_args)?;
     let project_copy = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
     copy_project(&project, project_copy.path())?;
+    let below = below_workdir(&mount_point, project_copy.path(), &workdir)?;
     let files = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
     let script = files.path().join("dag_integrity.py");
     std::fs::write(&script, INTEGRITY_SCRIPT).map_err(io_err(&script))?;
@@ -343,7 +344,7 @@ pub(crate) fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepare
             uid: owner.uid,
             gid: owner.gid,
             files: std::iter::once((script, SCRIPT_INSIDE.to_string()))
-                .chain(below_workdir(&mount_point, project_copy.path(), &workdir)?)
+                .chain(below)
                 .collect(),
             command: Vec::new(),
         },

@@ -228,6 +228,7 @@ impl<'a> RunStep<'a> {
         );
         let mut env = self.env.clone();
         let mut secrets = Vec::new();
+        let mut hidden = Vec::new();
         for (id, target, required, variable) in &self.secrets {
             let Some(host) = self.pinned.session.secrets.get(id) else {
                 if *required {
@@ -239,15 +240,16 @@ impl<'a> RunStep<'a> {
                 }
                 continue;
             };
+            let value = std::fs::read(host).map_err(|source| RunStepError::ReadSecret {
+                id: id.clone(),
+                path: host.clone(),
+                source,
+            })?;
+            let value = String::from_utf8_lossy(&value).into_owned();
             if let Some(variable) = variable {
-                let value =
-                    std::fs::read_to_string(host).map_err(|source| RunStepError::ReadSecret {
-                        id: id.clone(),
-                        path: host.clone(),
-                        source,
-                    })?;
-                env.push((variable.clone(), value));
+                env.push((variable.clone(), value.clone()));
             }
+            hidden.push(value);
             if !target.is_empty() {
                 secrets.push(SecretFile {
                     host: host.clone(),
@@ -265,6 +267,7 @@ impl<'a> RunStep<'a> {
             network: self.network,
             secrets,
             caches: self.caches.clone(),
+            hidden,
         })
     }
 
