@@ -36,6 +36,10 @@ pub enum BuildError {
         entry: String,
     },
     #[error(
+        "`{instruction}` at Dockerfile:{line} is not supported yet: airlock cannot carry out this step"
+    )]
+    StepNotYet { line: usize, instruction: String },
+    #[error(
         "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
     )]
     UnsupportedInput {
@@ -97,6 +101,7 @@ impl crate::hint::Hint for BuildError {
             Self::Python(error) => error.hints(),
             Self::RunStep(error) => error.hints(),
             Self::UnsupportedInput { .. }
+            | Self::StepNotYet { .. }
             | Self::PushDigest { .. }
             | Self::BadOutput(..)
             | Self::StateDir { .. } => Vec::new(),

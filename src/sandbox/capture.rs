@@ -41,7 +41,7 @@ pub(crate) const DROPPED: [&str; 6] = [
 const OUTPUT_KEPT: usize = 4000;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CaptureError {
+pub enum CaptureError {
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
     #[error(transparent)]

@@ -15,7 +15,6 @@
 //! fails instead, naming it (a stored layer is still reused).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -40,7 +39,7 @@ const RUN_KEY_FORMAT: &str = "airlock-run-v1";
 const PATHS_SHOWN: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum RunStepError {
+pub enum RunStepError {
     #[error("RUN at Dockerfile:{line} failed")]
     Run {
         line: usize,
@@ -277,6 +276,7 @@ impl<'a> RunStep<'a> {
             line: self.line,
             source,
         })?;
+        tracing::debug!(line = self.line, entries = captured.paths.len(), "RUN captured");
         Ok(match captured.record {
             Some(record) => record,
             None => write_layer(store, &FileTree::new(), self.mtime)?,
