@@ -172,7 +172,7 @@ fn item13_3_secret_reaches_no_layer_lock_log_or_output() {
     fs::write(&secret, value).expect("write");
     let project = project(
         work.path(),
-        "RUN --mount=type=secret,id=tok mkdir -p /opt && wc -c < /run/secrets/tok > /opt/length \
+        "RUN --mount=type=secret,id=tok,required=true mkdir -p /opt && wc -c < /run/secrets/tok > /opt/length \
          && cp /run/secrets/tok /tmp/copy && cat /run/secrets/tok\n\
          RUN --mount=type=secret,id=tok,target=/etc/tok.conf test -s /etc/tok.conf\n",
     );
