@@ -129,7 +129,10 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
 }
 
 /// What a Dockerfile filesystem step needs from the plan.
-#[allow(dead_code, reason = "read by the RUN and COPY steps, which plug in here")]
+#[allow(
+    dead_code,
+    reason = "read by the RUN and COPY steps, which plug in here"
+)]
 pub(super) struct StepContext<'a> {
     pub pinned: &'a Pinned,
     pub mtime: u64,

@@ -352,7 +352,12 @@ fn run_bwrap(
         .map_err(io_error("run", Path::new(BWRAP)))?;
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    for value in spec.hidden.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+    for value in spec
+        .hidden
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
         text = text.replace(value, "***");
     }
     if !output.status.success() {

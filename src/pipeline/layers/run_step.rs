@@ -276,7 +276,11 @@ impl<'a> RunStep<'a> {
             line: self.line,
             source,
         })?;
-        tracing::debug!(line = self.line, entries = captured.paths.len(), "RUN captured");
+        tracing::debug!(
+            line = self.line,
+            entries = captured.paths.len(),
+            "RUN captured"
+        );
         Ok(match captured.record {
             Some(record) => record,
             None => write_layer(store, &FileTree::new(), self.mtime)?,
