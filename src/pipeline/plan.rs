@@ -11,7 +11,7 @@ use super::BuildError;
 use super::CopyError;
 use super::layers::{
     AddUrlStep, CopyStep, DebianStep, DirsBelow, FilesStep, LayerStep, Part, ProjectFiles,
-    PythonStep, Sources, StageFiles, WorkdirStep, check_remote, is_url,
+    PythonStep, RunStep, Sources, StageFiles, WorkdirStep, check_remote, is_url,
 };
 use super::load::Session;
 use super::options::BuildOptions;
@@ -351,13 +351,16 @@ fn add_url_step<'a>(
 /// A `RUN` step: a native idiom when airlock recognises one, else the sandbox.
 fn run_step<'a>(
     step: &FsStep,
-    _spec: &RunSpec,
-    _context: &StepContext<'a>,
+    spec: &RunSpec,
+    context: &StepContext<'a>,
 ) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
-    Err(BuildError::StepNotYet {
-        line: step.line,
-        instruction: step.created_by.clone(),
-    })
+    // Not a native idiom: the sandbox, its layer pinned in the lock.
+    Ok(Box::new(RunStep::new(
+        step,
+        spec,
+        context.pinned,
+        context.mtime,
+    )))
 }
 
 /// The Dockerfile evaluated over the base's config values (its `USER` the ONBUILD

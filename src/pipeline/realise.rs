@@ -6,7 +6,7 @@
 
 use super::BuildError;
 use super::SkippedScript;
-use super::layers::{LayerStep, StoredLayer};
+use super::layers::{Below, LayerStep, StoredLayer};
 use super::options::Reporter;
 use super::plan::Plan;
 use super::run::LayerSummary;
@@ -39,11 +39,20 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
     let mut layers = Vec::new();
     let mut skipped_scripts = Vec::new();
     let mut lock_updated = None;
+    let base = &plan.pinned.session.base;
+    let (mut keys, mut records) = (Vec::new(), Vec::new());
     for (index, step) in plan.layers.iter().enumerate() {
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
-        if let Some(layer) = realise_layer(step.as_ref(), store, reporter)? {
+        let below = Below {
+            base,
+            keys: &keys,
+            layers: &records,
+        };
+        if let Some((key, layer)) = realise_layer(step.as_ref(), &below, store, reporter)? {
+            keys.push(step.key_above(&key));
+            records.push(layer.record.clone());
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
                 step: index,
@@ -58,6 +67,10 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
         Some(updated) => updated,
         None => plan.pinned.write_lock()?,
     };
+    // The Dockerfile steps' pins, known once their layers are: a build that pinned
+    // a step writes the lock again (the project layer made above holds the lock as
+    // it was before; `airlock lock` pins the steps first).
+    let lock_updated = plan.pinned.write_step_pins()? || lock_updated;
     Ok(Realised {
         layers,
         lock_updated,
@@ -69,25 +82,32 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
 /// produced under the key's lock (looked up again once the lock is held, as another
 /// build may have made it meanwhile) and recorded under the key. `None` when the
 /// layer would be empty.
-fn realise_layer(
+pub(super) fn realise_layer(
     step: &dyn LayerStep,
+    below: &Below<'_>,
     store: &Store,
     reporter: &dyn Reporter,
-) -> Result<Option<StoredLayer>, BuildError> {
-    let Some(key) = step.key(reporter)? else {
+) -> Result<Option<(Digest, StoredLayer)>, BuildError> {
+    let Some(key) = step.key(below, reporter)? else {
         return Ok(None);
     };
-    if let Some(layer) = stored(step, store, &key)? {
-        return Ok(Some(layer));
-    }
-    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
-    if let Some(layer) = stored(step, store, &key)? {
-        return Ok(Some(layer));
-    }
-    let layer = step.produce(&key, store, reporter)?;
-    store.put_layer_record(&key, &layer.record)?;
-    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
-    Ok(Some(layer))
+    let layer = match stored(step, store, &key)? {
+        Some(layer) => layer,
+        None => {
+            let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+            match stored(step, store, &key)? {
+                Some(layer) => layer,
+                None => {
+                    let layer = step.produce(&key, below, store, reporter)?;
+                    store.put_layer_record(&key, &layer.record)?;
+                    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+                    layer
+                }
+            }
+        }
+    };
+    step.realised(&key, &layer.record, layer.reused)?;
+    Ok(Some((key, layer)))
 }
 
 /// The stored layer of `key`, when the store holds it whole (its record, its blob
@@ -164,13 +184,18 @@ mod tests {
             "RUN count".into()
         }
 
-        fn key(&self, _reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+        fn key(
+            &self,
+            _below: &Below<'_>,
+            _reporter: &dyn Reporter,
+        ) -> Result<Option<Digest>, BuildError> {
             Ok(self.key.clone())
         }
 
         fn produce(
             &self,
             _key: &Digest,
+            _below: &Below<'_>,
             store: &Store,
             _reporter: &dyn Reporter,
         ) -> Result<StoredLayer, BuildError> {
@@ -196,6 +221,14 @@ mod tests {
         }
     }
 
+    fn below(base: &BaseImage) -> Below<'_> {
+        Below {
+            base,
+            keys: &[],
+            layers: &[],
+        }
+    }
+
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("store")).expect("store");
@@ -205,14 +238,16 @@ mod tests {
     #[test]
     fn realise_reuses_a_stored_layer_without_producing_it() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         let stored = record_in(&store, b"stored layer");
         store.put_layer_record(&key, &stored).expect("record");
         let step = CountingStep::new(Some(key));
 
-        let layer = realise_layer(&step, &store, &())
+        let layer = realise_layer(&step, &below(&base), &store, &())
             .expect("realised")
-            .expect("a layer");
+            .expect("a layer")
+            .1;
 
         assert_eq!(
             step.produced.get(),
@@ -226,11 +261,12 @@ mod tests {
     #[test]
     fn realise_produces_a_layer_the_store_lacks_and_records_it_under_its_key() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         let step = CountingStep::new(Some(key.clone()));
 
-        let first = realise_layer(&step, &store, &()).expect("realised");
-        let first = first.expect("a layer");
+        let first = realise_layer(&step, &below(&base), &store, &()).expect("realised");
+        let first = first.expect("a layer").1;
         assert_eq!(step.produced.get(), 1);
         assert!(!first.reused);
         assert_eq!(
@@ -238,8 +274,8 @@ mod tests {
             Some(first.record.clone())
         );
 
-        let again = realise_layer(&step, &store, &()).expect("realised");
-        let again = again.expect("a layer");
+        let again = realise_layer(&step, &below(&base), &store, &()).expect("realised");
+        let again = again.expect("a layer").1;
         assert_eq!(step.produced.get(), 1, "a rebuild produced the layer again");
         assert!(again.reused);
         assert_eq!(again.record, first.record);
@@ -248,6 +284,7 @@ mod tests {
     #[test]
     fn realise_produces_again_a_layer_whose_note_is_missing() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         store
             .put_layer_record(&key, &record_in(&store, b"stored layer"))
@@ -257,18 +294,19 @@ mod tests {
             ..CountingStep::new(Some(key))
         };
 
-        let layer = realise_layer(&step, &store, &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &()).expect("realised");
 
         assert_eq!(step.produced.get(), 1);
-        assert!(!layer.expect("a layer").reused);
+        assert!(!layer.expect("a layer").1.reused);
     }
 
     #[test]
     fn realise_gives_no_layer_for_an_empty_one() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let step = CountingStep::new(None);
 
-        let layer = realise_layer(&step, &store, &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &()).expect("realised");
 
         assert!(layer.is_none());
         assert_eq!(step.produced.get(), 0);

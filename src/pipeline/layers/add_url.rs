@@ -10,7 +10,7 @@ use std::rc::Rc;
 use futures_util::StreamExt as _;
 
 use super::copy_step::{DirsBelow, Layout, finish};
-use super::{CopyError, LayerStep, StoredLayer};
+use super::{Below, CopyError, LayerStep, StoredLayer};
 use crate::digest::{Digest, HashingWriter};
 use crate::http::HttpClient;
 use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, write_layer};
@@ -174,13 +174,18 @@ impl LayerStep for AddUrlStep<'_> {
         self.created_by.clone()
     }
 
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         Ok(Some(self.tree(reporter)?.derivation_key("add", self.mtime)))
     }
 
     fn produce(
         &self,
         _key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::copy_archive::{ArchiveEntry, ArchiveKind, archive_kind, read_archive};
 use super::project::ProjectFiles;
-use super::{LayerStep, StoredLayer};
+use super::{Below, LayerStep, StoredLayer};
 use crate::confine::{LinkError, Node, resolve_in_root};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
@@ -591,7 +591,11 @@ impl LayerStep for CopyStep<'_> {
         matches!(self.sources, Sources::Context(_))
     }
 
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         let tree = self.tree(reporter)?;
         if tree.is_empty() {
             return Ok(None);
@@ -602,6 +606,7 @@ impl LayerStep for CopyStep<'_> {
     fn produce(
         &self,
         _key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
@@ -655,7 +660,11 @@ impl LayerStep for WorkdirStep<'_> {
         self.created_by.clone()
     }
 
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         let tree = self.tree(reporter)?;
         if tree.is_empty() {
             return Ok(None);
@@ -666,6 +675,7 @@ impl LayerStep for WorkdirStep<'_> {
     fn produce(
         &self,
         _key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {

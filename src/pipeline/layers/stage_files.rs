@@ -9,13 +9,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::copy_step::{SourceEntry, StageRoot, clean_source, glob_match, has_glob};
-use super::{CopyError, LayerStep};
+use super::{Below, CopyError, LayerStep};
 use crate::confine::{Node, resolve_in_root};
 use crate::digest::Digest;
 use crate::image::BaseImage;
 use crate::layer::FileSource;
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
+use crate::pipeline::realise::realise_layer;
 use crate::sandbox::unpack_rootfs;
 use crate::store::Store;
 
@@ -43,20 +44,23 @@ impl StageFiles<'_> {
             .iter()
             .map(|l| (l.digest.clone(), l.path.clone()))
             .collect();
+        // As the build realises its own layers: each step sees the stage's layers
+        // below it (a `RUN` in a stage runs over them).
+        let (mut keys, mut records) = (Vec::new(), Vec::new());
         for step in &self.steps {
-            let Some(key) = step.key(reporter)? else {
+            let below = Below {
+                base: &self.base,
+                keys: &keys,
+                layers: &records,
+            };
+            let Some((key, layer)) = realise_layer(step.as_ref(), &below, self.store, reporter)?
+            else {
                 continue;
             };
-            let record = match self.store.layer_record(&key)? {
-                Some(record) => record,
-                None => {
-                    let _lock = self.store.lock(&format!("layer-{}", key.hex()))?;
-                    let layer = step.produce(&key, self.store, reporter)?;
-                    self.store.put_layer_record(&key, &layer.record)?;
-                    layer.record
-                }
-            };
-            layers.push((record.digest.clone(), self.store.blob_path(&record.digest)));
+            keys.push(step.key_above(&key));
+            let digest = layer.record.digest.clone();
+            records.push(layer.record);
+            layers.push((digest.clone(), self.store.blob_path(&digest)));
         }
         reporter.step("unpacking a stage for `COPY --from`");
         let root = unpack_rootfs(self.store, &layers).map_err(CopyError::from)?;
