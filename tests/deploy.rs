@@ -1272,3 +1272,53 @@ fn sweep3_a_bad_description_is_refused_before_any_push() {
     ok(run_in(&sandbox, &["deploy", "--description", "fine"], ""));
     assert!(!stored_tags(&registry, "team/airflow").is_empty());
 }
+
+/// #13 item 5: a deploy of an image built with the Dockerfile's own steps pushes
+/// them: the pushed config holds the copied layer's history line and the `CMD`.
+#[test]
+fn item13_5_deploy_pushes_an_image_with_copy_steps() {
+    let registry = Registry::plain();
+    let sandbox = Sandbox::quickstart();
+    let path = sandbox.project.join("Dockerfile");
+    let mut text = fs::read_to_string(&path).expect("Dockerfile");
+    text.push_str(
+        "COPY --chown=astro:0 include/ /opt/include/\nCMD [\"airflow\", \"standalone\"]\n",
+    );
+    fs::write(&path, text).expect("write");
+    write_settings(&sandbox, &registry.address(), "");
+    ok(run_in(&sandbox, &["lock"], ""));
+    let printed = ok(run_in(&sandbox, &["deploy", "dev"], ""));
+    assert!(printed.contains("Deployed the image"), "{printed}");
+    let record = inspect(&sandbox);
+    let tag = record["record"]["image"]["tag"]
+        .as_str()
+        .expect("tag")
+        .to_string();
+    let output = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--config",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/team/airflow:{tag}", registry.address()),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let config: Value = serde_json::from_slice(&output.stdout).expect("config");
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["airflow", "standalone"])
+    );
+    let history: Vec<&str> = config["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["empty_layer"] != true)
+        .filter_map(|h| h["created_by"].as_str())
+        .collect();
+    assert!(
+        history.contains(&"COPY --chown=astro:0 include/ /opt/include/"),
+        "{history:#?}"
+    );
+}

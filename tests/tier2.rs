@@ -59,6 +59,58 @@ fn ready() -> bool {
     true
 }
 
+/// #13 item 5: the DAG checks run on an image built with the Dockerfile's own steps:
+/// a file `COPY` put outside the project (with its `--chmod`) is there for the tests,
+/// on the `ENV` after it, in the `WORKDIR` the Dockerfile made.
+#[test]
+fn item13_5_pytest_runs_on_an_image_with_copy_steps() {
+    if !ready() {
+        return;
+    }
+    let layout = minbase_layout();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tier2");
+    let project = work.join("project-copy");
+    fs::create_dir_all(project.join("dags")).expect("mkdir");
+    fs::create_dir_all(project.join("tests")).expect("mkdir");
+    fs::create_dir_all(project.join("scripts")).expect("mkdir");
+    // The same packages as the first project: its lock serves (no archive needed).
+    fs::copy(
+        work.join("project/airlock.lock"),
+        project.join("airlock.lock"),
+    )
+    .expect("lock");
+    fs::write(project.join("packages.txt"), "python3-pytest\n").expect("write");
+    fs::write(
+        project.join("Dockerfile"),
+        "FROM e2e/minbase:bookworm\nWORKDIR /usr/local/airflow\nCOPY --chmod=755 scripts/ /opt/tools/\nENV PYTHONPATH=/opt/tools\n",
+    )
+    .expect("write");
+    fs::write(
+        project.join("scripts/tool.py"),
+        "def triple(x):\n    return 3 * x\n",
+    )
+    .expect("write");
+    fs::write(project.join("dags/dag.py"), "x = 1\n").expect("write");
+    fs::write(
+        project.join("tests/test_copy.py"),
+        "import os, stat\nfrom tool import triple\n\n\
+def test_copied_module_imports():\n    assert triple(2) == 6\n\n\
+def test_copied_mode():\n    assert stat.S_IMODE(os.stat('/opt/tools/tool.py').st_mode) == 0o755\n\n\
+def test_workdir():\n    assert os.getcwd() == '/usr/local/airflow'\n",
+    )
+    .expect("write");
+    let cache = work.join("store");
+    let output = pytest(&project, &cache, &layout, &["-a", "-q"], &work, &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("3 passed"), "{}", stdout(&output));
+}
+
 #[test]
 fn pytest_runs_in_the_image_and_passes_its_status_through() {
     if !ready() {

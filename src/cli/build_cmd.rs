@@ -71,6 +71,7 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
         cache: settings.cache(&args.cache_from, args.cache_to.as_deref(), &|name| {
             std::env::var(name).ok()
         }),
+        secrets: args.secrets.iter().cloned().collect(),
     };
     options.remote.progress = spinner.transfers();
     let result = build(&options, &spinner);

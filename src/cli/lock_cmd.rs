@@ -55,6 +55,7 @@ pub(super) fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> any
         push: None,
         python: python_options(&args.python),
         cache: Default::default(),
+        secrets: args.secrets.iter().cloned().collect(),
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = lock(&options, &spinner);

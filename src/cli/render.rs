@@ -144,15 +144,18 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::image::ImageError,
             crate::dags::DagsError,
             crate::dags::EnvFileError,
+            crate::sandbox::CaptureError,
             crate::sandbox::RootfsError,
             crate::sandbox::SandboxError,
             crate::dags::Tier2Error,
             crate::sbom::SbomError,
             crate::verify::CheckoutError,
             crate::pipeline::BuildError,
+            crate::pipeline::CopyError,
             crate::pipeline::DebianError,
             crate::pipeline::PythonError,
             crate::pipeline::SdistBuildError,
+            crate::pipeline::RunStepError,
             crate::deploy::DeployError,
         ]
     );

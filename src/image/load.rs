@@ -61,6 +61,21 @@ pub(crate) fn load_base(
     pinned: Option<&Digest>,
 ) -> Result<(BaseImage, BaseOrigin), ImageError> {
     let text = project.dockerfile.from.image.clone();
+    load_image(store, project, base_layout, remote, runtime, &text, pinned)
+}
+
+/// Loads the image `text` names (a base, an earlier stage's `FROM`, a `COPY --from`
+/// image) the way [`load_base`] loads the `FROM` image.
+pub(crate) fn load_image(
+    store: &Store,
+    project: &Project,
+    base_layout: Option<&Path>,
+    remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
+    text: &str,
+    pinned: Option<&Digest>,
+) -> Result<(BaseImage, BaseOrigin), ImageError> {
+    let text = text.to_string();
     if text == super::SCRATCH {
         let base = super::scratch_base(store)?;
         return Ok((base, BaseOrigin::Layout));

@@ -7,7 +7,10 @@
 
 mod file;
 mod python;
+mod steps;
 
 pub use file::Lockfile;
 pub(crate) use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource};
 pub(crate) use python::{LockedSdist, LockedWheel, PythonLock};
+
+pub(crate) use steps::{LockedStep, find_step, record_step};

@@ -36,6 +36,10 @@ pub enum BuildError {
         entry: String,
     },
     #[error(
+        "`{instruction}` at Dockerfile:{line} is not supported yet: airlock cannot carry out this step"
+    )]
+    StepNotYet { line: usize, instruction: String },
+    #[error(
         "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
     )]
     UnsupportedInput {
@@ -44,6 +48,8 @@ pub enum BuildError {
         line: usize,
         entry: String,
     },
+    #[error(transparent)]
+    Copy(#[from] super::CopyError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
@@ -57,6 +63,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Python(Box<super::python_stage::PythonError>),
+    #[error(transparent)]
+    RunStep(Box<super::layers::RunStepError>),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
     #[error("Cannot write `{}`", path.display())]
@@ -88,12 +96,15 @@ impl crate::hint::Hint for BuildError {
             Self::AirflowPinned { .. } => vec![
                 "each base image tag carries one Airflow version: pick the tag with the version you want (`FROM <runtime>:<tag>`); other providers and packages stay in requirements.txt".into(),
             ],
+            Self::Copy(error) => error.hints(),
             Self::Registry(error) => error.hints(),
             Self::Reference(crate::registry::ReferenceError::NoRegistry(_)) => vec![crate::image::NO_REGISTRY_HINT.into()],
             Self::Reference(error) => error.hints(),
             Self::Http(error) => error.hints(),
             Self::Python(error) => error.hints(),
+            Self::RunStep(error) => error.hints(),
             Self::UnsupportedInput { .. }
+            | Self::StepNotYet { .. }
             | Self::PushDigest { .. }
             | Self::BadOutput(..)
             | Self::StateDir { .. } => Vec::new(),

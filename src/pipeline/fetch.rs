@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::BuildError;
 use super::cache::LayerCache;
+use super::layers::Below;
 use super::load::load;
 use super::options::{BuildOptions, LockMode, Reporter};
 use super::pin::{DebianPins, pin};
@@ -57,11 +58,21 @@ pub(crate) fn fetch(
         wheels: pinned.lock.wheels.len(),
         ..FetchSummary::default()
     };
+    let base = &session.base;
+    let mut keys = Vec::new();
     for step in &plan.layers {
         step.fetch_inputs(store, reporter)?;
-        let Some(key) = step.key(&())? else {
+        // A step's key takes the keys below it, as in a build (its records are
+        // needed only to make a layer, which fetch never does).
+        let below = Below {
+            base,
+            keys: &keys,
+            layers: &[],
+        };
+        let Some(key) = step.key(&below, reporter)? else {
             continue;
         };
+        keys.push(step.key_above(&key));
         if store.layer_record(&key)?.is_some() {
             summary.layers_present += 1;
         } else if let Some(layer) = cache.fetch(step.as_ref(), store, &key, reporter) {
@@ -114,11 +125,19 @@ fn planned_layers(options: &BuildOptions) -> Result<Vec<(Digest, LayerRecord)>, 
     let pinned = pin(session, wanted, options, DebianPins::Kept, &())?;
     let plan = plan(&pinned, options)?;
     let store = &pinned.session.store;
-    let mut layers = Vec::new();
+    let base = &pinned.session.base;
+    let (mut keys, mut layers) = (Vec::new(), Vec::new());
     for step in &plan.layers {
-        if let Some(key) = step.key(&())?
-            && let Some(record) = store.layer_record(&key)?
-        {
+        let below = Below {
+            base,
+            keys: &keys,
+            layers: &[],
+        };
+        let Some(key) = step.key(&below, &())? else {
+            continue;
+        };
+        keys.push(step.key_above(&key));
+        if let Some(record) = store.layer_record(&key)? {
             layers.push((key, record));
         }
     }

@@ -29,6 +29,8 @@ pub(crate) use checks::{build_for_sandbox, locked_base_facts};
 pub(crate) use debian::{DebianError, SkippedScript};
 pub(crate) use error::BuildError;
 pub(crate) use fetch::{fetch, needs};
+pub(crate) use layers::CopyError;
+pub(crate) use layers::RunStepError;
 pub(crate) use lock_run::{check_lock, lock};
 pub(crate) use options::{BuildOptions, LockMode, Reporter};
 pub(crate) use outputs::{OutputSpec, ensure_state_dir};

@@ -46,6 +46,8 @@ pub(crate) struct BuildOptions {
     pub python: PythonOptions,
     /// The registry layer cache (`--cache-from`, `--cache-to`).
     pub cache: CacheOptions,
+    /// `--secret id=ID,src=FILE`: files a `RUN --mount=type=secret` reads, by id.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 impl BuildOptions {
@@ -74,6 +76,7 @@ impl BuildOptions {
             push: None,
             python: PythonOptions::default(),
             cache: CacheOptions::default(),
+            secrets: BTreeMap::new(),
         }
     }
 }

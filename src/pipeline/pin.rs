@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::BuildError;
+use super::layers::StepPins;
 use super::load::Session;
 use super::options::{BuildOptions, LockMode, Reporter};
 use super::python_stage::{self, PythonContext, PythonOptions, PythonPlan};
@@ -19,6 +20,8 @@ pub(super) struct Pinned {
     pub python: Option<PythonPlan>,
     pub python_options: PythonOptions,
     pub mode: LockMode,
+    /// The pins this run makes for the Dockerfile's steps (`[[steps]]`).
+    pub step_pins: StepPins,
 }
 
 /// Which Debian pins of the lock on disk a run keeps while its inputs are unchanged.
@@ -60,6 +63,11 @@ pub(super) fn pin(
     // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved).
     let python_options = session.python_options(options);
     let python = session.lock_python(options.lock_mode, &python_options, reporter, &mut wanted)?;
+    // The Dockerfile steps' pins are kept as they are; the build checks and updates
+    // them as it realises each step.
+    if let Some(on_disk) = &session.on_disk {
+        wanted.steps = on_disk.steps.clone();
+    }
     session.check_locked(options.lock_mode, &wanted)?;
     Ok(Pinned {
         session,
@@ -67,10 +75,25 @@ pub(super) fn pin(
         python,
         python_options,
         mode: options.lock_mode,
+        step_pins: StepPins::default(),
     })
 }
 
 impl Pinned {
+    /// Writes `airlock.lock` with the pins the Dockerfile's steps made this run (its
+    /// `[[steps]]` then lists exactly the steps of this build), when it may be
+    /// updated and it changed; true when it was written.
+    pub(super) fn write_step_pins(&self) -> Result<bool, BuildError> {
+        let mut lock = self.lock.clone();
+        lock.steps = self.step_pins.pins();
+        write_lock(
+            self.mode,
+            self.session.on_disk.as_ref(),
+            &lock,
+            &self.session.lock_path,
+        )
+    }
+
     /// Writes `airlock.lock` when the lock may be updated and it changed; true when
     /// it was written.
     pub(super) fn write_lock(&self) -> Result<bool, BuildError> {

@@ -2,19 +2,31 @@
 //! Every new layer as a step in image order (base · Debian · Python · project ·
 //! DAGs), and the inputs of the config and manifest.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use super::BuildError;
-use super::layers::{DebianStep, FilesStep, LayerStep, Part, ProjectFiles, PythonStep};
+use super::CopyError;
+use super::layers::{
+    AddUrlStep, CopyStep, DebianStep, DirsBelow, FilesStep, LayerStep, Part, ProjectFiles,
+    PythonStep, RunStep, Sources, StageFiles, WorkdirStep, check_remote, is_url,
+};
 use super::load::Session;
 use super::options::BuildOptions;
 use super::pin::Pinned;
 use crate::digest::Digest;
-use crate::image::{Accounts, BaseImage, ConfigInputs, HistoryEntry, OnBuildStep, resolve_owner};
+use crate::http::{HttpClient, HttpSettings};
+use crate::image::{
+    Accounts, BaseFacts, BaseImage, ConfigChanges, ConfigInputs, HistoryEntry, OnBuildStep,
+    load_image, read_facts, resolve_owner, string_list,
+};
 use crate::image::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ImageName};
 use crate::layer::Owner;
-use crate::project::dockerfile::InstructionKind;
+use crate::project::dockerfile::{
+    BaseValues, CopyFrom, CopySpec, Evaluated, FsStep, FsStepKind, RunSpec,
+};
 
 /// What the image is made of.
 pub(super) struct Plan<'a> {
@@ -25,8 +37,12 @@ pub(super) struct Plan<'a> {
     /// The config's inputs, without the new layers: their diff IDs and history lines
     /// are added as they are realised, before `instructions`.
     pub config: ConfigInputs,
-    /// The history lines of the Dockerfile's own instructions (after the layers).
-    pub instructions: Vec<HistoryEntry>,
+    /// The plan indices of the Dockerfile's filesystem steps (a step that makes no
+    /// layer still has its history line).
+    pub dockerfile_steps: std::ops::Range<usize>,
+    /// The history lines of the Dockerfile's instructions that make no layer, each
+    /// with the index of the planned layer it goes before (`usize::MAX`: after all).
+    pub instructions: Vec<(usize, HistoryEntry)>,
     /// The manifest's annotations (the base's name and digest).
     pub annotations: BTreeMap<String, String>,
 }
@@ -78,25 +94,301 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));
+    let evaluated = evaluate(pinned, &workdir, options)?;
+    // The Dockerfile's own filesystem steps, in order; each config instruction's
+    // history line goes before the layers of the steps after it (the lines after the
+    // last step go after every layer).
+    let first_step = layers.len();
+    let last_step = evaluated.history.iter().rposition(|h| h.step.is_some());
+    let facts_rc = Rc::new(facts.clone());
+    let context = StepContext {
+        pinned,
+        mtime,
+        args: project.build_args(&options.build_args),
+        dirs: Rc::new(DirsBelow {
+            facts: facts_rc.clone(),
+            files: Some(files.clone()),
+            added: RefCell::default(),
+        }),
+        files: files.clone(),
+        facts: facts_rc,
+        base_layout: options.base_layout.clone(),
+        stages: Rc::default(),
+    };
+    let mut instructions = Vec::new();
+    for (index, line) in evaluated.history.iter().enumerate() {
+        match line.step.and_then(|step| evaluated.steps.get(step)) {
+            Some(step) => layers.push(fs_step_layer(step, &context)?),
+            None => {
+                let position = match last_step {
+                    Some(last) if index < last => layers.len(),
+                    _ => usize::MAX,
+                };
+                let entry = HistoryEntry {
+                    created_by: line.created_by.clone(),
+                    comment: None,
+                    empty_layer: true,
+                };
+                instructions.push((position, entry));
+            }
+        }
+    }
+    let dockerfile_steps = first_step..layers.len();
     if !options.exclude_dags {
         layers.push(Box::new(files_step(Part::Dags)));
     }
     Ok(Plan {
         layers,
-        config: config_inputs(pinned, &workdir, options)?,
-        instructions: project
-            .dockerfile
-            .instructions
-            .iter()
-            .map(|instruction| HistoryEntry {
-                created_by: instruction_text(&instruction.kind),
-                comment: None,
-                empty_layer: true,
-            })
-            .collect(),
+        dockerfile_steps,
+        config: config_inputs(pinned, evaluated, options)?,
+        instructions,
         annotations: annotations(base, &session.origin)?,
         pinned,
     })
+}
+
+/// What a Dockerfile filesystem step needs from the plan.
+pub(super) struct StepContext<'a> {
+    pub pinned: &'a Pinned,
+    pub mtime: u64,
+    /// The build args (`airlock.toml` and `--build-arg`).
+    #[allow(
+        dead_code,
+        reason = "read by the RUN steps, which plug in at `run_step`"
+    )]
+    pub args: BTreeMap<String, String>,
+    /// The directories below each step, as far as the plan knows them.
+    pub dirs: Rc<DirsBelow<'a>>,
+    /// The project's files: the build context.
+    pub files: Rc<ProjectFiles<'a>>,
+    /// The facts of the stage's base (its accounts resolve `--chown` and `USER`).
+    pub facts: Rc<BaseFacts>,
+    /// `--base-layout`, for the images of earlier stages too.
+    pub base_layout: Option<PathBuf>,
+    /// The stages and images `COPY --from` reads, each loaded once.
+    pub stages: Rc<RefCell<BTreeMap<String, Rc<StageFiles<'a>>>>>,
+}
+
+impl<'a> StepContext<'a> {
+    /// The files of `from`: an earlier stage (its base loaded like the `FROM` image,
+    /// its own steps planned with this same mapping) or an image. The seam for `RUN`
+    /// in an earlier stage is the same [`run_step`].
+    fn stage_files(&self, from: &CopyFrom, line: usize) -> Result<Rc<StageFiles<'a>>, BuildError> {
+        let name = match from {
+            CopyFrom::Stage(index) => format!("stage {index}"),
+            CopyFrom::Image(reference) => format!("image {reference}"),
+        };
+        if let Some(found) = self.stages.borrow().get(&name) {
+            return Ok(found.clone());
+        }
+        let session = &self.pinned.session;
+        let project = &session.project;
+        let stage = match from {
+            CopyFrom::Stage(index) => project.dockerfile.stages.get(*index),
+            CopyFrom::Image(_) => None,
+        };
+        let text = match (from, stage) {
+            (CopyFrom::Image(reference), _) => reference.clone(),
+            (_, Some(stage)) => stage.from.image.clone(),
+            (CopyFrom::Stage(_), None) => {
+                return Err(BuildError::StepNotYet {
+                    line,
+                    instruction: name,
+                });
+            }
+        };
+        let (base, _) = load_image(
+            &session.store,
+            project,
+            self.base_layout.as_deref(),
+            &session.remote,
+            &session.runtime,
+            &text,
+            None,
+        )?;
+        if stage.is_some() && !base.onbuild().is_empty() {
+            return Err(CopyError::Invalid {
+                line,
+                instruction: "COPY".into(),
+                message: format!("copies from a stage whose base `{text}` has ONBUILD triggers; airlock carries out ONBUILD triggers for the last stage only"),
+            }
+            .into());
+        }
+        let facts = Rc::new(read_facts(&session.store, &base)?);
+        let mut steps = Vec::new();
+        if let CopyFrom::Stage(index) = from {
+            let values = BaseValues {
+                env: base.env(),
+                workdir: base.working_dir().unwrap_or_else(|| "/".into()),
+                user: base.user(),
+                shell: Some(string_list(base.config.pointer("/config/Shell")))
+                    .filter(|s| !s.is_empty()),
+            };
+            let evaluated = project
+                .dockerfile
+                .evaluate_stage(*index, &values, &self.args)
+                .map_err(|source| BuildError::Dockerfile {
+                    path: project.root.join("Dockerfile"),
+                    source,
+                })?;
+            let context = StepContext {
+                pinned: self.pinned,
+                mtime: self.mtime,
+                args: self.args.clone(),
+                dirs: Rc::new(DirsBelow {
+                    facts: facts.clone(),
+                    files: None,
+                    added: RefCell::default(),
+                }),
+                files: self.files.clone(),
+                facts,
+                base_layout: self.base_layout.clone(),
+                stages: self.stages.clone(),
+            };
+            for step in &evaluated.steps {
+                steps.push(fs_step_layer(step, &context)?);
+            }
+        }
+        let files = Rc::new(StageFiles {
+            line,
+            store: &session.store,
+            base,
+            steps,
+            root: OnceCell::new(),
+        });
+        self.stages.borrow_mut().insert(name, files.clone());
+        Ok(files)
+    }
+}
+
+/// One Dockerfile filesystem step as the layer it makes: the one place each kind of
+/// step is mapped to its kind of layer.
+fn fs_step_layer<'a>(
+    step: &FsStep,
+    context: &StepContext<'a>,
+) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    let accounts = Accounts::from_facts(&context.facts);
+    match &step.kind {
+        FsStepKind::Run(spec) => run_step(step, spec, context),
+        FsStepKind::Copy(spec) => {
+            check_remote(spec, step.line)?;
+            let sources = match &spec.from {
+                None => Sources::Context(context.files.clone()),
+                Some(from) => Sources::Stage(context.stage_files(from, step.line)?),
+            };
+            let owner = match &spec.chown {
+                Some(chown) => resolve_owner(chown, &accounts)?,
+                None => Owner::ROOT,
+            };
+            if let (Some(url), Some(checksum)) = (spec.sources.first(), &spec.checksum)
+                && spec.add
+                && is_url(url)
+            {
+                return add_url_step(step, spec, url, checksum, owner, context);
+            }
+            Ok(Box::new(CopyStep {
+                line: step.line,
+                created_by: step.created_by.clone(),
+                spec: spec.clone(),
+                sources,
+                owner,
+                dirs: context.dirs.clone(),
+                mtime: context.mtime,
+                tree: OnceCell::new(),
+            }))
+        }
+        FsStepKind::Workdir(dir) => Ok(Box::new(WorkdirStep {
+            created_by: step.created_by.clone(),
+            dir: dir.clone(),
+            owner: match &step.state.user {
+                Some(user) => resolve_owner(user, &accounts)?,
+                None => Owner::ROOT,
+            },
+            dirs: context.dirs.clone(),
+            mtime: context.mtime,
+            tree: OnceCell::new(),
+        })),
+    }
+}
+
+/// `ADD --checksum=sha256:… <URL>`: downloaded (unless the store has it) and verified.
+fn add_url_step<'a>(
+    step: &FsStep,
+    spec: &CopySpec,
+    url: &str,
+    checksum: &str,
+    owner: Owner,
+    context: &StepContext<'a>,
+) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    let session = &context.pinned.session;
+    let sha256 = checksum.parse::<Digest>().map_err(|_| CopyError::Invalid {
+        line: step.line,
+        instruction: "ADD".into(),
+        message: format!("has `--checksum={checksum}`, not a sha256 digest"),
+    })?;
+    let http = HttpClient::new(&HttpSettings {
+        ca_files: context.pinned.python_options.ca_files.clone(),
+        ..HttpSettings::default()
+    })?;
+    Ok(Box::new(AddUrlStep {
+        line: step.line,
+        created_by: step.created_by.clone(),
+        url: url.to_string(),
+        sha256,
+        dest: spec.dest.clone(),
+        owner,
+        chmod: spec.chmod,
+        dirs: context.dirs.clone(),
+        store: &session.store,
+        http: Rc::new(http),
+        offline: session.remote.offline,
+        runtime: &session.runtime,
+        mtime: context.mtime,
+        tree: OnceCell::new(),
+    }))
+}
+
+/// A `RUN` step: a native idiom when airlock recognises one, else the sandbox.
+fn run_step<'a>(
+    step: &FsStep,
+    spec: &RunSpec,
+    context: &StepContext<'a>,
+) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    // Not a native idiom: the sandbox, its layer pinned in the lock.
+    Ok(Box::new(RunStep::new(
+        step,
+        spec,
+        context.pinned,
+        context.mtime,
+    )))
+}
+
+/// The Dockerfile evaluated over the base's config values (its `USER` the ONBUILD
+/// triggers' when they set one).
+fn evaluate(
+    pinned: &Pinned,
+    workdir: &str,
+    options: &BuildOptions,
+) -> Result<Evaluated, BuildError> {
+    let Session {
+        project,
+        base,
+        onbuild,
+        ..
+    } = &pinned.session;
+    let values = BaseValues {
+        env: base.env(),
+        workdir: workdir.to_string(),
+        user: onbuild.user.clone().or_else(|| base.user()),
+        shell: Some(string_list(base.config.pointer("/config/Shell"))).filter(|s| !s.is_empty()),
+    };
+    project
+        .dockerfile
+        .evaluate(&values, &project.build_args(&options.build_args))
+        .map_err(|source| BuildError::Dockerfile {
+            path: project.root.join("Dockerfile"),
+            source,
+        })
 }
 
 /// The owner of the project files: the ONBUILD `COPY --chown`, else the base's user.
@@ -118,7 +410,7 @@ fn project_owner(session: &Session) -> Result<Owner, BuildError> {
 /// over the base's), and its history so far: the ONBUILD triggers airlock carried out.
 fn config_inputs(
     pinned: &Pinned,
-    workdir: &str,
+    evaluated: Evaluated,
     options: &BuildOptions,
 ) -> Result<ConfigInputs, BuildError> {
     let Session {
@@ -127,14 +419,6 @@ fn config_inputs(
         onbuild,
         ..
     } = &pinned.session;
-    let args = project.build_args(&options.build_args);
-    let evaluated = project
-        .dockerfile
-        .evaluate(&base.env(), workdir, &args)
-        .map_err(|source| BuildError::Dockerfile {
-            path: project.root.join("Dockerfile"),
-            source,
-        })?;
     let history = base
         .onbuild()
         .iter()
@@ -163,6 +447,17 @@ fn config_inputs(
         labels,
         user: evaluated.user.or(onbuild.user.clone()),
         working_dir: evaluated.workdir,
+        changes: ConfigChanges {
+            cmd: evaluated.cmd,
+            entrypoint: evaluated.entrypoint,
+            exposed_ports: evaluated.exposed_ports,
+            volumes: evaluated.volumes,
+            healthcheck: evaluated.healthcheck,
+            stop_signal: evaluated.stop_signal,
+            shell: evaluated.shell,
+            onbuild: evaluated.onbuild,
+            author: evaluated.author,
+        },
         new_diff_ids: Vec::new(),
         history,
         created: options.source_date_epoch,
@@ -194,28 +489,4 @@ fn annotations(
             base.manifest_digest.to_string(),
         ),
     ]))
-}
-
-/// A Dockerfile instruction as its history line.
-fn instruction_text(kind: &InstructionKind) -> String {
-    let pairs = |word: &str, pairs: &[(String, String)]| {
-        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{word} {}", body.join(" "))
-    };
-    match kind {
-        InstructionKind::Arg(args) => {
-            let body: Vec<String> = args
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => format!("{k}={v}"),
-                    None => k.clone(),
-                })
-                .collect();
-            format!("ARG {}", body.join(" "))
-        }
-        InstructionKind::Env(p) => pairs("ENV", p),
-        InstructionKind::Label(p) => pairs("LABEL", p),
-        InstructionKind::User(u) => format!("USER {u}"),
-        InstructionKind::Workdir(w) => format!("WORKDIR {w}"),
-    }
 }

@@ -435,6 +435,7 @@ pub(super) fn lock_python(
             facts: ctx.facts.clone(),
             fallback_urls: ctx.project.settings.debian.fallback_urls.clone(),
             mtime,
+            base: ctx.base.clone(),
         }));
     }
     builder.exclude_newer = cutoff;

@@ -7,7 +7,7 @@
 use super::BuildError;
 use super::SkippedScript;
 use super::cache::{LayerCache, LayerSource};
-use super::layers::{LayerStep, StoredLayer};
+use super::layers::{Below, LayerStep, StoredLayer};
 use super::options::Reporter;
 use super::plan::Plan;
 use super::run::LayerSummary;
@@ -26,6 +26,8 @@ pub(super) struct Realised {
 
 /// One new layer of the image.
 pub(super) struct NewLayer {
+    /// The index of its step in the plan.
+    pub step: usize,
     pub kind: &'static str,
     pub created_by: String,
     pub record: LayerRecord,
@@ -43,11 +45,20 @@ pub(super) fn realise(
     let mut layers = Vec::new();
     let mut skipped_scripts = Vec::new();
     let mut lock_updated = None;
-    for step in &plan.layers {
+    let base = &plan.pinned.session.base;
+    let (mut keys, mut records) = (Vec::new(), Vec::new());
+    for (index, step) in plan.layers.iter().enumerate() {
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
-        if let Some(layer) = realise_layer(step.as_ref(), store, cache, reporter)? {
+        let below = Below {
+            base,
+            keys: &keys,
+            layers: &records,
+        };
+        if let Some((key, layer)) = realise_layer(step.as_ref(), &below, store, cache, reporter)? {
+            keys.push(step.key_above(&key));
+            records.push(layer.record.clone());
             let source = if cache.fetched(&layer.record.digest) {
                 LayerSource::CachedFromRegistry
             } else if layer.reused {
@@ -57,6 +68,7 @@ pub(super) fn realise(
             };
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
+                step: index,
                 kind: step.kind(),
                 created_by: step.created_by(),
                 record: layer.record,
@@ -69,6 +81,10 @@ pub(super) fn realise(
         Some(updated) => updated,
         None => plan.pinned.write_lock()?,
     };
+    // The Dockerfile steps' pins, known once their layers are: a build that pinned
+    // a step writes the lock again (the project layer made above holds the lock as
+    // it was before; `airlock lock` pins the steps first).
+    let lock_updated = plan.pinned.write_step_pins()? || lock_updated;
     Ok(Realised {
         layers,
         lock_updated,
@@ -79,34 +95,39 @@ pub(super) fn realise(
 /// One step's layer: from the store when it holds the layer of the step's key, else
 /// produced under the key's lock (looked up again once the lock is held, as another
 /// build may have made it meanwhile), else from the registry cache, else produced,
-/// and recorded under the key; then offered to the registry cache (`cache.rs`).
-/// `None` when the layer would be empty.
+/// and recorded under the key; then offered to the registry cache (`cache.rs`), and
+/// the step hears of it (`LayerStep::realised`). `None` when the layer would be empty.
 pub(super) fn realise_layer(
     step: &dyn LayerStep,
+    below: &Below<'_>,
     store: &Store,
     cache: &LayerCache,
     reporter: &dyn Reporter,
-) -> Result<Option<StoredLayer>, BuildError> {
-    let Some(key) = step.key(reporter)? else {
+) -> Result<Option<(Digest, StoredLayer)>, BuildError> {
+    let Some(key) = step.key(below, reporter)? else {
         return Ok(None);
     };
-    if let Some(layer) = stored(step, store, &key)? {
-        cache.offer(step, store, &key, &layer, reporter);
-        return Ok(Some(layer));
-    }
-    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
-    if let Some(layer) = stored(step, store, &key)? {
-        cache.offer(step, store, &key, &layer, reporter);
-        return Ok(Some(layer));
-    }
-    let layer = match cache.fetch(step, store, &key, reporter) {
+    let layer = match stored(step, store, &key)? {
         Some(layer) => layer,
-        None => step.produce(&key, store, reporter)?,
+        None => {
+            let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+            match stored(step, store, &key)? {
+                Some(layer) => layer,
+                None => {
+                    let layer = match cache.fetch(step, store, &key, reporter) {
+                        Some(layer) => layer,
+                        None => step.produce(&key, below, store, reporter)?,
+                    };
+                    store.put_layer_record(&key, &layer.record)?;
+                    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+                    layer
+                }
+            }
+        }
     };
-    store.put_layer_record(&key, &layer.record)?;
-    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+    step.realised(&key, &layer.record, layer.reused)?;
     cache.offer(step, store, &key, &layer, reporter);
-    Ok(Some(layer))
+    Ok(Some((key, layer)))
 }
 
 /// The stored layer of `key`, when the store holds it whole (its record, its blob
@@ -185,13 +206,18 @@ mod tests {
             "RUN count".into()
         }
 
-        fn key(&self, _reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+        fn key(
+            &self,
+            _below: &Below<'_>,
+            _reporter: &dyn Reporter,
+        ) -> Result<Option<Digest>, BuildError> {
             Ok(self.key.clone())
         }
 
         fn produce(
             &self,
             _key: &Digest,
+            _below: &Below<'_>,
             store: &Store,
             _reporter: &dyn Reporter,
         ) -> Result<StoredLayer, BuildError> {
@@ -217,6 +243,14 @@ mod tests {
         }
     }
 
+    fn below(base: &BaseImage) -> Below<'_> {
+        Below {
+            base,
+            keys: &[],
+            layers: &[],
+        }
+    }
+
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("store")).expect("store");
@@ -226,14 +260,16 @@ mod tests {
     #[test]
     fn realise_reuses_a_stored_layer_without_producing_it() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         let stored = record_in(&store, b"stored layer");
         store.put_layer_record(&key, &stored).expect("record");
         let step = CountingStep::new(Some(key));
 
-        let layer = realise_layer(&step, &store, &LayerCache::none(), &())
+        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &())
             .expect("realised")
-            .expect("a layer");
+            .expect("a layer")
+            .1;
 
         assert_eq!(
             step.produced.get(),
@@ -247,11 +283,12 @@ mod tests {
     #[test]
     fn realise_produces_a_layer_the_store_lacks_and_records_it_under_its_key() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         let step = CountingStep::new(Some(key.clone()));
 
-        let first = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
-        let first = first.expect("a layer");
+        let first = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
+        let first = first.expect("a layer").1;
         assert_eq!(step.produced.get(), 1);
         assert!(!first.reused);
         assert_eq!(
@@ -259,8 +296,8 @@ mod tests {
             Some(first.record.clone())
         );
 
-        let again = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
-        let again = again.expect("a layer");
+        let again = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
+        let again = again.expect("a layer").1;
         assert_eq!(step.produced.get(), 1, "a rebuild produced the layer again");
         assert!(again.reused);
         assert_eq!(again.record, first.record);
@@ -269,6 +306,7 @@ mod tests {
     #[test]
     fn realise_produces_again_a_layer_whose_note_is_missing() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         store
             .put_layer_record(&key, &record_in(&store, b"stored layer"))
@@ -278,18 +316,19 @@ mod tests {
             ..CountingStep::new(Some(key))
         };
 
-        let layer = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
 
         assert_eq!(step.produced.get(), 1);
-        assert!(!layer.expect("a layer").reused);
+        assert!(!layer.expect("a layer").1.reused);
     }
 
     #[test]
     fn realise_gives_no_layer_for_an_empty_one() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let step = CountingStep::new(None);
 
-        let layer = realise_layer(&step, &store, &LayerCache::none(), &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
 
         assert!(layer.is_none());
         assert_eq!(step.produced.get(), 0);

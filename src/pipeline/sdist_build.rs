@@ -193,6 +193,8 @@ pub(super) struct DebianBelow {
     pub facts: crate::image::BaseFacts,
     pub fallback_urls: Vec<String>,
     pub mtime: u64,
+    /// The base the Debian layer goes on.
+    pub base: crate::image::BaseImage,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SdistBuildError + '_ {
@@ -563,8 +565,15 @@ impl SdistBuilder {
                 mtime: debian.mtime,
                 runtime: &self.runtime,
             };
-            if let Some(layer) = super::realise::realise_layer(&step, &self.store, &super::cache::LayerCache::none(), &())
-                .map_err(|e| SdistBuildError::Layer(Box::new(e)))?
+            let below = super::layers::Below {
+                base: &debian.base,
+                keys: &[],
+                layers: &[],
+            };
+            let cache = super::cache::LayerCache::none();
+            if let Some((_, layer)) =
+                super::realise::realise_layer(&step, &below, &self.store, &cache, &())
+                    .map_err(|e| SdistBuildError::Layer(Box::new(e)))?
             {
                 let digest = layer.record.digest;
                 layers.push((digest.clone(), self.store.blob_path(&digest)));

@@ -3,10 +3,12 @@
 //! Both come from one reading of the project, made when the first is realised.
 
 use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use super::copy_step::{SourceEntry, context_entries};
 use super::placement::Placement;
-use super::{LayerStep, StoredLayer};
+use super::{Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::layer::{FileTree, Owner, write_layer};
@@ -30,6 +32,8 @@ pub(in crate::pipeline) struct ProjectFiles<'a> {
 struct Trees {
     project: FileTree,
     dags: FileTree,
+    /// The build context as `COPY` and `ADD` read it (`dags/` included).
+    context: BTreeMap<String, SourceEntry>,
 }
 
 impl<'a> ProjectFiles<'a> {
@@ -48,6 +52,19 @@ impl<'a> ProjectFiles<'a> {
             exclude_dags,
             trees: OnceCell::new(),
         }
+    }
+
+    /// The project layer's tree.
+    pub(super) fn project_tree(&self, reporter: &dyn Reporter) -> Result<&FileTree, BuildError> {
+        Ok(&self.trees(reporter)?.project)
+    }
+
+    /// The build context's files, by path relative to the project.
+    pub(super) fn context(
+        &self,
+        reporter: &dyn Reporter,
+    ) -> Result<&BTreeMap<String, SourceEntry>, BuildError> {
+        Ok(&self.trees(reporter)?.context)
     }
 
     fn trees(&self, reporter: &dyn Reporter) -> Result<&Trees, BuildError> {
@@ -79,7 +96,10 @@ impl<'a> ProjectFiles<'a> {
             owner: self.owner,
             facts: self.facts,
         };
+        let mut context = context_entries(&walked.project);
+        context.extend(context_entries(&walked.dags));
         Ok(Trees {
+            context,
             project: placement.tree(&walked.project)?,
             dags: match self.exclude_dags {
                 true => FileTree::new(),
@@ -141,7 +161,11 @@ impl LayerStep for FilesStep<'_> {
         true
     }
 
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         let tree = self.tree(reporter)?;
         if tree.is_empty() {
             return Ok(None);
@@ -151,9 +175,35 @@ impl LayerStep for FilesStep<'_> {
         Ok(Some(tree.derivation_key(kind, self.mtime)))
     }
 
+    fn key_above(&self, key: &Digest) -> Digest {
+        // The tree without `airlock.lock`, which holds the pins of the steps above.
+        let Some(tree) = self.files.trees.get().map(|trees| match self.part {
+            Part::Project => &trees.project,
+            Part::Dags => &trees.dags,
+        }) else {
+            return key.clone();
+        };
+        let lock = format!(
+            "{}/{}",
+            self.files.workdir.trim_matches('/'),
+            crate::lock::LOCK_FILE
+        );
+        let lock = lock.trim_start_matches('/');
+        if !tree.contains(lock) {
+            return key.clone();
+        }
+        let mut without = FileTree::new();
+        for (path, entry) in tree.iter().filter(|(path, _)| *path != lock) {
+            // Paths come from a valid tree: inserting them again cannot fail.
+            let _ = without.insert(path, entry.clone());
+        }
+        without.derivation_key(self.kind(), self.mtime)
+    }
+
     fn produce(
         &self,
         _key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
