@@ -277,3 +277,36 @@ fn item13_3_frozen_builds_from_a_warm_store_without_network() {
         stderr(&cold)
     );
 }
+
+/// #13 item 3: `airlock lock` pins a `RUN` as the build will see it (the same
+/// `SOURCE_DATE_EPOCH`, the same key): the first build after it keeps the lock and
+/// its image is the next one's.
+#[test]
+fn item13_3_lock_pins_the_run_as_the_build_does() {
+    if !ready() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = project(work.path(), "RUN mkdir -p /opt/z && echo z > /opt/z/z\n");
+    let store = work.path().join("a");
+    let layout = minbase_layout();
+    let locked = airlock(
+        &[
+            "lock",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            store.to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ],
+        &project,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let lock = fs::read_to_string(project.join("airlock.lock")).expect("lock");
+    assert!(lock.contains("[[steps]]"), "{lock}");
+    let first = ok(&build(&project, &store, &[]));
+    assert_eq!(first["lock_updated"], false, "{first}");
+    let second = ok(&build(&project, &store, &[]));
+    assert_eq!(first["manifest_digest"], second["manifest_digest"]);
+}
