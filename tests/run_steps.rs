@@ -277,3 +277,117 @@ fn item13_3_frozen_builds_from_a_warm_store_without_network() {
         stderr(&cold)
     );
 }
+
+/// #13 item 3: `airlock lock` pins a `RUN` as the build will see it (the same
+/// `SOURCE_DATE_EPOCH`, the same key): the first build after it keeps the lock and
+/// its image is the next one's.
+#[test]
+fn item13_3_lock_pins_the_run_as_the_build_does() {
+    if !ready() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = project(work.path(), "RUN mkdir -p /opt/z && echo z > /opt/z/z\n");
+    let store = work.path().join("a");
+    let layout = minbase_layout();
+    let locked = airlock(
+        &[
+            "lock",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            store.to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ],
+        &project,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let lock = fs::read_to_string(project.join("airlock.lock")).expect("lock");
+    assert!(lock.contains("[[steps]]"), "{lock}");
+    let first = ok(&build(&project, &store, &[]));
+    assert_eq!(first["lock_updated"], false, "{first}");
+    let second = ok(&build(&project, &store, &[]));
+    assert_eq!(first["manifest_digest"], second["manifest_digest"]);
+}
+
+/// A Debian python3 base (the shared minbase root filesystem with python3), its
+/// workdir `/usr/local/airflow`, as a layout made once and cached.
+fn python_layout() -> Option<PathBuf> {
+    use support::rootfs::{FileLock, debian_rootfs, layout_from_rootfs, persistent_cache};
+    let dir = persistent_cache("run-steps-python");
+    let layout = dir.join("layout");
+    let _lock = FileLock::acquire(&dir.join("layout.lock"));
+    if layout.join("index.json").is_file() {
+        return Some(layout);
+    }
+    let tar = debian_rootfs("bookworm", &["python3"])?;
+    layout_from_rootfs(
+        &tar,
+        &layout,
+        "bookworm",
+        &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "/usr/local/airflow",
+    );
+    Some(layout)
+}
+
+/// #13 item 5: `airlock pytest` runs in an image with a sandboxed `RUN` layer, and
+/// sees what the step made in the workdir (a venv) beside the project copy.
+#[test]
+fn item13_5_pytest_sees_what_a_run_step_made_in_the_workdir() {
+    if !ready() {
+        return;
+    }
+    let Some(layout) = python_layout() else {
+        eprintln!("SKIP: no Debian python3 root filesystem could be made here");
+        return;
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = work.path().join("project");
+    fs::create_dir_all(project.join("dags")).expect("mkdir");
+    fs::create_dir_all(project.join("tests")).expect("mkdir");
+    fs::write(
+        project.join("Dockerfile"),
+        "FROM e2e/python:bookworm\n\
+         RUN python3 -m venv --without-pip /usr/local/airflow/tool_venv \
+         && echo 'VALUE = 42' > /usr/local/airflow/tool_venv/made_by_run.py\n",
+    )
+    .expect("write");
+    fs::write(project.join("dags/dag.py"), "x = 1\n").expect("write");
+    // `python3 -m pytest` finds this stand-in in the working directory.
+    fs::write(
+        project.join("pytest.py"),
+        "import os, subprocess\n\
+         assert os.path.isfile('/usr/local/airflow/tool_venv/made_by_run.py')\n\
+         out = subprocess.run(['/usr/local/airflow/tool_venv/bin/python', '-c', 'import sys; print(sys.prefix)'], capture_output=True, text=True).stdout.strip()\n\
+         assert out == '/usr/local/airflow/tool_venv', out\n\
+         print('stand-in pytest saw the RUN layer')\n",
+    )
+    .expect("write");
+    let output = airlock(
+        &[
+            "pytest",
+            "--project-dir",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            work.path().join("store").to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ],
+        work.path(),
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("stand-in pytest saw the RUN layer"),
+        "{}",
+        stdout(&output)
+    );
+}
