@@ -7,6 +7,8 @@ mod assemble;
 mod checks;
 mod debian;
 mod error;
+#[allow(dead_code)] // Plugged into the plan once the Dockerfile parser gives RUN steps.
+mod idioms;
 mod layers;
 mod load;
 mod lock_run;
