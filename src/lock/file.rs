@@ -64,6 +64,9 @@ pub struct Lockfile {
     /// The wheels to install, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wheels: Vec<super::LockedWheel>,
+    /// The Dockerfile steps that need pins, in Dockerfile order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<super::LockedStep>,
 }
 
 /// The archive state a Debian resolution was made against.
@@ -112,6 +115,7 @@ impl Lockfile {
             debs: Vec::new(),
             python: None,
             wheels: Vec::new(),
+            steps: Vec::new(),
         }
     }
 

@@ -7,7 +7,9 @@
 
 mod file;
 mod python;
+mod steps;
 
 pub use file::Lockfile;
 pub(crate) use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource};
 pub(crate) use python::{LockedWheel, PythonLock};
+pub(crate) use steps::LockedStep;

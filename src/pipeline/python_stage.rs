@@ -427,11 +427,83 @@ pub(super) fn lock_python(
         .into());
     }
     ctx.reporter.step("resolving requirements.txt");
-    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff)?;
+    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff, None)?;
     wanted.python = Some(header);
     wanted.wheels = locked;
     plan.resolved = true;
     Ok(Some(plan))
+}
+
+/// What a `RUN pip install` step sees installed (the layers below it, as pip would)
+/// and the pins it had, preferred when it resolves again.
+pub(super) struct Installed<'a> {
+    pub dists: BTreeMap<PackageName, crate::python::BaseDist>,
+    pub previous: &'a [LockedWheel],
+}
+
+/// A `RUN pip install` step resolved like `requirements.txt` is (its indexes, links,
+/// cut-off and target: the project's `requirements.txt` settings when it has one),
+/// over what the layers below install. `command` is the step's command line as a
+/// requirements file (its `-r` lines relative to the project). Returns the pins, the
+/// environment and indexes they are for, and a digest of everything the resolution
+/// depended on but the command itself.
+pub(super) fn resolve_step(
+    ctx: &PythonContext<'_>,
+    command: &str,
+    installed: Installed<'_>,
+) -> Result<(Vec<LockedWheel>, PythonPlan, Digest), PythonError> {
+    let path = ctx.project.root.join(".airlock-run-step.txt");
+    let source = StepSource {
+        path: path.clone(),
+        text: command.to_string(),
+    };
+    let file = RequirementsFile::parse(&path, &source, &env_var)?;
+    let settings_file = read_requirements(ctx.project)?;
+    let Target {
+        environment,
+        indexes,
+        links,
+        header,
+        cutoff,
+    } = target(ctx, settings_file.as_ref().unwrap_or(&file))?;
+    let mut h = Sha256::new();
+    h.update(toml::to_string(&header).unwrap_or_default());
+    for (name, dist) in &installed.dists {
+        h.update(format!("\0{name}=={}", dist.version));
+    }
+    for included in file.files.iter().skip(1) {
+        let text = std::fs::read(included).map_err(|source| PythonError::Read {
+            path: included.clone(),
+            source,
+        })?;
+        h.update(format!("\0{}\0{}", input_key(&ctx.project.root, included), Digest::of(&text)));
+    }
+    let inputs = Digest::from_sha256(h.finalize().into());
+    let mut plan = PythonPlan {
+        environment,
+        indexes,
+        resolved: true,
+        base_upgrades: Vec::new(),
+    };
+    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff, Some(installed))?;
+    Ok((locked, plan, inputs))
+}
+
+/// A step's command line as the requirements file it stands for; files it includes
+/// are read from the project.
+struct StepSource {
+    path: PathBuf,
+    text: String,
+}
+
+impl RequirementsSource for StepSource {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        if path == self.path {
+            Ok(self.text.clone())
+        } else {
+            std::fs::read_to_string(path)
+        }
+    }
 }
 
 /// What the lock's `[python]` section says, and what resolving needs besides.
@@ -537,6 +609,7 @@ fn resolve(
     (local_files, link_pages): (Vec<crate::python::DistFile>, Vec<IndexUrl>),
     header: &PythonLock,
     cutoff: Option<Timestamp>,
+    installed: Option<Installed<'_>>,
 ) -> Result<Vec<LockedWheel>, PythonError> {
     let http = http(ctx.options)?;
     let tags = plan.environment.target.compatible_tags();
@@ -573,12 +646,21 @@ fn resolve(
             .map(|r| r.requirement.clone())
             .chain(base_constraints(&plan.environment))
             .collect();
-        input.base = plan.environment.base_dists();
+        let previous = match &installed {
+            Some(step) => {
+                input.base = step.dists.clone();
+                step.previous
+            }
+            None => {
+                input.base = plan.environment.base_dists();
+                ctx.on_disk.map_or(&[][..], |old| &old.wheels[..])
+            }
+        };
         input.allow_base_upgrades = header.allow_base_upgrades;
         input.exclude_newer = cutoff;
         input.upgrade = ctx.options.upgrade.clone();
-        if let Some(old) = ctx.on_disk {
-            for wheel in &old.wheels {
+        {
+            for wheel in previous {
                 if let (Ok(name), Ok(version)) = (
                     PackageName::from_str(&wheel.name),
                     pep440_rs::Version::from_str(&wheel.version),
