@@ -296,11 +296,25 @@ pub(super) fn lock_packages(
         .inputs
         .get("packages.txt")
         .map_or("", String::as_str);
-    let mut requests = parse_packages_txt(text)?;
+    let requests = parse_packages_txt(text)?;
     let from_scratch = project.dockerfile.from.image == crate::image::SCRATCH;
     if requests.is_empty() && !from_scratch {
         return Ok(None);
     }
+    lock_requests(store, project, facts, offline, runtime, requests).map(Some)
+}
+
+/// Resolves `requests` (after every `Essential: yes` package on a `scratch` base)
+/// against the archive and the base's dpkg status.
+pub(super) fn lock_requests(
+    store: &Store,
+    project: &Project,
+    facts: &BaseFacts,
+    offline: bool,
+    runtime: &tokio::runtime::Handle,
+    mut requests: Vec<PackageRequest>,
+) -> Result<(DebianLock, Vec<LockedDeb>), DebianError> {
+    let from_scratch = project.dockerfile.from.image == crate::image::SCRATCH;
     if offline {
         return Err(DebianError::OfflineResolve);
     }
@@ -384,13 +398,13 @@ pub(super) fn lock_packages(
             })
         })
         .collect::<Result<Vec<_>, DebianError>>()?;
-    Ok(Some((
+    Ok((
         DebianLock {
             suite: release,
             sources,
         },
         debs,
-    )))
+    ))
 }
 
 /// Keeps file contents in memory, hashed for the layer's derivation key.
