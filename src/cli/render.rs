@@ -143,6 +143,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::image::ImageError,
             crate::dags::DagsError,
             crate::dags::EnvFileError,
+            crate::sandbox::CaptureError,
             crate::sandbox::RootfsError,
             crate::sandbox::SandboxError,
             crate::dags::Tier2Error,

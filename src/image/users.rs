@@ -14,8 +14,13 @@ pub(crate) struct Accounts {
 
 impl Accounts {
     pub(crate) fn from_facts(facts: &BaseFacts) -> Self {
+        Self::from_text(facts.passwd().unwrap_or(""), facts.group().unwrap_or(""))
+    }
+
+    /// The accounts of an `/etc/passwd` and an `/etc/group` text.
+    pub(crate) fn from_text(passwd: &str, group: &str) -> Self {
         let mut accounts = Self::default();
-        for line in facts.passwd().unwrap_or("").lines() {
+        for line in passwd.lines() {
             let fields: Vec<&str> = line.split(':').collect();
             if let [name, _, uid, gid, ..] = fields.as_slice()
                 && let (Ok(uid), Ok(gid)) = (uid.parse(), gid.parse())
@@ -23,7 +28,7 @@ impl Accounts {
                 accounts.users.push((name.to_string(), uid, gid));
             }
         }
-        for line in facts.group().unwrap_or("").lines() {
+        for line in group.lines() {
             let fields: Vec<&str> = line.split(':').collect();
             if let [name, _, gid, ..] = fields.as_slice()
                 && let Ok(gid) = gid.parse()

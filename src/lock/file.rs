@@ -64,7 +64,7 @@ pub struct Lockfile {
     /// The wheels to install, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wheels: Vec<super::LockedWheel>,
-    /// The Dockerfile steps that need pins, in Dockerfile order.
+    /// The Dockerfile steps whose results are pinned (`[[steps]]`), by line.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<super::LockedStep>,
 }

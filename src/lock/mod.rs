@@ -12,4 +12,4 @@ mod steps;
 pub use file::Lockfile;
 pub(crate) use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource};
 pub(crate) use python::{LockedWheel, PythonLock};
-pub(crate) use steps::LockedStep;
+pub(crate) use steps::{LockedStep, find_step, record_step};

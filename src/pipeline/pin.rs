@@ -60,6 +60,11 @@ pub(super) fn pin(
     // Python: the lock's `[python]` and `[[wheels]]` (kept or re-resolved).
     let python_options = session.python_options(options);
     let python = session.lock_python(options.lock_mode, &python_options, reporter, &mut wanted)?;
+    // The Dockerfile steps' pins are kept as they are; the build checks and updates
+    // them as it realises each step.
+    if let Some(on_disk) = &session.on_disk {
+        wanted.steps = on_disk.steps.clone();
+    }
     session.check_locked(options.lock_mode, &wanted)?;
     Ok(Pinned {
         session,

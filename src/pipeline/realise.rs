@@ -6,7 +6,7 @@
 
 use super::BuildError;
 use super::SkippedScript;
-use super::layers::{LayerStep, StoredLayer};
+use super::layers::{Below, LayerStep, StoredLayer};
 use super::options::Reporter;
 use super::plan::Plan;
 use super::run::LayerSummary;
@@ -37,11 +37,20 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
     let mut layers = Vec::new();
     let mut skipped_scripts = Vec::new();
     let mut lock_updated = None;
+    let base = &plan.pinned.session.base;
+    let (mut keys, mut records) = (Vec::new(), Vec::new());
     for step in &plan.layers {
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
-        if let Some(layer) = realise_layer(step.as_ref(), store, reporter)? {
+        let below = Below {
+            base,
+            keys: &keys,
+            layers: &records,
+        };
+        if let Some((key, layer)) = realise_layer(step.as_ref(), &below, store, reporter)? {
+            keys.push(step.key_above(&key));
+            records.push(layer.record.clone());
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
                 kind: step.kind(),
@@ -68,23 +77,30 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
 /// layer would be empty.
 fn realise_layer(
     step: &dyn LayerStep,
+    below: &Below<'_>,
     store: &Store,
     reporter: &dyn Reporter,
-) -> Result<Option<StoredLayer>, BuildError> {
-    let Some(key) = step.key(reporter)? else {
+) -> Result<Option<(Digest, StoredLayer)>, BuildError> {
+    let Some(key) = step.key(below, reporter)? else {
         return Ok(None);
     };
-    if let Some(layer) = stored(step, store, &key)? {
-        return Ok(Some(layer));
-    }
-    let _lock = store.lock(&format!("layer-{}", key.hex()))?;
-    if let Some(layer) = stored(step, store, &key)? {
-        return Ok(Some(layer));
-    }
-    let layer = step.produce(&key, store, reporter)?;
-    store.put_layer_record(&key, &layer.record)?;
-    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
-    Ok(Some(layer))
+    let layer = match stored(step, store, &key)? {
+        Some(layer) => layer,
+        None => {
+            let _lock = store.lock(&format!("layer-{}", key.hex()))?;
+            match stored(step, store, &key)? {
+                Some(layer) => layer,
+                None => {
+                    let layer = step.produce(&key, below, store, reporter)?;
+                    store.put_layer_record(&key, &layer.record)?;
+                    tracing::debug!(kind = step.kind(), %key, digest = %layer.record.digest, "layer stored");
+                    layer
+                }
+            }
+        }
+    };
+    step.realised(&key, &layer.record, layer.reused)?;
+    Ok(Some((key, layer)))
 }
 
 /// The stored layer of `key`, when the store holds it whole (its record, its blob
@@ -161,13 +177,18 @@ mod tests {
             "RUN count".into()
         }
 
-        fn key(&self, _reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+        fn key(
+            &self,
+            _below: &Below<'_>,
+            _reporter: &dyn Reporter,
+        ) -> Result<Option<Digest>, BuildError> {
             Ok(self.key.clone())
         }
 
         fn produce(
             &self,
             _key: &Digest,
+            _below: &Below<'_>,
             store: &Store,
             _reporter: &dyn Reporter,
         ) -> Result<StoredLayer, BuildError> {
@@ -193,6 +214,14 @@ mod tests {
         }
     }
 
+    fn below(base: &BaseImage) -> Below<'_> {
+        Below {
+            base,
+            keys: &[],
+            layers: &[],
+        }
+    }
+
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("store")).expect("store");
@@ -202,14 +231,16 @@ mod tests {
     #[test]
     fn realise_reuses_a_stored_layer_without_producing_it() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         let stored = record_in(&store, b"stored layer");
         store.put_layer_record(&key, &stored).expect("record");
         let step = CountingStep::new(Some(key));
 
-        let layer = realise_layer(&step, &store, &())
+        let layer = realise_layer(&step, &below(&base), &store, &())
             .expect("realised")
-            .expect("a layer");
+            .expect("a layer")
+            .1;
 
         assert_eq!(
             step.produced.get(),
@@ -223,11 +254,12 @@ mod tests {
     #[test]
     fn realise_produces_a_layer_the_store_lacks_and_records_it_under_its_key() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         let step = CountingStep::new(Some(key.clone()));
 
-        let first = realise_layer(&step, &store, &()).expect("realised");
-        let first = first.expect("a layer");
+        let first = realise_layer(&step, &below(&base), &store, &()).expect("realised");
+        let first = first.expect("a layer").1;
         assert_eq!(step.produced.get(), 1);
         assert!(!first.reused);
         assert_eq!(
@@ -235,8 +267,8 @@ mod tests {
             Some(first.record.clone())
         );
 
-        let again = realise_layer(&step, &store, &()).expect("realised");
-        let again = again.expect("a layer");
+        let again = realise_layer(&step, &below(&base), &store, &()).expect("realised");
+        let again = again.expect("a layer").1;
         assert_eq!(step.produced.get(), 1, "a rebuild produced the layer again");
         assert!(again.reused);
         assert_eq!(again.record, first.record);
@@ -245,6 +277,7 @@ mod tests {
     #[test]
     fn realise_produces_again_a_layer_whose_note_is_missing() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let key = Digest::of(b"a derivation key");
         store
             .put_layer_record(&key, &record_in(&store, b"stored layer"))
@@ -254,7 +287,7 @@ mod tests {
             ..CountingStep::new(Some(key))
         };
 
-        let layer = realise_layer(&step, &store, &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &()).expect("realised");
 
         assert_eq!(step.produced.get(), 1);
         assert!(!layer.expect("a layer").reused);
@@ -263,9 +296,10 @@ mod tests {
     #[test]
     fn realise_gives_no_layer_for_an_empty_one() {
         let (_dir, store) = temp_store();
+        let base = crate::image::scratch_base(&store).expect("base");
         let step = CountingStep::new(None);
 
-        let layer = realise_layer(&step, &store, &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &()).expect("realised");
 
         assert!(layer.is_none());
         assert_eq!(step.produced.get(), 0);

@@ -5,8 +5,12 @@
 //! today, Dockerfile `RUN` steps and sdist builds later.
 
 mod bwrap;
+mod capture;
 mod rootfs;
 
 pub(crate) use bwrap::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
+pub(crate) use capture::{
+    CacheDir, CaptureError, Captured, RunInSandbox, SecretFile, differing_paths, run_and_capture,
+};
 pub(crate) use rootfs::RootfsError;
 pub use rootfs::unpack_rootfs;

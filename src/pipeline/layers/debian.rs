@@ -1,6 +1,6 @@
 //! The Debian layer: the locked `.deb`s installed into one tree (`debian.rs` makes it).
 
-use super::{LayerStep, StoredLayer};
+use super::{Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::lock::Lockfile;
@@ -35,7 +35,11 @@ impl LayerStep for DebianStep<'_> {
         )
     }
 
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         if self.lock.debian.is_none() || self.lock.debs.is_empty() {
             return Ok(None);
         }
@@ -46,6 +50,7 @@ impl LayerStep for DebianStep<'_> {
     fn produce(
         &self,
         key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         _reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {

@@ -16,7 +16,18 @@ use super::BuildError;
 use super::SkippedScript;
 use super::options::Reporter;
 use crate::digest::Digest;
+use crate::image::BaseImage;
 use crate::store::{LayerRecord, Store};
+
+/// The layers below a step: what a step that runs over them (a `RUN`) depends on.
+pub(super) struct Below<'a> {
+    pub base: &'a BaseImage,
+    /// The derivation keys of the new layers below, bottom first, as the steps above
+    /// see them ([`LayerStep::key_above`]).
+    pub keys: &'a [Digest],
+    /// Their records (blobs in the store), bottom first.
+    pub layers: &'a [LayerRecord],
+}
 
 /// One layer of the image, before it is made.
 pub(super) trait LayerStep {
@@ -37,13 +48,15 @@ pub(super) trait LayerStep {
     /// computed without making the layer. `None` when the layer would be empty (the
     /// image then has no such layer). `reporter` hears of the work, whether the layer
     /// is then found in the store or made.
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError>;
+    fn key(&self, below: &Below<'_>, reporter: &dyn Reporter)
+    -> Result<Option<Digest>, BuildError>;
 
     /// Makes the layer of `key`, which the store lacks: its blob goes into the store,
     /// its record is returned (the caller stores it under `key`).
     fn produce(
         &self,
         key: &Digest,
+        below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError>;
@@ -53,6 +66,24 @@ pub(super) trait LayerStep {
     /// Debian layer keeps one.
     fn skipped_scripts(&self, _store: &Store, _key: &Digest) -> Option<Vec<SkippedScript>> {
         Some(Vec::new())
+    }
+
+    /// The key the steps above this layer see for it ([`Below::keys`]): its key,
+    /// except that the project layer leaves `airlock.lock` out (the lock holds the
+    /// pins of the steps above, which must not depend on themselves).
+    fn key_above(&self, key: &Digest) -> Digest {
+        key.clone()
+    }
+
+    /// Hears of the layer of `key`, found in the store (`reused`) or just made: a
+    /// step the lock pins checks it against the pin and records it.
+    fn realised(
+        &self,
+        _key: &Digest,
+        _record: &LayerRecord,
+        _reused: bool,
+    ) -> Result<(), BuildError> {
+        Ok(())
     }
 }
 

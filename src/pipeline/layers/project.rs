@@ -6,7 +6,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use super::placement::Placement;
-use super::{LayerStep, StoredLayer};
+use super::{Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::layer::{FileTree, Owner, write_layer};
@@ -141,7 +141,11 @@ impl LayerStep for FilesStep<'_> {
         true
     }
 
-    fn key(&self, reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         let tree = self.tree(reporter)?;
         if tree.is_empty() {
             return Ok(None);
@@ -151,9 +155,35 @@ impl LayerStep for FilesStep<'_> {
         Ok(Some(tree.derivation_key(kind, self.mtime)))
     }
 
+    fn key_above(&self, key: &Digest) -> Digest {
+        // The tree without `airlock.lock`, which holds the pins of the steps above.
+        let Some(tree) = self.files.trees.get().map(|trees| match self.part {
+            Part::Project => &trees.project,
+            Part::Dags => &trees.dags,
+        }) else {
+            return key.clone();
+        };
+        let lock = format!(
+            "{}/{}",
+            self.files.workdir.trim_matches('/'),
+            crate::lock::LOCK_FILE
+        );
+        let lock = lock.trim_start_matches('/');
+        if !tree.contains(lock) {
+            return key.clone();
+        }
+        let mut without = FileTree::new();
+        for (path, entry) in tree.iter().filter(|(path, _)| *path != lock) {
+            // Paths come from a valid tree: inserting them again cannot fail.
+            let _ = without.insert(path, entry.clone());
+        }
+        without.derivation_key(self.kind(), self.mtime)
+    }
+
     fn produce(
         &self,
         _key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {

@@ -1,7 +1,7 @@
 //! The Python layer: the locked wheels installed into one tree (`python_layer.rs`
 //! makes it).
 
-use super::{LayerStep, StoredLayer};
+use super::{Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::lock::Lockfile;
@@ -31,7 +31,11 @@ impl LayerStep for PythonStep<'_> {
         "RUN pip install --no-compile -r requirements.txt # airlock: locked wheels".to_string()
     }
 
-    fn key(&self, _reporter: &dyn Reporter) -> Result<Option<Digest>, BuildError> {
+    fn key(
+        &self,
+        _below: &Below<'_>,
+        _reporter: &dyn Reporter,
+    ) -> Result<Option<Digest>, BuildError> {
         if self.lock.wheels.is_empty() {
             return Ok(None);
         }
@@ -45,6 +49,7 @@ impl LayerStep for PythonStep<'_> {
     fn produce(
         &self,
         _key: &Digest,
+        _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
