@@ -532,8 +532,50 @@ pub(super) fn debian_layer(
     runtime: &tokio::runtime::Handle,
 ) -> Result<DebianLayer, DebianError> {
     let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
-    let requests: Vec<DebRequest> = lock
-        .debs
+    let status = facts
+        .files
+        .get("var/lib/dpkg/status")
+        .map_or("", String::as_str);
+    let fetch = DebFetch {
+        fallback_urls,
+        offline,
+        runtime,
+    };
+    debs_layer(
+        store,
+        (&lock.debs, sources),
+        status,
+        facts,
+        &fetch,
+        mtime,
+        "debian",
+    )
+}
+
+/// Where and how the `.deb`s of a layer are fetched.
+pub(super) struct DebFetch<'a> {
+    pub fallback_urls: &'a [String],
+    pub offline: bool,
+    pub runtime: &'a tokio::runtime::Handle,
+}
+
+/// The layer of `debs` (from `sources`) installed over the dpkg `status` of the
+/// layers below: the Debian layer's, or an `apt-get install` step's.
+pub(super) fn debs_layer(
+    store: &Store,
+    (debs, sources): (&[LockedDeb], &[LockedSource]),
+    status: &str,
+    facts: &BaseFacts,
+    fetch: &DebFetch<'_>,
+    mtime: u64,
+    kind: &str,
+) -> Result<DebianLayer, DebianError> {
+    let DebFetch {
+        fallback_urls,
+        offline,
+        runtime,
+    } = *fetch;
+    let requests: Vec<DebRequest> = debs
         .iter()
         .map(|d| {
             let mut bases: Vec<String> = sources
@@ -552,8 +594,9 @@ pub(super) fn debian_layer(
         .collect();
     let client = ArchiveClient::new(store, offline, runtime.clone())?;
     let paths = client.debs(&requests)?;
+    let locked_debs = debs;
     let mut debs = Vec::with_capacity(paths.len());
-    for (path, locked) in paths.iter().zip(&lock.debs) {
+    for (path, locked) in paths.iter().zip(locked_debs) {
         let file = File::open(path).map_err(|source| DebianError::OpenDeb {
             filename: locked.filename.clone(),
             source,
@@ -564,10 +607,6 @@ pub(super) fn debian_layer(
         })?;
         debs.push(deb);
     }
-    let status = facts
-        .files
-        .get("var/lib/dpkg/status")
-        .map_or("", String::as_str);
     let base = InstallBase {
         merged_usr: merged_usr(facts),
         status,
@@ -603,7 +642,7 @@ pub(super) fn debian_layer(
         accounts_from_base_passwd(&mut tree)?;
     }
     tree.add_parents(|_| (0o755, Owner::ROOT));
-    let (record, reused) = build_layer(store, &tree, "debian", mtime)?;
+    let (record, reused) = build_layer(store, &tree, kind, mtime)?;
     let skipped: Vec<SkippedScript> = layer
         .skipped
         .into_iter()

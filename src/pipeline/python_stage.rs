@@ -476,7 +476,11 @@ pub(super) fn resolve_step(
             path: included.clone(),
             source,
         })?;
-        h.update(format!("\0{}\0{}", input_key(&ctx.project.root, included), Digest::of(&text)));
+        h.update(format!(
+            "\0{}\0{}",
+            input_key(&ctx.project.root, included),
+            Digest::of(&text)
+        ));
     }
     let inputs = Digest::from_sha256(h.finalize().into());
     let mut plan = PythonPlan {
@@ -485,7 +489,15 @@ pub(super) fn resolve_step(
         resolved: true,
         base_upgrades: Vec::new(),
     };
-    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff, Some(installed))?;
+    let locked = resolve(
+        ctx,
+        &file,
+        &mut plan,
+        links,
+        &header,
+        cutoff,
+        Some(installed),
+    )?;
     Ok((locked, plan, inputs))
 }
 

@@ -37,8 +37,7 @@ pub(crate) use requirements::{
     RequirementsSource, has_literal_credentials, index_urls_from_env,
 };
 pub(crate) use resolver::{
-    BaseDist,
-    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, package_name,
+    BaseDist, ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, package_name,
 };
 pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
 pub(crate) use tags::TagError;

@@ -5,6 +5,7 @@
 //! exactly makes it answer `None`, and the step then runs in the sandbox. Nothing is
 //! guessed at.
 
+mod files;
 mod grammar;
 mod shell;
 
@@ -13,6 +14,8 @@ use std::str::FromStr;
 use pep508_rs::Requirement;
 
 use crate::debian::{PackageRequest, parse_packages_txt};
+
+pub(crate) use files::files_in_layers;
 
 use grammar::parse_chain;
 

@@ -3,12 +3,16 @@
 //! how to produce it when the store lacks it (`realise.rs` looks the key up). A new
 //! kind of layer is a new file here and one line in the plan (`plan.rs`).
 
+mod apt_step;
 mod debian;
+mod pip_step;
 mod placement;
 mod project;
 mod python;
 
+pub(super) use apt_step::AptStep;
 pub(super) use debian::DebianStep;
+pub(super) use pip_step::{NewVenv, PipStep};
 pub(super) use project::{FilesStep, Part, ProjectFiles};
 pub(super) use python::PythonStep;
 
