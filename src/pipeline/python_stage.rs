@@ -451,7 +451,8 @@ pub(super) fn resolve_step(
     ctx: &PythonContext<'_>,
     command: &str,
     installed: Installed<'_>,
-) -> Result<(Vec<LockedWheel>, PythonPlan, Digest), PythonError> {
+    kept: &dyn Fn(&Digest) -> Option<Vec<LockedWheel>>,
+) -> Result<(Vec<LockedWheel>, Vec<IndexUrl>, Digest), PythonError> {
     let path = ctx.project.root.join(".airlock-run-step.txt");
     let source = StepSource {
         path: path.clone(),
@@ -482,7 +483,20 @@ pub(super) fn resolve_step(
             Digest::of(&text)
         ));
     }
+    h.update(b"\0command\0");
+    h.update(command.as_bytes());
     let inputs = Digest::from_sha256(h.finalize().into());
+    if let Some(wheels) = kept(&inputs) {
+        return Ok((wheels, indexes, inputs));
+    }
+    if ctx.mode == LockMode::Locked {
+        return Err(LockError::Stale {
+            path: ctx.lock_path.to_path_buf(),
+            reason: "a `RUN pip install` step is not pinned for what it installs now".into(),
+        }
+        .into());
+    }
+    ctx.reporter.step("resolving a RUN pip install");
     let mut plan = PythonPlan {
         environment,
         indexes,
@@ -498,7 +512,7 @@ pub(super) fn resolve_step(
         cutoff,
         Some(installed),
     )?;
-    Ok((locked, plan, inputs))
+    Ok((locked, plan.indexes, inputs))
 }
 
 /// A step's command line as the requirements file it stands for; files it includes
