@@ -1,12 +1,13 @@
 //! The child image's config and manifest, serialized canonically.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
 use super::{BaseImage, ImageError};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, descriptor, image_manifest, manifest_json, media_types};
+use crate::project::dockerfile::{Change, HealthcheckSpec, RunCommand};
 
 /// The standard annotation naming the base image of a manifest.
 pub(crate) const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
@@ -29,10 +30,106 @@ pub(crate) struct ConfigInputs {
     pub labels: BTreeMap<String, String>,
     pub user: Option<String>,
     pub working_dir: Option<String>,
+    /// The other config fields the Dockerfile changes.
+    pub changes: ConfigChanges,
     pub new_diff_ids: Vec<Digest>,
     pub history: Vec<HistoryEntry>,
     /// Unix seconds (`SOURCE_DATE_EPOCH` or 0).
     pub created: u64,
+}
+
+/// The config fields a Dockerfile may change besides the environment, labels, user
+/// and workdir; the default changes nothing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConfigChanges {
+    pub cmd: Change<Vec<String>>,
+    pub entrypoint: Change<Vec<String>>,
+    /// `port/proto` keys added to `ExposedPorts`.
+    pub exposed_ports: BTreeSet<String>,
+    /// Paths added to `Volumes`.
+    pub volumes: BTreeSet<String>,
+    /// `Some(None)`: `HEALTHCHECK NONE`.
+    pub healthcheck: Option<Option<HealthcheckSpec>>,
+    pub stop_signal: Option<String>,
+    pub shell: Option<Vec<String>>,
+    /// The image's own `ONBUILD` triggers, for its children.
+    pub onbuild: Vec<String>,
+    /// `MAINTAINER`: the config's `author`.
+    pub author: Option<String>,
+}
+
+impl ConfigChanges {
+    /// Applies the changes to the config's `config` object and the root (`author`).
+    fn apply(&self, root: &mut Map<String, Value>) {
+        if let Some(author) = &self.author {
+            root.insert("author".into(), Value::String(author.clone()));
+        }
+        let cfg = object(root.entry("config").or_insert_with(|| json!({})));
+        for (key, change) in [("Cmd", &self.cmd), ("Entrypoint", &self.entrypoint)] {
+            match change {
+                Change::Keep => {}
+                Change::Reset => {
+                    cfg.remove(key);
+                }
+                Change::Set(words) => {
+                    cfg.insert(key.into(), json!(words));
+                }
+            }
+        }
+        for (key, set) in [
+            ("ExposedPorts", &self.exposed_ports),
+            ("Volumes", &self.volumes),
+        ] {
+            if set.is_empty() {
+                continue;
+            }
+            let map = object(cfg.entry(key).or_insert_with(|| json!({})));
+            for item in set {
+                map.insert(item.clone(), json!({}));
+            }
+        }
+        if let Some(healthcheck) = &self.healthcheck {
+            cfg.insert("Healthcheck".into(), healthcheck_json(healthcheck.as_ref()));
+        }
+        if let Some(signal) = &self.stop_signal {
+            cfg.insert("StopSignal".into(), Value::String(signal.clone()));
+        }
+        if let Some(shell) = &self.shell {
+            cfg.insert("Shell".into(), json!(shell));
+        }
+        // The base's triggers are consumed by this build, as Docker does.
+        cfg.remove("OnBuild");
+        if !self.onbuild.is_empty() {
+            cfg.insert("OnBuild".into(), json!(self.onbuild));
+        }
+    }
+}
+
+/// A `HEALTHCHECK` as the config stores it (durations in nanoseconds, zero left out).
+fn healthcheck_json(spec: Option<&HealthcheckSpec>) -> Value {
+    let Some(spec) = spec else {
+        return json!({"Test": ["NONE"]});
+    };
+    let test: Vec<String> = match &spec.test {
+        RunCommand::Exec(words) => std::iter::once("CMD".to_string())
+            .chain(words.iter().cloned())
+            .collect(),
+        RunCommand::Shell(text) => vec!["CMD-SHELL".into(), text.clone()],
+    };
+    let mut map = Map::new();
+    map.insert("Test".into(), json!(test));
+    for (key, value) in [
+        ("Interval", spec.interval),
+        ("Timeout", spec.timeout),
+        ("StartPeriod", spec.start_period),
+        ("StartInterval", spec.start_interval),
+        ("Retries", spec.retries),
+    ] {
+        if let Some(value) = value.filter(|v| *v != 0) {
+            map.insert(key.into(), json!(value));
+        }
+    }
+    Value::Object(map)
 }
 
 /// Formats Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
@@ -100,7 +197,7 @@ pub(crate) fn assemble_config(
     if let Some(dir) = &inputs.working_dir {
         cfg.insert("WorkingDir".into(), Value::String(dir.clone()));
     }
-    cfg.remove("OnBuild");
+    inputs.changes.apply(root);
 
     let rootfs = object(
         root.entry("rootfs")
@@ -211,6 +308,7 @@ mod tests {
             ]),
             user: Some("astro".into()),
             working_dir: Some("/usr/local/airflow".into()),
+            changes: ConfigChanges::default(),
             new_diff_ids: vec![Digest::of(b"python"), Digest::of(b"dags")],
             history: vec![
                 HistoryEntry {

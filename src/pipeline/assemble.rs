@@ -47,7 +47,24 @@ pub(super) fn assemble(plan: Plan<'_>, realised: &Realised) -> Result<Image, Bui
         .iter()
         .map(|l| (l.descriptor.clone(), l.digest.clone(), l.path.clone()))
         .collect();
-    for layer in &realised.layers {
+    // The instructions that make no layer go in Dockerfile order between the layers.
+    let mut lines = plan.instructions.into_iter().peekable();
+    let mut realised_layers = realised.layers.iter().peekable();
+    for index in 0..plan.layers.len() {
+        while let Some((_, line)) = lines.next_if(|(position, _)| *position <= index) {
+            config.history.push(line);
+        }
+        let Some(layer) = realised_layers.next_if(|layer| layer.step == index) else {
+            if plan.dockerfile_steps.contains(&index) {
+                // A Dockerfile step that changed nothing keeps its history line.
+                config.history.push(HistoryEntry {
+                    created_by: plan.layers[index].created_by(),
+                    comment: None,
+                    empty_layer: true,
+                });
+            }
+            continue;
+        };
         config.history.push(HistoryEntry {
             created_by: layer.created_by.clone(),
             comment: Some(format!("airlock {} layer", layer.kind)),
@@ -61,7 +78,7 @@ pub(super) fn assemble(plan: Plan<'_>, realised: &Realised) -> Result<Image, Bui
             store.blob_path(digest),
         ));
     }
-    config.history.extend(plan.instructions);
+    config.history.extend(lines.map(|(_, line)| line));
     let config_bytes = assemble_config(base, &config)?;
     let config_digest = store.put_bytes(&config_bytes)?;
     let descriptors = layers.iter().map(|(d, ..)| d.clone()).collect();

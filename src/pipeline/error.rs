@@ -36,6 +36,10 @@ pub enum BuildError {
         entry: String,
     },
     #[error(
+        "`{instruction}` at Dockerfile:{line} is not supported yet: airlock cannot carry out this step"
+    )]
+    StepNotYet { line: usize, instruction: String },
+    #[error(
         "`{file}` lists {what} (line {line}: `{entry}`), which this version of airlock cannot install yet"
     )]
     UnsupportedInput {
@@ -94,6 +98,7 @@ impl crate::hint::Hint for BuildError {
             Self::Http(error) => error.hints(),
             Self::Python(error) => error.hints(),
             Self::UnsupportedInput { .. }
+            | Self::StepNotYet { .. }
             | Self::PushDigest { .. }
             | Self::BadOutput(..)
             | Self::StateDir { .. } => Vec::new(),

@@ -11,10 +11,13 @@ use super::load::Session;
 use super::options::BuildOptions;
 use super::pin::Pinned;
 use crate::digest::Digest;
-use crate::image::{Accounts, BaseImage, ConfigInputs, HistoryEntry, OnBuildStep, resolve_owner};
+use crate::image::{
+    Accounts, BaseImage, ConfigChanges, ConfigInputs, HistoryEntry, OnBuildStep, resolve_owner,
+    string_list,
+};
 use crate::image::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ImageName};
 use crate::layer::Owner;
-use crate::project::dockerfile::InstructionKind;
+use crate::project::dockerfile::{BaseValues, Evaluated, FsStep, FsStepKind, RunSpec};
 
 /// What the image is made of.
 pub(super) struct Plan<'a> {
@@ -25,8 +28,12 @@ pub(super) struct Plan<'a> {
     /// The config's inputs, without the new layers: their diff IDs and history lines
     /// are added as they are realised, before `instructions`.
     pub config: ConfigInputs,
-    /// The history lines of the Dockerfile's own instructions (after the layers).
-    pub instructions: Vec<HistoryEntry>,
+    /// The plan indices of the Dockerfile's filesystem steps (a step that makes no
+    /// layer still has its history line).
+    pub dockerfile_steps: std::ops::Range<usize>,
+    /// The history lines of the Dockerfile's instructions that make no layer, each
+    /// with the index of the planned layer it goes before (`usize::MAX`: after all).
+    pub instructions: Vec<(usize, HistoryEntry)>,
     /// The manifest's annotations (the base's name and digest).
     pub annotations: BTreeMap<String, String>,
 }
@@ -78,25 +85,111 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));
+    let evaluated = evaluate(pinned, &workdir, options)?;
+    // The Dockerfile's own filesystem steps, in order; each config instruction's
+    // history line goes before the layers of the steps after it (the lines after the
+    // last step go after every layer).
+    let first_step = layers.len();
+    let last_step = evaluated.history.iter().rposition(|h| h.step.is_some());
+    let context = StepContext {
+        pinned,
+        mtime,
+        args: project.build_args(&options.build_args),
+    };
+    let mut instructions = Vec::new();
+    for (index, line) in evaluated.history.iter().enumerate() {
+        match line.step.and_then(|step| evaluated.steps.get(step)) {
+            Some(step) => layers.push(fs_step_layer(step, &context)?),
+            None => {
+                let position = match last_step {
+                    Some(last) if index < last => layers.len(),
+                    _ => usize::MAX,
+                };
+                let entry = HistoryEntry {
+                    created_by: line.created_by.clone(),
+                    comment: None,
+                    empty_layer: true,
+                };
+                instructions.push((position, entry));
+            }
+        }
+    }
+    let dockerfile_steps = first_step..layers.len();
     if !options.exclude_dags {
         layers.push(Box::new(files_step(Part::Dags)));
     }
     Ok(Plan {
         layers,
-        config: config_inputs(pinned, &workdir, options)?,
-        instructions: project
-            .dockerfile
-            .instructions
-            .iter()
-            .map(|instruction| HistoryEntry {
-                created_by: instruction_text(&instruction.kind),
-                comment: None,
-                empty_layer: true,
-            })
-            .collect(),
+        dockerfile_steps,
+        config: config_inputs(pinned, evaluated, options)?,
+        instructions,
         annotations: annotations(base, &session.origin)?,
         pinned,
     })
+}
+
+/// What a Dockerfile filesystem step needs from the plan.
+#[allow(dead_code, reason = "read by the RUN and COPY steps, which plug in here")]
+pub(super) struct StepContext<'a> {
+    pub pinned: &'a Pinned,
+    pub mtime: u64,
+    /// The build args (`airlock.toml` and `--build-arg`).
+    pub args: BTreeMap<String, String>,
+}
+
+/// One Dockerfile filesystem step as the layer it makes: the one place each kind of
+/// step is mapped to its kind of layer.
+fn fs_step_layer<'a>(
+    step: &FsStep,
+    context: &StepContext<'a>,
+) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    match &step.kind {
+        FsStepKind::Run(spec) => run_step(step, spec, context),
+        FsStepKind::Copy(_) | FsStepKind::Workdir(_) => Err(BuildError::StepNotYet {
+            line: step.line,
+            instruction: step.created_by.clone(),
+        }),
+    }
+}
+
+/// A `RUN` step: a native idiom when airlock recognises one, else the sandbox.
+fn run_step<'a>(
+    step: &FsStep,
+    _spec: &RunSpec,
+    _context: &StepContext<'a>,
+) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    Err(BuildError::StepNotYet {
+        line: step.line,
+        instruction: step.created_by.clone(),
+    })
+}
+
+/// The Dockerfile evaluated over the base's config values (its `USER` the ONBUILD
+/// triggers' when they set one).
+fn evaluate(
+    pinned: &Pinned,
+    workdir: &str,
+    options: &BuildOptions,
+) -> Result<Evaluated, BuildError> {
+    let Session {
+        project,
+        base,
+        onbuild,
+        ..
+    } = &pinned.session;
+    let values = BaseValues {
+        env: base.env(),
+        workdir: workdir.to_string(),
+        user: onbuild.user.clone().or_else(|| base.user()),
+        shell: Some(string_list(base.config.pointer("/config/Shell"))).filter(|s| !s.is_empty()),
+    };
+    project
+        .dockerfile
+        .evaluate(&values, &project.build_args(&options.build_args))
+        .map_err(|source| BuildError::Dockerfile {
+            path: project.root.join("Dockerfile"),
+            source,
+        })
 }
 
 /// The owner of the project files: the ONBUILD `COPY --chown`, else the base's user.
@@ -118,7 +211,7 @@ fn project_owner(session: &Session) -> Result<Owner, BuildError> {
 /// over the base's), and its history so far: the ONBUILD triggers airlock carried out.
 fn config_inputs(
     pinned: &Pinned,
-    workdir: &str,
+    evaluated: Evaluated,
     options: &BuildOptions,
 ) -> Result<ConfigInputs, BuildError> {
     let Session {
@@ -127,14 +220,6 @@ fn config_inputs(
         onbuild,
         ..
     } = &pinned.session;
-    let args = project.build_args(&options.build_args);
-    let evaluated = project
-        .dockerfile
-        .evaluate(&base.env(), workdir, &args)
-        .map_err(|source| BuildError::Dockerfile {
-            path: project.root.join("Dockerfile"),
-            source,
-        })?;
     let history = base
         .onbuild()
         .iter()
@@ -163,6 +248,17 @@ fn config_inputs(
         labels,
         user: evaluated.user.or(onbuild.user.clone()),
         working_dir: evaluated.workdir,
+        changes: ConfigChanges {
+            cmd: evaluated.cmd,
+            entrypoint: evaluated.entrypoint,
+            exposed_ports: evaluated.exposed_ports,
+            volumes: evaluated.volumes,
+            healthcheck: evaluated.healthcheck,
+            stop_signal: evaluated.stop_signal,
+            shell: evaluated.shell,
+            onbuild: evaluated.onbuild,
+            author: evaluated.author,
+        },
         new_diff_ids: Vec::new(),
         history,
         created: options.source_date_epoch,
@@ -194,28 +290,4 @@ fn annotations(
             base.manifest_digest.to_string(),
         ),
     ]))
-}
-
-/// A Dockerfile instruction as its history line.
-fn instruction_text(kind: &InstructionKind) -> String {
-    let pairs = |word: &str, pairs: &[(String, String)]| {
-        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{word} {}", body.join(" "))
-    };
-    match kind {
-        InstructionKind::Arg(args) => {
-            let body: Vec<String> = args
-                .iter()
-                .map(|(k, v)| match v {
-                    Some(v) => format!("{k}={v}"),
-                    None => k.clone(),
-                })
-                .collect();
-            format!("ARG {}", body.join(" "))
-        }
-        InstructionKind::Env(p) => pairs("ENV", p),
-        InstructionKind::Label(p) => pairs("LABEL", p),
-        InstructionKind::User(u) => format!("USER {u}"),
-        InstructionKind::Workdir(w) => format!("WORKDIR {w}"),
-    }
 }

@@ -25,6 +25,8 @@ pub(super) struct Realised {
 
 /// One new layer of the image.
 pub(super) struct NewLayer {
+    /// The index of its step in the plan.
+    pub step: usize,
     pub kind: &'static str,
     pub created_by: String,
     pub record: LayerRecord,
@@ -39,7 +41,7 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
     let mut lock_updated = None;
     let base = &plan.pinned.session.base;
     let (mut keys, mut records) = (Vec::new(), Vec::new());
-    for step in &plan.layers {
+    for (index, step) in plan.layers.iter().enumerate() {
         if step.reads_project() && lock_updated.is_none() {
             lock_updated = Some(plan.pinned.write_lock()?);
         }
@@ -53,6 +55,7 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
             records.push(layer.record.clone());
             skipped_scripts.extend(layer.skipped_scripts);
             layers.push(NewLayer {
+                step: index,
                 kind: step.kind(),
                 created_by: step.created_by(),
                 record: layer.record,
