@@ -7,7 +7,6 @@ mod assemble;
 mod checks;
 mod debian;
 mod error;
-#[allow(dead_code)] // Plugged into the plan once the Dockerfile parser gives RUN steps.
 mod idioms;
 mod layers;
 mod load;

@@ -19,6 +19,9 @@ pub(super) struct Pinned {
     pub python: Option<PythonPlan>,
     pub python_options: PythonOptions,
     pub mode: LockMode,
+    /// The indexes (with credentials) the native `RUN pip install` steps' wheels
+    /// come from.
+    pub native_indexes: Vec<crate::python::IndexUrl>,
 }
 
 /// Which Debian pins of the lock on disk a run keeps while its inputs are unchanged.
@@ -65,6 +68,20 @@ pub(super) fn pin(
     if let Some(on_disk) = &session.on_disk {
         wanted.steps = on_disk.steps.clone();
     }
+    // The `RUN` idioms airlock carries out natively: their pins in `[[steps]]`.
+    let workdir = session
+        .base
+        .working_dir()
+        .unwrap_or_else(|| "/".to_string());
+    let steps = super::plan::evaluate(&session, &workdir, options)?.steps;
+    let native_indexes = super::idioms::pin_native(
+        &session,
+        &mut wanted,
+        &steps,
+        options.lock_mode,
+        &python_options,
+        reporter,
+    )?;
     session.check_locked(options.lock_mode, &wanted)?;
     Ok(Pinned {
         session,
@@ -72,6 +89,7 @@ pub(super) fn pin(
         python,
         python_options,
         mode: options.lock_mode,
+        native_indexes,
     })
 }
 

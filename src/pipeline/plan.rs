@@ -85,7 +85,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));
-    let evaluated = evaluate(pinned, &workdir, options)?;
+    let evaluated = evaluate(&pinned.session, &workdir, options)?;
     // The Dockerfile's own filesystem steps, in order; each config instruction's
     // history line goes before the layers of the steps after it (the lines after the
     // last step go after every layer).
@@ -95,6 +95,8 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         pinned,
         mtime,
         args: project.build_args(&options.build_args),
+        steps: evaluated.steps.clone(),
+        seeds: super::idioms::Seeds::new(session),
     };
     let mut instructions = Vec::new();
     for (index, line) in evaluated.history.iter().enumerate() {
@@ -129,12 +131,19 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
 }
 
 /// What a Dockerfile filesystem step needs from the plan.
-#[allow(dead_code, reason = "read by the RUN and COPY steps, which plug in here")]
+#[allow(
+    dead_code,
+    reason = "read by the RUN and COPY steps, which plug in here"
+)]
 pub(super) struct StepContext<'a> {
     pub pinned: &'a Pinned,
     pub mtime: u64,
     /// The build args (`airlock.toml` and `--build-arg`).
     pub args: BTreeMap<String, String>,
+    /// The Dockerfile's filesystem steps (a native idiom looks at those before it).
+    pub steps: Vec<FsStep>,
+    /// The base's `ensurepip` wheels, read once when a virtual environment needs them.
+    pub seeds: super::idioms::Seeds<'a>,
 }
 
 /// One Dockerfile filesystem step as the layer it makes: the one place each kind of
@@ -156,8 +165,20 @@ fn fs_step_layer<'a>(
 fn run_step<'a>(
     step: &FsStep,
     _spec: &RunSpec,
-    _context: &StepContext<'a>,
+    context: &StepContext<'a>,
 ) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    // A native idiom (pip, venv + pip, apt-get install), pinned in the pin stage.
+    if let Some(index) = context.steps.iter().position(|s| s.line == step.line)
+        && let Some(layer) = super::idioms::native_layer(
+            context.pinned,
+            &context.steps,
+            index,
+            &context.seeds,
+            context.mtime,
+        )?
+    {
+        return Ok(layer);
+    }
     Err(BuildError::StepNotYet {
         line: step.line,
         instruction: step.created_by.clone(),
@@ -166,8 +187,8 @@ fn run_step<'a>(
 
 /// The Dockerfile evaluated over the base's config values (its `USER` the ONBUILD
 /// triggers' when they set one).
-fn evaluate(
-    pinned: &Pinned,
+pub(super) fn evaluate(
+    session: &Session,
     workdir: &str,
     options: &BuildOptions,
 ) -> Result<Evaluated, BuildError> {
@@ -176,7 +197,7 @@ fn evaluate(
         base,
         onbuild,
         ..
-    } = &pinned.session;
+    } = session;
     let values = BaseValues {
         env: base.env(),
         workdir: workdir.to_string(),

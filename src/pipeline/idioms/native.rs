@@ -294,7 +294,7 @@ fn venv_pip(venv: &Venv, owner: Owner, workdir: &str, base: &Base<'_>) -> Option
     let spec = VenvSpec {
         dir: absolute(workdir, &venv.dir)?,
         executable,
-        real_executable: real,
+        real_executable: real.clone(),
         version: environment.full_version.clone(),
         system_site_packages: venv.system_site_packages,
         without_pip: venv.without_pip,
@@ -305,17 +305,25 @@ fn venv_pip(venv: &Venv, owner: Owner, workdir: &str, base: &Base<'_>) -> Option
         // `ensurepip` installs pip (and setuptools before Python 3.12) from its own
         // bundle, or on Debian from `/usr/share/python-wheels`.
         let lib = real.rsplit_once("/bin/").map_or("", |(prefix, _)| prefix);
-        let bundled = format!("{}/lib/python3.{minor}/ensurepip/_bundled", lib.trim_start_matches('/'));
+        let bundled = format!(
+            "{}/lib/python3.{minor}/ensurepip/_bundled",
+            lib.trim_start_matches('/')
+        );
         let seeds = (base.seeds)();
         let dir = ["usr/share/python-wheels", bundled.as_str()]
             .into_iter()
-            .find(|dir| seeds.iter().any(|(path, _)| path.starts_with(&format!("{dir}/pip-"))))?;
+            .find(|dir| {
+                seeds
+                    .iter()
+                    .any(|(path, _)| path.starts_with(&format!("{dir}/pip-")))
+            })?;
         let wanted = |name: &str| name == "pip" || (name == "setuptools" && minor < 12);
         seeds
             .into_iter()
             .filter_map(|(path, bytes)| {
                 let file = path.strip_prefix(&format!("{dir}/"))?.to_string();
-                wanted(&normalize_name(file.split('-').next().unwrap_or(""))).then_some((file, bytes))
+                wanted(&normalize_name(file.split('-').next().unwrap_or("")))
+                    .then_some((file, bytes))
             })
             .collect()
     };

@@ -14,16 +14,16 @@ use sha2::{Digest as _, Sha256};
 
 use super::native::{Base, Native, NativeKind, NativePip, is_seed_wheel, understand};
 use crate::digest::Digest;
-use crate::lock::{LockError, LockedDeb, LockedStep, LockedWheel, Lockfile, find_step, record_step};
+use crate::lock::{
+    LockError, LockedDeb, LockedStep, LockedWheel, Lockfile, find_step, record_step,
+};
 use crate::pipeline::BuildError;
-use crate::pipeline::layers::{AptStep, LayerStep, NewVenv, PipStep};
-use crate::pipeline::pin::Pinned;
 use crate::pipeline::debian::{DebianError, lock_requests, settings_digest};
+use crate::pipeline::layers::{AptStep, LayerStep, NewVenv, PipStep};
 use crate::pipeline::load::Session;
 use crate::pipeline::options::{LockMode, Reporter};
-use crate::pipeline::python_stage::{
-    Installed, PythonContext, PythonError, PythonOptions, resolve_step,
-};
+use crate::pipeline::pin::Pinned;
+use crate::pipeline::python_stage::{Installed, PythonContext, PythonOptions, resolve_step};
 use crate::project::dockerfile::{FsStep, FsStepKind};
 use crate::python::{BaseDist, BaseView, IndexUrl, PythonEnvironment};
 
@@ -124,11 +124,8 @@ pub(in crate::pipeline) fn pin_native(
                 let ctx = python_context(session, &base_env, mode, options, reporter);
                 let installed = installed_below(session, wanted, &pinned, pip);
                 let previous = on_disk.map_or(&[][..], |e| &e.wheels[..]);
-                let kept = |key: &Digest| {
-                    on_disk
-                        .filter(|e| &e.key == key)
-                        .map(|e| e.wheels.clone())
-                };
+                let kept =
+                    |key: &Digest| on_disk.filter(|e| &e.key == key).map(|e| e.wheels.clone());
                 let (wheels, step_indexes, key) = resolve_step(
                     &ctx,
                     &pip.requirements,
@@ -180,7 +177,9 @@ fn pip_target_text(pip: &NativePip) -> String {
         pip.target,
         pip.owner.uid,
         pip.owner.gid,
-        pip.venv.as_ref().map(|v| (&v.spec, v.seed.iter().map(|(n, _)| n).collect::<Vec<_>>()))
+        pip.venv
+            .as_ref()
+            .map(|v| (&v.spec, v.seed.iter().map(|(n, _)| n).collect::<Vec<_>>()))
     )
 }
 
@@ -227,8 +226,10 @@ fn installed_below(
             for (file, _) in &venv.seed {
                 let mut parts = file.split('-');
                 if let (Some(name), Some(version)) = (parts.next(), parts.next())
-                    && let (Ok(name), Ok(version)) =
-                        (PackageName::from_str(name), pep440_rs::Version::from_str(version))
+                    && let (Ok(name), Ok(version)) = (
+                        PackageName::from_str(name),
+                        pep440_rs::Version::from_str(version),
+                    )
                 {
                     dists.insert(
                         name,
