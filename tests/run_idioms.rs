@@ -151,8 +151,18 @@ fn inside(out: &Path, args: &[&str]) -> std::process::Output {
 /// Builds `project` from two stores: both give `digest`; returns it and the layout.
 fn build_twice(project: &Path, base: &Path) -> (String, PathBuf, tempfile::TempDir) {
     let work = tempfile::tempdir().expect("tempdir");
-    let first = build(project, base, &work.path().join("store-a"), &work.path().join("a"));
-    let second = build(project, base, &work.path().join("store-b"), &work.path().join("b"));
+    let first = build(
+        project,
+        base,
+        &work.path().join("store-a"),
+        &work.path().join("a"),
+    );
+    let second = build(
+        project,
+        base,
+        &work.path().join("store-b"),
+        &work.path().join("b"),
+    );
     assert_eq!(first, second, "two stores gave two images");
     let out = work.path().join("a");
     (first, out, work)
@@ -178,7 +188,10 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
     assert!(lock.contains("hello_tool-1.0-py3-none-any.whl"), "{lock}");
 
     // The console script of the environment, with its interpreter, importing from it.
-    let tool = inside(&out, &["/opt/project/tool_venv/bin/hello-tool", "--version"]);
+    let tool = inside(
+        &out,
+        &["/opt/project/tool_venv/bin/hello-tool", "--version"],
+    );
     assert!(tool.status.success(), "{}{}", stdout(&tool), stderr(&tool));
     let text = stdout(&tool);
     assert!(
@@ -189,7 +202,14 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
     );
     // The system's `six` is not visible inside the environment.
     assert!(text.contains("no six"), "{text}");
-    let shebang = inside(&out, &["/usr/bin/head", "-1", "/opt/project/tool_venv/bin/hello-tool"]);
+    let shebang = inside(
+        &out,
+        &[
+            "/usr/bin/head",
+            "-1",
+            "/opt/project/tool_venv/bin/hello-tool",
+        ],
+    );
     assert_eq!(stdout(&shebang), "#!/opt/project/tool_venv/bin/python3\n");
     let cfg = inside(&out, &["/usr/bin/cat", "/opt/project/tool_venv/pyvenv.cfg"]);
     assert!(
@@ -198,7 +218,15 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
         stdout(&cfg)
     );
     // The environment's own pip, seeded as ensurepip would.
-    let pip = inside(&out, &["/opt/project/tool_venv/bin/python", "-m", "pip", "--version"]);
+    let pip = inside(
+        &out,
+        &[
+            "/opt/project/tool_venv/bin/python",
+            "-m",
+            "pip",
+            "--version",
+        ],
+    );
     assert!(
         stdout(&pip).contains("/opt/project/tool_venv/lib/python3.11/site-packages/pip"),
         "{}{}",
@@ -209,7 +237,11 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
     // The plain `pip install`: the system interpreter imports it.
     let lib = inside(
         &out,
-        &["/usr/bin/python3", "-c", "import tiny_lib; print(tiny_lib.VERSION, tiny_lib.__file__)"],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import tiny_lib; print(tiny_lib.VERSION, tiny_lib.__file__)",
+        ],
     );
     assert_eq!(
         stdout(&lib),

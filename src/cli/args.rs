@@ -238,6 +238,12 @@ pub(crate) struct DeployArgs {
     /// `--force` does not allow it)
     #[arg(long)]
     pub allow_runtime_downgrade: bool,
+    /// A file a `RUN --mount=type=secret,id=ID` reads (repeatable): `id=ID,src=FILE`
+    /// (`--build-secrets`, as `astro deploy` names it, is the same). Never stored in
+    /// a layer, the lock or the logs
+    #[arg(long = "secret", visible_alias = "build-secrets", value_name = "id=ID,src=FILE", value_parser = parse_secret)]
+    pub secrets: Vec<(String, PathBuf)>,
+
     /// Print the new record as JSON
     #[arg(long)]
     pub json: bool,
@@ -418,6 +424,11 @@ pub(crate) struct BuildArgs {
     /// Set a Dockerfile `ARG` (repeatable)
     #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub build_args: Vec<(String, String)>,
+    /// A file a `RUN --mount=type=secret,id=ID` reads (repeatable): `id=ID,src=FILE`
+    /// (`--build-secrets`, as `astro deploy` names it, is the same). Never stored in
+    /// a layer, the lock or the logs
+    #[arg(long = "secret", visible_alias = "build-secrets", value_name = "id=ID,src=FILE", value_parser = parse_secret)]
+    pub secrets: Vec<(String, PathBuf)>,
     /// Print the result as JSON (digest, layers with sizes, output)
     #[arg(long)]
     pub json: bool,
@@ -459,6 +470,11 @@ pub(crate) struct LockArgs {
     /// Set a Dockerfile `ARG` (repeatable)
     #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     pub build_args: Vec<(String, String)>,
+    /// A file a `RUN --mount=type=secret,id=ID` reads (repeatable): `id=ID,src=FILE`
+    /// (`--build-secrets`, as `astro deploy` names it, is the same). Never stored in
+    /// a layer, the lock or the logs
+    #[arg(long = "secret", visible_alias = "build-secrets", value_name = "id=ID,src=FILE", value_parser = parse_secret)]
+    pub secrets: Vec<(String, PathBuf)>,
     /// Check that `airlock.lock` is up to date; never write it
     #[arg(long)]
     pub locked: bool,
@@ -531,6 +547,29 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// `--secret id=ID,src=FILE` (BuildKit's form; `source=` and `type=file` accepted).
+fn parse_secret(text: &str) -> Result<(String, PathBuf), String> {
+    let (mut id, mut src) = (None, None);
+    for field in text.split(',') {
+        match field.split_once('=') {
+            Some(("id", value)) if !value.is_empty() => id = Some(value.to_string()),
+            Some(("src" | "source", value)) if !value.is_empty() => {
+                src = Some(PathBuf::from(value));
+            }
+            Some(("type", "file")) => {}
+            _ => return Err(format!("expected id=ID,src=FILE, got `{field}`")),
+        }
+    }
+    match (id, src) {
+        (Some(id), Some(src)) => Ok((id, src)),
+        (None, Some(src)) => match src.file_name().and_then(|n| n.to_str()) {
+            Some(name) => Ok((name.to_string(), src.clone())),
+            None => Err(format!("expected id=ID,src=FILE, got `{text}`")),
+        },
+        _ => Err(format!("expected id=ID,src=FILE, got `{text}`")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +578,39 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// #13 item 3: `--secret` in BuildKit's form, `--build-secrets` as the Astro CLI
+    /// passes it.
+    #[test]
+    fn item13_3_secret_flags() {
+        assert_eq!(
+            parse_secret("id=tok,src=secrets/tok.txt"),
+            Ok(("tok".into(), PathBuf::from("secrets/tok.txt")))
+        );
+        assert_eq!(
+            parse_secret("type=file,source=/x/y,id=a"),
+            Ok(("a".into(), PathBuf::from("/x/y")))
+        );
+        assert_eq!(
+            parse_secret("src=/x/token"),
+            Ok(("token".into(), PathBuf::from("/x/token")))
+        );
+        assert!(parse_secret("id=tok").is_err());
+        assert!(parse_secret("id=tok,env=VAR").is_err());
+        let cli = Cli::try_parse_from([
+            "airlock",
+            "build",
+            ".",
+            "--build-secrets",
+            "id=a,src=f",
+            "--secret",
+            "id=b,src=g",
+        ])
+        .expect("parses");
+        let Command::Build(args) = cli.command else {
+            panic!("not a build");
+        };
+        assert_eq!(args.secrets.len(), 2);
     }
 }

@@ -39,6 +39,7 @@ pub(super) fn run(global: &GlobalArgs, args: &DeployArgs, runtime: &Handle) -> a
         remote: settings.flags_remote(false),
         runtime: runtime.clone(),
         source_date_epoch: settings.source_date_epoch,
+        secrets: args.secrets.iter().cloned().collect(),
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = deploy(&options, &spinner);

@@ -152,6 +152,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::pipeline::BuildError,
             crate::pipeline::DebianError,
             crate::pipeline::PythonError,
+            crate::pipeline::RunStepError,
             crate::deploy::DeployError,
         ]
     );

@@ -115,6 +115,36 @@ fn copy_missing(src: &Path, dest: &Path) -> Result<(), Tier2Error> {
     Ok(())
 }
 
+/// What the layers under the project mount put in the workdir (a Dockerfile `RUN`'s
+/// `dbt_venv/`, say) and the project copy lacks: each top-level entry mounted
+/// read-only over the copy, (host path, path inside).
+fn below_workdir(
+    rootfs_workdir: &Path,
+    project_copy: &Path,
+    workdir: &str,
+) -> Result<Vec<(PathBuf, String)>, Tier2Error> {
+    let mut mounts = Vec::new();
+    let entries = std::fs::read_dir(rootfs_workdir).map_err(io_err(rootfs_workdir))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err(rootfs_workdir))?;
+        let kind = entry.file_type().map_err(io_err(&entry.path()))?;
+        let name = entry.file_name();
+        let Some(text) = name.to_str() else {
+            continue;
+        };
+        if (kind.is_dir() || kind.is_file())
+            && std::fs::symlink_metadata(project_copy.join(&name)).is_err()
+        {
+            mounts.push((
+                entry.path(),
+                format!("{}/{text}", workdir.trim_end_matches('/')),
+            ));
+        }
+    }
+    mounts.sort();
+    Ok(mounts)
+}
+
 /// Copies what the image would hold of the project (ignore files applied) to `dest`,
 /// plus the test directories ([`TEST_DIRS`]) as they are.
 fn copy_project(project: &Project, dest: &Path) -> Result<(), Tier2Error> {
@@ -301,6 +331,7 @@ pub(crate) fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepare
     let project = Project::load(&image.project_dir, &image.build_args)?;
     let project_copy = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
     copy_project(&project, project_copy.path())?;
+    let below = below_workdir(&mount_point, project_copy.path(), &workdir)?;
     let files = tempfile::tempdir().map_err(io_err(Path::new("temp dir")))?;
     let script = files.path().join("dag_integrity.py");
     std::fs::write(&script, INTEGRITY_SCRIPT).map_err(io_err(&script))?;
@@ -312,7 +343,9 @@ pub(crate) fn prepare(image: &BuiltImage, step: &dyn Fn(&str)) -> Result<Prepare
             env,
             uid: owner.uid,
             gid: owner.gid,
-            files: vec![(script, SCRIPT_INSIDE.to_string())],
+            files: std::iter::once((script, SCRIPT_INSIDE.to_string()))
+                .chain(below)
+                .collect(),
             command: Vec::new(),
         },
         overhead: started.elapsed(),

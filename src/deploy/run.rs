@@ -59,6 +59,8 @@ pub struct DeployOptions {
     /// build run on it.
     pub runtime: tokio::runtime::Handle,
     pub source_date_epoch: u64,
+    /// `--secret` files for the build's `RUN` steps, by id.
+    pub secrets: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl DeployOptions {
@@ -67,6 +69,7 @@ impl DeployOptions {
     fn build_options(&self, project: &Project) -> BuildOptions {
         BuildOptions {
             lock_mode: LockMode::Locked,
+            secrets: self.secrets.clone(),
             ..BuildOptions::new(
                 project.root.clone(),
                 self.store_dir.clone(),

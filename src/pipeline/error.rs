@@ -61,6 +61,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Python(Box<super::python_stage::PythonError>),
+    #[error(transparent)]
+    RunStep(Box<super::layers::RunStepError>),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
     #[error("Cannot write `{}`", path.display())]
@@ -97,6 +99,7 @@ impl crate::hint::Hint for BuildError {
             Self::Reference(error) => error.hints(),
             Self::Http(error) => error.hints(),
             Self::Python(error) => error.hints(),
+            Self::RunStep(error) => error.hints(),
             Self::UnsupportedInput { .. }
             | Self::StepNotYet { .. }
             | Self::PushDigest { .. }

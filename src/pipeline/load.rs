@@ -29,6 +29,8 @@ pub(super) struct Session {
     pub facts: BaseFacts,
     /// What the base's ONBUILD triggers ask of this build.
     pub onbuild: OnBuildPlan,
+    /// `--secret` files by id, for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 /// Reads the project and its lock, loads the base (by the locked digest unless
@@ -83,6 +85,7 @@ pub(super) fn load(
         origin,
         facts,
         onbuild,
+        secrets: options.secrets.clone(),
     };
     Ok((session, wanted))
 }

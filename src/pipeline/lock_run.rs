@@ -30,12 +30,19 @@ pub(crate) fn lock(
 ) -> Result<LockSummary, BuildError> {
     let (session, wanted) = load(options, reporter)?;
     let pinned = pin(session, wanted, options, DebianPins::Relocked, reporter)?;
-    let updated = write_lock(
-        options.lock_mode,
-        pinned.session.on_disk.as_ref(),
-        &pinned.lock,
-        &pinned.session.lock_path,
-    )?;
+    // A Dockerfile `RUN` in the sandbox is pinned by running it: the layers up to it
+    // are realised as a build would (the lock is written on the way).
+    let plan = super::plan::plan(&pinned, options)?;
+    let updated = match plan.layers.iter().any(|step| step.kind() == "run") {
+        true => super::realise::realise(&plan, reporter)?.lock_updated,
+        false => write_lock(
+            options.lock_mode,
+            pinned.session.on_disk.as_ref(),
+            &pinned.lock,
+            &pinned.session.lock_path,
+        )?,
+    };
+    drop(plan);
     let (wanted, plan) = (pinned.lock, pinned.python);
     Ok(LockSummary {
         updated,

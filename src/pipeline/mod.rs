@@ -25,6 +25,7 @@ mod run;
 pub(crate) use checks::{build_for_sandbox, locked_base_facts};
 pub(crate) use debian::{DebianError, SkippedScript};
 pub(crate) use error::BuildError;
+pub(crate) use layers::RunStepError;
 pub(crate) use lock_run::{check_lock, lock};
 pub(crate) use options::{BuildOptions, LockMode, Reporter};
 pub(crate) use outputs::{OutputSpec, ensure_state_dir};

@@ -41,6 +41,8 @@ pub(crate) struct BuildOptions {
     pub push: Option<String>,
     /// Resolution settings for `requirements.txt`.
     pub python: PythonOptions,
+    /// `--secret id=ID,src=FILE`: files a `RUN --mount=type=secret` reads, by id.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 impl BuildOptions {
@@ -68,6 +70,7 @@ impl BuildOptions {
             upgrade_base: false,
             push: None,
             python: PythonOptions::default(),
+            secrets: BTreeMap::new(),
         }
     }
 }

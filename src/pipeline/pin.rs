@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::BuildError;
+use super::layers::StepPins;
 use super::load::Session;
 use super::options::{BuildOptions, LockMode, Reporter};
 use super::python_stage::{self, PythonContext, PythonOptions, PythonPlan};
@@ -22,6 +23,8 @@ pub(super) struct Pinned {
     /// The indexes (with credentials) the native `RUN pip install` steps' wheels
     /// come from.
     pub native_indexes: Vec<crate::python::IndexUrl>,
+    /// The pins this run makes for the Dockerfile's steps (`[[steps]]`).
+    pub step_pins: StepPins,
 }
 
 /// Which Debian pins of the lock on disk a run keeps while its inputs are unchanged.
@@ -90,10 +93,31 @@ pub(super) fn pin(
         python_options,
         mode: options.lock_mode,
         native_indexes,
+        step_pins: StepPins::default(),
     })
 }
 
 impl Pinned {
+    /// Writes `airlock.lock` with the pins the Dockerfile's steps made this run (its
+    /// `[[steps]]` then lists exactly the steps of this build), when it may be
+    /// updated and it changed; true when it was written.
+    pub(super) fn write_step_pins(&self) -> Result<bool, BuildError> {
+        let mut lock = self.lock.clone();
+        // The native idioms' pins were made by the pin stage; the sandboxed steps'
+        // as they were realised.
+        lock.steps
+            .retain(|s| super::idioms::NATIVE_KINDS.contains(&s.kind.as_str()));
+        for pin in self.step_pins.pins() {
+            crate::lock::record_step(&mut lock.steps, pin);
+        }
+        write_lock(
+            self.mode,
+            self.session.on_disk.as_ref(),
+            &lock,
+            &self.session.lock_path,
+        )
+    }
+
     /// Writes `airlock.lock` when the lock may be updated and it changed; true when
     /// it was written.
     pub(super) fn write_lock(&self) -> Result<bool, BuildError> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::BuildError;
-use super::layers::{DebianStep, FilesStep, LayerStep, Part, ProjectFiles, PythonStep};
+use super::layers::{DebianStep, FilesStep, LayerStep, Part, ProjectFiles, PythonStep, RunStep};
 use super::load::Session;
 use super::options::BuildOptions;
 use super::pin::Pinned;
@@ -164,7 +164,7 @@ fn fs_step_layer<'a>(
 /// A `RUN` step: a native idiom when airlock recognises one, else the sandbox.
 fn run_step<'a>(
     step: &FsStep,
-    _spec: &RunSpec,
+    spec: &RunSpec,
     context: &StepContext<'a>,
 ) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
     // A native idiom (pip, venv + pip, apt-get install), pinned in the pin stage.
@@ -179,10 +179,13 @@ fn run_step<'a>(
     {
         return Ok(layer);
     }
-    Err(BuildError::StepNotYet {
-        line: step.line,
-        instruction: step.created_by.clone(),
-    })
+    // Not a native idiom: the sandbox, its layer pinned in the lock.
+    Ok(Box::new(RunStep::new(
+        step,
+        spec,
+        context.pinned,
+        context.mtime,
+    )))
 }
 
 /// The Dockerfile evaluated over the base's config values (its `USER` the ONBUILD

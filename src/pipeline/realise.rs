@@ -67,6 +67,10 @@ pub(super) fn realise(plan: &Plan<'_>, reporter: &dyn Reporter) -> Result<Realis
         Some(updated) => updated,
         None => plan.pinned.write_lock()?,
     };
+    // The Dockerfile steps' pins, known once their layers are: a build that pinned
+    // a step writes the lock again (the project layer made above holds the lock as
+    // it was before; `airlock lock` pins the steps first).
+    let lock_updated = plan.pinned.write_step_pins()? || lock_updated;
     Ok(Realised {
         layers,
         lock_updated,

@@ -41,7 +41,7 @@ pub(crate) const DROPPED: [&str; 6] = [
 const OUTPUT_KEPT: usize = 4000;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CaptureError {
+pub enum CaptureError {
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
@@ -109,6 +109,9 @@ pub(crate) struct RunInSandbox {
     pub network: bool,
     pub secrets: Vec<SecretFile>,
     pub caches: Vec<CacheDir>,
+    /// Values never shown: the secrets' contents, replaced in the command's output
+    /// by `***` when an error quotes it.
+    pub hidden: Vec<String>,
 }
 
 /// What a run produced.
@@ -349,6 +352,14 @@ fn run_bwrap(
         .map_err(io_error("run", Path::new(BWRAP)))?;
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
+    for value in spec
+        .hidden
+        .iter()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        text = text.replace(value, "***");
+    }
     if !output.status.success() {
         let start = text.len().saturating_sub(OUTPUT_KEPT);
         let start = (start..text.len())
@@ -753,6 +764,7 @@ mod tests {
             network: false,
             secrets: Vec::new(),
             caches: Vec::new(),
+            hidden: Vec::new(),
         }
     }
 
@@ -869,9 +881,11 @@ mod tests {
 
         let (_dir, store) = self::store();
         let layers = tiny_base(&store).expect("base");
-        let err = run_and_capture(&store, &spec(&layers, "echo boom-output >&2; exit 3"))
-            .expect_err("fails");
-        assert!(err.to_string().contains("boom-output"), "{err}");
+        let mut failing = spec(&layers, "echo boom-output hush-value >&2; exit 3");
+        failing.hidden = vec!["hush-value\n".into()];
+        let err = run_and_capture(&store, &failing).expect_err("fails");
+        assert!(err.to_string().contains("boom-output *** "), "{err}");
+        assert!(!err.to_string().contains("hush-value"), "{err}");
     }
 
     /// #13 item 3: a secret is readable at its target, never in the layer; no

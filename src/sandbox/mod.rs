@@ -10,7 +10,7 @@ mod rootfs;
 
 pub(crate) use bwrap::{CommandLookup, SandboxError, SandboxSpec, bwrap_command, find_command};
 pub(crate) use capture::{
-    CacheDir, CaptureError, Captured, RunInSandbox, SecretFile, differing_paths, run_and_capture,
+    CacheDir, CaptureError, RunInSandbox, SecretFile, differing_paths, run_and_capture,
 };
 pub(crate) use rootfs::RootfsError;
 pub use rootfs::unpack_rootfs;

@@ -18,7 +18,7 @@ use pep508_rs::Requirement;
 use crate::debian::{PackageRequest, parse_packages_txt};
 
 pub(crate) use files::files_in_layers;
-pub(in crate::pipeline) use pins::{Seeds, native_layer, pin_native};
+pub(in crate::pipeline) use pins::{NATIVE_KINDS, Seeds, native_layer, pin_native};
 
 use grammar::parse_chain;
 

@@ -28,7 +28,7 @@ use crate::project::dockerfile::{FsStep, FsStepKind};
 use crate::python::{BaseDist, BaseView, IndexUrl, PythonEnvironment};
 
 /// The kinds of `[[steps]]` entry the native idioms own.
-const KINDS: [&str; 3] = ["pip", "venv", "apt"];
+pub(in crate::pipeline) const NATIVE_KINDS: [&str; 3] = ["pip", "venv", "apt"];
 
 /// Reads the base's `ensurepip` wheels once, when a virtual environment needs them.
 pub(in crate::pipeline) struct Seeds<'a> {
@@ -149,7 +149,9 @@ pub(in crate::pipeline) fn pin_native(
         };
         pinned.push(entry);
     }
-    wanted.steps.retain(|s| !KINDS.contains(&s.kind.as_str()));
+    wanted
+        .steps
+        .retain(|s| !NATIVE_KINDS.contains(&s.kind.as_str()));
     for entry in pinned {
         record_step(&mut wanted.steps, entry);
     }

@@ -9,12 +9,15 @@ mod pip_step;
 mod placement;
 mod project;
 mod python;
+mod run_step;
 
 pub(super) use apt_step::AptStep;
 pub(super) use debian::DebianStep;
 pub(super) use pip_step::{NewVenv, PipStep};
 pub(super) use project::{FilesStep, Part, ProjectFiles};
 pub(super) use python::PythonStep;
+pub(crate) use run_step::RunStepError;
+pub(super) use run_step::{RunStep, StepPins};
 
 use super::BuildError;
 use super::SkippedScript;
