@@ -297,7 +297,7 @@ mod tests {
         let layer = realise_layer(&step, &below(&base), &store, &()).expect("realised");
 
         assert_eq!(step.produced.get(), 1);
-        assert!(!layer.expect("a layer").reused);
+        assert!(!layer.expect("a layer").1.reused);
     }
 
     #[test]

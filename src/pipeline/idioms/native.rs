@@ -27,7 +27,7 @@ pub(in crate::pipeline) struct Native {
 /// What the step installs.
 pub(in crate::pipeline) enum NativeKind {
     /// `pip install` (into the base's scheme, `~/.local`, or a new virtual environment).
-    Pip(NativePip),
+    Pip(Box<NativePip>),
     /// `apt-get install`.
     Apt(Vec<PackageRequest>),
 }
@@ -51,7 +51,7 @@ impl Native {
     /// `pip`, `venv` or `apt`: the step's kind in the lock and the build result.
     pub(in crate::pipeline) fn kind(&self) -> &'static str {
         match &self.what {
-            NativeKind::Pip(NativePip { venv: Some(_), .. }) => "venv",
+            NativeKind::Pip(pip) if pip.venv.is_some() => "venv",
             NativeKind::Pip(_) => "pip",
             NativeKind::Apt(_) => "apt",
         }
@@ -104,8 +104,10 @@ pub(in crate::pipeline) fn understand(
             }
             NativeKind::Apt(install.packages)
         }
-        Idiom::Pip(install) => NativeKind::Pip(system_pip(&install, owner, state, base)?),
-        Idiom::Venv(venv) => NativeKind::Pip(venv_pip(&venv, owner, &state.workdir, base)?),
+        Idiom::Pip(install) => NativeKind::Pip(Box::new(system_pip(&install, owner, state, base)?)),
+        Idiom::Venv(venv) => {
+            NativeKind::Pip(Box::new(venv_pip(&venv, owner, &state.workdir, base)?))
+        }
     };
     Some(Native {
         line: step.line,
@@ -142,7 +144,7 @@ fn absolute(dir: &str, path: &str) -> Option<String> {
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    if parts.iter().any(|p| *p == "..") || parts.is_empty() {
+    if parts.contains(&"..") || parts.is_empty() {
         return None;
     }
     Some(parts.join("/"))
@@ -286,10 +288,8 @@ fn venv_pip(venv: &Venv, owner: Owner, workdir: &str, base: &Base<'_>) -> Option
     let environment = environment(base)?;
     let minor = environment.target.python.1;
     let (executable, real) = python_on_path(base, &venv.python, minor)?;
-    if venv.tool == VenvTool::Virtualenv {
-        if !installed(&environment, "virtualenv") {
-            return None;
-        }
+    if venv.tool == VenvTool::Virtualenv && !installed(&environment, "virtualenv") {
+        return None;
     }
     let spec = VenvSpec {
         dir: absolute(workdir, &venv.dir)?,
