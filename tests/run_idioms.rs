@@ -94,23 +94,37 @@ fn project(name: &str, steps: &str, index: Option<&PyIndex>) -> tempfile::TempDi
     dir
 }
 
+/// `airlock build [extra]` into an OCI layout with the store `store`.
+fn build_with(
+    project: &Path,
+    base: &Path,
+    store: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let output = format!("oci:{}:latest", out.display());
+    let (project_arg, base_arg, store_arg) = (
+        project.to_string_lossy(),
+        base.to_string_lossy(),
+        store.to_string_lossy(),
+    );
+    let mut args = vec![
+        "build",
+        &project_arg,
+        "--base-layout",
+        &base_arg,
+        "--cache-dir",
+        &store_arg,
+        "--output",
+        &output,
+    ];
+    args.extend_from_slice(extra);
+    airlock(&args, project, &[])
+}
+
 /// `airlock build` into an OCI layout with its own store; the image's digest.
 fn build(project: &Path, base: &Path, store: &Path, out: &Path) -> String {
-    let output = format!("oci:{}:latest", out.display());
-    let result = airlock(
-        &[
-            "build",
-            &project.to_string_lossy(),
-            "--base-layout",
-            &base.to_string_lossy(),
-            "--cache-dir",
-            &store.to_string_lossy(),
-            "--output",
-            &output,
-        ],
-        project,
-        &[],
-    );
+    let result = build_with(project, base, store, out, &[]);
     assert!(
         result.status.success(),
         "{}{}",
@@ -181,9 +195,40 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
          RUN pip install --break-system-packages tiny-lib\n",
         Some(&index),
     );
-    let (_, out, _work) = build_twice(project.path(), &base);
+    let (digest, out, work) = build_twice(project.path(), &base);
     let lock = std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock");
     assert!(lock.contains("kind = \"venv\""), "{lock}");
+    // `--locked` keeps the pins (and the image); a changed step is refused.
+    let again = build_with(
+        project.path(),
+        &base,
+        &work.path().join("store-a"),
+        &work.path().join("c"),
+        &["--locked"],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock"),
+        lock
+    );
+    let dockerfile = project.path().join("Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).expect("read");
+    std::fs::write(&dockerfile, text.replace("tiny-lib\n", "tiny-lib==2.0\n")).expect("write");
+    let changed = build_with(
+        project.path(),
+        &base,
+        &work.path().join("store-a"),
+        &work.path().join("d"),
+        &["--locked"],
+    );
+    assert!(!changed.status.success());
+    assert!(
+        stderr(&changed).contains("RUN pip install"),
+        "{}",
+        stderr(&changed)
+    );
+    std::fs::write(&dockerfile, text).expect("write");
+    assert!(!digest.is_empty());
     assert!(lock.contains("kind = \"pip\""), "{lock}");
     assert!(lock.contains("hello_tool-1.0-py3-none-any.whl"), "{lock}");
 

@@ -124,8 +124,12 @@ pub(in crate::pipeline) fn pin_native(
                 let ctx = python_context(session, &base_env, mode, options, reporter);
                 let installed = installed_below(session, wanted, &pinned, pip);
                 let previous = on_disk.map_or(&[][..], |e| &e.wheels[..]);
-                let kept =
-                    |key: &Digest| on_disk.filter(|e| &e.key == key).map(|e| e.wheels.clone());
+                let target = pip_target_text(pip);
+                let kept = |inputs: &Digest| {
+                    on_disk
+                        .filter(|e| e.key == step_key(kind, &target, inputs))
+                        .map(|e| e.wheels.clone())
+                };
                 let (wheels, step_indexes, key) = resolve_step(
                     &ctx,
                     &pip.requirements,
@@ -138,7 +142,7 @@ pub(in crate::pipeline) fn pin_native(
                 .map_err(|e| BuildError::Python(Box::new(e)))?;
                 indexes = step_indexes;
                 LockedStep {
-                    key: step_key(kind, &pip_target_text(pip), &key),
+                    key: step_key(kind, &target, &key),
                     wheels,
                     ..entry(&native, kind)
                 }
