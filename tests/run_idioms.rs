@@ -315,9 +315,22 @@ fn item13_2_apt_get_install_jq_runs_in_the_image() {
         "RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*\n",
         None,
     );
-    let (_, out, _work) = build_twice(project.path(), &base);
+    let (_, out, work) = build_twice(project.path(), &base);
     let lock = std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock");
     assert!(lock.contains("kind = \"apt\""), "{lock}");
+    // `--locked` keeps the pins: no resolution, the lock unchanged.
+    let again = build_with(
+        project.path(),
+        &base,
+        &work.path().join("store-a"),
+        &work.path().join("c"),
+        &["--locked"],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock"),
+        lock
+    );
     assert!(lock.contains("name = \"jq\""), "{lock}");
     let jq = inside(&out, &["/usr/bin/jq", "--version"]);
     assert!(jq.status.success(), "{}{}", stdout(&jq), stderr(&jq));
