@@ -348,3 +348,72 @@ pub(in crate::pipeline) fn is_seed_wheel(path: &str) -> bool {
     name.ends_with(".whl")
         && (dir == "usr/share/python-wheels" || dir.ends_with("/ensurepip/_bundled"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> BaseFacts {
+        serde_json::from_value(serde_json::json!({
+            "version": 0,
+            "files": {
+                "etc/passwd": "root:x:0:0:root:/root:/bin/bash\nastro:x:50000:0::/home/astro:/bin/bash\n"
+            },
+            "dirs": {
+                "usr/local/lib/python3.12/site-packages": {"mode": 0o755, "uid": 0, "gid": 0},
+                "usr/local/airflow": {"mode": 0o775, "uid": 50000, "gid": 0}
+            },
+            "symlinks": {},
+            "interpreters": []
+        }))
+        .unwrap_or_default()
+    }
+
+    /// pip falls back to `~/.local` when the user cannot write to site-packages.
+    #[test]
+    fn idioms_user_rights_decide_where_pip_installs() {
+        let facts = facts();
+        let astro = Owner { uid: 50000, gid: 0 };
+        let other = Owner {
+            uid: 1000,
+            gid: 1000,
+        };
+        assert!(!writable_by(
+            &facts,
+            "usr/local/lib/python3.12/site-packages",
+            astro
+        ));
+        // Group 0 may write (mode 0775), and a missing directory takes its parent's.
+        assert!(writable_by(&facts, "usr/local/airflow/venv/lib", astro));
+        assert!(writable_by(
+            &facts,
+            "usr/local/airflow",
+            Owner { uid: 7, gid: 0 }
+        ));
+        assert!(!writable_by(&facts, "usr/local/airflow", other));
+        assert_eq!(home_of(&facts, 50000).as_deref(), Some("/home/astro"));
+        assert_eq!(home_of(&facts, 4), None);
+    }
+
+    #[test]
+    fn idioms_paths_and_seed_wheels() {
+        assert_eq!(
+            absolute("/usr/local/airflow", "dbt_venv").as_deref(),
+            Some("usr/local/airflow/dbt_venv")
+        );
+        assert_eq!(
+            absolute("/usr/local/airflow", "/opt/./v").as_deref(),
+            Some("opt/v")
+        );
+        assert_eq!(absolute("/usr/local/airflow", "../v"), None);
+        assert_eq!(absolute("/", "/"), None);
+        assert!(is_seed_wheel(
+            "usr/share/python-wheels/pip-23.0.1-py3-none-any.whl"
+        ));
+        assert!(is_seed_wheel(
+            "usr/local/lib/python3.12/ensurepip/_bundled/pip-24.0-py3-none-any.whl"
+        ));
+        assert!(!is_seed_wheel("usr/share/python-wheels/README"));
+        assert!(!is_seed_wheel("tmp/pip-24.0-py3-none-any.whl"));
+    }
+}
