@@ -134,26 +134,43 @@ fn item13_3_nondeterministic_run_did_not_reproduce() {
     );
 }
 
-/// Every file under `dir`, gzip members decompressed, as bytes.
-fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
+/// Whether `needle` is in a file under `dir`: `grep` over the raw files, and each
+/// gzip file (a layer) decompressed. Returns the files searched.
+fn find_in(dir: &Path, needle: &str) -> (usize, Vec<PathBuf>) {
+    let (mut searched, mut found) = (0, Vec::new());
     for entry in fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
         if path.is_dir() {
-            out.extend(all_bytes(&path));
+            let (n, f) = find_in(&path, needle);
+            searched += n;
+            found.extend(f);
             continue;
         }
-        let bytes = fs::read(&path).expect("read");
-        if bytes.starts_with(&[0x1f, 0x8b]) {
+        searched += 1;
+        let grep = std::process::Command::new("grep")
+            .args(["-a", "-F", "-q", needle])
+            .arg(&path)
+            .status()
+            .expect("grep");
+        if grep.success() {
+            found.push(path.clone());
+        }
+        let mut head = [0u8; 2];
+        let is_gzip = fs::File::open(&path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+            && head == [0x1f, 0x8b];
+        if is_gzip {
             let mut plain = Vec::new();
-            flate2::read::MultiGzDecoder::new(&bytes[..])
+            flate2::read::MultiGzDecoder::new(fs::File::open(&path).expect("open"))
                 .read_to_end(&mut plain)
                 .expect("gunzip");
-            out.push((path.clone(), plain));
+            if plain.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path);
+            }
         }
-        out.push((path, bytes));
     }
-    out
+    (searched, found)
 }
 
 /// #13 item 3: a secret a `RUN` reads is in no layer, not in the lock, the logs or
@@ -169,7 +186,7 @@ fn item13_3_secret_reaches_no_layer_lock_log_or_output() {
     fs::write(&secret, value).expect("write");
     let project = project(
         work.path(),
-        "RUN --mount=type=secret,id=tok mkdir -p /opt && wc -c < /run/secrets/tok > /opt/length \
+        "RUN --mount=type=secret,id=tok,required=true mkdir -p /opt && wc -c < /run/secrets/tok > /opt/length \
          && cp /run/secrets/tok /tmp/copy && cat /run/secrets/tok\n\
          RUN --mount=type=secret,id=tok,target=/etc/tok.conf test -s /etc/tok.conf\n",
     );
@@ -196,21 +213,9 @@ fn item13_3_secret_reaches_no_layer_lock_log_or_output() {
     ] {
         assert!(!text.contains(value), "the secret is in the output: {text}");
     }
-    let mut searched = 0;
-    for dir in [
-        project.join(".airlock"),
-        work.path().join("a"),
-        work.path().join("b"),
-    ] {
-        for (path, bytes) in all_bytes(&dir) {
-            searched += 1;
-            assert!(
-                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
-                "the secret is in {}",
-                path.display()
-            );
-        }
-    }
+    // The OCI layout (every layer and the config) and the project with its lock.
+    let (searched, found) = find_in(&project, value);
+    assert!(found.is_empty(), "the secret is in {found:?}");
     assert!(searched > 5, "nothing was searched");
     let lock = fs::read_to_string(project.join("airlock.lock")).expect("lock");
     assert!(!lock.contains(value), "{lock}");
@@ -271,4 +276,37 @@ fn item13_3_frozen_builds_from_a_warm_store_without_network() {
         "{}",
         stderr(&cold)
     );
+}
+
+/// #13 item 3: `airlock lock` pins a `RUN` as the build will see it (the same
+/// `SOURCE_DATE_EPOCH`, the same key): the first build after it keeps the lock and
+/// its image is the next one's.
+#[test]
+fn item13_3_lock_pins_the_run_as_the_build_does() {
+    if !ready() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = project(work.path(), "RUN mkdir -p /opt/z && echo z > /opt/z/z\n");
+    let store = work.path().join("a");
+    let layout = minbase_layout();
+    let locked = airlock(
+        &[
+            "lock",
+            project.to_str().expect("utf-8"),
+            "--cache-dir",
+            store.to_str().expect("utf-8"),
+            "--base-layout",
+            layout.to_str().expect("utf-8"),
+        ],
+        &project,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let lock = fs::read_to_string(project.join("airlock.lock")).expect("lock");
+    assert!(lock.contains("[[steps]]"), "{lock}");
+    let first = ok(&build(&project, &store, &[]));
+    assert_eq!(first["lock_updated"], false, "{first}");
+    let second = ok(&build(&project, &store, &[]));
+    assert_eq!(first["manifest_digest"], second["manifest_digest"]);
 }

@@ -34,8 +34,11 @@ pub(super) fn python_options(args: &PythonArgs) -> PythonOptions {
 }
 
 pub(super) fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> anyhow::Result<()> {
+    // `SOURCE_DATE_EPOCH` as the build reads it: a Dockerfile `RUN` is pinned here
+    // with the timestamps the build will give its layers.
     let settings = Resolved::project(global, &args.project_dir)
-        .with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?;
+        .with_context(|| format!("Cannot lock `{}`", args.project_dir.display()))?
+        .with_source_date_epoch()?;
     let options = BuildOptions {
         project_dir: args.project_dir.clone(),
         store_dir: settings.store_dir.clone(),

@@ -884,7 +884,7 @@ mod tests {
         let mut failing = spec(&layers, "echo boom-output hush-value >&2; exit 3");
         failing.hidden = vec!["hush-value\n".into()];
         let err = run_and_capture(&store, &failing).expect_err("fails");
-        assert!(err.to_string().contains("boom-output *** "), "{err}");
+        assert!(err.to_string().contains("boom-output ***"), "{err}");
         assert!(!err.to_string().contains("hush-value"), "{err}");
     }
 

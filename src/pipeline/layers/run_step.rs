@@ -211,6 +211,19 @@ impl<'a> RunStep<'a> {
         find_step(&self.pinned.lock.steps, self.line, &self.instruction).filter(|s| &s.key == key)
     }
 
+    /// Under `--locked`, a step the lock does not pin (for this key) makes the lock
+    /// stale.
+    fn check_locked(&self, pinned: Option<&Digest>) -> Result<(), BuildError> {
+        if pinned.is_none() && self.pinned.mode == LockMode::Locked {
+            return Err(LockError::Stale {
+                path: self.pinned.session.lock_path.clone(),
+                reason: format!("it has no pin for the RUN at Dockerfile:{}", self.line),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The sandbox run over `below`, secrets resolved.
     fn sandbox_run(&self, below: &Below<'_>, store: &Store) -> Result<RunInSandbox, BuildError> {
         let mut layers: Vec<(Digest, PathBuf)> = below
@@ -333,13 +346,7 @@ impl LayerStep for RunStep<'_> {
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
         let pinned = self.pinned(key).and_then(|p| p.layer.clone());
-        if pinned.is_none() && self.pinned.mode == LockMode::Locked {
-            return Err(LockError::Stale {
-                path: self.pinned.session.lock_path.clone(),
-                reason: format!("it has no pin for the RUN at Dockerfile:{}", self.line),
-            }
-            .into());
-        }
+        self.check_locked(pinned.as_ref())?;
         if self.network && self.pinned.session.remote.offline {
             return Err(RunStepError::NeedsNetwork { line: self.line }.into());
         }
@@ -385,7 +392,9 @@ impl LayerStep for RunStep<'_> {
         record: &LayerRecord,
         _reused: bool,
     ) -> Result<(), BuildError> {
-        if let Some(pinned) = self.pinned(key).and_then(|p| p.layer.clone())
+        let pin = self.pinned(key).and_then(|p| p.layer.clone());
+        self.check_locked(pin.as_ref())?;
+        if let Some(pinned) = pin
             && pinned != record.diff_id
         {
             return Err(RunStepError::NotReproduced {
