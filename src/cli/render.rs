@@ -141,6 +141,7 @@ fn known_hints(cause: &(dyn std::error::Error + 'static)) -> Option<Vec<String>>
             crate::python::TagError,
             crate::python::WheelInstallError,
             crate::python::WheelNameError,
+            crate::python::VenvError,
             crate::image::ImageError,
             crate::dags::DagsError,
             crate::dags::EnvFileError,

@@ -27,6 +27,14 @@ pub struct LockedStep {
     /// For `run`: whether it ran with network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<bool>,
+    /// For `pip` and `venv`: the wheels installed, sorted by name. Their `key` is a
+    /// digest of what they were resolved from (the idiom, the target and indexes,
+    /// what the layers below install): while it is unchanged the pins are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wheels: Vec<super::LockedWheel>,
+    /// For `apt`: the packages installed, in installation order (the key as above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debs: Vec<super::LockedDeb>,
 }
 
 /// The pin of the step at `line` whose instruction is `instruction`, if the lock
@@ -86,6 +94,8 @@ mod tests {
                 key: Digest::of(b"key"),
                 layer: Some(Digest::of(b"layer")),
                 network: Some(false),
+                wheels: Vec::new(),
+                debs: Vec::new(),
             },
         );
         let dir = tempfile::tempdir().expect("tempdir");

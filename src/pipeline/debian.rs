@@ -296,11 +296,25 @@ pub(super) fn lock_packages(
         .inputs
         .get("packages.txt")
         .map_or("", String::as_str);
-    let mut requests = parse_packages_txt(text)?;
+    let requests = parse_packages_txt(text)?;
     let from_scratch = project.dockerfile.from.image == crate::image::SCRATCH;
     if requests.is_empty() && !from_scratch {
         return Ok(None);
     }
+    lock_requests(store, project, facts, offline, runtime, requests).map(Some)
+}
+
+/// Resolves `requests` (after every `Essential: yes` package on a `scratch` base)
+/// against the archive and the base's dpkg status.
+pub(super) fn lock_requests(
+    store: &Store,
+    project: &Project,
+    facts: &BaseFacts,
+    offline: bool,
+    runtime: &tokio::runtime::Handle,
+    mut requests: Vec<PackageRequest>,
+) -> Result<(DebianLock, Vec<LockedDeb>), DebianError> {
+    let from_scratch = project.dockerfile.from.image == crate::image::SCRATCH;
     if offline {
         return Err(DebianError::OfflineResolve);
     }
@@ -384,13 +398,13 @@ pub(super) fn lock_packages(
             })
         })
         .collect::<Result<Vec<_>, DebianError>>()?;
-    Ok(Some((
+    Ok((
         DebianLock {
             suite: release,
             sources,
         },
         debs,
-    )))
+    ))
 }
 
 /// Keeps file contents in memory, hashed for the layer's derivation key.
@@ -516,26 +530,13 @@ pub(super) fn fetch_debs(
     progress: std::sync::Arc<dyn crate::http::Progress>,
 ) -> Result<Vec<PathBuf>, DebianError> {
     let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
-    let requests: Vec<DebRequest> = lock
-        .debs
-        .iter()
-        .map(|d| {
-            let mut bases: Vec<String> = sources
-                .get(d.source)
-                .map(|s| s.uri.clone())
-                .into_iter()
-                .collect();
-            bases.extend(fallback_urls.iter().cloned());
-            DebRequest {
-                filename: d.filename.clone(),
-                sha256: d.sha256.clone(),
-                size: d.size,
-                bases,
-            }
-        })
-        .collect();
-    let client = ArchiveClient::new(store, offline, runtime.clone())?.with_progress(progress);
-    Ok(client.debs(&requests)?)
+    let fetch = DebFetch {
+        fallback_urls,
+        offline,
+        runtime,
+        progress,
+    };
+    fetch_debs_of(store, (&lock.debs, sources), &fetch)
 }
 
 /// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
@@ -553,9 +554,80 @@ pub(super) fn debian_layer(
     runtime: &tokio::runtime::Handle,
     progress: std::sync::Arc<dyn crate::http::Progress>,
 ) -> Result<DebianLayer, DebianError> {
-    let paths = fetch_debs(store, lock, fallback_urls, offline, runtime, progress)?;
+    let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
+    let status = facts
+        .files
+        .get("var/lib/dpkg/status")
+        .map_or("", String::as_str);
+    let fetch = DebFetch {
+        fallback_urls,
+        offline,
+        runtime,
+        progress,
+    };
+    debs_layer(
+        store,
+        (&lock.debs, sources),
+        status,
+        facts,
+        &fetch,
+        mtime,
+        "debian",
+    )
+}
+
+/// Where and how the `.deb`s of a layer are fetched.
+pub(super) struct DebFetch<'a> {
+    pub fallback_urls: &'a [String],
+    pub offline: bool,
+    pub runtime: &'a tokio::runtime::Handle,
+    pub progress: std::sync::Arc<dyn crate::http::Progress>,
+}
+
+/// Downloads `debs` (from `sources`) the store lacks, by hash; their paths in the
+/// store, in order.
+fn fetch_debs_of(
+    store: &Store,
+    (debs, sources): (&[LockedDeb], &[LockedSource]),
+    fetch: &DebFetch<'_>,
+) -> Result<Vec<PathBuf>, DebianError> {
+    let requests: Vec<DebRequest> = debs
+        .iter()
+        .map(|d| {
+            let mut bases: Vec<String> = sources
+                .get(d.source)
+                .map(|s| s.uri.clone())
+                .into_iter()
+                .collect();
+            bases.extend(fetch.fallback_urls.iter().cloned());
+            DebRequest {
+                filename: d.filename.clone(),
+                sha256: d.sha256.clone(),
+                size: d.size,
+                bases,
+            }
+        })
+        .collect();
+    let client = ArchiveClient::new(store, fetch.offline, fetch.runtime.clone())?
+        .with_progress(fetch.progress.clone());
+    Ok(client.debs(&requests)?)
+}
+
+/// The layer of `debs` (from `sources`) installed over the dpkg `status` of the
+/// layers below: the Debian layer's, or an `apt-get install` step's.
+pub(super) fn debs_layer(
+    store: &Store,
+    (debs, sources): (&[LockedDeb], &[LockedSource]),
+    status: &str,
+    facts: &BaseFacts,
+    fetch: &DebFetch<'_>,
+    mtime: u64,
+    kind: &str,
+) -> Result<DebianLayer, DebianError> {
+    let paths = fetch_debs_of(store, (debs, sources), fetch)?;
+    let locked_debs = debs;
     let mut debs = Vec::with_capacity(paths.len());
-    for (path, locked) in paths.iter().zip(&lock.debs) {
+    for (path, locked) in paths.iter().zip(locked_debs) {
         let file = File::open(path).map_err(|source| DebianError::OpenDeb {
             filename: locked.filename.clone(),
             source,
@@ -566,10 +638,6 @@ pub(super) fn debian_layer(
         })?;
         debs.push(deb);
     }
-    let status = facts
-        .files
-        .get("var/lib/dpkg/status")
-        .map_or("", String::as_str);
     let base = InstallBase {
         merged_usr: merged_usr(facts),
         status,
@@ -605,7 +673,7 @@ pub(super) fn debian_layer(
         accounts_from_base_passwd(&mut tree)?;
     }
     tree.add_parents(|_| (0o755, Owner::ROOT));
-    let (record, reused) = build_layer(store, &tree, "debian", mtime)?;
+    let (record, reused) = build_layer(store, &tree, kind, mtime)?;
     let skipped: Vec<SkippedScript> = layer
         .skipped
         .into_iter()

@@ -9,6 +9,7 @@ mod checks;
 mod debian;
 mod error;
 mod fetch;
+mod idioms;
 mod layers;
 mod load;
 mod lock_run;

@@ -20,6 +20,9 @@ pub(super) struct Pinned {
     pub python: Option<PythonPlan>,
     pub python_options: PythonOptions,
     pub mode: LockMode,
+    /// The indexes (with credentials) the native `RUN pip install` steps' wheels
+    /// come from.
+    pub native_indexes: Vec<crate::python::IndexUrl>,
     /// The pins this run makes for the Dockerfile's steps (`[[steps]]`).
     pub step_pins: StepPins,
 }
@@ -68,6 +71,20 @@ pub(super) fn pin(
     if let Some(on_disk) = &session.on_disk {
         wanted.steps = on_disk.steps.clone();
     }
+    // The `RUN` idioms airlock carries out natively: their pins in `[[steps]]`.
+    let workdir = session
+        .base
+        .working_dir()
+        .unwrap_or_else(|| "/".to_string());
+    let steps = super::plan::evaluate(&session, &workdir, options)?.steps;
+    let native_indexes = super::idioms::pin_native(
+        &session,
+        &mut wanted,
+        &steps,
+        options.lock_mode,
+        &python_options,
+        reporter,
+    )?;
     session.check_locked(options.lock_mode, &wanted)?;
     Ok(Pinned {
         session,
@@ -75,6 +92,7 @@ pub(super) fn pin(
         python,
         python_options,
         mode: options.lock_mode,
+        native_indexes,
         step_pins: StepPins::default(),
     })
 }
@@ -85,7 +103,13 @@ impl Pinned {
     /// updated and it changed; true when it was written.
     pub(super) fn write_step_pins(&self) -> Result<bool, BuildError> {
         let mut lock = self.lock.clone();
-        lock.steps = self.step_pins.pins();
+        // The native idioms' pins were made by the pin stage; the sandboxed steps'
+        // as they were realised.
+        lock.steps
+            .retain(|s| super::idioms::NATIVE_KINDS.contains(&s.kind.as_str()));
+        for pin in self.step_pins.pins() {
+            crate::lock::record_step(&mut lock.steps, pin);
+        }
         write_lock(
             self.mode,
             self.session.on_disk.as_ref(),

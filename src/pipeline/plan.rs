@@ -94,7 +94,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));
-    let evaluated = evaluate(pinned, &workdir, options)?;
+    let evaluated = evaluate(&pinned.session, &workdir, options)?;
     // The Dockerfile's own filesystem steps, in order; each config instruction's
     // history line goes before the layers of the steps after it (the lines after the
     // last step go after every layer).
@@ -114,6 +114,8 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         facts: facts_rc,
         base_layout: options.base_layout.clone(),
         stages: Rc::default(),
+        steps: evaluated.steps.clone(),
+        seeds: super::idioms::Seeds::new(session),
     };
     let mut instructions = Vec::new();
     for (index, line) in evaluated.history.iter().enumerate() {
@@ -167,6 +169,10 @@ pub(super) struct StepContext<'a> {
     pub base_layout: Option<PathBuf>,
     /// The stages and images `COPY --from` reads, each loaded once.
     pub stages: Rc<RefCell<BTreeMap<String, Rc<StageFiles<'a>>>>>,
+    /// The Dockerfile's filesystem steps (a native idiom looks at those before it).
+    pub steps: Vec<FsStep>,
+    /// The base's `ensurepip` wheels, read once when a virtual environment needs them.
+    pub seeds: super::idioms::Seeds<'a>,
 }
 
 impl<'a> StepContext<'a> {
@@ -244,6 +250,9 @@ impl<'a> StepContext<'a> {
                 facts,
                 base_layout: self.base_layout.clone(),
                 stages: self.stages.clone(),
+                // An earlier stage's `RUN`s are never native: they go to the sandbox.
+                steps: Vec::new(),
+                seeds: super::idioms::Seeds::new(&self.pinned.session),
             };
             for step in &evaluated.steps {
                 steps.push(fs_step_layer(step, &context)?);
@@ -354,6 +363,18 @@ fn run_step<'a>(
     spec: &RunSpec,
     context: &StepContext<'a>,
 ) -> Result<Box<dyn LayerStep + 'a>, BuildError> {
+    // A native idiom (pip, venv + pip, apt-get install), pinned in the pin stage.
+    if let Some(index) = context.steps.iter().position(|s| s.line == step.line)
+        && let Some(layer) = super::idioms::native_layer(
+            context.pinned,
+            &context.steps,
+            index,
+            &context.seeds,
+            context.mtime,
+        )?
+    {
+        return Ok(layer);
+    }
     // Not a native idiom: the sandbox, its layer pinned in the lock.
     Ok(Box::new(RunStep::new(
         step,
@@ -365,8 +386,8 @@ fn run_step<'a>(
 
 /// The Dockerfile evaluated over the base's config values (its `USER` the ONBUILD
 /// triggers' when they set one).
-fn evaluate(
-    pinned: &Pinned,
+pub(super) fn evaluate(
+    session: &Session,
     workdir: &str,
     options: &BuildOptions,
 ) -> Result<Evaluated, BuildError> {
@@ -375,7 +396,7 @@ fn evaluate(
         base,
         onbuild,
         ..
-    } = &pinned.session;
+    } = session;
     let values = BaseValues {
         env: base.env(),
         workdir: workdir.to_string(),

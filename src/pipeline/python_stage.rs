@@ -162,6 +162,29 @@ pub(super) struct PythonContext<'a> {
     pub base: &'a crate::image::BaseImage,
 }
 
+/// The sdist builder for a resolution into `environment` from `indexes`, on the
+/// base's layers (the Debian layer below is added by the caller when there is one).
+fn sdist_builder(
+    ctx: &PythonContext<'_>,
+    indexes: &[IndexUrl],
+    environment: &PythonEnvironment,
+) -> Result<SdistBuilder, PythonError> {
+    Ok(SdistBuilder::new(
+        ctx.store.clone(),
+        http(ctx.options)?,
+        ctx.runtime.clone(),
+        indexes.to_vec(),
+        environment.clone(),
+        ctx.base
+            .layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.path.clone()))
+            .collect(),
+        vec![ctx.base.manifest_digest.clone()],
+        ctx.options.offline,
+    ))
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -409,20 +432,7 @@ pub(super) fn lock_python(
     let reusable = ctx
         .on_disk
         .filter(|old| old.python.as_ref() == Some(&header) && old.staleness(wanted).is_none());
-    let mut builder = SdistBuilder::new(
-        ctx.store.clone(),
-        http(ctx.options)?,
-        ctx.runtime.clone(),
-        indexes.clone(),
-        environment.clone(),
-        ctx.base
-            .layers
-            .iter()
-            .map(|l| (l.digest.clone(), l.path.clone()))
-            .collect(),
-        vec![ctx.base.manifest_digest.clone()],
-        ctx.options.offline,
-    );
+    let mut builder = sdist_builder(ctx, &indexes, &environment)?;
     if wanted.debian.is_some() && !wanted.debs.is_empty() {
         // Builds see the Debian layer below them (a compiler, headers), as the image
         // has it: its key stands for it in the build key.
@@ -469,11 +479,113 @@ pub(super) fn lock_python(
         .into());
     }
     ctx.reporter.step("resolving requirements.txt");
-    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff)?;
+    let locked = resolve(ctx, &file, &mut plan, links, &header, cutoff, None)?;
     wanted.python = Some(header);
     wanted.wheels = locked;
     plan.resolved = true;
     Ok(Some(plan))
+}
+
+/// What a `RUN pip install` step sees installed (the layers below it, as pip would)
+/// and the pins it had, preferred when it resolves again.
+pub(super) struct Installed<'a> {
+    pub dists: BTreeMap<PackageName, crate::python::BaseDist>,
+    pub previous: &'a [LockedWheel],
+}
+
+/// A `RUN pip install` step resolved like `requirements.txt` is (its indexes, links,
+/// cut-off and target: the project's `requirements.txt` settings when it has one),
+/// over what the layers below install. `command` is the step's command line as a
+/// requirements file (its `-r` lines relative to the project). Returns the pins, the
+/// environment and indexes they are for, and a digest of everything the resolution
+/// depended on but the command itself.
+pub(super) fn resolve_step(
+    ctx: &PythonContext<'_>,
+    command: &str,
+    installed: Installed<'_>,
+    kept: &dyn Fn(&Digest) -> Option<Vec<LockedWheel>>,
+) -> Result<(Vec<LockedWheel>, Vec<IndexUrl>, Digest), PythonError> {
+    let path = ctx.project.root.join(".airlock-run-step.txt");
+    let source = StepSource {
+        path: path.clone(),
+        text: command.to_string(),
+    };
+    let file = RequirementsFile::parse(&path, &source, &env_var)?;
+    let settings_file = read_requirements(ctx.project)?;
+    let Target {
+        environment,
+        indexes,
+        links,
+        header,
+        cutoff,
+    } = target(ctx, settings_file.as_ref().unwrap_or(&file))?;
+    let mut h = Sha256::new();
+    h.update(toml::to_string(&header).unwrap_or_default());
+    for (name, dist) in &installed.dists {
+        h.update(format!("\0{name}=={}", dist.version));
+    }
+    for included in file.files.iter().skip(1) {
+        let text = std::fs::read(included).map_err(|source| PythonError::Read {
+            path: included.clone(),
+            source,
+        })?;
+        h.update(format!(
+            "\0{}\0{}",
+            input_key(&ctx.project.root, included),
+            Digest::of(&text)
+        ));
+    }
+    h.update(b"\0command\0");
+    h.update(command.as_bytes());
+    let inputs = Digest::from_sha256(h.finalize().into());
+    if let Some(wheels) = kept(&inputs) {
+        return Ok((wheels, indexes, inputs));
+    }
+    if ctx.mode == LockMode::Locked {
+        return Err(LockError::Stale {
+            path: ctx.lock_path.to_path_buf(),
+            reason: "a `RUN pip install` step is not pinned for what it installs now".into(),
+        }
+        .into());
+    }
+    ctx.reporter.step("resolving a RUN pip install");
+    // A `RUN pip install` installs wheels only: its layer has no sdist build step.
+    let mut builder = sdist_builder(ctx, &indexes, &environment)?;
+    builder.no_build = true;
+    let mut plan = PythonPlan {
+        environment,
+        indexes,
+        resolved: true,
+        base_upgrades: Vec::new(),
+        sdist: Arc::new(builder),
+    };
+    let locked = resolve(
+        ctx,
+        &file,
+        &mut plan,
+        links,
+        &header,
+        cutoff,
+        Some(installed),
+    )?;
+    Ok((locked, plan.indexes, inputs))
+}
+
+/// A step's command line as the requirements file it stands for; files it includes
+/// are read from the project.
+struct StepSource {
+    path: PathBuf,
+    text: String,
+}
+
+impl RequirementsSource for StepSource {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        if path == self.path {
+            Ok(self.text.clone())
+        } else {
+            std::fs::read_to_string(path)
+        }
+    }
 }
 
 /// What the lock's `[python]` section says, and what resolving needs besides.
@@ -579,6 +691,7 @@ fn resolve(
     (local_files, link_pages): (Vec<crate::python::DistFile>, Vec<IndexUrl>),
     header: &PythonLock,
     cutoff: Option<Timestamp>,
+    installed: Option<Installed<'_>>,
 ) -> Result<Vec<LockedWheel>, PythonError> {
     let http = http(ctx.options)?;
     let tags = plan.environment.target.compatible_tags();
@@ -615,7 +728,16 @@ fn resolve(
             .map(|r| r.requirement.clone())
             .chain(base_constraints(&plan.environment))
             .collect();
-        input.base = plan.environment.base_dists();
+        let previous = match &installed {
+            Some(step) => {
+                input.base = step.dists.clone();
+                step.previous
+            }
+            None => {
+                input.base = plan.environment.base_dists();
+                ctx.on_disk.map_or(&[][..], |old| &old.wheels[..])
+            }
+        };
         input.allow_base_upgrades = header.allow_base_upgrades;
         input.exclude_newer = cutoff;
         input.upgrade = ctx.options.upgrade.clone();
@@ -623,8 +745,8 @@ fn resolve(
         if ctx.project.settings.python.no_build {
             input.binary.apply(false, ":all:");
         }
-        if let Some(old) = ctx.on_disk {
-            for wheel in &old.wheels {
+        {
+            for wheel in previous {
                 if let (Ok(name), Ok(version)) = (
                     PackageName::from_str(&wheel.name),
                     pep440_rs::Version::from_str(&wheel.version),

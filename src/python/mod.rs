@@ -15,6 +15,7 @@ mod resolver;
 mod sdist;
 mod simple_api;
 mod tags;
+mod venv;
 mod wheel_install;
 mod wheel_name;
 
@@ -37,7 +38,8 @@ pub(crate) use requirements::{
     RequirementsSource, has_literal_credentials, index_urls_from_env,
 };
 pub(crate) use resolver::{
-    ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, WheelCandidate, package_name,
+    BaseDist, ResolveError, ResolveInput, SourceError, Upgrade, VersionRanges, WheelCandidate,
+    package_name,
 };
 pub(crate) use sdist::{
     BinaryPolicy, BuildKeyInput, BuildSystem, DRIVER, SdistError, SdistHook, build_key,
@@ -45,6 +47,7 @@ pub(crate) use sdist::{
 };
 pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
 pub(crate) use tags::TagError;
+pub(crate) use venv::{VenvEntry, VenvError, VenvSpec, make_venv, venv_target};
 pub use wheel_install::{InstallTarget, install_wheel};
 pub(crate) use wheel_install::{WheelInstallError, check_wheel_entries};
 pub(crate) use wheel_name::{WheelNameError, normalize_name};

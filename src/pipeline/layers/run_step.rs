@@ -412,6 +412,8 @@ impl LayerStep for RunStep<'_> {
             key: key.clone(),
             layer: Some(record.diff_id.clone()),
             network: Some(self.network),
+            wheels: Vec::new(),
+            debs: Vec::new(),
         });
         Ok(())
     }
