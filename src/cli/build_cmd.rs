@@ -65,6 +65,7 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
         upgrade_base: args.upgrade_base,
         push: args.push.clone(),
         python: super::lock_cmd::python_options(&args.python),
+        compression: args.compression,
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = build(&options, &spinner);

@@ -54,6 +54,7 @@ pub(super) fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> any
         upgrade_base: args.upgrade_base,
         push: None,
         python: python_options(&args.python),
+        compression: None,
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = lock(&options, &spinner);

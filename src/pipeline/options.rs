@@ -41,6 +41,9 @@ pub(crate) struct BuildOptions {
     pub push: Option<String>,
     /// Resolution settings for `requirements.txt`.
     pub python: PythonOptions,
+    /// `--compression`: how new layers are compressed; `None` takes `[build]
+    /// compression` from `airlock.toml` (gzip when unset).
+    pub compression: Option<crate::layer::Compression>,
 }
 
 impl BuildOptions {
@@ -68,6 +71,7 @@ impl BuildOptions {
             upgrade_base: false,
             push: None,
             python: PythonOptions::default(),
+            compression: None,
         }
     }
 }

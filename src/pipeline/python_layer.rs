@@ -18,7 +18,7 @@ use super::options::Reporter;
 use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonPlan, http};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, build_layer_with};
 use crate::lock::Lockfile;
 use crate::python::{
     HashSource, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel, with_index_credentials,
@@ -30,13 +30,19 @@ const INSTALL_FORMAT: u32 = 1;
 
 /// The derivation key of the Python layer: what decides its bytes, known without
 /// opening a wheel.
-pub(super) fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime: u64) -> Digest {
+pub(super) fn layer_key(
+    lock: &Lockfile,
+    environment: &PythonEnvironment,
+    mtime: u64,
+    compression: Compression,
+) -> Digest {
     let install = &environment.install;
     let mut h = Sha256::new();
     h.update(format!(
-        "airlock-python-layer\0v{INSTALL_FORMAT}\0layer-v{}\0{mtime}\0{}\0",
+        "airlock-python-layer\0v{INSTALL_FORMAT}\0layer-v{}\0{mtime}\0{}\0{}",
         crate::layer::FORMAT_VERSION,
-        lock.base.manifest
+        lock.base.manifest,
+        compression.key_part()
     ));
     for part in [
         &install.purelib,
@@ -69,6 +75,7 @@ pub(super) fn python_layer(
         facts,
         options,
         mtime,
+        compression,
         runtime,
     } = *step;
     let fetches: Vec<WheelFetch> = lock
@@ -96,7 +103,7 @@ pub(super) fn python_layer(
     }
     reporter.step("installing wheels");
     let tree = install_tree(lock, plan, facts, store)?;
-    let (record, _) = build_layer(store, &tree, "python", mtime)?;
+    let (record, _) = build_layer_with(store, &tree, "python", mtime, compression)?;
     Ok(record)
 }
 

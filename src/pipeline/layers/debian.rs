@@ -18,6 +18,7 @@ pub(in crate::pipeline) struct DebianStep<'a> {
     pub fallback_urls: &'a [String],
     pub offline: bool,
     pub mtime: u64,
+    pub compression: crate::layer::Compression,
     /// Where the `.deb` downloads run.
     pub runtime: &'a tokio::runtime::Handle,
 }
@@ -40,7 +41,12 @@ impl LayerStep for DebianStep<'_> {
             return Ok(None);
         }
         reporter.step("installing Debian packages");
-        Ok(Some(layer_key(self.lock, self.facts, self.mtime)))
+        Ok(Some(layer_key(
+            self.lock,
+            self.facts,
+            self.mtime,
+            self.compression,
+        )))
     }
 
     fn produce(
@@ -55,7 +61,7 @@ impl LayerStep for DebianStep<'_> {
             self.facts,
             self.fallback_urls,
             self.offline,
-            self.mtime,
+            (self.mtime, self.compression),
             self.runtime,
         )?;
         keep_skipped(store, key, &layer.skipped)?;
