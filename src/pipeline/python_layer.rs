@@ -7,6 +7,7 @@
 //! (or not at all on a read-only filesystem), which keeps the layer deterministic.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use crate::lock::Lockfile;
 use crate::python::{
     HashSource, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel, with_index_credentials,
 };
-use crate::store::{LayerRecord, Store};
+use crate::store::{LayerRecord, Store, StoreError};
 
 /// Bumped when the installed bytes for the same wheels change on purpose.
 const INSTALL_FORMAT: u32 = 1;
@@ -102,21 +103,30 @@ pub(super) fn python_layer(
         ))?;
     }
     reporter.step("installing wheels");
-    let tree = install_tree(lock, plan, facts, store)?;
+    // The installed files live in `_spill` until the layer is written.
+    let (tree, _spill) = install_tree(lock, plan, facts, store)?;
     let (record, _) = build_layer_with(store, &tree, "python", mtime, compression)?;
     Ok(record)
 }
 
 /// Installs every locked wheel into one tree, root-owned, with the parents' metadata
 /// copied from the base. A path two wheels both install goes to the later one by
-/// name (as pip would overwrite it), with a warning.
+/// name (as pip would overwrite it), with a warning. Installed files are written to
+/// a directory of the store's temp area (returned: it must outlive the layer's
+/// writing), one wheel at a time, so memory holds one wheel, never the layer.
 pub(super) fn install_tree(
     lock: &Lockfile,
     plan: &PythonPlan,
     facts: &BaseFacts,
     store: &Store,
-) -> Result<FileTree, PythonError> {
-    let mut files: BTreeMap<String, (u32, Arc<[u8]>)> = BTreeMap::new();
+) -> Result<(FileTree, tempfile::TempDir), PythonError> {
+    let parent = store.root().join("tmp");
+    let spill = tempfile::Builder::new()
+        .prefix("python-")
+        .tempdir_in(&parent)
+        .map_err(|e| StoreError::io("create a directory in", &parent, e))?;
+    let mut count = 0u64;
+    let mut files: BTreeMap<String, (u32, PathBuf, u64, Digest)> = BTreeMap::new();
     for wheel in &lock.wheels {
         let bytes = store.read_blob(&wheel.sha256)?;
         // Never trust the store without the hash.
@@ -132,11 +142,19 @@ pub(super) fn install_tree(
                 source,
             },
         )?;
+        drop(bytes);
         for file in installed {
-            if files
-                .insert(file.path.clone(), (file.mode, Arc::from(file.contents)))
-                .is_some()
-            {
+            let host = spill.path().join(count.to_string());
+            count += 1;
+            std::fs::write(&host, &file.contents)
+                .map_err(|e| StoreError::io("write", &host, e))?;
+            let entry = (
+                file.mode,
+                host,
+                file.contents.len() as u64,
+                Digest::of(&file.contents),
+            );
+            if files.insert(file.path.clone(), entry).is_some() {
                 tracing::warn!(
                     path = file.path,
                     wheel = wheel.filename,
@@ -146,14 +164,14 @@ pub(super) fn install_tree(
         }
     }
     let mut tree = FileTree::new();
-    for (path, (mode, bytes)) in files {
+    for (path, (mode, host, size, sha256)) in files {
         tree.insert(
             &path,
             Entry {
                 kind: EntryKind::File {
-                    size: bytes.len() as u64,
-                    sha256: Digest::of(&bytes),
-                    source: FileSource::Bytes(bytes),
+                    size,
+                    sha256,
+                    source: FileSource::Host(host),
                 },
                 mode,
                 owner: Owner::ROOT,
@@ -162,7 +180,7 @@ pub(super) fn install_tree(
     }
     whiteout_replaced(&mut tree, lock, plan, facts)?;
     tree.add_parents(|path| facts.parent_dir(path));
-    Ok(tree)
+    Ok((tree, spill))
 }
 
 /// With `--allow-base-upgrades`, the base's own copy of a replaced distribution is
