@@ -146,8 +146,7 @@ pub(super) fn install_tree(
         for file in installed {
             let host = spill.path().join(count.to_string());
             count += 1;
-            std::fs::write(&host, &file.contents)
-                .map_err(|e| StoreError::io("write", &host, e))?;
+            std::fs::write(&host, &file.contents).map_err(|e| StoreError::io("write", &host, e))?;
             let entry = (
                 file.mode,
                 host,
