@@ -8,7 +8,12 @@
 //!   base's dpkg status (the host's apt lists, same archive),
 //! - `dpkg-deb -x` of every locked `.deb` into one directory.
 //!
+//! - peak RSS of the layer build (`/usr/bin/time -v`), and `dpkg-deb -x` followed by
+//!   `tar -c | gzip -6` of the result (the layer's anchor).
+//!
 //! The base is the minbase root filesystem the end-to-end test makes (mmdebstrap).
+//! `AIRLOCK_BENCH_PACKAGES` replaces the list (e.g. `openjdk-17-jre-headless`, whose
+//! layer is about 300 MB of tar).
 //! Run: `cargo bench --bench debian` (needs the archive once, then its cache).
 
 #[path = "../tests/support/mod.rs"]
@@ -18,6 +23,8 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+
+use airlock::digest::Digest;
 
 /// A list that pulls about 60 packages onto a minbase bookworm.
 const PACKAGES: &str = "git jq curl openssh-client krb5-user unixodbc libpq5 python3\n";
@@ -30,8 +37,13 @@ fn main() {
     let project = dir.path().join("project");
     std::fs::create_dir_all(project.join("dags")).expect("mkdir");
     std::fs::write(project.join("Dockerfile"), "FROM e2e/minbase:bookworm\n").expect("write");
-    std::fs::write(project.join("packages.txt"), PACKAGES).expect("write");
-    let cache = work.join("bench-store");
+    let packages = std::env::var("AIRLOCK_BENCH_PACKAGES").unwrap_or_else(|_| PACKAGES.into());
+    std::fs::write(project.join("packages.txt"), &packages).expect("write");
+    let cache = work.join(if packages == PACKAGES {
+        "bench-store".to_string()
+    } else {
+        format!("bench-store-{}", Digest::of(packages.as_bytes()).hex())
+    });
     let (p, c, l) = (
         project.to_string_lossy().into_owned(),
         cache.to_string_lossy().into_owned(),
@@ -79,6 +91,31 @@ fn main() {
         }
         fresh_layer.push(airlock("build", &["--locked"]));
     }
+    // Once more under /usr/bin/time -v, for the peak RSS of a layer build.
+    for entry in std::fs::read_dir(cache.join("layers"))
+        .expect("layers")
+        .flatten()
+    {
+        let _ = std::fs::remove_file(entry.path());
+    }
+    let timed = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(env!("CARGO_BIN_EXE_airlock"))
+        .args(["build", p.as_str()])
+        .args(common)
+        .arg("--locked")
+        .current_dir(dir.path())
+        .output()
+        .expect("/usr/bin/time");
+    assert!(timed.status.success(), "{}", support::stderr(&timed));
+    let peak_kb = String::from_utf8_lossy(&timed.stderr)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
     let mut reused = Vec::new();
     for _ in 0..3 {
         reused.push(airlock("build", &["--frozen"]));
@@ -131,9 +168,36 @@ fn main() {
         }
         extract.push(start.elapsed().as_secs_f64());
     }
+    // The layer's anchor: dpkg-deb -x of every .deb, then tar -c | gzip -6.
+    let mut extract_gzip = Vec::new();
+    for _ in 0..3 {
+        let target = tempfile::tempdir().expect("tempdir");
+        let start = Instant::now();
+        for (_, sha) in &debs {
+            let blob = cache
+                .join("blobs/sha256")
+                .join(sha.trim_start_matches("sha256:"));
+            let ok = Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(&blob)
+                .arg(target.path())
+                .status()
+                .expect("dpkg-deb");
+            assert!(ok.success());
+        }
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg("tar -c -C \"$0\" . | gzip -6 > \"$0.tar.gz\"")
+            .arg(target.path())
+            .status()
+            .expect("tar | gzip");
+        assert!(ok.success());
+        extract_gzip.push(start.elapsed().as_secs_f64());
+        let _ = std::fs::remove_file(format!("{}.tar.gz", target.path().display()));
+    }
 
     let best = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
-    println!("packages.txt: {}", PACKAGES.trim());
+    println!("packages.txt: {}", packages.trim());
     println!(
         "airlock resolved {} packages; apt-get -s installs {apt_count}",
         debs.len()
@@ -159,5 +223,13 @@ fn main() {
         "dpkg-deb -x of the same {} .debs:        {:.3} s (best of 3)",
         debs.len(),
         best(&extract)
+    );
+    println!(
+        "dpkg-deb -x + tar -c | gzip -6:            {:.3} s (best of 3)",
+        best(&extract_gzip)
+    );
+    println!(
+        "airlock build peak RSS (layer built):      {:.1} MB",
+        peak_kb as f64 / 1024.0
     );
 }

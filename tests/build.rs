@@ -13,7 +13,11 @@ use support::{Sandbox, airlock, stderr, stdout};
 /// with SOURCE_DATE_EPOCH unset. It changes only when the image format changes on
 /// purpose (layer format, compressor, config assembly); update it deliberately then.
 const QUICKSTART_DIGEST: &str =
-    "sha256:acdb4b5ccd256a01d75e311e9f4d99de2aef4aa63d3e7b300f8ec534e1c99302";
+    "sha256:c40c6752f3a9768bb86f2071ff2da1d7e8205ed00cc760eb6032ff81f1d0e224";
+
+/// The same with `--compression zstd` (libzstd 1.5.7 level 3, one frame per 4 MiB).
+const QUICKSTART_ZSTD_DIGEST: &str =
+    "sha256:a91db0aa0074c117692a382511f4a77bf3af821aac97b8d82be8d677ac9487d0";
 
 fn json_build(sandbox: &Sandbox, extra: &[&str]) -> Value {
     let mut args = vec!["--json"];
@@ -59,6 +63,63 @@ fn quickstart_has_the_golden_digest() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), QUICKSTART_DIGEST);
+}
+
+/// The media types of the layers of the image tagged `latest` in `layout`.
+fn layer_media_types(layout: &Path) -> Vec<String> {
+    let read = |path: &Path| -> Value {
+        serde_json::from_slice(&fs::read(path).expect("read")).expect("json")
+    };
+    let index = read(&layout.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let manifest = read(&layout.join("blobs/sha256").join(&digest["sha256:".len()..]));
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["mediaType"].as_str().expect("media type").to_string())
+        .collect()
+}
+
+/// `--compression zstd` and `[build] compression = "zstd"`: `tar+zstd` layers, their
+/// own golden digest, and a layout skopeo reads.
+#[test]
+fn quickstart_zstd_has_its_golden_digest() {
+    const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    let sandbox = Sandbox::quickstart();
+    let output = sandbox.build(&["--compression", "zstd"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), QUICKSTART_ZSTD_DIGEST);
+    let layout = sandbox.project.join(".airlock/oci");
+    let media = layer_media_types(&layout);
+    // The base's layers keep theirs; the new ones (project, DAGs) are tar+zstd.
+    assert_eq!(media.iter().filter(|m| *m == ZSTD).count(), 2, "{media:?}");
+    // skopeo reads the layout and copies it, zstd layers included.
+    let copy = sandbox.dir.path().join("copied");
+    let status = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("oci:{}:latest", copy.display()))
+        .status()
+        .expect("skopeo");
+    assert!(status.success(), "skopeo copies the zstd layout");
+    // The same from airlock.toml (a project file: other digests), the flag absent;
+    // the flag wins over the file.
+    let toml = sandbox.project.join("airlock.toml");
+    let mut text = fs::read_to_string(&toml).unwrap_or_default();
+    text.push_str("\n[build]\ncompression = \"zstd\"\n");
+    fs::write(&toml, text).expect("write");
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(layer_media_types(&layout), media);
+    let output = sandbox.build(&["--compression", "gzip"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!layer_media_types(&layout).iter().any(|m| m == ZSTD));
+    let output = sandbox.build(&["--compression", "xz"]);
+    assert!(
+        !output.status.success(),
+        "an unknown compression is refused"
+    );
 }
 
 #[cfg(unix)]

@@ -621,8 +621,17 @@ pub(crate) struct BuildArgs {
     /// (`OUTPUT.intoto.json`) and attach it to the pushed image
     #[arg(long)]
     pub provenance: bool,
+    /// Layer compression: `gzip` (every runtime) or `zstd` (containerd 1.5+,
+    /// Docker 23+, podman) [default: `[build] compression` in airlock.toml, else gzip]
+    #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression)]
+    pub compression: Option<crate::layer::Compression>,
     #[command(flatten)]
     pub python: PythonArgs,
+}
+
+fn parse_compression(value: &str) -> Result<crate::layer::Compression, String> {
+    crate::layer::Compression::from_name(value)
+        .ok_or_else(|| format!("`{value}` is not a layer compression (gzip or zstd)"))
 }
 
 #[derive(Debug, Args)]

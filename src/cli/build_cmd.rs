@@ -72,6 +72,7 @@ pub(super) fn run(global: &GlobalArgs, args: &BuildArgs, runtime: &Handle) -> an
             std::env::var(name).ok()
         }),
         secrets: args.secrets.iter().cloned().collect(),
+        compression: args.compression,
     };
     options.remote.progress = spinner.transfers();
     let result = build(&options, &spinner);

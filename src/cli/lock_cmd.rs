@@ -59,6 +59,7 @@ pub(super) fn run(global: &GlobalArgs, args: &LockArgs, runtime: &Handle) -> any
         python: python_options(&args.python),
         cache: Default::default(),
         secrets: args.secrets.iter().cloned().collect(),
+        compression: None,
     };
     let spinner = Spinner::new(global.quiet || args.json);
     let result = lock(&options, &spinner);

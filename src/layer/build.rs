@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tar::{EntryType, Header};
 
 use super::tree::{EntryKind, FileSource, FileTree};
-use super::{LAYER_MEDIA_TYPE, ParallelGzip};
+use super::{Compression, LayerCompressor};
 use crate::digest::HashingWriter;
 use crate::store::{LayerRecord, Store, StoreError};
 
@@ -52,7 +52,18 @@ pub fn build_layer(
     kind: &str,
     mtime: u64,
 ) -> Result<(LayerRecord, bool), LayerError> {
-    let key = tree.derivation_key(kind, mtime);
+    build_layer_with(store, tree, kind, mtime, Compression::Gzip)
+}
+
+/// [`build_layer`] with the given compression (part of the derivation key).
+pub fn build_layer_with(
+    store: &Store,
+    tree: &FileTree,
+    kind: &str,
+    mtime: u64,
+    compression: Compression,
+) -> Result<(LayerRecord, bool), LayerError> {
+    let key = tree.derivation_key_with(kind, mtime, compression);
     if let Some(record) = store.layer_record(&key)? {
         return Ok((record, true));
     }
@@ -60,7 +71,7 @@ pub fn build_layer(
     if let Some(record) = store.layer_record(&key)? {
         return Ok((record, true));
     }
-    let record = write_layer(store, tree, mtime)?;
+    let record = write_layer_with(store, tree, mtime, compression)?;
     store.put_layer_record(&key, &record)?;
     tracing::debug!(kind, %key, digest = %record.digest, "layer written");
     Ok((record, false))
@@ -68,14 +79,26 @@ pub fn build_layer(
 
 /// Writes the layer for `tree` into the store, every timestamp `mtime`, and returns
 /// its record (not stored under any key: the caller decides the key).
+// Kept for layer steps that take no compression (gzip).
+#[allow(dead_code)]
 pub(crate) fn write_layer(
     store: &Store,
     tree: &FileTree,
     mtime: u64,
 ) -> Result<LayerRecord, LayerError> {
+    write_layer_with(store, tree, mtime, Compression::Gzip)
+}
+
+/// [`write_layer`] with the given compression.
+pub(crate) fn write_layer_with(
+    store: &Store,
+    tree: &FileTree,
+    mtime: u64,
+    compression: Compression,
+) -> Result<LayerRecord, LayerError> {
     let temp = store.temp_file()?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, temp));
-    let uncompressed = HashingWriter::new(ParallelGzip::new(compressed));
+    let uncompressed = HashingWriter::new(LayerCompressor::with(compressed, compression));
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Deterministic);
 
@@ -144,7 +167,7 @@ pub(crate) fn write_layer(
         digest,
         diff_id,
         size,
-        media_type: LAYER_MEDIA_TYPE.to_string(),
+        media_type: compression.media_type().to_string(),
     })
 }
 

@@ -1,33 +1,122 @@
 //! The one pinned compressor. Every blob airlock compresses goes through here, so
 //! the compressed bytes (and therefore digests) depend on nothing but the input.
 //!
-//! Layers are compressed as a sequence of independent gzip members, one per
-//! [`MEMBER_SIZE`] bytes of tar, compressed in parallel and written in order (RFC 1952
-//! allows several members; every gzip reader concatenates them). The member size is
-//! fixed, so the bytes do not depend on how many cores the machine has. A layer smaller
-//! than one member is a single ordinary gzip stream.
+//! Layers are compressed as a sequence of independent members, one per
+//! [`MEMBER_SIZE`] bytes of tar, compressed in parallel and written in order: gzip
+//! members (RFC 1952 allows several; every gzip reader concatenates them) or zstd
+//! frames (a zstd stream is a sequence of frames). The member size is fixed, so the
+//! bytes do not depend on how many cores the machine has. A layer smaller than one
+//! member is a single ordinary gzip stream (or zstd frame).
 //!
-//! Deflate is miniz_oxide's, called directly and pinned: flate2's backend is chosen by
-//! feature unification across the dependency tree, so it never writes layer bytes.
+//! Deflate is libdeflate's (the `libdeflater` crate, pinned with its C library), at
+//! level 6, with gzip framing written by airlock; zstd is libzstd's (the `zstd`
+//! crate, pinned), level [`ZSTD_LEVEL`], one frame per member, single-threaded, with
+//! a checksum. flate2's backend is chosen by feature unification across the
+//! dependency tree, so it never writes layer bytes. `benches/compressors.rs` holds
+//! the figures the choice was made by.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::thread::JoinHandle;
 
-/// Media type of the layers airlock writes.
+/// Media type of the gzip layers airlock writes (the default).
 pub(crate) const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Media type of zstd layers (`--compression zstd`).
+pub(crate) const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
-/// Uncompressed bytes per gzip member. Part of the format: changing it changes digests.
+/// Uncompressed bytes per member. Part of the format: changing it changes digests.
 pub(super) const MEMBER_SIZE: usize = 4 << 20;
 
-/// The deflate level of every layer (miniz_oxide's scale, like zlib's).
-const LEVEL: u8 = 6;
+/// The deflate level of every gzip layer (libdeflate's scale, 1-12).
+const LEVEL: i32 = 6;
+/// The zstd level of every zstd layer.
+pub(crate) const ZSTD_LEVEL: i32 = 3;
+
+/// How a layer's tar is compressed. Part of each layer's derivation key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// `tar+gzip`, the default: every registry and runtime reads it.
+    #[default]
+    Gzip,
+    /// `tar+zstd`: smaller and faster to decompress; containerd 1.5+, Docker 23+,
+    /// podman.
+    Zstd,
+}
+
+impl Compression {
+    /// The layer media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Gzip => LAYER_MEDIA_TYPE,
+            Self::Zstd => ZSTD_LAYER_MEDIA_TYPE,
+        }
+    }
+
+    /// The name used on the command line, in `airlock.toml` and in derivation keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// Parses [`Compression::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "gzip" => Some(Self::Gzip),
+            "zstd" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    /// What goes into a derivation key: the format, the pinned encoder and level.
+    pub(crate) fn key_part(self) -> String {
+        match self {
+            // The default adds nothing, so keys name the compressor only by
+            // `FORMAT_VERSION` (bumped with the compressor).
+            Self::Gzip => String::new(),
+            Self::Zstd => format!("\0zstd-{ZSTD_LEVEL}"),
+        }
+    }
+
+    /// One member of `data`.
+    pub(crate) fn member(self, data: &[u8]) -> io::Result<Vec<u8>> {
+        match self {
+            Self::Gzip => Ok(gzip_member(data)),
+            Self::Zstd => zstd_member(data),
+        }
+    }
+}
+
+thread_local! {
+    static DEFLATER: RefCell<Option<libdeflater::Compressor>> = const { RefCell::new(None) };
+}
+
+/// Raw deflate of `data` at [`LEVEL`], with a compressor kept per thread.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    DEFLATER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = slot.get_or_insert_with(|| {
+            // 6 is in libdeflate's range (1-12), so `new` cannot refuse it.
+            let level = libdeflater::CompressionLvl::new(LEVEL)
+                .unwrap_or_else(|_| libdeflater::CompressionLvl::default());
+            libdeflater::Compressor::new(level)
+        });
+        let mut out = vec![0u8; compressor.deflate_compress_bound(data.len())];
+        // The buffer is the compressor's own bound, so it is never too small.
+        let written = compressor.deflate_compress(data, &mut out).unwrap_or(0);
+        out.truncate(written);
+        out
+    })
+}
 
 /// One gzip member (RFC 1952) of `data`: a header with no name, mtime 0, no extra
-/// flags and the "unknown" OS byte; the deflate stream from miniz_oxide at [`LEVEL`];
+/// flags and the "unknown" OS byte; the deflate stream from libdeflate at [`LEVEL`];
 /// then the CRC-32 and the length modulo 2^32, little-endian.
 pub fn gzip_member(data: &[u8]) -> Vec<u8> {
-    let deflated = miniz_oxide::deflate::compress_to_vec(data, LEVEL);
+    let deflated = deflate(data);
     let mut out = Vec::with_capacity(deflated.len() + 18);
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
     out.extend_from_slice(&deflated);
@@ -36,24 +125,40 @@ pub fn gzip_member(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn compress_member(data: Vec<u8>) -> io::Result<Vec<u8>> {
-    Ok(gzip_member(&data))
+/// One zstd frame of `data` at [`ZSTD_LEVEL`], with the content size and a checksum.
+fn zstd_member(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+    compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+    compressor.compress(data)
 }
 
-/// A writer that gzips what it is given in [`MEMBER_SIZE`] members, several at once.
-pub(crate) struct ParallelGzip<W: Write> {
+/// A writer that compresses what it is given in [`MEMBER_SIZE`] members, several at
+/// once.
+pub(crate) struct LayerCompressor<W: Write> {
     out: W,
+    compression: Compression,
     buffer: Vec<u8>,
     in_flight: VecDeque<JoinHandle<io::Result<Vec<u8>>>>,
     max_in_flight: usize,
     wrote_any: bool,
 }
 
-impl<W: Write> ParallelGzip<W> {
+/// The gzip layer compressor under its old name.
+#[cfg(test)]
+pub(crate) type ParallelGzip<W> = LayerCompressor<W>;
+
+impl<W: Write> LayerCompressor<W> {
+    /// A gzip compressor.
+    #[cfg(test)]
     pub(crate) fn new(out: W) -> Self {
+        Self::with(out, Compression::Gzip)
+    }
+
+    pub(crate) fn with(out: W, compression: Compression) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             out,
+            compression,
             buffer: Vec::with_capacity(MEMBER_SIZE),
             in_flight: VecDeque::new(),
             max_in_flight: cores + 1,
@@ -74,8 +179,9 @@ impl<W: Write> ParallelGzip<W> {
     fn start_member(&mut self) -> io::Result<()> {
         let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(MEMBER_SIZE));
         self.wrote_any = true;
+        let compression = self.compression;
         self.in_flight
-            .push_back(std::thread::spawn(move || compress_member(data)));
+            .push_back(std::thread::spawn(move || compression.member(&data)));
         while self.in_flight.len() >= self.max_in_flight {
             self.write_oldest()?;
         }
@@ -95,7 +201,7 @@ impl<W: Write> ParallelGzip<W> {
     }
 }
 
-impl<W: Write> Write for ParallelGzip<W> {
+impl<W: Write> Write for LayerCompressor<W> {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let total = data.len();
         while !data.is_empty() {
@@ -122,7 +228,11 @@ mod tests {
     use super::*;
 
     fn compress(data: &[u8], pieces: usize) -> Vec<u8> {
-        let mut writer = ParallelGzip::new(Vec::new());
+        compress_as(data, pieces, Compression::Gzip)
+    }
+
+    fn compress_as(data: &[u8], pieces: usize, compression: Compression) -> Vec<u8> {
+        let mut writer = LayerCompressor::with(Vec::new(), compression);
         for piece in data.chunks(data.len().div_ceil(pieces).max(1)) {
             writer.write_all(piece).expect("write");
         }
@@ -162,5 +272,45 @@ mod tests {
             .read_to_end(&mut decoded)
             .expect("empty input is a valid stream");
         assert!(decoded.is_empty());
+    }
+
+    #[test]
+    fn zstd_layers_are_frames_that_decode_to_the_input() {
+        let data: Vec<u8> = (0..(MEMBER_SIZE + 777)).map(|i| (i % 13) as u8).collect();
+        let once = compress_as(&data, 1, Compression::Zstd);
+        assert_eq!(once, compress_as(&data, 31, Compression::Zstd));
+        assert_ne!(once, compress(&data, 1));
+        // A pure-Rust reader (not the encoder's own library) reads every frame.
+        let mut decoded = Vec::new();
+        let mut rest = &once[..];
+        while !rest.is_empty() {
+            let mut decoder =
+                ruzstd::decoding::StreamingDecoder::new(&mut rest).expect("a zstd frame");
+            decoder.read_to_end(&mut decoded).expect("decode");
+        }
+        assert_eq!(decoded, data);
+        assert_eq!(Compression::Zstd.media_type(), ZSTD_LAYER_MEDIA_TYPE);
+        assert_eq!(Compression::from_name("zstd"), Some(Compression::Zstd));
+        assert_eq!(Compression::from_name("xz"), None);
+    }
+
+    /// The pinned compressors' bytes for a fixed input: a change of library version
+    /// or level that changes layer bytes fails here first.
+    #[test]
+    fn pinned_member_bytes() {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("line {} {}\n", i % 97, i % 13).into_bytes())
+            .collect();
+        let gzip = crate::digest::Digest::of(&gzip_member(&data));
+        let zstd = crate::digest::Digest::of(&Compression::Zstd.member(&data).expect("zstd"));
+        assert_eq!(
+            (gzip.to_string(), zstd.to_string()),
+            (
+                "sha256:220381aa66ff97f175c5a0ef6af4e68f112d02c85af7e02b92982db81944f043"
+                    .to_string(),
+                "sha256:3dce042579634641aba04fa7921a44d1ffdb3101182e546f569d64863306715f"
+                    .to_string()
+            )
+        );
     }
 }

@@ -10,10 +10,15 @@ mod compress;
 mod tree;
 mod whiteout;
 
-pub use build::build_layer;
-pub(crate) use build::{LayerError, write_layer};
-pub use compress::gzip_member;
+pub(crate) use build::{LayerError, write_layer_with};
+pub use build::{build_layer, build_layer_with};
+pub(crate) use compress::LayerCompressor;
+pub use compress::{Compression, gzip_member};
+#[cfg(test)]
 pub(crate) use compress::{LAYER_MEDIA_TYPE, ParallelGzip};
+// The gzip writer under its old name, for layer steps that take no compression.
+#[allow(unused_imports)]
+pub(crate) use build::write_layer;
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner};
 pub(crate) use tree::{TreeError, normalize_mode};
 pub use whiteout::layer_path;
@@ -21,5 +26,6 @@ pub(crate) use whiteout::{
     LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, whiteout_target,
 };
 
-/// Bumped whenever the bytes a layer builder writes change on purpose.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the bytes a layer builder writes change on purpose (2: deflate by
+/// libdeflate instead of miniz_oxide).
+pub const FORMAT_VERSION: u32 = 2;

@@ -162,10 +162,21 @@ impl FileTree {
     /// The derivation key: a hash of the layer kind, the builder's format version and
     /// every entry's path, type, mode, owner and content hash (or link target).
     pub fn derivation_key(&self, kind: &str, mtime: u64) -> Digest {
+        self.derivation_key_with(kind, mtime, super::Compression::Gzip)
+    }
+
+    /// [`FileTree::derivation_key`] of the layer compressed as `compression`.
+    pub fn derivation_key_with(
+        &self,
+        kind: &str,
+        mtime: u64,
+        compression: super::Compression,
+    ) -> Digest {
         let mut h = Sha256::new();
         h.update(format!(
-            "airlock-layer\0v{}\0{kind}\0{mtime}\0",
-            super::FORMAT_VERSION
+            "airlock-layer\0v{}\0{kind}\0{mtime}\0{}",
+            super::FORMAT_VERSION,
+            compression.key_part()
         ));
         for (path, entry) in &self.entries {
             h.update(path.as_bytes());

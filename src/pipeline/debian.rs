@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -23,7 +22,9 @@ use crate::debian::{
 };
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, LayerError, Owner, build_layer};
+use crate::layer::{
+    Compression, Entry, EntryKind, FileSource, FileTree, LayerError, Owner, build_layer_with,
+};
 use crate::lock::{DebianLock, LockedDeb, LockedSource, Lockfile};
 use crate::project::Project;
 use crate::project::settings::DebianSettings;
@@ -407,21 +408,42 @@ pub(super) fn lock_requests(
     ))
 }
 
-/// Keeps file contents in memory, hashed for the layer's derivation key.
-struct TreeSink;
+/// Spills file contents to numbered files in a directory of the store's temp area,
+/// hashed on the way, so the installed tree holds no contents in memory (peak memory
+/// does not grow with the packages' sizes); the layer writer streams them back.
+struct SpillSink {
+    dir: tempfile::TempDir,
+    next: u64,
+}
 
-impl ContentSink for TreeSink {
-    type Handle = (Arc<[u8]>, Digest);
+impl SpillSink {
+    fn new(store: &Store) -> Result<Self, StoreError> {
+        let parent = store.root().join("tmp");
+        let dir = tempfile::Builder::new()
+            .prefix("debian-")
+            .tempdir_in(&parent)
+            .map_err(|e| StoreError::io("create a directory in", &parent, e))?;
+        Ok(Self { dir, next: 0 })
+    }
+}
+
+impl ContentSink for SpillSink {
+    type Handle = (PathBuf, u64, Digest);
     fn store(
         &mut self,
         _path: &str,
-        size: u64,
+        _size: u64,
         reader: &mut dyn Read,
     ) -> std::io::Result<Self::Handle> {
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 26));
-        reader.read_to_end(&mut bytes)?;
-        let digest = Digest::of(&bytes);
-        Ok((Arc::from(bytes), digest))
+        let path = self.dir.path().join(self.next.to_string());
+        self.next += 1;
+        let file = File::create(&path)?;
+        let mut writer =
+            crate::digest::HashingWriter::new(std::io::BufWriter::with_capacity(1 << 16, file));
+        std::io::copy(reader, &mut writer)?;
+        let (digest, size, buffered) = writer.finish();
+        buffered.into_inner().map_err(|e| e.into_error())?;
+        Ok((path, size, digest))
     }
 }
 
@@ -440,11 +462,17 @@ fn merged_usr(facts: &BaseFacts) -> BTreeMap<String, String> {
 
 /// The derivation key of the Debian layer: the locked hashes, the base's dpkg
 /// database and merged-/usr links, the mtime. Computed without reading any `.deb`.
-pub(super) fn layer_key(lock: &Lockfile, facts: &BaseFacts, mtime: u64) -> Digest {
+pub(super) fn layer_key(
+    lock: &Lockfile,
+    facts: &BaseFacts,
+    mtime: u64,
+    compression: Compression,
+) -> Digest {
     let mut h = Sha256::new();
     h.update(format!(
-        "airlock-debian-layer\0v{DEBIAN_LAYER_VERSION}\0v{}\0{mtime}\0",
-        crate::layer::FORMAT_VERSION
+        "airlock-debian-layer\0v{DEBIAN_LAYER_VERSION}\0v{}\0{mtime}\0{}",
+        crate::layer::FORMAT_VERSION,
+        compression.key_part()
     ));
     for deb in &lock.debs {
         h.update(format!("{}\0{}\0", deb.name, deb.sha256));
@@ -550,7 +578,7 @@ pub(super) fn debian_layer(
     facts: &BaseFacts,
     fallback_urls: &[String],
     offline: bool,
-    mtime: u64,
+    (mtime, compression): (u64, Compression),
     runtime: &tokio::runtime::Handle,
     progress: std::sync::Arc<dyn crate::http::Progress>,
 ) -> Result<DebianLayer, DebianError> {
@@ -571,7 +599,7 @@ pub(super) fn debian_layer(
         status,
         facts,
         &fetch,
-        mtime,
+        (mtime, compression),
         "debian",
     )
 }
@@ -621,7 +649,7 @@ pub(super) fn debs_layer(
     status: &str,
     facts: &BaseFacts,
     fetch: &DebFetch<'_>,
-    mtime: u64,
+    (mtime, compression): (u64, Compression),
     kind: &str,
 ) -> Result<DebianLayer, DebianError> {
     let paths = fetch_debs_of(store, (debs, sources), fetch)?;
@@ -642,7 +670,8 @@ pub(super) fn debs_layer(
         merged_usr: merged_usr(facts),
         status,
     };
-    let layer = install(&base, debs, &mut TreeSink)?;
+    let mut sink = SpillSink::new(store)?;
+    let layer = install(&base, debs, &mut sink)?;
     let mut tree = FileTree::new();
     for file in layer.files {
         let owner = Owner {
@@ -651,9 +680,9 @@ pub(super) fn debs_layer(
         };
         let kind = match file.kind {
             LayerKind::Dir => EntryKind::Dir,
-            LayerKind::File((bytes, sha256)) => EntryKind::File {
-                size: bytes.len() as u64,
-                source: FileSource::Bytes(bytes),
+            LayerKind::File((path, size, sha256)) => EntryKind::File {
+                size,
+                source: FileSource::Host(path),
                 sha256,
             },
             LayerKind::Symlink(target) => EntryKind::Symlink { target },
@@ -673,7 +702,7 @@ pub(super) fn debs_layer(
         accounts_from_base_passwd(&mut tree)?;
     }
     tree.add_parents(|_| (0o755, Owner::ROOT));
-    let (record, reused) = build_layer(store, &tree, kind, mtime)?;
+    let (record, reused) = build_layer_with(store, &tree, kind, mtime, compression)?;
     let skipped: Vec<SkippedScript> = layer
         .skipped
         .into_iter()

@@ -48,6 +48,9 @@ pub(crate) struct BuildOptions {
     pub cache: CacheOptions,
     /// `--secret id=ID,src=FILE`: files a `RUN --mount=type=secret` reads, by id.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--compression`: how new layers are compressed; `None` takes `[build]
+    /// compression` from `airlock.toml` (gzip when unset).
+    pub compression: Option<crate::layer::Compression>,
 }
 
 impl BuildOptions {
@@ -77,6 +80,7 @@ impl BuildOptions {
             python: PythonOptions::default(),
             cache: CacheOptions::default(),
             secrets: BTreeMap::new(),
+            compression: None,
         }
     }
 }

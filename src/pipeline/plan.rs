@@ -52,6 +52,10 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
     let session = &pinned.session;
     let (project, base, facts) = (&session.project, &session.base, &session.facts);
     let mtime = options.source_date_epoch;
+    let compression = options
+        .compression
+        .or(project.settings.build.compression)
+        .unwrap_or_default();
     // Ownership and placement of project files, as the ONBUILD `COPY` would do it.
     let workdir = base.working_dir().unwrap_or_else(|| "/".to_string());
     let owner = project_owner(session)?;
@@ -72,6 +76,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         part,
         chown: chown.clone(),
         mtime,
+        compression,
     };
     // Layer order: base · Debian · Python · project · DAGs.
     let mut layers: Vec<Box<dyn LayerStep + 'a>> = vec![Box::new(DebianStep {
@@ -80,6 +85,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         fallback_urls: &project.settings.debian.fallback_urls,
         offline: session.remote.offline,
         mtime,
+        compression,
         runtime: &session.runtime,
     })];
     // No Python plan when the project asks for no wheels.
@@ -90,6 +96,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
             facts,
             options: &pinned.python_options,
             mtime,
+            compression,
             runtime: &session.runtime,
         }));
     }

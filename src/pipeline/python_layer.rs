@@ -7,6 +7,7 @@
 //! (or not at all on a read-only filesystem), which keeps the layer deterministic.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -18,25 +19,31 @@ use super::options::Reporter;
 use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonPlan, http};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, build_layer_with};
 use crate::lock::Lockfile;
 use crate::python::{
     HashSource, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel, with_index_credentials,
 };
-use crate::store::{LayerRecord, Store};
+use crate::store::{LayerRecord, Store, StoreError};
 
 /// Bumped when the installed bytes for the same wheels change on purpose.
 const INSTALL_FORMAT: u32 = 1;
 
 /// The derivation key of the Python layer: what decides its bytes, known without
 /// opening a wheel.
-pub(super) fn layer_key(lock: &Lockfile, environment: &PythonEnvironment, mtime: u64) -> Digest {
+pub(super) fn layer_key(
+    lock: &Lockfile,
+    environment: &PythonEnvironment,
+    mtime: u64,
+    compression: Compression,
+) -> Digest {
     let install = &environment.install;
     let mut h = Sha256::new();
     h.update(format!(
-        "airlock-python-layer\0v{INSTALL_FORMAT}\0layer-v{}\0{mtime}\0{}\0",
+        "airlock-python-layer\0v{INSTALL_FORMAT}\0layer-v{}\0{mtime}\0{}\0{}",
         crate::layer::FORMAT_VERSION,
-        lock.base.manifest
+        lock.base.manifest,
+        compression.key_part()
     ));
     for part in [
         &install.purelib,
@@ -68,12 +75,14 @@ pub(super) fn python_layer(
         plan,
         facts,
         mtime,
+        compression,
         ..
     } = *step;
     fetch_locked_wheels(step, store, reporter)?;
     reporter.step("installing wheels");
-    let tree = install_tree(lock, plan, facts, store)?;
-    let (record, _) = build_layer(store, &tree, "python", mtime)?;
+    // The installed files live in `_spill` until the layer is written.
+    let (tree, _spill) = install_tree(lock, plan, facts, store)?;
+    let (record, _) = build_layer_with(store, &tree, "python", mtime, compression)?;
     Ok(record)
 }
 
@@ -131,14 +140,22 @@ pub(super) fn fetch_locked_wheels(
 
 /// Installs every locked wheel into one tree, root-owned, with the parents' metadata
 /// copied from the base. A path two wheels both install goes to the later one by
-/// name (as pip would overwrite it), with a warning.
+/// name (as pip would overwrite it), with a warning. Installed files are written to
+/// a directory of the store's temp area (returned: it must outlive the layer's
+/// writing), one wheel at a time, so memory holds one wheel, never the layer.
 pub(super) fn install_tree(
     lock: &Lockfile,
     plan: &PythonPlan,
     facts: &BaseFacts,
     store: &Store,
-) -> Result<FileTree, PythonError> {
-    let mut files: BTreeMap<String, (u32, Arc<[u8]>)> = BTreeMap::new();
+) -> Result<(FileTree, tempfile::TempDir), PythonError> {
+    let parent = store.root().join("tmp");
+    let spill = tempfile::Builder::new()
+        .prefix("python-")
+        .tempdir_in(&parent)
+        .map_err(|e| StoreError::io("create a directory in", &parent, e))?;
+    let mut count = 0u64;
+    let mut files: BTreeMap<String, (u32, PathBuf, u64, Digest)> = BTreeMap::new();
     for wheel in &lock.wheels {
         let bytes = store.read_blob(&wheel.sha256)?;
         // Never trust the store without the hash.
@@ -154,11 +171,18 @@ pub(super) fn install_tree(
                 source,
             },
         )?;
+        drop(bytes);
         for file in installed {
-            if files
-                .insert(file.path.clone(), (file.mode, Arc::from(file.contents)))
-                .is_some()
-            {
+            let host = spill.path().join(count.to_string());
+            count += 1;
+            std::fs::write(&host, &file.contents).map_err(|e| StoreError::io("write", &host, e))?;
+            let entry = (
+                file.mode,
+                host,
+                file.contents.len() as u64,
+                Digest::of(&file.contents),
+            );
+            if files.insert(file.path.clone(), entry).is_some() {
                 tracing::warn!(
                     path = file.path,
                     wheel = wheel.filename,
@@ -168,14 +192,14 @@ pub(super) fn install_tree(
         }
     }
     let mut tree = FileTree::new();
-    for (path, (mode, bytes)) in files {
+    for (path, (mode, host, size, sha256)) in files {
         tree.insert(
             &path,
             Entry {
                 kind: EntryKind::File {
-                    size: bytes.len() as u64,
-                    sha256: Digest::of(&bytes),
-                    source: FileSource::Bytes(bytes),
+                    size,
+                    sha256,
+                    source: FileSource::Host(host),
                 },
                 mode,
                 owner: Owner::ROOT,
@@ -184,7 +208,7 @@ pub(super) fn install_tree(
     }
     whiteout_replaced(&mut tree, lock, plan, facts)?;
     tree.add_parents(|path| facts.parent_dir(path));
-    Ok(tree)
+    Ok((tree, spill))
 }
 
 /// With `--allow-base-upgrades`, the base's own copy of a replaced distribution is

@@ -439,7 +439,12 @@ pub(super) fn lock_python(
         let mtime = ctx.options.source_date_epoch;
         builder
             .below
-            .push(super::debian::layer_key(wanted, ctx.facts, mtime));
+            .push(super::debian::layer_key(
+                wanted,
+                ctx.facts,
+                mtime,
+                crate::layer::Compression::default(),
+            ));
         builder.debian = Some(Arc::new(DebianBelow {
             lock: wanted.clone(),
             facts: ctx.facts.clone(),

@@ -563,6 +563,9 @@ impl SdistBuilder {
                 fallback_urls: &debian.fallback_urls,
                 offline: self.offline,
                 mtime: debian.mtime,
+                // The build's own Debian layer is gzip whatever the image uses, so the
+                // build key does not depend on `--compression`.
+                compression: crate::layer::Compression::default(),
                 runtime: &self.runtime,
             };
             let below = super::layers::Below {

@@ -169,6 +169,8 @@ pub struct BuildSettings {
     /// Default `--build-arg` values.
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+    /// Layer compression, `gzip` (the default) or `zstd`; `--compression` overrides it.
+    pub compression: Option<crate::layer::Compression>,
 }
 
 impl Settings {

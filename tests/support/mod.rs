@@ -261,21 +261,34 @@ pub fn image_manifest(
     (manifest_bytes, blobs)
 }
 
+/// One gzip member the way the fixtures were first made (miniz_oxide 0.9.1, level 6),
+/// so a generated base keeps its bytes when airlock's own compressor changes.
+fn fixture_gzip(data: &[u8]) -> Vec<u8> {
+    let deflated = miniz_oxide::deflate::compress_to_vec(data, 6);
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.extend_from_slice(&deflated);
+    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
 /// The gzip blob `digest` re-encoded as `compression` (stored), with its media type.
+/// Gzip is re-encoded too, as [`fixture_gzip`] does.
 fn recompress(
     store: &Store,
     digest: &Digest,
     compression: LayerCompression,
 ) -> (&'static str, Digest) {
     use std::io::Read;
-    if compression == LayerCompression::Gzip {
-        return (media_types::OCI_LAYER_GZIP, digest.clone());
-    }
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(store.blob_path(digest)).expect("blob"))
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(store.blob_path(digest)).expect("blob"))
         .read_to_end(&mut tar)
         .expect("gunzip");
     match compression {
+        LayerCompression::Gzip => (
+            media_types::OCI_LAYER_GZIP,
+            store.put_bytes(&fixture_gzip(&tar)).expect("store"),
+        ),
         LayerCompression::Zstd => {
             let bytes = ruzstd::encoding::compress_to_vec(
                 &tar[..],

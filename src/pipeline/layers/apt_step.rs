@@ -92,7 +92,8 @@ impl LayerStep for AptStep<'_> {
             &status,
             self.facts,
             &fetch,
-            self.mtime,
+            // New Dockerfile steps write gzip layers whatever `--compression` says.
+            (self.mtime, crate::layer::Compression::default()),
             "apt",
         )?;
         keep_skipped(store, key, &layer.skipped)?;

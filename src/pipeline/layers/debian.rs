@@ -18,6 +18,7 @@ pub(in crate::pipeline) struct DebianStep<'a> {
     pub fallback_urls: &'a [String],
     pub offline: bool,
     pub mtime: u64,
+    pub compression: crate::layer::Compression,
     /// Where the `.deb` downloads run.
     pub runtime: &'a tokio::runtime::Handle,
 }
@@ -44,7 +45,12 @@ impl LayerStep for DebianStep<'_> {
             return Ok(None);
         }
         reporter.step("installing Debian packages");
-        Ok(Some(layer_key(self.lock, self.facts, self.mtime)))
+        Ok(Some(layer_key(
+            self.lock,
+            self.facts,
+            self.mtime,
+            self.compression,
+        )))
     }
 
     fn produce(
@@ -60,7 +66,7 @@ impl LayerStep for DebianStep<'_> {
             self.facts,
             self.fallback_urls,
             self.offline,
-            self.mtime,
+            (self.mtime, self.compression),
             self.runtime,
             reporter.transfers(),
         )?;

@@ -11,7 +11,7 @@ use super::placement::Placement;
 use super::{Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{FileTree, Owner, write_layer};
+use crate::layer::{Compression, FileTree, Owner, write_layer_with};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
 use crate::project::{Project, walk};
@@ -124,6 +124,7 @@ pub(in crate::pipeline) struct FilesStep<'a> {
     /// The `--chown` of the `COPY` the layer stands for.
     pub chown: String,
     pub mtime: u64,
+    pub compression: Compression,
 }
 
 impl FilesStep<'_> {
@@ -172,7 +173,11 @@ impl LayerStep for FilesStep<'_> {
         }
         let kind = self.kind();
         reporter.step(&format!("writing the {kind} layer"));
-        Ok(Some(tree.derivation_key(kind, self.mtime)))
+        Ok(Some(tree.derivation_key_with(
+            kind,
+            self.mtime,
+            self.compression,
+        )))
     }
 
     fn key_above(&self, key: &Digest) -> Digest {
@@ -208,7 +213,7 @@ impl LayerStep for FilesStep<'_> {
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
         Ok(StoredLayer {
-            record: write_layer(store, self.tree(reporter)?, self.mtime)?,
+            record: write_layer_with(store, self.tree(reporter)?, self.mtime, self.compression)?,
             reused: false,
             skipped_scripts: Vec::new(),
         })

@@ -18,6 +18,7 @@ pub(in crate::pipeline) struct PythonStep<'a> {
     pub facts: &'a BaseFacts,
     pub options: &'a PythonOptions,
     pub mtime: u64,
+    pub compression: crate::layer::Compression,
     /// Where the wheel downloads run.
     pub runtime: &'a tokio::runtime::Handle,
 }
@@ -43,6 +44,7 @@ impl LayerStep for PythonStep<'_> {
             self.lock,
             &self.plan.environment,
             self.mtime,
+            self.compression,
         )))
     }
 
