@@ -1,13 +1,13 @@
 //! The child image's config and manifest, serialized canonically.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use super::{BaseImage, ImageError};
 use crate::digest::Digest;
 use crate::oci::{Descriptor, descriptor, image_manifest, manifest_json, media_types};
-use crate::project::dockerfile::{Change, HealthcheckSpec, RunCommand};
+use crate::project::dockerfile::{Change, ConfigChanges, HealthcheckSpec, RunCommand};
 
 /// The standard annotation naming the base image of a manifest.
 pub(crate) const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
@@ -36,26 +36,6 @@ pub(crate) struct ConfigInputs {
     pub history: Vec<HistoryEntry>,
     /// Unix seconds (`SOURCE_DATE_EPOCH` or 0).
     pub created: u64,
-}
-
-/// The config fields a Dockerfile may change besides the environment, labels, user
-/// and workdir; the default changes nothing.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ConfigChanges {
-    pub cmd: Change<Vec<String>>,
-    pub entrypoint: Change<Vec<String>>,
-    /// `port/proto` keys added to `ExposedPorts`.
-    pub exposed_ports: BTreeSet<String>,
-    /// Paths added to `Volumes`.
-    pub volumes: BTreeSet<String>,
-    /// `Some(None)`: `HEALTHCHECK NONE`.
-    pub healthcheck: Option<Option<HealthcheckSpec>>,
-    pub stop_signal: Option<String>,
-    pub shell: Option<Vec<String>>,
-    /// The image's own `ONBUILD` triggers, for its children.
-    pub onbuild: Vec<String>,
-    /// `MAINTAINER`: the config's `author`.
-    pub author: Option<String>,
 }
 
 impl ConfigChanges {

@@ -19,8 +19,8 @@ mod users;
 pub use base::load_base_from_layout;
 pub(crate) use base::{BaseImage, base_from_store, load_pinned_base_from_layout, string_list};
 pub(crate) use config::{
-    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ConfigChanges, ConfigInputs, HistoryEntry,
-    assemble_config, build_manifest,
+    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ConfigInputs, HistoryEntry, assemble_config,
+    build_manifest,
 };
 pub(crate) use facts::{BaseFacts, open_layer, read_facts};
 pub(crate) use load::{load_base, load_image};

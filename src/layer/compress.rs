@@ -20,11 +20,6 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::thread::JoinHandle;
 
-/// Media type of the gzip layers airlock writes (the default).
-pub(crate) const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// Media type of zstd layers (`--compression zstd`).
-pub(crate) const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
 /// Uncompressed bytes per member. Part of the format: changing it changes digests.
 pub(super) const MEMBER_SIZE: usize = 4 << 20;
 
@@ -33,44 +28,9 @@ const LEVEL: i32 = 6;
 /// The zstd level of every zstd layer.
 pub(crate) const ZSTD_LEVEL: i32 = 3;
 
-/// How a layer's tar is compressed. Part of each layer's derivation key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// `tar+gzip`, the default: every registry and runtime reads it.
-    #[default]
-    Gzip,
-    /// `tar+zstd`: smaller and faster to decompress; containerd 1.5+, Docker 23+,
-    /// podman.
-    Zstd,
-}
+pub use crate::oci::Compression;
 
 impl Compression {
-    /// The layer media type.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Self::Gzip => LAYER_MEDIA_TYPE,
-            Self::Zstd => ZSTD_LAYER_MEDIA_TYPE,
-        }
-    }
-
-    /// The name used on the command line, in `airlock.toml` and in derivation keys.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Gzip => "gzip",
-            Self::Zstd => "zstd",
-        }
-    }
-
-    /// Parses [`Compression::name`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "gzip" => Some(Self::Gzip),
-            "zstd" => Some(Self::Zstd),
-            _ => None,
-        }
-    }
-
     /// What goes into a derivation key: the format, the pinned encoder and level.
     pub(crate) fn key_part(self) -> String {
         match self {
@@ -289,7 +249,10 @@ mod tests {
             decoder.read_to_end(&mut decoded).expect("decode");
         }
         assert_eq!(decoded, data);
-        assert_eq!(Compression::Zstd.media_type(), ZSTD_LAYER_MEDIA_TYPE);
+        assert_eq!(
+            Compression::Zstd.media_type(),
+            crate::oci::ZSTD_LAYER_MEDIA_TYPE
+        );
         assert_eq!(Compression::from_name("zstd"), Some(Compression::Zstd));
         assert_eq!(Compression::from_name("xz"), None);
     }

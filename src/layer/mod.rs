@@ -13,9 +13,9 @@ mod whiteout;
 pub(crate) use build::{LayerError, write_layer_with};
 pub use build::{build_layer, build_layer_with};
 pub(crate) use compress::LayerCompressor;
-pub use compress::{Compression, gzip_member};
 #[cfg(test)]
-pub(crate) use compress::{LAYER_MEDIA_TYPE, ParallelGzip};
+pub(crate) use compress::ParallelGzip;
+pub use compress::{Compression, gzip_member};
 // The gzip writer under its old name, for layer steps that take no compression.
 #[allow(unused_imports)]
 pub(crate) use build::write_layer;

@@ -7,6 +7,7 @@
 
 mod archive;
 mod canonical;
+mod compression;
 #[cfg(test)]
 mod golden;
 mod layout;
@@ -15,6 +16,8 @@ mod types;
 
 pub(crate) use archive::write_docker_archive;
 pub use canonical::{index_json, manifest_json};
+pub use compression::Compression;
+pub(crate) use compression::{GZIP_LAYER_MEDIA_TYPE, ZSTD_LAYER_MEDIA_TYPE};
 pub(crate) use layout::{LayoutImage, OciError, image_by_digest};
 pub use layout::{read_layout, select_image, write_layout};
 pub(crate) use read_archive::read_docker_archive;

@@ -19,8 +19,8 @@ use super::pin::Pinned;
 use crate::digest::Digest;
 use crate::http::{HttpClient, HttpSettings};
 use crate::image::{
-    Accounts, BaseFacts, BaseImage, ConfigChanges, ConfigInputs, HistoryEntry, OnBuildStep,
-    load_image, read_facts, resolve_owner, string_list,
+    Accounts, BaseFacts, BaseImage, ConfigInputs, HistoryEntry, OnBuildStep, load_image,
+    read_facts, resolve_owner, string_list,
 };
 use crate::image::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ImageName};
 use crate::layer::Owner;
@@ -475,17 +475,7 @@ fn config_inputs(
         labels,
         user: evaluated.user.or(onbuild.user.clone()),
         working_dir: evaluated.workdir,
-        changes: ConfigChanges {
-            cmd: evaluated.cmd,
-            entrypoint: evaluated.entrypoint,
-            exposed_ports: evaluated.exposed_ports,
-            volumes: evaluated.volumes,
-            healthcheck: evaluated.healthcheck,
-            stop_signal: evaluated.stop_signal,
-            shell: evaluated.shell,
-            onbuild: evaluated.onbuild,
-            author: evaluated.author,
-        },
+        changes: evaluated.changes,
         new_diff_ids: Vec::new(),
         history,
         created: options.source_date_epoch,

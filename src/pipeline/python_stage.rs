@@ -437,14 +437,12 @@ pub(super) fn lock_python(
         // Builds see the Debian layer below them (a compiler, headers), as the image
         // has it: its key stands for it in the build key.
         let mtime = ctx.options.source_date_epoch;
-        builder
-            .below
-            .push(super::debian::layer_key(
-                wanted,
-                ctx.facts,
-                mtime,
-                crate::layer::Compression::default(),
-            ));
+        builder.below.push(super::debian::layer_key(
+            wanted,
+            ctx.facts,
+            mtime,
+            crate::layer::Compression::default(),
+        ));
         builder.debian = Some(Arc::new(DebianBelow {
             lock: wanted.clone(),
             facts: ctx.facts.clone(),

@@ -177,7 +177,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::layer::LAYER_MEDIA_TYPE;
+    use crate::oci::GZIP_LAYER_MEDIA_TYPE as LAYER_MEDIA_TYPE;
 
     /// A kind of layer whose `produce` counts its calls and stores a small blob.
     struct CountingStep {
@@ -287,7 +287,8 @@ mod tests {
         let key = Digest::of(b"a derivation key");
         let step = CountingStep::new(Some(key.clone()));
 
-        let first = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
+        let first = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &())
+            .expect("realised");
         let first = first.expect("a layer").1;
         assert_eq!(step.produced.get(), 1);
         assert!(!first.reused);
@@ -296,7 +297,8 @@ mod tests {
             Some(first.record.clone())
         );
 
-        let again = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
+        let again = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &())
+            .expect("realised");
         let again = again.expect("a layer").1;
         assert_eq!(step.produced.get(), 1, "a rebuild produced the layer again");
         assert!(again.reused);
@@ -316,7 +318,8 @@ mod tests {
             ..CountingStep::new(Some(key))
         };
 
-        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &())
+            .expect("realised");
 
         assert_eq!(step.produced.get(), 1);
         assert!(!layer.expect("a layer").1.reused);
@@ -328,7 +331,8 @@ mod tests {
         let base = crate::image::scratch_base(&store).expect("base");
         let step = CountingStep::new(None);
 
-        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &()).expect("realised");
+        let layer = realise_layer(&step, &below(&base), &store, &LayerCache::none(), &())
+            .expect("realised");
 
         assert!(layer.is_none());
         assert_eq!(step.produced.get(), 0);

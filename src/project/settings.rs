@@ -170,7 +170,7 @@ pub struct BuildSettings {
     #[serde(default)]
     pub args: BTreeMap<String, String>,
     /// Layer compression, `gzip` (the default) or `zstd`; `--compression` overrides it.
-    pub compression: Option<crate::layer::Compression>,
+    pub compression: Option<crate::oci::Compression>,
 }
 
 impl Settings {

@@ -4,9 +4,9 @@
 //! kind of layer is a new file here and one line in the plan (`plan.rs`).
 
 mod add_url;
+mod apt_step;
 mod copy_archive;
 mod copy_step;
-mod apt_step;
 mod debian;
 mod pip_step;
 mod placement;
@@ -16,9 +16,9 @@ mod run_step;
 mod stage_files;
 
 pub(super) use add_url::AddUrlStep;
+pub(super) use apt_step::AptStep;
 pub(crate) use copy_step::CopyError;
 pub(super) use copy_step::{CopyStep, DirsBelow, Sources, WorkdirStep, check_remote, is_url};
-pub(super) use apt_step::AptStep;
 pub(super) use debian::DebianStep;
 pub(super) use pip_step::{NewVenv, PipStep};
 pub(super) use project::{FilesStep, Part, ProjectFiles};

@@ -175,17 +175,17 @@ impl Evaluator<'_> {
             }
             InstructionKind::Shell(words) => {
                 self.shell = words.clone();
-                self.evaluated.shell = Some(words.clone());
+                self.evaluated.changes.shell = Some(words.clone());
             }
             InstructionKind::Cmd(command) => {
-                self.evaluated.cmd = Change::Set(self.command(command));
+                self.evaluated.changes.cmd = Change::Set(self.command(command));
                 self.cmd_set = true;
             }
             InstructionKind::Entrypoint(command) => {
-                self.evaluated.entrypoint = Change::Set(self.command(command));
+                self.evaluated.changes.entrypoint = Change::Set(self.command(command));
                 // Docker's rule: a new ENTRYPOINT drops the CMD the base had.
                 if !self.cmd_set {
-                    self.evaluated.cmd = Change::Reset;
+                    self.evaluated.changes.cmd = Change::Reset;
                 }
             }
             InstructionKind::Expose(words) => {
@@ -193,7 +193,7 @@ impl Evaluator<'_> {
                     let spec = self.expand(word, line)?;
                     let ports = expose_ports(&spec)
                         .ok_or_else(|| arguments(line, "EXPOSE", &format!("has an invalid port `{spec}`; write `80`, `80/tcp`, `53/udp` or `8000-8010`")))?;
-                    self.evaluated.exposed_ports.extend(ports);
+                    self.evaluated.changes.exposed_ports.extend(ports);
                 }
             }
             InstructionKind::Volume(words) => {
@@ -202,10 +202,12 @@ impl Evaluator<'_> {
                     if path.trim().is_empty() {
                         return Err(arguments(line, "VOLUME", "has an empty path"));
                     }
-                    self.evaluated.volumes.insert(path);
+                    self.evaluated.changes.volumes.insert(path);
                 }
             }
-            InstructionKind::Healthcheck(spec) => self.evaluated.healthcheck = Some(spec.clone()),
+            InstructionKind::Healthcheck(spec) => {
+                self.evaluated.changes.healthcheck = Some(spec.clone())
+            }
             InstructionKind::StopSignal(raw) => {
                 let signal = self.expand(raw, line)?;
                 if signal.is_empty()
@@ -219,10 +221,12 @@ impl Evaluator<'_> {
                         &format!("has an invalid signal `{signal}`"),
                     ));
                 }
-                self.evaluated.stop_signal = Some(signal);
+                self.evaluated.changes.stop_signal = Some(signal);
             }
-            InstructionKind::Onbuild(trigger) => self.evaluated.onbuild.push(trigger.clone()),
-            InstructionKind::Maintainer(name) => self.evaluated.author = Some(name.clone()),
+            InstructionKind::Onbuild(trigger) => {
+                self.evaluated.changes.onbuild.push(trigger.clone())
+            }
+            InstructionKind::Maintainer(name) => self.evaluated.changes.author = Some(name.clone()),
         }
         self.history(text, None);
         Ok(())

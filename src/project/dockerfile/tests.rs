@@ -659,26 +659,36 @@ ONBUILD COPY . /app
         shell: None,
     };
     let evaluated = dockerfile.evaluate(&base, &no_args()).unwrap();
-    assert_eq!(evaluated.author.as_deref(), Some("someone <a@b.c>"));
+    assert_eq!(evaluated.changes.author.as_deref(), Some("someone <a@b.c>"));
     assert_eq!(
-        evaluated.cmd,
+        evaluated.changes.cmd,
         Change::Set(vec!["airflow".into(), "standalone".into()])
     );
     assert_eq!(
-        evaluated.entrypoint,
+        evaluated.changes.entrypoint,
         Change::Set(vec!["/entrypoint".into()])
     );
-    let ports: Vec<&str> = evaluated.exposed_ports.iter().map(String::as_str).collect();
+    let ports: Vec<&str> = evaluated
+        .changes
+        .exposed_ports
+        .iter()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         ports,
         ["53/udp", "8080/tcp", "9000/tcp", "9001/tcp", "9002/tcp"]
     );
-    let volumes: Vec<&str> = evaluated.volumes.iter().map(String::as_str).collect();
+    let volumes: Vec<&str> = evaluated
+        .changes
+        .volumes
+        .iter()
+        .map(String::as_str)
+        .collect();
     assert_eq!(volumes, ["/cache", "/data", "/logs"]);
-    assert_eq!(evaluated.stop_signal.as_deref(), Some("SIGINT"));
-    assert_eq!(evaluated.onbuild, vec!["COPY . /app".to_owned()]);
+    assert_eq!(evaluated.changes.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(evaluated.changes.onbuild, vec!["COPY . /app".to_owned()]);
     assert_eq!(
-        evaluated.shell,
+        evaluated.changes.shell,
         Some(vec![
             "/bin/bash".into(),
             "-o".into(),
@@ -713,15 +723,15 @@ ONBUILD COPY . /app
 #[test]
 fn entrypoint_resets_the_base_cmd_unless_a_cmd_came_first() {
     let evaluated = eval("FROM a\nENTRYPOINT [\"/e\"]\n");
-    assert_eq!(evaluated.cmd, Change::Reset);
+    assert_eq!(evaluated.changes.cmd, Change::Reset);
     let evaluated = eval("FROM a\nCMD [\"x\"]\nENTRYPOINT /e --flag\n");
-    assert_eq!(evaluated.cmd, Change::Set(vec!["x".into()]));
+    assert_eq!(evaluated.changes.cmd, Change::Set(vec!["x".into()]));
     assert_eq!(
-        evaluated.entrypoint,
+        evaluated.changes.entrypoint,
         Change::Set(vec!["/bin/sh".into(), "-c".into(), "/e --flag".into()])
     );
     let evaluated = eval("FROM a\nENTRYPOINT [\"/e\"]\nCMD [\"y\"]\n");
-    assert_eq!(evaluated.cmd, Change::Set(vec!["y".into()]));
+    assert_eq!(evaluated.changes.cmd, Change::Set(vec!["y".into()]));
     // The shell form takes the SHELL in force, the base's when it sets one.
     let dockerfile = parse("FROM a\nCMD echo hi\n", &no_args()).unwrap();
     let base = BaseValues {
@@ -730,7 +740,7 @@ fn entrypoint_resets_the_base_cmd_unless_a_cmd_came_first() {
     };
     let evaluated = dockerfile.evaluate(&base, &no_args()).unwrap();
     assert_eq!(
-        evaluated.cmd,
+        evaluated.changes.cmd,
         Change::Set(vec!["/bin/bash".into(), "-c".into(), "echo hi".into()])
     );
 }
@@ -738,10 +748,10 @@ fn entrypoint_resets_the_base_cmd_unless_a_cmd_came_first() {
 #[test]
 fn healthcheck_none_and_stop_signal() {
     let evaluated = eval("FROM a\nHEALTHCHECK NONE\nSTOPSIGNAL ${SIG:-SIGQUIT}\n");
-    assert_eq!(evaluated.healthcheck, Some(None));
-    assert_eq!(evaluated.stop_signal.as_deref(), Some("SIGQUIT"));
+    assert_eq!(evaluated.changes.healthcheck, Some(None));
+    assert_eq!(evaluated.changes.stop_signal.as_deref(), Some("SIGQUIT"));
     let evaluated = eval("FROM a\nHEALTHCHECK CMD [\"true\"]\n");
-    let Some(Some(spec)) = evaluated.healthcheck else {
+    let Some(Some(spec)) = evaluated.changes.healthcheck else {
         panic!()
     };
     assert_eq!(spec.test, RunCommand::Exec(vec!["true".into()]));

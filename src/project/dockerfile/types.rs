@@ -213,20 +213,8 @@ pub struct Evaluated {
     pub user: Option<String>,
     /// Absolute, resolved against the base workdir like Docker does.
     pub workdir: Option<String>,
-    pub cmd: Change<Vec<String>>,
-    pub entrypoint: Change<Vec<String>>,
-    /// `port/proto` keys the Dockerfile adds.
-    pub exposed_ports: BTreeSet<String>,
-    /// Volume paths the Dockerfile adds.
-    pub volumes: BTreeSet<String>,
-    /// `Some(None)` for `HEALTHCHECK NONE`.
-    pub healthcheck: Option<Option<HealthcheckSpec>>,
-    pub stop_signal: Option<String>,
-    pub shell: Option<Vec<String>>,
-    /// The `ONBUILD` triggers the Dockerfile adds for the image's children.
-    pub onbuild: Vec<String>,
-    /// `MAINTAINER`: the config's `author`.
-    pub author: Option<String>,
+    /// The other config fields the Dockerfile changes.
+    pub changes: ConfigChanges,
     /// The filesystem steps, in Dockerfile order.
     pub steps: Vec<FsStep>,
     /// One history line per instruction, in order.
@@ -295,4 +283,24 @@ pub struct CopySpec {
     pub checksum: Option<String>,
     /// `--exclude` patterns, expanded.
     pub exclude: Vec<String>,
+}
+
+/// The config fields a Dockerfile may change besides the environment, labels, user
+/// and workdir; the default changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigChanges {
+    pub cmd: Change<Vec<String>>,
+    pub entrypoint: Change<Vec<String>>,
+    /// `port/proto` keys added to `ExposedPorts`.
+    pub exposed_ports: BTreeSet<String>,
+    /// Paths added to `Volumes`.
+    pub volumes: BTreeSet<String>,
+    /// `Some(None)`: `HEALTHCHECK NONE`.
+    pub healthcheck: Option<Option<HealthcheckSpec>>,
+    pub stop_signal: Option<String>,
+    pub shell: Option<Vec<String>>,
+    /// The image's own `ONBUILD` triggers, for its children.
+    pub onbuild: Vec<String>,
+    /// `MAINTAINER`: the config's `author`.
+    pub author: Option<String>,
 }
