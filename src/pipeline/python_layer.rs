@@ -16,13 +16,14 @@ use sha2::{Digest as _, Sha256};
 
 use super::layers::PythonStep;
 use super::options::Reporter;
-use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonPlan, http};
+use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonOptions, PythonPlan, http};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, build_layer_with};
-use crate::lock::Lockfile;
+use crate::lock::{LockedWheel, Lockfile};
 use crate::python::{
-    HashSource, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel, with_index_credentials,
+    HashSource, IndexUrl, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel,
+    with_index_credentials,
 };
 use crate::store::{LayerRecord, Store, StoreError};
 
@@ -99,31 +100,14 @@ pub(super) fn fetch_locked_wheels(
         runtime,
         ..
     } = *step;
-    let fetches: Vec<WheelFetch> = lock
-        .wheels
-        .iter()
-        .filter(|w| w.sdist.is_none())
-        .filter_map(|w| {
-            Some(WheelFetch {
-                filename: w.filename.clone(),
-                url: with_index_credentials(&w.url, &plan.indexes)?,
-                sha256: w.sha256.clone(),
-                pinned_by: HashSource::Lock,
-            })
-        })
-        .collect();
-    if lock.wheels.iter().any(|w| !store.has_blob(&w.sha256)) {
-        reporter.step("downloading wheels");
-        let http = http(options)?;
-        runtime.block_on(fetch_wheels(
-            &http,
-            store,
-            &fetches,
-            options.offline,
-            DOWNLOADS_AT_ONCE,
-            reporter.transfers().as_ref(),
-        ))?;
-    }
+    download_wheels(
+        &lock.wheels,
+        &plan.indexes,
+        options,
+        runtime,
+        store,
+        reporter,
+    )?;
     for wheel in lock.wheels.iter().filter(|w| w.sdist.is_some()) {
         if !store.has_blob(&wheel.sha256) {
             reporter.step(&format!(
@@ -134,6 +118,43 @@ pub(super) fn fetch_locked_wheels(
                 .rebuild_locked(wheel)
                 .map_err(|e| PythonError::Sdist(Box::new(e)))?;
         }
+    }
+    Ok(())
+}
+
+/// Downloads the pinned `wheels` the store lacks, by hash, from `indexes` (with their
+/// credentials); a wheel built from an sdist is built, not downloaded.
+pub(super) fn download_wheels(
+    wheels: &[LockedWheel],
+    indexes: &[IndexUrl],
+    options: &PythonOptions,
+    runtime: &tokio::runtime::Handle,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(), PythonError> {
+    let fetches: Vec<WheelFetch> = wheels
+        .iter()
+        .filter(|w| w.sdist.is_none())
+        .filter_map(|w| {
+            Some(WheelFetch {
+                filename: w.filename.clone(),
+                url: with_index_credentials(&w.url, indexes)?,
+                sha256: w.sha256.clone(),
+                pinned_by: HashSource::Lock,
+            })
+        })
+        .collect();
+    if wheels.iter().any(|w| !store.has_blob(&w.sha256)) {
+        reporter.step("downloading wheels");
+        let http = http(options)?;
+        runtime.block_on(fetch_wheels(
+            &http,
+            store,
+            &fetches,
+            options.offline,
+            DOWNLOADS_AT_ONCE,
+            reporter.transfers().as_ref(),
+        ))?;
     }
     Ok(())
 }

@@ -189,10 +189,10 @@ impl LayerStep for AddUrlStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer {
-            record: write_layer(store, self.tree(reporter)?, self.mtime)?,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(write_layer(
+            store,
+            self.tree(reporter)?,
+            self.mtime,
+        )?))
     }
 }

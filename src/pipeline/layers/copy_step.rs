@@ -610,11 +610,11 @@ impl LayerStep for CopyStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer {
-            record: write_layer(store, self.tree(reporter)?, self.mtime)?,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(write_layer(
+            store,
+            self.tree(reporter)?,
+            self.mtime,
+        )?))
     }
 }
 
@@ -679,11 +679,11 @@ impl LayerStep for WorkdirStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer {
-            record: write_layer(store, self.tree(reporter)?, self.mtime)?,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(write_layer(
+            store,
+            self.tree(reporter)?,
+            self.mtime,
+        )?))
     }
 }
 

@@ -128,3 +128,14 @@ pub(super) struct StoredLayer {
     /// Debian maintainer scripts that did work airlock did not do.
     pub skipped_scripts: Vec<SkippedScript>,
 }
+
+impl StoredLayer {
+    /// A layer `produce` just made: not reused, no skipped maintainer scripts.
+    pub(super) fn made(record: LayerRecord) -> Self {
+        Self {
+            record,
+            reused: false,
+            skipped_scripts: Vec::new(),
+        }
+    }
+}

@@ -15,11 +15,9 @@ use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
 use crate::lock::LockedWheel;
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
-use crate::pipeline::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonOptions, http};
-use crate::python::{
-    HashSource, IndexUrl, InstallTarget, VenvEntry, VenvSpec, WheelFetch, fetch_wheels,
-    install_wheel, make_venv, with_index_credentials,
-};
+use crate::pipeline::python_layer::download_wheels;
+use crate::pipeline::python_stage::{PythonError, PythonOptions};
+use crate::python::{IndexUrl, InstallTarget, VenvEntry, VenvSpec, install_wheel, make_venv};
 use crate::store::Store;
 
 /// Bumped when the bytes made for the same pins change on purpose.
@@ -102,11 +100,7 @@ impl LayerStep for PipStep<'_> {
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
         let record = self.layer(store, reporter)?;
-        Ok(StoredLayer {
-            record,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(record))
     }
 }
 
@@ -116,30 +110,14 @@ impl PipStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<crate::store::LayerRecord, PythonError> {
-        let fetches: Vec<WheelFetch> = self
-            .wheels
-            .iter()
-            .filter_map(|w| {
-                Some(WheelFetch {
-                    filename: w.filename.clone(),
-                    url: with_index_credentials(&w.url, &self.indexes)?,
-                    sha256: w.sha256.clone(),
-                    pinned_by: HashSource::Lock,
-                })
-            })
-            .collect();
-        if self.wheels.iter().any(|w| !store.has_blob(&w.sha256)) {
-            reporter.step("downloading wheels");
-            let http = http(self.options)?;
-            self.runtime.block_on(fetch_wheels(
-                &http,
-                store,
-                &fetches,
-                self.options.offline,
-                DOWNLOADS_AT_ONCE,
-                reporter.transfers().as_ref(),
-            ))?;
-        }
+        download_wheels(
+            &self.wheels,
+            &self.indexes,
+            self.options,
+            self.runtime,
+            store,
+            reporter,
+        )?;
         reporter.step("installing wheels");
         let mut files: BTreeMap<String, (u32, Arc<[u8]>)> = BTreeMap::new();
         let mut install = |bytes: &[u8], filename: &str| -> Result<(), PythonError> {

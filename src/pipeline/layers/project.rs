@@ -212,10 +212,11 @@ impl LayerStep for FilesStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer {
-            record: write_layer_with(store, self.tree(reporter)?, self.mtime, self.compression)?,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(write_layer_with(
+            store,
+            self.tree(reporter)?,
+            self.mtime,
+            self.compression,
+        )?))
     }
 }

@@ -56,11 +56,7 @@ impl LayerStep for PythonStep<'_> {
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
         let record = python_layer(self, store, reporter)?;
-        Ok(StoredLayer {
-            record,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(record))
     }
 
     fn fetch_inputs(&self, store: &Store, reporter: &dyn Reporter) -> Result<(), BuildError> {

@@ -379,11 +379,7 @@ impl LayerStep for RunStep<'_> {
             }
             .into());
         }
-        Ok(StoredLayer {
-            record,
-            reused: false,
-            skipped_scripts: Vec::new(),
-        })
+        Ok(StoredLayer::made(record))
     }
 
     fn realised(
