@@ -409,28 +409,8 @@ fn item4_gc_without_a_rule_refuses() {
 
 #[test]
 fn item2_fetch_brings_the_locked_debs_and_export_carries_the_debian_layer_whole() {
-    use support::debian::{Item, TestArchive, TestPackage, public_keyring, sources_for};
-    let archive = TestArchive::new(
-        "bookworm",
-        &[
-            TestPackage::new("hello", "1.0-1")
-                .depends("libhello")
-                .item(Item::Dir("./usr/bin/"))
-                .item(Item::File(
-                    "./usr/bin/hello",
-                    0o755,
-                    b"#!/bin/sh\n".to_vec(),
-                ))
-                .postinst("#!/bin/sh\nadduser --system hello\n"),
-            TestPackage::new("libhello", "1.2-1")
-                .item(Item::Dir("./usr/lib/"))
-                .item(Item::File(
-                    "./usr/lib/libhello.so.1",
-                    0o644,
-                    b"ELF?".to_vec(),
-                )),
-        ],
-    );
+    use support::debian::{TestArchive, hello_and_libhello, public_keyring, sources_for};
+    let archive = TestArchive::new("bookworm", &hello_and_libhello());
     let dir = tempfile::tempdir().expect("tempdir");
     let layout = dir.path().join("debian-base");
     support::debian::write_debian_base(

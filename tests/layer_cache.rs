@@ -10,7 +10,7 @@ use std::process::Output;
 
 use pgp::composed::SignedPublicKey;
 use serde_json::Value;
-use support::debian::{Item, TestArchive, TestPackage};
+use support::debian::{TestArchive, hello_and_libhello};
 use support::proxy::Proxy;
 use support::pyindex::{Form, PyIndex, Served, WheelSpec};
 use support::registry::{Registry, free_port};
@@ -37,27 +37,7 @@ impl Fleet {
         let registry = Registry::plain();
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let proxy = runtime.block_on(Proxy::start(registry.port));
-        let archive = TestArchive::new(
-            "bookworm",
-            &[
-                TestPackage::new("hello", "1.0-1")
-                    .depends("libhello")
-                    .item(Item::Dir("./usr/bin/"))
-                    .item(Item::File(
-                        "./usr/bin/hello",
-                        0o755,
-                        b"#!/bin/sh\necho hello\n".to_vec(),
-                    ))
-                    .postinst("#!/bin/sh\nset -e\nadduser --system hello\n"),
-                TestPackage::new("libhello", "1.2-1")
-                    .item(Item::Dir("./usr/lib/"))
-                    .item(Item::File(
-                        "./usr/lib/libhello.so.1",
-                        0o644,
-                        b"ELF?".to_vec(),
-                    )),
-            ],
-        );
+        let archive = TestArchive::new("bookworm", &hello_and_libhello());
         let key = SignedPublicKey::from(archive.key.clone())
             .to_armored_string(Default::default())
             .expect("armor");

@@ -37,6 +37,29 @@ pub enum Item {
     Symlink(&'static str, &'static str),
 }
 
+/// `hello` (a script, a maintainer script that adds a system user) depending on
+/// `libhello`: the smallest set with a dependency and a skipped script.
+pub fn hello_and_libhello() -> Vec<TestPackage> {
+    vec![
+        TestPackage::new("hello", "1.0-1")
+            .depends("libhello")
+            .item(Item::Dir("./usr/bin/"))
+            .item(Item::File(
+                "./usr/bin/hello",
+                0o755,
+                b"#!/bin/sh\necho hello\n".to_vec(),
+            ))
+            .postinst("#!/bin/sh\nset -e\nadduser --system hello\n"),
+        TestPackage::new("libhello", "1.2-1")
+            .item(Item::Dir("./usr/lib/"))
+            .item(Item::File(
+                "./usr/lib/libhello.so.1",
+                0o644,
+                b"ELF?".to_vec(),
+            )),
+    ]
+}
+
 /// A package to put in the test archive.
 #[derive(Debug, Clone)]
 pub struct TestPackage {
