@@ -182,6 +182,22 @@ fn build_twice(project: &Path, base: &Path) -> (String, PathBuf, tempfile::TempD
     (first, out, work)
 }
 
+/// A `--locked` build on the warm first store succeeds and leaves `lock` as it is.
+fn rebuild_locked_keeps_the_lock(project: &Path, base: &Path, work: &Path, lock: &str) {
+    let again = build_with(
+        project,
+        base,
+        &work.join("store-a"),
+        &work.join("c"),
+        &["--locked"],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(project.join("airlock.lock")).expect("lock"),
+        lock
+    );
+}
+
 #[test]
 fn item13_2_venv_and_pip_install_run_in_the_image() {
     if !tools() {
@@ -199,18 +215,7 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
     let lock = std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock");
     assert!(lock.contains("kind = \"venv\""), "{lock}");
     // `--locked` keeps the pins (and the image); a changed step is refused.
-    let again = build_with(
-        project.path(),
-        &base,
-        &work.path().join("store-a"),
-        &work.path().join("c"),
-        &["--locked"],
-    );
-    assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(
-        std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock"),
-        lock
-    );
+    rebuild_locked_keeps_the_lock(project.path(), &base, work.path(), &lock);
     let dockerfile = project.path().join("Dockerfile");
     let text = std::fs::read_to_string(&dockerfile).expect("read");
     std::fs::write(&dockerfile, text.replace("tiny-lib\n", "tiny-lib==2.0\n")).expect("write");
@@ -319,18 +324,7 @@ fn item13_2_apt_get_install_jq_runs_in_the_image() {
     let lock = std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock");
     assert!(lock.contains("kind = \"apt\""), "{lock}");
     // `--locked` keeps the pins: no resolution, the lock unchanged.
-    let again = build_with(
-        project.path(),
-        &base,
-        &work.path().join("store-a"),
-        &work.path().join("c"),
-        &["--locked"],
-    );
-    assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(
-        std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock"),
-        lock
-    );
+    rebuild_locked_keeps_the_lock(project.path(), &base, work.path(), &lock);
     assert!(lock.contains("name = \"jq\""), "{lock}");
     let jq = inside(&out, &["/usr/bin/jq", "--version"]);
     assert!(jq.status.success(), "{}{}", stdout(&jq), stderr(&jq));
