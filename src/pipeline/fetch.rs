@@ -148,14 +148,19 @@ fn planned_layers(options: &BuildOptions) -> Result<Vec<(Digest, LayerRecord)>, 
 /// config and layers), the `.deb`s and the wheels.
 fn lock_needs(store: &Store, lock: &Lockfile) -> Needs {
     let mut needs = Needs::default();
-    let manifest = &lock.base.manifest;
-    needs.bases.insert(manifest.clone());
-    needs.blob(manifest.clone(), NeededKind::Base, None);
-    if let Some(value) = store
-        .read_blob(manifest)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-    {
+    // The base and the other images the Dockerfile reads (`[[images]]`).
+    let manifests =
+        std::iter::once(&lock.base.manifest).chain(lock.images.iter().map(|i| &i.manifest));
+    for manifest in manifests {
+        needs.bases.insert(manifest.clone());
+        needs.blob(manifest.clone(), NeededKind::Base, None);
+        let Some(value) = store
+            .read_blob(manifest)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        else {
+            continue;
+        };
         let config = value.pointer("/config/digest").into_iter();
         let layers = value["layers"]
             .as_array()
