@@ -121,6 +121,22 @@ fn item13_images_of_earlier_stages_and_copy_from_are_pinned_from_a_registry() {
     let frozen = ok(run(&sandbox, &["build", &project, "--frozen"]));
     assert_eq!(frozen, first);
     assert_eq!(lock_text(&sandbox), lock);
+    // --frozen with a store that lacks the pinned image names the line that reads it.
+    let empty = sandbox
+        .dir
+        .path()
+        .join("empty")
+        .to_string_lossy()
+        .into_owned();
+    let output = airlock(
+        &["build", &project, "--frozen", "--cache-dir", &empty],
+        sandbox.dir.path(),
+        &[],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("Dockerfile:1"), "{message}");
+    assert!(message.contains(&builder_v1), "{message}");
 
     // `airlock lock --upgrade-base` takes the tags as they are now.
     ok(run(&sandbox, &["lock", &project, "--upgrade-base"]));

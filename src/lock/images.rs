@@ -42,7 +42,7 @@ pub(crate) fn images_drift(
     }
     if let Some(gone) = pinned.iter().find(|i| !used.contains_key(&i.reference)) {
         return Some(format!(
-            "it pins the image `{}` (Dockerfile:{}), which the Dockerfile no longer reads",
+            "it pins the image `{}` (for Dockerfile:{}), which the Dockerfile no longer reads",
             gone.reference,
             join_lines(&gone.lines)
         ));
