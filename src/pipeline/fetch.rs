@@ -2,9 +2,9 @@
 //! --keep-locks`): the build's first three stages (load, pin under `--locked`, plan)
 //! without making a layer.
 //!
-//! `fetch` brings into the store the base (by the locked digest), every locked `.deb`
-//! and wheel, and the layers the registry layer cache (`--cache-from`) holds, so
-//! that `build --frozen` then needs no network.
+//! `fetch` brings into the store the base and the other images the Dockerfile reads
+//! (by the locked digests), every locked `.deb` and wheel, and the layers the registry
+//! layer cache (`--cache-from`) holds, so that `build --frozen` then needs no network.
 
 use std::path::Path;
 

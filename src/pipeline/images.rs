@@ -69,15 +69,19 @@ pub(super) fn pin_images(
         .as_ref()
         .map(|lock| lock.images.as_slice())
         .unwrap_or_default();
-    if options.lock_mode == LockMode::Locked
-        && session.on_disk.is_some()
-        && let Some(reason) = images_drift(&used, on_disk)
-    {
-        return Err(LockError::Stale {
-            path: session.lock_path.clone(),
-            reason,
+    if options.lock_mode == LockMode::Locked {
+        let reason = match &session.on_disk {
+            None if !used.is_empty() => Some("it does not exist".to_string()),
+            None => None,
+            Some(_) => images_drift(&used, on_disk),
+        };
+        if let Some(reason) = reason {
+            return Err(LockError::Stale {
+                path: session.lock_path.clone(),
+                reason,
+            }
+            .into());
         }
-        .into());
     }
     let mut images = Vec::new();
     for (reference, lines) in used {
