@@ -152,10 +152,33 @@ fn item13_images_of_earlier_stages_and_copy_from_are_pinned_from_a_registry() {
     let moved = ok(run(&sandbox, &["build", &project, "--output", &out]));
     assert_ne!(moved, first);
     // `airlock fetch` brings the pinned images into a fresh store for `--frozen`.
-    let fresh = sandbox.dir.path().join("fresh").to_string_lossy().into_owned();
+    let fresh = sandbox
+        .dir
+        .path()
+        .join("fresh")
+        .to_string_lossy()
+        .into_owned();
     let cwd = sandbox.dir.path();
-    ok(airlock(&["fetch", &project, "--cache-dir", &fresh], cwd, &[]));
+    ok(airlock(
+        &["fetch", &project, "--cache-dir", &fresh],
+        cwd,
+        &[],
+    ));
     let frozen = ["build", &project, "--frozen", "--cache-dir", &fresh];
+    assert_eq!(ok(airlock(&frozen, cwd, &[])), moved);
+    // `cache gc --keep-locks` keeps what the lock's images need.
+    let lock_path = sandbox.project.join("airlock.lock");
+    let gc = [
+        "cache",
+        "gc",
+        "--keep-locks",
+        lock_path.to_str().expect("utf-8"),
+    ];
+    ok(airlock(
+        &[&gc[..], &["--cache-dir", &fresh]].concat(),
+        cwd,
+        &[],
+    ));
     assert_eq!(ok(airlock(&frozen, cwd, &[])), moved);
 
     // `--locked` with an image the lock lacks fails before any pull, naming the line.
