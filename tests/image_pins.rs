@@ -180,6 +180,37 @@ fn item13_images_of_earlier_stages_and_copy_from_are_pinned_from_a_registry() {
         &[],
     ));
     assert_eq!(ok(airlock(&frozen, cwd, &[])), moved);
+    // ...and `cache export` carries them to another store.
+    let tar = sandbox
+        .dir
+        .path()
+        .join("carry.tar")
+        .to_string_lossy()
+        .into_owned();
+    let lock_arg = lock_path.to_string_lossy().into_owned();
+    let export = [
+        "cache",
+        "export",
+        &tar,
+        "--lock",
+        &lock_arg,
+        "--cache-dir",
+        &fresh,
+    ];
+    ok(airlock(&export, cwd, &[]));
+    let carried = sandbox
+        .dir
+        .path()
+        .join("carried")
+        .to_string_lossy()
+        .into_owned();
+    ok(airlock(
+        &["cache", "import", &tar, "--cache-dir", &carried],
+        cwd,
+        &[],
+    ));
+    let frozen = ["build", &project, "--frozen", "--cache-dir", &carried];
+    assert_eq!(ok(airlock(&frozen, cwd, &[])), moved);
 
     // `--locked` with an image the lock lacks fails before any pull, naming the line.
     let other = format!("{}/other:1", registry.address());
