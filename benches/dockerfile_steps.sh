@@ -18,7 +18,9 @@
 #   airlock warm             after a DAG edit (one file of 200), store warm
 #   buildah cold             empty storage (the base is imported from the layout too)
 #   buildah warm             after the same DAG edit, `--layers` cache warm
-# airlock writes an OCI layout each time; buildah only commits into its storage.
+#   + push                   the same, plus `buildah push` of the image to an OCI layout
+# airlock writes an OCI layout each time; `buildah bud` only commits into its storage,
+# so the `+ push` row is the like-for-like one (both end with an OCI layout).
 #
 # Run: benches/dockerfile_steps.sh [ROUNDS]   (as root; needs buildah, mmdebstrap for
 # the base once, umoci + bwrap for the check). Environment:
@@ -137,16 +139,19 @@ airlock_round() {
 }
 
 buildah_round() {
-    local dir=$work/buildah-$1 t cold warm
+    local dir=$work/buildah-$1 t cold warm cold_push warm_push
     buildah_project "$dir/p"
     printf '[global]\nindex-url = %s\ncert = %s\n' "$index" "$ca" > "$dir/pip.conf"
     local b=(buildah --root "$dir/root" --runroot "$dir/runroot" --storage-driver "$driver")
     local bud=(bud --format docker --isolation chroot --layers -q -t bench
         -v "$dir/pip.conf:/etc/pip.conf:ro" -v "$ca:$ca:ro" "$dir/p")
+    local push=(push -q bench "oci:$dir/out:latest")
     t=$(now); "${b[@]}" "${bud[@]}" >/dev/null; cold=$(elapsed "$t")
+    "${b[@]}" "${push[@]}" >/dev/null; cold_push=$(elapsed "$t")
     echo "x = 'edited $1'" > "$dir/p/dags/dag_7.py"
     t=$(now); "${b[@]}" "${bud[@]}" >/dev/null; warm=$(elapsed "$t")
-    echo "$cold $warm"
+    "${b[@]}" "${push[@]}" >/dev/null; warm_push=$(elapsed "$t")
+    echo "$cold $warm $cold_push $warm_push"
     if [ "$1" = 1 ]; then
         "${b[@]}" run --isolation chroot "$("${b[@]}" from bench)" \
             /usr/local/airflow/dbt_venv/bin/pip freeze > "$work/buildah-freeze" 2>/dev/null || true
@@ -199,12 +204,16 @@ fi
 ac=$(cut -d' ' -f1 "$work/a" | median); al=$(cut -d' ' -f2 "$work/a" | median)
 aw=$(cut -d' ' -f3 "$work/a" | median)
 bc_=$(cut -d' ' -f1 "$work/b" | median); bw=$(cut -d' ' -f2 "$work/b" | median)
+bcp=$(cut -d' ' -f3 "$work/b" | median); bwp=$(cut -d' ' -f4 "$work/b" | median)
 printf '\nrounds: %s (medians, seconds); airlock %s; buildah %s (%s)\n' "$rounds" "$airlock" \
     "$(buildah --version | cut -d' ' -f3)" "$driver"
 printf 'step: %s\n' "$step"
 printf '%-36s %12s %12s %14s\n' "" "cold, no lock" "cold, locked" "warm(DAG edit)"
 printf '%-36s %12.2f %12.2f %14.3f\n' "airlock" "$ac" "$al" "$aw"
 printf '%-36s %12.2f %12s %14.3f\n' "buildah bud --isolation chroot" "$bc_" "-" "$bw"
+printf '%-36s %12.2f %12s %14.3f\n' "  + buildah push oci:" "$bcp" "-" "$bwp"
 printf 'cold: airlock/buildah = %.2f (no lock), %.2f (locked); warm: buildah/airlock = %.1fx\n' \
     "$(echo "$ac / $bc_" | bc -l)" "$(echo "$al / $bc_" | bc -l)" "$(echo "$bw / $aw" | bc -l)"
+printf 'with push: cold airlock/buildah = %.2f (no lock); warm buildah/airlock = %.1fx\n' \
+    "$(echo "$ac / $bcp" | bc -l)" "$(echo "$bwp / $aw" | bc -l)"
 printf 'check: %s\n' "$check"
