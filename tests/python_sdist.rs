@@ -8,13 +8,11 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sha2::{Digest as _, Sha256};
 use support::host_python::{BASE_TAG, debian_python_base, host_index, locked_pins, reachable};
-use support::pyindex::{Form, PyIndex, Served, WheelSpec, hex};
+use support::pyindex::{Form, PyIndex, Served, WheelSpec, sdist_archive};
 use support::rootfs::persistent_cache;
 use support::{airlock, stderr, stdout};
 
@@ -60,40 +58,10 @@ fn backend_wheels() -> Option<Vec<PathBuf>> {
     Some(listed())
 }
 
-fn served(project: &str, filename: &str, body: Vec<u8>) -> Served {
-    Served {
-        project: project.to_string(),
-        filename: filename.to_string(),
-        sha256: hex(&Sha256::digest(&body)),
-        body,
-        upload_time: Some("2024-01-01T00:00:00Z".to_string()),
-        yanked: false,
-    }
-}
-
-/// A `.tar.gz` sdist of `files` under `top/`, fixed times and modes.
-fn sdist(top: &str, files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(1_700_000_000);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, format!("{top}/{path}"), text.as_bytes())
-            .expect("append");
-    }
-    let tar = builder.into_inner().expect("tar");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).expect("gzip");
-    gz.finish().expect("gzip")
-}
-
 /// A setuptools project without `pyproject.toml` whose dependency is only known to
 /// `setup.py` (`PKG-INFO` 2.1: the backend must be asked).
 fn legacy_sdist() -> Served {
-    let body = sdist(
+    let body = sdist_archive(
         "legacy_demo-1.0",
         &[
             (
@@ -107,12 +75,12 @@ fn legacy_sdist() -> Served {
             ("legacy_demo/__init__.py", "VALUE = 'legacy'\n"),
         ],
     );
-    served("legacy-demo", "legacy_demo-1.0.tar.gz", body)
+    Served::with_body("legacy-demo", "legacy_demo-1.0.tar.gz", body)
 }
 
 /// A flit_core project whose `PKG-INFO` (2.2) states its dependencies.
 fn flit_sdist() -> Served {
-    let body = sdist(
+    let body = sdist_archive(
         "flit_demo-2.0",
         &[
             (
@@ -126,7 +94,7 @@ fn flit_sdist() -> Served {
             ("flit_demo/__init__.py", "VALUE = 'flit'\n"),
         ],
     );
-    served("flit-demo", "flit_demo-2.0.tar.gz", body)
+    Served::with_body("flit-demo", "flit_demo-2.0.tar.gz", body)
 }
 
 /// A backend (a wheel made here) whose wheels carry the time they were built.
@@ -147,7 +115,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 }
 
 fn stamp_sdist() -> Served {
-    let body = sdist(
+    let body = sdist_archive(
         "stamp_demo-1.0",
         &[
             (
@@ -160,7 +128,7 @@ fn stamp_sdist() -> Served {
             ),
         ],
     );
-    served("stamp-demo", "stamp_demo-1.0.tar.gz", body)
+    Served::with_body("stamp-demo", "stamp_demo-1.0.tar.gz", body)
 }
 
 struct Setup {
@@ -178,7 +146,11 @@ fn setup() -> Option<Setup> {
             .next()?
             .to_ascii_lowercase()
             .replace('_', "-");
-        files.push(served(&project, &filename, std::fs::read(&wheel).ok()?));
+        files.push(Served::with_body(
+            &project,
+            &filename,
+            std::fs::read(&wheel).ok()?,
+        ));
     }
     files.push(Served::wheel(&WheelSpec::pure("dep-wheel", "1.0")));
     files.extend([legacy_sdist(), flit_sdist(), stamp_backend(), stamp_sdist()]);
@@ -430,7 +402,7 @@ fn a_build_runs_on_the_debian_layer_below() {
                 b"#define PROBE 1\n".to_vec(),
             ))],
     );
-    let body = sdist(
+    let body = sdist_archive(
         "probe_demo-1.0",
         &[
             (
@@ -457,13 +429,17 @@ fn a_build_runs_on_the_debian_layer_below() {
             .expect("project")
             .to_ascii_lowercase()
             .replace('_', "-");
-        files.push(served(
+        files.push(Served::with_body(
             &project,
             &filename,
             std::fs::read(&wheel).expect("read"),
         ));
     }
-    files.push(served("probe-demo", "probe_demo-1.0.tar.gz", body));
+    files.push(Served::with_body(
+        "probe-demo",
+        "probe_demo-1.0.tar.gz",
+        body,
+    ));
     setup.index.set_files(files);
     let dir = project(&setup, "probe-demo\n");
     let root = dir.path().join("project");

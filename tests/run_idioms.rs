@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::host_debian::{host_archive_uri, unreachable};
-use support::pyindex::{Form, PyIndex, Served, WheelSpec};
+use support::pyindex::{Form, PyIndex, Served, WheelSpec, sdist_archive};
 use support::rootfs::{FileLock, debian_rootfs, layout_from_rootfs, persistent_cache};
 use support::{airlock, stderr, stdout};
 
@@ -332,4 +332,46 @@ fn item13_2_apt_get_install_jq_runs_in_the_image() {
     // dpkg knows it, over the base's own database.
     let status = inside(&out, &["/usr/bin/dpkg-query", "-W", "jq", "python3"]);
     assert!(status.status.success(), "{}", stderr(&status));
+}
+
+/// A `RUN pip install` of a package the index has only as an sdist fails saying that
+/// such a step installs wheels only, not that the user turned building off (they did
+/// not: `no-build` is not set).
+#[test]
+fn item13_2_run_pip_of_an_sdist_only_package_names_the_step() {
+    let Some(base) = base() else { return };
+    let body = sdist_archive(
+        "only_sdist-1.0",
+        &[
+            (
+                "PKG-INFO",
+                "Metadata-Version: 2.2\nName: only-sdist\nVersion: 1.0\n",
+            ),
+            (
+                "pyproject.toml",
+                "[build-system]\nrequires = [\"flit_core>=3.2\"]\nbuild-backend = \"flit_core.buildapi\"\n",
+            ),
+        ],
+    );
+    let served = Served::with_body("only-sdist", "only_sdist-1.0.tar.gz", body);
+    let index = PyIndex::start(vec![served], Form::Json, None);
+    let project = project(
+        "idioms-sdist",
+        "RUN pip install only-sdist==1.0\n",
+        Some(&index),
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let result = build_with(
+        project.path(),
+        &base,
+        &work.path().join("store"),
+        &work.path().join("out"),
+        &[],
+    );
+    let err = stderr(&result);
+    assert!(!result.status.success(), "{err}");
+    assert!(err.contains("`only-sdist` 1.0"), "{err}");
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    assert!(err.contains("wheels only"), "{err}");
+    assert!(!err.contains("no-build = true"), "{err}");
 }

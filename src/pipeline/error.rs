@@ -17,6 +17,13 @@ pub enum BuildError {
         #[source]
         source: Box<crate::image::ImageError>,
     },
+    /// A Dockerfile step that could not be carried out, with its line.
+    #[error("Dockerfile:{line}: {source}")]
+    StepAt {
+        line: usize,
+        #[source]
+        source: Box<BuildError>,
+    },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
@@ -95,6 +102,7 @@ impl crate::hint::Hint for BuildError {
             Self::Debian(error) => error.hints(),
             Self::Image(error) => error.hints(),
             Self::ImageAt { source, .. } => source.hints(),
+            Self::StepAt { source, .. } => source.hints(),
             Self::Layer(error) => error.hints(),
             Self::Tree(error) => error.hints(),
             Self::Oci(error) => error.hints(),

@@ -555,6 +555,7 @@ pub(super) fn resolve_step(
     // A `RUN pip install` installs wheels only: its layer has no sdist build step.
     let mut builder = sdist_builder(ctx, &indexes, &environment)?;
     builder.no_build = true;
+    builder.wheels_only_step = true;
     let mut plan = PythonPlan {
         environment,
         indexes,

@@ -90,6 +90,10 @@ pub enum SdistBuildError {
     },
     #[error("`{package}` {version} is built from an sdist, and building is off (`no-build`)")]
     BuildingOff { package: String, version: String },
+    #[error(
+        "`{package}` {version} has only an sdist here, and a `RUN pip install` step installs wheels only"
+    )]
+    WheelsOnlyStep { package: String, version: String },
     #[error(transparent)]
     Download(#[from] DownloadError),
     #[error(transparent)]
@@ -181,6 +185,9 @@ pub(super) struct SdistBuilder {
     pub offline: bool,
     /// `[python] no-build` or `--only-binary :all:`: never build.
     pub no_build: bool,
+    /// Building is off because this resolves a `RUN pip install` step (wheels only),
+    /// not because of a setting: the error says so.
+    pub wheels_only_step: bool,
     /// The Debian layer the build runs on, when the lock pins `.deb`s.
     pub debian: Option<Arc<DebianBelow>>,
     built: Mutex<HashMap<Digest, Arc<Built>>>,
@@ -228,6 +235,7 @@ impl SdistBuilder {
             exclude_newer: None,
             offline,
             no_build: false,
+            wheels_only_step: false,
             debian: None,
             built: Mutex::default(),
         }
@@ -247,6 +255,7 @@ impl SdistBuilder {
             exclude_newer: self.exclude_newer,
             offline: self.offline,
             no_build: self.no_build,
+            wheels_only_step: self.wheels_only_step,
             debian: self.debian.clone(),
             built: Mutex::default(),
         }
@@ -311,9 +320,11 @@ impl SdistBuilder {
         locked_requires: Option<&[LockedWheel]>,
     ) -> Result<Arc<Built>, SdistBuildError> {
         if self.no_build {
-            return Err(SdistBuildError::BuildingOff {
-                package: name.to_string(),
-                version: version.to_string(),
+            let (package, version) = (name.to_string(), version.to_string());
+            return Err(if self.wheels_only_step {
+                SdistBuildError::WheelsOnlyStep { package, version }
+            } else {
+                SdistBuildError::BuildingOff { package, version }
             });
         }
         if let Ok(memo) = self.built.lock()
@@ -726,6 +737,9 @@ impl crate::hint::Hint for SdistBuildError {
             ],
             Self::Failed { .. } | Self::NoWheel { .. } => vec![
                 "a build needing a compiler or headers needs them in packages.txt; or pin a wheel of the package into a `--find-links` directory".into(),
+            ],
+            Self::WheelsOnlyStep { .. } => vec![
+                "install the package from requirements.txt (airlock builds its sdists in a sandbox), pin a version that has a wheel for the image, or put a wheel of it into a `--find-links` directory".into(),
             ],
             Self::BuildingOff { .. } => vec![
                 "remove `no-build = true` / `--only-binary :all:`, or pin a wheel of the package into a `--find-links` directory".into(),

@@ -193,6 +193,37 @@ impl Served {
             yanked: false,
         }
     }
+
+    /// A file of `project` named `filename` with the bytes `body`.
+    pub fn with_body(project: &str, filename: &str, body: Vec<u8>) -> Self {
+        Self {
+            project: project.to_string(),
+            filename: filename.to_string(),
+            sha256: hex(&Sha256::digest(&body)),
+            body,
+            upload_time: Some("2024-01-01T00:00:00Z".to_string()),
+            yanked: false,
+        }
+    }
+}
+
+/// A `.tar.gz` sdist of `files` under `top/`, fixed times and modes.
+pub fn sdist_archive(top: &str, files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(1_700_000_000);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, format!("{top}/{path}"), text.as_bytes())
+            .expect("append");
+    }
+    let tar = builder.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).expect("gzip");
+    gz.finish().expect("gzip")
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -99,7 +99,10 @@ pub(in crate::pipeline) fn pin_native(
                     },
                     &kept,
                 )
-                .map_err(|e| BuildError::Python(Box::new(e)))?;
+                .map_err(|e| BuildError::StepAt {
+                    line: native.line,
+                    source: Box::new(BuildError::Python(Box::new(e))),
+                })?;
                 indexes = step_indexes;
                 LockedStep {
                     key: step_key(kind, &target, &key),
