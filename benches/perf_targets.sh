@@ -26,7 +26,8 @@
 # Environment: AIRLOCK (default target/release/airlock), ROUNDS (3: medians),
 # BASE_LAYOUT (default the tests' target/tmp/python-real/base-layout; made with
 # mmdebstrap when missing), BUILDAH_DRIVER (overlay), PROFILE=1 (perf record of one
-# cold build, top symbols), BIG_EXTRA_PACKAGES (default openjdk-17-jdk-headless).
+# cold build, top symbols), BIG_EXTRA_PACKAGES (default openjdk-17-jdk-headless
+# build-essential: with them the image is over 1 GB uncompressed).
 # Downloads are cached under target/tmp/perf-targets (a re-run is fast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ rounds=${ROUNDS:-3}
 cache=$root/target/tmp/perf-targets
 base_src=${BASE_LAYOUT:-$root/target/tmp/python-real/base-layout}
 driver=${BUILDAH_DRIVER:-overlay}
-big_extra=${BIG_EXTRA_PACKAGES-openjdk-17-jdk-headless}
+big_extra=${BIG_EXTRA_PACKAGES-openjdk-17-jdk-headless build-essential}
 exclude_newer=2025-07-01T00:00:00Z
 [ -x "$airlock" ] || { echo "no airlock binary at $airlock (set AIRLOCK)"; exit 1; }
 for tool in buildah skopeo docker-registry dpkg-deb /usr/bin/time python3 bc; do
@@ -63,6 +64,8 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 # timed FILE CMD...: runs CMD, appends "wall user+sys maxrss_kb" to FILE.
 timed() {
     local file=$1; shift
+    # A shell function runs in a child bash (exported below).
+    [ "$(type -t "$1")" = function ] && set -- bash -c '"$@"' x "$@"
     local t=$(now)
     /usr/bin/time -f '%U %S %M' -o "$work/rusage" "$@" >"$work/last.out" 2>"$work/last.err" \
         || { cat "$work/last.err" >&2; return 1; }
@@ -72,7 +75,8 @@ timed() {
 }
 col() { cut -d' ' -f"$2" "$1" | median; } # col FILE N: median of column N
 epoch_seq=$(date +%s)
-fresh_epoch() { epoch_seq=$((epoch_seq - 1)); echo "$epoch_seq"; }
+# A SOURCE_DATE_EPOCH not used before in this run (the layer keys depend on it).
+fresh_epoch() { epoch_seq=$((epoch_seq - 1)); }
 
 # ---------------------------------------------------------------- inputs
 index=${PIP_INDEX_URL:-}
@@ -175,9 +179,9 @@ project() { # DIR REQUIREMENTS PACKAGES DAGS
     echo 'SELECT 1;' >"$1/include/query.sql"
     for i in $(seq 1 "$4"); do dag "$1/dags/dag_$i.py" "$i"; done
 }
-al() { "$airlock" "$@"; }
+al() { "$airlock" "$@" >/dev/null; }
 pins() { # LOCK -> name==version lines
-    python3 -c 'import sys,tomllib; [print(f"{w[\"name\"]}=={w[\"version\"]}") for w in tomllib.load(open(sys.argv[1],"rb")).get("wheels",[])]' "$1"
+    python3 -c 'import sys,tomllib; [print(w["name"] + "==" + w["version"]) for w in tomllib.load(open(sys.argv[1],"rb")).get("wheels",[])]' "$1"
 }
 wheel_mb() {
     python3 -c 'import sys,tomllib; print(round(sum(w["size"] for w in tomllib.load(open(sys.argv[1],"rb")).get("wheels",[]))/1e6,1))' "$1"
@@ -194,11 +198,24 @@ for l in man["layers"]:
     p = f"{d}/blobs/sha256/{l['digest'][7:]}"
     comp += l["size"]
     tool = ["zstd", "-dc"] if l["mediaType"].endswith("zstd") else ["gzip", "-dc"] if l["mediaType"].endswith("gzip") else ["cat"]
-    out = subprocess.run(tool + [p], stdout=subprocess.PIPE, check=True).stdout
-    unc += len(out)
+    with subprocess.Popen(tool + [p], stdout=subprocess.PIPE) as proc:
+        while chunk := proc.stdout.read(1 << 20):
+            unc += len(chunk)
 print(comp, unc)
 EOF
 }
+uvc() {
+    "$uv" pip compile -q --no-header --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+        --index-url "$index" --exclude-newer "$exclude_newer" --cache-dir "$cache/uv-cache" \
+        -o "$work/uv.txt" "$work/airflow.in"
+}
+uvi() { # DIR
+    "$uv" pip install -q --no-deps --target "$1" --python-version 3.11 \
+        --python-platform x86_64-manylinux_2_36 --index-url "$index" \
+        --cache-dir "$cache/uv-cache" "${@:2}" -r "$work/af-pins.txt"
+}
+export -f al uvc uvi
+export airlock uv index cache work exclude_newer
 declare -A A B LOAD
 row() { LOAD[$1]=$(load1); }
 
@@ -252,7 +269,7 @@ for r in $(seq 1 "$rounds"); do
     bh=(buildah --root "$broot" --runroot "$broot.run" --storage-driver "$driver")
     rm -rf "$work/out-b"
     timed "$work/b.cold" bash -c '
-        "${@:4}" bud --isolation chroot --no-cache -q --build-arg "PIP_INDEX_URL=$1" -t bench "$2" >/dev/null &&
+        "${@:4}" bud --isolation chroot --no-cache --layers -q --build-arg "PIP_INDEX_URL=$1" -t bench "$2" >/dev/null &&
         "${@:4}" push -q bench "oci:$3:latest"' \
         x "$index" "$bctx" "$work/out-b" "${bh[@]}"
     for e in 1 2 3; do
@@ -309,11 +326,6 @@ done
 af_wheels=$(pins "$af/airlock.lock" | wc -l)
 af_mb=$(wheel_mb "$af/airlock.lock")
 printf '%s' "$AIRFLOW_REQUIREMENTS" >"$work/airflow.in"
-uvc() {
-    "$uv" pip compile -q --no-header --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
-        --index-url "$index" --exclude-newer "$exclude_newer" --cache-dir "$cache/uv-cache" \
-        -o "$work/uv.txt" "$work/airflow.in"
-}
 uvc
 for _ in $(seq 1 "$rounds"); do timed "$work/b.lock" uvc; done
 row lock
@@ -322,20 +334,13 @@ log "Airflow 3 set: Python layer from a warm store"
 al build "$af" --locked --base-layout "$base" --cache-dir "$store" -o "oci:$work/out-af:latest" -q
 : >"$work/a.py"; : >"$work/b.py"
 for _ in $(seq 1 "$rounds"); do
-    last_epoch=$(fresh_epoch)
+    fresh_epoch; last_epoch=$epoch_seq
     SOURCE_DATE_EPOCH=$last_epoch timed "$work/a.py" al build "$af" --frozen --base-layout "$base" \
         --cache-dir "$store" -o "oci:$work/out-af:latest" -q
 done
 pins "$af/airlock.lock" >"$work/af-pins.txt"
-uvi() { # DIR
-    "$uv" pip install -q --no-deps --target "$1" --python-version 3.11 \
-        --python-platform x86_64-manylinux_2_36 --index-url "$index" \
-        --cache-dir "$cache/uv-cache" "${@:2}" -r "$work/af-pins.txt"
-}
 uvi "$work/uv-target" # warm uv's cache
 : >"$work/b.py"
-export -f uvi
-export uv index cache work
 for _ in $(seq 1 "$rounds"); do
     rm -rf "$work/uv-target" "$work/uv-target.tar.gz"
     timed "$work/b.py" bash -c 'uvi "$1" --offline && tar -c -C "$1" . | gzip -6 > "$1.tar.gz"' \
@@ -354,7 +359,7 @@ for small in "${SMALL[@]:0:$rounds}"; do
     # The new wheel into the store without building (an older binary has no `fetch`:
     # then a build at another epoch downloads it).
     if ! al fetch "$work/af2" --base-layout "$base" --cache-dir "$store" -q 2>/dev/null; then
-        SOURCE_DATE_EPOCH=$(fresh_epoch) al build "$work/af2" --locked --base-layout "$base" \
+        fresh_epoch; SOURCE_DATE_EPOCH=$epoch_seq al build "$work/af2" --locked --base-layout "$base" \
             --cache-dir "$store" -o "oci:$work/out-af:latest" -q
     fi
     SOURCE_DATE_EPOCH=$last_epoch timed "$work/a.add" al build "$work/af2" --frozen \
@@ -370,7 +375,7 @@ project "$deb" "" "openjdk-17-jre-headless
 al build "$deb" --base-layout "$base" --cache-dir "$store" -o "oci:$work/out-deb:latest" -q
 : >"$work/a.deb"; : >"$work/b.deb"
 for _ in $(seq 1 "$rounds"); do
-    SOURCE_DATE_EPOCH=$(fresh_epoch) timed "$work/a.deb" al build "$deb" --frozen --base-layout "$base" \
+    fresh_epoch; SOURCE_DATE_EPOCH=$epoch_seq timed "$work/a.deb" al build "$deb" --frozen --base-layout "$base" \
         --cache-dir "$store" -o "oci:$work/out-deb:latest" -q
 done
 python3 -c 'import sys,tomllib; [print(d["sha256"][7:]) for d in tomllib.load(open(sys.argv[1],"rb"))["debs"]]' \
@@ -393,7 +398,7 @@ $big_extra
 " 10
 al build "$big" --base-layout "$base" --cache-dir "$store" -o "oci:$work/out-big:latest" -q
 : >"$work/a.rss"
-SOURCE_DATE_EPOCH=$(fresh_epoch) timed "$work/a.rss" al build "$big" --frozen --base-layout "$base" \
+fresh_epoch; SOURCE_DATE_EPOCH=$epoch_seq timed "$work/a.rss" al build "$big" --frozen --base-layout "$base" \
     --cache-dir "$store" -o "oci:$work/out-big:latest" -q
 read -r big_comp big_unc < <(layout_bytes "$work/out-big" latest)
 row rss
