@@ -282,7 +282,7 @@ for r in $(seq 1 "$rounds"); do
     "${bh[@]}" rmi -a -f >/dev/null 2>&1 || true
     rm -rf "$broot" "$broot.run"
 done
-row cold; row rebuild
+row cold; row re
 read -r push_comp sample_unc < <(layout_bytes "$work/out-a" latest)
 
 # First push, each into a fresh registry on 127.0.0.1.
@@ -347,7 +347,7 @@ for _ in $(seq 1 "$rounds"); do
         x "$work/uv-target"
 done
 py_unc=$(du -sb "$work/uv-target" | cut -f1)
-row python
+row py
 
 log "Airflow 3 set: rebuild after adding one small requirement"
 : >"$work/a.add"; : >"$work/a.addlock"
@@ -388,7 +388,7 @@ for _ in $(seq 1 "$rounds"); do
         tar -c -C "$1" . | gzip -6 > "$1.tar.gz"' x "$work/deb-x" "$store" "$work/debs.txt"
 done
 deb_unc=$(du -sb "$work/deb-x" | cut -f1)
-row debian
+row deb
 
 # ---------------------------------------------------------------- peak RSS, > 1 GB image
 log "peak RSS: openjdk + the Airflow 3 set${big_extra:+ + $big_extra}"
@@ -407,29 +407,47 @@ row rss
 if [ "${PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
     log "profile: perf record of one cold build of the sample project"
     rm -rf "$work/store-cold" "$work/out-a"
-    perf record -q -g -F 499 -o "$work/perf.data" -- "$airlock" build "$sample" --locked \
+    perf record -q -F 499 -o "$work/perf.data" -- "$airlock" build "$sample" --locked \
         --base-layout "$base" --cache-dir "$work/store-cold" -o "oci:$work/out-a:latest" -q \
-        >/dev/null 2>&1
+        >/dev/null 2>&1 || true
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio >"$work/perf.sym" 2>/dev/null || true
+    perf report -i "$work/perf.data" --no-children --sort comm --stdio >"$work/perf.comm" 2>/dev/null || true
+    perf report -i "$work/perf.data" --no-children --sort dso --stdio >"$work/perf.dso" 2>/dev/null || true
     echo "== top symbols of a cold build (perf, self time) =="
-    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
-        | grep -E '^ +[0-9]' | head -25
+    grep -E '^ +[0-9]' "$work/perf.sym" | head -25 | cut -c1-110 || true
     echo "== by thread name =="
-    perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null \
-        | grep -E '^ +[0-9]' | head -10
+    grep -E '^ +[0-9]' "$work/perf.comm" | head -10 | cut -c1-110 || true
+    echo "== by object =="
+    grep -E '^ +[0-9]' "$work/perf.dso" | head -8 | cut -c1-110 || true
+    echo "== timeline of another cold build (-v log lines, seconds since start) =="
+    rm -rf "$work/store-cold" "$work/out-a"
+    "$airlock" build "$sample" --locked --base-layout "$base" --cache-dir "$work/store-cold" \
+        -o "oci:$work/out-a:latest" -v 2>&1 >/dev/null \
+        | python3 -uc 'import sys, time
+t = time.monotonic()
+for line in sys.stdin:
+    print(f"{time.monotonic() - t:8.3f}  {line.rstrip()[:150]}")' || true
 fi
 
 # ---------------------------------------------------------------- table
+# The raw figures (wall, cpu, peak RSS kB per run) are kept for a look afterwards.
+rm -rf "$cache/last-run" && mkdir -p "$cache/last-run" && cp "$work"/[ab].* "$cache/last-run/"
 f() { printf '%.3f' "$1"; }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
-ac=$(col "$work/a.cold" 1); acu=$(col "$work/a.cold" 2); bcold=$(col "$work/b.cold" 1)
-are=$(col "$work/a.re" 1); bre=$(col "$work/b.re" 1)
-apu=$(col "$work/a.push" 1); bpu=$(col "$work/b.push" 1)
-alk=$(col "$work/a.lock" 1); blk=$(col "$work/b.lock" 1)
-apy=$(col "$work/a.py" 1); apyr=$(col "$work/a.py" 3); bpy=$(col "$work/b.py" 1)
-aadd=$(col "$work/a.add" 1); aaddl=$(col "$work/a.addlock" 1)
-adeb=$(col "$work/a.deb" 1); adebr=$(col "$work/a.deb" 3); bdeb=$(col "$work/b.deb" 1)
-rss=$(col "$work/a.rss" 3); rsst=$(col "$work/a.rss" 1)
-mb() { echo "scale=1; $1 / 1000000" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
+mb() { echo "scale=1; $1 / 1000000" | bc | sed 's/^\./0./'; }
+# pair NAME: medians of wall and CPU (user+sys) of airlock (a.NAME) and the anchor (b.NAME)
+pair() {
+    aw=$(col "$work/a.$1" 1); ac=$(col "$work/a.$1" 2)
+    bw=$(col "$work/b.$1" 1); bcpu=$(col "$work/b.$1" 2)
+}
+line() { printf '| %-42s | %-40s | %7s | %6s | %7s | %6s | %6s | %6s | %5s |\n' "$@"; }
+full() { # MEASURE ANCHOR NAME
+    pair "$3"
+    line "$1" "$2" "$(f "$bw")" "$(f "$bcpu")" "$(f "$aw")" "$(f "$ac")" \
+        "$(ratio "$bw" "$aw")x" "$(ratio "$bcpu" "$ac")x" "${LOAD[$3]}"
+}
+rss=$(col "$work/a.rss" 3)
+apy_rss=$(col "$work/a.py" 3); adeb_rss=$(col "$work/a.deb" 3)
 
 echo
 echo "airlock: $airlock ($("$airlock" --version 2>/dev/null || echo '?'))"
@@ -440,37 +458,35 @@ echo "sample: 200 DAGs, $sample_wheels wheels / $sample_mb MB, base $(mb "$base_
 echo "Airflow 3 set: $af_wheels wheels / $af_mb MB, $(mb "$py_unc") MB installed;" \
     "openjdk-17-jre-headless: $deb_count .debs, $(mb "$deb_unc") MB unpacked"
 echo
-printf '| %-44s | %-44s | %9s | %9s | %-12s | %5s |\n' measure anchor "anchor s" "airlock s" "ratio" load
-printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "$(printf -- '-%.0s' {1..46})" \
-    "-----------" "-----------" "--------------" "-------"
-line() { printf '| %-44s | %-44s | %9s | %9s | %-12s | %5s |\n' "$@"; }
-line "cold build -> OCI layout (user+sys $(f "$acu") s)" "buildah bud --no-cache + push oci:" \
-    "$(f "$bcold")" "$(f "$ac")" "$(ratio "$bcold" "$ac")x" "${LOAD[cold]}"
-line "rebuild after one DAG edit, output written" "buildah bud --layers + push oci:" \
-    "$(f "$bre")" "$(f "$are")" "$(ratio "$bre" "$are")x" "${LOAD[rebuild]}"
-line "first push, local registry ($(mb "$push_comp") MB)" "skopeo copy" \
-    "$(f "$bpu")" "$(f "$apu")" "$(ratio "$bpu" "$apu")x" "${LOAD[push]}"
-line "lock, Airflow 3 set, warm" "uv pip compile, warm" \
-    "$(f "$blk")" "$(f "$alk")" "$(ratio "$blk" "$alk")x" "${LOAD[lock]}"
-line "Python layer, Airflow 3 set, warm store" "uv pip install --target + tar | gzip -6" \
-    "$(f "$bpy")" "$(f "$apy")" "$(ratio "$bpy" "$apy")x" "${LOAD[python]}"
-line "... after adding one small requirement" "target 0.5 s" \
-    "0.500" "$(f "$aadd")" "$(ratio 0.5 "$aadd")x" "${LOAD[add]}"
-line "Debian layer, openjdk-17-jre-headless" "dpkg-deb -x + tar | gzip -6" \
-    "$(f "$bdeb")" "$(f "$adeb")" "$(ratio "$bdeb" "$adeb")x" "${LOAD[debian]}"
-line "peak RSS, $(mb "$big_unc") MB image (MB)" "target 200 MB" \
-    "200" "$((rss / 1024))" "$(ratio 200 "$((rss / 1024))")x" "${LOAD[rss]}"
-echo "(ratio = anchor / airlock: above 1 airlock is faster or smaller)"
-echo "airlock lock after adding the requirement: $(f "$aaddl") s; peak RSS: Python layer build" \
-    "$((apyr / 1024)) MB, Debian layer build $((adebr / 1024)) MB; the > 1 GB build took $(f "$rsst") s"
+line measure anchor "anchor" "cpu" "airlock" "cpu" "ratio" "cpu" load
+line "" "" "wall s" "s" "wall s" "s" "wall" "ratio" "1 min"
+echo "|--------------------------------------------|------------------------------------------|---------|--------|---------|--------|--------|--------|-------|"
+full "cold build -> OCI layout" "buildah bud --no-cache + push oci:" cold
+full "rebuild after one DAG edit, output written" "buildah bud --layers + push oci:" re
+full "first push, local registry ($(mb "$push_comp") MB)" "skopeo copy" push
+full "lock, Airflow 3 set, warm" "uv pip compile, warm" lock
+full "Python layer, Airflow 3 set, warm store" "uv pip install --target + tar | gzip -6" py
+full "Debian layer, openjdk-17-jre-headless" "dpkg-deb -x + tar | gzip -6" deb
+aadd=$(col "$work/a.add" 1)
+line "... Python layer after adding one requirement" "target" "0.500" "" "$(f "$aadd")" \
+    "$(f "$(col "$work/a.add" 2)")" "$(ratio 0.5 "$aadd")x" "" "${LOAD[add]}"
+line "peak RSS (MB), $(mb "$big_unc") MB image" "target" "200" "" "$((rss / 1024))" "" \
+    "$(ratio 200 "$((rss / 1024))")x" "" "${LOAD[rss]}"
+echo "(ratio = anchor / airlock: above 1 airlock is faster or smaller; cpu = user + sys)"
+echo "airlock lock after adding the requirement: $(f "$(col "$work/a.addlock" 1)") s;" \
+    "peak RSS: Python layer build $((apy_rss / 1024)) MB, Debian layer build $((adeb_rss / 1024)) MB;" \
+    "the > 1 GB build took $(f "$(col "$work/a.rss" 1)") s"
 echo
 yes_no() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo met; else echo "NOT met"; fi; }
-echo "Targets:"
-echo "- cold build >= 8x faster than buildah: $(ratio "$bcold" "$ac")x, $(yes_no "$bcold >= 8 * $ac")"
+pair cold; ac_=$aw; bc_=$bw
+pair py; apy=$aw; bpy=$bw
+pair deb; adeb=$aw; bdeb=$bw
+echo "Targets (wall, medians):"
+echo "- cold build >= 8x faster than buildah: $(ratio "$bc_" "$ac_")x, $(yes_no "$bc_ >= 8 * $ac_")"
 echo "- Python layer no slower than uv --target + tar | gzip -6: $(yes_no "$apy <= $bpy")"
 echo "- rebuild after adding one small requirement < 0.5 s: $(f "$aadd") s, $(yes_no "$aadd < 0.5")"
 echo "- Debian layer no slower than dpkg-deb -x + tar | gzip -6: $(yes_no "$adeb <= $bdeb")"
 echo "- peak RSS < 200 MB for an image > 1 GB uncompressed ($(mb "$big_unc") MB):" \
     "$((rss / 1024)) MB, $(yes_no "$rss < 204800 && $big_unc > 1000000000")"
-echo "- no regression of rebuild/push/lock (#15's ratios: 77x, 1.7x, 1.8x): $(ratio "$bre" "$are")x," \
-    "$(ratio "$bpu" "$apu")x, $(ratio "$blk" "$alk")x"
+pair re; r1=$(ratio "$bw" "$aw"); pair push; r2=$(ratio "$bw" "$aw"); pair lock; r3=$(ratio "$bw" "$aw")
+echo "- no regression of rebuild/push/lock (#15's ratios: 77x, 1.7x, 1.8x): ${r1}x, ${r2}x, ${r3}x"
