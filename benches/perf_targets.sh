@@ -440,7 +440,7 @@ pair() {
     aw=$(col "$work/a.$1" 1); ac=$(col "$work/a.$1" 2)
     bw=$(col "$work/b.$1" 1); bcpu=$(col "$work/b.$1" 2)
 }
-line() { printf '| %-42s | %-40s | %7s | %6s | %7s | %6s | %6s | %6s | %5s |\n' "$@"; }
+line() { printf '| %-45s | %-40s | %7s | %6s | %7s | %6s | %8s | %8s | %5s |\n' "$@"; }
 full() { # MEASURE ANCHOR NAME
     pair "$3"
     line "$1" "$2" "$(f "$bw")" "$(f "$bcpu")" "$(f "$aw")" "$(f "$ac")" \
@@ -460,7 +460,7 @@ echo "Airflow 3 set: $af_wheels wheels / $af_mb MB, $(mb "$py_unc") MB installed
 echo
 line measure anchor "anchor" "cpu" "airlock" "cpu" "ratio" "cpu" load
 line "" "" "wall s" "s" "wall s" "s" "wall" "ratio" "1 min"
-echo "|--------------------------------------------|------------------------------------------|---------|--------|---------|--------|--------|--------|-------|"
+echo "|-----------------------------------------------|------------------------------------------|---------|--------|---------|--------|----------|----------|-------|"
 full "cold build -> OCI layout" "buildah bud --no-cache + push oci:" cold
 full "rebuild after one DAG edit, output written" "buildah bud --layers + push oci:" re
 full "first push, local registry ($(mb "$push_comp") MB)" "skopeo copy" push
