@@ -28,7 +28,8 @@
 # mmdebstrap when missing), BUILDAH_DRIVER (overlay), PROFILE=1 (perf record of one
 # cold build, top symbols), BIG_EXTRA_PACKAGES (default openjdk-17-jdk-headless
 # build-essential: with them the image is over 1 GB uncompressed).
-# Downloads are cached under target/tmp/perf-targets (a re-run is fast).
+# Downloads are cached under target/tmp/perf-targets (a re-run is fast); each run adds
+# about 1 GB of layers built at fresh epochs to store-warm there (`airlock cache gc`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
