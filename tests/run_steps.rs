@@ -419,7 +419,9 @@ fn plain_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
         header.set_size(bytes.len() as u64);
         header.set_mode(*mode);
         header.set_cksum();
-        builder.append_data(&mut header, path, *bytes).expect("append");
+        builder
+            .append_data(&mut header, path, *bytes)
+            .expect("append");
     }
     builder.into_inner().expect("tar")
 }
@@ -487,7 +489,10 @@ fn item13_a_dockerfile_steps_honour_zstd() {
     );
     let kinds: Vec<String> = new_layers(&zstd).into_iter().map(|(k, _)| k).collect();
     for kind in ["copy", "add", "workdir", "run"] {
-        assert!(kinds.iter().any(|k| k == kind), "no {kind} layer: {kinds:?}");
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} layer: {kinds:?}"
+        );
     }
     // The same tars, whatever the compression.
     assert_eq!(new_layers(&gzip), new_layers(&zstd));
@@ -600,7 +605,10 @@ fn item13_b_run_that_changes_nothing_adds_no_layer() {
     assert_eq!(steps[1]["layer"].as_str(), Some(layers[0].as_str()));
     // The config: `RUN true` is an empty history line; one diff ID per other line.
     let manifest = layout_manifest(&layout);
-    let config = blob_json(&layout, manifest["config"]["digest"].as_str().expect("config"));
+    let config = blob_json(
+        &layout,
+        manifest["config"]["digest"].as_str().expect("config"),
+    );
     let history = config["history"].as_array().expect("history");
     let line = history
         .iter()

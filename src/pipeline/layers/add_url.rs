@@ -105,7 +105,9 @@ impl AddUrlStep<'_> {
             Some(pin) if pin.url != wanted.url || pin.checksum != wanted.checksum => format!(
                 "it pins `{}` with the checksum `{}` for the ADD at Dockerfile:{}, which now downloads `{}` with the checksum `{}`",
                 pin.url.as_deref().unwrap_or("no URL"),
-                pin.checksum.as_ref().map_or_else(|| "none".into(), ToString::to_string),
+                pin.checksum
+                    .as_ref()
+                    .map_or_else(|| "none".into(), ToString::to_string),
                 self.line,
                 self.shown(),
                 self.sha256

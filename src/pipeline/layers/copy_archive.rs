@@ -86,9 +86,7 @@ pub(in crate::pipeline) fn read_archive(
                 match member_path(&target)? {
                     Some(target) => ArchiveEntry::Hardlink(target),
                     None => {
-                        return Err(format!(
-                            "whose hard link `{raw}` names its root"
-                        ));
+                        return Err(format!("whose hard link `{raw}` names its root"));
                     }
                 }
             }
@@ -126,9 +124,7 @@ fn member_path(raw: &str) -> Result<Option<String>, String> {
         match part {
             "" | "." => {}
             ".." => {
-                return Err(format!(
-                    "with the path `{raw}`, which climbs out with `..`"
-                ));
+                return Err(format!("with the path `{raw}`, which climbs out with `..`"));
             }
             other => parts.push(other),
         }
