@@ -528,7 +528,7 @@ fn item13_1_add_url_with_a_checksum_is_downloaded_verified_and_reused() {
     let sandbox = project_with(&format!(
         "ADD --checksum={sha} {base}/files/tool.txt /opt/dl/\nADD --checksum={sha} --chmod=644 {base}/files/tool.txt /opt/renamed.txt\n"
     ));
-    let (layout, digest) = build_layout(&sandbox);
+    let (layout, _) = build_layout(&sandbox);
     let root = unpack(&sandbox, &layout);
     let file = root.join("opt/dl/tool.txt");
     assert_eq!(fs::read(&file).expect("downloaded"), BODY);
@@ -537,6 +537,11 @@ fn item13_1_add_url_with_a_checksum_is_downloaded_verified_and_reused() {
     assert_eq!(mode(&root.join("opt/renamed.txt")), 0o644);
     // Downloaded once (the second ADD finds it in the store by its digest).
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The first build pinned the two ADDs in the lock after its project layer, as a
+    // new RUN is pinned: the next build's image holds the final lock.
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let digest = stdout(&output).trim().to_string();
     // Offline with a warm store: no request, the same image.
     let output = sandbox.build(&["--offline"]);
     assert!(output.status.success(), "{}", stderr(&output));
