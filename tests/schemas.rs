@@ -133,3 +133,31 @@ fn the_schema_check_can_fail() {
     let caught = std::panic::catch_unwind(|| check(&build_schema, &build_schema, &bad, "bad"));
     assert!(caught.is_err());
 }
+
+/// #13 leftover: a lock with `[[images]]` (a multi-stage build) fits the schema too.
+#[test]
+fn item13_a_lock_with_images_matches_its_schema() {
+    let sandbox = Sandbox::quickstart();
+    let layout = sandbox.dir.path().join("layout");
+    support::copy_tree(&sandbox.base_layout, &layout);
+    support::write_base(
+        &layout,
+        &support::BaseSpec {
+            tag: "1".into(),
+            onbuild: Vec::new(),
+            extra_files: vec![("opt/x.txt".into(), "x\n".into())],
+            ..support::BaseSpec::default()
+        },
+    );
+    std::fs::write(
+        sandbox.project.join("Dockerfile"),
+        "FROM builder:1 AS build\nFROM astro-runtime:3.0-1\nCOPY --from=build /opt/x.txt /opt/x.txt\n",
+    )
+    .expect("Dockerfile");
+    let output = sandbox.build_on(&layout, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lock = std::fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock");
+    assert!(lock.contains("[[images]]"), "{lock}");
+    let lock_schema = schema("airlock.lock.schema.json");
+    check(&lock_schema, &lock_schema, &toml_to_json(&lock), "lock");
+}

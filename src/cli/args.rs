@@ -602,7 +602,8 @@ pub(crate) struct BuildArgs {
     /// Push the image to this registry reference after writing it
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
-    /// Resolve a registry base's tag again instead of using the digest in `airlock.lock`
+    /// Resolve the base's tag (and those of the other images the Dockerfile reads)
+    /// again instead of using the digests in `airlock.lock`
     #[arg(long)]
     pub upgrade_base: bool,
     /// Look layers up by derivation key in this registry repository before building
@@ -656,7 +657,8 @@ pub(crate) struct LockArgs {
     /// Use only the cache and the store; never touch the network
     #[arg(long)]
     pub offline: bool,
-    /// Resolve a registry base's tag again instead of using the locked digest
+    /// Resolve the base's tag (and those of the other images the Dockerfile reads)
+    /// again instead of using the locked digests
     #[arg(long)]
     pub upgrade_base: bool,
     /// Print the result as JSON

@@ -16,6 +16,8 @@ mod pull;
 mod scratch;
 mod users;
 
+#[cfg(test)]
+pub(crate) use base::BaseLayer;
 pub use base::load_base_from_layout;
 pub(crate) use base::{BaseImage, base_from_store, load_pinned_base_from_layout, string_list};
 pub(crate) use config::{

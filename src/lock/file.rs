@@ -67,6 +67,11 @@ pub struct Lockfile {
     /// The Dockerfile steps whose results are pinned (`[[steps]]`), by line.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<super::LockedStep>,
+    /// The images besides the base that the build reads (an earlier stage's `FROM`,
+    /// a `COPY --from=<image>`), sorted by reference. Absent in locks made before
+    /// the table existed: such a lock reads as one pinning none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<super::LockedImage>,
 }
 
 /// The archive state a Debian resolution was made against.
@@ -116,6 +121,7 @@ impl Lockfile {
             python: None,
             wheels: Vec::new(),
             steps: Vec::new(),
+            images: Vec::new(),
         }
     }
 
@@ -157,6 +163,17 @@ impl Lockfile {
         (self.base.reference == from).then(|| self.base.manifest.clone())
     }
 
+    /// The manifest digest this lock pins for the image `reference` (the base's, or
+    /// one of `[[images]]`), if it pins one.
+    pub(crate) fn pinned_image(&self, reference: &str) -> Option<Digest> {
+        self.pinned_base(reference).or_else(|| {
+            self.images
+                .iter()
+                .find(|i| i.reference == reference)
+                .map(|i| i.manifest.clone())
+        })
+    }
+
     /// The canonical text: a header comment, then TOML with sorted tables.
     pub fn to_text(&self) -> String {
         let body = toml::to_string(self).unwrap_or_default();
@@ -182,7 +199,7 @@ impl Lockfile {
                 return Some(format!("`{name}` changed"));
             }
         }
-        None
+        super::images::images_staleness(&self.images, &wanted.images)
     }
 
     /// Writes the lock atomically, only when its text changes.

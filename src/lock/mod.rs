@@ -6,11 +6,13 @@
 //! `[[wheels]]`, each wheel by name, version, URL and sha256).
 
 mod file;
+mod images;
 mod python;
 mod steps;
 
 pub use file::Lockfile;
 pub(crate) use file::{DebianLock, LOCK_FILE, LockError, LockedBase, LockedDeb, LockedSource};
+pub(crate) use images::{LockedImage, images_drift};
 pub(crate) use python::{LockedSdist, LockedWheel, PythonLock};
 
 pub(crate) use steps::{LockedStep, find_step, record_step};

@@ -10,6 +10,13 @@ pub enum BuildError {
     Debian(#[from] super::DebianError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    /// An image an earlier stage or a `COPY --from` reads could not be loaded.
+    #[error("Dockerfile:{line}: {source}")]
+    ImageAt {
+        line: usize,
+        #[source]
+        source: Box<crate::image::ImageError>,
+    },
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
@@ -87,6 +94,7 @@ impl crate::hint::Hint for BuildError {
             Self::Project(error) => error.hints(),
             Self::Debian(error) => error.hints(),
             Self::Image(error) => error.hints(),
+            Self::ImageAt { source, .. } => source.hints(),
             Self::Layer(error) => error.hints(),
             Self::Tree(error) => error.hints(),
             Self::Oci(error) => error.hints(),

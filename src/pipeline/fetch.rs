@@ -2,9 +2,9 @@
 //! --keep-locks`): the build's first three stages (load, pin under `--locked`, plan)
 //! without making a layer.
 //!
-//! `fetch` brings into the store the base (by the locked digest), every locked `.deb`
-//! and wheel, and the layers the registry layer cache (`--cache-from`) holds, so
-//! that `build --frozen` then needs no network.
+//! `fetch` brings into the store the base and the other images the Dockerfile reads
+//! (by the locked digests), every locked `.deb` and wheel, and the layers the registry
+//! layer cache (`--cache-from`) holds, so that `build --frozen` then needs no network.
 
 use std::path::Path;
 
@@ -148,14 +148,19 @@ fn planned_layers(options: &BuildOptions) -> Result<Vec<(Digest, LayerRecord)>, 
 /// config and layers), the `.deb`s and the wheels.
 fn lock_needs(store: &Store, lock: &Lockfile) -> Needs {
     let mut needs = Needs::default();
-    let manifest = &lock.base.manifest;
-    needs.bases.insert(manifest.clone());
-    needs.blob(manifest.clone(), NeededKind::Base, None);
-    if let Some(value) = store
-        .read_blob(manifest)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-    {
+    // The base and the other images the Dockerfile reads (`[[images]]`).
+    let manifests =
+        std::iter::once(&lock.base.manifest).chain(lock.images.iter().map(|i| &i.manifest));
+    for manifest in manifests {
+        needs.bases.insert(manifest.clone());
+        needs.blob(manifest.clone(), NeededKind::Base, None);
+        let Some(value) = store
+            .read_blob(manifest)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        else {
+            continue;
+        };
         let config = value.pointer("/config/digest").into_iter();
         let layers = value["layers"]
             .as_array()

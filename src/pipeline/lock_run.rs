@@ -83,6 +83,15 @@ pub(crate) fn check_lock(
     }
     let (session, mut wanted) = load(options, reporter)?;
     super::debian::fill_lock(&mut wanted, None, false, &session, true)?;
+    // The other images the Dockerfile reads: the lock must pin each (nothing is
+    // pulled to check their tags).
+    if let Some(lock) = &session.on_disk {
+        let used = super::images::used_images(&session.project.dockerfile);
+        if let Some(reason) = crate::lock::images_drift(&used, &lock.images) {
+            return Err(stale(session.lock_path, &reason));
+        }
+        wanted.images = lock.images.clone();
+    }
     match &session.on_disk {
         None => Err(stale(session.lock_path, "it does not exist")),
         Some(lock) => match lock.staleness(&wanted) {

@@ -10,6 +10,7 @@ mod debian;
 mod error;
 mod fetch;
 mod idioms;
+mod images;
 mod layers;
 mod load;
 mod lock_run;

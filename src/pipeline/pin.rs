@@ -85,6 +85,8 @@ pub(super) fn pin(
         &python_options,
         reporter,
     )?;
+    // The other images the Dockerfile reads (`[[images]]`), pinned like the base.
+    super::images::pin_images(&session, &mut wanted, options, reporter)?;
     session.check_locked(options.lock_mode, &wanted)?;
     Ok(Pinned {
         session,

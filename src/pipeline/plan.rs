@@ -213,6 +213,7 @@ impl<'a> StepContext<'a> {
                 });
             }
         };
+        // By the digest the lock pins (`[[images]]`, or `[base]` for the same name).
         let (base, _) = load_image(
             &session.store,
             project,
@@ -220,7 +221,7 @@ impl<'a> StepContext<'a> {
             &session.remote,
             &session.runtime,
             &text,
-            None,
+            self.pinned.lock.pinned_image(&text).as_ref(),
         )?;
         if stage.is_some() && !base.onbuild().is_empty() {
             return Err(CopyError::Invalid {

@@ -9,6 +9,7 @@ mod files;
 mod grammar;
 mod native;
 mod pins;
+mod seeds;
 mod shell;
 
 use std::str::FromStr;
@@ -18,7 +19,8 @@ use pep508_rs::Requirement;
 use crate::debian::{PackageRequest, parse_packages_txt};
 
 pub(crate) use files::files_in_layers;
-pub(in crate::pipeline) use pins::{NATIVE_KINDS, Seeds, native_layer, pin_native};
+pub(in crate::pipeline) use pins::{NATIVE_KINDS, native_layer, pin_native};
+pub(in crate::pipeline) use seeds::Seeds;
 
 use grammar::parse_chain;
 

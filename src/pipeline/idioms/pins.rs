@@ -4,15 +4,14 @@
 //! `packages.txt` are, over what the layers below install; `--locked` refuses a step
 //! that would change. The plan then makes each step's layer from its entry.
 
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
-use std::sync::Arc;
 
 use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
-use super::native::{Base, Native, NativeKind, NativePip, is_seed_wheel, understand};
+use super::native::{Base, Native, NativeKind, NativePip, understand};
+use super::seeds::Seeds;
 use crate::digest::Digest;
 use crate::lock::{
     LockError, LockedDeb, LockedStep, LockedWheel, Lockfile, find_step, record_step,
@@ -29,45 +28,6 @@ use crate::python::{BaseDist, BaseView, IndexUrl, PythonEnvironment};
 
 /// The kinds of `[[steps]]` entry the native idioms own.
 pub(in crate::pipeline) const NATIVE_KINDS: [&str; 3] = ["pip", "venv", "apt"];
-
-/// Reads the base's `ensurepip` wheels once, when a virtual environment needs them.
-pub(in crate::pipeline) struct Seeds<'a> {
-    session: &'a Session,
-    found: OnceCell<Vec<(String, Arc<[u8]>)>>,
-}
-
-impl<'a> Seeds<'a> {
-    pub(in crate::pipeline) fn new(session: &'a Session) -> Self {
-        Self {
-            session,
-            found: OnceCell::new(),
-        }
-    }
-
-    fn get(&self) -> Vec<(String, Arc<[u8]>)> {
-        self.found
-            .get_or_init(|| {
-                let blobs: Vec<_> = self
-                    .session
-                    .base
-                    .layers
-                    .iter()
-                    .map(|l| l.path.clone())
-                    .collect();
-                match super::files_in_layers(&blobs, &is_seed_wheel, 64 << 20) {
-                    Ok(files) => files
-                        .into_iter()
-                        .map(|(path, bytes)| (path, Arc::from(bytes)))
-                        .collect(),
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot read the base's ensurepip wheels");
-                        Vec::new()
-                    }
-                }
-            })
-            .clone()
-    }
-}
 
 /// The native form of the Dockerfile step `index` of `steps`, if it has one.
 pub(in crate::pipeline) fn native_of(
