@@ -528,7 +528,7 @@ fn item13_1_add_url_with_a_checksum_is_downloaded_verified_and_reused() {
     let sandbox = project_with(&format!(
         "ADD --checksum={sha} {base}/files/tool.txt /opt/dl/\nADD --checksum={sha} --chmod=644 {base}/files/tool.txt /opt/renamed.txt\n"
     ));
-    let (layout, digest) = build_layout(&sandbox);
+    let (layout, _) = build_layout(&sandbox);
     let root = unpack(&sandbox, &layout);
     let file = root.join("opt/dl/tool.txt");
     assert_eq!(fs::read(&file).expect("downloaded"), BODY);
@@ -537,6 +537,11 @@ fn item13_1_add_url_with_a_checksum_is_downloaded_verified_and_reused() {
     assert_eq!(mode(&root.join("opt/renamed.txt")), 0o644);
     // Downloaded once (the second ADD finds it in the store by its digest).
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The first build pinned the two ADDs in the lock after its project layer, as a
+    // new RUN is pinned: the next build's image holds the final lock.
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let digest = stdout(&output).trim().to_string();
     // Offline with a warm store: no request, the same image.
     let output = sandbox.build(&["--offline"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -551,4 +556,141 @@ fn item13_1_add_url_with_a_checksum_is_downloaded_verified_and_reused() {
     let message = failing_build(&sandbox);
     assert!(message.contains("ADD` at Dockerfile:9"), "{message}");
     assert!(message.contains(&sha), "{message}");
+}
+
+/// The `[[steps]]` of the sandbox project's lock.
+fn lock_steps(sandbox: &Sandbox) -> Vec<toml::Value> {
+    let text = fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock");
+    let lock: toml::Value = toml::from_str(&text).expect("toml");
+    lock.get("steps")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// #13 leftover (c): `ADD --checksum <URL>` has its own `[[steps]]` entry (kind
+/// `add-url`, the URL and the checksum); `--locked` refuses a Dockerfile whose URL or
+/// checksum differ from it before downloading, naming the line; a build without
+/// `--locked` follows the Dockerfile, and `airlock lock` pins it too.
+#[test]
+fn item13_c_add_url_is_pinned_in_the_lock() {
+    const BODY: &[u8] = b"pinned tool\n";
+    let (base, requests) = serve(BODY);
+    let sha = airlock::digest::Digest::of(BODY).to_string();
+    let url = format!("{base}/files/tool.txt");
+    let sandbox = project_with(&format!("ADD --checksum={sha} {url} /opt/dl/\n"));
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let steps = lock_steps(&sandbox);
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0]["kind"].as_str(), Some("add-url"));
+    assert_eq!(steps[0]["line"].as_integer(), Some(9));
+    assert_eq!(steps[0]["url"].as_str(), Some(url.as_str()));
+    assert_eq!(steps[0]["checksum"].as_str(), Some(sha.as_str()));
+    let lock = fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock");
+    let output = sandbox.build(&["--locked"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock"),
+        lock
+    );
+    let dockerfile = sandbox.project.join("Dockerfile");
+    let original = fs::read_to_string(&dockerfile).expect("Dockerfile");
+    let downloads = requests.load(std::sync::atomic::Ordering::SeqCst);
+    // Another URL, or another checksum: `--locked` refuses, naming the line, and
+    // downloads nothing.
+    let other = airlock::digest::Digest::of(b"other").to_string();
+    for changed in [
+        original.replace("/files/tool.txt", "/files/moved.txt"),
+        original.replace(&sha, &other),
+    ] {
+        fs::write(&dockerfile, &changed).expect("write");
+        let output = sandbox.build(&["--locked"]);
+        assert!(!output.status.success(), "{}", stdout(&output));
+        let message = stderr(&output);
+        assert!(message.contains("ADD at Dockerfile:9"), "{message}");
+        assert!(message.contains("airlock.lock"), "{message}");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            downloads,
+            "{message}"
+        );
+        assert_eq!(
+            fs::read_to_string(sandbox.project.join("airlock.lock")).expect("lock"),
+            lock
+        );
+    }
+    // Without `--locked`: the entry follows the Dockerfile.
+    fs::write(
+        &dockerfile,
+        original.replace("/files/tool.txt", "/files/moved.txt"),
+    )
+    .expect("write");
+    let output = sandbox.build(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let steps = lock_steps(&sandbox);
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(
+        steps[0]["url"].as_str(),
+        Some(format!("{base}/files/moved.txt").as_str())
+    );
+    // `airlock lock` from no lock pins it as well.
+    fs::remove_file(sandbox.project.join("airlock.lock")).expect("remove");
+    let output = sandbox.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let steps = lock_steps(&sandbox);
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0]["kind"].as_str(), Some("add-url"));
+}
+
+/// A bzip2 tar of `entries` (path, bytes, mode).
+fn bzip2_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes, mode) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(*mode);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, *bytes)
+            .expect("append");
+    }
+    let tar = builder.into_inner().expect("tar");
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    bz.write_all(&tar).expect("bzip2");
+    bz.finish().expect("bzip2")
+}
+
+/// #13 leftover (d): `ADD` of a local `.tar.bz2` extracts it, entries and modes as in
+/// the archive; a corrupt one is refused with an error naming the file and the line.
+#[test]
+fn item13_d_add_extracts_a_bzip2_tar() {
+    let sandbox = project_with("ADD bundle.tar.bz2 /opt/bundle/\n");
+    let archive = bzip2_tar(&[
+        ("bin/tool", b"#!/bin/sh\necho tool\n", 0o755),
+        ("./share/data.txt", b"data\n", 0o600),
+    ]);
+    fs::write(sandbox.project.join("bundle.tar.bz2"), &archive).expect("write");
+    let (layout, _) = build_layout(&sandbox);
+    let root = unpack(&sandbox, &layout);
+    let tool = root.join("opt/bundle/bin/tool");
+    assert_eq!(
+        fs::read_to_string(&tool).expect("tool"),
+        "#!/bin/sh\necho tool\n"
+    );
+    assert_eq!(mode(&tool), 0o755);
+    assert_eq!(
+        fs::read_to_string(root.join("opt/bundle/share/data.txt")).expect("data"),
+        "data\n"
+    );
+    assert!(!root.join("opt/bundle/bundle.tar.bz2").exists());
+    // Cut short: the bzip2 header is there, the stream is not whole.
+    fs::write(
+        sandbox.project.join("bundle.tar.bz2"),
+        &archive[..archive.len() / 2],
+    )
+    .expect("write");
+    let message = failing_build(&sandbox);
+    assert!(message.contains("Dockerfile:9"), "{message}");
+    assert!(message.contains("bundle.tar.bz2"), "{message}");
 }

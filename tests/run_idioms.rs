@@ -301,6 +301,79 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
     );
 }
 
+/// The media types of the layers of the one image in the OCI layout `layout`.
+fn layer_media_types(layout: &Path) -> Vec<String> {
+    let json = |digest: &str| -> serde_json::Value {
+        let path = layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(path).expect("blob")).expect("json")
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let manifest = json(index["manifests"][0]["digest"].as_str().expect("digest"));
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["mediaType"].as_str().expect("media type").to_string())
+        .collect()
+}
+
+/// #13 leftover (a): the native `pip`/`venv` steps' layers follow `--compression zstd`
+/// like every new layer (the base's keep theirs), and their pins stay as the gzip
+/// build left them.
+#[test]
+fn item13_a_native_pip_and_venv_steps_honour_zstd() {
+    if !tools() {
+        return;
+    }
+    let Some(base) = base() else { return };
+    let index = index();
+    let project = project(
+        "idioms-zstd",
+        "RUN python3 -m venv tool_venv && . tool_venv/bin/activate && \\\n    pip install --no-cache-dir hello-tool==1.0 && deactivate\n\
+         RUN pip install --break-system-packages tiny-lib\n",
+        Some(&index),
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    build(project.path(), &base, &store, &work.path().join("gz"));
+    let lock = std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock");
+    let zstd = build_with(
+        project.path(),
+        &base,
+        &store,
+        &work.path().join("zst"),
+        &["--compression", "zstd", "--locked"],
+    );
+    assert!(zstd.status.success(), "{}", stderr(&zstd));
+    assert_eq!(
+        std::fs::read_to_string(project.path().join("airlock.lock")).expect("lock"),
+        lock
+    );
+    let gzip = layer_media_types(&work.path().join("gz"));
+    let zstd = layer_media_types(&work.path().join("zst"));
+    let base_layers = layer_media_types(&base).len();
+    assert_eq!(gzip.len(), zstd.len());
+    // The project layer, the venv and pip steps, the DAGs.
+    assert!(zstd.len() >= base_layers + 4, "{zstd:?}");
+    assert_eq!(zstd[..base_layers], gzip[..base_layers]);
+    for media in &zstd[base_layers..] {
+        assert_eq!(
+            media, "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{zstd:?}"
+        );
+    }
+    for media in &gzip[base_layers..] {
+        assert_eq!(
+            media, "application/vnd.oci.image.layer.v1.tar+gzip",
+            "{gzip:?}"
+        );
+    }
+}
+
 #[test]
 fn item13_2_apt_get_install_jq_runs_in_the_image() {
     if !tools() {

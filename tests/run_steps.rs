@@ -391,3 +391,253 @@ fn item13_5_pytest_sees_what_a_run_step_made_in_the_workdir() {
         stdout(&output)
     );
 }
+
+/// The manifest of the one image in the OCI layout `layout`.
+fn layout_manifest(layout: &Path) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).expect("index"))
+            .expect("index json");
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    blob_json(layout, digest)
+}
+
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+fn blob_json(layout: &Path, digest: &str) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(blob_path(layout, digest)).expect("blob")).expect("json")
+}
+
+/// A plain (uncompressed) tar of `entries` (path, bytes, mode).
+fn plain_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes, mode) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(*mode);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, *bytes)
+            .expect("append");
+    }
+    builder.into_inner().expect("tar")
+}
+
+/// The (kind, diff ID) of each layer a build added (the base's left out).
+fn new_layers(result: &serde_json::Value) -> Vec<(String, String)> {
+    result["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .filter(|l| l["kind"] != "base")
+        .map(|l| {
+            (
+                l["kind"].as_str().expect("kind").to_string(),
+                l["diff_id"].as_str().expect("diff id").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// #13 leftover (a): with `--compression zstd` the layers of the Dockerfile's steps
+/// (`COPY`, `ADD` of a local tar, `WORKDIR`, a sandboxed `RUN`) are tar+zstd like the
+/// project's: skopeo reads the layout and each layer decompresses (our own reader) to
+/// its diff ID. The `RUN`'s pin is its diff ID under a key that does not depend on
+/// the compression, so the gzip lock stays as it is, a `--locked` zstd build from an
+/// empty store runs the step again and reproduces it, and the gzip image is the same
+/// before and after.
+#[test]
+fn item13_a_dockerfile_steps_honour_zstd() {
+    if !ready() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = project(
+        work.path(),
+        "COPY include/ /opt/include/\nADD bundle.tar /opt/bundle/\nWORKDIR /opt/work\n\
+         RUN test \"$(wc -c < /opt/include/big.bin)\" -eq 5242880 && mkdir -p /opt/x && echo hi > /opt/x/y\n",
+    );
+    fs::create_dir_all(project.join("include")).expect("mkdir");
+    fs::write(project.join("include/a.txt"), "a\n").expect("write");
+    // Past one 4 MiB member: the layers below the RUN are zstd streams of several
+    // frames, which the sandbox must read whole.
+    fs::write(project.join("include/big.bin"), vec![b'x'; 5 << 20]).expect("write");
+    fs::write(
+        project.join("bundle.tar"),
+        plain_tar(&[("bin/tool", b"#!/bin/sh\n", 0o755)]),
+    )
+    .expect("write");
+    let out = |name: &str| format!("oci:{}:v1", work.path().join(name).display());
+    let store = work.path().join("a");
+    ok(&build(&project, &store, &[]));
+    // Once more, so the project layer holds the lock with its pins.
+    let gzip = ok(&build(&project, &store, &["--output", &out("gz")]));
+    let lock = fs::read_to_string(project.join("airlock.lock")).expect("lock");
+    let zstd = ok(&build(
+        &project,
+        &store,
+        &["--compression", "zstd", "--output", &out("zst")],
+    ));
+    assert_eq!(zstd["lock_updated"], false, "{zstd}");
+    assert_eq!(
+        fs::read_to_string(project.join("airlock.lock")).expect("lock"),
+        lock,
+        "a zstd build changed the gzip build's lock"
+    );
+    let kinds: Vec<String> = new_layers(&zstd).into_iter().map(|(k, _)| k).collect();
+    for kind in ["copy", "add", "workdir", "run"] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} layer: {kinds:?}"
+        );
+    }
+    // The same tars, whatever the compression.
+    assert_eq!(new_layers(&gzip), new_layers(&zstd));
+    for (result, name, media) in [
+        (&gzip, "gz", "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (&zstd, "zst", "application/vnd.oci.image.layer.v1.tar+zstd"),
+    ] {
+        let layout = work.path().join(name);
+        let manifest = layout_manifest(&layout);
+        let descriptors = manifest["layers"].as_array().expect("layers");
+        for layer in result["layers"].as_array().expect("layers") {
+            if layer["kind"] == "base" {
+                continue;
+            }
+            let digest = layer["digest"].as_str().expect("digest");
+            let descriptor = descriptors
+                .iter()
+                .find(|d| d["digest"] == digest)
+                .unwrap_or_else(|| panic!("{digest} not in {manifest}"));
+            assert_eq!(descriptor["mediaType"], media, "{} layer", layer["kind"]);
+            if name == "zst" {
+                let blob = fs::File::open(blob_path(&layout, digest)).expect("blob");
+                let tar = zstd::stream::decode_all(blob).expect("a zstd stream");
+                assert_eq!(
+                    airlock::digest::Digest::of(&tar).to_string(),
+                    layer["diff_id"].as_str().expect("diff id"),
+                    "{} layer",
+                    layer["kind"]
+                );
+            }
+        }
+        let inspect = std::process::Command::new("skopeo")
+            .args(["inspect", &format!("oci:{}:v1", layout.display())])
+            .output()
+            .expect("skopeo");
+        assert!(inspect.status.success(), "skopeo: {}", stderr(&inspect));
+    }
+    // An empty store, `--locked`, zstd: the RUN runs again and gives its pinned layer.
+    let fresh = ok(&build(
+        &project,
+        &work.path().join("b"),
+        &["--compression", "zstd", "--locked"],
+    ));
+    assert_eq!(fresh["manifest_digest"], zstd["manifest_digest"]);
+    let again = ok(&build(&project, &work.path().join("b"), &["--locked"]));
+    assert_eq!(again["manifest_digest"], gzip["manifest_digest"]);
+}
+
+/// Runs `args` inside the image of the OCI layout `layout` (tag `v1`), unpacked by
+/// umoci, under bwrap without network.
+fn inside(layout: &Path, args: &[&str]) -> Output {
+    let bundle = layout.with_extension("bundle");
+    if !bundle.join("rootfs").is_dir() {
+        let unpack = std::process::Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:v1", layout.display()))
+            .arg(&bundle)
+            .output()
+            .expect("umoci");
+        assert!(unpack.status.success(), "{}", stderr(&unpack));
+    }
+    std::process::Command::new("bwrap")
+        .arg("--bind")
+        .arg(bundle.join("rootfs"))
+        .args(["/", "--proc", "/proc", "--dev", "/dev", "--unshare-net"])
+        .args(args)
+        .output()
+        .expect("run bwrap")
+}
+
+/// The `[[steps]]` of the project's lock.
+fn lock_steps(project: &Path) -> Vec<toml::Value> {
+    let text = fs::read_to_string(project.join("airlock.lock")).expect("lock");
+    let lock: toml::Value = toml::from_str(&text).expect("toml");
+    lock.get("steps")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// #13 leftover (b): a `RUN` that changes nothing adds no layer, as BuildKit does: its
+/// history line says `empty_layer: true`, no diff ID is added, the lock still pins the
+/// step (with no layer), the image unpacks and runs, another store reproduces it
+/// under `--locked`, and the key of the step after it still depends on it.
+#[test]
+fn item13_b_run_that_changes_nothing_adds_no_layer() {
+    if !ready() || !tool("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = project(
+        work.path(),
+        "RUN true\nRUN mkdir -p /opt && echo after > /opt/after\n",
+    );
+    let store = work.path().join("a");
+    ok(&build(&project, &store, &[]));
+    let layout = work.path().join("oci");
+    let result = ok(&build(
+        &project,
+        &store,
+        &["--output", &format!("oci:{}:v1", layout.display())],
+    ));
+    let layers = run_layers(&result);
+    assert_eq!(layers.len(), 1, "{result}");
+    let steps = lock_steps(&project);
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0]["line"].as_integer(), Some(2));
+    assert_eq!(steps[0]["kind"].as_str(), Some("run"));
+    assert!(steps[0].get("layer").is_none(), "{:?}", steps[0]);
+    assert_eq!(steps[1]["layer"].as_str(), Some(layers[0].as_str()));
+    // The config: `RUN true` is an empty history line; one diff ID per other line.
+    let manifest = layout_manifest(&layout);
+    let config = blob_json(
+        &layout,
+        manifest["config"]["digest"].as_str().expect("config"),
+    );
+    let history = config["history"].as_array().expect("history");
+    let line = history
+        .iter()
+        .find(|h| h["created_by"] == "RUN /bin/sh -c true")
+        .unwrap_or_else(|| panic!("no `RUN true` in {history:#?}"));
+    assert_eq!(line["empty_layer"], true, "{line}");
+    let non_empty = history.iter().filter(|h| h["empty_layer"] != true).count();
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().expect("diff ids");
+    assert_eq!(diff_ids.len(), non_empty);
+    assert_eq!(
+        manifest["layers"].as_array().expect("layers").len(),
+        diff_ids.len()
+    );
+    // The image unpacks and runs.
+    let cat = inside(&layout, &["/bin/cat", "/opt/after"]);
+    assert!(cat.status.success(), "{}", stderr(&cat));
+    assert_eq!(stdout(&cat), "after\n");
+    // Another store, `--locked`: the empty RUN runs again and matches its pin.
+    let second = ok(&build(&project, &work.path().join("b"), &["--locked"]));
+    assert_eq!(second["manifest_digest"], result["manifest_digest"]);
+    // The step after it depends on it: another no-op gives it another key.
+    fs::write(
+        project.join("Dockerfile"),
+        "FROM e2e/minbase:bookworm\nRUN :\nRUN mkdir -p /opt && echo after > /opt/after\n",
+    )
+    .expect("write");
+    ok(&build(&project, &store, &[]));
+    let changed = lock_steps(&project);
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert_ne!(changed[1]["key"], steps[1]["key"]);
+    assert_eq!(changed[1]["layer"], steps[1]["layer"]);
+}

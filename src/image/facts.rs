@@ -251,7 +251,9 @@ impl BaseFacts {
 }
 
 /// Opens a layer blob as an uncompressed tar stream, by its magic bytes: gzip (one or
-/// more members), zstd, or plain tar.
+/// more members), zstd (one or more frames: airlock's own zstd layers have one frame
+/// per 4 MiB of tar, so libzstd's stream decoder reads them, which goes on across
+/// frames), or plain tar.
 pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
     let mut file = BufReader::new(File::open(path)?);
     let mut magic = [0u8; 4];
@@ -261,9 +263,7 @@ pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)))
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let decoder = ruzstd::decoding::StreamingDecoder::new(stream)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-        Ok(Box::new(decoder))
+        Ok(Box::new(zstd::stream::read::Decoder::new(stream)?))
     } else {
         Ok(Box::new(stream))
     }

@@ -1,8 +1,9 @@
 //! The Dockerfile steps of `airlock.lock` (`[[steps]]`): one entry per filesystem
 //! step whose result is pinned, like a fixed-output derivation. A sandboxed `RUN`
-//! records its derivation key and the diff ID of the layer it produced; a later run
-//! of the same key must produce the same layer. Keys never hold secret values (only
-//! the secret ids).
+//! records its derivation key and the diff ID of the layer it produced (none when it
+//! changed nothing); a later run of the same key must produce the same layer. An
+//! `ADD --checksum <URL>` records the URL and the checksum. Keys never hold secret
+//! values (only the secret ids), and do not depend on the layers' compression.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,8 @@ pub struct LockedStep {
     /// The derivation key: the layers below, the instruction, its environment and
     /// the ids of what it mounts.
     pub key: Digest,
-    /// For `run`: the diff ID of the layer it produced.
+    /// For `run`: the diff ID of the layer it produced; none when it changed nothing
+    /// (the image then has no layer for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<Digest>,
     /// For `run`: whether it ran with network.
@@ -35,6 +37,12 @@ pub struct LockedStep {
     /// For `apt`: the packages installed, in installation order (the key as above).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub debs: Vec<super::LockedDeb>,
+    /// For `add-url`: the URL downloaded (credentials and query values redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// For `add-url`: the `--checksum` the download is verified against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Digest>,
 }
 
 /// The pin of the step at `line` whose instruction is `instruction`, if the lock
@@ -96,6 +104,8 @@ mod tests {
                 network: Some(false),
                 wheels: Vec::new(),
                 debs: Vec::new(),
+                url: None,
+                checksum: None,
             },
         );
         let dir = tempfile::tempdir().expect("tempdir");

@@ -30,10 +30,11 @@ pub(crate) fn lock(
 ) -> Result<LockSummary, BuildError> {
     let (session, wanted) = load(options, reporter)?;
     let pinned = pin(session, wanted, options, DebianPins::Relocked, reporter)?;
-    // A Dockerfile `RUN` in the sandbox is pinned by running it: the layers up to it
-    // are realised as a build would (the lock is written on the way).
+    // A Dockerfile `RUN` in the sandbox is pinned by running it (an `ADD <URL>` by
+    // downloading it): the layers up to it are realised as a build would (the lock is
+    // written on the way).
     let plan = super::plan::plan(&pinned, options)?;
-    let updated = match plan.layers.iter().any(|step| step.kind() == "run") {
+    let updated = match plan.layers.iter().any(|step| step.pinned_when_realised()) {
         true => {
             let cache = super::cache::LayerCache::none();
             super::realise::realise(&plan, &cache, reporter)?.lock_updated

@@ -23,7 +23,7 @@ use crate::image::{
     read_facts, resolve_owner, string_list,
 };
 use crate::image::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, BaseOrigin, ImageName};
-use crate::layer::Owner;
+use crate::layer::{Compression, Owner};
 use crate::project::dockerfile::{
     BaseValues, CopyFrom, CopySpec, Evaluated, FsStep, FsStepKind, RunSpec,
 };
@@ -111,6 +111,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
     let context = StepContext {
         pinned,
         mtime,
+        compression,
         args: project.build_args(&options.build_args),
         dirs: Rc::new(DirsBelow {
             facts: facts_rc.clone(),
@@ -160,6 +161,8 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
 pub(super) struct StepContext<'a> {
     pub pinned: &'a Pinned,
     pub mtime: u64,
+    /// How the steps' layers are compressed (`--compression`, `[build] compression`).
+    pub compression: Compression,
     /// The build args (`airlock.toml` and `--build-arg`).
     #[allow(
         dead_code,
@@ -248,6 +251,7 @@ impl<'a> StepContext<'a> {
             let context = StepContext {
                 pinned: self.pinned,
                 mtime: self.mtime,
+                compression: self.compression,
                 args: self.args.clone(),
                 dirs: Rc::new(DirsBelow {
                     facts: facts.clone(),
@@ -311,6 +315,7 @@ fn fs_step_layer<'a>(
                 owner,
                 dirs: context.dirs.clone(),
                 mtime: context.mtime,
+                compression: context.compression,
                 tree: OnceCell::new(),
             }))
         }
@@ -323,6 +328,7 @@ fn fs_step_layer<'a>(
             },
             dirs: context.dirs.clone(),
             mtime: context.mtime,
+            compression: context.compression,
             tree: OnceCell::new(),
         })),
     }
@@ -361,6 +367,8 @@ fn add_url_step<'a>(
         offline: session.remote.offline,
         runtime: &session.runtime,
         mtime: context.mtime,
+        compression: context.compression,
+        pinned: context.pinned,
         tree: OnceCell::new(),
     }))
 }
@@ -378,7 +386,7 @@ fn run_step<'a>(
             &context.steps,
             index,
             &context.seeds,
-            context.mtime,
+            (context.mtime, context.compression),
         )?
     {
         return Ok(layer);
@@ -388,7 +396,7 @@ fn run_step<'a>(
         step,
         spec,
         context.pinned,
-        context.mtime,
+        (context.mtime, context.compression),
     )))
 }
 

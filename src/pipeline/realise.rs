@@ -7,7 +7,7 @@
 use super::BuildError;
 use super::SkippedScript;
 use super::cache::{LayerCache, LayerSource};
-use super::layers::{Below, LayerStep, StoredLayer};
+use super::layers::{Below, LayerStep, StoredLayer, changes_nothing};
 use super::options::Reporter;
 use super::plan::Plan;
 use super::run::LayerSummary;
@@ -58,6 +58,12 @@ pub(super) fn realise(
         };
         if let Some((key, layer)) = realise_layer(step.as_ref(), &below, store, cache, reporter)? {
             keys.push(step.key_above(&key));
+            if plan.dockerfile_steps.contains(&index) && changes_nothing(&layer.record) {
+                // A `RUN` that changed nothing: no layer, as BuildKit gives none; its
+                // key still reaches the steps above, its history line says
+                // `empty_layer` (`assemble.rs`).
+                continue;
+            }
             records.push(layer.record.clone());
             let source = if cache.fetched(&layer.record.digest) {
                 LayerSource::CachedFromRegistry

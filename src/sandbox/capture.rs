@@ -24,7 +24,9 @@ use super::bwrap::{BWRAP, find_in_path};
 use super::rootfs::{RootfsError, unpack_rootfs};
 use crate::digest::Digest;
 use crate::image::{Accounts, open_layer, resolve_owner};
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, LayerError, Owner, write_layer};
+use crate::layer::{
+    Compression, Entry, EntryKind, FileSource, FileTree, LayerError, Owner, write_layer_with,
+};
 use crate::store::{LayerRecord, Store};
 
 /// Paths whose changes never reach the layer: scratch space and caches.
@@ -112,6 +114,8 @@ pub(crate) struct RunInSandbox {
     /// Values never shown: the secrets' contents, replaced in the command's output
     /// by `***` when an error quotes it.
     pub hidden: Vec<String>,
+    /// How the captured layer is compressed.
+    pub compression: Compression,
 }
 
 /// What a run produced.
@@ -253,7 +257,12 @@ pub(crate) fn run_and_capture(
     let paths = tree.iter().map(|(p, _)| p.to_string()).collect();
     let record = match tree.is_empty() {
         true => None,
-        false => Some(write_layer(store, &tree, spec.source_date_epoch)?),
+        false => Some(write_layer_with(
+            store,
+            &tree,
+            spec.source_date_epoch,
+            spec.compression,
+        )?),
     };
     Ok(Captured { record, paths })
 }
@@ -765,6 +774,7 @@ mod tests {
             secrets: Vec::new(),
             caches: Vec::new(),
             hidden: Vec::new(),
+            compression: Compression::Gzip,
         }
     }
 

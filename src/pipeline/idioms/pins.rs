@@ -18,7 +18,7 @@ use crate::lock::{
 };
 use crate::pipeline::BuildError;
 use crate::pipeline::debian::{DebianError, lock_requests, settings_digest};
-use crate::pipeline::layers::{AptStep, LayerStep, NewVenv, PipStep};
+use crate::pipeline::layers::{AboveKeys, AptStep, LayerStep, NewVenv, PipStep};
 use crate::pipeline::load::Session;
 use crate::pipeline::options::{LockMode, Reporter};
 use crate::pipeline::pin::Pinned;
@@ -135,6 +135,8 @@ fn entry(native: &Native, kind: &str) -> LockedStep {
         network: None,
         wheels: Vec::new(),
         debs: Vec::new(),
+        url: None,
+        checksum: None,
     }
 }
 
@@ -354,14 +356,15 @@ fn request(name: &str) -> crate::debian::PackageRequest {
     }
 }
 
-/// The layer of the native step `index` of `steps`, made from its `[[steps]]` entry;
-/// `None` when the step is not one airlock carries out itself.
+/// The layer of the native step `index` of `steps`, made from its `[[steps]]` entry
+/// (timestamps `mtime`, compressed as `compression`); `None` when the step is not one
+/// airlock carries out itself.
 pub(in crate::pipeline) fn native_layer<'a>(
     pinned: &'a Pinned,
     steps: &[FsStep],
     index: usize,
     seeds: &Seeds<'_>,
-    mtime: u64,
+    (mtime, compression): (u64, crate::layer::Compression),
 ) -> Result<Option<Box<dyn LayerStep + 'a>>, BuildError> {
     let session = &pinned.session;
     let Some(native) = native_of(session, steps, index, seeds) else {
@@ -389,6 +392,8 @@ pub(in crate::pipeline) fn native_layer<'a>(
             indexes: pinned.native_indexes.clone(),
             options: &pinned.python_options,
             mtime,
+            compression,
+            keys: AboveKeys::default(),
             runtime: &session.runtime,
         }),
         NativeKind::Apt(_) => Box::new(AptStep {
@@ -404,6 +409,8 @@ pub(in crate::pipeline) fn native_layer<'a>(
             fallback_urls: &session.project.settings.debian.fallback_urls,
             offline: session.remote.offline,
             mtime,
+            compression,
+            keys: AboveKeys::default(),
             runtime: &session.runtime,
         }),
     }))

@@ -2,6 +2,11 @@
 //! store under the digest the Dockerfile pins (verified before use; a build that has
 //! it needs no network), then one layer with it at its destination: mode 0600 as
 //! Docker gives a downloaded file (or `--chmod`), owned by root (or `--chown`).
+//!
+//! The step has its `[[steps]]` entry in `airlock.lock` (kind `add-url`: the URL, its
+//! credentials and query values redacted, and the checksum), written once the layer
+//! is realised. Under `--locked` a Dockerfile whose URL or checksum differ from it is
+//! refused before anything is downloaded, naming the line.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -9,14 +14,19 @@ use std::rc::Rc;
 
 use futures_util::StreamExt as _;
 
-use super::copy_step::{DirsBelow, Layout, finish};
+use super::copy_step::{DirsBelow, Layout, finish, key_without_compression};
 use super::{Below, CopyError, LayerStep, StoredLayer};
 use crate::digest::{Digest, HashingWriter};
 use crate::http::HttpClient;
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, write_layer};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, write_layer_with};
+use crate::lock::{LockError, LockedStep};
 use crate::pipeline::BuildError;
-use crate::pipeline::options::Reporter;
+use crate::pipeline::options::{LockMode, Reporter};
+use crate::pipeline::pin::Pinned;
 use crate::store::Store;
+
+/// Bumped when what an `add-url` pin's key covers changes.
+const ADD_URL_KEY_FORMAT: &str = "airlock-add-url-v1";
 
 /// One `ADD <URL>`.
 pub(in crate::pipeline) struct AddUrlStep<'a> {
@@ -34,6 +44,9 @@ pub(in crate::pipeline) struct AddUrlStep<'a> {
     pub offline: bool,
     pub runtime: &'a tokio::runtime::Handle,
     pub mtime: u64,
+    pub compression: Compression,
+    /// The build's lock and mode: the step's pin is checked and recorded there.
+    pub pinned: &'a Pinned,
     pub tree: OnceCell<FileTree>,
 }
 
@@ -53,6 +66,63 @@ impl AddUrlStep<'_> {
             Ok(url) => crate::http::redact_url(&url),
             Err(_) => "<the URL>".into(),
         }
+    }
+
+    /// The step's `[[steps]]` entry: the URL as the lock shows it, the checksum, and a
+    /// key of the two.
+    fn pin(&self) -> LockedStep {
+        let url = self.shown();
+        let key = Digest::of(format!("{ADD_URL_KEY_FORMAT}\0{url}\0{}", self.sha256).as_bytes());
+        LockedStep {
+            line: self.line,
+            instruction: self.created_by.clone(),
+            kind: "add-url".into(),
+            key,
+            layer: None,
+            network: None,
+            wheels: Vec::new(),
+            debs: Vec::new(),
+            url: Some(url),
+            checksum: Some(self.sha256.clone()),
+        }
+    }
+
+    /// Under `--locked`, the lock must pin this step as the Dockerfile has it: the
+    /// same instruction, URL and checksum.
+    fn check_locked(&self) -> Result<(), BuildError> {
+        if self.pinned.mode != LockMode::Locked {
+            return Ok(());
+        }
+        let wanted = self.pin();
+        let on_disk = self
+            .pinned
+            .lock
+            .steps
+            .iter()
+            .find(|s| s.line == self.line && s.kind == wanted.kind);
+        let reason = match on_disk {
+            None => format!("it has no pin for the ADD at Dockerfile:{}", self.line),
+            Some(pin) if pin.url != wanted.url || pin.checksum != wanted.checksum => format!(
+                "it pins `{}` with the checksum `{}` for the ADD at Dockerfile:{}, which now downloads `{}` with the checksum `{}`",
+                pin.url.as_deref().unwrap_or("no URL"),
+                pin.checksum
+                    .as_ref()
+                    .map_or_else(|| "none".into(), ToString::to_string),
+                self.line,
+                self.shown(),
+                self.sha256
+            ),
+            Some(pin) if *pin != wanted => format!(
+                "its pin for the ADD at Dockerfile:{} is for another instruction",
+                self.line
+            ),
+            Some(_) => return Ok(()),
+        };
+        Err(LockError::Stale {
+            path: self.pinned.session.lock_path.clone(),
+            reason,
+        }
+        .into())
     }
 
     /// Downloads the file into the store unless it is there; verifies its digest.
@@ -179,7 +249,20 @@ impl LayerStep for AddUrlStep<'_> {
         _below: &Below<'_>,
         reporter: &dyn Reporter,
     ) -> Result<Option<Digest>, BuildError> {
-        Ok(Some(self.tree(reporter)?.derivation_key("add", self.mtime)))
+        self.check_locked()?;
+        Ok(Some(self.tree(reporter)?.derivation_key_with(
+            "add",
+            self.mtime,
+            self.compression,
+        )))
+    }
+
+    fn key_above(&self, key: &Digest) -> Digest {
+        key_without_compression(self.tree.get(), "add", self.mtime, key)
+    }
+
+    fn pinned_when_realised(&self) -> bool {
+        true
     }
 
     fn produce(
@@ -189,10 +272,21 @@ impl LayerStep for AddUrlStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer(
+        Ok(StoredLayer::made(write_layer_with(
             store,
             self.tree(reporter)?,
             self.mtime,
+            self.compression,
         )?))
+    }
+
+    fn realised(
+        &self,
+        _key: &Digest,
+        _record: &crate::store::LayerRecord,
+        _reused: bool,
+    ) -> Result<(), BuildError> {
+        self.pinned.step_pins.record(self.pin());
+        Ok(())
     }
 }

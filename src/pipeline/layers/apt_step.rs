@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Below, LayerStep, StoredLayer};
+use super::{AboveKeys, Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::lock::{LockedDeb, LockedSource};
@@ -34,6 +34,9 @@ pub(in crate::pipeline) struct AptStep<'a> {
     pub fallback_urls: &'a [String],
     pub offline: bool,
     pub mtime: u64,
+    pub compression: crate::layer::Compression,
+    /// The keys given, each with the key without the compression.
+    pub keys: AboveKeys,
     pub runtime: &'a tokio::runtime::Handle,
 }
 
@@ -69,7 +72,12 @@ impl LayerStep for AptStep<'_> {
         for key in below.keys {
             h.update(format!("below\0{key}\0"));
         }
-        Ok(Some(Digest::from_sha256(h.finalize().into())))
+        let above = Digest::from_sha256(h.finalize().into());
+        Ok(Some(self.keys.key(above, self.compression)))
+    }
+
+    fn key_above(&self, key: &Digest) -> Digest {
+        self.keys.above(key)
     }
 
     fn produce(
@@ -92,8 +100,7 @@ impl LayerStep for AptStep<'_> {
             &status,
             self.facts,
             &fetch,
-            // New Dockerfile steps write gzip layers whatever `--compression` says.
-            (self.mtime, crate::layer::Compression::default()),
+            (self.mtime, self.compression),
             "apt",
         )?;
         keep_skipped(store, key, &layer.skipped)?;

@@ -1,6 +1,7 @@
-//! `ADD` of a local tar archive: what kind it is by its first bytes, and its entries
-//! read into memory, confined (no absolute paths, no `..`, no device nodes; hard links
-//! only to earlier entries).
+//! `ADD` of a local tar archive (plain, gzip, xz or bzip2): what kind it is by its
+//! first bytes, and its entries read into memory, confined (no absolute paths, no
+//! `..`, no device nodes; hard links only to earlier entries). The messages are
+//! clauses about the archive, which the caller names.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub(in crate::pipeline) enum ArchiveKind {
     Plain,
     Gzip,
     Xz,
+    Bzip2,
 }
 
 /// One entry of an archive.
@@ -25,25 +27,22 @@ pub(in crate::pipeline) enum ArchiveEntry {
 }
 
 /// The archive kind of a file starting with `head` (up to 512 bytes); `None` for a
-/// file `ADD` copies as it is. A bzip2 archive is refused (airlock has no bzip2
-/// reader), rather than copied unextracted.
-pub(in crate::pipeline) fn archive_kind(head: &[u8]) -> Result<Option<ArchiveKind>, String> {
+/// file `ADD` copies as it is.
+pub(in crate::pipeline) fn archive_kind(head: &[u8]) -> Option<ArchiveKind> {
     if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Some(ArchiveKind::Gzip));
+        return Some(ArchiveKind::Gzip);
     }
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Ok(Some(ArchiveKind::Xz));
+        return Some(ArchiveKind::Xz);
     }
-    if head.starts_with(b"BZh") && head.len() > 3 && head[3].is_ascii_digit() {
-        return Err(
-            "adds a bzip2 archive, which airlock cannot extract; recompress it with gzip or xz"
-                .into(),
-        );
+    // `BZh` and the block size, 1 to 9 (hundreds of kB).
+    if head.starts_with(b"BZh") && head.len() > 3 && (b'1'..=b'9').contains(&head[3]) {
+        return Some(ArchiveKind::Bzip2);
     }
     if head.len() >= 262 && &head[257..262] == b"ustar" {
-        return Ok(Some(ArchiveKind::Plain));
+        return Some(ArchiveKind::Plain);
     }
-    Ok(None)
+    None
 }
 
 /// The archive's entries, in archive order, paths relative to its root.
@@ -55,9 +54,12 @@ pub(in crate::pipeline) fn read_archive(
         ArchiveKind::Plain => reader,
         ArchiveKind::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
         ArchiveKind::Xz => Box::new(lzma_rust2::XzReader::new(reader, true)),
+        // Several streams one after the other (as parallel bzip2 tools write) are one
+        // archive, as GNU tar reads them.
+        ArchiveKind::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(reader)),
     };
     let mut archive = tar::Archive::new(reader);
-    let broken = |e: std::io::Error| format!("has an archive airlock cannot read: {e}");
+    let broken = |e: std::io::Error| format!("which airlock cannot read: {e}");
     let mut out = Vec::new();
     for entry in archive.entries().map_err(broken)? {
         let mut entry = entry.map_err(broken)?;
@@ -72,7 +74,7 @@ pub(in crate::pipeline) fn read_archive(
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
             if target.is_empty() {
-                return Err(format!("has an archive whose link `{raw}` has no target"));
+                return Err(format!("whose link `{raw}` has no target"));
             }
             Ok(target)
         };
@@ -84,9 +86,7 @@ pub(in crate::pipeline) fn read_archive(
                 match member_path(&target)? {
                     Some(target) => ArchiveEntry::Hardlink(target),
                     None => {
-                        return Err(format!(
-                            "has an archive whose hard link `{raw}` names its root"
-                        ));
+                        return Err(format!("whose hard link `{raw}` names its root"));
                     }
                 }
             }
@@ -104,7 +104,7 @@ pub(in crate::pipeline) fn read_archive(
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
             other => {
                 return Err(format!(
-                    "has an archive with `{raw}`, a {other:?} entry; airlock extracts files, directories and links only"
+                    "with `{raw}`, a {other:?} entry; airlock extracts files, directories and links only"
                 ));
             }
         };
@@ -117,16 +117,14 @@ pub(in crate::pipeline) fn read_archive(
 /// when absolute or climbing with `..`.
 fn member_path(raw: &str) -> Result<Option<String>, String> {
     if raw.starts_with('/') {
-        return Err(format!("has an archive with the absolute path `{raw}`"));
+        return Err(format!("with the absolute path `{raw}`"));
     }
     let mut parts = Vec::new();
     for part in raw.split('/') {
         match part {
             "" | "." => {}
             ".." => {
-                return Err(format!(
-                    "has an archive with the path `{raw}`, which climbs out with `..`"
-                ));
+                return Err(format!("with the path `{raw}`, which climbs out with `..`"));
             }
             other => parts.push(other),
         }

@@ -1,13 +1,14 @@
 //! The Dockerfile's `COPY` and `ADD` (from the build context or an earlier stage) and
 //! `WORKDIR` (the directory made when missing) as layers. Each is a deterministic tree
 //! whose derivation key is its inputs' hashes: the copied files' content hashes, their
-//! destination paths, owners and modes (the tree key, as the project layer's).
+//! destination paths, owners and modes (the tree key, as the project layer's), and the
+//! compression (the steps above see the key without it).
 //!
 //! Docker's rules: sources relative to the context root (a leading `/` too), globs per
 //! path component, a directory copies its contents, several sources need a
 //! destination ending in `/`, a file onto a destination ending in `/` (or an existing
 //! directory) keeps its name, missing parents are made (owned by `--chown`), `ADD` of a
-//! local tar (gzip, xz or plain) is extracted. Nothing leaves the context: `..` past
+//! local tar (gzip, xz, bzip2 or plain) is extracted. Nothing leaves the context: `..` past
 //! its root is refused, and the links inside it were checked when it was read.
 
 use std::borrow::Cow;
@@ -23,7 +24,7 @@ use super::{Below, LayerStep, StoredLayer};
 use crate::confine::{LinkError, Node, resolve_in_root};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, write_layer};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, write_layer_with};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
 use crate::project::WalkedKind;
@@ -244,6 +245,7 @@ pub(in crate::pipeline) struct CopyStep<'a> {
     pub owner: Owner,
     pub dirs: Rc<DirsBelow<'a>>,
     pub mtime: u64,
+    pub compression: Compression,
     pub tree: OnceCell<FileTree>,
 }
 
@@ -382,7 +384,7 @@ impl CopyStep<'_> {
                     if self.spec.add && self.archive(source)?.is_some() =>
                 {
                     let kind = self.archive(source)?.unwrap_or(ArchiveKind::Plain);
-                    self.put_archive(&mut tree, source, kind, &dest)?;
+                    self.put_archive(&mut tree, (source, &path), kind, &dest)?;
                     self.put(&mut tree, &dest, &SourceEntry::Dir)?;
                 }
                 _ => {
@@ -487,7 +489,7 @@ impl CopyStep<'_> {
                 n
             }
         };
-        archive_kind(&head[..read]).map_err(|message| self.invalid(message))
+        Ok(archive_kind(&head[..read]))
     }
 
     fn read_error(&self, path: &std::path::Path, source: std::io::Error) -> BuildError {
@@ -500,10 +502,11 @@ impl CopyStep<'_> {
         .into()
     }
 
+    /// The entries of the archive `source` (named `name` in its root) under `dest`.
     fn put_archive(
         &self,
         tree: &mut Layout,
-        source: &FileSource,
+        (source, name): (&FileSource, &str),
         kind: ArchiveKind,
         dest: &str,
     ) -> Result<(), BuildError> {
@@ -513,7 +516,8 @@ impl CopyStep<'_> {
                 Box::new(std::fs::File::open(path).map_err(|e| self.read_error(path, e))?)
             }
         };
-        let files = read_archive(reader, kind).map_err(|message| self.invalid(message))?;
+        let invalid = |clause: String| self.invalid(format!("adds the archive `{name}`, {clause}"));
+        let files = read_archive(reader, kind).map_err(invalid)?;
         for (rel, entry) in files {
             let path = join(dest, &rel);
             match entry {
@@ -521,8 +525,8 @@ impl CopyStep<'_> {
                 ArchiveEntry::Hardlink(target) => {
                     let target = join(dest, &target);
                     if !tree.contains_key(&target) {
-                        return Err(self.invalid(format!(
-                            "has an archive whose hard link `{rel}` names no earlier file"
+                        return Err(invalid(format!(
+                            "whose hard link `{rel}` names no earlier file"
                         )));
                     }
                     tree.insert(
@@ -600,7 +604,15 @@ impl LayerStep for CopyStep<'_> {
         if tree.is_empty() {
             return Ok(None);
         }
-        Ok(Some(tree.derivation_key(self.kind(), self.mtime)))
+        Ok(Some(tree.derivation_key_with(
+            self.kind(),
+            self.mtime,
+            self.compression,
+        )))
+    }
+
+    fn key_above(&self, key: &Digest) -> Digest {
+        key_without_compression(self.tree.get(), self.kind(), self.mtime, key)
     }
 
     fn produce(
@@ -610,10 +622,11 @@ impl LayerStep for CopyStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer(
+        Ok(StoredLayer::made(write_layer_with(
             store,
             self.tree(reporter)?,
             self.mtime,
+            self.compression,
         )?))
     }
 }
@@ -627,6 +640,7 @@ pub(in crate::pipeline) struct WorkdirStep<'a> {
     pub owner: Owner,
     pub dirs: Rc<DirsBelow<'a>>,
     pub mtime: u64,
+    pub compression: Compression,
     pub tree: OnceCell<FileTree>,
 }
 
@@ -669,7 +683,15 @@ impl LayerStep for WorkdirStep<'_> {
         if tree.is_empty() {
             return Ok(None);
         }
-        Ok(Some(tree.derivation_key("workdir", self.mtime)))
+        Ok(Some(tree.derivation_key_with(
+            "workdir",
+            self.mtime,
+            self.compression,
+        )))
+    }
+
+    fn key_above(&self, key: &Digest) -> Digest {
+        key_without_compression(self.tree.get(), "workdir", self.mtime, key)
     }
 
     fn produce(
@@ -679,12 +701,25 @@ impl LayerStep for WorkdirStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer(
+        Ok(StoredLayer::made(write_layer_with(
             store,
             self.tree(reporter)?,
             self.mtime,
+            self.compression,
         )?))
     }
+}
+
+/// The key the steps above see for the layer of `tree` (made by `key`): its tree key
+/// without the compression, so their keys (and the pins in the lock) are the same
+/// for gzip and zstd builds. `key` itself when the tree was never made.
+pub(super) fn key_without_compression(
+    tree: Option<&FileTree>,
+    kind: &str,
+    mtime: u64,
+    key: &Digest,
+) -> Digest {
+    tree.map_or_else(|| key.clone(), |tree| tree.derivation_key(kind, mtime))
 }
 
 pub(in crate::pipeline) fn is_url(source: &str) -> bool {

@@ -53,6 +53,17 @@ impl LayerStep for DebianStep<'_> {
         )))
     }
 
+    fn key_above(&self, _key: &Digest) -> Digest {
+        // Without the compression: the keys above (and the lock's pins) are the same
+        // for gzip and zstd builds.
+        layer_key(
+            self.lock,
+            self.facts,
+            self.mtime,
+            crate::layer::Compression::Gzip,
+        )
+    }
+
     fn produce(
         &self,
         key: &Digest,

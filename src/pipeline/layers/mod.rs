@@ -27,11 +27,14 @@ pub(crate) use run_step::RunStepError;
 pub(super) use run_step::{RunStep, StepPins};
 pub(super) use stage_files::StageFiles;
 
+use std::cell::RefCell;
+
 use super::BuildError;
 use super::SkippedScript;
 use super::options::Reporter;
 use crate::digest::Digest;
 use crate::image::BaseImage;
+use crate::layer::Compression;
 use crate::store::{LayerRecord, Store};
 
 /// The layers below a step: what a step that runs over them (a `RUN`) depends on.
@@ -108,6 +111,12 @@ pub(super) trait LayerStep {
         key.clone()
     }
 
+    /// Whether the lock pins the step's result (`[[steps]]`) as it is realised:
+    /// `airlock lock` then realises the layers to pin it.
+    fn pinned_when_realised(&self) -> bool {
+        false
+    }
+
     /// Hears of the layer of `key`, found in the store (`reused`) or just made: a
     /// step the lock pins checks it against the pin and records it.
     fn realised(
@@ -118,6 +127,51 @@ pub(super) trait LayerStep {
     ) -> Result<(), BuildError> {
         Ok(())
     }
+}
+
+/// The key of a layer compressed as `compression`, from its key without the
+/// compression (the one the steps above see): a gzip layer's key is that key itself,
+/// so gzip builds keep the keys they always had.
+pub(super) fn compressed_key(key: Digest, compression: Compression) -> Digest {
+    match compression {
+        Compression::Gzip => key,
+        other => Digest::of(format!("{key}\0{}", other.key_part()).as_bytes()),
+    }
+}
+
+/// The keys a step gave (with its compression), each with the key the steps above
+/// see (without it): the keys of the steps above, and the pins in the lock, are the
+/// same whatever the layers' compression.
+#[derive(Default)]
+pub(super) struct AboveKeys(RefCell<Vec<(Digest, Digest)>>);
+
+impl AboveKeys {
+    /// The key of the layer compressed as `compression`, remembered with `above`.
+    pub(super) fn key(&self, above: Digest, compression: Compression) -> Digest {
+        let key = compressed_key(above.clone(), compression);
+        self.0.borrow_mut().push((key.clone(), above));
+        key
+    }
+
+    /// The key without the compression of `key` (one [`AboveKeys::key`] gave).
+    pub(super) fn above(&self, key: &Digest) -> Digest {
+        self.0
+            .borrow()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or_else(|| key.clone(), |(_, above)| above.clone())
+    }
+}
+
+/// The diff ID of an empty tar (two zero blocks): a layer that changes nothing.
+pub(super) fn empty_diff_id() -> Digest {
+    Digest::of(&[0u8; 1024])
+}
+
+/// Whether `record` is a layer that changes nothing (a `RUN` that wrote nothing it
+/// keeps): the image has no layer for it, only its history line, as BuildKit does.
+pub(super) fn changes_nothing(record: &LayerRecord) -> bool {
+    record.diff_id == empty_diff_id()
 }
 
 /// A layer in the store.

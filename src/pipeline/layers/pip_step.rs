@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Below, LayerStep, StoredLayer};
+use super::{AboveKeys, Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Entry, EntryKind, FileSource, FileTree, Owner, build_layer};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, build_layer_with};
 use crate::lock::LockedWheel;
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
@@ -47,6 +47,9 @@ pub(in crate::pipeline) struct PipStep<'a> {
     pub indexes: Vec<IndexUrl>,
     pub options: &'a PythonOptions,
     pub mtime: u64,
+    pub compression: Compression,
+    /// The keys given, each with the key without the compression.
+    pub keys: AboveKeys,
     pub runtime: &'a tokio::runtime::Handle,
 }
 
@@ -89,7 +92,12 @@ impl LayerStep for PipStep<'_> {
         for key in below.keys {
             h.update(format!("below\0{key}\0"));
         }
-        Ok(Some(Digest::from_sha256(h.finalize().into())))
+        let above = Digest::from_sha256(h.finalize().into());
+        Ok(Some(self.keys.key(above, self.compression)))
+    }
+
+    fn key_above(&self, key: &Digest) -> Digest {
+        self.keys.above(key)
     }
 
     fn produce(
@@ -195,7 +203,7 @@ impl PipStep<'_> {
             Some(_) => facts.parent_dir(path),
             None => (0o755, owner),
         });
-        let (record, _) = build_layer(store, &tree, self.kind, self.mtime)?;
+        let (record, _) = build_layer_with(store, &tree, self.kind, self.mtime, self.compression)?;
         Ok(record)
     }
 }

@@ -181,7 +181,8 @@ impl LayerStep for FilesStep<'_> {
     }
 
     fn key_above(&self, key: &Digest) -> Digest {
-        // The tree without `airlock.lock`, which holds the pins of the steps above.
+        // The tree without `airlock.lock`, which holds the pins of the steps above,
+        // and without the compression, which the steps above do not depend on.
         let Some(tree) = self.files.trees.get().map(|trees| match self.part {
             Part::Project => &trees.project,
             Part::Dags => &trees.dags,
@@ -195,7 +196,8 @@ impl LayerStep for FilesStep<'_> {
         );
         let lock = lock.trim_start_matches('/');
         if !tree.contains(lock) {
-            return key.clone();
+            // Its key without the compression (the same as `key` for gzip).
+            return tree.derivation_key(self.kind(), self.mtime);
         }
         let mut without = FileTree::new();
         for (path, entry) in tree.iter().filter(|(path, _)| *path != lock) {

@@ -48,6 +48,17 @@ impl LayerStep for PythonStep<'_> {
         )))
     }
 
+    fn key_above(&self, _key: &Digest) -> Digest {
+        // Without the compression: the keys above (and the lock's pins) are the same
+        // for gzip and zstd builds.
+        layer_key(
+            self.lock,
+            &self.plan.environment,
+            self.mtime,
+            crate::layer::Compression::Gzip,
+        )
+    }
+
     fn produce(
         &self,
         _key: &Digest,

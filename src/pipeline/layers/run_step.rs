@@ -10,6 +10,15 @@
 //! store lacks it, the step runs again and must give the pinned layer, else the
 //! build fails naming the paths that differ, never making a new image silently.
 //!
+//! Compression: the pin is the diff ID (the uncompressed tar's digest) and the key
+//! in the lock leaves the compression out (the keys below it do too), so one pin
+//! holds for gzip and zstd builds alike; the store keeps each compression's layer
+//! under its own key ([`super::compressed_key`]).
+//!
+//! A step that changes nothing has no layer in the image (its history line says
+//! `empty_layer`, as BuildKit's does); its pin has no `layer`, and a run of it must
+//! again change nothing.
+//!
 //! Network: as in BuildKit, a `RUN` has the network unless it says
 //! `--network=none`; an offline (or `--frozen`) build runs no step with network and
 //! fails instead, naming it (a stored layer is still reused).
@@ -19,9 +28,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{Below, LayerStep, StoredLayer};
+use super::{AboveKeys, Below, LayerStep, StoredLayer, changes_nothing, empty_diff_id};
 use crate::digest::Digest;
-use crate::layer::{FileTree, write_layer};
+use crate::layer::{Compression, FileTree, write_layer_with};
 use crate::lock::{LockError, LockedStep, find_step, record_step};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::{LockMode, Reporter};
@@ -140,15 +149,18 @@ pub(in crate::pipeline) struct RunStep<'a> {
     /// (id, target, required, variable)
     secrets: Vec<(String, String, bool, Option<String>)>,
     caches: Vec<CacheDir>,
+    compression: Compression,
+    keys: AboveKeys,
 }
 
 impl<'a> RunStep<'a> {
-    /// The step `step` (a `RUN` of `spec`) of the build `pinned`, timestamps `mtime`.
+    /// The step `step` (a `RUN` of `spec`) of the build `pinned`, timestamps `mtime`,
+    /// its layer compressed as `compression`.
     pub(in crate::pipeline) fn new(
         step: &FsStep,
         spec: &RunSpec,
         pinned: &'a Pinned,
-        mtime: u64,
+        (mtime, compression): (u64, Compression),
     ) -> Self {
         let command = match &spec.command {
             RunCommand::Shell(text) => {
@@ -203,12 +215,18 @@ impl<'a> RunStep<'a> {
             caches,
             pinned,
             mtime,
+            compression,
+            keys: AboveKeys::default(),
         }
     }
 
-    /// The pin `airlock.lock` has for this step and `key`.
-    fn pinned(&self, key: &Digest) -> Option<&LockedStep> {
-        find_step(&self.pinned.lock.steps, self.line, &self.instruction).filter(|s| &s.key == key)
+    /// The diff ID `airlock.lock` pins for this step and `key` (the layer's key, the
+    /// lock's is without its compression): an empty tar's when it pins no layer.
+    fn pinned(&self, key: &Digest) -> Option<Digest> {
+        let key = self.keys.above(key);
+        find_step(&self.pinned.lock.steps, self.line, &self.instruction)
+            .filter(|s| s.key == key)
+            .map(|s| s.layer.clone().unwrap_or_else(empty_diff_id))
     }
 
     /// Under `--locked`, a step the lock does not pin (for this key) makes the lock
@@ -280,6 +298,7 @@ impl<'a> RunStep<'a> {
             secrets,
             caches: self.caches.clone(),
             hidden,
+            compression: self.compression,
         })
     }
 
@@ -296,7 +315,7 @@ impl<'a> RunStep<'a> {
         );
         Ok(match captured.record {
             Some(record) => record,
-            None => write_layer(store, &FileTree::new(), self.mtime)?,
+            None => write_layer_with(store, &FileTree::new(), self.mtime, self.compression)?,
         })
     }
 }
@@ -335,7 +354,16 @@ impl LayerStep for RunStep<'_> {
             "caches": self.caches.iter().map(|c| json!([c.id, c.target])).collect::<Vec<_>>(),
             "source_date_epoch": self.mtime,
         });
-        Ok(Some(Digest::of(text.to_string().as_bytes())))
+        let above = Digest::of(text.to_string().as_bytes());
+        Ok(Some(self.keys.key(above, self.compression)))
+    }
+
+    fn key_above(&self, key: &Digest) -> Digest {
+        self.keys.above(key)
+    }
+
+    fn pinned_when_realised(&self) -> bool {
+        true
     }
 
     fn produce(
@@ -345,7 +373,7 @@ impl LayerStep for RunStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        let pinned = self.pinned(key).and_then(|p| p.layer.clone());
+        let pinned = self.pinned(key);
         self.check_locked(pinned.as_ref())?;
         if self.network && self.pinned.session.remote.offline {
             return Err(RunStepError::NeedsNetwork { line: self.line }.into());
@@ -388,7 +416,7 @@ impl LayerStep for RunStep<'_> {
         record: &LayerRecord,
         _reused: bool,
     ) -> Result<(), BuildError> {
-        let pin = self.pinned(key).and_then(|p| p.layer.clone());
+        let pin = self.pinned(key);
         self.check_locked(pin.as_ref())?;
         if let Some(pinned) = pin
             && pinned != record.diff_id
@@ -405,11 +433,13 @@ impl LayerStep for RunStep<'_> {
             line: self.line,
             instruction: self.instruction.clone(),
             kind: "run".into(),
-            key: key.clone(),
-            layer: Some(record.diff_id.clone()),
+            key: self.keys.above(key),
+            layer: (!changes_nothing(record)).then(|| record.diff_id.clone()),
             network: Some(self.network),
             wheels: Vec::new(),
             debs: Vec::new(),
+            url: None,
+            checksum: None,
         });
         Ok(())
     }

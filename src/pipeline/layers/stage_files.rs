@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::copy_step::{SourceEntry, StageRoot, clean_source, glob_match, has_glob};
-use super::{Below, CopyError, LayerStep};
+use super::{Below, CopyError, LayerStep, changes_nothing};
 use crate::confine::{Node, resolve_in_root};
 use crate::digest::Digest;
 use crate::image::BaseImage;
@@ -65,6 +65,9 @@ impl StageFiles<'_> {
                 continue;
             };
             keys.push(step.key_above(&key));
+            if changes_nothing(&layer.record) {
+                continue;
+            }
             let digest = layer.record.digest.clone();
             records.push(layer.record);
             layers.push((digest.clone(), self.store.blob_path(&digest)));
