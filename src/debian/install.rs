@@ -1179,6 +1179,36 @@ mod tests {
         );
     }
 
+    /// Each entry names the package that placed it: a file two packages ship is the
+    /// later's, a directory the first's, the dpkg database nobody's.
+    #[test]
+    fn origins_name_the_package_that_placed_each_entry() {
+        let pkg = |name: &'static str, body: &'static [u8]| Pkg {
+            control: if name == "a" {
+                "Package: a\nVersion: 1\nArchitecture: all\n"
+            } else {
+                "Package: b\nVersion: 1\nArchitecture: all\n"
+            },
+            md5sums: "",
+            conffiles: "",
+            postinst: "",
+            data: vec![
+                dir("./"),
+                dir("./usr/"),
+                dir("./usr/share/"),
+                file("./usr/share/x", 0o644, body),
+            ],
+        };
+        let layer = run(&InstallBase::default(), &[build(&pkg("a", b"a")), build(&pkg("b", b"b"))]);
+        let origin = |p: &str| layer.files.iter().find(|f| f.path == p).map(|f| f.origin);
+        assert_eq!(text(&layer, "usr/share/x"), "b");
+        assert_eq!(origin("usr/share/x"), Some(Some(1)));
+        assert_eq!(origin("usr/share"), Some(Some(0)));
+        assert_eq!(origin("var/lib/dpkg/status"), Some(None));
+        assert_eq!(origin("var/lib/dpkg/info/a.list"), Some(None));
+        assert_eq!(origin("var"), Some(None));
+    }
+
     #[test]
     fn dangling_hardlink_is_refused() {
         let bad = build(&Pkg {

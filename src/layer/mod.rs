@@ -20,7 +20,7 @@ pub use compress::{Compression, gzip_member};
 #[allow(unused_imports)]
 pub(crate) use build::write_layer;
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner};
-pub(crate) use tree::{TreeError, normalize_mode};
+pub(crate) use tree::{TreeError, check_path, normalize_mode};
 pub use whiteout::layer_path;
 pub(crate) use whiteout::{
     LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, whiteout_target,

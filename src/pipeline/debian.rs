@@ -30,8 +30,11 @@ use crate::project::Project;
 use crate::project::settings::DebianSettings;
 use crate::store::{LayerRecord, Store, StoreError};
 
-/// Bumped when the Debian layer's bytes change for the same lock on purpose.
-const DEBIAN_LAYER_VERSION: u32 = 1;
+mod segmented;
+
+/// Bumped when the Debian layer's bytes change for the same lock on purpose (2: the
+/// layer is written as segments, one cached run per `.deb`; see `segmented`).
+const DEBIAN_LAYER_VERSION: u32 = 2;
 /// The key under which the `[debian]` settings' hash enters the lock's inputs.
 pub(super) const SETTINGS_INPUT: &str = "airlock.toml [debian]";
 /// Root-level directories a merged-/usr base turns into symlinks.
@@ -568,9 +571,9 @@ pub(super) fn fetch_debs(
 }
 
 /// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
-/// has them). `reused` when the store held the installed tree's layer already. The
-/// record is not stored under [`layer_key`]: `realise.rs` does that. `.deb`
-/// downloads report to `progress`.
+/// has them), as segments: one cached run per `.deb` (see `segmented`). The record is
+/// not stored under [`layer_key`]: `realise.rs` does that. `.deb` downloads report to
+/// `progress`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn debian_layer(
     store: &Store,
@@ -593,14 +596,17 @@ pub(super) fn debian_layer(
         runtime,
         progress,
     };
-    debs_layer(
-        store,
-        (&lock.debs, sources),
+    let paths = fetch_debs_of(store, (&lock.debs, sources), &fetch)?;
+    let base = InstallBase {
+        merged_usr: merged_usr(facts),
         status,
-        facts,
-        &fetch,
+    };
+    segmented::segmented_layer(
+        store,
+        (&lock.debs, &paths),
+        &base,
+        facts.passwd().is_none(),
         (mtime, compression),
-        "debian",
     )
 }
 
@@ -642,7 +648,8 @@ fn fetch_debs_of(
 }
 
 /// The layer of `debs` (from `sources`) installed over the dpkg `status` of the
-/// layers below: the Debian layer's, or an `apt-get install` step's.
+/// layers below, as one sorted tree: an `apt-get install` step's (the Debian layer
+/// itself is segmented, see [`debian_layer`]).
 pub(super) fn debs_layer(
     store: &Store,
     (debs, sources): (&[LockedDeb], &[LockedSource]),
