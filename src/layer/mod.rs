@@ -7,6 +7,9 @@
 
 mod build;
 mod compress;
+// Used by the Python and Debian layers (wired in the commits after the writer).
+#[allow(dead_code)]
+pub(crate) mod segments;
 mod tree;
 mod whiteout;
 
