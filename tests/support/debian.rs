@@ -575,7 +575,7 @@ pub fn sources_for(archive: &TestArchive) -> String {
 /// Lists a gzip'd layer tar: path → (type char, link target, bytes).
 pub fn read_layer(path: &Path) -> BTreeMap<String, (char, String, Vec<u8>)> {
     let file = std::fs::File::open(path).expect("open layer");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
     let mut out = BTreeMap::new();
     for entry in archive.entries().expect("entries") {
         let mut entry = entry.expect("entry");
