@@ -26,13 +26,35 @@ fn packages() -> Vec<TestPackage> {
     all.push(
         TestPackage::new("common-a", "1.0")
             .item(Item::Dir("./usr/share/common/"))
-            .item(Item::File("./usr/share/common/x", 0o644, b"from a".to_vec()))
-            .item(Item::File("./usr/share/common/only-a", 0o644, b"a".to_vec())),
+            .item(Item::File(
+                "./usr/share/common/x",
+                0o644,
+                b"from a".to_vec(),
+            ))
+            .item(Item::File(
+                "./usr/share/common/only-a",
+                0o644,
+                b"a".to_vec(),
+            ))
+            // Sorts before its target: the link must still follow it.
+            .item(Item::Hardlink(
+                "./usr/share/common/a-link",
+                "./usr/share/common/only-a",
+            ))
+            // Its target is replaced by common-b: the link keeps a's bytes.
+            .item(Item::Hardlink(
+                "./usr/share/common/x-link",
+                "./usr/share/common/x",
+            )),
     );
     all.push(
         TestPackage::new("common-b", "1.0")
             .item(Item::Dir("./usr/share/common/"))
-            .item(Item::File("./usr/share/common/x", 0o644, b"from b".to_vec())),
+            .item(Item::File(
+                "./usr/share/common/x",
+                0o644,
+                b"from b".to_vec(),
+            )),
     );
     all
 }
@@ -119,7 +141,9 @@ fn gzip_members(bytes: &[u8]) -> Vec<Vec<u8>> {
     while !rest.is_empty() {
         let mut decoder = flate2::bufread::GzDecoder::new(rest);
         let mut member = Vec::new();
-        decoder.read_to_end(&mut member).expect("a whole gzip member");
+        decoder
+            .read_to_end(&mut member)
+            .expect("a whole gzip member");
         rest = decoder.into_inner();
         out.push(member);
     }
@@ -216,7 +240,12 @@ fn assert_documented_order(members: &[Vec<u8>]) {
         "var/lib/dpkg/info/zhello.md5sums",
         "var/lib/dpkg/status",
     ];
-    let expected: Vec<&str> = dirs.iter().chain(&per_deb).chain(&generated).copied().collect();
+    let expected: Vec<&str> = dirs
+        .iter()
+        .chain(&per_deb)
+        .chain(&generated)
+        .copied()
+        .collect();
     assert_eq!(paths, expected);
     assert!(entries[..dirs.len()].iter().all(|e| e.kind == 'd'));
     // Each segment starts a member: the directories, each .deb, the generated files.
@@ -269,7 +298,11 @@ fn debian_layer_zstd_is_segmented_in_the_documented_order() {
     let bytes = std::fs::read(&blob).expect("layer");
     assert_documented_order(&zstd_frames(&bytes));
     let again = case.build(&case.store("other"), &["--compression", "zstd", "--locked"]);
-    assert_eq!(blob.file_name(), again.file_name(), "same digest from two stores");
+    assert_eq!(
+        blob.file_name(),
+        again.file_name(),
+        "same digest from two stores"
+    );
 }
 
 #[test]
@@ -289,7 +322,11 @@ fn adding_one_package_compresses_only_its_run() {
     assert_eq!(before.len(), 2, "one run per .deb: {before:?}");
     let stamps: Vec<_> = before
         .iter()
-        .map(|n| std::fs::metadata(warm.join("segments").join(n)).and_then(|m| m.modified()).ok())
+        .map(|n| {
+            std::fs::metadata(warm.join("segments").join(n))
+                .and_then(|m| m.modified())
+                .ok()
+        })
         .collect();
 
     std::fs::write(case.project.join("packages.txt"), "hello\nzhello\n").expect("write");
@@ -300,9 +337,16 @@ fn adding_one_package_compresses_only_its_run() {
     assert!(before.iter().all(|n| after.contains(n)));
     let stamps_after: Vec<_> = before
         .iter()
-        .map(|n| std::fs::metadata(warm.join("segments").join(n)).and_then(|m| m.modified()).ok())
+        .map(|n| {
+            std::fs::metadata(warm.join("segments").join(n))
+                .and_then(|m| m.modified())
+                .ok()
+        })
         .collect();
-    assert_eq!(stamps, stamps_after, "the cached runs are not written again");
+    assert_eq!(
+        stamps, stamps_after,
+        "the cached runs are not written again"
+    );
 
     // Byte for byte the layer a cold build makes in an empty store.
     let cold = case.build(&case.store("cold"), &["--locked"]);
@@ -336,6 +380,16 @@ fn a_file_two_packages_ship_goes_to_the_later() {
         .position(|e| e.path == "usr/share/common/x")
         .expect("x");
     assert!(only_a < x_at, "common-a's run comes before common-b's");
+    let at = |p: &str| entries.iter().position(|e| e.path == p).expect(p);
+    let link = &entries[at("usr/share/common/a-link")];
+    assert_eq!(link.kind, 'h');
+    assert!(
+        at("usr/share/common/a-link") > only_a,
+        "a hardlink follows its target"
+    );
+    let kept = &entries[at("usr/share/common/x-link")];
+    assert_eq!((kept.kind, &kept.bytes[..]), ('f', &b"from a"[..]));
+    assert!(at("usr/share/common/x-link") < x_at);
     // The same from an empty store, and with common-a alone the file is a's.
     let again = case.build(&case.store("fresh"), &["--locked"]);
     assert_eq!(blob.file_name(), again.file_name());

@@ -1199,7 +1199,10 @@ mod tests {
                 file("./usr/share/x", 0o644, body),
             ],
         };
-        let layer = run(&InstallBase::default(), &[build(&pkg("a", b"a")), build(&pkg("b", b"b"))]);
+        let layer = run(
+            &InstallBase::default(),
+            &[build(&pkg("a", b"a")), build(&pkg("b", b"b"))],
+        );
         let origin = |p: &str| layer.files.iter().find(|f| f.path == p).map(|f| f.origin);
         assert_eq!(text(&layer, "usr/share/x"), "b");
         assert_eq!(origin("usr/share/x"), Some(Some(1)));

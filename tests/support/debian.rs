@@ -35,6 +35,8 @@ pub enum Item {
     Dir(&'static str),
     File(&'static str, u32, Vec<u8>),
     Symlink(&'static str, &'static str),
+    /// A hardlink to an earlier entry (archive paths, `./` included).
+    Hardlink(&'static str, &'static str),
 }
 
 /// `hello` (a script, a maintainer script that adds a system user) depending on
@@ -161,6 +163,9 @@ impl TestPackage {
                 }
                 Item::Symlink(name, target) => {
                     raw_entry(&mut data, name, tar::EntryType::Symlink, 0o777, target, b"")
+                }
+                Item::Hardlink(name, target) => {
+                    raw_entry(&mut data, name, tar::EntryType::Link, 0o644, target, b"")
                 }
             }
         }

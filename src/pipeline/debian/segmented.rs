@@ -7,7 +7,8 @@
 //! 2. per `.deb`, in lock order: its files and symlinks sorted by path, then its
 //!    hardlinks sorted by path (so a link follows its target), minus the paths a later
 //!    `.deb` or the installation itself (dpkg database, alternatives links) writes
-//!    again. Its compressed run is cached by the `.deb`'s hash, the merged-/usr
+//!    again (a hardlink to such a path is written as a copy of this `.deb`'s bytes,
+//!    as dpkg's link would keep them). Its compressed run is cached by the `.deb`'s hash, the merged-/usr
 //!    mapping, the owners (as the `.deb` gives them), the set of overwritten paths
 //!    (usually empty), the mtime, the compression and the layer format;
 //! 3. what the installation generates: the dpkg database (`status`, `info/*`),
@@ -52,9 +53,14 @@ const ACCOUNTS: [(&str, &str); 2] = [
 /// A regular file's contents while the layer is planned.
 #[derive(Debug, Clone)]
 enum Content {
-    /// A file of the package that placed it; its bytes are unpacked when its segment
-    /// is made.
-    Package { size: u64, sha256: Digest },
+    /// A file of the package that placed it, at `path` among the package's contents
+    /// (its own path, or a hardlink's target); its bytes are unpacked when its
+    /// segment is made.
+    Package {
+        path: String,
+        size: u64,
+        sha256: Digest,
+    },
     /// A file the installation generated.
     Bytes(Arc<[u8]>),
 }
@@ -119,15 +125,17 @@ impl UnpackedNote {
             .entries
             .into_iter()
             .map(|e| LayerFile {
-                path: e.path,
                 kind: match e.kind {
                     NoteKind::Dir => LayerKind::Dir,
-                    NoteKind::File { size, sha256 } => {
-                        LayerKind::File(Content::Package { size, sha256 })
-                    }
+                    NoteKind::File { size, sha256 } => LayerKind::File(Content::Package {
+                        path: e.path.clone(),
+                        size,
+                        sha256,
+                    }),
                     NoteKind::Symlink(target) => LayerKind::Symlink(target),
                     NoteKind::Hardlink(target) => LayerKind::Hardlink(target),
                 },
+                path: e.path,
                 mode: e.mode,
                 uid: e.uid,
                 gid: e.gid,
@@ -330,8 +338,12 @@ fn add_parents(tree: &mut BTreeMap<String, LayerFile<Content>>) {
     }
 }
 
-/// The layer entry of `file`, its contents (if a file) at `host`.
-fn entry_of(file: &LayerFile<Content>, host: Option<&PathBuf>) -> Result<Entry, DebianError> {
+/// The layer entry of `file`; a package's file is read from `contents` (the package's
+/// spilled files by path).
+fn entry_of(
+    file: &LayerFile<Content>,
+    contents: Option<&BTreeMap<String, PathBuf>>,
+) -> Result<Entry, DebianError> {
     let kind = match &file.kind {
         LayerKind::Dir => EntryKind::Dir,
         LayerKind::Symlink(target) => EntryKind::Symlink {
@@ -345,9 +357,10 @@ fn entry_of(file: &LayerFile<Content>, host: Option<&PathBuf>) -> Result<Entry, 
             sha256: Digest::of(bytes),
             source: FileSource::Bytes(bytes.clone()),
         },
-        LayerKind::File(Content::Package { size, sha256 }) => {
-            let host =
-                host.ok_or_else(|| invalid(format!("`{}` was not unpacked", file.path)))?;
+        LayerKind::File(Content::Package { path, size, sha256 }) => {
+            let host = contents
+                .and_then(|c| c.get(path))
+                .ok_or_else(|| invalid(format!("`{path}` was not unpacked")))?;
             EntryKind::File {
                 size: *size,
                 sha256: sha256.clone(),
@@ -362,6 +375,25 @@ fn entry_of(file: &LayerFile<Content>, host: Option<&PathBuf>) -> Result<Entry, 
             uid: u32::try_from(file.uid).unwrap_or(0),
             gid: u32::try_from(file.gid).unwrap_or(0),
         },
+    })
+}
+
+/// A regular file at `path` with the bytes (and metadata) `package` shipped at
+/// `target`.
+fn copy_of(
+    package: &Unpacked<Content>,
+    target: &str,
+    path: String,
+) -> Result<LayerFile<Content>, DebianError> {
+    let shipped = package
+        .entries
+        .iter()
+        .rev()
+        .find(|f| f.path == target && matches!(f.kind, LayerKind::File(_)))
+        .ok_or_else(|| invalid(format!("`{path}` links to `{target}`, which is not a file")))?;
+    Ok(LayerFile {
+        path,
+        ..shipped.clone()
     })
 }
 
@@ -401,7 +433,16 @@ fn split(
         match (&file.kind, file.origin) {
             (LayerKind::Dir, _) => out.dirs.push(file),
             (_, None) => out.generated.push(file),
-            (LayerKind::Hardlink(_), Some(index)) => hardlinks[index].push(file),
+            (LayerKind::Hardlink(target), Some(index)) => {
+                if out.debs[index].1.binary_search(target).is_ok() {
+                    // Its target is replaced later: dpkg's link keeps this package's
+                    // bytes, so it is written as a copy of them.
+                    let copy = copy_of(&unpacked[index], target, file.path.clone())?;
+                    out.debs[index].0.push(copy);
+                } else {
+                    hardlinks[index].push(file);
+                }
+            }
             (_, Some(index)) => out.debs[index].0.push(file),
         }
     }
@@ -448,7 +489,11 @@ pub(super) fn segmented_layer(
     let mut plans: Vec<SegmentPlan<'_, DebianError>> = Vec::new();
     plans.push(SegmentPlan {
         key: None,
-        make: Box::new(move || dirs.iter().map(|f| Ok((f.path.clone(), entry_of(f, None)?))).collect()),
+        make: Box::new(move || {
+            dirs.iter()
+                .map(|f| Ok((f.path.clone(), entry_of(f, None)?)))
+                .collect()
+        }),
     });
     for (index, (files, over)) in per_deb.into_iter().enumerate() {
         if files.is_empty() {
@@ -465,7 +510,7 @@ pub(super) fn segmented_layer(
                 let contents = packages.contents(index)?;
                 files
                     .iter()
-                    .map(|f| Ok((f.path.clone(), entry_of(f, contents.get(&f.path))?)))
+                    .map(|f| Ok((f.path.clone(), entry_of(f, Some(contents))?)))
                     .collect::<Result<Entries, DebianError>>()
             }),
         });
