@@ -37,6 +37,11 @@ mod segmented;
 const DEBIAN_LAYER_VERSION: u32 = 2;
 /// The key under which the `[debian]` settings' hash enters the lock's inputs.
 pub(super) const SETTINGS_INPUT: &str = "airlock.toml [debian]";
+/// The account files `base-passwd`'s maintainer script copies from its masters.
+const ACCOUNTS: [(&str, &str); 2] = [
+    ("etc/passwd", "usr/share/base-passwd/passwd.master"),
+    ("etc/group", "usr/share/base-passwd/group.master"),
+];
 /// Root-level directories a merged-/usr base turns into symlinks.
 const MERGED_USR: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -526,10 +531,7 @@ pub(super) fn keep_skipped(
 /// `/etc/passwd` and `/etc/group` as `base-passwd`'s maintainer script would create
 /// them on an empty root: copies of the master files the package ships.
 fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
-    for (target, master) in [
-        ("etc/passwd", "usr/share/base-passwd/passwd.master"),
-        ("etc/group", "usr/share/base-passwd/group.master"),
-    ] {
+    for (target, master) in ACCOUNTS {
         if tree.contains(target) {
             continue;
         }

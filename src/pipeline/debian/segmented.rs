@@ -30,7 +30,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::{DEBIAN_LAYER_VERSION, DebianError, DebianLayer, SkippedScript, SpillSink};
+use super::{ACCOUNTS, DEBIAN_LAYER_VERSION, DebianError, DebianLayer, SkippedScript, SpillSink};
 use crate::debian::{
     ContentSink, ControlInfo, Deb, InstallBase, LayerFile, LayerKind, Unpacked, assemble, unpack,
 };
@@ -44,11 +44,6 @@ use crate::store::Store;
 const UNPACKED_VERSION: u32 = 1;
 /// The name of the note that keeps what a `.deb` places.
 const UNPACKED_NOTE: &str = "debian-unpacked";
-/// Where `base-passwd` keeps the account files its maintainer script copies.
-const ACCOUNTS: [(&str, &str); 2] = [
-    ("etc/passwd", "usr/share/base-passwd/passwd.master"),
-    ("etc/group", "usr/share/base-passwd/group.master"),
-];
 
 /// A regular file's contents while the layer is planned.
 #[derive(Debug, Clone)]
