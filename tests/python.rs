@@ -114,7 +114,7 @@ fn python_layer(result: &serde_json::Value) -> Option<&serde_json::Value> {
 /// (mode, uid, gid, contents) of every entry of a gzip'd tar layer.
 fn read_layer(path: &Path) -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
     let file = std::fs::File::open(path).expect("open layer");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
     let mut out = BTreeMap::new();
     for entry in archive.entries().expect("entries") {
         let mut entry = entry.expect("entry");

@@ -39,6 +39,7 @@ use super::build::append_entry;
 use super::compress::MEMBER_SIZE;
 use super::{Compression, Entry, EntryKind, LayerError};
 use crate::digest::{Digest, HashingWriter};
+pub(crate) use crate::store::{SEGMENTS_NOTE, SegmentsNote};
 use crate::store::{LayerRecord, Store, StoreError};
 
 /// A segment's entries, in tar order: paths relative to the root.
