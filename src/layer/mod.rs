@@ -7,8 +7,6 @@
 
 mod build;
 mod compress;
-// Used by the Python and Debian layers (wired in the commits after the writer).
-#[allow(dead_code)]
 pub(crate) mod segments;
 mod tree;
 mod whiteout;
@@ -30,5 +28,5 @@ pub(crate) use whiteout::{
 };
 
 /// Bumped whenever the bytes a layer builder writes change on purpose (2: deflate by
-/// libdeflate instead of miniz_oxide).
-pub const FORMAT_VERSION: u32 = 2;
+/// libdeflate instead of miniz_oxide; 3: the Python layer written in segments).
+pub const FORMAT_VERSION: u32 = 3;

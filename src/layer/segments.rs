@@ -40,6 +40,7 @@ use super::compress::MEMBER_SIZE;
 use super::{Compression, Entry, EntryKind, LayerError};
 use crate::digest::{Digest, HashingWriter};
 use crate::store::{LayerRecord, Store, StoreError};
+pub(crate) use crate::store::{SEGMENTS_NOTE, SegmentsNote};
 
 /// A segment's entries, in tar order: paths relative to the root.
 pub(crate) type Entries = Vec<(String, Entry)>;
