@@ -402,3 +402,55 @@ fn a_file_two_packages_ship_goes_to_the_later() {
         .expect("x");
     assert_eq!(x.bytes, b"from a");
 }
+
+/// Notes in the store beside the runs (what each `.deb` places).
+fn notes(cache: &Path) -> usize {
+    std::fs::read_dir(cache.join("segments"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .ends_with(".debian-unpacked.json")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn gc_keeps_the_runs_of_a_kept_debian_layer() {
+    let case = Case::new("hello\n");
+    let cache = case.store("cache");
+    case.build(&cache, &[]);
+    std::fs::write(case.project.join("packages.txt"), "zhello\n").expect("write");
+    let kept = case.build(&cache, &[]);
+    assert_eq!(case.locked(), ["zhello"]);
+    assert_eq!((runs(&cache).len(), notes(&cache)), (3, 3));
+    let lock = case.project.join("airlock.lock");
+    let out = airlock(
+        &[
+            "cache",
+            "gc",
+            "--keep-locks",
+            &lock.to_string_lossy(),
+            "--cache-dir",
+            &cache.to_string_lossy(),
+            "--base-layout",
+            &case.layout.to_string_lossy(),
+        ],
+        case.dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // zhello's run and note stay with the kept layer; hello's and libhello's go.
+    assert_eq!((runs(&cache).len(), notes(&cache)), (1, 1));
+    assert!(kept.is_file(), "the kept layer stays");
+    // Made again without its record, the layer reuses the kept run: same bytes.
+    for entry in std::fs::read_dir(cache.join("layers")).expect("layers") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove");
+    }
+    let again = case.build(&cache, &["--locked"]);
+    assert_eq!(again.file_name(), kept.file_name());
+    assert_eq!(runs(&cache).len(), 1);
+}

@@ -119,6 +119,8 @@ pub(super) struct DebianLayer {
     pub record: LayerRecord,
     pub reused: bool,
     pub skipped: Vec<SkippedScript>,
+    /// What a segmented layer was made from (kept beside its record for `cache gc`).
+    pub segments: Option<crate::store::SegmentsNote>,
 }
 
 /// The hash of the `[debian]` settings, when any are set (an input of the lock).
@@ -725,6 +727,7 @@ pub(super) fn debs_layer(
         record,
         reused,
         skipped,
+        segments: None,
     })
 }
 

@@ -38,7 +38,7 @@ use crate::digest::Digest;
 use crate::layer::segments::{Entries, SegmentPlan, read_note, write_note, write_segmented};
 use crate::layer::{Compression, Entry, EntryKind, FileSource, LayerError, Owner};
 use crate::lock::LockedDeb;
-use crate::store::Store;
+use crate::store::{SegmentsNote, Store};
 
 /// Bumped when what [`UnpackedNote`] records of a `.deb` changes.
 const UNPACKED_VERSION: u32 = 1;
@@ -535,9 +535,17 @@ pub(super) fn segmented_layer(
             summary: s.summary,
         })
         .collect();
+    let notes = debs
+        .iter()
+        .map(|deb| unpacked_key(deb, &base.merged_usr))
+        .collect();
     Ok(DebianLayer {
         record: written.record,
         reused: false,
         skipped,
+        segments: Some(SegmentsNote {
+            runs: written.runs,
+            notes,
+        }),
     })
 }
