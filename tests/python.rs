@@ -114,7 +114,7 @@ fn python_layer(result: &serde_json::Value) -> Option<&serde_json::Value> {
 /// (mode, uid, gid, contents) of every entry of a gzip'd tar layer.
 fn read_layer(path: &Path) -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
     let file = std::fs::File::open(path).expect("open layer");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
     let mut out = BTreeMap::new();
     for entry in archive.entries().expect("entries") {
         let mut entry = entry.expect("entry");
@@ -711,4 +711,129 @@ fn init_records_the_host_pips_index() {
         &[],
     );
     assert!(!stderr(&check).contains("Invalid `"), "{}", stderr(&check));
+}
+
+/// The run records (`segments/<key>.json`) in a store, by file name, with the paths
+/// each run holds.
+fn run_records(cache: &Path) -> BTreeMap<String, (std::time::SystemTime, Vec<String>)> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(cache.join("segments")) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Records only: notes are `<key>.NAME.json`.
+        if name.starts_with('.') || name.matches('.').count() != 1 {
+            continue;
+        }
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry.path()).expect("read")).expect("json");
+        let paths = record["paths"]
+            .as_array()
+            .expect("paths")
+            .iter()
+            .map(|p| p.as_str().expect("path").to_string())
+            .collect();
+        let time = entry.metadata().and_then(|m| m.modified()).expect("time");
+        out.insert(name, (time, paths));
+    }
+    out
+}
+
+/// #15 item 3: the Python layer is one cached run per wheel. Adding a requirement
+/// to a built lock compresses only the new wheel (and the small segment of
+/// directories), reuses the others' runs untouched, and gives the bytes of a cold
+/// build of the same lock in an empty store. A path two wheels install goes to the
+/// later one, with a warning.
+#[test]
+fn item3_adding_one_wheel_reuses_the_other_wheels_runs() {
+    let shared = |name: &str| {
+        WheelSpec::pure(name, "1.0").file(
+            "shared/common.py",
+            format!("FROM = \"{name}\"\n").as_bytes(),
+            false,
+        )
+    };
+    let index = PyIndex::start(
+        vec![
+            Served::wheel(&WheelSpec::pure("apple", "1.0")),
+            Served::wheel(&WheelSpec::pure("banana", "1.0").file(
+                "banana/data/big.txt",
+                &b"banana ".repeat(100_000),
+                false,
+            )),
+            Served::wheel(&shared("cherry")),
+            Served::wheel(&shared("damson")),
+        ],
+        Form::Json,
+        None,
+    );
+    let py = Py::new("apple\ncherry\ndamson\n", &index.url());
+    let output = py.run("build", &["--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the later one wins"),
+        "{}",
+        stderr(&output)
+    );
+    let first: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let layer = python_layer(&first).expect("python layer");
+    let entries = read_layer(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    assert_eq!(
+        entries[&format!("{SITE}/shared/common.py")].3,
+        b"FROM = \"damson\"\n"
+    );
+    let before = run_records(&py.cache);
+    // The directories, then apple, cherry (without the shared file), damson.
+    assert_eq!(before.len(), 4, "{before:?}");
+    assert!(before.values().any(|(_, paths)| {
+        paths
+            .iter()
+            .any(|p| p.starts_with(&format!("{SITE}/cherry")))
+            && !paths.contains(&format!("{SITE}/shared/common.py"))
+    }));
+
+    py.requirements("apple\nbanana\ncherry\ndamson\n");
+    let added = py.build_json(&[]);
+    let after = run_records(&py.cache);
+    let new: Vec<&Vec<String>> = after
+        .iter()
+        .filter(|(name, _)| !before.contains_key(*name))
+        .map(|(_, (_, paths))| paths)
+        .collect();
+    // Two new runs: banana's files, and the directories (banana adds its own).
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert!(
+        new.iter()
+            .any(|paths| paths.iter().all(|p| p.contains("/banana"))),
+        "{new:?}"
+    );
+    assert!(
+        new.iter()
+            .any(|paths| paths.contains(&format!("{SITE}/banana")))
+    );
+    for (name, (time, _)) in &before {
+        assert_eq!(
+            after.get(name).map(|(t, _)| t),
+            Some(time),
+            "{name} was rewritten"
+        );
+    }
+
+    // Byte for byte the layer of a cold build of the same lock in an empty store.
+    let fresh = py.dir.path().join("cold-cache");
+    let fresh_arg = fresh.to_string_lossy().into_owned();
+    let cold = py.build_json(&["--cache-dir", &fresh_arg]);
+    let layer = python_layer(&added).expect("python layer");
+    assert_eq!(
+        layer["digest"],
+        python_layer(&cold).expect("python layer")["digest"]
+    );
+    assert_eq!(added["manifest_digest"], cold["manifest_digest"]);
+    let entries = read_layer(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    assert_eq!(
+        entries[&format!("{SITE}/banana/data/big.txt")].3.len(),
+        700_000
+    );
+    assert_eq!(run_records(&fresh).len(), 5);
 }

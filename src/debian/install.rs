@@ -82,6 +82,21 @@ pub(crate) struct LayerFile<H> {
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
+    /// The package that placed it (its index in the install order); `None` for
+    /// what the installation generates (dpkg database, alternatives, parents).
+    pub origin: Option<usize>,
+}
+
+/// One package's data archive unpacked on its own, independent of every other
+/// package: the entries it places in archive order (paths under merged-/usr
+/// directories moved to `/usr`; the root and the merged directories themselves
+/// dropped; `origin` unset), its `info/<pkg>.list` text and the MD5 of each
+/// conffile it shipped, by absolute path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unpacked<H> {
+    pub entries: Vec<LayerFile<H>>,
+    pub list: String,
+    pub conffile_md5: BTreeMap<String, String>,
 }
 
 /// A maintainer script that was not run although it would have done more than
@@ -135,6 +150,26 @@ where
     I: IntoIterator<Item = Deb<R>>,
     S: ContentSink,
 {
+    let mut packages = Vec::new();
+    for deb in debs {
+        packages.push(unpack(&base.merged_usr, deb, sink)?);
+    }
+    assemble(base, packages, sink)
+}
+
+/// Installs packages unpacked by [`unpack`] (in resolution order, each with its
+/// control information) over `base`: a later package's file wins over an earlier
+/// one's, a directory already there is kept; then the dpkg database, the
+/// alternatives and the missing parents. Generated files go to `sink`.
+pub(crate) fn assemble<S, I>(
+    base: &InstallBase<'_>,
+    packages: I,
+    sink: &mut S,
+) -> Result<Layer<S::Handle>, InstallError>
+where
+    S: ContentSink,
+    I: IntoIterator<Item = (ControlInfo, Unpacked<S::Handle>)>,
+{
     let mut run = Installation {
         merged: &base.merged_usr,
         status: base_status(base.status)?,
@@ -143,10 +178,42 @@ where
         registrations: Vec::new(),
         skipped: Vec::new(),
     };
-    for (order, deb) in debs.into_iter().enumerate() {
-        run.install_deb(order, deb)?;
+    for (order, (control, unpacked)) in packages.into_iter().enumerate() {
+        run.add_package(order, &control, unpacked)?;
     }
     run.finish()
+}
+
+/// Unpacks one `.deb` on its own (see [`Unpacked`]); file contents go to `sink`.
+pub(crate) fn unpack<R: Read, S: ContentSink>(
+    merged: &BTreeMap<String, String>,
+    deb: Deb<R>,
+    sink: &mut S,
+) -> Result<(ControlInfo, Unpacked<S::Handle>), InstallError> {
+    let package = PackageId::read(&deb.control().paragraph()?)?.package;
+    let mut files = PackageFiles {
+        merged,
+        package: &package,
+        conffile_paths: deb
+            .control()
+            .conffiles
+            .iter()
+            .map(|c| c.path.clone())
+            .collect(),
+        conffile_md5: BTreeMap::new(),
+        list: String::new(),
+        shipped: BTreeSet::new(),
+        entries: Vec::new(),
+    };
+    let control = deb.for_each_data_entry(|entry| files.place_entry(sink, entry))?;
+    Ok((
+        control,
+        Unpacked {
+            entries: files.entries,
+            list: files.list,
+            conffile_md5: files.conffile_md5,
+        },
+    ))
 }
 
 /// The layer being built: its entries, the dpkg status so far, and what the
@@ -200,7 +267,9 @@ impl PackageId {
 }
 
 /// One package's data archive while it is unpacked.
-struct PackageFiles<'p> {
+struct PackageFiles<'p, H> {
+    /// The base's merged-/usr symlinks.
+    merged: &'p BTreeMap<String, String>,
     package: &'p str,
     /// Absolute paths of its conffiles.
     conffile_paths: BTreeSet<String>,
@@ -210,114 +279,109 @@ struct PackageFiles<'p> {
     list: String,
     /// Paths (as in the archive) placed so far, for hardlink targets.
     shipped: BTreeSet<String>,
+    /// What it places, in archive order.
+    entries: Vec<LayerFile<H>>,
 }
 
-impl<S: ContentSink> Installation<'_, S> {
-    /// Unpacks one package and records it in the dpkg database.
-    fn install_deb<R: Read>(&mut self, order: usize, deb: Deb<R>) -> Result<(), InstallError> {
-        let control = deb.control().clone();
-        let para = control.paragraph()?;
-        let id = PackageId::read(&para)?;
-        let mut files = PackageFiles {
-            package: &id.package,
-            conffile_paths: control.conffiles.iter().map(|c| c.path.clone()).collect(),
-            conffile_md5: BTreeMap::new(),
-            list: String::new(),
-            shipped: BTreeSet::new(),
-        };
-        deb.for_each_data_entry(|entry| self.place_entry(&mut files, entry))?;
-        let info = format!("{DPKG_DIR}/info/{}", id.info_name());
-        self.write_info(&info, &control, &files.list)?;
-        self.record_status(&id, &para, &control, &files.conffile_md5);
-        self.note_scripts(order, &id.package, &control);
-        Ok(())
-    }
-
-    /// Lists one data entry and places it (merged-/usr aware): a directory already
-    /// in the layer is kept as it is.
-    fn place_entry(
+impl<H> PackageFiles<'_, H> {
+    /// Lists one data entry and places it (merged-/usr aware).
+    fn place_entry<S: ContentSink<Handle = H>>(
         &mut self,
-        files: &mut PackageFiles<'_>,
+        sink: &mut S,
         mut entry: DataEntry<'_>,
     ) -> Result<(), InstallError> {
         let original = entry.path.as_str().to_owned();
         if original.is_empty() {
-            files.list.push_str("/.\n");
+            self.list.push_str("/.\n");
         } else {
-            files.list.push('/');
-            files.list.push_str(&original);
-            files.list.push('\n');
+            self.list.push('/');
+            self.list.push_str(&original);
+            self.list.push('\n');
         }
         let Some(path) = remap(self.merged, &original) else {
             return Ok(());
         };
         let kind = match entry.kind {
-            DataKind::Dir => {
-                if self.tree.contains_key(&path) {
-                    return Ok(());
-                }
-                LayerKind::Dir
-            }
+            DataKind::Dir => LayerKind::Dir,
             DataKind::Symlink => LayerKind::Symlink(entry.link_target.clone().unwrap_or_default()),
             DataKind::Hardlink => {
                 let raw = entry.link_target.clone().unwrap_or_default();
                 let target = remap(self.merged, &raw).unwrap_or(raw.clone());
-                if !files.shipped.contains(&raw) {
+                if !self.shipped.contains(&raw) {
                     return Err(InstallError::DanglingHardlink {
-                        package: files.package.to_owned(),
+                        package: self.package.to_owned(),
                         path: original,
                         target: raw,
                     });
                 }
                 LayerKind::Hardlink(target)
             }
-            DataKind::File => {
-                LayerKind::File(self.store_file(files, &path, &original, &mut entry)?)
-            }
+            DataKind::File => LayerKind::File(self.store_file(sink, &path, &original, &mut entry)?),
         };
-        files.shipped.insert(original);
-        self.tree.insert(
-            path.clone(),
-            LayerFile {
-                path,
-                kind,
-                mode: entry.mode,
-                uid: entry.uid,
-                gid: entry.gid,
-            },
-        );
+        self.shipped.insert(original);
+        self.entries.push(LayerFile {
+            path,
+            kind,
+            mode: entry.mode,
+            uid: entry.uid,
+            gid: entry.gid,
+            origin: None,
+        });
         Ok(())
     }
 
     /// Stores a regular file's contents at `path`, noting its MD5 if it is a
     /// conffile (`original` is its path in the archive).
-    fn store_file(
+    fn store_file<S: ContentSink<Handle = H>>(
         &mut self,
-        files: &mut PackageFiles<'_>,
+        sink: &mut S,
         path: &str,
         original: &str,
         entry: &mut DataEntry<'_>,
-    ) -> Result<S::Handle, InstallError> {
+    ) -> Result<H, InstallError> {
         let absolute = format!("/{original}");
         let size = entry.size;
         let store_err = |source| InstallError::Store {
             path: path.to_owned(),
             source,
         };
-        if files.conffile_paths.contains(&absolute) {
+        if self.conffile_paths.contains(&absolute) {
             let mut hashing = HashingReader {
                 inner: entry,
                 md5: Md5::new(),
             };
-            let h = self
-                .sink
-                .store(path, size, &mut hashing)
-                .map_err(store_err)?;
-            files.conffile_md5.insert(absolute, hashing.md5.hex());
+            let h = sink.store(path, size, &mut hashing).map_err(store_err)?;
+            self.conffile_md5.insert(absolute, hashing.md5.hex());
             Ok(h)
         } else {
-            self.sink.store(path, size, entry).map_err(store_err)
+            sink.store(path, size, entry).map_err(store_err)
         }
+    }
+}
+
+impl<S: ContentSink> Installation<'_, S> {
+    /// Places one unpacked package (a directory already in the layer is kept as it
+    /// is) and records it in the dpkg database.
+    fn add_package(
+        &mut self,
+        order: usize,
+        control: &ControlInfo,
+        unpacked: Unpacked<S::Handle>,
+    ) -> Result<(), InstallError> {
+        let para = control.paragraph()?;
+        let id = PackageId::read(&para)?;
+        for mut file in unpacked.entries {
+            if matches!(file.kind, LayerKind::Dir) && self.tree.contains_key(&file.path) {
+                continue;
+            }
+            file.origin = Some(order);
+            self.tree.insert(file.path.clone(), file);
+        }
+        let info = format!("{DPKG_DIR}/info/{}", id.info_name());
+        self.write_info(&info, control, &unpacked.list)?;
+        self.record_status(&id, &para, control, &unpacked.conffile_md5);
+        self.note_scripts(order, &id.package, control);
+        Ok(())
     }
 
     /// Writes `info/<pkg>.list`, `.md5sums` and `.conffiles` (`info` is the path
@@ -502,6 +566,7 @@ fn put<S: ContentSink>(
             mode,
             uid: 0,
             gid: 0,
+            origin: None,
         },
     );
     Ok(())
@@ -532,6 +597,7 @@ fn add_missing_parents<H>(
                 mode: 0o755,
                 uid: 0,
                 gid: 0,
+                origin: None,
             },
         );
     }
@@ -779,6 +845,7 @@ fn alternatives<S: ContentSink>(
                     mode: 0o777,
                     uid: 0,
                     gid: 0,
+                    origin: None,
                 },
             );
         }
@@ -1110,6 +1177,39 @@ mod tests {
                 summary: "runs `adduser`, `chown`, `update-alternatives (with arguments only known at run time)`".into(),
             }]
         );
+    }
+
+    /// Each entry names the package that placed it: a file two packages ship is the
+    /// later's, a directory the first's, the dpkg database nobody's.
+    #[test]
+    fn origins_name_the_package_that_placed_each_entry() {
+        let pkg = |name: &'static str, body: &'static [u8]| Pkg {
+            control: if name == "a" {
+                "Package: a\nVersion: 1\nArchitecture: all\n"
+            } else {
+                "Package: b\nVersion: 1\nArchitecture: all\n"
+            },
+            md5sums: "",
+            conffiles: "",
+            postinst: "",
+            data: vec![
+                dir("./"),
+                dir("./usr/"),
+                dir("./usr/share/"),
+                file("./usr/share/x", 0o644, body),
+            ],
+        };
+        let layer = run(
+            &InstallBase::default(),
+            &[build(&pkg("a", b"a")), build(&pkg("b", b"b"))],
+        );
+        let origin = |p: &str| layer.files.iter().find(|f| f.path == p).map(|f| f.origin);
+        assert_eq!(text(&layer, "usr/share/x"), "b");
+        assert_eq!(origin("usr/share/x"), Some(Some(1)));
+        assert_eq!(origin("usr/share"), Some(Some(0)));
+        assert_eq!(origin("var/lib/dpkg/status"), Some(None));
+        assert_eq!(origin("var/lib/dpkg/info/a.list"), Some(None));
+        assert_eq!(origin("var"), Some(None));
     }
 
     #[test]

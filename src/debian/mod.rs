@@ -22,8 +22,11 @@ mod version;
 
 pub(crate) use archive::{ARCH, ArchiveClient, ArchiveError, DebRequest, Repository};
 pub(crate) use control::ControlError;
-pub(crate) use deb::{Deb, DebError};
-pub(crate) use install::{ContentSink, InstallBase, InstallError, LayerKind, install};
+pub(crate) use deb::{ControlInfo, Deb, DebError};
+pub(crate) use install::{
+    ContentSink, InstallBase, InstallError, LayerFile, LayerKind, Unpacked, assemble, install,
+    unpack,
+};
 pub(crate) use keyring::{Keyring, KeyringError};
 pub(crate) use packages_txt::{PackageRequest, PackagesTxtError, parse_packages_txt};
 pub(crate) use relation::RelationError;

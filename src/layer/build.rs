@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tar::{EntryType, Header};
 
-use super::tree::{EntryKind, FileSource, FileTree};
+use super::tree::{Entry, EntryKind, FileSource, FileTree};
 use super::{Compression, LayerCompressor};
 use crate::digest::HashingWriter;
 use crate::store::{LayerRecord, Store, StoreError};
@@ -25,6 +25,8 @@ pub enum LayerError {
     Changed { path: PathBuf },
     #[error("Cannot write layer data")]
     Write(#[source] io::Error),
+    #[error("The cached run `{path}` is damaged ({reason}); it was removed, run the build again")]
+    DamagedRun { path: PathBuf, reason: String },
 }
 
 /// Hashes what is read through it, so a file is checked against the content hash its
@@ -103,56 +105,7 @@ pub(crate) fn write_layer_with(
     builder.mode(tar::HeaderMode::Deterministic);
 
     for (path, entry) in tree.iter() {
-        let mut header = Header::new_gnu();
-        header.set_mtime(mtime);
-        header.set_uid(u64::from(entry.owner.uid));
-        header.set_gid(u64::from(entry.owner.gid));
-        header.set_mode(entry.mode);
-        let written = match &entry.kind {
-            EntryKind::Dir => {
-                header.set_entry_type(EntryType::Directory);
-                header.set_size(0);
-                builder.append_data(&mut header, format!("{path}/"), io::empty())
-            }
-            EntryKind::Symlink { target } => {
-                header.set_entry_type(EntryType::Symlink);
-                header.set_size(0);
-                builder.append_link(&mut header, path, target)
-            }
-            EntryKind::Hardlink { target } => {
-                header.set_entry_type(EntryType::Link);
-                header.set_size(0);
-                builder.append_link(&mut header, path, target)
-            }
-            EntryKind::File {
-                source,
-                size,
-                sha256,
-            } => {
-                header.set_entry_type(EntryType::Regular);
-                header.set_size(*size);
-                match source {
-                    FileSource::Bytes(bytes) => builder.append_data(&mut header, path, &bytes[..]),
-                    FileSource::Host(host) => {
-                        let file = File::open(host).map_err(|source| LayerError::Read {
-                            path: host.clone(),
-                            source,
-                        })?;
-                        let mut reader = HashingReader {
-                            inner: BufReader::new(file).take(*size),
-                            writer: HashingWriter::new(io::sink()),
-                        };
-                        let result = builder.append_data(&mut header, path, &mut reader);
-                        let (actual, read, _) = reader.writer.finish();
-                        if result.is_ok() && (&actual != sha256 || read != *size) {
-                            return Err(LayerError::Changed { path: host.clone() });
-                        }
-                        result
-                    }
-                }
-            }
-        };
-        written.map_err(LayerError::Write)?;
+        append_entry(&mut builder, path, entry, mtime)?;
     }
 
     let uncompressed = builder.into_inner().map_err(LayerError::Write)?;
@@ -171,11 +124,75 @@ pub(crate) fn write_layer_with(
     })
 }
 
+/// Appends one entry of a layer to `builder`: the deterministic header (`mtime`, the
+/// entry's numeric owner and mode) and, for a file, its bytes (a host file is checked
+/// against the content hash it was listed with).
+pub(super) fn append_entry<W: io::Write>(
+    builder: &mut tar::Builder<W>,
+    path: &str,
+    entry: &Entry,
+    mtime: u64,
+) -> Result<(), LayerError> {
+    let mut header = Header::new_gnu();
+    header.set_mtime(mtime);
+    header.set_uid(u64::from(entry.owner.uid));
+    header.set_gid(u64::from(entry.owner.gid));
+    header.set_mode(entry.mode);
+    let written = match &entry.kind {
+        EntryKind::Dir => {
+            header.set_entry_type(EntryType::Directory);
+            header.set_size(0);
+            builder.append_data(&mut header, format!("{path}/"), io::empty())
+        }
+        EntryKind::Symlink { target } => {
+            header.set_entry_type(EntryType::Symlink);
+            header.set_size(0);
+            builder.append_link(&mut header, path, target)
+        }
+        EntryKind::Hardlink { target } => {
+            header.set_entry_type(EntryType::Link);
+            header.set_size(0);
+            builder.append_link(&mut header, path, target)
+        }
+        EntryKind::File {
+            source,
+            size,
+            sha256,
+        } => {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(*size);
+            match source {
+                FileSource::Bytes(bytes) => builder.append_data(&mut header, path, &bytes[..]),
+                FileSource::Host(host) => {
+                    let file = File::open(host).map_err(|source| LayerError::Read {
+                        path: host.clone(),
+                        source,
+                    })?;
+                    let mut reader = HashingReader {
+                        inner: BufReader::new(file).take(*size),
+                        writer: HashingWriter::new(io::sink()),
+                    };
+                    let result = builder.append_data(&mut header, path, &mut reader);
+                    let (actual, read, _) = reader.writer.finish();
+                    if result.is_ok() && (&actual != sha256 || read != *size) {
+                        return Err(LayerError::Changed { path: host.clone() });
+                    }
+                    result
+                }
+            }
+        }
+    };
+    written.map_err(LayerError::Write)
+}
+
 impl crate::hint::Hint for LayerError {
     fn hints(&self) -> Vec<String> {
         match self {
             Self::Store(error) => error.hints(),
-            Self::Read { .. } | Self::Changed { .. } | Self::Write(..) => Vec::new(),
+            Self::Read { .. }
+            | Self::Changed { .. }
+            | Self::Write(..)
+            | Self::DamagedRun { .. } => Vec::new(),
         }
     }
 }

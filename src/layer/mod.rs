@@ -7,6 +7,7 @@
 
 mod build;
 mod compress;
+pub(crate) mod segments;
 mod tree;
 mod whiteout;
 
@@ -20,12 +21,12 @@ pub use compress::{Compression, gzip_member};
 #[allow(unused_imports)]
 pub(crate) use build::write_layer;
 pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner};
-pub(crate) use tree::{TreeError, normalize_mode};
+pub(crate) use tree::{TreeError, check_path, normalize_mode};
 pub use whiteout::layer_path;
 pub(crate) use whiteout::{
     LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, whiteout_target,
 };
 
 /// Bumped whenever the bytes a layer builder writes change on purpose (2: deflate by
-/// libdeflate instead of miniz_oxide).
-pub const FORMAT_VERSION: u32 = 2;
+/// libdeflate instead of miniz_oxide; 3: the Python layer written in segments).
+pub const FORMAT_VERSION: u32 = 3;

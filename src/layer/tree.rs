@@ -85,7 +85,7 @@ pub(crate) fn normalize_mode(kind: &EntryKind, host_mode: u32) -> u32 {
     }
 }
 
-fn check_path(path: &str) -> Result<(), TreeError> {
+pub(crate) fn check_path(path: &str) -> Result<(), TreeError> {
     let valid = !path.is_empty()
         && !path.starts_with('/')
         && path

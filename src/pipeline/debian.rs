@@ -30,10 +30,18 @@ use crate::project::Project;
 use crate::project::settings::DebianSettings;
 use crate::store::{LayerRecord, Store, StoreError};
 
-/// Bumped when the Debian layer's bytes change for the same lock on purpose.
-const DEBIAN_LAYER_VERSION: u32 = 1;
+mod segmented;
+
+/// Bumped when the Debian layer's bytes change for the same lock on purpose (2: the
+/// layer is written as segments, one cached run per `.deb`; see `segmented`).
+const DEBIAN_LAYER_VERSION: u32 = 2;
 /// The key under which the `[debian]` settings' hash enters the lock's inputs.
 pub(super) const SETTINGS_INPUT: &str = "airlock.toml [debian]";
+/// The account files `base-passwd`'s maintainer script copies from its masters.
+const ACCOUNTS: [(&str, &str); 2] = [
+    ("etc/passwd", "usr/share/base-passwd/passwd.master"),
+    ("etc/group", "usr/share/base-passwd/group.master"),
+];
 /// Root-level directories a merged-/usr base turns into symlinks.
 const MERGED_USR: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
@@ -111,6 +119,8 @@ pub(super) struct DebianLayer {
     pub record: LayerRecord,
     pub reused: bool,
     pub skipped: Vec<SkippedScript>,
+    /// What a segmented layer was made from (kept beside its record for `cache gc`).
+    pub segments: Option<crate::store::SegmentsNote>,
 }
 
 /// The hash of the `[debian]` settings, when any are set (an input of the lock).
@@ -523,10 +533,7 @@ pub(super) fn keep_skipped(
 /// `/etc/passwd` and `/etc/group` as `base-passwd`'s maintainer script would create
 /// them on an empty root: copies of the master files the package ships.
 fn accounts_from_base_passwd(tree: &mut FileTree) -> Result<(), DebianError> {
-    for (target, master) in [
-        ("etc/passwd", "usr/share/base-passwd/passwd.master"),
-        ("etc/group", "usr/share/base-passwd/group.master"),
-    ] {
+    for (target, master) in ACCOUNTS {
         if tree.contains(target) {
             continue;
         }
@@ -568,9 +575,9 @@ pub(super) fn fetch_debs(
 }
 
 /// Makes the layer of the locked `.deb`s (fetched by hash on `runtime` unless the store
-/// has them). `reused` when the store held the installed tree's layer already. The
-/// record is not stored under [`layer_key`]: `realise.rs` does that. `.deb`
-/// downloads report to `progress`.
+/// has them), as segments: one cached run per `.deb` (see `segmented`). The record is
+/// not stored under [`layer_key`]: `realise.rs` does that. `.deb` downloads report to
+/// `progress`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn debian_layer(
     store: &Store,
@@ -593,14 +600,17 @@ pub(super) fn debian_layer(
         runtime,
         progress,
     };
-    debs_layer(
-        store,
-        (&lock.debs, sources),
+    let paths = fetch_debs_of(store, (&lock.debs, sources), &fetch)?;
+    let base = InstallBase {
+        merged_usr: merged_usr(facts),
         status,
-        facts,
-        &fetch,
+    };
+    segmented::segmented_layer(
+        store,
+        (&lock.debs, &paths),
+        &base,
+        facts.passwd().is_none(),
         (mtime, compression),
-        "debian",
     )
 }
 
@@ -642,7 +652,8 @@ fn fetch_debs_of(
 }
 
 /// The layer of `debs` (from `sources`) installed over the dpkg `status` of the
-/// layers below: the Debian layer's, or an `apt-get install` step's.
+/// layers below, as one sorted tree: an `apt-get install` step's (the Debian layer
+/// itself is segmented, see [`debian_layer`]).
 pub(super) fn debs_layer(
     store: &Store,
     (debs, sources): (&[LockedDeb], &[LockedSource]),
@@ -716,6 +727,7 @@ pub(super) fn debs_layer(
         record,
         reused,
         skipped,
+        segments: None,
     })
 }
 

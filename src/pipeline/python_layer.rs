@@ -6,8 +6,8 @@
 //! opening a wheel. Nothing is byte-compiled: Python writes `__pycache__` at run time
 //! (or not at all on a read-only filesystem), which keeps the layer deterministic.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -19,11 +19,15 @@ use super::options::Reporter;
 use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, PythonOptions, PythonPlan, http};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, build_layer_with};
+use crate::layer::segments::{
+    Entries, Make, SEGMENTS_NOTE, SegmentPlan, Segmented, SegmentsNote, entries_key, read_note,
+    write_note, write_segmented,
+};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner};
 use crate::lock::{LockedWheel, Lockfile};
 use crate::python::{
-    HashSource, IndexUrl, PythonEnvironment, WheelFetch, fetch_wheels, install_wheel,
-    with_index_credentials,
+    HashSource, IndexUrl, InstallTarget, InstalledFile, PythonEnvironment, WheelFetch,
+    fetch_wheels, install_wheel, with_index_credentials,
 };
 use crate::store::{LayerRecord, Store, StoreError};
 
@@ -46,14 +50,7 @@ pub(super) fn layer_key(
         lock.base.manifest,
         compression.key_part()
     ));
-    for part in [
-        &install.purelib,
-        &install.platlib,
-        &install.scripts,
-        &install.data,
-        &install.headers,
-        &install.interpreter,
-    ] {
+    for part in install_parts(install) {
         h.update(part.as_bytes());
         h.update(b"\0");
     }
@@ -64,10 +61,12 @@ pub(super) fn layer_key(
 }
 
 /// Makes the Python layer for the locked wheels: downloaded (by hash, on the step's
-/// runtime) unless the store has them, installed and written. The record is not
-/// stored under [`layer_key`]: `realise.rs` does that.
+/// runtime) unless the store has them, installed and written (see
+/// [`write_python_layer`]). The record is not stored under `key` (the
+/// [`layer_key`]): `realise.rs` does that; the runs it is made of are noted beside it.
 pub(super) fn python_layer(
     step: &PythonStep<'_>,
+    key: &Digest,
     store: &Store,
     reporter: &dyn Reporter,
 ) -> Result<LayerRecord, PythonError> {
@@ -81,10 +80,27 @@ pub(super) fn python_layer(
     } = *step;
     fetch_locked_wheels(step, store, reporter)?;
     reporter.step("installing wheels");
-    // The installed files live in `_spill` until the layer is written.
-    let (tree, _spill) = install_tree(lock, plan, facts, store)?;
-    let (record, _) = build_layer_with(store, &tree, "python", mtime, compression)?;
-    Ok(record)
+    let layer = write_python_layer(lock, plan, facts, store, mtime, compression)?;
+    tracing::debug!(
+        reused = layer.reused,
+        made = layer.made,
+        "python layer written from segments"
+    );
+    // What `cache gc` keeps with this layer: its runs and the wheels' paths notes.
+    let note = SegmentsNote {
+        runs: layer.runs,
+        notes: lock
+            .wheels
+            .iter()
+            .map(|wheel| wheel_key(wheel, &plan.environment.install))
+            .collect(),
+    };
+    let bytes = serde_json::to_vec(&note).map_err(|source| StoreError::Record {
+        path: store.layer_record_path(key),
+        source,
+    })?;
+    store.put_layer_note(key, SEGMENTS_NOTE, &bytes)?;
+    Ok(layer.record)
 }
 
 /// Downloads the locked wheels the store lacks (by hash, on the step's runtime).
@@ -159,89 +175,255 @@ pub(super) fn download_wheels(
     Ok(())
 }
 
-/// Installs every locked wheel into one tree, root-owned, with the parents' metadata
-/// copied from the base. A path two wheels both install goes to the later one by
-/// name (as pip would overwrite it), with a warning. Installed files are written to
-/// a directory of the store's temp area (returned: it must outlive the layer's
-/// writing), one wheel at a time, so memory holds one wheel, never the layer.
-pub(super) fn install_tree(
+/// How many installed bytes the planning pass keeps for the writing pass (wheels
+/// installed to learn their paths, so that they are not installed twice).
+const KEPT_INSTALLS: usize = 64 << 20;
+
+/// The key of one wheel's installed files: the wheel, the install target and the
+/// owner (root), known without opening the wheel.
+fn wheel_key(wheel: &LockedWheel, install: &InstallTarget) -> Digest {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "airlock-python-wheel\0v{INSTALL_FORMAT}\0{}\0{}\0owner 0:0\0",
+        wheel.filename, wheel.sha256
+    ));
+    for part in install_parts(install) {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    Digest::from_sha256(h.finalize().into())
+}
+
+/// The install target's parts, in key order.
+fn install_parts(install: &InstallTarget) -> [&String; 6] {
+    [
+        &install.purelib,
+        &install.platlib,
+        &install.scripts,
+        &install.data,
+        &install.headers,
+        &install.interpreter,
+    ]
+}
+
+/// One wheel's segment: its key (the wheel's, plus the paths a later wheel installs
+/// again, which the segment leaves out).
+struct WheelSegment {
+    key: Digest,
+    overwritten: BTreeSet<String>,
+}
+
+/// Wheels installed while planning, kept (up to [`KEPT_INSTALLS`] bytes) for writing.
+#[derive(Default)]
+struct Kept {
+    bytes: usize,
+    files: HashMap<usize, Vec<InstalledFile>>,
+}
+
+/// Writes the Python layer as segments (see `layer::segments`): one of every
+/// directory and whiteout, sorted by path, then one per locked wheel in lock order,
+/// its files sorted by path, minus the paths a later wheel installs again (the later
+/// one wins, as pip would overwrite it, with a warning). Directories carry the
+/// base's metadata. A wheel's segment is a cached run unless this is its first
+/// build with these install parameters, mtime and compression: only then is it
+/// installed (in memory, one wheel at a time) and compressed.
+pub(super) fn write_python_layer(
     lock: &Lockfile,
     plan: &PythonPlan,
     facts: &BaseFacts,
     store: &Store,
-) -> Result<(FileTree, tempfile::TempDir), PythonError> {
-    let parent = store.root().join("tmp");
-    let spill = tempfile::Builder::new()
-        .prefix("python-")
-        .tempdir_in(&parent)
-        .map_err(|e| StoreError::io("create a directory in", &parent, e))?;
-    let mut count = 0u64;
-    let mut files: BTreeMap<String, (u32, PathBuf, u64, Digest)> = BTreeMap::new();
-    for wheel in &lock.wheels {
-        let bytes = store.read_blob(&wheel.sha256)?;
-        // Never trust the store without the hash.
-        if Digest::of(&bytes) != wheel.sha256 {
-            return Err(PythonError::Corrupt {
-                filename: wheel.filename.clone(),
-                expected: wheel.sha256.clone(),
-            });
-        }
-        let installed = install_wheel(&bytes, &wheel.filename, &plan.environment.install).map_err(
-            |source| PythonError::Install {
-                filename: wheel.filename.clone(),
-                source,
-            },
-        )?;
-        drop(bytes);
-        for file in installed {
-            let host = spill.path().join(count.to_string());
-            count += 1;
-            std::fs::write(&host, &file.contents).map_err(|e| StoreError::io("write", &host, e))?;
-            let entry = (
-                file.mode,
-                host,
-                file.contents.len() as u64,
-                Digest::of(&file.contents),
-            );
-            if files.insert(file.path.clone(), entry).is_some() {
-                tracing::warn!(
-                    path = file.path,
-                    wheel = wheel.filename,
-                    "two wheels install the same file; the later one wins"
-                );
+    mtime: u64,
+    compression: Compression,
+) -> Result<Segmented, PythonError> {
+    let install = &plan.environment.install;
+    let kept = RefCell::new(Kept::default());
+    let (wheels, installed) = plan_wheels(lock, install, store, &kept)?;
+    let hidden = whiteout_replaced(&installed, lock, plan, facts);
+    let dirs = dirs_segment(&installed, &hidden, facts)?;
+    let mut plans = vec![SegmentPlan {
+        key: Some(entries_key("python-dirs", &dirs)),
+        make: Box::new(move || Ok(dirs)) as Make<'_, PythonError>,
+    }];
+    for (index, (wheel, segment)) in lock.wheels.iter().zip(wheels).enumerate() {
+        let kept = &kept;
+        plans.push(SegmentPlan {
+            key: Some(segment.key),
+            make: Box::new(move || {
+                let taken = kept.borrow_mut().files.remove(&index);
+                let files = match taken {
+                    Some(files) => files,
+                    None => install_one(store, wheel, install)?,
+                };
+                wheel_entries(files, &segment.overwritten)
+            }),
+        });
+    }
+    write_segmented(store, plans, mtime, compression)
+}
+
+/// The segment of every wheel (lock order) and every path the wheels install,
+/// learned from each wheel's paths note, or by installing it (then noted).
+fn plan_wheels(
+    lock: &Lockfile,
+    install: &InstallTarget,
+    store: &Store,
+    kept: &RefCell<Kept>,
+) -> Result<(Vec<WheelSegment>, HashSet<String>), PythonError> {
+    // Path → the latest wheel installing it, walking the lock backwards.
+    let mut owner: HashMap<String, usize> = HashMap::new();
+    let mut segments = Vec::with_capacity(lock.wheels.len());
+    for (index, wheel) in lock.wheels.iter().enumerate().rev() {
+        let key = wheel_key(wheel, install);
+        let paths: Vec<String> = match read_note(store, &key, "paths") {
+            Some(paths) => paths,
+            None => {
+                let files = install_one(store, wheel, install)?;
+                let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+                write_note(store, &key, "paths", &paths)?;
+                let size: usize = files.iter().map(|f| f.contents.len()).sum();
+                let mut kept = kept.borrow_mut();
+                if kept.bytes + size <= KEPT_INSTALLS {
+                    kept.bytes += size;
+                    kept.files.insert(index, files);
+                }
+                paths
+            }
+        };
+        let mut overwritten = BTreeSet::new();
+        for path in paths {
+            match owner.get(&path) {
+                Some(&later) => {
+                    tracing::warn!(
+                        path,
+                        wheel = wheel.filename,
+                        later = lock.wheels[later].filename,
+                        "two wheels install the same file; the later one wins"
+                    );
+                    overwritten.insert(path);
+                }
+                None => {
+                    owner.insert(path, index);
+                }
             }
         }
+        let mut h = Sha256::new();
+        h.update(format!("airlock-python-segment\0{key}\0"));
+        for path in &overwritten {
+            h.update(path.as_bytes());
+            h.update(b"\0");
+        }
+        let key = Digest::from_sha256(h.finalize().into());
+        segments.push(WheelSegment { key, overwritten });
     }
+    segments.reverse();
+    Ok((segments, owner.into_keys().collect()))
+}
+
+/// Installs one locked wheel from the store (checked against its hash) in memory.
+fn install_one(
+    store: &Store,
+    wheel: &LockedWheel,
+    install: &InstallTarget,
+) -> Result<Vec<InstalledFile>, PythonError> {
+    let bytes = store.read_blob(&wheel.sha256)?;
+    // Never trust the store without the hash.
+    if Digest::of(&bytes) != wheel.sha256 {
+        return Err(PythonError::Corrupt {
+            filename: wheel.filename.clone(),
+            expected: wheel.sha256.clone(),
+        });
+    }
+    install_wheel(&bytes, &wheel.filename, install).map_err(|source| PythonError::Install {
+        filename: wheel.filename.clone(),
+        source,
+    })
+}
+
+/// A wheel's files as its segment's entries: root-owned, sorted by path, without
+/// `overwritten`.
+fn wheel_entries(
+    files: Vec<InstalledFile>,
+    overwritten: &BTreeSet<String>,
+) -> Result<Entries, PythonError> {
     let mut tree = FileTree::new();
-    for (path, (mode, host, size, sha256)) in files {
-        tree.insert(
-            &path,
-            Entry {
-                kind: EntryKind::File {
-                    size,
-                    sha256,
-                    source: FileSource::Host(host),
-                },
-                mode,
-                owner: Owner::ROOT,
+    for file in files {
+        if overwritten.contains(&file.path) {
+            continue;
+        }
+        let entry = Entry {
+            kind: EntryKind::File {
+                size: file.contents.len() as u64,
+                sha256: Digest::of(&file.contents),
+                source: FileSource::Bytes(Arc::from(file.contents)),
             },
-        )?;
+            mode: file.mode,
+            owner: Owner::ROOT,
+        };
+        tree.insert(&file.path, entry)?;
     }
-    whiteout_replaced(&mut tree, lock, plan, facts)?;
-    tree.add_parents(|path| facts.parent_dir(path));
-    Ok((tree, spill))
+    Ok(tree
+        .iter()
+        .map(|(path, entry)| (path.to_string(), entry.clone()))
+        .collect())
+}
+
+/// The first segment: every directory the layer's files and whiteouts need (with
+/// the base's metadata) and the whiteouts, sorted by path.
+fn dirs_segment(
+    installed: &HashSet<String>,
+    hidden: &BTreeSet<String>,
+    facts: &BaseFacts,
+) -> Result<Entries, PythonError> {
+    let mut tree = FileTree::new();
+    let empty: Arc<[u8]> = Arc::from(&b""[..]);
+    for name in hidden {
+        let whiteout = Entry {
+            kind: EntryKind::File {
+                size: 0,
+                sha256: Digest::of(b""),
+                source: FileSource::Bytes(empty.clone()),
+            },
+            mode: 0o644,
+            owner: Owner::ROOT,
+        };
+        tree.insert(name, whiteout)?;
+    }
+    let mut dirs: BTreeSet<&str> = BTreeSet::new();
+    for path in installed.iter().chain(hidden) {
+        let mut end = 0;
+        while let Some(pos) = path[end..].find('/') {
+            end += pos;
+            let parent = &path[..end];
+            if !installed.contains(parent) && !hidden.contains(parent) {
+                dirs.insert(parent);
+            }
+            end += 1;
+        }
+    }
+    for dir in dirs {
+        let (mode, owner) = facts.parent_dir(dir);
+        let entry = Entry {
+            kind: EntryKind::Dir,
+            mode,
+            owner,
+        };
+        tree.insert(dir, entry)?;
+    }
+    Ok(tree
+        .iter()
+        .map(|(path, entry)| (path.to_string(), entry.clone()))
+        .collect())
 }
 
 /// With `--allow-base-upgrades`, the base's own copy of a replaced distribution is
 /// hidden: its `.dist-info` directory and every file its RECORD lists that the new
-/// version does not install again get an OCI whiteout.
+/// version does not install again get an OCI whiteout. Returns the whiteouts' paths.
 fn whiteout_replaced(
-    tree: &mut FileTree,
+    installed: &HashSet<String>,
     lock: &Lockfile,
     plan: &PythonPlan,
     facts: &BaseFacts,
-) -> Result<(), PythonError> {
-    let empty: Arc<[u8]> = Arc::from(&b""[..]);
+) -> BTreeSet<String> {
     let whiteout = |path: &str| {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
         if dir.is_empty() {
@@ -274,29 +456,16 @@ fn whiteout_replaced(
             let Some(path) = join_lexically(site, rel) else {
                 continue;
             };
-            if !path.starts_with(&format!("{}/", old.dist_info)) && !tree.contains(&path) {
+            if !path.starts_with(&format!("{}/", old.dist_info)) && !installed.contains(&path) {
                 hidden.insert(path);
             }
         }
     }
-    for path in hidden {
-        let name = whiteout(&path);
-        if !tree.contains(&name) {
-            tree.insert(
-                &name,
-                Entry {
-                    kind: EntryKind::File {
-                        size: 0,
-                        sha256: Digest::of(b""),
-                        source: FileSource::Bytes(empty.clone()),
-                    },
-                    mode: 0o644,
-                    owner: Owner::ROOT,
-                },
-            )?;
-        }
-    }
-    Ok(())
+    hidden
+        .iter()
+        .map(|path| whiteout(path))
+        .filter(|name| !installed.contains(name))
+        .collect()
 }
 
 /// `base/rel` with `.` and `..` resolved; `None` when it climbs above the root.

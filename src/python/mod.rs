@@ -48,6 +48,6 @@ pub(crate) use sdist::{
 pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
 pub(crate) use tags::TagError;
 pub(crate) use venv::{VenvEntry, VenvError, VenvSpec, make_venv, venv_target};
-pub use wheel_install::{InstallTarget, install_wheel};
+pub use wheel_install::{InstallTarget, InstalledFile, install_wheel};
 pub(crate) use wheel_install::{WheelInstallError, check_wheel_entries};
 pub(crate) use wheel_name::{WheelNameError, normalize_name};

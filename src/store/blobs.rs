@@ -64,6 +64,9 @@ impl StoreError {
 /// ```text
 /// blobs/sha256/<hex>     blobs, by digest
 /// layers/<key-hex>.json  layer records, by derivation key
+/// segments/<key-hex>.json  records of cached runs of a segmented layer (the run's
+///                        compressed bytes are a blob), by run key, and notes beside
+///                        them (`<key-hex>.NAME.json`); see `layer::segments`
 /// bases/<hex>.json       facts read from a base image, by manifest digest
 /// used/<hex>             use marks: dated when the blob of that digest was last used
 /// tmp/                   temp files, renamed into place when complete
@@ -93,7 +96,15 @@ impl Store {
     /// the life of the process and removes temp files left by killed processes.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        for sub in ["blobs/sha256", "layers", "bases", "tmp", "locks", "used"] {
+        for sub in [
+            "blobs/sha256",
+            "layers",
+            "segments",
+            "bases",
+            "tmp",
+            "locks",
+            "used",
+        ] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         }
@@ -122,6 +133,7 @@ impl Store {
             ("tmp", true),
             ("blobs/sha256", false),
             ("layers", false),
+            ("segments", false),
             ("bases", false),
             ("rootfs", false),
         ] {
@@ -357,6 +369,16 @@ impl Store {
             source,
         })?;
         self.write_atomic(&path, &bytes)
+    }
+
+    /// Where the record of the cached run of `key` lives (`layer::segments`), or with
+    /// `note`, a note beside it.
+    pub(crate) fn segment_record_path(&self, key: &Digest, note: Option<&str>) -> PathBuf {
+        let name = match note {
+            Some(note) => format!("{}.{note}.json", key.hex()),
+            None => format!("{}.json", key.hex()),
+        };
+        self.root.join("segments").join(name)
     }
 
     /// Cached JSON about a base image, by its manifest digest.

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::gc::{NeededKind, Needs};
-use super::{LayerRecord, Store, StoreError};
+use super::{LayerRecord, SEGMENTS_NOTE, Store, StoreError};
 use crate::digest::Digest;
 
 pub(crate) const CACHE_ARTIFACT_TYPE: &str = "application/vnd.airlock.cache.v1";
@@ -298,7 +298,10 @@ fn layout_files(
             (KEY.to_string(), key.to_string()),
             (DIFF_ID.to_string(), record.diff_id.to_string()),
         ]);
-        for (name, bytes) in store.layer_notes(key) {
+        // The runs a segmented layer was made from are not exported (see `cache gc`),
+        // so neither is their list.
+        let notes = store.layer_notes(key).into_iter();
+        for (name, bytes) in notes.filter(|(name, _)| name != SEGMENTS_NOTE) {
             annotations.insert(
                 format!("{NOTE}{name}"),
                 String::from_utf8_lossy(&bytes).into_owned(),

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::locks::{GC_LOCK, RunLock};
-use super::{LayerRecord, Store, StoreError, StoreLock};
+use super::{LayerRecord, SEGMENTS_NOTE, SegmentsNote, Store, StoreError, StoreLock};
 use crate::digest::Digest;
 
 /// What a set of locks needs from the store: what `cache gc --keep-locks` keeps and
@@ -96,6 +96,8 @@ pub(crate) enum Kind {
     OtherBlob,
     /// Layer records and the notes beside them.
     Record,
+    /// Cached runs of segmented layers: their blobs, records and notes.
+    Segment,
     /// Facts read from base images.
     BaseFacts,
     /// Root filesystems unpacked for the sandbox.
@@ -126,7 +128,29 @@ enum What {
         notes: Vec<PathBuf>,
     },
     Facts(Digest),
+    /// The record of a cached run (`segments/<key>.json`) and the blob it names.
+    Run {
+        key: Digest,
+        blob: Option<Digest>,
+    },
+    /// A note in `segments/` (`<key>.NAME.json`).
+    SegmentNote(Digest),
     Other,
+}
+
+/// The part of a run record gc reads: the blob it names.
+#[derive(serde::Deserialize)]
+struct Run {
+    digest: Digest,
+}
+
+/// What kept layers were made from: their cached runs (records and blobs) and the
+/// notes their producers read (see `SegmentsNote`).
+#[derive(Debug, Default)]
+struct KeptSegments {
+    runs: BTreeSet<Digest>,
+    blobs: BTreeSet<Digest>,
+    notes: BTreeSet<Digest>,
 }
 
 /// Count and size of one kind.
@@ -225,7 +249,8 @@ impl Store {
     ) -> Result<GcReport, StoreError> {
         let items = self.inventory();
         let before: u64 = items.iter().map(|i| i.bytes).sum();
-        let kept = |item: &Item| is_kept(item, &options.keep);
+        let segments = self.kept_segments(&options.keep);
+        let kept = |item: &Item| is_kept(item, &options.keep, &segments);
         let now = SystemTime::now();
         let mut doomed: BTreeSet<usize> = BTreeSet::new();
         for (index, item) in items.iter().enumerate() {
@@ -267,7 +292,7 @@ impl Store {
             .iter()
             .enumerate()
             .filter(|(_, item)| {
-                matches!(&item.what, What::Record { blob: Some(blob), .. } if doomed_blobs.contains(blob))
+                matches!(&item.what, What::Record { blob: Some(blob), .. } | What::Run { blob: Some(blob), .. } if doomed_blobs.contains(blob))
             })
             .map(|(index, _)| index)
             .collect();
@@ -279,7 +304,7 @@ impl Store {
         };
         // Records first, so that no record ever names a removed blob.
         let mut order: Vec<usize> = doomed.into_iter().collect();
-        order.sort_by_key(|&i| !matches!(items[i].what, What::Record { .. }));
+        order.sort_by_key(|&i| !matches!(items[i].what, What::Record { .. } | What::Run { .. }));
         for index in order {
             let item = &items[index];
             self.remove_item(item)?;
@@ -312,7 +337,9 @@ impl Store {
                 let mark = self.use_mark_path(digest);
                 gone(fs::remove_file(&mark), &mark)?;
             }
-            What::Facts(_) => gone(fs::remove_file(&item.path), &item.path)?,
+            What::Facts(_) | What::Run { .. } | What::SegmentNote(_) => {
+                gone(fs::remove_file(&item.path), &item.path)?
+            }
             What::Other if item.path.is_dir() => {
                 // Out of sight at once (a rename), then deleted.
                 let temp = tempfile::Builder::new()
@@ -353,6 +380,14 @@ impl Store {
                 _ => None,
             })
             .collect();
+        let segments = self.segment_items();
+        let run_blobs: BTreeSet<Digest> = segments
+            .iter()
+            .filter_map(|r| match &r.what {
+                What::Run { blob, .. } => blob.clone(),
+                _ => None,
+            })
+            .collect();
         for (path, meta) in files_in(&self.root().join("blobs/sha256")) {
             let name = file_name(&path);
             let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
@@ -360,6 +395,8 @@ impl Store {
             };
             let kind = if layer_blobs.contains(&digest) {
                 Kind::Layer
+            } else if run_blobs.contains(&digest) {
+                Kind::Segment
             } else {
                 sniff(&path)
             };
@@ -377,6 +414,7 @@ impl Store {
             });
         }
         items.extend(records);
+        items.extend(segments);
         for (path, meta) in files_in(&self.root().join("bases")) {
             let name = file_name(&path);
             let what = name
@@ -461,6 +499,71 @@ impl Store {
             .collect()
     }
 
+    /// Run records (`segments/<key>.json`, last used when their blob was) and the
+    /// notes beside them (`segments/<key>.NAME.json`).
+    fn segment_items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        for (path, meta) in files_in(&self.root().join("segments")) {
+            let name = file_name(&path);
+            let Some((hex, rest)) = name.split_once('.') else {
+                continue;
+            };
+            let Ok(key) = format!("sha256:{hex}").parse::<Digest>() else {
+                continue;
+            };
+            let mut last_used = meta.modified().unwrap_or(UNIX_EPOCH);
+            let what = if rest == "json" {
+                let blob = fs::read(&path)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Run>(&bytes).ok())
+                    .map(|run| run.digest);
+                if let Some(used) = blob.as_ref().and_then(|blob| {
+                    fs::metadata(self.use_mark_path(blob))
+                        .and_then(|m| m.modified())
+                        .ok()
+                }) {
+                    last_used = last_used.max(used);
+                }
+                What::Run { key, blob }
+            } else {
+                What::SegmentNote(key)
+            };
+            items.push(Item {
+                kind: Kind::Segment,
+                path,
+                bytes: meta.len(),
+                last_used,
+                what,
+            });
+        }
+        items
+    }
+
+    /// What the kept layers were made from, by their segments notes.
+    fn kept_segments(&self, keep: &Needs) -> KeptSegments {
+        let mut kept = KeptSegments::default();
+        for key in keep.layers.keys() {
+            let Some(note) = self
+                .layer_notes(key)
+                .remove(SEGMENTS_NOTE)
+                .and_then(|bytes| serde_json::from_slice::<SegmentsNote>(&bytes).ok())
+            else {
+                continue;
+            };
+            for run in note.runs {
+                let record = fs::read(self.segment_record_path(&run, None))
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Run>(&bytes).ok());
+                if let Some(record) = record {
+                    kept.blobs.insert(record.digest);
+                }
+                kept.runs.insert(run);
+            }
+            kept.notes.extend(note.notes);
+        }
+        kept
+    }
+
     /// The notes kept beside the layer record of `key` (`layers/<key>.NAME.json`), by
     /// NAME.
     pub(crate) fn layer_notes(&self, key: &Digest) -> BTreeMap<String, Vec<u8>> {
@@ -493,9 +596,11 @@ impl Store {
     }
 }
 
-fn is_kept(item: &Item, keep: &Needs) -> bool {
+fn is_kept(item: &Item, keep: &Needs, segments: &KeptSegments) -> bool {
     match &item.what {
-        What::Blob(digest) => keep.blobs.contains_key(digest),
+        What::Blob(digest) => keep.blobs.contains_key(digest) || segments.blobs.contains(digest),
+        What::Run { key, .. } => segments.runs.contains(key),
+        What::SegmentNote(key) => segments.notes.contains(key),
         What::Record { key, .. } => keep.layers.contains_key(key),
         What::Facts(digest) => keep.bases.contains(digest),
         What::Other => false,
@@ -687,5 +792,70 @@ mod tests {
             report.after_bytes,
             report.before_bytes - report.removed_bytes
         );
+    }
+
+    #[test]
+    fn item3_gc_keeps_the_runs_of_kept_layers_and_drops_the_others() {
+        let (_dir, store) = store();
+        let run = |name: &[u8]| {
+            let key = Digest::of(name);
+            let blob = store
+                .put_bytes(&[b"\x1f\x8b run ", name].concat())
+                .expect("put");
+            let record = serde_json::json!({"digest": blob, "size": 1, "tar_len": 1,
+                "members": [1], "paths": []});
+            store
+                .write_atomic(
+                    &store.segment_record_path(&key, None),
+                    record.to_string().as_bytes(),
+                )
+                .expect("record");
+            let note =
+                store.segment_record_path(&Digest::of(&[name, b" wheel"].concat()), Some("paths"));
+            store.write_atomic(&note, b"[]").expect("note");
+            (key, blob, note)
+        };
+        let (kept_run, kept_blob, kept_note) = run(b"kept");
+        let (gone_run, gone_blob, gone_note) = run(b"gone");
+        let layer_key = Digest::of(b"python layer");
+        let layer = record(&store, b"\x1f\x8b layer");
+        store.put_layer_record(&layer_key, &layer).expect("record");
+        let note = SegmentsNote {
+            runs: vec![kept_run.clone()],
+            notes: vec![Digest::of(b"kept wheel")],
+        };
+        let bytes = serde_json::to_vec(&note).expect("json");
+        store
+            .put_layer_note(&layer_key, SEGMENTS_NOTE, &bytes)
+            .expect("note");
+        let info = store.info();
+        // Two run blobs, two records, two notes.
+        assert_eq!(info.kinds[&Kind::Segment].count, 6, "{:?}", info.kinds);
+
+        let mut keep = Needs::default();
+        keep.layer(layer_key.clone(), layer.clone());
+        let options = GcOptions {
+            keep,
+            keep_given: true,
+            ..GcOptions::default()
+        };
+        let exclusive = store.exclusive(&|_| {}).expect("exclusive");
+        store.collect_garbage(&options, &exclusive).expect("gc");
+        assert!(store.has_blob(&kept_blob));
+        assert!(store.segment_record_path(&kept_run, None).exists());
+        assert!(kept_note.exists());
+        assert!(!store.blob_path(&gone_blob).exists());
+        assert!(!store.segment_record_path(&gone_run, None).exists());
+        assert!(!gone_note.exists());
+        assert_eq!(store.layer_record(&layer_key).expect("read"), Some(layer));
+
+        // Without kept locks, runs age like any cache entry: `--max-size 0` drops all.
+        let options = GcOptions {
+            max_size: Some(0),
+            ..GcOptions::default()
+        };
+        store.collect_garbage(&options, &exclusive).expect("gc");
+        assert!(!store.blob_path(&kept_blob).exists());
+        assert!(!store.segment_record_path(&kept_run, None).exists());
     }
 }

@@ -18,3 +18,4 @@ pub(crate) use gc::{GcOptions, NeededKind, Needs};
 pub(crate) use location::default_cache_dir;
 pub(crate) use locks::StoreLock;
 pub use records::LayerRecord;
+pub(crate) use records::{SEGMENTS_NOTE, SegmentsNote};

@@ -15,3 +15,16 @@ pub struct LayerRecord {
     pub size: u64,
     pub media_type: String,
 }
+
+/// The name of the note beside a segmented layer's record (`layers/<key>.segments.json`)
+/// that lists what the layer was made from, so `cache gc` keeps it with the layer.
+pub(crate) const SEGMENTS_NOTE: &str = "segments";
+
+/// What a segmented layer was made from (see `layer::segments`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SegmentsNote {
+    /// The run keys of its cached segments (`segments/<key>.json` and their blobs).
+    pub runs: Vec<Digest>,
+    /// The keys of notes its producer reads (`segments/<key>.NAME.json`).
+    pub notes: Vec<Digest>,
+}

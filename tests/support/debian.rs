@@ -35,6 +35,8 @@ pub enum Item {
     Dir(&'static str),
     File(&'static str, u32, Vec<u8>),
     Symlink(&'static str, &'static str),
+    /// A hardlink to an earlier entry (archive paths, `./` included).
+    Hardlink(&'static str, &'static str),
 }
 
 /// `hello` (a script, a maintainer script that adds a system user) depending on
@@ -161,6 +163,9 @@ impl TestPackage {
                 }
                 Item::Symlink(name, target) => {
                     raw_entry(&mut data, name, tar::EntryType::Symlink, 0o777, target, b"")
+                }
+                Item::Hardlink(name, target) => {
+                    raw_entry(&mut data, name, tar::EntryType::Link, 0o644, target, b"")
                 }
             }
         }
@@ -575,7 +580,7 @@ pub fn sources_for(archive: &TestArchive) -> String {
 /// Lists a gzip'd layer tar: path → (type char, link target, bytes).
 pub fn read_layer(path: &Path) -> BTreeMap<String, (char, String, Vec<u8>)> {
     let file = std::fs::File::open(path).expect("open layer");
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
     let mut out = BTreeMap::new();
     for entry in archive.entries().expect("entries") {
         let mut entry = entry.expect("entry");

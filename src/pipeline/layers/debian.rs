@@ -82,6 +82,11 @@ impl LayerStep for DebianStep<'_> {
             reporter.transfers(),
         )?;
         keep_skipped(store, key, &layer.skipped)?;
+        if let Some(note) = &layer.segments {
+            // What `cache gc` keeps with this layer: its runs and the `.deb`s' notes.
+            let bytes = serde_json::to_vec(note).unwrap_or_default();
+            store.put_layer_note(key, crate::store::SEGMENTS_NOTE, &bytes)?;
+        }
         Ok(StoredLayer {
             record: layer.record,
             reused: layer.reused,

@@ -61,12 +61,12 @@ impl LayerStep for PythonStep<'_> {
 
     fn produce(
         &self,
-        _key: &Digest,
+        key: &Digest,
         _below: &Below<'_>,
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        let record = python_layer(self, store, reporter)?;
+        let record = python_layer(self, key, store, reporter)?;
         Ok(StoredLayer::made(record))
     }
 
