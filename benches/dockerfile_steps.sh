@@ -24,7 +24,7 @@
 #
 # Run: benches/dockerfile_steps.sh [ROUNDS]   (as root; needs buildah, mmdebstrap for
 # the base once, umoci + bwrap for the check). Environment:
-#   AIRLOCK        the binary (default /work/bin/airlock-release, else target/release/airlock)
+#   AIRLOCK        the binary (default target/release/airlock)
 #   BASE_LAYOUT    an OCI layout with tag `bookworm` (default: made once with mmdebstrap
 #                  from the host's apt sources under target/tmp/bench13/base-layout)
 #   PINS           what pip installs (default below; see the note there)
@@ -38,11 +38,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-if [ -z "${AIRLOCK:-}" ]; then
-    if [ -x /work/bin/airlock-release ]; then AIRLOCK=/work/bin/airlock-release
-    else AIRLOCK=$PWD/target/release/airlock; fi
-fi
-airlock=$AIRLOCK
+airlock=${AIRLOCK:-$PWD/target/release/airlock}
 [ -x "$airlock" ] || { echo "no airlock binary at $airlock (cargo build --release, or set AIRLOCK)"; exit 1; }
 # `pip install dbt-postgres==1.8.2` alone no longer resolves to wheels: dbt-postgres asks
 # for `dbt-core>=1.8.0a1`; pip (a pre-release in the specifier allows pre-releases) takes

@@ -4,9 +4,9 @@
 //! owner, a virtual environment and the requirements or packages to resolve. Anything
 //! that does not hold gives `None`: the step then runs in the sandbox.
 
+use crate::digest::Digest;
 use std::collections::BTreeSet;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use super::{Idiom, IdiomContext, Launcher, PipInstall, RunText, Venv, VenvTool, recognise};
 use crate::debian::PackageRequest;
@@ -44,7 +44,8 @@ pub(in crate::pipeline) struct NativePip {
 pub(in crate::pipeline) struct NativeVenv {
     pub spec: VenvSpec,
     /// The wheels `ensurepip` installs into it, from the base (file name, bytes).
-    pub seed: Vec<(String, Arc<[u8]>)>,
+    /// The `ensurepip` wheels (file name, digest of the blob in the store).
+    pub seed: Vec<(String, Digest)>,
 }
 
 impl Native {
@@ -70,7 +71,7 @@ pub(in crate::pipeline) struct Base<'a> {
     pub copied_before: bool,
     /// The wheels `ensurepip` may use ([`is_seed_wheel`]), by path, read from the
     /// base on demand.
-    pub seeds: &'a dyn Fn() -> Vec<(String, Arc<[u8]>)>,
+    pub seeds: &'a dyn Fn() -> Vec<(String, Digest)>,
 }
 
 /// The native form of `step`, when airlock knows it exactly.

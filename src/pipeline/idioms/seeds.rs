@@ -3,7 +3,6 @@
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::native::is_seed_wheel;
 use crate::digest::Digest;
@@ -15,7 +14,7 @@ use crate::store::{Store, StoreError};
 pub(in crate::pipeline) struct Seeds<'a> {
     store: &'a Store,
     base: &'a BaseImage,
-    found: OnceCell<Vec<(String, Arc<[u8]>)>>,
+    found: OnceCell<Vec<(String, Digest)>>,
 }
 
 impl<'a> Seeds<'a> {
@@ -32,28 +31,27 @@ impl<'a> Seeds<'a> {
     }
 
     /// The seed wheels by path (without the leading `/`), as the base shows them.
-    pub(in crate::pipeline) fn get(&self) -> Vec<(String, Arc<[u8]>)> {
+    pub(in crate::pipeline) fn get(&self) -> Vec<(String, Digest)> {
         self.found.get_or_init(|| self.read()).clone()
     }
 
     /// From the store's record for this base when it has one whose blobs still hold
     /// their bytes, else from the layers (and then recorded: a warm rebuild does not
     /// read the whole base again).
-    fn read(&self) -> Vec<(String, Arc<[u8]>)> {
+    fn read(&self) -> Vec<(String, Digest)> {
         let record = self.record_path();
         if let Some(found) = self.cached(&record) {
             return found;
         }
         let blobs: Vec<_> = self.base.layers.iter().map(|l| l.path.clone()).collect();
         match super::files_in_layers(&blobs, &is_seed_wheel, 64 << 20) {
-            Ok(files) => {
-                let found: Vec<_> = files
-                    .into_iter()
-                    .map(|(path, bytes)| (path, Arc::from(bytes)))
-                    .collect();
-                self.remember(&record, &found);
-                found
-            }
+            Ok(files) => match self.remember(&record, files) {
+                Ok(found) => found,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot keep the base's ensurepip wheels in the store");
+                    Vec::new()
+                }
+            },
             Err(error) => {
                 tracing::warn!(%error, "cannot read the base's ensurepip wheels");
                 Vec::new()
@@ -70,34 +68,36 @@ impl<'a> Seeds<'a> {
             .with_file_name(format!("{}.seeds.json", digest.hex()))
     }
 
-    fn cached(&self, record: &Path) -> Option<Vec<(String, Arc<[u8]>)>> {
+    /// The recorded wheels, when the store still holds each of them. Their bytes are
+    /// checked against the digest where they are read (`PipStep::produce`), so a warm
+    /// build that reuses the venv layer reads none of them.
+    fn cached(&self, record: &Path) -> Option<Vec<(String, Digest)>> {
         let text = std::fs::read(record).ok()?;
         let entries: Vec<(String, Digest)> = serde_json::from_slice(&text).ok()?;
         entries
-            .into_iter()
-            .map(|(path, digest)| {
-                let bytes = std::fs::read(self.store.blob_path(&digest)).ok()?;
-                (Digest::of(&bytes) == digest).then(|| (path, Arc::from(bytes)))
-            })
-            .collect()
+            .iter()
+            .all(|(_, digest)| self.store.blob_path(digest).is_file())
+            .then_some(entries)
     }
 
-    /// Best effort: a store that cannot keep the record only reads the base again.
-    fn remember(&self, record: &Path, found: &[(String, Arc<[u8]>)]) {
-        let entries: Result<Vec<(&str, Digest)>, _> = found
-            .iter()
-            .map(|(path, bytes)| Ok((path.as_str(), self.store.put_bytes(bytes)?)))
-            .collect();
-        let written = entries.and_then(|entries| {
-            let text = serde_json::to_vec(&entries).map_err(|source| StoreError::Record {
-                path: record.to_path_buf(),
-                source,
-            })?;
-            self.store.write_atomic(record, &text)
-        });
-        if let Err(error) = written {
+    /// Puts the wheels into the store and records them for this base.
+    fn remember(
+        &self,
+        record: &Path,
+        found: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<(String, Digest)>, StoreError> {
+        let entries = found
+            .into_iter()
+            .map(|(path, bytes)| Ok((path, self.store.put_bytes(&bytes)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let text = serde_json::to_vec(&entries).map_err(|source| StoreError::Record {
+            path: record.to_path_buf(),
+            source,
+        })?;
+        if let Err(error) = self.store.write_atomic(record, &text) {
             tracing::debug!(%error, "cannot record the base's ensurepip wheels");
         }
+        Ok(entries)
     }
 }
 
@@ -145,16 +145,18 @@ mod tests {
         );
         let first = Seeds::of(&store, &base).get();
         assert_eq!(first.len(), 1);
-        assert_eq!(&*first[0].1, wheel);
+        assert_eq!(first[0].1, Digest::of(wheel));
+        assert_eq!(store.read_blob(&first[0].1).unwrap(), wheel);
         std::fs::remove_file(&base.layers[0].path).unwrap();
         let again = Seeds::of(&store, &base).get();
         assert_eq!(again, first);
     }
 
-    /// A cached seed whose blob no longer holds its bytes is not trusted: the layers
-    /// are read again.
+    /// A cached seed whose blob is gone from the store is not trusted: the layers are
+    /// read again and the blob is put back. (A blob whose bytes changed is refused
+    /// where the bytes are read, in `PipStep::produce`, like a locked wheel.)
     #[test]
-    fn seeds_cache_checks_its_blobs() {
+    fn seeds_cache_reads_the_layers_again_when_a_blob_is_gone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let wheel: &[u8] = b"PK setuptools wheel bytes";
@@ -168,11 +170,8 @@ mod tests {
         let first = Seeds::of(&store, &base).get();
         let cached = store.blob_path(&Digest::of(wheel));
         assert!(cached.is_file(), "the wheel is kept as a blob");
-        let mut perms = std::fs::metadata(&cached).unwrap().permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        std::fs::set_permissions(&cached, perms).unwrap();
-        std::fs::write(&cached, b"tampered").unwrap();
+        std::fs::remove_file(&cached).unwrap();
         assert_eq!(Seeds::of(&store, &base).get(), first);
+        assert!(cached.is_file(), "the wheel is put back");
     }
 }

@@ -27,7 +27,8 @@ const PIP_STEP_FORMAT: u32 = 1;
 /// (read from the base, by file name and bytes).
 pub(in crate::pipeline) struct NewVenv {
     pub spec: VenvSpec,
-    pub seed: Vec<(String, Arc<[u8]>)>,
+    /// The `ensurepip` wheels (file name, digest of the blob in the store).
+    pub seed: Vec<(String, Digest)>,
 }
 
 /// A native `pip install` (or virtual environment) step.
@@ -82,8 +83,8 @@ impl LayerStep for PipStep<'_> {
         h.update(format!("{:?}\0", self.target));
         if let Some(venv) = &self.venv {
             h.update(format!("{:?}\0", venv.spec));
-            for (name, bytes) in &venv.seed {
-                h.update(format!("seed\0{name}\0{}\0", Digest::of(bytes)));
+            for (name, digest) in &venv.seed {
+                h.update(format!("seed\0{name}\0{digest}\0"));
             }
         }
         for wheel in &self.wheels {
@@ -141,8 +142,16 @@ impl PipStep<'_> {
             Ok(())
         };
         if let Some(venv) = &self.venv {
-            for (name, bytes) in &venv.seed {
-                install(bytes, name)?;
+            for (name, digest) in &venv.seed {
+                let bytes = store.read_blob(digest)?;
+                // Never trust the store without the hash.
+                if Digest::of(&bytes) != *digest {
+                    return Err(PythonError::Corrupt {
+                        filename: name.clone(),
+                        expected: digest.clone(),
+                    });
+                }
+                install(&bytes, name)?;
             }
         }
         for wheel in &self.wheels {
