@@ -176,16 +176,7 @@ fn tar_entries(tar: &[u8]) -> Vec<TarEntry> {
     for entry in archive.entries().expect("entries") {
         let mut entry = entry.expect("entry");
         let path = entry.path().expect("path").to_string_lossy().into_owned();
-        let kind = entry.header().entry_type();
-        let kind = if kind.is_dir() {
-            'd'
-        } else if kind.is_symlink() {
-            'l'
-        } else if kind.is_hard_link() {
-            'h'
-        } else {
-            'f'
-        };
+        let kind = support::debian::kind_char(entry.header().entry_type());
         let offset = entry.raw_header_position();
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).expect("read");

@@ -78,7 +78,8 @@ fn owner(path: &Path) -> (u32, u32) {
     (meta.uid(), meta.gid())
 }
 
-fn gzip_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+/// A plain tar of `entries` (path, bytes, mode).
+fn plain_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, bytes, mode) in entries {
         let mut header = tar::Header::new_gnu();
@@ -89,9 +90,12 @@ fn gzip_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
             .append_data(&mut header, path, *bytes)
             .expect("append");
     }
-    let tar = builder.into_inner().expect("tar");
+    builder.into_inner().expect("tar")
+}
+
+fn gzip_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).expect("gzip");
+    gz.write_all(&plain_tar(entries)).expect("gzip");
     gz.finish().expect("gzip")
 }
 
@@ -645,19 +649,8 @@ fn item13_c_add_url_is_pinned_in_the_lock() {
 
 /// A bzip2 tar of `entries` (path, bytes, mode).
 fn bzip2_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes, mode) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(*mode);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, *bytes)
-            .expect("append");
-    }
-    let tar = builder.into_inner().expect("tar");
     let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
-    bz.write_all(&tar).expect("bzip2");
+    bz.write_all(&plain_tar(entries)).expect("bzip2");
     bz.finish().expect("bzip2")
 }
 

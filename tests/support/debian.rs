@@ -577,6 +577,20 @@ pub fn sources_for(archive: &TestArchive) -> String {
     )
 }
 
+/// One character for a tar entry's type: `d`irectory, symbolic `l`ink, `h`ard link or
+/// `f`ile.
+pub fn kind_char(kind: tar::EntryType) -> char {
+    if kind.is_dir() {
+        'd'
+    } else if kind.is_symlink() {
+        'l'
+    } else if kind.is_hard_link() {
+        'h'
+    } else {
+        'f'
+    }
+}
+
 /// Lists a gzip'd layer tar: path → (type char, link target, bytes).
 pub fn read_layer(path: &Path) -> BTreeMap<String, (char, String, Vec<u8>)> {
     let file = std::fs::File::open(path).expect("open layer");
@@ -585,16 +599,7 @@ pub fn read_layer(path: &Path) -> BTreeMap<String, (char, String, Vec<u8>)> {
     for entry in archive.entries().expect("entries") {
         let mut entry = entry.expect("entry");
         let path = entry.path().expect("path").to_string_lossy().into_owned();
-        let kind = entry.header().entry_type();
-        let c = if kind.is_dir() {
-            'd'
-        } else if kind.is_symlink() {
-            'l'
-        } else if kind.is_hard_link() {
-            'h'
-        } else {
-            'f'
-        };
+        let c = kind_char(entry.header().entry_type());
         let link = entry
             .link_name()
             .ok()
