@@ -176,10 +176,9 @@ pub(super) fn download_wheels(
 }
 
 /// How many installed bytes the planning pass keeps for the writing pass (wheels
-/// installed to learn their paths, so that they are not installed twice). Bounded
-/// so that memory stays flat: at 64 MiB the build of a > 1 GB image peaked at
-/// 212 MB RSS (`benches/perf_targets.sh`); the rest of a cold layer's wheels are
-/// installed again when written.
+/// installed to learn their paths, so that they are not installed twice). What is
+/// kept adds to the peak memory of a first build, so it is small; the rest of such a
+/// layer's wheels are installed again when written.
 const KEPT_INSTALLS: usize = 16 << 20;
 
 /// The key of one wheel's installed files: the wheel, the install target and the
