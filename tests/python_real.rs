@@ -12,7 +12,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::host_python::{BASE_TAG, debian_python_base, host_index, locked_pins, reachable, uv};
+use support::host_python::{
+    BASE_TAG, compiled_pins, debian_python_base, host_index, locked_pins, reachable, uv,
+};
 use support::rootfs::persistent_cache;
 use support::{airlock, stderr, stdout};
 
@@ -194,18 +196,7 @@ fn uv_compile(uv: &Path, index: &str, requirements: &str) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut pins: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (name, version) = l.split_once("==").expect("pinned line");
-            let name = name.trim().to_ascii_lowercase().replace(['_', '.'], "-");
-            format!("{name}=={}", version.trim())
-        })
-        .collect();
-    pins.sort();
-    pins
+    compiled_pins(&out.stdout)
 }
 
 #[test]

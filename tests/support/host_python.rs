@@ -124,3 +124,19 @@ pub fn locked_pins(lock_text: &str) -> Vec<String> {
     pins.sort();
     pins
 }
+
+/// The pins `uv pip compile` printed (`name==version` lines), names normalised, sorted.
+pub fn compiled_pins(stdout: &[u8]) -> Vec<String> {
+    let mut pins: Vec<String> = String::from_utf8_lossy(stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, version) = l.split_once("==").expect("pinned line");
+            let name = name.trim().to_ascii_lowercase().replace(['_', '.'], "-");
+            format!("{name}=={}", version.trim())
+        })
+        .collect();
+    pins.sort();
+    pins
+}

@@ -18,7 +18,7 @@ use super::copy_step::{DirsBelow, Layout, finish, key_without_compression};
 use super::{Below, CopyError, LayerStep, StoredLayer};
 use crate::digest::{Digest, HashingWriter};
 use crate::http::HttpClient;
-use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, write_layer_with};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner};
 use crate::lock::{LockError, LockedStep};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::{LockMode, Reporter};
@@ -272,12 +272,7 @@ impl LayerStep for AddUrlStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer_with(
-            store,
-            self.tree(reporter)?,
-            self.mtime,
-            self.compression,
-        )?))
+        StoredLayer::of_tree(store, self.tree(reporter)?, self.mtime, self.compression)
     }
 
     fn realised(

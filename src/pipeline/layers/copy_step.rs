@@ -24,7 +24,7 @@ use super::{Below, LayerStep, StoredLayer};
 use crate::confine::{LinkError, Node, resolve_in_root};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, write_layer_with};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
 use crate::project::WalkedKind;
@@ -622,12 +622,7 @@ impl LayerStep for CopyStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer_with(
-            store,
-            self.tree(reporter)?,
-            self.mtime,
-            self.compression,
-        )?))
+        StoredLayer::of_tree(store, self.tree(reporter)?, self.mtime, self.compression)
     }
 }
 
@@ -701,12 +696,7 @@ impl LayerStep for WorkdirStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer_with(
-            store,
-            self.tree(reporter)?,
-            self.mtime,
-            self.compression,
-        )?))
+        StoredLayer::of_tree(store, self.tree(reporter)?, self.mtime, self.compression)
     }
 }
 

@@ -192,4 +192,16 @@ impl StoredLayer {
             skipped_scripts: Vec::new(),
         }
     }
+
+    /// The layer of `tree`, written into the store just now (the `produce` of the
+    /// steps whose layer is one file tree: project, COPY/ADD, WORKDIR, ADD <URL>).
+    pub(super) fn of_tree(
+        store: &Store,
+        tree: &crate::layer::FileTree,
+        mtime: u64,
+        compression: Compression,
+    ) -> Result<Self, BuildError> {
+        let record = crate::layer::write_layer_with(store, tree, mtime, compression)?;
+        Ok(Self::made(record))
+    }
 }

@@ -11,7 +11,7 @@ use super::placement::Placement;
 use super::{Below, LayerStep, StoredLayer};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Compression, FileTree, Owner, write_layer_with};
+use crate::layer::{Compression, FileTree, Owner};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
 use crate::project::{Project, walk};
@@ -214,11 +214,6 @@ impl LayerStep for FilesStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
-        Ok(StoredLayer::made(write_layer_with(
-            store,
-            self.tree(reporter)?,
-            self.mtime,
-            self.compression,
-        )?))
+        StoredLayer::of_tree(store, self.tree(reporter)?, self.mtime, self.compression)
     }
 }
