@@ -574,7 +574,7 @@ fn put<S: ContentSink>(
 
 /// Adds `0755 root` directories for parents no package shipped, so the layer
 /// is self-contained; merged-/usr names are never added (the base's symlinks stay).
-fn add_missing_parents<H>(
+pub(crate) fn add_missing_parents<H>(
     tree: &mut BTreeMap<String, LayerFile<H>>,
     merged: &BTreeMap<String, String>,
 ) {

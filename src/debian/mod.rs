@@ -24,8 +24,8 @@ pub(crate) use archive::{ARCH, ArchiveClient, ArchiveError, DebRequest, Reposito
 pub(crate) use control::ControlError;
 pub(crate) use deb::{ControlInfo, Deb, DebError};
 pub(crate) use install::{
-    ContentSink, InstallBase, InstallError, LayerFile, LayerKind, Unpacked, assemble, install,
-    unpack,
+    ContentSink, InstallBase, InstallError, LayerFile, LayerKind, SkippedScript, Unpacked,
+    add_missing_parents, assemble, install, unpack,
 };
 pub(crate) use keyring::{Keyring, KeyringError};
 pub(crate) use packages_txt::{PackageRequest, PackagesTxtError, parse_packages_txt};

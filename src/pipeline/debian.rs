@@ -113,6 +113,16 @@ pub(crate) struct SkippedScript {
     pub summary: String,
 }
 
+impl From<crate::debian::SkippedScript> for SkippedScript {
+    fn from(s: crate::debian::SkippedScript) -> Self {
+        Self {
+            package: s.package,
+            script: s.script,
+            summary: s.summary,
+        }
+    }
+}
+
 /// The Debian layer of a build.
 #[derive(Debug, Clone)]
 pub(super) struct DebianLayer {
@@ -714,15 +724,7 @@ pub(super) fn debs_layer(
     }
     tree.add_parents(|_| (0o755, Owner::ROOT));
     let (record, reused) = build_layer_with(store, &tree, kind, mtime, compression)?;
-    let skipped: Vec<SkippedScript> = layer
-        .skipped
-        .into_iter()
-        .map(|s| SkippedScript {
-            package: s.package,
-            script: s.script,
-            summary: s.summary,
-        })
-        .collect();
+    let skipped: Vec<SkippedScript> = layer.skipped.into_iter().map(SkippedScript::from).collect();
     Ok(DebianLayer {
         record,
         reused,

@@ -177,6 +177,21 @@ fn safe_parts(path: &Path) -> Option<Vec<String>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// One member's bytes, adding them to `total`: an archive that unpacks to
+/// [`MAX_UNPACKED`] bytes or more is refused.
+fn read_capped(member: impl Read, total: &mut u64, filename: &str) -> Result<Vec<u8>, SdistError> {
+    let mut data = Vec::new();
+    member
+        .take(MAX_UNPACKED)
+        .read_to_end(&mut data)
+        .map_err(|e| archive_error(filename, e))?;
+    *total += data.len() as u64;
+    if *total >= MAX_UNPACKED {
+        return Err(archive_error(filename, "it unpacks to more than 2 GiB"));
+    }
+    Ok(data)
+}
+
 fn archive_error(filename: &str, reason: impl ToString) -> SdistError {
     SdistError::Archive {
         filename: filename.to_string(),
@@ -220,15 +235,7 @@ fn members(
                         executable,
                     })?;
                 } else if kind.is_file() {
-                    let mut data = Vec::new();
-                    (&mut entry)
-                        .take(MAX_UNPACKED)
-                        .read_to_end(&mut data)
-                        .map_err(|e| archive_error(filename, e))?;
-                    total += data.len() as u64;
-                    if total >= MAX_UNPACKED {
-                        return Err(archive_error(filename, "it unpacks to more than 2 GiB"));
-                    }
+                    let data = read_capped(&mut entry, &mut total, filename)?;
                     each(Member {
                         parts,
                         file: Some(data),
@@ -261,15 +268,7 @@ fn members(
                 } else if file.is_symlink() {
                     tracing::warn!(sdist = filename, path = name, "skipping a link in an sdist");
                 } else {
-                    let mut data = Vec::new();
-                    (&mut file)
-                        .take(MAX_UNPACKED)
-                        .read_to_end(&mut data)
-                        .map_err(|e| archive_error(filename, e))?;
-                    total += data.len() as u64;
-                    if total >= MAX_UNPACKED {
-                        return Err(archive_error(filename, "it unpacks to more than 2 GiB"));
-                    }
+                    let data = read_capped(&mut file, &mut total, filename)?;
                     each(Member {
                         parts,
                         file: Some(data),

@@ -32,7 +32,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::{ACCOUNTS, DEBIAN_LAYER_VERSION, DebianError, DebianLayer, SkippedScript, SpillSink};
 use crate::debian::{
-    ContentSink, ControlInfo, Deb, InstallBase, LayerFile, LayerKind, Unpacked, assemble, unpack,
+    ContentSink, ControlInfo, Deb, InstallBase, LayerFile, LayerKind, Unpacked,
+    add_missing_parents, assemble, unpack,
 };
 use crate::digest::Digest;
 use crate::layer::segments::{Entries, SegmentPlan, read_note, write_note, write_segmented};
@@ -309,30 +310,6 @@ fn add_accounts(
     Ok(())
 }
 
-/// Adds a `0755 root` directory for every missing parent.
-fn add_parents(tree: &mut BTreeMap<String, LayerFile<Content>>) {
-    let mut missing = Vec::new();
-    for path in tree.keys() {
-        let mut p = path.as_str();
-        while let Some((parent, _)) = p.rsplit_once('/') {
-            if !tree.contains_key(parent) {
-                missing.push(parent.to_string());
-            }
-            p = parent;
-        }
-    }
-    for path in missing {
-        tree.entry(path.clone()).or_insert(LayerFile {
-            path,
-            kind: LayerKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            origin: None,
-        });
-    }
-}
-
 /// The layer entry of `file`; a package's file is read from `contents` (the package's
 /// spilled files by path).
 fn entry_of(
@@ -474,7 +451,7 @@ pub(super) fn segmented_layer(
     if accounts {
         add_accounts(&mut tree, &mut packages)?;
     }
-    add_parents(&mut tree);
+    add_missing_parents(&mut tree, &BTreeMap::new());
     let Split {
         dirs,
         debs: per_deb,
@@ -526,15 +503,7 @@ pub(super) fn segmented_layer(
         digest = %written.record.digest,
         "Debian layer written"
     );
-    let skipped = layer
-        .skipped
-        .into_iter()
-        .map(|s| SkippedScript {
-            package: s.package,
-            script: s.script,
-            summary: s.summary,
-        })
-        .collect();
+    let skipped = layer.skipped.into_iter().map(SkippedScript::from).collect();
     let notes = debs
         .iter()
         .map(|deb| unpacked_key(deb, &base.merged_usr))
