@@ -1761,6 +1761,206 @@ mod tests {
         }
     }
 
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    fn plan(wheel: &[u8]) -> Result<WheelPlan, WheelInstallError> {
+        let mut archive = open_wheel(Cursor::new(wheel), FILENAME)?;
+        plan_wheel(&mut archive, FILENAME, &target())
+    }
+
+    /// #15 (wheels streamed) item 1: the plan's paths, modes, sizes and SHA-256 are
+    /// those of the installed files, every kind of file included.
+    #[test]
+    fn item15_planned_paths_are_the_installed_paths() {
+        let wheel = build(&basic(), |r| r);
+        let planned = plan(&wheel).unwrap();
+        let installed = install_wheel(&wheel, FILENAME, &target()).unwrap();
+        let sp = "usr/local/lib/python3.12/site-packages";
+        let expected = [
+            "usr/local/bin/demo".to_string(),
+            "usr/local/bin/demo-gui".into(),
+            "usr/local/bin/demo-tool".into(),
+            "usr/local/bin/plain.sh".into(),
+            "usr/local/include/python3.12/demo_pkg/demo.h".into(),
+            format!("{sp}/demo_extra.py"),
+            format!("{sp}/{DI}/INSTALLER"),
+            format!("{sp}/{DI}/METADATA"),
+            format!("{sp}/{DI}/RECORD"),
+            format!("{sp}/{DI}/WHEEL"),
+            format!("{sp}/{DI}/entry_points.txt"),
+            format!("{sp}/demo_pkg/__init__.py"),
+            format!("{sp}/demo_pkg/native.so"),
+            "usr/local/share/demo/x.txt".into(),
+        ];
+        let paths: Vec<&String> = planned.files().iter().map(|f| &f.path).collect();
+        assert_eq!(paths, expected.iter().collect::<Vec<_>>());
+        assert_eq!(planned.files().len(), installed.len());
+        for (plan, file) in planned.files().iter().zip(&installed) {
+            assert_eq!(plan.path, file.path);
+            assert_eq!(plan.mode, file.mode, "{}", file.path);
+            assert_eq!(plan.size, file.contents.len() as u64, "{}", file.path);
+            let sha256: [u8; 32] = Sha256::digest(&file.contents).into();
+            assert_eq!(plan.sha256, sha256, "{}", file.path);
+        }
+    }
+
+    /// Item 1: planning reads the central directory and the small metadata files,
+    /// never a package file (here 4 MiB that does not compress).
+    #[test]
+    fn item15_planning_reads_no_package_file() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let mut files: Vec<(&str, &[u8], u32)> = basic();
+        files.push(("demo_pkg/noise.bin", &noise, 0o644));
+        let wheel = build(&files, |r| r);
+        assert!(wheel.len() > 4 << 20);
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let reader = Counting {
+            inner: Cursor::new(&wheel[..]),
+            read: read.clone(),
+        };
+        let mut archive = open_wheel(reader, FILENAME).unwrap();
+        let planned = plan_wheel(&mut archive, FILENAME, &target()).unwrap();
+        assert!(read.get() < 64 << 10, "{} bytes read", read.get());
+        let sp = "usr/local/lib/python3.12/site-packages";
+        let file = planned
+            .files()
+            .iter()
+            .find(|f| f.path == format!("{sp}/demo_pkg/noise.bin"))
+            .unwrap();
+        let sha256: [u8; 32] = Sha256::digest(&noise).into();
+        assert_eq!((file.size, file.sha256), (noise.len() as u64, sha256));
+    }
+
+    /// Item 1: a crafted wheel is refused by planning as by the install, with the same
+    /// error.
+    #[test]
+    fn item15_planning_refuses_what_the_install_refuses() {
+        let evil_names = [
+            "../evil.py",
+            "demo_pkg/../../evil.py",
+            "/etc/passwd",
+            "demo_pkg-1.0.data/data/../../../etc/x",
+            "demo_pkg\\..\\evil.py",
+            "C:/evil.py",
+            "demo_pkg-1.0.data/scripts",
+        ];
+        for evil in evil_names {
+            let mut files = basic();
+            files.push((evil, b"boom", 0o644));
+            let wheel = build(&files, |r| r);
+            let installed = install_wheel(&wheel, FILENAME, &target()).unwrap_err();
+            let planned = plan(&wheel).unwrap_err();
+            assert!(
+                matches!(planned, WheelInstallError::UnsafePath { .. }),
+                "{evil}: {planned}"
+            );
+            assert_eq!(planned.to_string(), installed.to_string());
+        }
+        let mut files = basic();
+        files.retain(|(p, _, _)| !p.ends_with("entry_points.txt"));
+        files.push((
+            "demo_pkg-1.0.dist-info/entry_points.txt",
+            b"[console_scripts]\n../x = a:b\n",
+            0o644,
+        ));
+        let wheel = build(&files, |r| r);
+        let planned = plan(&wheel).unwrap_err();
+        assert!(matches!(planned, WheelInstallError::EntryPoint { .. }));
+    }
+
+    /// Item 2: a file whose bytes disagree with `RECORD` is planned (its bytes are
+    /// not read), and its reader fails at its end with the mismatch.
+    #[test]
+    fn item15_a_mismatch_fails_the_reader_at_its_end() {
+        let wheel = build(&basic(), |r| {
+            r.replace(
+                &record_line("demo_pkg/__init__.py", b"VALUE = 1\n"),
+                &record_line("demo_pkg/__init__.py", b"VALUE = 2\n"),
+            )
+        });
+        let mut archive = open_wheel(Cursor::new(&wheel[..]), FILENAME).unwrap();
+        let planned = plan_wheel(&mut archive, FILENAME, &target()).unwrap();
+        let file = planned
+            .files()
+            .iter()
+            .find(|f| f.path.ends_with("demo_pkg/__init__.py"))
+            .unwrap();
+        let mut given = Vec::new();
+        let e = read_planned(&mut archive, &planned, file, |reader| {
+            reader.read_to_end(&mut given).map(drop)
+        })
+        .unwrap_err();
+        assert!(
+            matches!(e, WheelInstallError::Mismatch { what: "hash", .. }),
+            "{e}"
+        );
+        // The reader gave the bytes, then refused to end.
+        assert_eq!(given, b"VALUE = 1\n");
+    }
+
+    /// A file `RECORD` hashes with SHA-512 is read while planning to learn the
+    /// SHA-256 the installed `RECORD` lists.
+    #[test]
+    fn item15_other_record_algorithms_are_hashed_while_planning() {
+        let contents = b"VALUE = 1\n";
+        let sha512 = format!(
+            "demo_pkg/__init__.py,sha512={},10",
+            urlsafe_b64(&Sha512::digest(contents))
+        );
+        let wheel = build(&basic(), |r| {
+            r.replace(&record_line("demo_pkg/__init__.py", contents), &sha512)
+        });
+        let files = install_wheel(&wheel, FILENAME, &target()).unwrap();
+        let sp = "usr/local/lib/python3.12/site-packages";
+        assert_eq!(
+            find(&files, &format!("{sp}/demo_pkg/__init__.py")).contents,
+            contents
+        );
+        let record =
+            String::from_utf8(find(&files, &format!("{sp}/{DI}/RECORD")).contents.clone()).unwrap();
+        assert!(
+            record.contains(&record_line("demo_pkg/__init__.py", contents)),
+            "{record}"
+        );
+        // A wrong SHA-512 is found while planning.
+        let wheel = build(&basic(), |r| {
+            r.replace(
+                &record_line("demo_pkg/__init__.py", contents),
+                &sha512.replace("sha512=", "sha512=AA"),
+            )
+        });
+        assert!(matches!(
+            plan(&wheel),
+            Err(WheelInstallError::Mismatch { what: "hash", .. })
+        ));
+    }
+
     /// A script as installed: its `#!python` line rewritten.
     fn rewrite_shebang(contents: &[u8], interpreter: &str) -> Vec<u8> {
         let strip = shebang_len(&contents[..contents.len().min(SHEBANG_HEAD)]);
