@@ -979,3 +979,48 @@ fn item15_a_big_file_in_a_wheel_is_streamed_not_held() {
     assert_eq!((big.0, big.3.len()), (0o755, BIG));
     assert!(big.3.iter().all(|&b| b == 7));
 }
+
+/// #15 (wheels streamed): a file whose bytes disagree with RECORD is found while its
+/// wheel's segment is written (after 9 MiB of the wheel went to the compressors), and
+/// fails the build before the segment's run is committed: no run of that wheel's files
+/// is left in the store (the directories' segment is), and the next build fails the
+/// same way.
+#[test]
+fn item15_a_streamed_record_mismatch_commits_no_run() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..9 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    // `0noise.bin` is written before `__init__.py`, whose RECORD hash is wrong.
+    let mut broken = WheelSpec::pure("broken", "1.0").file("broken/0noise.bin", &noise, false);
+    broken.bad_record_for = Some("broken/__init__.py".into());
+    let index = PyIndex::start(
+        vec![
+            Served::wheel(&broken),
+            Served::wheel(&alpha()),
+            Served::wheel(&beta("1.0")),
+        ],
+        Form::Json,
+        None,
+    );
+    let py = Py::new("alpha\nbroken\n", &index.url());
+    for _ in 0..2 {
+        let output = py.run("build", &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.contains("does not match its RECORD hash"), "{err}");
+        assert!(err.contains("broken/__init__.py"), "{err}");
+        let runs = run_records(&py.cache);
+        assert!(
+            !runs.values().any(|(_, paths)| paths
+                .iter()
+                .any(|p| p.contains("/broken/") || p.contains("/broken-1.0.dist-info/"))),
+            "{runs:?}"
+        );
+    }
+}
