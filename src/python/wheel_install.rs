@@ -1,11 +1,16 @@
-//! Installs a wheel into an in-memory file tree, following the binary distribution
-//! format: root files to purelib or platlib, `.data/*` to their schemes, `#!python`
-//! scripts rewritten for the target interpreter, console and GUI entry points turned
-//! into launchers, `INSTALLER` written and `RECORD` rewritten.
+//! Installs a wheel following the binary distribution format: root files to purelib
+//! or platlib, `.data/*` to their schemes, `#!python` scripts rewritten for the target
+//! interpreter, console and GUI entry points turned into launchers, `INSTALLER`
+//! written and `RECORD` rewritten.
 //!
-//! Every file is checked against the wheel's `RECORD` before it is used, and no path
-//! may leave its destination. No byte-compilation, no I/O: the caller turns the
-//! returned files into a layer.
+//! In two steps: [`plan_wheel`] works out every installed file (path, mode, size,
+//! SHA-256) from the zip's central directory and the small metadata files, without
+//! reading the package's files; [`read_planned`] then gives one file's bytes, read
+//! from its member in bounded buffers (or inflated in one call when small) and
+//! checked against the wheel's `RECORD` as they are read, so a file that disagrees
+//! fails its reader before the reader ends. [`install_wheel`] runs both in memory.
+//! No path may leave its destination. No byte-compilation; the only I/O is the
+//! caller's reader of the wheel.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Cursor, Read, Seek};
