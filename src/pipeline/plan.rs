@@ -98,6 +98,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
             mtime,
             compression,
             runtime: &session.runtime,
+            prefetch: &session.prefetch,
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));
