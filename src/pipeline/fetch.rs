@@ -47,7 +47,7 @@ pub(crate) fn fetch(
         ..options.clone()
     };
     reporter.step("reading the project and its lock");
-    let (session, wanted) = load(&options, Ahead::Wheels, reporter)?;
+    let (session, wanted) = load(&options, Ahead::Downloads, reporter)?;
     let pinned = pin(session, wanted, &options, DebianPins::Kept, reporter)?;
     let plan = plan(&pinned, &options)?;
     let store = &pinned.session.store;

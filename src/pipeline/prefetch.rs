@@ -1,25 +1,27 @@
 //! Downloads started ahead of the base. Reading a base the store has never seen
 //! (importing its blobs and inflating its layers for the facts) is a cold build's
-//! first second, and the wheels the lock on disk pins do not depend on it: they are
-//! fetched on the runtime meanwhile. The Python layer's own fetch then waits for
-//! them and finds them in the store.
+//! first second, and the wheels and `.deb`s the lock on disk pins do not depend on
+//! it: they are fetched on the runtime meanwhile. The Python and Debian layers' own
+//! fetches then wait for them and find them in the store.
 //!
 //! Only when the build would most likely download them anyway: a build (or `fetch`)
-//! not offline and without a registry layer cache (whose layer would make them
+//! not offline and without a registry layer cache (whose layers would make them
 //! unneeded), from a lock on disk that pins this base and whose inputs are unchanged,
 //! without `--upgrade`, with the base's facts not yet in the store. What is fetched
 //! ahead is verified by hash like any download, so a guess that turns out wrong
-//! costs only the transfer. Its error is the build's error only when the build's
-//! own fetch asks for the same downloads (same files, same URLs and credentials);
-//! else the build's fetch runs as it always has. A build that fails before the join
-//! stops the downloads and waits for them to end, so no temp file is left behind.
+//! costs only the transfer. Its error is the build's error only when the layer's own
+//! fetch asks for the same downloads (same files, same URLs and credentials); else
+//! that fetch runs as it always has. A build that fails before then cancels the
+//! downloads and waits for them to stop, so no temp file is left behind.
 
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
+use super::debian::locked_deb_requests;
 use super::options::{BuildOptions, Reporter};
 use super::python_layer::wheel_fetches;
 use super::python_stage::{DOWNLOADS_AT_ONCE, PythonError, http, indexes_before_base};
+use crate::debian::{ArchiveClient, ArchiveError, DebRequest};
 use crate::lock::Lockfile;
 use crate::project::Project;
 use crate::python::{DownloadError, Upgrade, WheelFetch, fetch_wheels};
@@ -30,28 +32,29 @@ use crate::store::Store;
 /// pins) or not (`lock`, `cache export`'s planning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ahead {
-    Wheels,
+    Downloads,
     Nothing,
 }
 
 /// The downloads started ahead, if any.
 #[derive(Default)]
 pub(super) struct Prefetch {
-    wheels: Option<Running>,
+    wheels: Option<Running<WheelFetch, DownloadError>>,
+    debs: Option<Running<DebRequest, ArchiveError>>,
 }
 
-/// What the downloads' thread gives back: their outcome, `None` when cancelled.
-type Outcome = Option<Result<(), DownloadError>>;
+/// What a downloads' thread gives back: their outcome, `None` when cancelled.
+type Outcome<E> = Option<Result<(), E>>;
 
-/// Wheel downloads running on the runtime, waited for by a thread of their own.
-struct Running {
-    /// What was asked for: the build's fetch takes over the outcome only when it asks
+/// Downloads running on the runtime, waited for by a thread of their own.
+struct Running<F, E> {
+    /// What was asked for: a layer's fetch takes over the outcome only when it asks
     /// for the same.
-    fetches: Vec<WheelFetch>,
+    fetches: Vec<F>,
     /// Dropping it cancels the downloads.
     cancel: Option<tokio::sync::oneshot::Sender<()>>,
-    /// The thread, until the build takes its outcome.
-    thread: Mutex<Option<JoinHandle<Outcome>>>,
+    /// The thread, until a layer's fetch takes its outcome.
+    thread: Mutex<Option<JoinHandle<Outcome<E>>>>,
 }
 
 /// What a run that may fetch ahead knows before its base is read.
@@ -64,66 +67,26 @@ pub(super) struct Before<'a> {
 }
 
 impl Prefetch {
-    /// Starts the downloads of the wheels `before.on_disk` pins when the build would
-    /// most likely make them (see the module's note); else nothing.
+    /// Starts the downloads of the wheels and `.deb`s `before.on_disk` pins when the
+    /// build would most likely make them (see the module's note); else nothing.
     pub(super) fn start(ahead: Ahead, before: &Before<'_>, reporter: &dyn Reporter) -> Self {
-        if ahead == Ahead::Nothing {
-            return Self::default();
-        }
-        let Some(lock) = fetch_ahead(before) else {
-            return Self::default();
+        let lock = match ahead {
+            Ahead::Downloads => fetch_ahead(before),
+            Ahead::Nothing => None,
         };
-        let Some(indexes) = indexes_before_base(before.project) else {
-            return Self::default();
-        };
-        let fetches = wheel_fetches(&lock.wheels, &indexes);
-        if fetches.iter().all(|w| before.store.has_blob(&w.sha256)) {
-            return Self::default();
-        }
-        let Ok(client) = http(&python_options(before)) else {
-            return Self::default();
-        };
-        tracing::debug!(
-            wheels = fetches.len(),
-            "downloading wheels while the base is read"
-        );
-        let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
-        let (store, list, progress) = (before.store.clone(), fetches.clone(), reporter.transfers());
-        let runtime = before.options.runtime.clone();
-        let thread = std::thread::Builder::new()
-            .name("airlock-prefetch".into())
-            .spawn(move || {
-                runtime.block_on(async {
-                    let fetch = fetch_wheels(
-                        &client,
-                        &store,
-                        &list,
-                        false,
-                        DOWNLOADS_AT_ONCE,
-                        progress.as_ref(),
-                    );
-                    tokio::select! {
-                        fetched = fetch => Some(fetched),
-                        _ = cancelled => None,
-                    }
-                })
-            });
-        let Ok(thread) = thread else {
+        let Some(lock) = lock else {
             return Self::default();
         };
         Self {
-            wheels: Some(Running {
-                fetches,
-                cancel: Some(cancel),
-                thread: Mutex::new(Some(thread)),
-            }),
+            wheels: start_wheels(lock, before, reporter),
+            debs: start_debs(lock, before, reporter),
         }
     }
 
-    /// Waits for the wheel downloads started ahead. Their error, when the build's
-    /// fetch asks for the same downloads (`fetches`), is the build's; else the
-    /// build's fetch runs as usual and reports its own. Reports the step the build's
-    /// fetch would have reported when the downloads were started.
+    /// Waits for the wheel downloads started ahead. Their error, when the Python
+    /// layer's fetch asks for the same downloads (`fetches`), is the build's; else
+    /// that fetch runs as usual and reports its own. Reports the step that fetch
+    /// would have reported when the downloads were started.
     pub(super) fn wheels(
         &self,
         fetches: &[WheelFetch],
@@ -132,18 +95,54 @@ impl Prefetch {
         let Some(running) = &self.wheels else {
             return Ok(());
         };
-        let taken = match running.thread.lock() {
+        Ok(running.join(fetches, || reporter.step("downloading wheels"))?)
+    }
+
+    /// Waits for the `.deb` downloads started ahead, as [`Prefetch::wheels`] does.
+    pub(super) fn debs(&self, requests: &[DebRequest]) -> Result<(), ArchiveError> {
+        match &self.debs {
+            Some(running) => running.join(requests, || {}),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<F: PartialEq, E: std::fmt::Display> Running<F, E> {
+    /// Runs `download` (given the cancellation) on a thread of its own.
+    fn spawn(
+        fetches: Vec<F>,
+        download: impl FnOnce(tokio::sync::oneshot::Receiver<()>) -> Outcome<E> + Send + 'static,
+    ) -> Option<Self>
+    where
+        E: Send + 'static,
+    {
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("airlock-prefetch".into())
+            .spawn(move || download(cancelled))
+            .ok()?;
+        Some(Self {
+            fetches,
+            cancel: Some(cancel),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Waits for the downloads (once; `started` is told when they had been started):
+    /// their error when `fetches` are the same downloads.
+    fn join(&self, fetches: &[F], started: impl FnOnce()) -> Result<(), E> {
+        let taken = match self.thread.lock() {
             Ok(mut thread) => thread.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         let Some(thread) = taken else {
             return Ok(());
         };
-        reporter.step("downloading wheels");
+        started();
         match thread.join() {
-            Ok(Some(Err(error))) if running.fetches == fetches => Err(error.into()),
+            Ok(Some(Err(error))) if self.fetches == fetches => Err(error),
             Ok(Some(Err(error))) => {
-                tracing::debug!(%error, "a download started ahead failed; the build fetches again");
+                tracing::debug!(%error, "a download started ahead failed; the layer fetches again");
                 Ok(())
             }
             Ok(Some(Ok(()))) | Ok(None) | Err(_) => Ok(()),
@@ -151,9 +150,9 @@ impl Prefetch {
     }
 }
 
-impl Drop for Running {
-    /// Stops the downloads and waits until they have (a download's temp file goes
-    /// with it), unless their outcome is known.
+impl<F, E> Drop for Running<F, E> {
+    /// Cancels the downloads, unless a layer's fetch took their outcome, and waits
+    /// until they stopped (a download's temp file goes with it).
     fn drop(&mut self) {
         drop(self.cancel.take());
         let thread = match self.thread.get_mut() {
@@ -166,7 +165,75 @@ impl Drop for Running {
     }
 }
 
-/// The lock whose wheels a run fetches ahead, when it would most likely fetch them.
+/// The wheel downloads, started when the store lacks any.
+fn start_wheels(
+    lock: &Lockfile,
+    before: &Before<'_>,
+    reporter: &dyn Reporter,
+) -> Option<Running<WheelFetch, DownloadError>> {
+    let indexes = indexes_before_base(before.project)?;
+    let fetches = wheel_fetches(&lock.wheels, &indexes);
+    if fetches.iter().all(|w| before.store.has_blob(&w.sha256)) {
+        return None;
+    }
+    let client = http(&python_options(before)).ok()?;
+    tracing::debug!(
+        wheels = fetches.len(),
+        "downloading wheels while the base is read"
+    );
+    let (store, list, progress) = (before.store.clone(), fetches.clone(), reporter.transfers());
+    let runtime = before.options.runtime.clone();
+    Running::spawn(fetches, move |cancelled| {
+        runtime.block_on(async {
+            let fetch = fetch_wheels(
+                &client,
+                &store,
+                &list,
+                false,
+                DOWNLOADS_AT_ONCE,
+                progress.as_ref(),
+            );
+            tokio::select! {
+                fetched = fetch => Some(fetched),
+                _ = cancelled => None,
+            }
+        })
+    })
+}
+
+/// The `.deb` downloads, started when the store lacks any.
+fn start_debs(
+    lock: &Lockfile,
+    before: &Before<'_>,
+    reporter: &dyn Reporter,
+) -> Option<Running<DebRequest, ArchiveError>> {
+    let fallback_urls = &before.project.settings.debian.fallback_urls;
+    let requests = locked_deb_requests(lock, fallback_urls);
+    if lock.debian.is_none() || requests.iter().all(|d| before.store.has_blob(&d.sha256)) {
+        return None;
+    }
+    tracing::debug!(
+        debs = requests.len(),
+        "downloading Debian packages while the base is read"
+    );
+    let (store, list, progress) = (before.store.clone(), requests.clone(), reporter.transfers());
+    let runtime = before.options.runtime.clone();
+    Running::spawn(requests, move |cancelled| {
+        let client = match ArchiveClient::new(&store, false, runtime.clone()) {
+            Ok(client) => client.with_progress(progress),
+            Err(error) => return Some(Err(error)),
+        };
+        runtime.block_on(async {
+            tokio::select! {
+                fetched = client.download(&list) => Some(fetched),
+                _ = cancelled => None,
+            }
+        })
+    })
+}
+
+/// The lock whose wheels and `.deb`s a run fetches ahead, when it would most likely
+/// fetch them.
 fn fetch_ahead<'a>(before: &Before<'a>) -> Option<&'a Lockfile> {
     let options = before.options;
     if before.remote.offline || options.python.offline || !options.cache.is_empty() {
@@ -178,7 +245,7 @@ fn fetch_ahead<'a>(before: &Before<'a>) -> Option<&'a Lockfile> {
     let lock = before.on_disk?;
     let manifest = lock.pinned_base(&before.project.dockerfile.from.image)?;
     // A base whose facts the store keeps is read in no time: nothing to overlap.
-    if before.store.base_facts_path(&manifest).exists() || lock.wheels.is_empty() {
+    if before.store.base_facts_path(&manifest).exists() {
         return None;
     }
     let unchanged = ["packages.txt", "requirements.txt"].iter().all(|name| {
@@ -193,7 +260,7 @@ fn fetch_ahead<'a>(before: &Before<'a>) -> Option<&'a Lockfile> {
     unchanged.then_some(lock)
 }
 
-/// The Python options the build's fetch will use (`Session::python_options`).
+/// The Python options the Python layer's fetch will use (`Session::python_options`).
 fn python_options(before: &Before<'_>) -> super::PythonOptions {
     super::PythonOptions {
         offline: false,
