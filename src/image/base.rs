@@ -428,7 +428,7 @@ mod tests {
     fn coldbase_a_bad_layer_fails_as_before_when_facts_are_read_on_import() {
         let temp = tempfile::tempdir().expect("tempdir");
         let good = gz_layer(&[("etc/", ""), ("etc/passwd", "root:x:0:0::/root:/bin/sh\n")]);
-        layout_of(temp.path(), &[good.clone()]);
+        layout_of(temp.path(), std::slice::from_ref(&good));
         let layout = temp.path().join("layout");
         let blob = layout.join("blobs/sha256").join(Digest::of(&good).hex());
         let mut tampered = good.clone();

@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn import_file_reading_hands_over_every_byte_and_stores_the_blob() {
         let temp = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&temp.path().join("store")).expect("store");
+        let store = Store::open(temp.path().join("store")).expect("store");
         let data = bytes(3 * CHUNK + 12345);
         let source = temp.path().join("blob");
         std::fs::write(&source, &data).expect("write");
@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn import_file_reading_refuses_a_mismatch_and_leaves_nothing() {
         let temp = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&temp.path().join("store")).expect("store");
+        let store = Store::open(temp.path().join("store")).expect("store");
         let data = bytes(2 * CHUNK + 7);
         let source = temp.path().join("blob");
         std::fs::write(&source, &data).expect("write");
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn import_file_reading_reports_a_missing_source() {
         let temp = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&temp.path().join("store")).expect("store");
+        let store = Store::open(temp.path().join("store")).expect("store");
         let err = store
             .import_file_reading(&temp.path().join("missing"), &Digest::of(b"x"), |_| ())
             .expect_err("missing");
