@@ -5,22 +5,25 @@
 //! and what the reader made is handed back only then.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::{Store, StoreError};
 use crate::digest::{Digest, HashingWriter};
 
 /// The size of the pieces the reading thread hands over.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 /// How many pieces may wait for the caller (bounds the memory of a slow reader).
 const QUEUED: usize = 4;
 
 /// The bytes the importing thread read, in order, as a reader. Ends when that thread
 /// stops sending (at the end of the file, or on its error, which the import reports).
+/// Pieces read to their end go back to that thread to be filled again, so the
+/// import allocates a few pieces, not one per piece of the file.
 struct Chunks {
     queue: Receiver<Vec<u8>>,
+    back: SyncSender<Vec<u8>>,
     piece: Vec<u8>,
     at: usize,
 }
@@ -30,7 +33,9 @@ impl Read for Chunks {
         while self.at == self.piece.len() {
             match self.queue.recv() {
                 Ok(piece) => {
-                    self.piece = piece;
+                    let done = std::mem::replace(&mut self.piece, piece);
+                    // The thread may have ended or hold enough pieces: then it drops.
+                    let _ = self.back.try_send(done);
                     self.at = 0;
                 }
                 Err(_) => return Ok(0),
@@ -62,15 +67,17 @@ impl Store {
             return Ok((path, made));
         }
         let (send, queue) = sync_channel::<Vec<u8>>(QUEUED);
+        let (back, recycled) = sync_channel::<Vec<u8>>(QUEUED + 1);
         std::thread::scope(|scope| {
             let copier = scope.spawn(move || {
                 let mut input =
                     File::open(source).map_err(|e| StoreError::io("open", source, e))?;
                 let temp = self.temp_file()?;
-                let mut writer = HashingWriter::new(BufWriter::with_capacity(CHUNK, temp));
+                let mut writer = HashingWriter::new(temp);
                 let mut reader_gone = false;
                 loop {
-                    let mut piece = vec![0; CHUNK];
+                    let mut piece = recycled.try_recv().unwrap_or_default();
+                    piece.resize(CHUNK, 0);
                     let n = read_full(&mut input, &mut piece)
                         .map_err(|e| StoreError::io("copy", source, e))?;
                     if n == 0 {
@@ -84,10 +91,7 @@ impl Store {
                     reader_gone = reader_gone || send.send(piece).is_err();
                 }
                 drop(send);
-                let (actual, _, buffered) = writer.finish();
-                let temp = buffered
-                    .into_inner()
-                    .map_err(|e| StoreError::io("write", source, e.into_error()))?;
+                let (actual, _, temp) = writer.finish();
                 if &actual != expected {
                     return Err(StoreError::DigestMismatch {
                         path: source.to_path_buf(),
@@ -99,6 +103,7 @@ impl Store {
             });
             let mut chunks = Chunks {
                 queue,
+                back,
                 piece: Vec::new(),
                 at: 0,
             };
