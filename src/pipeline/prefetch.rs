@@ -176,7 +176,7 @@ fn start_wheels(
     if fetches.iter().all(|w| before.store.has_blob(&w.sha256)) {
         return None;
     }
-    let client = http(&python_options(before)).ok()?;
+    let options = python_options(before);
     tracing::debug!(
         wheels = fetches.len(),
         "downloading wheels while the base is read"
@@ -184,6 +184,8 @@ fn start_wheels(
     let (store, list, progress) = (before.store.clone(), fetches.clone(), reporter.transfers());
     let runtime = before.options.runtime.clone();
     Running::spawn(fetches, move |cancelled| {
+        // A client that cannot be made here is the Python layer's fetch to report.
+        let client = http(&options).ok()?;
         runtime.block_on(async {
             let fetch = fetch_wheels(
                 &client,
