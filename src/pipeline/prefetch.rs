@@ -271,3 +271,42 @@ fn python_options(before: &Before<'_>) -> super::PythonOptions {
         ..before.options.python.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The downloads' error is the layer's only when it asks for the same downloads,
+    /// and only once.
+    #[test]
+    fn coldbase_the_error_of_downloads_ahead_is_taken_only_for_the_same_downloads() {
+        let failing =
+            || Running::spawn(vec![1, 2], |_| Some(Err::<(), _>("boom"))).expect("thread");
+        let same = failing();
+        let mut told = false;
+        assert_eq!(same.join(&[1, 2], || told = true), Err("boom"));
+        assert!(told);
+        assert_eq!(same.join(&[1, 2], || {}), Ok(()));
+        let other = failing();
+        assert_eq!(other.join(&[1, 3], || {}), Ok(()));
+    }
+
+    /// A prefetch dropped before its outcome was taken (the build failed first)
+    /// cancels the downloads and waits until they stopped.
+    #[test]
+    fn coldbase_a_dropped_prefetch_cancels_and_waits_for_the_downloads() {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
+        let running = Running::spawn(vec![1], move |cancelled| {
+            let _ = cancelled.blocking_recv();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            flag.store(true, Ordering::SeqCst);
+            None::<Result<(), &str>>
+        })
+        .expect("thread");
+        drop(running);
+        assert!(stopped.load(Ordering::SeqCst));
+    }
+}
