@@ -459,3 +459,44 @@ fn from_scratch_builds_a_root_filesystem_from_the_essential_set() {
     let lock = std::fs::read_to_string(project.join("airlock.lock")).expect("lock");
     assert!(lock.contains("reference = \"scratch\""), "{lock}");
 }
+
+/// coldbase: a cold build from a fresh lock downloads the locked `.deb`s while the
+/// base is read (its log says so) and makes the same image as a build that did not;
+/// a `.deb` changed in the archive after locking is then the build's error, worded
+/// as before, the lock untouched and no temp file left in the store.
+#[test]
+fn coldbase_debs_download_while_the_base_is_read() {
+    let (archive, keyring) = archive();
+    let case = Case::new(&archive, &keyring, "hello\n");
+    let first = case.run("build", &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let locked = case.lock_text();
+    std::fs::remove_dir_all(&case.cache).expect("clear store");
+    let cold = case.run("build", &["--locked", "-vv"]);
+    let log = stderr(&cold);
+    assert!(cold.status.success(), "{log}");
+    assert!(
+        log.contains("downloading Debian packages while the base is read"),
+        "{log}"
+    );
+    assert_eq!(stdout(&first), stdout(&cold));
+
+    let deb = archive.root.join("pool/main/hello_1.0-1_amd64.deb");
+    let mut bytes = std::fs::read(&deb).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&deb, bytes).expect("write");
+    std::fs::remove_dir_all(&case.cache).expect("clear store");
+    let out = case.run("build", &["--locked", "-vv"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("downloading Debian packages while the base is read"),
+        "{err}"
+    );
+    assert!(err.contains("hello_1.0-1_amd64.deb"), "{err}");
+    assert!(err.contains("does not match its hash"), "{err}");
+    assert_eq!(case.lock_text(), locked);
+    let temp = std::fs::read_dir(case.cache.join("tmp")).map_or(0, |d| d.count());
+    assert_eq!(temp, 0);
+}

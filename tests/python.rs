@@ -1024,3 +1024,113 @@ fn item15_a_streamed_record_mismatch_commits_no_run() {
         );
     }
 }
+
+/// The files left in a store's temp directory.
+fn store_temp_files(cache: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(cache.join("tmp"))
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// coldbase: a cold build from a fresh lock downloads the locked wheels while the
+/// base is read (its log says so). A download that then fails is the build's error,
+/// worded as before (the wheel named; other bytes than the lock pins, or the
+/// index's answer), the lock untouched and no temp file left in the store.
+#[test]
+fn coldbase_a_download_failing_while_the_base_is_read_is_the_build_error() {
+    let index = standard_index(Form::Json);
+    let py = Py::new("alpha\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let locked = py.lock_text();
+    let cold = |name: &str| {
+        let cache = py.dir.path().join(name);
+        let arg = cache.to_string_lossy().into_owned();
+        (
+            py.run("build", &["--locked", "--cache-dir", &arg, "-vv"]),
+            cache,
+        )
+    };
+    let (ok, _) = cold("cold-ok");
+    let log = stderr(&ok);
+    assert!(ok.status.success(), "{log}");
+    assert!(
+        log.contains("downloading wheels while the base is read"),
+        "{log}"
+    );
+
+    // The same file names with other bytes.
+    index.set_files(vec![
+        Served::wheel(&alpha().file("alpha/more.py", b"x = 2\n", false)),
+        Served::wheel(&beta("2.0").file("beta/more.py", b"y = 3\n", false)),
+    ]);
+    let (bad, cache) = cold("cold-tampered");
+    let err = stderr(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("downloading wheels while the base is read"),
+        "{err}"
+    );
+    assert!(err.contains("but airlock.lock pins"), "{err}");
+    assert!(
+        err.contains("alpha-1.0-py3-none-any.whl")
+            || err.contains("beta-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+        "{err}"
+    );
+    assert_eq!(py.lock_text(), locked);
+    assert_eq!(store_temp_files(&cache), Vec::<PathBuf>::new());
+
+    // Gone from the index: its answer is the error.
+    index.set_files(Vec::new());
+    let (gone, cache) = cold("cold-gone");
+    let err = stderr(&gone);
+    assert_eq!(gone.status.code(), Some(1), "{err}");
+    assert!(err.contains("answered HTTP 404"), "{err}");
+    assert_eq!(py.lock_text(), locked);
+    assert_eq!(store_temp_files(&cache), Vec::<PathBuf>::new());
+}
+
+/// coldbase: the base failing to read while the locked wheels download is the
+/// build's error (its blob's digest mismatch), not a download's; the downloads are
+/// stopped and no temp file is left in the store.
+#[test]
+fn coldbase_a_base_failing_while_the_wheels_download_is_the_build_error() {
+    let index = standard_index(Form::Json);
+    let py = Py::new("alpha\n", &index.url());
+    let output = py.run("lock", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let locked = py.lock_text();
+    // The layout's largest blob (a layer), one byte changed.
+    let blobs = py.layout.join("blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .expect("blobs")
+        .filter_map(|e| e.ok())
+        .max_by_key(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .expect("a blob")
+        .path();
+    let mut bytes = std::fs::read(&biggest).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&biggest, &bytes).expect("tamper");
+    let cache = py.dir.path().join("cold");
+    let arg = cache.to_string_lossy().into_owned();
+    let output = py.run("build", &["--locked", "--cache-dir", &arg, "-vv"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("downloading wheels while the base is read"),
+        "{err}"
+    );
+    let hex = biggest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cause = err
+        .lines()
+        .find(|l| l.contains("does not match its digest"))
+        .unwrap_or("");
+    assert!(cause.contains(&hex), "{err}");
+    assert!(!err.contains("airlock.lock pins"), "{err}");
+    assert_eq!(py.lock_text(), locked);
+    assert_eq!(store_temp_files(&cache), Vec::<PathBuf>::new());
+}

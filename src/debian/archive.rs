@@ -125,7 +125,7 @@ pub(crate) struct FetchedRelease {
 }
 
 /// A `.deb` to fetch: where it sits in the pool and what it must hash to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DebRequest {
     pub filename: String,
     pub sha256: Digest,
@@ -303,34 +303,36 @@ impl<'s> ArchiveClient<'s> {
     /// Makes sure every `.deb` is in the store (downloading what is missing, several
     /// at once) and returns their store paths, in the order asked.
     pub(crate) fn debs(&self, requests: &[DebRequest]) -> Result<Vec<PathBuf>, ArchiveError> {
-        let missing: Vec<&DebRequest> = requests
-            .iter()
-            .filter(|r| !self.store.has_blob(&r.sha256))
-            .collect();
-        if !missing.is_empty() {
-            let http = self
-                .http(&missing[0].filename)
-                .map_err(|_| ArchiveError::Offline {
-                    filename: missing[0].filename.clone(),
-                })?;
-            let store = self.store;
-            let progress = self.progress.as_ref();
-            self.runtime.block_on(async {
-                let mut downloads =
-                    futures_util::stream::iter(missing.into_iter().map(|request| async move {
-                        fetch_deb(http, store, request, progress).await
-                    }))
-                    .buffer_unordered(PARALLEL_DOWNLOADS);
-                while let Some(result) = downloads.next().await {
-                    result?;
-                }
-                Ok::<(), ArchiveError>(())
-            })?;
-        }
+        self.runtime.block_on(self.download(requests))?;
         Ok(requests
             .iter()
             .map(|r| self.store.blob_path(&r.sha256))
             .collect())
+    }
+
+    /// Downloads the `.deb`s the store lacks, several at once ([`Self::debs`] without
+    /// the paths, for a caller already on the runtime).
+    pub(crate) async fn download(&self, requests: &[DebRequest]) -> Result<(), ArchiveError> {
+        let missing: Vec<&DebRequest> = requests
+            .iter()
+            .filter(|r| !self.store.has_blob(&r.sha256))
+            .collect();
+        let Some(first) = missing.first() else {
+            return Ok(());
+        };
+        let http = self.http(&first.filename)?;
+        let store = self.store;
+        let progress = self.progress.as_ref();
+        let mut downloads = futures_util::stream::iter(
+            missing
+                .into_iter()
+                .map(|request| async move { fetch_deb(http, store, request, progress).await }),
+        )
+        .buffer_unordered(PARALLEL_DOWNLOADS);
+        while let Some(result) = downloads.next().await {
+            result?;
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,14 +107,40 @@ fn is_interpreter(path: &str) -> bool {
         .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Removes the keys starting with `prefix` (a contiguous range of the sorted keys),
+/// found in O(log n) rather than by a walk over the whole map: a base layer removes
+/// a path for every file it writes.
+fn remove_prefixed<V>(map: &mut BTreeMap<String, V>, prefix: &str) {
+    let keys: Vec<String> = map
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .map(|(k, _)| k)
+        .take_while(|k| k.starts_with(prefix))
+        .cloned()
+        .collect();
+    for key in keys {
+        map.remove(&key);
+    }
+}
+
+fn remove_prefixed_set(set: &mut BTreeSet<String>, prefix: &str) {
+    let keys: Vec<String> = set
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(|k| k.starts_with(prefix))
+        .cloned()
+        .collect();
+    for key in keys {
+        set.remove(&key);
+    }
+}
+
 fn remove_subtree<V>(map: &mut BTreeMap<String, V>, path: &str) {
-    let prefix = format!("{path}/");
-    map.retain(|k, _| k != path && !k.starts_with(&prefix));
+    map.remove(path);
+    remove_prefixed(map, &format!("{path}/"));
 }
 
 fn remove_subtree_set(set: &mut BTreeSet<String>, path: &str) {
-    let prefix = format!("{path}/");
-    set.retain(|k| k != path && !k.starts_with(&prefix));
+    set.remove(path);
+    remove_prefixed_set(set, &format!("{path}/"));
 }
 
 impl BaseFacts {
@@ -161,14 +188,26 @@ impl BaseFacts {
         } else {
             format!("{dir}/")
         };
-        self.dirs.retain(|k, _| !k.starts_with(&prefix));
-        self.symlinks.retain(|k, _| !k.starts_with(&prefix));
-        self.files.retain(|k, _| !k.starts_with(&prefix));
-        self.keyrings.retain(|k, _| !k.starts_with(&prefix));
-        self.interpreters.retain(|k| !k.starts_with(&prefix));
+        remove_prefixed(&mut self.dirs, &prefix);
+        remove_prefixed(&mut self.symlinks, &prefix);
+        remove_prefixed(&mut self.files, &prefix);
+        remove_prefixed(&mut self.keyrings, &prefix);
+        remove_prefixed_set(&mut self.interpreters, &prefix);
     }
 
-    fn apply_layer(&mut self, digest: &Digest, reader: impl Read) -> Result<(), ImageError> {
+    /// No facts yet: what a base's first layer is applied to.
+    pub(super) fn empty() -> Self {
+        Self {
+            version: FACTS_VERSION,
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn apply_layer(
+        &mut self,
+        digest: &Digest,
+        reader: impl Read,
+    ) -> Result<(), ImageError> {
         let io = |source| ImageError::Layer {
             digest: digest.clone(),
             source,
@@ -255,11 +294,21 @@ impl BaseFacts {
 /// per 4 MiB of tar, so libzstd's stream decoder reads them, which goes on across
 /// frames), or plain tar.
 pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read>> {
-    let mut file = BufReader::new(File::open(path)?);
+    layer_stream(BufReader::new(File::open(path)?))
+}
+
+/// [`open_layer`] over the blob's bytes as they come.
+pub(super) fn layer_stream<'a>(mut blob: impl Read + 'a) -> std::io::Result<Box<dyn Read + 'a>> {
     let mut magic = [0u8; 4];
-    let n = file.read(&mut magic)?;
+    let mut n = 0;
+    while n < magic.len() {
+        match blob.read(&mut magic[n..])? {
+            0 => break,
+            read => n += read,
+        }
+    }
     let head = std::io::Cursor::new(magic[..n].to_vec());
-    let stream = head.chain(file);
+    let stream = head.chain(blob);
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(stream)))
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
@@ -271,17 +320,10 @@ pub(crate) fn open_layer(path: &std::path::Path) -> std::io::Result<Box<dyn Read
 
 /// Reads (or loads from the store's cache) the facts of a base image.
 pub(crate) fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, ImageError> {
-    let cache = store.base_facts_path(&base.manifest_digest);
-    if let Ok(bytes) = std::fs::read(&cache)
-        && let Ok(facts) = serde_json::from_slice::<BaseFacts>(&bytes)
-        && facts.version == FACTS_VERSION
-    {
+    if let Some(facts) = cached_facts(store, &base.manifest_digest) {
         return Ok(facts);
     }
-    let mut facts = BaseFacts {
-        version: FACTS_VERSION,
-        ..BaseFacts::default()
-    };
+    let mut facts = BaseFacts::empty();
     for layer in &base.layers {
         let digest = layer.digest.clone();
         let reader = open_layer(&layer.path).map_err(|source| ImageError::Layer {
@@ -290,9 +332,28 @@ pub(crate) fn read_facts(store: &Store, base: &BaseImage) -> Result<BaseFacts, I
         })?;
         facts.apply_layer(&digest, reader)?;
     }
-    let bytes = serde_json::to_vec(&facts).map_err(ImageError::Json)?;
-    store.write_atomic(&cache, &bytes)?;
+    store_facts(store, &base.manifest_digest, &facts)?;
     Ok(facts)
+}
+
+/// The facts the store holds for the base of `manifest`, when they are of this
+/// version.
+pub(super) fn cached_facts(store: &Store, manifest: &Digest) -> Option<BaseFacts> {
+    let bytes = std::fs::read(store.base_facts_path(manifest)).ok()?;
+    serde_json::from_slice::<BaseFacts>(&bytes)
+        .ok()
+        .filter(|facts| facts.version == FACTS_VERSION)
+}
+
+/// Keeps the facts of the base of `manifest` in the store.
+pub(super) fn store_facts(
+    store: &Store,
+    manifest: &Digest,
+    facts: &BaseFacts,
+) -> Result<(), ImageError> {
+    let bytes = serde_json::to_vec(facts).map_err(ImageError::Json)?;
+    store.write_atomic(&store.base_facts_path(manifest), &bytes)?;
+    Ok(())
 }
 
 #[cfg(test)]

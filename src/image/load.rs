@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::pull::{BaseOrigin, pull_base};
 use super::{
-    BaseImage, ImageError, ImageName, load_base_from_layout, load_pinned_base_from_layout,
+    BaseImage, ImageError, ImageName, ImportFacts, base_from_layout, load_pinned_base_from_layout,
 };
 use crate::digest::Digest;
 use crate::project::Project;
@@ -61,7 +61,8 @@ pub(crate) fn load_base(
     pinned: Option<&Digest>,
 ) -> Result<(BaseImage, BaseOrigin), ImageError> {
     let text = project.dockerfile.from.image.clone();
-    load_image(store, project, base_layout, remote, runtime, &text, pinned)
+    let wanted = (text.as_str(), pinned, ImportFacts::Read);
+    load(store, project, base_layout, remote, runtime, wanted)
 }
 
 /// Loads the image `text` names (a base, an earlier stage's `FROM`, a `COPY --from`
@@ -75,6 +76,20 @@ pub(crate) fn load_image(
     text: &str,
     pinned: Option<&Digest>,
 ) -> Result<(BaseImage, BaseOrigin), ImageError> {
+    let wanted = (text, pinned, ImportFacts::Skip);
+    load(store, project, base_layout, remote, runtime, wanted)
+}
+
+/// [`load_image`], the facts of a layout's image read while it is imported when
+/// `facts` says so (a `FROM` image: the build reads them next).
+fn load(
+    store: &Store,
+    project: &Project,
+    base_layout: Option<&Path>,
+    remote: &RemoteOptions,
+    runtime: &tokio::runtime::Handle,
+    (text, pinned, facts): (&str, Option<&Digest>, ImportFacts),
+) -> Result<(BaseImage, BaseOrigin), ImageError> {
     let text = text.to_string();
     if text == super::SCRATCH {
         let base = super::scratch_base(store)?;
@@ -84,13 +99,13 @@ pub(crate) fn load_image(
     if let Some((layout, tag)) = layout_of(project, base_layout, &name, &text) {
         // As for a registry: the locked digest wins over where the tag points now.
         let base = match pinned {
-            Some(digest) => load_pinned_base_from_layout(store, &text, &layout, digest)?
+            Some(digest) => load_pinned_base_from_layout(store, &text, &layout, (digest, facts))?
                 .ok_or_else(|| ImageError::PinnedBaseMissing {
-                    reference: text.clone(),
-                    digest: digest.clone(),
-                    layout: layout.clone(),
-                })?,
-            None => load_base_from_layout(store, &text, &layout, tag.as_deref())?,
+                reference: text.clone(),
+                digest: digest.clone(),
+                layout: layout.clone(),
+            })?,
+            None => base_from_layout(store, &text, &layout, tag.as_deref(), facts)?,
         };
         if let Some(wanted) = &name.digest
             && wanted != &base.manifest_digest

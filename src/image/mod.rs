@@ -19,7 +19,10 @@ mod users;
 #[cfg(test)]
 pub(crate) use base::BaseLayer;
 pub use base::load_base_from_layout;
-pub(crate) use base::{BaseImage, base_from_store, load_pinned_base_from_layout, string_list};
+pub(crate) use base::{
+    BaseImage, ImportFacts, base_from_layout, base_from_store, load_pinned_base_from_layout,
+    string_list,
+};
 pub(crate) use config::{
     BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ConfigInputs, HistoryEntry, assemble_config,
     build_manifest,

@@ -632,22 +632,19 @@ pub(super) struct DebFetch<'a> {
     pub progress: std::sync::Arc<dyn crate::http::Progress>,
 }
 
-/// Downloads `debs` (from `sources`) the store lacks, by hash; their paths in the
-/// store, in order.
-fn fetch_debs_of(
-    store: &Store,
+/// The downloads of `debs` (from `sources`, then `fallback_urls`).
+pub(super) fn deb_requests(
     (debs, sources): (&[LockedDeb], &[LockedSource]),
-    fetch: &DebFetch<'_>,
-) -> Result<Vec<PathBuf>, DebianError> {
-    let requests: Vec<DebRequest> = debs
-        .iter()
+    fallback_urls: &[String],
+) -> Vec<DebRequest> {
+    debs.iter()
         .map(|d| {
             let mut bases: Vec<String> = sources
                 .get(d.source)
                 .map(|s| s.uri.clone())
                 .into_iter()
                 .collect();
-            bases.extend(fetch.fallback_urls.iter().cloned());
+            bases.extend(fallback_urls.iter().cloned());
             DebRequest {
                 filename: d.filename.clone(),
                 sha256: d.sha256.clone(),
@@ -655,7 +652,23 @@ fn fetch_debs_of(
                 bases,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The downloads of the `.deb`s `lock` pins, as the Debian layer fetches them.
+pub(super) fn locked_deb_requests(lock: &Lockfile, fallback_urls: &[String]) -> Vec<DebRequest> {
+    let sources = lock.debian.as_ref().map_or(&[][..], |d| &d.sources[..]);
+    deb_requests((&lock.debs, sources), fallback_urls)
+}
+
+/// Downloads `debs` (from `sources`) the store lacks, by hash; their paths in the
+/// store, in order.
+fn fetch_debs_of(
+    store: &Store,
+    (debs, sources): (&[LockedDeb], &[LockedSource]),
+    fetch: &DebFetch<'_>,
+) -> Result<Vec<PathBuf>, DebianError> {
+    let requests = deb_requests((debs, sources), fetch.fallback_urls);
     let client = ArchiveClient::new(store, fetch.offline, fetch.runtime.clone())?
         .with_progress(fetch.progress.clone());
     Ok(client.debs(&requests)?)

@@ -17,6 +17,7 @@ use super::load::load;
 use super::options::{BuildOptions, LockMode, Reporter};
 use super::pin::{DebianPins, pin};
 use super::plan::plan;
+use super::prefetch::Ahead;
 use crate::digest::Digest;
 use crate::lock::{LOCK_FILE, Lockfile};
 use crate::store::{LayerRecord, NeededKind, Needs, Store};
@@ -46,7 +47,7 @@ pub(crate) fn fetch(
         ..options.clone()
     };
     reporter.step("reading the project and its lock");
-    let (session, wanted) = load(&options, reporter)?;
+    let (session, wanted) = load(&options, Ahead::Downloads, reporter)?;
     let pinned = pin(session, wanted, &options, DebianPins::Kept, reporter)?;
     let plan = plan(&pinned, &options)?;
     let store = &pinned.session.store;
@@ -121,7 +122,7 @@ pub(crate) fn needs(options: &BuildOptions) -> Result<Needs, BuildError> {
 
 /// The stored records of the layers the project's plan looks up.
 fn planned_layers(options: &BuildOptions) -> Result<Vec<(Digest, LayerRecord)>, BuildError> {
-    let (session, wanted) = load(options, &())?;
+    let (session, wanted) = load(options, Ahead::Nothing, &())?;
     let pinned = pin(session, wanted, options, DebianPins::Kept, &())?;
     let plan = plan(&pinned, options)?;
     let store = &pinned.session.store;

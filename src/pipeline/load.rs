@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::BuildError;
 use super::options::{BuildOptions, Reporter};
+use super::prefetch::{Ahead, Before, Prefetch};
 use crate::digest::Digest;
 use crate::image::{BaseFacts, BaseImage, OnBuildPlan, airflow_pin, plan_onbuild, read_facts};
 use crate::image::{BaseOrigin, load_base};
@@ -31,12 +32,17 @@ pub(super) struct Session {
     pub onbuild: OnBuildPlan,
     /// `--secret` files by id, for `RUN --mount=type=secret`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// The downloads started while the base was read.
+    pub prefetch: Prefetch,
 }
 
 /// Reads the project and its lock, loads the base (by the locked digest unless
-/// `--upgrade-base`) and returns the session with the lock it starts from.
+/// `--upgrade-base`) and returns the session with the lock it starts from. With
+/// `Ahead::Wheels`, the wheels the lock pins may be downloaded while the base is read
+/// (`prefetch.rs`).
 pub(super) fn load(
     options: &BuildOptions,
+    ahead: Ahead,
     reporter: &dyn Reporter,
 ) -> Result<(Session, Lockfile), BuildError> {
     let project = Project::load(&options.project_dir, &options.build_args)?;
@@ -47,12 +53,20 @@ pub(super) fn load(
         .clone()
         .with_settings(&project.settings.registry, &project.root);
     reporter.step("reading the base image");
-    let (on_disk, base, origin) = locked_base(
-        &store,
-        &project,
+    let on_disk = Lockfile::read(&lock_path)?;
+    let before = Before {
+        options,
+        project: &project,
+        store: &store,
+        remote: &remote,
+        on_disk: on_disk.as_ref(),
+    };
+    let prefetch = Prefetch::start(ahead, &before, reporter);
+    let (base, origin) = base_for(
+        (&store, &project),
+        on_disk.as_ref(),
         options.base_layout.as_deref(),
-        &remote,
-        &options.runtime,
+        (&remote, &options.runtime),
         options.upgrade_base,
     )?;
     let onbuild = plan_onbuild(&base.onbuild())?;
@@ -86,6 +100,7 @@ pub(super) fn load(
         facts,
         onbuild,
         secrets: options.secrets.clone(),
+        prefetch,
     };
     Ok((session, wanted))
 }
@@ -102,19 +117,36 @@ pub(super) fn locked_base(
     upgrade_base: bool,
 ) -> Result<(Option<Lockfile>, BaseImage, BaseOrigin), BuildError> {
     let on_disk = Lockfile::read(&project.root.join(LOCK_FILE))?;
+    let (base, origin) = base_for(
+        (store, project),
+        on_disk.as_ref(),
+        base_layout,
+        (remote, runtime),
+        upgrade_base,
+    )?;
+    Ok((on_disk, base, origin))
+}
+
+/// The base `project` builds on, by the digest `on_disk` pins unless `upgrade_base`
+/// (see [`locked_base`]).
+fn base_for(
+    (store, project): (&Store, &Project),
+    on_disk: Option<&Lockfile>,
+    base_layout: Option<&Path>,
+    (remote, runtime): (&RemoteOptions, &tokio::runtime::Handle),
+    upgrade_base: bool,
+) -> Result<(BaseImage, BaseOrigin), BuildError> {
     let pinned = on_disk
-        .as_ref()
         .filter(|_| !upgrade_base)
         .and_then(|lock| lock.pinned_base(&project.dockerfile.from.image));
-    let (base, origin) = load_base(
+    Ok(load_base(
         store,
         project,
         base_layout,
         remote,
         runtime,
         pinned.as_ref(),
-    )?;
-    Ok((on_disk, base, origin))
+    )?)
 }
 
 /// The Runtime's guard, applied as its ONBUILD trigger would: a base whose triggers

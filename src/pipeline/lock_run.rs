@@ -7,6 +7,7 @@ use super::BuildError;
 use super::load::load;
 use super::options::{BuildOptions, Reporter};
 use super::pin::{DebianPins, pin, write_lock};
+use super::prefetch::Ahead;
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LockSummary {
@@ -28,7 +29,7 @@ pub(crate) fn lock(
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<LockSummary, BuildError> {
-    let (session, wanted) = load(options, reporter)?;
+    let (session, wanted) = load(options, Ahead::Nothing, reporter)?;
     let pinned = pin(session, wanted, options, DebianPins::Relocked, reporter)?;
     // A Dockerfile `RUN` in the sandbox is pinned by running it (an `ADD <URL>` by
     // downloading it): the layers up to it are realised as a build would (the lock is
@@ -81,7 +82,7 @@ pub(crate) fn check_lock(
         // Before the base is loaded: without a lock, loading it may ask a registry.
         return Err(stale(path, "it does not exist"));
     }
-    let (session, mut wanted) = load(options, reporter)?;
+    let (session, mut wanted) = load(options, Ahead::Nothing, reporter)?;
     super::debian::fill_lock(&mut wanted, None, false, &session, true)?;
     // The other images the Dockerfile reads: the lock must pin each (nothing is
     // pulled to check their tags).

@@ -18,6 +18,7 @@ mod options;
 mod outputs;
 mod pin;
 mod plan;
+mod prefetch;
 mod push;
 mod python_layer;
 mod python_stage;

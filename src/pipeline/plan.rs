@@ -87,6 +87,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
         mtime,
         compression,
         runtime: &session.runtime,
+        prefetch: &session.prefetch,
     })];
     // No Python plan when the project asks for no wheels.
     if let Some(python) = &pinned.python {
@@ -98,6 +99,7 @@ pub(super) fn plan<'a>(pinned: &'a Pinned, options: &BuildOptions) -> Result<Pla
             mtime,
             compression,
             runtime: &session.runtime,
+            prefetch: &session.prefetch,
         }));
     }
     layers.push(Box::new(files_step(Part::Project)));

@@ -119,8 +119,11 @@ pub(super) fn fetch_locked_wheels(
         plan,
         options,
         runtime,
+        prefetch,
         ..
     } = *step;
+    // The downloads started while the base was read (`prefetch.rs`), if any.
+    prefetch.wheels(&wheel_fetches(&lock.wheels, &plan.indexes), reporter)?;
     download_wheels(
         &lock.wheels,
         &plan.indexes,
@@ -143,17 +146,10 @@ pub(super) fn fetch_locked_wheels(
     Ok(())
 }
 
-/// Downloads the pinned `wheels` the store lacks, by hash, from `indexes` (with their
-/// credentials); a wheel built from an sdist is built, not downloaded.
-pub(super) fn download_wheels(
-    wheels: &[LockedWheel],
-    indexes: &[IndexUrl],
-    options: &PythonOptions,
-    runtime: &tokio::runtime::Handle,
-    store: &Store,
-    reporter: &dyn Reporter,
-) -> Result<(), PythonError> {
-    let fetches: Vec<WheelFetch> = wheels
+/// The downloads of the pinned `wheels` (not those built from an sdist), with the
+/// credentials of `indexes`.
+pub(super) fn wheel_fetches(wheels: &[LockedWheel], indexes: &[IndexUrl]) -> Vec<WheelFetch> {
+    wheels
         .iter()
         .filter(|w| w.sdist.is_none())
         .filter_map(|w| {
@@ -164,7 +160,20 @@ pub(super) fn download_wheels(
                 pinned_by: HashSource::Lock,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Downloads the pinned `wheels` the store lacks, by hash, from `indexes` (with their
+/// credentials); a wheel built from an sdist is built, not downloaded.
+pub(super) fn download_wheels(
+    wheels: &[LockedWheel],
+    indexes: &[IndexUrl],
+    options: &PythonOptions,
+    runtime: &tokio::runtime::Handle,
+    store: &Store,
+    reporter: &dyn Reporter,
+) -> Result<(), PythonError> {
+    let fetches = wheel_fetches(wheels, indexes);
     if wheels.iter().any(|w| !store.has_blob(&w.sha256)) {
         reporter.step("downloading wheels");
         let http = http(options)?;

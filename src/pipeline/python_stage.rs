@@ -343,6 +343,22 @@ fn indexes(
     Ok(with_netrc(selection.indexes, netrc.as_deref()))
 }
 
+/// The indexes (with their credentials) as far as they are known before the base is
+/// read: every source but the base's own. For the downloads started while the base
+/// is read (`prefetch.rs`); `None` when the requirements cannot be read or name no
+/// index.
+pub(super) fn indexes_before_base(project: &Project) -> Option<Vec<IndexUrl>> {
+    let file = read_requirements(project).ok()??;
+    let files = BTreeMap::new();
+    let base = BasePip {
+        env: &[],
+        home: None,
+        files: &files,
+        pip_source: None,
+    };
+    indexes(project, &file, &base).ok()
+}
+
 /// `--find-links` wheels from directories, pages to read, and both as the lock shows them.
 type Links = (Vec<crate::python::DistFile>, Vec<IndexUrl>, Vec<String>);
 

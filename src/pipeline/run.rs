@@ -8,6 +8,7 @@ use super::load::load;
 use super::options::{BuildOptions, Reporter};
 use super::pin::{DebianPins, pin};
 use super::plan::plan;
+use super::prefetch::Ahead;
 use super::realise::realise;
 use super::{BuildError, PushSummary, SkippedScript, outputs};
 use crate::digest::Digest;
@@ -18,7 +19,7 @@ pub(crate) fn build(
     reporter: &dyn Reporter,
 ) -> Result<BuildResult, BuildError> {
     // The project, the store, `airlock.lock` as it is, the base image and its facts.
-    let (session, wanted) = load(options, reporter)?;
+    let (session, wanted) = load(options, Ahead::Downloads, reporter)?;
     // The lock this build wants: the Debian and Python pins, kept or resolved.
     let pinned = pin(session, wanted, options, DebianPins::Kept, reporter)?;
     // Every new layer as a step (Debian · Python · project · DAGs), the config's inputs.

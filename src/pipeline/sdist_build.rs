@@ -568,6 +568,7 @@ impl SdistBuilder {
         std::fs::create_dir_all(&out).map_err(io(&out))?;
         let mut layers = self.layers.clone();
         if let Some(debian) = &self.debian {
+            let nothing_ahead = super::prefetch::Prefetch::default();
             let step = super::layers::DebianStep {
                 lock: &debian.lock,
                 facts: &debian.facts,
@@ -578,6 +579,7 @@ impl SdistBuilder {
                 // build key does not depend on `--compression`.
                 compression: crate::layer::Compression::default(),
                 runtime: &self.runtime,
+                prefetch: &nothing_ahead,
             };
             let below = super::layers::Below {
                 base: &debian.base,

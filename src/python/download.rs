@@ -15,7 +15,7 @@ use crate::http::{BlobOutcome, HttpClient, HttpError, Progress};
 use crate::store::{Store, StoreError};
 
 /// One wheel to have in the store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WheelFetch {
     pub filename: String,
     /// Where to get it (may carry credentials).

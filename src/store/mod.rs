@@ -10,6 +10,7 @@ mod gc;
 mod location;
 mod locks;
 mod records;
+mod tee;
 
 pub use blobs::Store;
 pub(crate) use blobs::StoreError;

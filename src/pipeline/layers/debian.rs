@@ -5,8 +5,11 @@ use crate::digest::Digest;
 use crate::image::BaseFacts;
 use crate::lock::Lockfile;
 use crate::pipeline::BuildError;
+use crate::pipeline::DebianError;
 use crate::pipeline::SkippedScript;
-use crate::pipeline::debian::{debian_layer, fetch_debs, keep_skipped, kept_skipped, layer_key};
+use crate::pipeline::debian::{
+    debian_layer, fetch_debs, keep_skipped, kept_skipped, layer_key, locked_deb_requests,
+};
 use crate::pipeline::options::Reporter;
 use crate::store::Store;
 
@@ -21,6 +24,16 @@ pub(in crate::pipeline) struct DebianStep<'a> {
     pub compression: crate::layer::Compression,
     /// Where the `.deb` downloads run.
     pub runtime: &'a tokio::runtime::Handle,
+    /// The downloads started while the base was read.
+    pub prefetch: &'a crate::pipeline::prefetch::Prefetch,
+}
+
+impl DebianStep<'_> {
+    /// Waits for the `.deb` downloads started while the base was read, if any.
+    fn downloaded_ahead(&self) -> Result<(), BuildError> {
+        let requests = locked_deb_requests(self.lock, self.fallback_urls);
+        Ok(self.prefetch.debs(&requests).map_err(DebianError::from)?)
+    }
 }
 
 impl LayerStep for DebianStep<'_> {
@@ -71,6 +84,7 @@ impl LayerStep for DebianStep<'_> {
         store: &Store,
         reporter: &dyn Reporter,
     ) -> Result<StoredLayer, BuildError> {
+        self.downloaded_ahead()?;
         let layer = debian_layer(
             store,
             self.lock,
@@ -99,6 +113,7 @@ impl LayerStep for DebianStep<'_> {
             return Ok(());
         }
         reporter.step("downloading Debian packages");
+        self.downloaded_ahead()?;
         fetch_debs(
             store,
             self.lock,

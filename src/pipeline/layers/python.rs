@@ -21,6 +21,8 @@ pub(in crate::pipeline) struct PythonStep<'a> {
     pub compression: crate::layer::Compression,
     /// Where the wheel downloads run.
     pub runtime: &'a tokio::runtime::Handle,
+    /// The downloads started while the base was read.
+    pub prefetch: &'a crate::pipeline::prefetch::Prefetch,
 }
 
 impl LayerStep for PythonStep<'_> {
