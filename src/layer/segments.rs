@@ -27,7 +27,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -257,11 +257,17 @@ pub(crate) fn write_segmented<'a, E: From<LayerError>>(
             (key, plan.make)
         })
         .collect();
-    let resumed = pipe.resume_prefix(&plans)?;
+    let (resumed, read) = pipe.resume_prefix(&plans)?;
+    // The records `resume_prefix` read for the cached segments after the prefix.
+    let mut read = read.into_iter();
     for (key, make) in plans.into_iter().skip(resumed) {
         if let Some(key) = &key {
             pipe.runs.push(key.clone());
-            if let Some(record) = cached_run(store, key).map_err(LayerError::from)? {
+            let record = match read.next() {
+                Some(record) => Some(record),
+                None => cached_run(store, key).map_err(LayerError::from)?,
+            };
+            if let Some(record) = record {
                 pipe.push_cached(key.clone(), record, make)?;
                 continue;
             }
@@ -557,8 +563,12 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
     /// state: checks each run's bytes against its record while copying them into
     /// the layer (one read, no decompression) and resumes both hashers from the
     /// state. Returns how many segments it took (0: none, or a run was damaged: it
-    /// is forgotten, so that it is made again, and the layer starts over).
-    fn resume_prefix(&mut self, plans: &[(Option<Digest>, Make<'a, E>)]) -> Result<usize, E> {
+    /// is forgotten, so that it is made again, and the layer starts over) and the
+    /// records it read of the cached segments right after them.
+    fn resume_prefix(
+        &mut self,
+        plans: &[(Option<Digest>, Make<'a, E>)],
+    ) -> Result<(usize, Vec<RunRecord>), E> {
         let mut chain = chain_start();
         let mut records = Vec::new();
         let mut best = None;
@@ -578,7 +588,7 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
             }
         }
         let Some((taken, chain, state)) = best else {
-            return Ok(0);
+            return Ok((0, records.into_iter().map(|(_, r)| r).collect()));
         };
         let mut tail = Vec::with_capacity(128);
         for (key, record) in &records[..taken] {
@@ -617,15 +627,15 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
         (self.reused, self.prefix) = (taken, taken);
         self.chain = Some((chain, taken));
         tracing::debug!(segments = taken, "resumed from a saved prefix");
-        Ok(taken)
+        let rest = records.into_iter().skip(taken).map(|(_, r)| r).collect();
+        Ok((taken, rest))
     }
 
     /// Drops what `resume_prefix` copied: the layer starts again from nothing.
-    fn start_over(&mut self) -> Result<usize, E> {
+    fn start_over(&mut self) -> Result<(usize, Vec<RunRecord>), E> {
         let temp = self.store.temp_file().map_err(LayerError::from)?;
         self.layer = BufWriter::with_capacity(1 << 20, temp);
-        self.states.clear();
-        Ok(0)
+        Ok((0, Vec::new()))
     }
 
     /// Copies a cached run into the layer (not hashed into it), checking its bytes
@@ -847,28 +857,44 @@ impl Write for Cutter<'_> {
 
 /// Reads a cached run on its own thread: checks its bytes against the record, then
 /// sends its members, each with the bytes it decompresses to, and an empty member at
-/// the end.
+/// the end. A run of at most [`SINGLE_READ`] bytes is read once, into memory; a
+/// larger one is read twice (hashed, then decompressed) so memory stays bounded.
 fn read_run(
     path: &std::path::Path,
     record: &RunRecord,
     compression: Compression,
     out: &SyncSender<Chunk>,
 ) {
-    let fault = match check_run(path, record) {
-        Ok(()) => match send_members(path, record, compression, out) {
-            Ok(()) => return,
-            Err(reason) => RunFault::Broken(reason),
-        },
-        Err(reason) => RunFault::Mismatch(reason),
+    let sent = if record.size <= SINGLE_READ {
+        fs::read(path)
+            .map_err(|e| RunFault::Mismatch(format!("cannot read it: {e}")))
+            .and_then(|bytes| {
+                let size = bytes.len() as u64;
+                check_run(Digest::of(&bytes), size, record).map_err(RunFault::Mismatch)?;
+                send_members(&bytes[..], record, compression, out).map_err(RunFault::Broken)
+            })
+    } else {
+        File::open(path)
+            .and_then(|file| Digest::of_reader(BufReader::with_capacity(1 << 20, file)))
+            .map_err(|e| format!("cannot read it: {e}"))
+            .and_then(|(actual, size)| check_run(actual, size, record))
+            .map_err(RunFault::Mismatch)
+            .and_then(|()| {
+                let file = File::open(path).map_err(|e| format!("cannot open it: {e}"));
+                file.and_then(|file| {
+                    let reader = BufReader::with_capacity(1 << 20, file);
+                    send_members(reader, record, compression, out)
+                })
+                .map_err(RunFault::Broken)
+            })
     };
-    let _ = out.send(Err(fault));
+    if let Err(fault) = sent {
+        let _ = out.send(Err(fault));
+    }
 }
 
-/// Whether the run's bytes hash to the recorded digest.
-fn check_run(path: &std::path::Path, record: &RunRecord) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    let (actual, size) = Digest::of_reader(BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| format!("cannot read it: {e}"))?;
+/// Whether the run's bytes (hashing to `actual`, `size` long) are the recorded ones.
+fn check_run(actual: Digest, size: u64, record: &RunRecord) -> Result<(), String> {
     if actual != record.digest || size != record.size {
         return Err(format!(
             "its content hashes to `{actual}`, not `{}`",
@@ -879,14 +905,11 @@ fn check_run(path: &std::path::Path, record: &RunRecord) -> Result<(), String> {
 }
 
 fn send_members(
-    path: &std::path::Path,
+    mut reader: impl Read,
     record: &RunRecord,
     compression: Compression,
     out: &SyncSender<Chunk>,
 ) -> Result<(), String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    file.rewind().map_err(|e| format!("cannot read it: {e}"))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut left = record.tar_len;
     let mut decompressor = Decompressor::new(compression)?;
     for &size in &record.members {

@@ -55,7 +55,11 @@ pub(super) fn layer_key(
         h.update(b"\0");
     }
     for wheel in &lock.wheels {
-        h.update(format!("{}\0{}\0", wheel.filename, wheel.sha256));
+        // The size decides the order of the layer's segments.
+        h.update(format!(
+            "{}\0{}\0{}\0",
+            wheel.filename, wheel.sha256, wheel.size
+        ));
     }
     Digest::from_sha256(h.finalize().into())
 }
@@ -227,7 +231,7 @@ struct Kept {
 }
 
 /// Writes the Python layer as segments (see `layer::segments`), for each locked
-/// wheel in lock order: a segment of the directories its files need that no earlier
+/// wheel, the largest first (see [`tar_order`]): a segment of the directories its files need that no earlier
 /// wheel's files needed (sorted by path; left out when there are none), then the
 /// wheel's own segment, its files sorted by path, minus the paths a later wheel
 /// installs again (the later one wins, as pip would overwrite it, with a warning);
@@ -265,7 +269,7 @@ pub(super) fn write_python_layer(
             });
         }
     };
-    for (index, (wheel, segment)) in lock.wheels.iter().zip(wheels).enumerate() {
+    for (index, (wheel, segment)) in tar_order(lock, wheels) {
         let paths = by_wheel.get(index).map(Vec::as_slice).unwrap_or_default();
         let dirs = dirs_segment(paths, &owners, &hidden, &mut made_dirs, facts)?;
         push_dirs(&mut plans, dirs);
@@ -288,6 +292,19 @@ pub(super) fn write_python_layer(
     last.sort_by(|(a, _), (b, _)| a.cmp(b));
     push_dirs(&mut plans, last);
     write_segmented(store, plans, mtime, compression)
+}
+
+/// The wheels (with their lock index and segment) in the layer's order: the largest
+/// first (by the locked size; lock order among equals), so that adding a small
+/// requirement, the common change, lands near the end and leaves the long prefix of
+/// large wheels unchanged.
+fn tar_order<'l>(
+    lock: &'l Lockfile,
+    segments: Vec<WheelSegment>,
+) -> Vec<(usize, (&'l LockedWheel, WheelSegment))> {
+    let mut order: Vec<_> = lock.wheels.iter().zip(segments).enumerate().collect();
+    order.sort_by_key(|(index, (wheel, _))| (std::cmp::Reverse(wheel.size), *index));
+    order
 }
 
 /// The segment of every wheel (lock order) and every path the wheels install, with
