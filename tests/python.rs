@@ -708,10 +708,14 @@ fn base_upgrades_need_permission() {
         entries.keys()
     );
     assert!(entries.contains_key(&format!("{SITE}/apache_airflow-3.0.3.dist-info/METADATA")));
-    // The whiteouts come last, after the new version's files.
+    // The whiteouts and the directories only they need come last, after the new
+    // version's files.
     let order = layer_order(&py.layer_blob(layer["digest"].as_str().expect("digest")));
-    let whiteout = format!("{SITE}/.wh.apache_airflow-3.0.2.dist-info");
-    assert_eq!(order.last(), Some(&whiteout), "{order:?}");
+    let at = |path: String| order.iter().position(|p| *p == path).expect("in the layer");
+    let metadata = at(format!("{SITE}/apache_airflow-3.0.3.dist-info/METADATA"));
+    assert!(at(format!("{SITE}/.wh.apache_airflow-3.0.2.dist-info")) > metadata);
+    assert!(at(format!("{SITE}/airflow")) > metadata, "{order:?}");
+    assert!(at(format!("{SITE}/airflow/.wh.__init__.py")) > metadata);
 }
 
 #[test]
