@@ -348,7 +348,7 @@ mod tests {
                         % (len - at).min(if round % 2 == 0 { 70 } else { 70_000 }));
                 hasher.update(&data[at..at + step]);
                 at += step;
-                if next(&mut seed) % 2 == 0 {
+                if next(&mut seed).is_multiple_of(2) {
                     let saved = hasher.save();
                     assert_eq!(saved.len, at as u64);
                     assert_eq!(saved.pending, data[at - at % 64..at]);

@@ -12,9 +12,10 @@
 //! 1. the segments the producer gives, in its order (an empty segment adds nothing);
 //! 2. the end-of-archive (two zero blocks) as its own member.
 //!
-//! The producers fix their segments' order (the Python layer: one segment of every
-//! directory and whiteout, sorted by path; then one per wheel in lock order, its files
-//! sorted by path, minus the paths a later wheel installs again).
+//! The producers fix their segments' order (the Python layer: per wheel, the largest
+//! first, a segment of the directories it needs first, then its files sorted by path,
+//! minus the paths a later wheel installs again; last the whiteouts), so that adding
+//! a package leaves the segments before it unchanged.
 //!
 //! A keyed segment's run is a store blob; its record (`segments/<run-key>.json`: the
 //! blob's digest and size, the tar length, each member's compressed size and the
@@ -24,6 +25,16 @@
 //! of them is used (a mismatch removes the run and the segment is made again), and its
 //! members are decompressed (libdeflate / libzstd, checking their CRCs or checksums
 //! and lengths) to hash the diff ID, in parallel with the hashing, in order.
+//!
+//! **Prefix states.** After a run is written whole, once at least
+//! [`PREFIX_STATE_EVERY`] of tar came since the last one and at the layer's end, the
+//! state of both hashers (layer digest over the compressed bytes, diff ID over the
+//! tar) is saved under a chain key of the runs so far (their digests and tar
+//! lengths: the content, not the keys). A write first walks its segments while they
+//! are cached runs and takes the longest such prefix with a saved state: those runs
+//! are copied into the layer, each checked against its record in the same read, and
+//! neither decompressed nor hashed into the layer's digests, which resume from the
+//! state. See [`PrefixState`] for what is trusted.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
@@ -151,12 +162,14 @@ fn prefix_state(store: &Store, chain: &Digest, expected: (usize, u64, u64)) -> O
             return None;
         }
     };
-    let state = serde_json::from_slice::<PrefixState>(&bytes).ok().filter(|state| {
-        (state.segments, state.layer_len, state.diff_len) == expected
-            && state.diff_len % 64 == 0
-            && words_of(&state.layer_words).is_some()
-            && words_of(&state.diff_words).is_some()
-    });
+    let state = serde_json::from_slice::<PrefixState>(&bytes)
+        .ok()
+        .filter(|state| {
+            (state.segments, state.layer_len, state.diff_len) == expected
+                && state.diff_len % 64 == 0
+                && words_of(&state.layer_words).is_some()
+                && words_of(&state.diff_words).is_some()
+        });
     if state.is_none() {
         tracing::warn!(path = %path.display(), "ignoring a damaged prefix state");
     }

@@ -298,10 +298,10 @@ pub(super) fn write_python_layer(
 /// first (by the locked size; lock order among equals), so that adding a small
 /// requirement, the common change, lands near the end and leaves the long prefix of
 /// large wheels unchanged.
-fn tar_order<'l>(
-    lock: &'l Lockfile,
+fn tar_order(
+    lock: &Lockfile,
     segments: Vec<WheelSegment>,
-) -> Vec<(usize, (&'l LockedWheel, WheelSegment))> {
+) -> Vec<(usize, (&LockedWheel, WheelSegment))> {
     let mut order: Vec<_> = lock.wheels.iter().zip(segments).enumerate().collect();
     order.sort_by_key(|(index, (wheel, _))| (std::cmp::Reverse(wheel.size), *index));
     order
@@ -430,8 +430,7 @@ fn dirs_segment<'p>(
         while let Some(pos) = path[end..].find('/') {
             end += pos;
             let parent = &path[..end];
-            if !installed.contains_key(parent) && !hidden.contains(parent) && made.insert(parent)
-            {
+            if !installed.contains_key(parent) && !hidden.contains(parent) && made.insert(parent) {
                 let (mode, owner) = facts.parent_dir(parent);
                 let entry = Entry {
                     kind: EntryKind::Dir,

@@ -324,7 +324,13 @@ fn forget_states(store: &Store) {
 fn states(store: &Store) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(store.root().join("segments"))
         .expect("segments")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".prefix.json"))
         .collect();
     names.sort();
@@ -365,7 +371,10 @@ fn assert_cold_equal(layer: &Segmented, store: &Store, inputs: &[(Option<Digest>
         store.read_blob(&layer.record.digest).expect("blob"),
         empty.read_blob(&cold.record.digest).expect("blob")
     );
-    assert_eq!(Digest::of(&tar_of(store, &layer.record)), cold.record.diff_id);
+    assert_eq!(
+        Digest::of(&tar_of(store, &layer.record)),
+        cold.record.diff_id
+    );
 }
 
 #[test]
@@ -466,7 +475,12 @@ fn prefix_a_damaged_state_is_ignored() {
         fs::write(&path, &bytes).expect("damage");
         let warm = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
         assert_eq!((warm.prefix, warm.decompressed), (0, 3));
-        assert_eq!(warm.record, cold.record, "{}", String::from_utf8_lossy(&bytes));
+        assert_eq!(
+            warm.record,
+            cold.record,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
         assert_eq!(fs::read(&path).expect("state"), good, "saved again");
     }
     // An unreadable state (a directory in its place) is ignored too.
@@ -522,7 +536,10 @@ fn prefix_a_tampered_run_in_the_prefix_is_caught() {
     let again = build(&store, &inputs(), Compression::Gzip, &makes);
     assert_eq!(again.prefix, 0, "the prefix was given up");
     assert_eq!((again.made, makes.load(Ordering::SeqCst)), (1, 1));
-    assert_eq!(again.record, cold.record, "the tampered bytes were not shipped");
+    assert_eq!(
+        again.record, cold.record,
+        "the tampered bytes were not shipped"
+    );
     assert_cold_equal(&again, &store, &inputs());
     assert_eq!(Digest::of(&fs::read(&path).expect("run")), run.digest);
     let warm = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
