@@ -604,13 +604,13 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
             return Ok((0, records.into_iter().map(|(_, r)| r).collect()));
         };
         let mut tail = Vec::with_capacity(128);
-        if let Err((index, reason)) = self.copy_checked(&records[..taken], &mut tail) {
-            if let Some((key, record)) = records.get(index) {
+        for (key, record) in &records[..taken] {
+            if let Err(reason) = self.copy_checked(record, &mut tail) {
                 let path = self.store.blob_path(&record.digest);
                 tracing::warn!(path = %path.display(), reason, "a cached run is damaged; making it again");
                 self.forget_run(key, record);
+                return self.start_over();
             }
-            return self.start_over();
         }
         let held = (state.layer_len % 64) as usize;
         let pending = tail
@@ -651,87 +651,39 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
         Ok((0, Vec::new()))
     }
 
-    /// Copies cached runs into the layer (not hashed into it), checking each one's
-    /// bytes against its record in the same read (hashed on another thread while
-    /// this one writes); keeps the last 64 bytes written in `tail`. On a damaged run,
-    /// its index and why (the layer then holds unchecked bytes: start over).
-    fn copy_checked(
-        &mut self,
-        runs: &[(Digest, RunRecord)],
-        tail: &mut Vec<u8>,
-    ) -> Result<(), (usize, String)> {
-        let (chunks, to_hash) = sync_channel::<Option<Vec<u8>>>(4);
-        let (give_back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
-        std::thread::scope(|scope| {
-            let hasher = scope.spawn(move || {
-                let (mut hasher, mut size, mut hashed) = (Sha256::new(), 0u64, Vec::new());
-                for chunk in to_hash {
-                    match chunk {
-                        Some(chunk) => {
-                            hasher.update(&chunk);
-                            size += chunk.len() as u64;
-                            let _ = give_back.send(chunk);
-                        }
-                        None => {
-                            let digest = std::mem::take(&mut hasher).finalize();
-                            hashed.push((Digest::from_sha256(digest.into()), size));
-                            size = 0;
-                        }
-                    }
-                }
-                hashed
-            });
-            let copied = (|| {
-                for (index, (_, record)) in runs.iter().enumerate() {
-                    let path = self.store.blob_path(&record.digest);
-                    let mut file =
-                        File::open(&path).map_err(|e| (index, format!("cannot open it: {e}")))?;
-                    loop {
-                        let mut buffer = spare.try_recv().unwrap_or_default();
-                        buffer.resize(1 << 20, 0);
-                        let read = match file.read(&mut buffer) {
-                            Ok(read) => read,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) => return Err((index, format!("cannot read it: {e}"))),
-                        };
-                        if read == 0 {
-                            break;
-                        }
-                        buffer.truncate(read);
-                        self.layer
-                            .write_all(&buffer)
-                            .map_err(|e| (index, format!("cannot write the layer: {e}")))?;
-                        tail.extend_from_slice(&buffer[read.saturating_sub(64)..]);
-                        let excess = tail.len().saturating_sub(64);
-                        tail.drain(..excess);
-                        let stopped = || (index, "its hasher stopped".to_string());
-                        chunks.send(Some(buffer)).map_err(|_| stopped())?;
-                    }
-                    chunks
-                        .send(None)
-                        .map_err(|_| (index, "its hasher stopped".into()))?;
-                }
-                Ok(())
-            })();
-            drop(chunks);
-            let hashed = hasher
-                .join()
-                .map_err(|_| (0, "its hasher panicked".to_string()))?;
-            copied?;
-            for (index, ((_, record), (actual, size))) in runs.iter().zip(&hashed).enumerate() {
-                if *actual != record.digest || *size != record.size {
-                    return Err((
-                        index,
-                        format!("its content hashes to `{actual}`, not `{}`", record.digest),
-                    ));
-                }
-            }
-            if hashed.len() == runs.len() {
-                Ok(())
-            } else {
-                Err((hashed.len(), "its hasher stopped early".to_string()))
-            }
-        })
+    /// Copies a cached run into the layer (not hashed into it), checking its bytes
+    /// against the record in the same read; keeps the last 64 bytes written in `tail`.
+    fn copy_checked(&mut self, record: &RunRecord, tail: &mut Vec<u8>) -> Result<(), String> {
+        let path = self.store.blob_path(&record.digest);
+        let mut file = File::open(&path).map_err(|e| format!("cannot open it: {e}"))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("cannot read it: {e}")),
+            };
+            let chunk = &buffer[..read];
+            hasher.update(chunk);
+            size += read as u64;
+            self.layer
+                .write_all(chunk)
+                .map_err(|e| format!("cannot write the layer: {e}"))?;
+            tail.extend_from_slice(&chunk[chunk.len().saturating_sub(64)..]);
+            let excess = tail.len().saturating_sub(64);
+            tail.drain(..excess);
+        }
+        let actual = Digest::from_sha256(hasher.finalize().into());
+        if actual != record.digest || size != record.size {
+            return Err(format!(
+                "its content hashes to `{actual}`, not `{}`",
+                record.digest
+            ));
+        }
+        Ok(())
     }
 
     /// Copies a cached run into the layer; one whose bytes do not match its record is
