@@ -919,3 +919,190 @@ fn item3_adding_one_wheel_reuses_the_other_wheels_runs() {
     assert!(at("shared") < at("damson/__init__.py"));
     assert_eq!(run_records(&fresh).len(), 8);
 }
+
+/// Wheels with every kind of installed file: `#!python` and `#!pythonw` scripts, a
+/// plain script, data, headers, `.data/purelib` and `.data/platlib`, console and GUI
+/// entry points, an executable extension module, a file bigger than one compressed
+/// member.
+fn every_kind_of_file() -> Vec<WheelSpec> {
+    let gamma = WheelSpec::pure("gamma", "2.1")
+        .tag("cp312-cp312-manylinux_2_17_x86_64")
+        .file("gamma/_core.so", &b"\x7fELF core ".repeat(700_000), true)
+        .file("gamma-2.1.data/scripts/gamma-w", b"#!pythonw -E\nimport gamma\n", false)
+        .file("gamma-2.1.data/scripts/gamma-sh", b"#!/bin/sh\necho gamma\n", true)
+        .file("gamma-2.1.data/scripts/gamma-bare", b"#!python", false)
+        .file("gamma-2.1.data/headers/gamma.h", b"int gamma;\n", false)
+        .file("gamma-2.1.data/purelib/gamma_pure.py", b"", false)
+        .file("gamma-2.1.data/platlib/gamma_plat.so", b"\x7fELF plat", true)
+        .file("gamma-2.1.data/data/share/gamma/a b.txt", b"comma\n", false)
+        .entry_points(
+            "[console_scripts]\ngamma = gamma.cli:main.run [extra]\n\n[gui_scripts]\ngamma-gui=gamma:gui\n",
+        );
+    vec![alpha(), beta("1.0"), gamma]
+}
+
+/// The digest of each wheel's run (`segments/<key>.json` holding its `.dist-info`), by
+/// `.dist-info` directory.
+fn wheel_runs(cache: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(cache.join("segments"))
+        .expect("segments")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.matches('.').count() != 1 {
+            continue;
+        }
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry.path()).expect("read")).expect("json");
+        let paths = record["paths"].as_array().expect("paths");
+        if let Some(dist_info) = paths
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_suffix("/RECORD"))
+            .find(|p| p.ends_with(".dist-info"))
+        {
+            let digest = record["digest"].as_str().expect("digest").to_string();
+            out.insert(
+                dist_info.rsplit('/').next().unwrap_or("").to_string(),
+                digest,
+            );
+        }
+    }
+    out
+}
+
+/// #15 (wheels streamed): each wheel's run keeps the bytes the in-memory install gave
+/// (digests taken from the build before wheels were streamed), and the layer holds what
+/// `install_wheel` installs, file for file.
+#[test]
+fn item15_streamed_wheel_runs_keep_their_bytes() {
+    let wheels = every_kind_of_file();
+    let index = PyIndex::start(wheels.iter().map(Served::wheel).collect(), Form::Json, None);
+    let py = Py::new("alpha\ngamma\n", &index.url());
+    let result = py.build_json(&[]);
+    let runs = wheel_runs(&py.cache);
+    let expected: BTreeMap<String, String> = [
+        (
+            "alpha-1.0.dist-info",
+            "sha256:3bf9d8fdef8d507a8728f08d898eeb6fa2fbd16777d32b2293ca2ed9dcc254c6",
+        ),
+        (
+            "beta-1.0.dist-info",
+            "sha256:47f5db4c0d210f7e9f18f9d261585a9536c36008d184ea344fb98ca5ea23f1e1",
+        ),
+        (
+            "gamma-2.1.dist-info",
+            "sha256:65feeb952e29e6bd6ca728db8cd5f3c38f876b58d02fff0bc61fe5426b1aaf6f",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(runs, expected);
+    let layer = python_layer(&result).expect("python layer");
+    let entries = read_layer(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    let target = airlock::python::InstallTarget {
+        purelib: SITE.into(),
+        platlib: SITE.into(),
+        scripts: "usr/local/bin".into(),
+        data: "usr/local".into(),
+        headers: "usr/local/include/python3.12".into(),
+        interpreter: "/usr/local/bin/python3.12".into(),
+    };
+    for wheel in &wheels {
+        let files = airlock::python::install_wheel(&wheel.build(), &wheel.filename(), &target)
+            .expect("installs");
+        for file in files {
+            let (mode, uid, gid, contents) = &entries[&file.path];
+            assert_eq!((*mode, *uid, *gid), (file.mode, 0, 0), "{}", file.path);
+            assert!(*contents == file.contents, "{}", file.path);
+        }
+    }
+}
+
+/// The largest peak resident set of the children this test process has waited for.
+fn children_peak_rss() -> u64 {
+    // SAFETY: `getrusage` only writes the struct it is given, which is plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointer is to a live, writable `rusage`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(rc, 0, "getrusage");
+    u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
+}
+
+/// #15 (wheels streamed): a wheel's 100 MiB extension module goes into the layer in
+/// bounded buffers: the build's peak RSS stays under the file's size (it held the
+/// file two or three times over when wheels were installed in memory).
+#[test]
+fn item15_a_big_file_in_a_wheel_is_streamed_not_held() {
+    const BIG: usize = 100 << 20;
+    let index = {
+        let hefty = WheelSpec::pure("hefty", "1.0")
+            .tag("cp312-cp312-manylinux_2_17_x86_64")
+            .file("hefty/_big.so", &vec![7u8; BIG], true);
+        PyIndex::start(vec![Served::wheel(&hefty)], Form::Json, None)
+    };
+    let py = Py::new("hefty\n", &index.url());
+    // A child spawned with vfork takes its parent's peak at exec: reset this process's
+    // (Linux `clear_refs` 5) now that the wheel is made. (nextest runs each test in a
+    // process of its own, so no other test's children count.)
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak RSS");
+    let result = py.build_json(&[]);
+    let peak = children_peak_rss();
+    assert!(
+        peak < BIG as u64,
+        "peak RSS {} MiB for a {} MiB file",
+        peak >> 20,
+        BIG >> 20
+    );
+    let layer = python_layer(&result).expect("python layer");
+    let entries = read_layer(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    let big = &entries[&format!("{SITE}/hefty/_big.so")];
+    assert_eq!((big.0, big.3.len()), (0o755, BIG));
+    assert!(big.3.iter().all(|&b| b == 7));
+}
+
+/// #15 (wheels streamed): a file whose bytes disagree with RECORD is found while its
+/// wheel's segment is written (after 9 MiB of the wheel went to the compressors), and
+/// fails the build before the segment's run is committed: no run of that wheel's files
+/// is left in the store (the directories' segment is), and the next build fails the
+/// same way.
+#[test]
+fn item15_a_streamed_record_mismatch_commits_no_run() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..9 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    // `0noise.bin` is written before `__init__.py`, whose RECORD hash is wrong.
+    let mut broken = WheelSpec::pure("broken", "1.0").file("broken/0noise.bin", &noise, false);
+    broken.bad_record_for = Some("broken/__init__.py".into());
+    let index = PyIndex::start(
+        vec![
+            Served::wheel(&broken),
+            Served::wheel(&alpha()),
+            Served::wheel(&beta("1.0")),
+        ],
+        Form::Json,
+        None,
+    );
+    let py = Py::new("alpha\nbroken\n", &index.url());
+    for _ in 0..2 {
+        let output = py.run("build", &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.contains("does not match its RECORD hash"), "{err}");
+        assert!(err.contains("broken/__init__.py"), "{err}");
+        let runs = run_records(&py.cache);
+        assert!(
+            !runs.values().any(|(_, paths)| paths
+                .iter()
+                .any(|p| p.contains("/broken/") || p.contains("/broken-1.0.dist-info/"))),
+            "{runs:?}"
+        );
+    }
+}

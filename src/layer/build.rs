@@ -3,10 +3,11 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tar::{EntryType, Header};
 
-use super::tree::{Entry, EntryKind, FileSource, FileTree};
+use super::tree::{Entry, EntryKind, FileSource, FileTree, LazyFile};
 use super::{Compression, LayerCompressor};
 use crate::digest::HashingWriter;
 use crate::store::{LayerRecord, Store, StoreError};
@@ -179,10 +180,55 @@ pub(super) fn append_entry<W: io::Write>(
                     }
                     result
                 }
+                FileSource::Lazy(lazy) => return append_lazy(builder, header, path, lazy, *size),
             }
         }
     };
     written.map_err(LayerError::Write)
+}
+
+/// Appends a lazy file's bytes under `header`, failing when the source fails or gives
+/// other than `size` bytes.
+fn append_lazy<W: io::Write>(
+    builder: &mut tar::Builder<W>,
+    mut header: Header,
+    path: &str,
+    lazy: &Arc<dyn LazyFile>,
+    size: u64,
+) -> Result<(), LayerError> {
+    let mut given = 0u64;
+    let read = &mut |reader: &mut dyn Read| {
+        let mut counted = Counted {
+            inner: reader,
+            count: &mut given,
+        };
+        builder.append_data(&mut header, path, &mut counted)
+    };
+    let mut result = lazy.read_with(read);
+    if result.is_ok() && given != size {
+        result = Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("its source gave {given} bytes, not {size}"),
+        ));
+    }
+    result.map_err(|source| LayerError::Read {
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+/// Counts the bytes read through it.
+struct Counted<'a, R: ?Sized> {
+    inner: &'a mut R,
+    count: &'a mut u64,
+}
+
+impl<R: Read + ?Sized> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
 }
 
 impl crate::hint::Hint for LayerError {

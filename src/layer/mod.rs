@@ -20,8 +20,8 @@ pub use compress::{Compression, gzip_member};
 // The gzip writer under its old name, for layer steps that take no compression.
 #[allow(unused_imports)]
 pub(crate) use build::write_layer;
-pub use tree::{Entry, EntryKind, FileSource, FileTree, Owner};
-pub(crate) use tree::{TreeError, check_path, normalize_mode};
+pub use tree::{Entry, EntryKind, FileSource, FileTree, LazyFile, Owner};
+pub(crate) use tree::{TreeError, check_path, normalize_mode, read_whole};
 pub use whiteout::layer_path;
 pub(crate) use whiteout::{
     LayerChange, NamelessWhiteout, OPAQUE_WHITEOUT, layer_change, whiteout_target,

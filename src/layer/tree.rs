@@ -1,6 +1,7 @@
 //! The file tree of one layer: normalized entries, sorted, with their owners.
 
 use std::collections::BTreeMap;
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,6 +36,26 @@ pub enum FileSource {
     /// A host file, expected to still hash to `sha256` when the layer is written.
     Host(PathBuf),
     Bytes(Arc<[u8]>),
+    /// Bytes made when the tar writer reaches the entry (a member of an archive, say),
+    /// read in bounded buffers, never whole in memory; the source checks them.
+    Lazy(Arc<dyn LazyFile>),
+}
+
+/// A file whose bytes are read only when its entry is written (see
+/// [`FileSource::Lazy`]).
+pub trait LazyFile: std::fmt::Debug + Send + Sync {
+    /// Calls `read` once with a reader of the file's bytes (the entry's size of them),
+    /// checked as they are read: an error of the reader, or of a check after its last
+    /// byte, fails the entry, and with it the layer being written (before anything of
+    /// it is committed to the store).
+    fn read_with(&self, read: &mut dyn FnMut(&mut dyn Read) -> io::Result<()>) -> io::Result<()>;
+}
+
+/// The bytes of a lazy file read whole, for a reader that needs them all at once.
+pub(crate) fn read_whole(lazy: &dyn LazyFile) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    lazy.read_with(&mut |reader| reader.read_to_end(&mut bytes).map(drop))?;
+    Ok(bytes)
 }
 
 #[derive(Debug, Clone)]

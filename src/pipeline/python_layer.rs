@@ -8,11 +8,14 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pep508_rs::PackageName;
 use sha2::{Digest as _, Sha256};
+use zip::ZipArchive;
 
 use super::layers::PythonStep;
 use super::options::Reporter;
@@ -23,11 +26,13 @@ use crate::layer::segments::{
     Entries, Make, SEGMENTS_NOTE, SegmentPlan, Segmented, SegmentsNote, entries_key, read_note,
     write_note, write_segmented,
 };
-use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner};
+use crate::layer::{
+    Compression, Entry, EntryKind, FileSource, FileTree, LazyFile, Owner, check_path,
+};
 use crate::lock::{LockedWheel, Lockfile};
 use crate::python::{
-    HashSource, IndexUrl, InstallTarget, InstalledFile, PythonEnvironment, WheelFetch,
-    fetch_wheels, install_wheel, with_index_credentials,
+    HashSource, IndexUrl, InstallTarget, PythonEnvironment, WheelFetch, WheelPlan, fetch_wheels,
+    open_wheel, plan_wheel, read_planned, with_index_credentials,
 };
 use crate::store::{LayerRecord, Store, StoreError};
 
@@ -183,12 +188,6 @@ pub(super) fn download_wheels(
     Ok(())
 }
 
-/// How many installed bytes the planning pass keeps for the writing pass (wheels
-/// installed to learn their paths, so that they are not installed twice). What is
-/// kept adds to the peak memory of a first build, so it is small; the rest of such a
-/// layer's wheels are installed again when written.
-const KEPT_INSTALLS: usize = 16 << 20;
-
 /// The key of one wheel's installed files: the wheel, the install target and the
 /// owner (root), known without opening the wheel.
 fn wheel_key(wheel: &LockedWheel, install: &InstallTarget) -> Digest {
@@ -223,24 +222,23 @@ struct WheelSegment {
     overwritten: BTreeSet<String>,
 }
 
-/// Wheels installed while planning, kept (up to [`KEPT_INSTALLS`] bytes) for writing.
-#[derive(Default)]
-struct Kept {
-    bytes: usize,
-    files: HashMap<usize, Vec<InstalledFile>>,
-}
+/// The wheels planned while planning the layer (by lock index), kept for writing it:
+/// a plan is the wheel's paths and checks, not its bytes.
+type Kept = RefCell<HashMap<usize, WheelPlan>>;
 
 /// Writes the Python layer as segments (see `layer::segments`), for each locked
-/// wheel, the largest first (see [`tar_order`]): a segment of the directories its files need that no earlier
-/// wheel's files needed (sorted by path; left out when there are none), then the
-/// wheel's own segment, its files sorted by path, minus the paths a later wheel
-/// installs again (the later one wins, as pip would overwrite it, with a warning);
-/// last, one segment of the whiteouts and the directories only they need. Parents
-/// precede children and no path appears twice; adding a wheel leaves every segment
-/// before its own directories unchanged, so a rebuild resumes from a saved prefix.
-/// Directories carry the base's metadata. A wheel's segment is a cached run unless
-/// this is its first build with these install parameters, mtime and compression:
-/// only then is it installed (in memory, one wheel at a time) and compressed.
+/// wheel, the largest first (see [`tar_order`]): a segment of the directories its
+/// files need that no earlier wheel's files needed (sorted by path; left out when
+/// there are none), then the wheel's own segment, its files sorted by path, minus the
+/// paths a later wheel installs again (the later one wins, as pip would overwrite it,
+/// with a warning); last, one segment of the whiteouts and the directories only they
+/// need. Parents precede children and no path appears twice; adding a wheel leaves
+/// every segment before its own directories unchanged, so a rebuild resumes from a
+/// saved prefix. Directories carry the base's metadata. A wheel's segment is a cached
+/// run unless this is its first build with these install parameters, mtime and
+/// compression: only then is it planned (unless the planning pass did) and its files
+/// streamed from the wheel into the tar writer, one member at a time in bounded
+/// buffers.
 pub(super) fn write_python_layer(
     lock: &Lockfile,
     plan: &PythonPlan,
@@ -250,7 +248,7 @@ pub(super) fn write_python_layer(
     compression: Compression,
 ) -> Result<Segmented, PythonError> {
     let install = &plan.environment.install;
-    let kept = RefCell::new(Kept::default());
+    let kept = Kept::default();
     let (wheels, owners) = plan_wheels(lock, install, store, &kept)?;
     let hidden = whiteout_replaced(&owners, lock, plan, facts);
     let mut by_wheel: Vec<Vec<&str>> = vec![Vec::new(); lock.wheels.len()];
@@ -277,12 +275,12 @@ pub(super) fn write_python_layer(
         plans.push(SegmentPlan {
             key: Some(segment.key),
             make: Box::new(move || {
-                let taken = kept.borrow_mut().files.remove(&index);
-                let files = match taken {
-                    Some(files) => files,
-                    None => install_one(store, wheel, install)?,
+                let taken = kept.borrow_mut().remove(&index);
+                let planned = match taken {
+                    Some(planned) => planned,
+                    None => plan_one(store, wheel, install)?,
                 };
-                wheel_entries(files, &segment.overwritten)
+                wheel_entries(store, wheel, planned, &segment.overwritten)
             }),
         });
     }
@@ -309,12 +307,13 @@ fn tar_order(
 
 /// The segment of every wheel (lock order) and every path the wheels install, with
 /// the (index of the) wheel whose copy the layer holds, learned from each wheel's
-/// paths note, or by installing it (then noted).
+/// paths note, or from its plan (then noted, and the plan kept for writing), which
+/// reads no more of the wheel than its metadata.
 fn plan_wheels(
     lock: &Lockfile,
     install: &InstallTarget,
     store: &Store,
-    kept: &RefCell<Kept>,
+    kept: &Kept,
 ) -> Result<(Vec<WheelSegment>, HashMap<String, usize>), PythonError> {
     // Path → the latest wheel installing it, walking the lock backwards.
     let mut owner: HashMap<String, usize> = HashMap::new();
@@ -324,15 +323,10 @@ fn plan_wheels(
         let paths: Vec<String> = match read_note(store, &key, "paths") {
             Some(paths) => paths,
             None => {
-                let files = install_one(store, wheel, install)?;
-                let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+                let planned = plan_one(store, wheel, install)?;
+                let paths: Vec<String> = planned.files().iter().map(|f| f.path.clone()).collect();
                 write_note(store, &key, "paths", &paths)?;
-                let size: usize = files.iter().map(|f| f.contents.len()).sum();
-                let mut kept = kept.borrow_mut();
-                if kept.bytes + size <= KEPT_INSTALLS {
-                    kept.bytes += size;
-                    kept.files.insert(index, files);
-                }
+                kept.borrow_mut().insert(index, planned);
                 paths
             }
         };
@@ -366,52 +360,117 @@ fn plan_wheels(
     Ok((segments, owner))
 }
 
-/// Installs one locked wheel from the store (checked against its hash) in memory.
-fn install_one(
+/// Plans the install of one locked wheel from the store: the blob is hashed against
+/// the lock first (never trusted without), then its central directory and metadata
+/// read through the same open file.
+fn plan_one(
     store: &Store,
     wheel: &LockedWheel,
     install: &InstallTarget,
-) -> Result<Vec<InstalledFile>, PythonError> {
-    let bytes = store.read_blob(&wheel.sha256)?;
-    // Never trust the store without the hash.
-    if Digest::of(&bytes) != wheel.sha256 {
+) -> Result<WheelPlan, PythonError> {
+    let path = store.blob_path(&wheel.sha256);
+    let io = |e| StoreError::io("read", &path, e);
+    let mut file = File::open(&path).map_err(io)?;
+    let (digest, _) =
+        Digest::of_reader(BufReader::with_capacity(1 << 20, &mut file)).map_err(io)?;
+    if digest != wheel.sha256 {
         return Err(PythonError::Corrupt {
             filename: wheel.filename.clone(),
             expected: wheel.sha256.clone(),
         });
     }
-    install_wheel(&bytes, &wheel.filename, install).map_err(|source| PythonError::Install {
+    file.rewind().map_err(io)?;
+    let failed = |source| PythonError::Install {
         filename: wheel.filename.clone(),
         source,
-    })
+    };
+    let mut archive = open_wheel(BufReader::new(file), &wheel.filename).map_err(failed)?;
+    plan_wheel(&mut archive, &wheel.filename, install).map_err(failed)
+}
+
+/// A wheel being written into its segment: the plan and the archive its files are
+/// read from, one at a time, as the tar writer reaches them.
+struct WheelFiles {
+    plan: WheelPlan,
+    archive: Mutex<ZipArchive<BufReader<File>>>,
+}
+
+impl std::fmt::Debug for WheelFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WheelFiles")
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One planned file of a wheel (by its index in the plan).
+#[derive(Debug)]
+struct WheelFile {
+    wheel: Arc<WheelFiles>,
+    index: usize,
+}
+
+impl LazyFile for WheelFile {
+    fn read_with(&self, read: &mut dyn FnMut(&mut dyn Read) -> io::Result<()>) -> io::Result<()> {
+        let file = self
+            .wheel
+            .plan
+            .files()
+            .get(self.index)
+            .ok_or_else(|| io::Error::other("no such planned file"))?;
+        let mut archive = self
+            .wheel
+            .archive
+            .lock()
+            .map_err(|_| io::Error::other("a wheel's archive was left in a bad state"))?;
+        read_planned(&mut archive, &self.wheel.plan, file, read).map_err(io::Error::other)
+    }
 }
 
 /// A wheel's files as its segment's entries: root-owned, sorted by path, without
-/// `overwritten`.
+/// `overwritten`, their bytes read from the wheel's blob (opened again: the plan was
+/// made from its hashed bytes, and every member is checked against the plan's
+/// `RECORD` digest as it is read) when the tar writer reaches them.
 fn wheel_entries(
-    files: Vec<InstalledFile>,
+    store: &Store,
+    wheel: &LockedWheel,
+    planned: WheelPlan,
     overwritten: &BTreeSet<String>,
 ) -> Result<Entries, PythonError> {
-    let mut tree = FileTree::new();
-    for file in files {
+    let path = store.blob_path(&wheel.sha256);
+    let file = File::open(&path).map_err(|e| StoreError::io("read", &path, e))?;
+    let archive = open_wheel(BufReader::new(file), &wheel.filename).map_err(|source| {
+        PythonError::Install {
+            filename: wheel.filename.clone(),
+            source,
+        }
+    })?;
+    let shared = Arc::new(WheelFiles {
+        plan: planned,
+        archive: Mutex::new(archive),
+    });
+    let mut entries = Vec::with_capacity(shared.plan.files().len());
+    for (index, file) in shared.plan.files().iter().enumerate() {
         if overwritten.contains(&file.path) {
             continue;
         }
+        check_path(&file.path)?;
+        let source = WheelFile {
+            wheel: Arc::clone(&shared),
+            index,
+        };
         let entry = Entry {
             kind: EntryKind::File {
-                size: file.contents.len() as u64,
-                sha256: Digest::of(&file.contents),
-                source: FileSource::Bytes(Arc::from(file.contents)),
+                size: file.size,
+                sha256: Digest::from_sha256(file.sha256),
+                source: FileSource::Lazy(Arc::new(source)),
             },
             mode: file.mode,
             owner: Owner::ROOT,
         };
-        tree.insert(&file.path, entry)?;
+        entries.push((file.path.clone(), entry));
     }
-    Ok(tree
-        .iter()
-        .map(|(path, entry)| (path.to_string(), entry.clone()))
-        .collect())
+    Ok(entries)
 }
 
 /// The directories `paths` need (with the base's metadata) that are not in `made`

@@ -49,5 +49,7 @@ pub(crate) use simple_api::{DistFile, SimpleApiError, Timestamp};
 pub(crate) use tags::TagError;
 pub(crate) use venv::{VenvEntry, VenvError, VenvSpec, make_venv, venv_target};
 pub use wheel_install::{InstallTarget, InstalledFile, install_wheel};
-pub(crate) use wheel_install::{WheelInstallError, check_wheel_entries};
+pub(crate) use wheel_install::{
+    WheelInstallError, WheelPlan, check_wheel_entries, open_wheel, plan_wheel, read_planned,
+};
 pub(crate) use wheel_name::{WheelNameError, normalize_name};

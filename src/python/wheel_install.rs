@@ -1,14 +1,20 @@
-//! Installs a wheel into an in-memory file tree, following the binary distribution
-//! format: root files to purelib or platlib, `.data/*` to their schemes, `#!python`
-//! scripts rewritten for the target interpreter, console and GUI entry points turned
-//! into launchers, `INSTALLER` written and `RECORD` rewritten.
+//! Installs a wheel following the binary distribution format: root files to purelib
+//! or platlib, `.data/*` to their schemes, `#!python` scripts rewritten for the target
+//! interpreter, console and GUI entry points turned into launchers, `INSTALLER`
+//! written and `RECORD` rewritten.
 //!
-//! Every file is checked against the wheel's `RECORD` before it is used, and no path
-//! may leave its destination. No byte-compilation, no I/O: the caller turns the
-//! returned files into a layer.
+//! In two steps: [`plan_wheel`] works out every installed file (path, mode, size,
+//! SHA-256) from the zip's central directory and the small metadata files, without
+//! reading the package's files; [`read_planned`] then gives one file's bytes, read
+//! from its member in bounded buffers (or inflated in one call when small) and
+//! checked against the wheel's `RECORD` as they are read, so a file that disagrees
+//! fails its reader before the reader ends. [`install_wheel`] runs both in memory.
+//! No path may leave its destination. No byte-compilation; the only I/O is the
+//! caller's reader of the wheel.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Cursor, Read};
+use std::io::{self, Cursor, Read, Seek};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zip::ZipArchive;
@@ -199,73 +205,545 @@ struct RecordRow {
     size: Option<u64>,
 }
 
-/// Installs `wheel` (the bytes of the file named `filename`) for `target`. The
-/// result is sorted by path.
+/// Installs `wheel` (the bytes of the file named `filename`) for `target`, in memory.
+/// The result is sorted by path. The plan and the checked readers are those of a
+/// streamed install ([`plan_wheel`], [`read_planned`]), so both give the same bytes.
 pub fn install_wheel(
     wheel: &[u8],
     filename: &str,
     target: &InstallTarget,
 ) -> Result<Vec<InstalledFile>, WheelInstallError> {
+    let mut archive = open_wheel(Cursor::new(wheel), filename)?;
+    let plan = plan_wheel(&mut archive, filename, target)?;
+    let mut files = Vec::with_capacity(plan.files.len());
+    for file in &plan.files {
+        let mut contents = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0).min(1 << 24));
+        read_planned(&mut archive, &plan, file, |reader| {
+            reader.read_to_end(&mut contents).map(drop)
+        })?;
+        files.push(InstalledFile {
+            path: file.path.clone(),
+            mode: file.mode,
+            contents,
+        });
+    }
+    Ok(files)
+}
+
+/// What installing one wheel gives, worked out without reading its files: every
+/// installed file's path, mode, size and SHA-256, and where its bytes come from.
+#[derive(Debug, Clone)]
+pub(crate) struct WheelPlan {
+    /// The wheel's filename, for errors.
+    wheel: String,
+    /// Sorted by path.
+    files: Vec<PlannedFile>,
+}
+
+impl WheelPlan {
+    /// The installed files, sorted by path.
+    pub(crate) fn files(&self) -> &[PlannedFile] {
+        &self.files
+    }
+}
+
+/// One installed file of a [`WheelPlan`].
+#[derive(Debug, Clone)]
+pub(crate) struct PlannedFile {
+    /// Relative to the image root, `/`-separated, no leading slash.
+    pub(crate) path: String,
+    /// `0o755` for executables, `0o644` otherwise.
+    pub(crate) mode: u32,
+    /// The installed length.
+    pub(crate) size: u64,
+    /// SHA-256 of the installed bytes. For a member copied as it is, the wheel's
+    /// `RECORD` digest, which [`read_planned`] checks the bytes against as it reads
+    /// them.
+    pub(crate) sha256: [u8; 32],
+    source: Source,
+}
+
+/// Where a planned file's bytes come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// An archive member, checked against its `RECORD` row as it is read.
+    Member(Member),
+    /// Made by the install: `INSTALLER`, `RECORD`, entry-point launchers.
+    Bytes(Arc<[u8]>),
+}
+
+/// An archive member to copy, with what `RECORD` says of it.
+#[derive(Debug, Clone)]
+struct Member {
+    index: usize,
+    /// Its name in the archive, checked again when it is opened.
+    name: String,
+    /// The size the central directory declares, which `RECORD` agrees with.
+    size: u64,
+    algorithm: Algorithm,
+    /// `RECORD`'s digest, urlsafe base64 without padding.
+    expected: String,
+    /// A script's `#!python` line: how many leading bytes give way to the target
+    /// interpreter's `#!` line.
+    shebang: Option<(usize, Arc<[u8]>)>,
+}
+
+/// A `RECORD` hash algorithm airlock accepts (SHA-256 or stronger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Algorithm {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// A running `RECORD` hash.
+enum RecordHasher {
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl RecordHasher {
+    fn new(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Sha256 => Self::Sha256(Sha256::new()),
+            Algorithm::Sha384 => Self::Sha384(Sha384::new()),
+            Algorithm::Sha512 => Self::Sha512(Sha512::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            Self::Sha384(h) => h.update(data),
+            Self::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest as `RECORD` writes it.
+    fn finish(self) -> String {
+        match self {
+            Self::Sha256(h) => urlsafe_b64(&h.finalize()),
+            Self::Sha384(h) => urlsafe_b64(&h.finalize()),
+            Self::Sha512(h) => urlsafe_b64(&h.finalize()),
+        }
+    }
+}
+
+/// The zip archive of the wheel `filename` (its name checked first), its central
+/// directory read.
+pub(crate) fn open_wheel<R: Read + Seek>(
+    reader: R,
+    filename: &str,
+) -> Result<ZipArchive<R>, WheelInstallError> {
+    let _: WheelName = filename.parse()?;
+    ZipArchive::new(reader).map_err(|source| zip_error(filename, source))
+}
+
+fn zip_error(wheel: &str, source: zip::result::ZipError) -> WheelInstallError {
+    WheelInstallError::Zip {
+        wheel: wheel.to_string(),
+        source,
+    }
+}
+
+/// Works out what installing the wheel `filename` (its `archive`) for `target` gives,
+/// from the zip's central directory and the small metadata files (`WHEEL`, `RECORD`,
+/// `entry_points.txt`); only scripts (for their `#!python` line) and files `RECORD`
+/// hashes with other than SHA-256 are read whole, in bounded buffers. Refuses all that
+/// [`install_wheel`] refuses, but a file whose bytes disagree with `RECORD`, which
+/// [`read_planned`] finds when it reads it.
+pub(crate) fn plan_wheel<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    filename: &str,
+    target: &InstallTarget,
+) -> Result<WheelPlan, WheelInstallError> {
     let name: WheelName = filename.parse()?;
-    let entries = read_entries(wheel, filename)?;
-    let unpacked = Unpacked::new(filename, &name, entries)?;
+    let members = list_members(archive, filename)?;
+    let mut unpacked = Unpacked::new(filename, &name, members, archive)?;
     let root = if unpacked.root_is_purelib()? {
         &target.purelib
     } else {
         &target.platlib
     };
-    unpacked.verify_record()?;
+    let checks = unpacked.record_checks()?;
     let mut tree = InstalledTree::new(filename);
-    unpacked.place_files(target, root, &mut tree)?;
+    unpacked.place_files(target, root, checks, &mut tree)?;
     unpacked.add_launchers(target, &mut tree)?;
-    tree.finish(root, &unpacked.dist_info)
+    let files = tree.finish(root, &unpacked.dist_info)?;
+    Ok(WheelPlan {
+        wheel: filename.to_string(),
+        files,
+    })
 }
 
-/// One archive entry: its bytes and whether its zip mode marks it executable.
-struct Entry {
-    contents: Vec<u8>,
+/// Calls `read` with a reader of `file`'s installed bytes, taken from `archive` (the
+/// one `plan` was made from) and checked against `RECORD` as they are read: the
+/// reader fails at its end, before it reports the end, when they disagree, and at
+/// once when there are more bytes than planned.
+pub(crate) fn read_planned<R: Read + Seek, T>(
+    archive: &mut ZipArchive<R>,
+    plan: &WheelPlan,
+    file: &PlannedFile,
+    read: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> Result<T, WheelInstallError> {
+    let member = match &file.source {
+        Source::Bytes(bytes) => {
+            return read(&mut &bytes[..]).map_err(|e| install_error(e, &plan.wheel, &file.path));
+        }
+        Source::Member(member) => member,
+    };
+    let wheel = plan.wheel.as_str();
+    let entry = archive
+        .by_index_data(member.index)
+        .map_err(|source| zip_error(wheel, source))?;
+    if entry.name_raw() != member.name.as_bytes() {
+        return Err(member_error(
+            wheel,
+            member,
+            "the archive is not the one the install was planned from",
+        ));
+    }
+    if entry.compression() == zip::CompressionMethod::Deflated
+        && !entry.encrypted()
+        && entry.size() <= WHOLE_MEMBER
+    {
+        let (crc32, compressed) = (entry.crc32(), entry.compressed_size());
+        let data = inflate_whole(archive, wheel, member, crc32, compressed)?;
+        let mut checked = Checked::new(&data[..], wheel, member);
+        let value = read(&mut checked).map_err(|e| install_error(e, wheel, &member.name))?;
+        checked.finish()?;
+        return Ok(value);
+    }
+    let mut zip = archive
+        .by_index(member.index)
+        .map_err(|source| zip_error(wheel, source))?;
+    let mut checked = Checked::new(&mut zip, wheel, member);
+    let value = read(&mut checked).map_err(|e| install_error(e, wheel, &member.name))?;
+    checked.finish()?;
+    Ok(value)
+}
+
+/// Deflated members up to this size are inflated in one call (libdeflate, several
+/// times faster than a stream); larger ones stream in bounded buffers.
+const WHOLE_MEMBER: u64 = 1 << 20;
+
+/// A deflated member of at most [`WHOLE_MEMBER`] bytes, inflated in one call and
+/// checked against the central directory's size and CRC-32 (as the zip reader would).
+fn inflate_whole<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    wheel: &str,
+    member: &Member,
+    crc32: u32,
+    compressed_size: u64,
+) -> Result<Vec<u8>, WheelInstallError> {
+    let raw = archive
+        .by_index_raw(member.index)
+        .map_err(|source| zip_error(wheel, source))?;
+    let compressed = read_declared(raw, compressed_size, wheel, &member.name)?;
+    let size = usize::try_from(member.size)
+        .map_err(|_| member_error(wheel, member, "entry is too large"))?;
+    let mut data = vec![0u8; size];
+    let inflated = libdeflater::Decompressor::new()
+        .deflate_decompress(&compressed, &mut data)
+        .map_err(|_| member_error(wheel, member, "entry does not inflate to its declared size"))?;
+    if inflated != size {
+        return Err(member_error(
+            wheel,
+            member,
+            "entry is shorter than its declared size",
+        ));
+    }
+    if crc32fast::hash(&data) != crc32 {
+        return Err(member_error(
+            wheel,
+            member,
+            "entry does not match its CRC-32",
+        ));
+    }
+    Ok(data)
+}
+
+/// A read error of `member` for `reason`.
+fn member_error(wheel: &str, member: &Member, reason: &'static str) -> WheelInstallError {
+    WheelInstallError::Read {
+        wheel: wheel.to_string(),
+        path: member.name.clone(),
+        source: io::Error::new(io::ErrorKind::InvalidData, reason),
+    }
+}
+
+/// The install error an I/O error carries, or a read error of `path`.
+fn install_error(error: io::Error, wheel: &str, path: &str) -> WheelInstallError {
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<WheelInstallError>())
+    {
+        if let Some(Ok(inner)) = error
+            .into_inner()
+            .map(|inner| inner.downcast::<WheelInstallError>())
+        {
+            return *inner;
+        }
+        return WheelInstallError::Read {
+            wheel: wheel.to_string(),
+            path: path.to_string(),
+            source: io::Error::other("an install error was lost"),
+        };
+    }
+    WheelInstallError::Read {
+        wheel: wheel.to_string(),
+        path: path.to_string(),
+        source: error,
+    }
+}
+
+/// Reads an archive member, hashing it with its `RECORD` algorithm; at the member's
+/// end, checks its length and hash. A script's `#!python` line is replaced on the way.
+struct Checked<'a, R> {
+    inner: R,
+    wheel: &'a str,
+    member: &'a Member,
+    /// `None` once checked.
+    hasher: Option<RecordHasher>,
+    /// Member bytes read.
+    read: u64,
+    /// The new first line, given first.
+    prefix: &'a [u8],
+    /// Bytes of `prefix` given.
+    given: usize,
+    /// Member bytes still to drop (the old first line).
+    skip: usize,
+}
+
+impl<'a, R: Read> Checked<'a, R> {
+    fn new(inner: R, wheel: &'a str, member: &'a Member) -> Self {
+        let (skip, prefix) = match &member.shebang {
+            Some((skip, prefix)) => (*skip, &prefix[..]),
+            None => (0, &b""[..]),
+        };
+        Self {
+            inner,
+            wheel,
+            member,
+            hasher: Some(RecordHasher::new(member.algorithm)),
+            read: 0,
+            prefix,
+            given: 0,
+            skip,
+        }
+    }
+
+    fn error(&self, error: WheelInstallError) -> io::Error {
+        io::Error::other(error)
+    }
+
+    fn read_error(&self, reason: &'static str) -> WheelInstallError {
+        WheelInstallError::Read {
+            wheel: self.wheel.to_string(),
+            path: self.member.name.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, reason),
+        }
+    }
+
+    /// Checks the length and the hash, once.
+    fn check(&mut self) -> Result<(), WheelInstallError> {
+        let Some(hasher) = self.hasher.take() else {
+            return Ok(());
+        };
+        if self.read != self.member.size {
+            return Err(self.read_error("entry is shorter than its declared size"));
+        }
+        if hasher.finish() != self.member.expected {
+            return Err(WheelInstallError::Mismatch {
+                wheel: self.wheel.to_string(),
+                path: self.member.name.clone(),
+                what: "hash",
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads what the consumer left and checks.
+    fn finish(&mut self) -> Result<(), WheelInstallError> {
+        let mut rest = [0u8; 8192];
+        while self.hasher.is_some() {
+            if let Err(error) = self.read(&mut rest) {
+                return Err(install_error(error, self.wheel, &self.member.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Checked<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.given < self.prefix.len() {
+            let n = (self.prefix.len() - self.given).min(buf.len());
+            buf[..n].copy_from_slice(&self.prefix[self.given..self.given + n]);
+            self.given += n;
+            return Ok(n);
+        }
+        loop {
+            let n = match self.inner.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(self.error(WheelInstallError::Read {
+                        wheel: self.wheel.to_string(),
+                        path: self.member.name.clone(),
+                        source: e,
+                    }));
+                }
+            };
+            if n == 0 {
+                return match self.check() {
+                    Ok(()) => Ok(0),
+                    Err(error) => Err(self.error(error)),
+                };
+            }
+            self.read += n as u64;
+            if self.read > self.member.size {
+                let error = self.read_error("entry is larger than its declared size");
+                return Err(self.error(error));
+            }
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&buf[..n]);
+            }
+            let skip = self.skip.min(n);
+            self.skip -= skip;
+            if skip < n {
+                buf.copy_within(skip..n, 0);
+                return Ok(n - skip);
+            }
+        }
+    }
+}
+
+/// Hashes (SHA-256) a member's installed bytes as they are written to it: with
+/// `interpreter`, a `#!python` first line replaced (decided on the first 10 bytes).
+struct InstalledHash<'a> {
+    interpreter: Option<&'a str>,
+    head: Vec<u8>,
+    /// The bytes of the first line replaced, once decided.
+    strip: Option<usize>,
+    hasher: Sha256,
+    len: u64,
+}
+
+/// Enough of a script to tell a `#!python` or `#!pythonw` line.
+const SHEBANG_HEAD: usize = 10;
+
+impl<'a> InstalledHash<'a> {
+    fn new(interpreter: Option<&'a str>) -> Self {
+        Self {
+            interpreter,
+            head: Vec::with_capacity(SHEBANG_HEAD),
+            strip: None,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.len += data.len() as u64;
+    }
+
+    fn decide(&mut self) {
+        let strip = match self.interpreter {
+            Some(_) => shebang_len(&self.head),
+            None => 0,
+        };
+        if let (Some(interpreter), true) = (self.interpreter, strip > 0) {
+            self.feed(format!("#!{interpreter}").as_bytes());
+        }
+        let head = std::mem::take(&mut self.head);
+        self.feed(&head[strip..]);
+        self.strip = Some(strip);
+    }
+
+    /// The installed bytes' SHA-256 and length, and how many leading bytes of the
+    /// member gave way to the new first line.
+    fn finish(mut self) -> ([u8; 32], u64, usize) {
+        if self.strip.is_none() {
+            self.decide();
+        }
+        let strip = self.strip.unwrap_or(0);
+        (self.hasher.finalize().into(), self.len, strip)
+    }
+}
+
+impl io::Write for InstalledHash<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut rest = data;
+        if self.strip.is_none() {
+            let take = (SHEBANG_HEAD - self.head.len()).min(rest.len());
+            self.head.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.head.len() < SHEBANG_HEAD {
+                return Ok(data.len());
+            }
+            self.decide();
+        }
+        self.feed(rest);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A member the install may use: where it is and what the central directory says.
+#[derive(Debug, Clone, Copy)]
+struct MemberInfo {
+    index: usize,
+    size: u64,
     executable: bool,
 }
 
-/// Reads every file entry of the wheel `w`, checking names as it goes (directories
-/// are checked, then skipped).
-fn read_entries(wheel: &[u8], w: &str) -> Result<BTreeMap<String, Entry>, WheelInstallError> {
-    let zip_err = |source| WheelInstallError::Zip {
-        wheel: w.to_string(),
-        source,
-    };
-    let mut archive = ZipArchive::new(Cursor::new(wheel)).map_err(zip_err)?;
-    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    for i in 0..archive.len() {
-        let mut file = archive.by_index(i).map_err(zip_err)?;
+/// Every file entry of the wheel `w` from the central directory, names checked as
+/// it goes (directories are checked, then skipped).
+fn list_members<R: Read + Seek>(
+    archive: &ZipArchive<R>,
+    w: &str,
+) -> Result<BTreeMap<String, MemberInfo>, WheelInstallError> {
+    let mut members = BTreeMap::new();
+    for index in 0..archive.len() {
+        let file = archive
+            .by_index_data(index)
+            .map_err(|source| zip_error(w, source))?;
         let path = checked_entry(w, file.name_raw(), file.is_symlink())?;
         if file.is_dir() {
             continue;
         }
-        let executable = file.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        let contents = read_declared(&mut file, w, &path)?;
-        let entry = Entry {
-            contents,
-            executable,
+        let info = MemberInfo {
+            index,
+            size: file.size(),
+            executable: file.unix_mode().is_some_and(|m| m & 0o111 != 0),
         };
-        if entries.insert(path.clone(), entry).is_some() {
+        if members.insert(path.clone(), info).is_some() {
             return Err(WheelInstallError::Duplicate {
                 wheel: w.to_string(),
                 path,
             });
         }
     }
-    Ok(entries)
+    Ok(members)
 }
 
 /// The bytes of one entry, never reading past the size the central directory
 /// declares.
 fn read_declared(
-    file: &mut zip::read::ZipFile<'_, Cursor<&[u8]>>,
+    file: impl Read,
+    declared: u64,
     w: &str,
     path: &str,
 ) -> Result<Vec<u8>, WheelInstallError> {
-    let declared = file.size();
     let mut contents = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(1 << 24));
     file.take(declared.saturating_add(1))
         .read_to_end(&mut contents)
@@ -278,8 +756,8 @@ fn read_declared(
         return Err(WheelInstallError::Read {
             wheel: w.to_string(),
             path: path.to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
+            source: io::Error::new(
+                io::ErrorKind::InvalidData,
                 "entry is larger than its declared size",
             ),
         });
@@ -287,23 +765,25 @@ fn read_declared(
     Ok(contents)
 }
 
-/// A wheel's checked entries and its one `.dist-info` directory.
-struct Unpacked<'a> {
+/// A wheel's checked members and its one `.dist-info` directory.
+struct Unpacked<'a, 'z, R> {
     /// The wheel's filename, for errors.
     wheel: &'a str,
-    entries: BTreeMap<String, Entry>,
+    archive: &'z mut ZipArchive<R>,
+    members: BTreeMap<String, MemberInfo>,
     /// `NAME-VERSION.dist-info`, named for this project.
     dist_info: String,
 }
 
-impl<'a> Unpacked<'a> {
+impl<'a, 'z, R: Read + Seek> Unpacked<'a, 'z, R> {
     /// Finds the one `.dist-info` directory, named for this project.
     fn new(
         wheel: &'a str,
         name: &WheelName,
-        entries: BTreeMap<String, Entry>,
+        members: BTreeMap<String, MemberInfo>,
+        archive: &'z mut ZipArchive<R>,
     ) -> Result<Self, WheelInstallError> {
-        let dist_infos: BTreeSet<&str> = entries
+        let dist_infos: BTreeSet<&str> = members
             .keys()
             .filter_map(|p| p.split_once('/').map(|(top, _)| top))
             .filter(|top| top.ends_with(".dist-info"))
@@ -324,22 +804,28 @@ impl<'a> Unpacked<'a> {
         };
         Ok(Self {
             wheel,
-            entries,
+            archive,
+            members,
             dist_info,
         })
     }
 
     /// A UTF-8 metadata file of the `.dist-info` directory.
-    fn text(&self, file: &str) -> Result<String, WheelInstallError> {
+    fn text(&mut self, file: &str) -> Result<String, WheelInstallError> {
         let path = format!("{}/{file}", self.dist_info);
-        let entry = self
-            .entries
+        let info = *self
+            .members
             .get(&path)
             .ok_or_else(|| WheelInstallError::MissingMetadata {
                 wheel: self.wheel.to_string(),
                 file: path.clone(),
             })?;
-        String::from_utf8(entry.contents.clone()).map_err(|_| WheelInstallError::Utf8 {
+        let zip = self
+            .archive
+            .by_index(info.index)
+            .map_err(|source| zip_error(self.wheel, source))?;
+        let contents = read_declared(zip, info.size, self.wheel, &path)?;
+        String::from_utf8(contents).map_err(|_| WheelInstallError::Utf8 {
             wheel: self.wheel.to_string(),
             path,
         })
@@ -347,7 +833,7 @@ impl<'a> Unpacked<'a> {
 
     /// Reads `WHEEL`: refuses a `Wheel-Version` other than 1.x, and tells whether
     /// the root goes to purelib.
-    fn root_is_purelib(&self) -> Result<bool, WheelInstallError> {
+    fn root_is_purelib(&mut self) -> Result<bool, WheelInstallError> {
         let wheel_meta = self.text("WHEEL")?;
         let field = |key: &str| {
             wheel_meta.lines().find_map(|l| {
@@ -374,109 +860,75 @@ impl<'a> Unpacked<'a> {
             || path == format!("{record_path}.p7s")
     }
 
-    /// Every other file must be listed in `RECORD` with a matching hash and size,
-    /// and every file `RECORD` lists must be in the archive.
-    fn verify_record(&self) -> Result<(), WheelInstallError> {
+    /// Every other member must be listed in `RECORD` with a hash (SHA-256 or
+    /// stronger) and, if any, its size; every file `RECORD` lists must be in the
+    /// archive. Returns each member's hash, which its bytes are checked against
+    /// when they are read.
+    fn record_checks(
+        &mut self,
+    ) -> Result<BTreeMap<String, (Algorithm, String)>, WheelInstallError> {
         let record = parse_record(&self.text("RECORD")?, self.wheel)?;
-        for (path, entry) in &self.entries {
+        let mut checks = BTreeMap::new();
+        for (path, info) in &self.members {
             if !self.is_record(path) {
-                self.verify_entry(path, &entry.contents, record.get(path))?;
+                let check = record_check(self.wheel, path, info, record.get(path))?;
+                checks.insert(path.clone(), check);
             }
         }
         if let Some(path) = record
             .keys()
-            .find(|p| !self.is_record(p) && !self.entries.contains_key(*p))
+            .find(|p| !self.is_record(p) && !self.members.contains_key(*p))
         {
             return Err(WheelInstallError::MissingFromArchive {
                 wheel: self.wheel.to_string(),
                 path: path.clone(),
             });
         }
-        Ok(())
+        Ok(checks)
     }
 
-    /// Checks one file against its `RECORD` row.
-    fn verify_entry(
-        &self,
-        path: &str,
-        contents: &[u8],
-        row: Option<&RecordRow>,
-    ) -> Result<(), WheelInstallError> {
-        let wheel = self.wheel.to_string();
-        let path = path.to_string();
-        let Some(RecordRow {
-            hash: Some((algorithm, expected)),
-            size,
-        }) = row
-        else {
-            return Err(WheelInstallError::NotInRecord { wheel, path });
-        };
-        let actual = match algorithm.as_str() {
-            "sha256" => urlsafe_b64(&Sha256::digest(contents)),
-            "sha384" => urlsafe_b64(&Sha384::digest(contents)),
-            "sha512" => urlsafe_b64(&Sha512::digest(contents)),
-            _ => {
-                return Err(WheelInstallError::HashAlgorithm {
-                    wheel,
-                    path,
-                    algorithm: algorithm.clone(),
-                });
-            }
-        };
-        if actual != expected.trim_end_matches('=') {
-            return Err(WheelInstallError::Mismatch {
-                wheel,
-                path,
-                what: "hash",
-            });
-        }
-        if size.is_some_and(|s| s != contents.len() as u64) {
-            return Err(WheelInstallError::Mismatch {
-                wheel,
-                path,
-                what: "size",
-            });
-        }
-        Ok(())
-    }
-
-    /// Places every file but `RECORD` (and its signatures): root files under `root`,
-    /// `.data/KEY/` files in their schemes.
+    /// Places every member but `RECORD` (and its signatures): root files under
+    /// `root`, `.data/KEY/` files in their schemes.
     fn place_files(
-        &self,
+        &mut self,
         target: &InstallTarget,
         root: &str,
+        checks: BTreeMap<String, (Algorithm, String)>,
         tree: &mut InstalledTree<'_>,
     ) -> Result<(), WheelInstallError> {
         let data_prefix = format!("{}.data/", self.dist_info.trim_end_matches(".dist-info"));
-        for (path, entry) in &self.entries {
-            if self.is_record(path) {
+        for (path, (algorithm, expected)) in checks {
+            let Some(&info) = self.members.get(&path) else {
                 continue;
-            }
-            let mode = if entry.executable { 0o755 } else { 0o644 };
-            let file = match path.strip_prefix(&data_prefix) {
-                None => InstalledFile {
-                    path: join(root, path),
-                    mode,
-                    contents: entry.contents.clone(),
-                },
-                Some(rest) => self.data_file(target, path, rest, mode, &entry.contents)?,
             };
-            tree.put(file)?;
+            let mode = if info.executable { 0o755 } else { 0o644 };
+            let (installed, mode, script) = match path.strip_prefix(&data_prefix) {
+                None => (join(root, &path), mode, false),
+                Some(rest) => self.data_path(target, &path, rest, mode)?,
+            };
+            let member = Member {
+                index: info.index,
+                name: path,
+                size: info.size,
+                algorithm,
+                expected,
+                shebang: None,
+            };
+            let interpreter = script.then_some(target.interpreter.as_str());
+            tree.put(self.plan_member(installed, mode, member, interpreter)?)?;
         }
         Ok(())
     }
 
-    /// The installed form of `NAME.data/KEY/REL` (`rest` is `KEY/REL`): scripts
-    /// become executable with their `#!python` shebang rewritten.
-    fn data_file(
+    /// The installed path of `NAME.data/KEY/REL` (`rest` is `KEY/REL`), its mode, and
+    /// whether it is a script (made executable, its `#!python` line rewritten).
+    fn data_path(
         &self,
         target: &InstallTarget,
         path: &str,
         rest: &str,
         mode: u32,
-        contents: &[u8],
-    ) -> Result<InstalledFile, WheelInstallError> {
+    ) -> Result<(String, u32, bool), WheelInstallError> {
         let (key, rel) = rest.split_once('/').unwrap_or((rest, ""));
         let installed = match key {
             "purelib" => join(&target.purelib, rel),
@@ -497,15 +949,61 @@ impl<'a> Unpacked<'a> {
                 path: path.to_string(),
             });
         }
-        let (mode, contents) = if key == "scripts" {
-            (0o755, rewrite_shebang(contents, &target.interpreter))
-        } else {
-            (mode, contents.to_vec())
+        Ok(match key {
+            "scripts" => (installed, 0o755, true),
+            _ => (installed, mode, false),
+        })
+    }
+
+    /// The planned file for `member` at `installed`. Its SHA-256 is `RECORD`'s when
+    /// `RECORD` gives one and the bytes are copied as they are; a script (with the
+    /// target `interpreter` for its `#!python` line) or a file hashed otherwise is
+    /// read once here (checked as well) to hash what is installed.
+    fn plan_member(
+        &mut self,
+        installed: String,
+        mode: u32,
+        mut member: Member,
+        interpreter: Option<&str>,
+    ) -> Result<PlannedFile, WheelInstallError> {
+        let (sha256, size) = match (member.algorithm, interpreter) {
+            (Algorithm::Sha256, None) => (decode_sha256(&member.expected), member.size),
+            _ => (None, member.size),
         };
-        Ok(InstalledFile {
+        let (sha256, size) = match sha256 {
+            Some(sha256) => (sha256, size),
+            None if member.algorithm == Algorithm::Sha256 && interpreter.is_none() => {
+                // A digest that is no SHA-256 in urlsafe base64 matches no bytes.
+                return Err(WheelInstallError::Mismatch {
+                    wheel: self.wheel.to_string(),
+                    path: member.name,
+                    what: "hash",
+                });
+            }
+            None => {
+                let mut hash = InstalledHash::new(interpreter);
+                let zip = self
+                    .archive
+                    .by_index(member.index)
+                    .map_err(|source| zip_error(self.wheel, source))?;
+                let mut checked = Checked::new(zip, self.wheel, &member);
+                io::copy(&mut checked, &mut hash)
+                    .map_err(|e| install_error(e, self.wheel, &member.name))?;
+                checked.finish()?;
+                let (sha256, size, strip) = hash.finish();
+                if let (Some(interpreter), true) = (interpreter, strip > 0) {
+                    let line: Arc<[u8]> = Arc::from(format!("#!{interpreter}").into_bytes());
+                    member.shebang = Some((strip, line));
+                }
+                (sha256, size)
+            }
+        };
+        Ok(PlannedFile {
             path: installed,
             mode,
-            contents,
+            size,
+            sha256,
+            source: Source::Member(member),
         })
     }
 
@@ -520,12 +1018,12 @@ impl<'a> Unpacked<'a> {
 
     /// A launcher in the scripts directory for every console and GUI entry point.
     fn add_launchers(
-        &self,
+        &mut self,
         target: &InstallTarget,
         tree: &mut InstalledTree<'_>,
     ) -> Result<(), WheelInstallError> {
         if !self
-            .entries
+            .members
             .contains_key(&format!("{}/entry_points.txt", self.dist_info))
         {
             return Ok(());
@@ -533,13 +1031,95 @@ impl<'a> Unpacked<'a> {
         for (script, module, attr) in
             parse_entry_points(&self.text("entry_points.txt")?, self.wheel)?
         {
-            tree.put(InstalledFile {
-                path: join(&target.scripts, &script),
-                mode: 0o755,
-                contents: launcher(&target.interpreter, &module, &attr).into_bytes(),
-            })?;
+            let contents = launcher(&target.interpreter, &module, &attr).into_bytes();
+            tree.put(made(join(&target.scripts, &script), 0o755, contents))?;
         }
         Ok(())
+    }
+}
+
+/// `RECORD`'s hash for the member `path` (`info`), checked: listed with a hash,
+/// SHA-256 or stronger, and the size the central directory declares (if it says).
+fn record_check(
+    wheel: &str,
+    path: &str,
+    info: &MemberInfo,
+    row: Option<&RecordRow>,
+) -> Result<(Algorithm, String), WheelInstallError> {
+    let Some(RecordRow {
+        hash: Some((algorithm, expected)),
+        size,
+    }) = row
+    else {
+        return Err(WheelInstallError::NotInRecord {
+            wheel: wheel.to_string(),
+            path: path.to_string(),
+        });
+    };
+    let algorithm = match algorithm.as_str() {
+        "sha256" => Algorithm::Sha256,
+        "sha384" => Algorithm::Sha384,
+        "sha512" => Algorithm::Sha512,
+        _ => {
+            return Err(WheelInstallError::HashAlgorithm {
+                wheel: wheel.to_string(),
+                path: path.to_string(),
+                algorithm: algorithm.clone(),
+            });
+        }
+    };
+    if size.is_some_and(|s| s != info.size) {
+        return Err(WheelInstallError::Mismatch {
+            wheel: wheel.to_string(),
+            path: path.to_string(),
+            what: "size",
+        });
+    }
+    Ok((algorithm, expected.trim_end_matches('=').to_string()))
+}
+
+/// The 32 bytes of a SHA-256 digest in urlsafe base64 without padding, when `b64` is
+/// exactly how [`urlsafe_b64`] writes one.
+fn decode_sha256(b64: &str) -> Option<[u8; 32]> {
+    fn value(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        }))
+    }
+    if b64.len() != 43 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut at = 0;
+    for &c in b64.as_bytes() {
+        bits = (bits << 6) | value(c)?;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            *out.get_mut(at)? = (bits >> count) as u8;
+            at += 1;
+            bits &= (1 << count) - 1;
+        }
+    }
+    // Canonical: the bits left over are zero, so the text round-trips.
+    (bits == 0 && at == 32 && urlsafe_b64(&out) == b64).then_some(out)
+}
+
+/// A file the install makes.
+fn made(path: String, mode: u32, contents: Vec<u8>) -> PlannedFile {
+    PlannedFile {
+        path,
+        mode,
+        size: contents.len() as u64,
+        sha256: Sha256::digest(&contents).into(),
+        source: Source::Bytes(Arc::from(contents)),
     }
 }
 
@@ -547,7 +1127,7 @@ impl<'a> Unpacked<'a> {
 struct InstalledTree<'a> {
     /// The wheel's filename, for errors.
     wheel: &'a str,
-    files: BTreeMap<String, InstalledFile>,
+    files: BTreeMap<String, PlannedFile>,
 }
 
 impl<'a> InstalledTree<'a> {
@@ -559,7 +1139,7 @@ impl<'a> InstalledTree<'a> {
     }
 
     /// Adds a file, refusing a second one at the same path.
-    fn put(&mut self, file: InstalledFile) -> Result<(), WheelInstallError> {
+    fn put(&mut self, file: PlannedFile) -> Result<(), WheelInstallError> {
         let path = file.path.clone();
         if self.files.insert(path.clone(), file).is_some() {
             return Err(WheelInstallError::Duplicate {
@@ -576,20 +1156,13 @@ impl<'a> InstalledTree<'a> {
         mut self,
         root: &str,
         dist_info: &str,
-    ) -> Result<Vec<InstalledFile>, WheelInstallError> {
+    ) -> Result<Vec<PlannedFile>, WheelInstallError> {
         let dist_info_dir = join(root, dist_info);
-        self.put(InstalledFile {
-            path: join(&dist_info_dir, "INSTALLER"),
-            mode: 0o644,
-            contents: format!("{INSTALLER}\n").into_bytes(),
-        })?;
+        let installer = format!("{INSTALLER}\n").into_bytes();
+        self.put(made(join(&dist_info_dir, "INSTALLER"), 0o644, installer))?;
         let record_installed = join(&dist_info_dir, "RECORD");
         let record_text = self.record(root, &record_installed);
-        self.put(InstalledFile {
-            path: record_installed,
-            mode: 0o644,
-            contents: record_text.into_bytes(),
-        })?;
+        self.put(made(record_installed, 0o644, record_text.into_bytes()))?;
         Ok(self.files.into_values().collect())
     }
 
@@ -603,8 +1176,8 @@ impl<'a> InstalledTree<'a> {
                 format!(
                     "{},sha256={},{}",
                     csv_field(&relative(root, &f.path)),
-                    urlsafe_b64(&Sha256::digest(&f.contents)),
-                    f.contents.len()
+                    urlsafe_b64(&f.sha256),
+                    f.size
                 )
             })
             .collect();
@@ -771,20 +1344,24 @@ fn parse_record(text: &str, wheel: &str) -> Result<BTreeMap<String, RecordRow>, 
     Ok(out)
 }
 
-/// Replaces a `#!python` / `#!pythonw` first line with the target interpreter,
-/// keeping any arguments; anything else is left alone.
-fn rewrite_shebang(contents: &[u8], interpreter: &str) -> Vec<u8> {
-    let Some(rest) = contents.strip_prefix(b"#!python") else {
-        return contents.to_vec();
+/// How many leading bytes of a script are a `#!python` or `#!pythonw` first line's
+/// start, which the target interpreter's `#!` line replaces (its arguments kept); 0
+/// for anything else. Decided on the first [`SHEBANG_HEAD`] bytes (or all of a
+/// shorter file).
+fn shebang_len(head: &[u8]) -> usize {
+    let Some(rest) = head.strip_prefix(b"#!python") else {
+        return 0;
     };
-    let rest = rest.strip_prefix(b"w").unwrap_or(rest);
+    let (len, rest) = match rest.strip_prefix(b"w") {
+        Some(rest) => (9, rest),
+        None => (8, rest),
+    };
     // Only `#!python` itself, not e.g. `#!python3-something`.
-    if !matches!(rest.first(), None | Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        return contents.to_vec();
+    if matches!(rest.first(), None | Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        len
+    } else {
+        0
     }
-    let mut out = format!("#!{interpreter}").into_bytes();
-    out.extend_from_slice(rest);
-    out
 }
 
 /// `(script name, module, attribute path)` for every console and GUI script.
@@ -1247,6 +1824,217 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    fn plan(wheel: &[u8]) -> Result<WheelPlan, WheelInstallError> {
+        let mut archive = open_wheel(Cursor::new(wheel), FILENAME)?;
+        plan_wheel(&mut archive, FILENAME, &target())
+    }
+
+    /// #15 (wheels streamed) item 1: the plan's paths, modes, sizes and SHA-256 are
+    /// those of the installed files, every kind of file included.
+    #[test]
+    fn item15_planned_paths_are_the_installed_paths() {
+        let wheel = build(&basic(), |r| r);
+        let planned = plan(&wheel).unwrap();
+        let installed = install_wheel(&wheel, FILENAME, &target()).unwrap();
+        let sp = "usr/local/lib/python3.12/site-packages";
+        let expected = [
+            "usr/local/bin/demo".to_string(),
+            "usr/local/bin/demo-gui".into(),
+            "usr/local/bin/demo-tool".into(),
+            "usr/local/bin/plain.sh".into(),
+            "usr/local/include/python3.12/demo_pkg/demo.h".into(),
+            format!("{sp}/demo_extra.py"),
+            format!("{sp}/{DI}/INSTALLER"),
+            format!("{sp}/{DI}/METADATA"),
+            format!("{sp}/{DI}/RECORD"),
+            format!("{sp}/{DI}/WHEEL"),
+            format!("{sp}/{DI}/entry_points.txt"),
+            format!("{sp}/demo_pkg/__init__.py"),
+            format!("{sp}/demo_pkg/native.so"),
+            "usr/local/share/demo/x.txt".into(),
+        ];
+        let paths: Vec<&String> = planned.files().iter().map(|f| &f.path).collect();
+        assert_eq!(paths, expected.iter().collect::<Vec<_>>());
+        assert_eq!(planned.files().len(), installed.len());
+        for (plan, file) in planned.files().iter().zip(&installed) {
+            assert_eq!(plan.path, file.path);
+            assert_eq!(plan.mode, file.mode, "{}", file.path);
+            assert_eq!(plan.size, file.contents.len() as u64, "{}", file.path);
+            let sha256: [u8; 32] = Sha256::digest(&file.contents).into();
+            assert_eq!(plan.sha256, sha256, "{}", file.path);
+        }
+    }
+
+    /// Item 1: planning reads the central directory and the small metadata files,
+    /// never a package file (here 4 MiB that does not compress).
+    #[test]
+    fn item15_planning_reads_no_package_file() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let mut files: Vec<(&str, &[u8], u32)> = basic();
+        files.push(("demo_pkg/noise.bin", &noise, 0o644));
+        let wheel = build(&files, |r| r);
+        assert!(wheel.len() > 4 << 20);
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let reader = Counting {
+            inner: Cursor::new(&wheel[..]),
+            read: read.clone(),
+        };
+        let mut archive = open_wheel(reader, FILENAME).unwrap();
+        let planned = plan_wheel(&mut archive, FILENAME, &target()).unwrap();
+        assert!(read.get() < 64 << 10, "{} bytes read", read.get());
+        let sp = "usr/local/lib/python3.12/site-packages";
+        let file = planned
+            .files()
+            .iter()
+            .find(|f| f.path == format!("{sp}/demo_pkg/noise.bin"))
+            .unwrap();
+        let sha256: [u8; 32] = Sha256::digest(&noise).into();
+        assert_eq!((file.size, file.sha256), (noise.len() as u64, sha256));
+    }
+
+    /// Item 1: a crafted wheel is refused by planning as by the install, with the same
+    /// error.
+    #[test]
+    fn item15_planning_refuses_what_the_install_refuses() {
+        let evil_names = [
+            "../evil.py",
+            "demo_pkg/../../evil.py",
+            "/etc/passwd",
+            "demo_pkg-1.0.data/data/../../../etc/x",
+            "demo_pkg\\..\\evil.py",
+            "C:/evil.py",
+            "demo_pkg-1.0.data/scripts",
+        ];
+        for evil in evil_names {
+            let mut files = basic();
+            files.push((evil, b"boom", 0o644));
+            let wheel = build(&files, |r| r);
+            let installed = install_wheel(&wheel, FILENAME, &target()).unwrap_err();
+            let planned = plan(&wheel).unwrap_err();
+            assert!(
+                matches!(planned, WheelInstallError::UnsafePath { .. }),
+                "{evil}: {planned}"
+            );
+            assert_eq!(planned.to_string(), installed.to_string());
+        }
+        let mut files = basic();
+        files.retain(|(p, _, _)| !p.ends_with("entry_points.txt"));
+        files.push((
+            "demo_pkg-1.0.dist-info/entry_points.txt",
+            b"[console_scripts]\n../x = a:b\n",
+            0o644,
+        ));
+        let wheel = build(&files, |r| r);
+        let planned = plan(&wheel).unwrap_err();
+        assert!(matches!(planned, WheelInstallError::EntryPoint { .. }));
+    }
+
+    /// Item 2: a file whose bytes disagree with `RECORD` is planned (its bytes are
+    /// not read), and its reader fails at its end with the mismatch.
+    #[test]
+    fn item15_a_mismatch_fails_the_reader_at_its_end() {
+        let wheel = build(&basic(), |r| {
+            r.replace(
+                &record_line("demo_pkg/__init__.py", b"VALUE = 1\n"),
+                &record_line("demo_pkg/__init__.py", b"VALUE = 2\n"),
+            )
+        });
+        let mut archive = open_wheel(Cursor::new(&wheel[..]), FILENAME).unwrap();
+        let planned = plan_wheel(&mut archive, FILENAME, &target()).unwrap();
+        let file = planned
+            .files()
+            .iter()
+            .find(|f| f.path.ends_with("demo_pkg/__init__.py"))
+            .unwrap();
+        let mut given = Vec::new();
+        let e = read_planned(&mut archive, &planned, file, |reader| {
+            reader.read_to_end(&mut given).map(drop)
+        })
+        .unwrap_err();
+        assert!(
+            matches!(e, WheelInstallError::Mismatch { what: "hash", .. }),
+            "{e}"
+        );
+        // The reader gave the bytes, then refused to end.
+        assert_eq!(given, b"VALUE = 1\n");
+    }
+
+    /// A file `RECORD` hashes with SHA-512 is read while planning to learn the
+    /// SHA-256 the installed `RECORD` lists.
+    #[test]
+    fn item15_other_record_algorithms_are_hashed_while_planning() {
+        let contents = b"VALUE = 1\n";
+        let sha512 = format!(
+            "demo_pkg/__init__.py,sha512={},10",
+            urlsafe_b64(&Sha512::digest(contents))
+        );
+        let wheel = build(&basic(), |r| {
+            r.replace(&record_line("demo_pkg/__init__.py", contents), &sha512)
+        });
+        let files = install_wheel(&wheel, FILENAME, &target()).unwrap();
+        let sp = "usr/local/lib/python3.12/site-packages";
+        assert_eq!(
+            find(&files, &format!("{sp}/demo_pkg/__init__.py")).contents,
+            contents
+        );
+        let record =
+            String::from_utf8(find(&files, &format!("{sp}/{DI}/RECORD")).contents.clone()).unwrap();
+        assert!(
+            record.contains(&record_line("demo_pkg/__init__.py", contents)),
+            "{record}"
+        );
+        // A wrong SHA-512 is found while planning.
+        let wheel = build(&basic(), |r| {
+            r.replace(
+                &record_line("demo_pkg/__init__.py", contents),
+                &sha512.replace("sha512=", "sha512=AA"),
+            )
+        });
+        assert!(matches!(
+            plan(&wheel),
+            Err(WheelInstallError::Mismatch { what: "hash", .. })
+        ));
+    }
+
+    /// A script as installed: its `#!python` line rewritten.
+    fn rewrite_shebang(contents: &[u8], interpreter: &str) -> Vec<u8> {
+        let strip = shebang_len(&contents[..contents.len().min(SHEBANG_HEAD)]);
+        if strip == 0 {
+            return contents.to_vec();
+        }
+        let mut out = format!("#!{interpreter}").into_bytes();
+        out.extend_from_slice(&contents[strip..]);
+        out
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::{Below, LayerStep, StoredLayer};
 use crate::confine::{LinkError, Node, resolve_in_root};
 use crate::digest::Digest;
 use crate::image::BaseFacts;
-use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner};
+use crate::layer::{Compression, Entry, EntryKind, FileSource, FileTree, Owner, read_whole};
 use crate::pipeline::BuildError;
 use crate::pipeline::options::Reporter;
 use crate::project::WalkedKind;
@@ -488,6 +488,13 @@ impl CopyStep<'_> {
                 }
                 n
             }
+            FileSource::Lazy(lazy) => {
+                let bytes = read_whole(lazy.as_ref())
+                    .map_err(|e| self.read_error(std::path::Path::new("(made)"), e))?;
+                let n = bytes.len().min(head.len());
+                head[..n].copy_from_slice(&bytes[..n]);
+                n
+            }
         };
         Ok(archive_kind(&head[..read]))
     }
@@ -515,6 +522,10 @@ impl CopyStep<'_> {
             FileSource::Host(path) => {
                 Box::new(std::fs::File::open(path).map_err(|e| self.read_error(path, e))?)
             }
+            FileSource::Lazy(lazy) => Box::new(std::io::Cursor::new(
+                read_whole(lazy.as_ref())
+                    .map_err(|e| self.read_error(std::path::Path::new(name), e))?,
+            )),
         };
         let invalid = |clause: String| self.invalid(format!("adds the archive `{name}`, {clause}"));
         let files = read_archive(reader, kind).map_err(invalid)?;
