@@ -141,6 +141,153 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// SHA-256 whose state can be saved and resumed later (in another process): the eight
+/// state words, the number of bytes hashed and the fewer than 64 bytes not yet
+/// compressed. Built on `sha2::compress256`, so it hashes exactly as [`Sha256`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ResumableSha256 {
+    words: [u32; 8],
+    len: u64,
+    pending: [u8; 64],
+}
+
+/// The saved state of a [`ResumableSha256`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sha256State {
+    /// The state words, big-endian (32 bytes).
+    pub words: [u8; 32],
+    /// Bytes hashed in all.
+    pub len: u64,
+    /// The last `len % 64` bytes hashed, not yet compressed.
+    pub pending: Vec<u8>,
+}
+
+/// SHA-256's initial state words.
+const SHA256_INIT: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// Blocks compressed per call (copied into one array: `compress256` takes a slice of
+/// blocks).
+const SHA256_BATCH: usize = 32;
+
+type Block = sha2::digest::generic_array::GenericArray<u8, sha2::digest::consts::U64>;
+
+impl Default for ResumableSha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ResumableSha256 {
+    pub(crate) fn new() -> Self {
+        Self {
+            words: SHA256_INIT,
+            len: 0,
+            pending: [0; 64],
+        }
+    }
+
+    /// Bytes hashed so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn pending_len(&self) -> usize {
+        (self.len % 64) as usize
+    }
+
+    pub(crate) fn update(&mut self, mut data: &[u8]) {
+        let held = self.pending_len();
+        self.len += data.len() as u64;
+        if held > 0 {
+            let take = (64 - held).min(data.len());
+            self.pending[held..held + take].copy_from_slice(&data[..take]);
+            data = &data[take..];
+            if held + take < 64 {
+                return;
+            }
+            let block = *Block::from_slice(&self.pending);
+            sha2::compress256(&mut self.words, std::slice::from_ref(&block));
+        }
+        let mut blocks = data.chunks_exact(64);
+        let mut batch = [Block::default(); SHA256_BATCH];
+        loop {
+            let mut count = 0;
+            for (slot, block) in batch.iter_mut().zip(blocks.by_ref()) {
+                slot.copy_from_slice(block);
+                count += 1;
+            }
+            if count == 0 {
+                break;
+            }
+            sha2::compress256(&mut self.words, &batch[..count]);
+        }
+        let rest = blocks.remainder();
+        self.pending[..rest.len()].copy_from_slice(rest);
+    }
+
+    /// The state, to resume from with [`ResumableSha256::resume`].
+    pub(crate) fn save(&self) -> Sha256State {
+        let mut words = [0u8; 32];
+        for (out, word) in words.chunks_exact_mut(4).zip(self.words) {
+            out.copy_from_slice(&word.to_be_bytes());
+        }
+        Sha256State {
+            words,
+            len: self.len,
+            pending: self.pending[..self.pending_len()].to_vec(),
+        }
+    }
+
+    /// The hasher of a saved state; `None` when the pending bytes do not match the
+    /// length.
+    pub(crate) fn resume(state: &Sha256State) -> Option<Self> {
+        if state.pending.len() as u64 != state.len % 64 {
+            return None;
+        }
+        let mut words = [0u32; 8];
+        for (word, bytes) in words.iter_mut().zip(state.words.chunks_exact(4)) {
+            *word = u32::from_be_bytes(bytes.try_into().ok()?);
+        }
+        let mut pending = [0u8; 64];
+        pending[..state.pending.len()].copy_from_slice(&state.pending);
+        Some(Self {
+            words,
+            len: state.len,
+            pending,
+        })
+    }
+
+    pub(crate) fn finish(mut self) -> Digest {
+        let bits = self.len.wrapping_mul(8);
+        let held = self.pending_len();
+        let mut tail = [0u8; 128];
+        tail[..held].copy_from_slice(&self.pending[..held]);
+        tail[held] = 0x80;
+        let end = if held < 56 { 64 } else { 128 };
+        tail[end - 8..end].copy_from_slice(&bits.to_be_bytes());
+        for block in tail[..end].chunks_exact(64) {
+            sha2::compress256(
+                &mut self.words,
+                std::slice::from_ref(Block::from_slice(block)),
+            );
+        }
+        let mut raw = [0u8; 32];
+        for (out, word) in raw.chunks_exact_mut(4).zip(self.words) {
+            out.copy_from_slice(&word.to_be_bytes());
+        }
+        Digest::from_sha256(raw)
+    }
+}
+
 impl crate::hint::Hint for DigestError {
     fn hints(&self) -> Vec<String> {
         match self {
@@ -173,6 +320,49 @@ mod tests {
                 .is_err()
         );
         assert!("nocolon".parse::<Digest>().is_err());
+    }
+
+    /// A small deterministic generator (xorshift), so the test needs no crate.
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    #[test]
+    fn resumable_sha256_equals_sha256_split_saved_and_resumed_anywhere() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..300 {
+            let len = match round % 3 {
+                0 => (next(&mut seed) % 200) as usize,
+                1 => (next(&mut seed) % 5000) as usize,
+                _ => (next(&mut seed) % 300_000) as usize,
+            };
+            let data: Vec<u8> = (0..len).map(|_| next(&mut seed) as u8).collect();
+            let mut hasher = ResumableSha256::new();
+            let mut at = 0;
+            while at < len {
+                let step = 1
+                    + (next(&mut seed) as usize
+                        % (len - at).min(if round % 2 == 0 { 70 } else { 70_000 }));
+                hasher.update(&data[at..at + step]);
+                at += step;
+                if next(&mut seed).is_multiple_of(2) {
+                    let saved = hasher.save();
+                    assert_eq!(saved.len, at as u64);
+                    assert_eq!(saved.pending, data[at - at % 64..at]);
+                    hasher = ResumableSha256::resume(&saved).expect("a saved state resumes");
+                }
+            }
+            assert_eq!(hasher.len(), len as u64);
+            assert_eq!(hasher.finish(), Digest::of(&data), "length {len}");
+        }
+        // A state whose pending bytes do not match its length is refused.
+        let mut saved = ResumableSha256::new().save();
+        saved.len = 3;
+        assert!(ResumableSha256::resume(&saved).is_none());
+        assert_eq!(ResumableSha256::new().finish(), Digest::of(b""));
     }
 
     #[test]

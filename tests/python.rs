@@ -135,6 +135,35 @@ fn read_layer(path: &Path) -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
     out
 }
 
+/// The layer's paths in tar order; asserts that no path appears twice and that a
+/// directory the layer holds precedes everything under it.
+fn layer_order(path: &Path) -> Vec<String> {
+    let file = std::fs::File::open(path).expect("open layer");
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
+    let mut order = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let entry = entry.expect("entry");
+        let path = entry.path().expect("path").to_string_lossy().into_owned();
+        order.push(path.trim_end_matches('/').to_string());
+    }
+    let all: std::collections::BTreeSet<&String> = order.iter().collect();
+    assert_eq!(all.len(), order.len(), "a path appears twice: {order:?}");
+    let mut seen = std::collections::HashSet::new();
+    for path in &order {
+        let mut parent = path.as_str();
+        while let Some((up, _)) = parent.rsplit_once('/') {
+            parent = up;
+            let parent = parent.to_string();
+            assert!(
+                !all.contains(&parent) || seen.contains(&parent),
+                "{parent} comes after {path}: {order:?}"
+            );
+        }
+        seen.insert(path.clone());
+    }
+    order
+}
+
 fn alpha() -> WheelSpec {
     WheelSpec::pure("alpha", "1.0")
         .requires("beta>=1.0")
@@ -679,6 +708,14 @@ fn base_upgrades_need_permission() {
         entries.keys()
     );
     assert!(entries.contains_key(&format!("{SITE}/apache_airflow-3.0.3.dist-info/METADATA")));
+    // The whiteouts and the directories only they need come last, after the new
+    // version's files.
+    let order = layer_order(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    let at = |path: String| order.iter().position(|p| *p == path).expect("in the layer");
+    let metadata = at(format!("{SITE}/apache_airflow-3.0.3.dist-info/METADATA"));
+    assert!(at(format!("{SITE}/.wh.apache_airflow-3.0.2.dist-info")) > metadata);
+    assert!(at(format!("{SITE}/airflow")) > metadata, "{order:?}");
+    assert!(at(format!("{SITE}/airflow/.wh.__init__.py")) > metadata);
 }
 
 #[test]
@@ -740,30 +777,49 @@ fn run_records(cache: &Path) -> BTreeMap<String, (std::time::SystemTime, Vec<Str
     out
 }
 
-/// #15 item 3: the Python layer is one cached run per wheel. Adding a requirement
-/// to a built lock compresses only the new wheel (and the small segment of
-/// directories), reuses the others' runs untouched, and gives the bytes of a cold
+/// `len` bytes deflate cannot shrink, different for each `seed`.
+fn noise(mut seed: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+/// #15 item 3: the Python layer is one cached run per wheel, each after a small
+/// segment of the directories it needs first, the largest wheels first. Adding a
+/// (small) requirement to a built lock compresses only the new wheel and its
+/// directories, reuses the others' runs untouched, and gives the bytes of a cold
 /// build of the same lock in an empty store. A path two wheels install goes to the
-/// later one, with a warning.
+/// later one in lock order, with a warning.
 #[test]
 fn item3_adding_one_wheel_reuses_the_other_wheels_runs() {
-    let shared = |name: &str| {
-        WheelSpec::pure(name, "1.0").file(
-            "shared/common.py",
-            format!("FROM = \"{name}\"\n").as_bytes(),
-            false,
-        )
+    let shared = |name: &str, seed: u64| {
+        WheelSpec::pure(name, "1.0")
+            .file(
+                "shared/common.py",
+                format!("FROM = \"{name}\"\n").as_bytes(),
+                false,
+            )
+            .file(&format!("{name}/noise.bin"), &noise(seed, 4000), false)
     };
     let index = PyIndex::start(
         vec![
-            Served::wheel(&WheelSpec::pure("apple", "1.0")),
+            Served::wheel(&WheelSpec::pure("apple", "1.0").file(
+                "apple/noise.bin",
+                &noise(1, 8000),
+                false,
+            )),
             Served::wheel(&WheelSpec::pure("banana", "1.0").file(
                 "banana/data/big.txt",
                 &b"banana ".repeat(100_000),
                 false,
             )),
-            Served::wheel(&shared("cherry")),
-            Served::wheel(&shared("damson")),
+            Served::wheel(&shared("cherry", 2)),
+            Served::wheel(&shared("damson", 3)),
         ],
         Form::Json,
         None,
@@ -784,8 +840,17 @@ fn item3_adding_one_wheel_reuses_the_other_wheels_runs() {
         b"FROM = \"damson\"\n"
     );
     let before = run_records(&py.cache);
-    // The directories, then apple, cherry (without the shared file), damson.
-    assert_eq!(before.len(), 4, "{before:?}");
+    // Apple's directories and apple, cherry's and cherry (without the shared
+    // file), damson's (`damson`, its dist-info and `shared`: the layer's copy of the
+    // shared file is damson's) and damson.
+    assert_eq!(before.len(), 6, "{before:?}");
+    assert!(
+        before
+            .values()
+            .any(|(_, paths)| paths.contains(&format!("{SITE}/shared"))
+                && paths.contains(&format!("{SITE}/damson"))
+                && !paths.contains(&format!("{SITE}/cherry")))
+    );
     assert!(before.values().any(|(_, paths)| {
         paths
             .iter()
@@ -801,7 +866,7 @@ fn item3_adding_one_wheel_reuses_the_other_wheels_runs() {
         .filter(|(name, _)| !before.contains_key(*name))
         .map(|(_, (_, paths))| paths)
         .collect();
-    // Two new runs: banana's files, and the directories (banana adds its own).
+    // Two new runs: banana's files, and the directories only banana needs.
     assert_eq!(new.len(), 2, "{new:?}");
     assert!(
         new.iter()
@@ -835,7 +900,24 @@ fn item3_adding_one_wheel_reuses_the_other_wheels_runs() {
         entries[&format!("{SITE}/banana/data/big.txt")].3.len(),
         700_000
     );
-    assert_eq!(run_records(&fresh).len(), 5);
+    // Each wheel's new directories just before its files, the largest wheel first
+    // (apple), the smallest last (banana: its big file is one repeated word).
+    let order = layer_order(&py.layer_blob(layer["digest"].as_str().expect("digest")));
+    let at = |path: &str| {
+        order
+            .iter()
+            .position(|p| p == &format!("{SITE}/{path}"))
+            .unwrap_or_else(|| panic!("{path} in {order:?}"))
+    };
+    assert!(at("apple") < at("apple/__init__.py"));
+    assert!(at("apple/__init__.py") < at("cherry"));
+    assert!(at("apple/__init__.py") < at("damson"));
+    assert!(at("cherry/__init__.py") < at("banana"));
+    assert!(at("damson/__init__.py") < at("banana"));
+    assert!(at("banana") < at("banana/data/big.txt"));
+    assert!(at("damson") < at("shared"));
+    assert!(at("shared") < at("damson/__init__.py"));
+    assert_eq!(run_records(&fresh).len(), 8);
 }
 
 /// Wheels with every kind of installed file: `#!python` and `#!pythonw` scripts, a

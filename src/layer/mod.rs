@@ -28,5 +28,6 @@ pub(crate) use whiteout::{
 };
 
 /// Bumped whenever the bytes a layer builder writes change on purpose (2: deflate by
-/// libdeflate instead of miniz_oxide; 3: the Python layer written in segments).
-pub const FORMAT_VERSION: u32 = 3;
+/// libdeflate instead of miniz_oxide; 3: the Python layer written in segments; 4: the
+/// Python layer's directories in one segment per wheel, before it).
+pub const FORMAT_VERSION: u32 = 4;

@@ -12,9 +12,10 @@
 //! 1. the segments the producer gives, in its order (an empty segment adds nothing);
 //! 2. the end-of-archive (two zero blocks) as its own member.
 //!
-//! The producers fix their segments' order (the Python layer: one segment of every
-//! directory and whiteout, sorted by path; then one per wheel in lock order, its files
-//! sorted by path, minus the paths a later wheel installs again).
+//! The producers fix their segments' order (the Python layer: per wheel, the largest
+//! first, a segment of the directories it needs first, then its files sorted by path,
+//! minus the paths a later wheel installs again; last the whiteouts), so that adding
+//! a package leaves the segments before it unchanged.
 //!
 //! A keyed segment's run is a store blob; its record (`segments/<run-key>.json`: the
 //! blob's digest and size, the tar length, each member's compressed size and the
@@ -24,10 +25,20 @@
 //! of them is used (a mismatch removes the run and the segment is made again), and its
 //! members are decompressed (libdeflate / libzstd, checking their CRCs or checksums
 //! and lengths) to hash the diff ID, in parallel with the hashing, in order.
+//!
+//! **Prefix states.** After a run is written whole, once at least
+//! [`PREFIX_STATE_EVERY`] of tar came since the last one and at the layer's end, the
+//! state of both hashers (layer digest over the compressed bytes, diff ID over the
+//! tar) is saved under a chain key of the runs so far (their digests and tar
+//! lengths: the content, not the keys). A write first walks its segments while they
+//! are cached runs and takes the longest such prefix with a saved state: those runs
+//! are copied into the layer, each checked against its record in the same read, and
+//! neither decompressed nor hashed into the layer's digests, which resume from the
+//! state. See [`PrefixState`] for what is trusted.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -38,7 +49,7 @@ use tempfile::NamedTempFile;
 use super::build::append_entry;
 use super::compress::MEMBER_SIZE;
 use super::{Compression, Entry, EntryKind, LayerError};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, HashingWriter, ResumableSha256, Sha256State};
 use crate::store::{LayerRecord, Store, StoreError};
 pub(crate) use crate::store::{SEGMENTS_NOTE, SegmentsNote};
 
@@ -83,6 +94,86 @@ pub(crate) struct Segmented {
     pub made: usize,
     /// The run keys of the layer's keyed segments, in order.
     pub runs: Vec<Digest>,
+    /// Of the reused segments, those of the saved prefix this write resumed from
+    /// (copied, not decompressed).
+    pub prefix: usize,
+    /// Cached runs decompressed (to hash the diff ID).
+    pub decompressed: usize,
+    /// The chain keys of the prefix states along this layer (saved or read), so
+    /// `cache gc` can keep them with it.
+    pub states: Vec<Digest>,
+}
+
+/// The name of a prefix state beside its chain key in `segments/`.
+const PREFIX_NOTE: &str = "prefix";
+
+/// A prefix state is saved once at least this much tar was written since the last
+/// one (and at the layer's end), to keep the file count low.
+const PREFIX_STATE_EVERY: u64 = 8 << 20;
+
+/// Runs up to this size are read once: into memory, hashed, then decompressed from
+/// there; larger ones are read twice (hashed, then decompressed) to bound memory.
+const SINGLE_READ: u64 = 8 << 20;
+
+/// The saved state of both hashers after the first `segments` segments of a layer
+/// (`segments/<chain-key>.prefix.json`). Trusted like a layer record: its lengths are
+/// checked against the run records of the chain and the layer hasher's pending bytes
+/// are taken from the runs themselves, but the state words cannot be checked without
+/// hashing the prefix again, so a store whose records are forged yields a layer
+/// whose digest does not match its bytes, exactly as a forged layer record would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PrefixState {
+    /// Segments (runs) in the prefix.
+    segments: usize,
+    /// The layer hasher's state words (hex) and the compressed length.
+    layer_words: String,
+    layer_len: u64,
+    /// The diff-ID hasher's state words (hex) and the tar length (a multiple of
+    /// 512, so it has no pending bytes).
+    diff_words: String,
+    diff_len: u64,
+}
+
+/// The chain key before any segment.
+fn chain_start() -> Digest {
+    Digest::of(format!("airlock-prefix\0v{}", super::FORMAT_VERSION).as_bytes())
+}
+
+/// The chain key after one more run: what the layer's bytes so far are made of (the
+/// runs' content, not their keys).
+fn chain_key(previous: &Digest, run: &Digest, tar_len: u64) -> Digest {
+    Digest::of(format!("airlock-prefix\0{previous}\0{run}\0{tar_len}").as_bytes())
+}
+
+fn words_of(hex_words: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_words).ok()?.try_into().ok()
+}
+
+/// The prefix state saved under `chain` when it is readable and agrees with the
+/// chain's run records (`expected`: their count, compressed and tar lengths);
+/// `None` (with a warning for a damaged one) otherwise.
+fn prefix_state(store: &Store, chain: &Digest, expected: (usize, u64, u64)) -> Option<PrefixState> {
+    let path = store.segment_record_path(chain, Some(PREFIX_NOTE));
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "ignoring an unreadable prefix state");
+            return None;
+        }
+    };
+    let state = serde_json::from_slice::<PrefixState>(&bytes)
+        .ok()
+        .filter(|state| {
+            (state.segments, state.layer_len, state.diff_len) == expected
+                && state.diff_len % 64 == 0
+                && words_of(&state.layer_words).is_some()
+                && words_of(&state.diff_words).is_some()
+        });
+    if state.is_none() {
+        tracing::warn!(path = %path.display(), "ignoring a damaged prefix state");
+    }
+    state
 }
 
 /// The store key of a segment's run.
@@ -172,16 +263,29 @@ pub(crate) fn write_segmented<'a, E: From<LayerError>>(
     compression: Compression,
 ) -> Result<Segmented, E> {
     let mut pipe = Pipeline::<'_, 'a, E>::new(store, mtime, compression)?;
-    for plan in segments {
-        let key = plan.key.as_ref().map(|k| run_key(k, mtime, compression));
+    let plans: Vec<(Option<Digest>, Make<'a, E>)> = segments
+        .into_iter()
+        .map(|plan| {
+            let key = plan.key.as_ref().map(|k| run_key(k, mtime, compression));
+            (key, plan.make)
+        })
+        .collect();
+    let (resumed, read) = pipe.resume_prefix(&plans)?;
+    // The records `resume_prefix` read for the cached segments after the prefix.
+    let mut read = read.into_iter();
+    for (key, make) in plans.into_iter().skip(resumed) {
         if let Some(key) = &key {
             pipe.runs.push(key.clone());
-            if let Some(record) = cached_run(store, key).map_err(LayerError::from)? {
-                pipe.push_cached(key.clone(), record, plan.make)?;
+            let record = match read.next() {
+                Some(record) => Some(record),
+                None => cached_run(store, key).map_err(LayerError::from)?,
+            };
+            if let Some(record) = record {
+                pipe.push_cached(key.clone(), record, make)?;
                 continue;
             }
         }
-        let entries = (plan.make)()?;
+        let entries = make()?;
         pipe.push_fresh(key, &entries)?;
     }
     pipe.finish()
@@ -233,12 +337,21 @@ struct Pipeline<'s, 'a, E> {
     jobs: VecDeque<Job<'a, E>>,
     working: usize,
     max_in_flight: usize,
-    layer: HashingWriter<BufWriter<NamedTempFile>>,
-    diff: HashingWriter<io::Sink>,
+    layer: BufWriter<NamedTempFile>,
+    layer_hash: ResumableSha256,
+    diff: ResumableSha256,
     run: Option<RunOut>,
     runs: Vec<Digest>,
     reused: usize,
     made: usize,
+    prefix: usize,
+    decompressed: usize,
+    /// The chain key of the segments written so far and how many they are; `None`
+    /// once an unkeyed segment was written (no state is saved after it).
+    chain: Option<(Digest, usize)>,
+    /// Tar bytes written since the last saved prefix state.
+    since_saved: u64,
+    states: Vec<Digest>,
     /// An error met while the tar writer was writing (it only carries `io::Error`).
     failed: Option<E>,
 }
@@ -254,12 +367,18 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
             jobs: VecDeque::new(),
             working: 0,
             max_in_flight: cores + 1,
-            layer: HashingWriter::new(BufWriter::with_capacity(1 << 20, temp)),
-            diff: HashingWriter::new(io::sink()),
+            layer: BufWriter::with_capacity(1 << 20, temp),
+            layer_hash: ResumableSha256::new(),
+            diff: ResumableSha256::new(),
             run: None,
             runs: Vec::new(),
             reused: 0,
             made: 0,
+            prefix: 0,
+            decompressed: 0,
+            chain: Some((chain_start(), 0)),
+            since_saved: 0,
+            states: Vec::new(),
             failed: None,
         })
     }
@@ -367,9 +486,11 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
     }
 
     fn write_member(&mut self, (compressed, data): &Member) -> Result<(), E> {
-        let write = |out: &mut dyn Write, bytes: &[u8]| out.write_all(bytes);
-        write(&mut self.layer, compressed).map_err(LayerError::Write)?;
-        write(&mut self.diff, data).map_err(LayerError::Write)?;
+        self.layer
+            .write_all(compressed)
+            .map_err(LayerError::Write)?;
+        self.layer_hash.update(compressed);
+        self.diff.update(data);
         if let Some(run) = &mut self.run {
             run.file.write_all(compressed).map_err(LayerError::Write)?;
             run.members.push(compressed.len() as u64);
@@ -380,6 +501,7 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
     /// Stores the run just written under its key (the blob first, then the record).
     fn end_run(&mut self, tar_len: u64, paths: Vec<String>) -> Result<(), E> {
         let Some(run) = self.run.take() else {
+            self.chain = None;
             return Ok(());
         };
         let (digest, size, buffered) = run.file.finish();
@@ -406,6 +528,161 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
             .write_atomic(&path, &bytes)
             .map_err(LayerError::from)?;
         tracing::debug!(key = %run.key, digest = %record.digest, "run cached");
+        self.segment_done(&record.digest, tar_len);
+        Ok(())
+    }
+
+    /// Extends the chain by a run just written whole; saves the hashers' state when
+    /// enough was written since the last one.
+    fn segment_done(&mut self, run: &Digest, tar_len: u64) {
+        let Some((chain, segments)) = &self.chain else {
+            return;
+        };
+        let chain = chain_key(chain, run, tar_len);
+        let segments = segments + 1;
+        self.since_saved += tar_len;
+        if self.since_saved >= PREFIX_STATE_EVERY {
+            self.save_state(&chain, segments);
+        }
+        self.chain = Some((chain, segments));
+    }
+
+    /// Saves both hashers' state under `chain` (best effort: a speed cache).
+    fn save_state(&mut self, chain: &Digest, segments: usize) {
+        let (layer, diff) = (self.layer_hash.save(), self.diff.save());
+        let state = PrefixState {
+            segments,
+            layer_words: hex::encode(layer.words),
+            layer_len: layer.len,
+            diff_words: hex::encode(diff.words),
+            diff_len: diff.len,
+        };
+        let path = self.store.segment_record_path(chain, Some(PREFIX_NOTE));
+        let written = serde_json::to_vec(&state)
+            .map_err(io::Error::other)
+            .and_then(|bytes| crate::atomic_file::write(&path, &bytes));
+        match written {
+            Ok(()) => {
+                self.since_saved = 0;
+                self.states.push(chain.clone());
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot save a prefix state");
+            }
+        }
+    }
+
+    /// Takes the longest leading run of cached segments that has a saved prefix
+    /// state: checks each run's bytes against its record while copying them into
+    /// the layer (one read, no decompression) and resumes both hashers from the
+    /// state. Returns how many segments it took (0: none, or a run was damaged: it
+    /// is forgotten, so that it is made again, and the layer starts over) and the
+    /// records it read of the cached segments right after them.
+    fn resume_prefix(
+        &mut self,
+        plans: &[(Option<Digest>, Make<'a, E>)],
+    ) -> Result<(usize, Vec<RunRecord>), E> {
+        let mut chain = chain_start();
+        let mut records = Vec::new();
+        let mut best = None;
+        let (mut layer_len, mut diff_len) = (0, 0);
+        for (key, _) in plans {
+            let Some(key) = key else { break };
+            let Some(record) = cached_run(self.store, key).map_err(LayerError::from)? else {
+                break;
+            };
+            chain = chain_key(&chain, &record.digest, record.tar_len);
+            (layer_len, diff_len) = (layer_len + record.size, diff_len + record.tar_len);
+            records.push((key.clone(), record));
+            let expected = (records.len(), layer_len, diff_len);
+            if let Some(state) = prefix_state(self.store, &chain, expected) {
+                self.states.push(chain.clone());
+                best = Some((records.len(), chain.clone(), state));
+            }
+        }
+        let Some((taken, chain, state)) = best else {
+            return Ok((0, records.into_iter().map(|(_, r)| r).collect()));
+        };
+        let mut tail = Vec::with_capacity(128);
+        for (key, record) in &records[..taken] {
+            if let Err(reason) = self.copy_checked(record, &mut tail) {
+                let path = self.store.blob_path(&record.digest);
+                tracing::warn!(path = %path.display(), reason, "a cached run is damaged; making it again");
+                self.forget_run(key, record);
+                return self.start_over();
+            }
+        }
+        let held = (state.layer_len % 64) as usize;
+        let pending = tail
+            .get(tail.len().saturating_sub(held)..)
+            .unwrap_or_default()
+            .to_vec();
+        let resume = |words: &str, len: u64, pending: Vec<u8>| {
+            let words = words_of(words)?;
+            ResumableSha256::resume(&Sha256State {
+                words,
+                len,
+                pending,
+            })
+        };
+        let (Some(layer), Some(diff)) = (
+            resume(&state.layer_words, state.layer_len, pending),
+            resume(&state.diff_words, state.diff_len, Vec::new()),
+        ) else {
+            tracing::warn!(%chain, "ignoring a prefix state that does not resume");
+            return self.start_over();
+        };
+        (self.layer_hash, self.diff) = (layer, diff);
+        for (key, record) in &records[..taken] {
+            self.runs.push(key.clone());
+            self.store.mark_used(&record.digest);
+        }
+        (self.reused, self.prefix) = (taken, taken);
+        self.chain = Some((chain, taken));
+        tracing::debug!(segments = taken, "resumed from a saved prefix");
+        let rest = records.into_iter().skip(taken).map(|(_, r)| r).collect();
+        Ok((taken, rest))
+    }
+
+    /// Drops what `resume_prefix` copied: the layer starts again from nothing.
+    fn start_over(&mut self) -> Result<(usize, Vec<RunRecord>), E> {
+        let temp = self.store.temp_file().map_err(LayerError::from)?;
+        self.layer = BufWriter::with_capacity(1 << 20, temp);
+        Ok((0, Vec::new()))
+    }
+
+    /// Copies a cached run into the layer (not hashed into it), checking its bytes
+    /// against the record in the same read; keeps the last 64 bytes written in `tail`.
+    fn copy_checked(&mut self, record: &RunRecord, tail: &mut Vec<u8>) -> Result<(), String> {
+        let path = self.store.blob_path(&record.digest);
+        let mut file = File::open(&path).map_err(|e| format!("cannot open it: {e}"))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("cannot read it: {e}")),
+            };
+            let chunk = &buffer[..read];
+            hasher.update(chunk);
+            size += read as u64;
+            self.layer
+                .write_all(chunk)
+                .map_err(|e| format!("cannot write the layer: {e}"))?;
+            tail.extend_from_slice(&chunk[chunk.len().saturating_sub(64)..]);
+            let excess = tail.len().saturating_sub(64);
+            tail.drain(..excess);
+        }
+        let actual = Digest::from_sha256(hasher.finalize().into());
+        if actual != record.digest || size != record.size {
+            return Err(format!(
+                "its content hashes to `{actual}`, not `{}`",
+                record.digest
+            ));
+        }
         Ok(())
     }
 
@@ -444,7 +721,9 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
             }
         }
         self.reused += 1;
+        self.decompressed += 1;
         self.store.mark_used(&record.digest);
+        self.segment_done(&record.digest, record.tar_len);
         Ok(())
     }
 
@@ -491,15 +770,22 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
         while !self.jobs.is_empty() {
             self.consume_oldest()?;
         }
+        if let Some((chain, segments)) = self.chain.clone()
+            && self.since_saved > 0
+        {
+            self.save_state(&chain, segments);
+        }
         let end = vec![0u8; 1024];
         let member = (
             self.compression.member(&end).map_err(LayerError::Write)?,
             end,
         );
         self.write_member(&member)?;
-        let (diff_id, _, _) = self.diff.finish();
-        let (digest, size, buffered) = self.layer.finish();
-        let temp = buffered
+        let diff_id = self.diff.finish();
+        let size = self.layer_hash.len();
+        let digest = self.layer_hash.finish();
+        let temp = self
+            .layer
             .into_inner()
             .map_err(|e| LayerError::Write(e.into_error()))?;
         self.store
@@ -516,6 +802,9 @@ impl<'s, 'a, E: From<LayerError>> Pipeline<'s, 'a, E> {
             reused: self.reused,
             made: self.made,
             runs: self.runs,
+            prefix: self.prefix,
+            decompressed: self.decompressed,
+            states: self.states,
         })
     }
 }
@@ -581,28 +870,44 @@ impl Write for Cutter<'_> {
 
 /// Reads a cached run on its own thread: checks its bytes against the record, then
 /// sends its members, each with the bytes it decompresses to, and an empty member at
-/// the end.
+/// the end. A run of at most [`SINGLE_READ`] bytes is read once, into memory; a
+/// larger one is read twice (hashed, then decompressed) so memory stays bounded.
 fn read_run(
     path: &std::path::Path,
     record: &RunRecord,
     compression: Compression,
     out: &SyncSender<Chunk>,
 ) {
-    let fault = match check_run(path, record) {
-        Ok(()) => match send_members(path, record, compression, out) {
-            Ok(()) => return,
-            Err(reason) => RunFault::Broken(reason),
-        },
-        Err(reason) => RunFault::Mismatch(reason),
+    let sent = if record.size <= SINGLE_READ {
+        fs::read(path)
+            .map_err(|e| RunFault::Mismatch(format!("cannot read it: {e}")))
+            .and_then(|bytes| {
+                let size = bytes.len() as u64;
+                check_run(Digest::of(&bytes), size, record).map_err(RunFault::Mismatch)?;
+                send_members(&bytes[..], record, compression, out).map_err(RunFault::Broken)
+            })
+    } else {
+        File::open(path)
+            .and_then(|file| Digest::of_reader(BufReader::with_capacity(1 << 20, file)))
+            .map_err(|e| format!("cannot read it: {e}"))
+            .and_then(|(actual, size)| check_run(actual, size, record))
+            .map_err(RunFault::Mismatch)
+            .and_then(|()| {
+                let file = File::open(path).map_err(|e| format!("cannot open it: {e}"));
+                file.and_then(|file| {
+                    let reader = BufReader::with_capacity(1 << 20, file);
+                    send_members(reader, record, compression, out)
+                })
+                .map_err(RunFault::Broken)
+            })
     };
-    let _ = out.send(Err(fault));
+    if let Err(fault) = sent {
+        let _ = out.send(Err(fault));
+    }
 }
 
-/// Whether the run's bytes hash to the recorded digest.
-fn check_run(path: &std::path::Path, record: &RunRecord) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    let (actual, size) = Digest::of_reader(BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| format!("cannot read it: {e}"))?;
+/// Whether the run's bytes (hashing to `actual`, `size` long) are the recorded ones.
+fn check_run(actual: Digest, size: u64, record: &RunRecord) -> Result<(), String> {
     if actual != record.digest || size != record.size {
         return Err(format!(
             "its content hashes to `{actual}`, not `{}`",
@@ -613,14 +918,11 @@ fn check_run(path: &std::path::Path, record: &RunRecord) -> Result<(), String> {
 }
 
 fn send_members(
-    path: &std::path::Path,
+    mut reader: impl Read,
     record: &RunRecord,
     compression: Compression,
     out: &SyncSender<Chunk>,
 ) -> Result<(), String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    file.rewind().map_err(|e| format!("cannot read it: {e}"))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut left = record.tar_len;
     let mut decompressor = Decompressor::new(compression)?;
     for &size in &record.members {

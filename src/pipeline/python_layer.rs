@@ -60,7 +60,11 @@ pub(super) fn layer_key(
         h.update(b"\0");
     }
     for wheel in &lock.wheels {
-        h.update(format!("{}\0{}\0", wheel.filename, wheel.sha256));
+        // The size decides the order of the layer's segments.
+        h.update(format!(
+            "{}\0{}\0{}\0",
+            wheel.filename, wheel.sha256, wheel.size
+        ));
     }
     Digest::from_sha256(h.finalize().into())
 }
@@ -89,15 +93,19 @@ pub(super) fn python_layer(
     tracing::debug!(
         reused = layer.reused,
         made = layer.made,
+        prefix = layer.prefix,
+        decompressed = layer.decompressed,
         "python layer written from segments"
     );
-    // What `cache gc` keeps with this layer: its runs and the wheels' paths notes.
+    // What `cache gc` keeps with this layer: its runs, the wheels' paths notes and
+    // the prefix states along it.
     let note = SegmentsNote {
         runs: layer.runs,
         notes: lock
             .wheels
             .iter()
             .map(|wheel| wheel_key(wheel, &plan.environment.install))
+            .chain(layer.states)
             .collect(),
     };
     let bytes = serde_json::to_vec(&note).map_err(|source| StoreError::Record {
@@ -227,14 +235,19 @@ struct WheelSegment {
 /// a plan is the wheel's paths and checks, not its bytes.
 type Kept = RefCell<HashMap<usize, WheelPlan>>;
 
-/// Writes the Python layer as segments (see `layer::segments`): one of every
-/// directory and whiteout, sorted by path, then one per locked wheel in lock order,
-/// its files sorted by path, minus the paths a later wheel installs again (the later
-/// one wins, as pip would overwrite it, with a warning). Directories carry the
-/// base's metadata. A wheel's segment is a cached run unless this is its first
-/// build with these install parameters, mtime and compression: only then is it
-/// planned (unless the planning pass did) and its files streamed from the wheel
-/// into the tar writer, one member at a time in bounded buffers.
+/// Writes the Python layer as segments (see `layer::segments`), for each locked
+/// wheel, the largest first (see [`tar_order`]): a segment of the directories its
+/// files need that no earlier wheel's files needed (sorted by path; left out when
+/// there are none), then the wheel's own segment, its files sorted by path, minus the
+/// paths a later wheel installs again (the later one wins, as pip would overwrite it,
+/// with a warning); last, one segment of the whiteouts and the directories only they
+/// need. Parents precede children and no path appears twice; adding a wheel leaves
+/// every segment before its own directories unchanged, so a rebuild resumes from a
+/// saved prefix. Directories carry the base's metadata. A wheel's segment is a cached
+/// run unless this is its first build with these install parameters, mtime and
+/// compression: only then is it planned (unless the planning pass did) and its files
+/// streamed from the wheel into the tar writer, one member at a time in bounded
+/// buffers.
 pub(super) fn write_python_layer(
     lock: &Lockfile,
     plan: &PythonPlan,
@@ -245,14 +258,28 @@ pub(super) fn write_python_layer(
 ) -> Result<Segmented, PythonError> {
     let install = &plan.environment.install;
     let kept = Kept::default();
-    let (wheels, installed) = plan_wheels(lock, install, store, &kept)?;
-    let hidden = whiteout_replaced(&installed, lock, plan, facts);
-    let dirs = dirs_segment(&installed, &hidden, facts)?;
-    let mut plans = vec![SegmentPlan {
-        key: Some(entries_key("python-dirs", &dirs)),
-        make: Box::new(move || Ok(dirs)) as Make<'_, PythonError>,
-    }];
-    for (index, (wheel, segment)) in lock.wheels.iter().zip(wheels).enumerate() {
+    let (wheels, owners) = plan_wheels(lock, install, store, &kept)?;
+    let hidden = whiteout_replaced(&owners, lock, plan, facts);
+    let mut by_wheel: Vec<Vec<&str>> = vec![Vec::new(); lock.wheels.len()];
+    for (path, &index) in &owners {
+        if let Some(paths) = by_wheel.get_mut(index) {
+            paths.push(path);
+        }
+    }
+    let mut made_dirs = HashSet::new();
+    let mut plans: Vec<SegmentPlan<'_, PythonError>> = Vec::new();
+    let push_dirs = |plans: &mut Vec<SegmentPlan<'_, PythonError>>, dirs: Entries| {
+        if !dirs.is_empty() {
+            plans.push(SegmentPlan {
+                key: Some(entries_key("python-dirs", &dirs)),
+                make: Box::new(move || Ok(dirs)) as Make<'_, PythonError>,
+            });
+        }
+    };
+    for (index, (wheel, segment)) in tar_order(lock, wheels) {
+        let paths = by_wheel.get(index).map(Vec::as_slice).unwrap_or_default();
+        let dirs = dirs_segment(paths, &owners, &hidden, &mut made_dirs, facts)?;
+        push_dirs(&mut plans, dirs);
         let kept = &kept;
         plans.push(SegmentPlan {
             key: Some(segment.key),
@@ -266,18 +293,37 @@ pub(super) fn write_python_layer(
             }),
         });
     }
+    let hidden_paths: Vec<&str> = hidden.iter().map(String::as_str).collect();
+    let mut last = dirs_segment(&hidden_paths, &owners, &hidden, &mut made_dirs, facts)?;
+    last.extend(whiteouts(&hidden)?);
+    last.sort_by(|(a, _), (b, _)| a.cmp(b));
+    push_dirs(&mut plans, last);
     write_segmented(store, plans, mtime, compression)
 }
 
-/// The segment of every wheel (lock order) and every path the wheels install,
-/// learned from each wheel's paths note, or from its plan (then noted, and the plan
-/// kept for writing), which reads no more of the wheel than its metadata.
+/// The wheels (with their lock index and segment) in the layer's order: the largest
+/// first (by the locked size; lock order among equals), so that adding a small
+/// requirement, the common change, lands near the end and leaves the long prefix of
+/// large wheels unchanged.
+fn tar_order(
+    lock: &Lockfile,
+    segments: Vec<WheelSegment>,
+) -> Vec<(usize, (&LockedWheel, WheelSegment))> {
+    let mut order: Vec<_> = lock.wheels.iter().zip(segments).enumerate().collect();
+    order.sort_by_key(|(index, (wheel, _))| (std::cmp::Reverse(wheel.size), *index));
+    order
+}
+
+/// The segment of every wheel (lock order) and every path the wheels install, with
+/// the (index of the) wheel whose copy the layer holds, learned from each wheel's
+/// paths note, or from its plan (then noted, and the plan kept for writing), which
+/// reads no more of the wheel than its metadata.
 fn plan_wheels(
     lock: &Lockfile,
     install: &InstallTarget,
     store: &Store,
     kept: &Kept,
-) -> Result<(Vec<WheelSegment>, HashSet<String>), PythonError> {
+) -> Result<(Vec<WheelSegment>, HashMap<String, usize>), PythonError> {
     // Path → the latest wheel installing it, walking the lock backwards.
     let mut owner: HashMap<String, usize> = HashMap::new();
     let mut segments = Vec::with_capacity(lock.wheels.len());
@@ -320,7 +366,7 @@ fn plan_wheels(
         segments.push(WheelSegment { key, overwritten });
     }
     segments.reverse();
-    Ok((segments, owner.into_keys().collect()))
+    Ok((segments, owner))
 }
 
 /// Plans the install of one locked wheel from the store: the blob is hashed against
@@ -436,15 +482,44 @@ fn wheel_entries(
     Ok(entries)
 }
 
-/// The first segment: every directory the layer's files and whiteouts need (with
-/// the base's metadata) and the whiteouts, sorted by path.
-fn dirs_segment(
-    installed: &HashSet<String>,
+/// The directories `paths` need (with the base's metadata) that are not in `made`
+/// (then added to it), sorted by path: not the paths the layer installs as files
+/// (`installed`) or whiteouts (`hidden`).
+fn dirs_segment<'p>(
+    paths: &[&'p str],
+    installed: &HashMap<String, usize>,
     hidden: &BTreeSet<String>,
+    made: &mut HashSet<&'p str>,
     facts: &BaseFacts,
 ) -> Result<Entries, PythonError> {
     let mut tree = FileTree::new();
+    for path in paths {
+        let mut end = 0;
+        while let Some(pos) = path[end..].find('/') {
+            end += pos;
+            let parent = &path[..end];
+            if !installed.contains_key(parent) && !hidden.contains(parent) && made.insert(parent) {
+                let (mode, owner) = facts.parent_dir(parent);
+                let entry = Entry {
+                    kind: EntryKind::Dir,
+                    mode,
+                    owner,
+                };
+                tree.insert(parent, entry)?;
+            }
+            end += 1;
+        }
+    }
+    Ok(tree
+        .iter()
+        .map(|(path, entry)| (path.to_string(), entry.clone()))
+        .collect())
+}
+
+/// The whiteouts' entries (empty root-owned files).
+fn whiteouts(hidden: &BTreeSet<String>) -> Result<Entries, PythonError> {
     let empty: Arc<[u8]> = Arc::from(&b""[..]);
+    let mut tree = FileTree::new();
     for name in hidden {
         let whiteout = Entry {
             kind: EntryKind::File {
@@ -457,27 +532,6 @@ fn dirs_segment(
         };
         tree.insert(name, whiteout)?;
     }
-    let mut dirs: BTreeSet<&str> = BTreeSet::new();
-    for path in installed.iter().chain(hidden) {
-        let mut end = 0;
-        while let Some(pos) = path[end..].find('/') {
-            end += pos;
-            let parent = &path[..end];
-            if !installed.contains(parent) && !hidden.contains(parent) {
-                dirs.insert(parent);
-            }
-            end += 1;
-        }
-    }
-    for dir in dirs {
-        let (mode, owner) = facts.parent_dir(dir);
-        let entry = Entry {
-            kind: EntryKind::Dir,
-            mode,
-            owner,
-        };
-        tree.insert(dir, entry)?;
-    }
     Ok(tree
         .iter()
         .map(|(path, entry)| (path.to_string(), entry.clone()))
@@ -488,7 +542,7 @@ fn dirs_segment(
 /// hidden: its `.dist-info` directory and every file its RECORD lists that the new
 /// version does not install again get an OCI whiteout. Returns the whiteouts' paths.
 fn whiteout_replaced(
-    installed: &HashSet<String>,
+    installed: &HashMap<String, usize>,
     lock: &Lockfile,
     plan: &PythonPlan,
     facts: &BaseFacts,
@@ -525,7 +579,7 @@ fn whiteout_replaced(
             let Some(path) = join_lexically(site, rel) else {
                 continue;
             };
-            if !path.starts_with(&format!("{}/", old.dist_info)) && !installed.contains(&path) {
+            if !path.starts_with(&format!("{}/", old.dist_info)) && !installed.contains_key(&path) {
                 hidden.insert(path);
             }
         }
@@ -533,7 +587,7 @@ fn whiteout_replaced(
     hidden
         .iter()
         .map(|path| whiteout(path))
-        .filter(|name| !installed.contains(name))
+        .filter(|name| !installed.contains_key(name))
         .collect()
 }
 

@@ -858,4 +858,39 @@ mod tests {
         assert!(!store.blob_path(&kept_blob).exists());
         assert!(!store.segment_record_path(&kept_run, None).exists());
     }
+
+    /// Prefix states (`segments/<chain-key>.prefix.json`) are notes: kept with a kept
+    /// layer whose `segments` note lists them, dropped otherwise.
+    #[test]
+    fn prefix_gc_keeps_the_prefix_states_of_kept_layers() {
+        let (_dir, store) = store();
+        let state = |name: &[u8]| {
+            let path = store.segment_record_path(&Digest::of(name), Some("prefix"));
+            store.write_atomic(&path, b"{}").expect("state");
+            path
+        };
+        let (kept, gone) = (state(b"kept chain"), state(b"gone chain"));
+        let layer_key = Digest::of(b"python layer");
+        let layer = record(&store, b"\x1f\x8b layer");
+        store.put_layer_record(&layer_key, &layer).expect("record");
+        let note = SegmentsNote {
+            runs: Vec::new(),
+            notes: vec![Digest::of(b"kept chain")],
+        };
+        let bytes = serde_json::to_vec(&note).expect("json");
+        store
+            .put_layer_note(&layer_key, SEGMENTS_NOTE, &bytes)
+            .expect("note");
+        let mut keep = Needs::default();
+        keep.layer(layer_key, layer);
+        let options = GcOptions {
+            keep,
+            keep_given: true,
+            ..GcOptions::default()
+        };
+        let exclusive = store.exclusive(&|_| {}).expect("exclusive");
+        store.collect_garbage(&options, &exclusive).expect("gc");
+        assert!(kept.exists());
+        assert!(!gone.exists());
+    }
 }

@@ -254,6 +254,11 @@ fn segments_a_run_whose_record_lies_about_its_members_is_refused() {
     record.members[1] += 1;
     let path = store.segment_record_path(key, None);
     fs::write(&path, serde_json::to_vec(&record).expect("json")).expect("write");
+    // With the saved prefix the members are not read (the bytes are checked whole):
+    // the layer is right. Without it, the members are decompressed and the lie found.
+    let resumed = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!((resumed.prefix, resumed.record), (3, cold.record.clone()));
+    forget_states(&store);
     let plans = inputs().into_iter().map(|(key, entries)| SegmentPlan {
         key,
         make: Box::new(move || Ok::<_, LayerError>(entries)) as Make<'_, LayerError>,
@@ -303,4 +308,240 @@ fn segments_unkeyed_and_empty_segments() {
     // The unkeyed segment is made every time; the empty one adds no bytes.
     assert_eq!(makes.load(Ordering::SeqCst), 2);
     assert_eq!(layer.record, keyed.record);
+}
+
+/// Removes every saved prefix state.
+fn forget_states(store: &Store) {
+    for entry in fs::read_dir(store.root().join("segments")).expect("segments") {
+        let path = entry.expect("entry").path();
+        if path.to_string_lossy().ends_with(".prefix.json") {
+            fs::remove_file(&path).expect("remove");
+        }
+    }
+}
+
+/// The saved prefix states, by file name.
+fn states(store: &Store) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(store.root().join("segments"))
+        .expect("segments")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".prefix.json"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A segment of one file of `size` bytes that deflate cannot shrink much.
+fn big_segment(name: &str, size: usize) -> (Option<Digest>, Entries) {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64 ^ size as u64;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 7) as u8
+        })
+        .collect();
+    (
+        Some(Digest::of(name.as_bytes())),
+        vec![(format!("opt/{name}"), file(&bytes, 0o644))],
+    )
+}
+
+fn small_segment(name: &str) -> (Option<Digest>, Entries) {
+    (
+        Some(Digest::of(name.as_bytes())),
+        vec![(format!("opt/{name}"), file(name.as_bytes(), 0o644))],
+    )
+}
+
+/// The layer's bytes, digest, diff ID and size equal those of a cold build of the
+/// same inputs in an empty store.
+fn assert_cold_equal(layer: &Segmented, store: &Store, inputs: &[(Option<Digest>, Entries)]) {
+    let (_dir, empty) = open_store();
+    let cold = build(&empty, inputs, Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!(layer.record, cold.record);
+    assert_eq!(
+        store.read_blob(&layer.record.digest).expect("blob"),
+        empty.read_blob(&cold.record.digest).expect("blob")
+    );
+    assert_eq!(
+        Digest::of(&tar_of(store, &layer.record)),
+        cold.record.diff_id
+    );
+}
+
+#[test]
+fn prefix_a_layer_resumed_from_a_saved_prefix_equals_a_cold_build() {
+    let (_dir, store) = open_store();
+    let cold = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!((cold.prefix, cold.decompressed), (0, 0));
+    assert_eq!(states(&store).len(), 1, "one state, at the layer's end");
+    let makes = AtomicUsize::new(0);
+    let warm = build(&store, &inputs(), Compression::Gzip, &makes);
+    assert_eq!(
+        (warm.prefix, warm.decompressed, warm.reused, warm.made),
+        (3, 0, 3, 0)
+    );
+    assert_eq!(makes.load(Ordering::SeqCst), 0);
+    assert_eq!(warm.runs, cold.runs);
+    assert_eq!(warm.states.len(), 1);
+    assert_cold_equal(&warm, &store, &inputs());
+    // A segment added at the end: the rest is the saved prefix, nothing decompressed.
+    let mut more = inputs();
+    more.push(small_segment("added.txt"));
+    let added = build(&store, &more, Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!((added.prefix, added.decompressed, added.made), (3, 0, 1));
+    assert_cold_equal(&added, &store, &more);
+    // And zstd layers resume the same way.
+    let zstd = build(&store, &inputs(), Compression::Zstd, &AtomicUsize::new(0));
+    let again = build(&store, &inputs(), Compression::Zstd, &AtomicUsize::new(0));
+    assert_eq!((again.prefix, again.decompressed), (3, 0));
+    assert_eq!(again.record, zstd.record);
+}
+
+#[test]
+fn prefix_inserting_a_segment_resumes_the_prefix_before_it() {
+    let (_dir, store) = open_store();
+    // A state is saved after the big segment (over 8 MiB of tar) and at the end.
+    let big = big_segment("big.bin", 9 << 20);
+    let layer = vec![
+        small_segment("a.txt"),
+        big.clone(),
+        small_segment("c.txt"),
+        small_segment("d.txt"),
+    ];
+    let cold = build(&store, &layer, Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!(states(&store).len(), 2, "{:?}", states(&store));
+    let mut inserted = layer.clone();
+    inserted.insert(2, small_segment("b.txt"));
+    let makes = AtomicUsize::new(0);
+    let added = build(&store, &inserted, Compression::Gzip, &makes);
+    assert_eq!(
+        (added.prefix, added.decompressed, added.made),
+        (2, 2, 1),
+        "a and big from the prefix; c and d decompressed; b made"
+    );
+    assert_eq!(makes.load(Ordering::SeqCst), 1);
+    assert_ne!(added.record, cold.record);
+    assert_cold_equal(&added, &store, &inserted);
+    // Inserting before the big segment leaves no saved prefix to resume.
+    let mut first = layer.clone();
+    first.insert(0, small_segment("0.txt"));
+    let early = build(&store, &first, Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!((early.prefix, early.decompressed, early.made), (0, 4, 1));
+    assert_cold_equal(&early, &store, &first);
+}
+
+#[test]
+fn prefix_a_damaged_state_is_ignored() {
+    let (_dir, store) = open_store();
+    let cold = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    let [name] = states(&store).try_into().expect("one state");
+    let path = store.root().join("segments").join(name);
+    let good = fs::read(&path).expect("state");
+    let state: PrefixState = serde_json::from_slice(&good).expect("json");
+    let mut damaged = vec![
+        b"{not json".to_vec(),
+        Vec::new(),
+        serde_json::to_vec(&PrefixState {
+            segments: 2,
+            ..state.clone()
+        })
+        .expect("json"),
+        serde_json::to_vec(&PrefixState {
+            layer_len: state.layer_len + 1,
+            ..state.clone()
+        })
+        .expect("json"),
+        serde_json::to_vec(&PrefixState {
+            diff_len: state.diff_len + 512,
+            ..state.clone()
+        })
+        .expect("json"),
+        serde_json::to_vec(&PrefixState {
+            layer_words: "00".repeat(31),
+            ..state.clone()
+        })
+        .expect("json"),
+    ];
+    for bytes in damaged.drain(..) {
+        fs::write(&path, &bytes).expect("damage");
+        let warm = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+        assert_eq!((warm.prefix, warm.decompressed), (0, 3));
+        assert_eq!(
+            warm.record,
+            cold.record,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(fs::read(&path).expect("state"), good, "saved again");
+    }
+    // An unreadable state (a directory in its place) is ignored too.
+    fs::remove_file(&path).expect("remove");
+    fs::create_dir(&path).expect("dir");
+    let warm = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!((warm.prefix, warm.record), (0, cold.record.clone()));
+    // What cannot be checked is trusted like a layer record: the state words. Forged
+    // words give a digest that does not match the bytes (documented on
+    // `PrefixState`); here the words of another prefix are refused by their lengths.
+    fs::remove_dir(&path).expect("remove");
+    let other = build(
+        &store,
+        &inputs()[..2],
+        Compression::Gzip,
+        &AtomicUsize::new(0),
+    );
+    assert_ne!(other.record, cold.record);
+    let other_state = states(&store)
+        .into_iter()
+        .map(|name| store.root().join("segments").join(name))
+        .find(|p| p != &path)
+        .expect("the shorter layer's state");
+    fs::copy(&other_state, &path).expect("copy");
+    let warm = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    // The copy under the longer chain is ignored; the shorter layer's own state is
+    // a true prefix of this layer and is resumed.
+    assert_eq!((warm.prefix, warm.decompressed), (2, 1));
+    assert_eq!(warm.record, cold.record);
+}
+
+#[test]
+fn prefix_a_tampered_run_in_the_prefix_is_caught() {
+    let (_dir, store) = open_store();
+    let cold = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    let run = cached_run(&store, &cold.runs[1])
+        .expect("read")
+        .expect("cached");
+    let path = store.blob_path(&run.digest);
+    let mut bytes = fs::read(&path).expect("run");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    let time = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("time");
+    fs::write(&path, &bytes).expect("tamper");
+    File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(time))
+        .expect("date");
+    let makes = AtomicUsize::new(0);
+    let again = build(&store, &inputs(), Compression::Gzip, &makes);
+    assert_eq!(again.prefix, 0, "the prefix was given up");
+    assert_eq!((again.made, makes.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(
+        again.record, cold.record,
+        "the tampered bytes were not shipped"
+    );
+    assert_cold_equal(&again, &store, &inputs());
+    assert_eq!(Digest::of(&fs::read(&path).expect("run")), run.digest);
+    let warm = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
+    assert_eq!((warm.prefix, warm.record), (3, cold.record));
 }
