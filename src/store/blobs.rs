@@ -317,13 +317,7 @@ impl Store {
         let temp = buffered
             .into_inner()
             .map_err(|e| StoreError::io("write", source, e.into_error()))?;
-        if &actual != expected {
-            return Err(StoreError::DigestMismatch {
-                path: source.to_path_buf(),
-                expected: expected.clone(),
-                actual,
-            });
-        }
+        expect_digest(source, expected, actual)?;
         self.commit_blob(temp, expected)
     }
 
@@ -431,6 +425,22 @@ impl crate::hint::Hint for StoreError {
             Self::Io { .. } | Self::DigestMismatch { .. } | Self::Record { .. } => Vec::new(),
         }
     }
+}
+
+/// `Ok` when the bytes read from `source` hashed to `expected`.
+pub(super) fn expect_digest(
+    source: &Path,
+    expected: &Digest,
+    actual: Digest,
+) -> Result<(), StoreError> {
+    if &actual != expected {
+        return Err(StoreError::DigestMismatch {
+            path: source.to_path_buf(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -92,13 +92,7 @@ impl Store {
                 }
                 drop(send);
                 let (actual, _, temp) = writer.finish();
-                if &actual != expected {
-                    return Err(StoreError::DigestMismatch {
-                        path: source.to_path_buf(),
-                        expected: expected.clone(),
-                        actual,
-                    });
-                }
+                super::blobs::expect_digest(source, expected, actual)?;
                 self.commit_blob(temp, expected)
             });
             let mut chunks = Chunks {
