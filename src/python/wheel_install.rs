@@ -1679,16 +1679,19 @@ mod tests {
         );
     }
 
+    /// Member names that would land outside the install target.
+    const TRAVERSAL: [&str; 6] = [
+        "../evil.py",
+        "demo_pkg/../../evil.py",
+        "/etc/passwd",
+        "demo_pkg-1.0.data/data/../../../etc/x",
+        "demo_pkg\\..\\evil.py",
+        "C:/evil.py",
+    ];
+
     #[test]
     fn refuses_path_traversal() {
-        for evil in [
-            "../evil.py",
-            "demo_pkg/../../evil.py",
-            "/etc/passwd",
-            "demo_pkg-1.0.data/data/../../../etc/x",
-            "demo_pkg\\..\\evil.py",
-            "C:/evil.py",
-        ] {
+        for evil in TRAVERSAL {
             let mut files = basic();
             files.push((evil, b"boom", 0o644));
             let e = install_wheel(&build(&files, |r| r), FILENAME, &target()).unwrap_err();
@@ -1926,16 +1929,7 @@ mod tests {
     /// error.
     #[test]
     fn item15_planning_refuses_what_the_install_refuses() {
-        let evil_names = [
-            "../evil.py",
-            "demo_pkg/../../evil.py",
-            "/etc/passwd",
-            "demo_pkg-1.0.data/data/../../../etc/x",
-            "demo_pkg\\..\\evil.py",
-            "C:/evil.py",
-            "demo_pkg-1.0.data/scripts",
-        ];
-        for evil in evil_names {
+        for evil in TRAVERSAL.into_iter().chain(["demo_pkg-1.0.data/scripts"]) {
             let mut files = basic();
             files.push((evil, b"boom", 0o644));
             let wheel = build(&files, |r| r);

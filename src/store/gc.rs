@@ -702,6 +702,17 @@ mod tests {
         (dir, store)
     }
 
+    /// `gc` options that keep this one layer (as `--keep-lock` of a lock naming it).
+    fn keeping_layer(key: Digest, layer: LayerRecord) -> GcOptions {
+        let mut keep = Needs::default();
+        keep.layer(key, layer);
+        GcOptions {
+            keep,
+            keep_given: true,
+            ..GcOptions::default()
+        }
+    }
+
     fn record(store: &Store, bytes: &[u8]) -> LayerRecord {
         LayerRecord {
             digest: store.put_bytes(bytes).expect("put"),
@@ -832,13 +843,7 @@ mod tests {
         // Two run blobs, two records, two notes.
         assert_eq!(info.kinds[&Kind::Segment].count, 6, "{:?}", info.kinds);
 
-        let mut keep = Needs::default();
-        keep.layer(layer_key.clone(), layer.clone());
-        let options = GcOptions {
-            keep,
-            keep_given: true,
-            ..GcOptions::default()
-        };
+        let options = keeping_layer(layer_key.clone(), layer.clone());
         let exclusive = store.exclusive(&|_| {}).expect("exclusive");
         store.collect_garbage(&options, &exclusive).expect("gc");
         assert!(store.has_blob(&kept_blob));
@@ -881,13 +886,7 @@ mod tests {
         store
             .put_layer_note(&layer_key, SEGMENTS_NOTE, &bytes)
             .expect("note");
-        let mut keep = Needs::default();
-        keep.layer(layer_key, layer);
-        let options = GcOptions {
-            keep,
-            keep_given: true,
-            ..GcOptions::default()
-        };
+        let options = keeping_layer(layer_key, layer);
         let exclusive = store.exclusive(&|_| {}).expect("exclusive");
         store.collect_garbage(&options, &exclusive).expect("gc");
         assert!(kept.exists());

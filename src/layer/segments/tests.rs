@@ -74,6 +74,27 @@ fn tar_of(store: &Store, record: &LayerRecord) -> Vec<u8> {
     tar
 }
 
+/// Changes one byte in the middle of the cached run under `key` (same length) and
+/// puts the store's "checked" date back, as a tampering that keeps the file's size.
+/// Returns the run's record and its blob's path.
+fn tamper_run(store: &Store, key: &Digest) -> (RunRecord, std::path::PathBuf) {
+    let run = cached_run(store, key).expect("read").expect("cached");
+    let path = store.blob_path(&run.digest);
+    let mut bytes = fs::read(&path).expect("run");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    let time = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("time");
+    fs::write(&path, &bytes).expect("tamper");
+    File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(time))
+        .expect("date");
+    (run, path)
+}
+
 #[test]
 fn segments_a_layer_is_a_valid_tar_gz_with_entries_in_order() {
     let (_dir, store) = open_store();
@@ -209,23 +230,7 @@ fn segments_a_cached_run_is_reused_and_gives_the_cold_bytes() {
 fn segments_a_tampered_run_is_made_again_never_shipped() {
     let (_dir, store) = open_store();
     let cold = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
-    let run = cached_run(&store, &cold.runs[2])
-        .expect("read")
-        .expect("cached");
-    let path = store.blob_path(&run.digest);
-    // Same length, one byte changed, and the store's "checked" date put back.
-    let mut bytes = fs::read(&path).expect("run");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    let time = fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .expect("time");
-    fs::write(&path, &bytes).expect("tamper");
-    File::options()
-        .write(true)
-        .open(&path)
-        .and_then(|f| f.set_modified(time))
-        .expect("date");
+    let (run, path) = tamper_run(&store, &cold.runs[2]);
     let makes = AtomicUsize::new(0);
     let again = build(&store, &inputs(), Compression::Gzip, &makes);
     assert_eq!((again.made, again.reused), (1, 2));
@@ -516,22 +521,7 @@ fn prefix_a_damaged_state_is_ignored() {
 fn prefix_a_tampered_run_in_the_prefix_is_caught() {
     let (_dir, store) = open_store();
     let cold = build(&store, &inputs(), Compression::Gzip, &AtomicUsize::new(0));
-    let run = cached_run(&store, &cold.runs[1])
-        .expect("read")
-        .expect("cached");
-    let path = store.blob_path(&run.digest);
-    let mut bytes = fs::read(&path).expect("run");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    let time = fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .expect("time");
-    fs::write(&path, &bytes).expect("tamper");
-    File::options()
-        .write(true)
-        .open(&path)
-        .and_then(|f| f.set_modified(time))
-        .expect("date");
+    let (run, path) = tamper_run(&store, &cold.runs[1]);
     let makes = AtomicUsize::new(0);
     let again = build(&store, &inputs(), Compression::Gzip, &makes);
     assert_eq!(again.prefix, 0, "the prefix was given up");
