@@ -3,7 +3,7 @@
 //! inline form), built the way the Runtime's triggers would build it. Indexes are
 //! simple-API servers on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -1,6 +1,6 @@
 //! Bad input: one clear error, a non-zero exit, and nothing left under the output name.
 
-mod support;
+use crate::support;
 
 use std::fs;
 

@@ -1,6 +1,6 @@
 //! `airlock build` end to end: golden digest, determinism, layer reuse, outputs.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

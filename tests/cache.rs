@@ -4,7 +4,7 @@
 //! made in code (in a layout, or pushed to a registry started on 127.0.0.1) and
 //! wheels served by a simple-API index on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -6,7 +6,7 @@
 //! atomic write commits; `strace` injects the signal at that syscall, so each point
 //! is hit for certain), and at random moments (≥ 20 kills).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

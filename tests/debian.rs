@@ -2,7 +2,7 @@
 //! resolution, the lock, the Debian layer (merged /usr, dpkg database,
 //! alternatives), reuse, offline rebuilds and every refusal.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -19,7 +19,7 @@
 //! not answer. The root filesystem, its extracted copy and the base layout are cached
 //! under the target directory.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! Everything is cached under the test target directory, so reruns are offline:
 //! the root filesystem, the project with its `airlock.lock`, and the store.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

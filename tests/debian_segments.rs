@@ -4,7 +4,7 @@
 //! `packages.txt` compresses that package's files only, and the layer stays the one a
 //! cold build makes.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

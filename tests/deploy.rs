@@ -3,7 +3,7 @@
 //! the failure cases (unknown deployment, refused push, tampered or unsafe bundle,
 //! racing deploys).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::{Read as _, Write as _};

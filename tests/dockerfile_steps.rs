@@ -1,7 +1,7 @@
 //! #13 items 1 and 4: the Dockerfile's `COPY`/`ADD`/`WORKDIR` steps as layers, and
 //! the config instructions, checked with the third-party readers (umoci, skopeo).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Write as _;

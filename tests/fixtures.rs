@@ -3,7 +3,7 @@
 //! Regenerate it after changing the generator with
 //! `AIRLOCK_BLESS=1 cargo nextest run --test fixtures`.
 
-mod support;
+use crate::support;
 
 use airlock::oci::select_image;
 

@@ -1,7 +1,7 @@
 //! The shared HTTP client trusts the system store as `SSL_CERT_FILE` names it. Its
 //! own test binary, since it sets process environment.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! `--locked` refuses a Dockerfile that names an image the lock lacks (or no longer
 //! names one it pins), naming the line.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! `airlock init` writes a buildable skeleton and never overwrites.
 
-mod support;
+use crate::support;
 
 use support::{airlock, stderr, stdout};
 

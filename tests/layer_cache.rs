@@ -3,7 +3,7 @@
 //! building with `--cache-to`, runner B with `--cache-from` and `--push` to the same
 //! registry; a cache registry that is down; a cache blob tampered with.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,6 +1,6 @@
 //! `airlock parse`: the static (tier-1) DAG check against the base image's facts.
 
-mod support;
+use crate::support;
 
 use std::fs;
 

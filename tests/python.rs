@@ -2,7 +2,7 @@
 //! the test (JSON and HTML forms) with wheels made in code: lock, build, the layer's
 //! contents, reuse, offline builds, credentials, and bad inputs.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Read;

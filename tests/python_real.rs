@@ -7,7 +7,7 @@
 //! Everything fetched is cached under the target directory, so a rerun needs no
 //! network. Without the network (and no cache), the tests are skipped with a message.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! empty stores gives the same image; a backend that writes a timestamp is caught
 //! on the rebuild. Skipped with a message without the Debian base or the backends.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! under bubblewrap. Downloads are cached under the target directory; without the
 //! network (and no cache) the test is skipped with a message.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

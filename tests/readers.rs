@@ -1,6 +1,6 @@
 //! Third-party readers accept airlock's output: skopeo and umoci.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;

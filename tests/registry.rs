@@ -1,6 +1,6 @@
 //! The registry client against real registries on loopback.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::Path;

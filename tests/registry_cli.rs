@@ -1,7 +1,7 @@
 //! The registry commands end to end against a real registry on loopback:
 //! build --push, pull, push --from, registry bases, mounts, offline and locked builds.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::process::{Command, Output, Stdio};

@@ -11,7 +11,7 @@
 //! the base's own apt sources name. Skipped, with a message, without mmdebstrap,
 //! umoci or bwrap (or, for `jq`, without the archive).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

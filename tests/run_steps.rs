@@ -3,7 +3,7 @@
 //! `airlock.lock` and must reproduce. The base is the shared Debian minbase root
 //! filesystem (made once by `mmdebstrap`, then cached).
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Read;

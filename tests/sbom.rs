@@ -5,7 +5,7 @@
 //! `pip list --path` report, and are the same bytes across two builds and from
 //! `airlock sbom IMAGE`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

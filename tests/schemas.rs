@@ -4,7 +4,7 @@
 //! false`, `enum`/`const`, array items, `$ref` into `$defs`, `pattern` for digests)
 //! applied to real output: `build --json`, `airlock.lock`, the example's `airlock.toml`.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Sandbox, stderr, stdout};

@@ -4,7 +4,7 @@
 //! text reaches the terminal escaped, and a refused record leaves the current DAGs and
 //! everything around them untouched.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! host's own archive, then cached); `packages.txt` adds Debian's `python3-pytest`
 //! through airlock's own Debian layer. pytest's exit status passes through.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::Path;

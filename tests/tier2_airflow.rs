@@ -7,7 +7,7 @@
 //! installed, an `astro` user, `AIRFLOW_HOME` as `WORKDIR`, and the Runtime's ONBUILD
 //! triggers in their inline form; then runs a project shaped like `astro dev init`'s.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Read as _;
