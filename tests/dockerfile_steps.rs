@@ -647,6 +647,111 @@ fn item13_c_add_url_is_pinned_in_the_lock() {
     assert_eq!(steps[0]["kind"].as_str(), Some("add-url"));
 }
 
+/// A first build that pins a step (here an `ADD <URL>`, whose pin is made as its
+/// layer is) gives the image a rebuild from the lock it wrote gives: the image
+/// carries that lock (label and project layer), not the one from before the pin.
+#[test]
+fn a_first_build_that_pins_a_step_equals_the_rebuild_from_its_lock() {
+    const BODY: &[u8] = b"pinned tool\n";
+    let (base, _requests) = serve(BODY);
+    let sha = airlock::digest::Digest::of(BODY);
+    let sandbox = project_with(&format!(
+        "ADD --checksum={sha} {base}/files/tool.txt /opt/dl/\n"
+    ));
+    let (layout, first) = build_layout(&sandbox);
+    let lock = fs::read(sandbox.project.join("airlock.lock")).expect("lock written");
+    let config = image_config(&layout);
+    assert_eq!(
+        config["config"]["Labels"]["airlock.lock.sha256"],
+        airlock::digest::Digest::of(&lock).hex(),
+        "the image names the lock the build wrote"
+    );
+    let (_, again) = build_layout(&sandbox);
+    assert_eq!(again, first, "the rebuild from the written lock differs");
+    assert_eq!(
+        fs::read(sandbox.project.join("airlock.lock")).expect("lock"),
+        lock
+    );
+}
+
+/// The config of the one image in the OCI layout `layout`.
+fn image_config(layout: &Path) -> Value {
+    let blob = |digest: &str| -> Value {
+        let path = layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        serde_json::from_slice(&fs::read(path).expect("blob")).expect("json")
+    };
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).expect("index")).expect("json");
+    let manifest = blob(index["manifests"][0]["digest"].as_str().expect("digest"));
+    blob(
+        manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest"),
+    )
+}
+
+/// The side documents `build --sbom both --provenance` wrote beside `out`: the
+/// provenance, the SPDX and the CycloneDX document, parsed.
+fn side_documents(out: &Path) -> [Value; 3] {
+    ["intoto.json", "spdx.json", "cdx.json"].map(|suffix| {
+        let path = format!("{}.{suffix}", out.display());
+        serde_json::from_slice(&fs::read(&path).expect("side document")).expect("json")
+    })
+}
+
+/// An `ADD --checksum <URL>` download is one of the build's materials: the
+/// provenance lists it with its checksum, and both SBOMs name the URL and the hash.
+#[test]
+fn supply_chain_an_add_url_download_is_a_material_of_the_build() {
+    const BODY: &[u8] = b"pinned tool\n";
+    let (base, _requests) = serve(BODY);
+    let sha = airlock::digest::Digest::of(BODY);
+    let url = format!("{base}/files/tool.txt");
+    let sandbox = project_with(&format!("ADD --checksum={sha} {url} /opt/dl/\n"));
+    let out = sandbox.dir.path().join("out");
+    let spec = format!("oci:{}", out.display());
+    let args = ["--output", &spec, "--sbom", "both", "--provenance"];
+    let output = sandbox.build(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let [provenance, spdx, cyclonedx] = side_documents(&out);
+    let deps = &provenance["predicate"]["buildDefinition"]["resolvedDependencies"];
+    let download = deps
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .find(|d| d["uri"] == url.as_str())
+        .unwrap_or_else(|| panic!("the download is no material: {deps}"));
+    assert_eq!(download["digest"]["sha256"], sha.hex());
+    assert_eq!(download["name"], "ADD at Dockerfile:9");
+    let package = spdx["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["downloadLocation"] == url.as_str())
+        .unwrap_or_else(|| panic!("SPDX lacks the download: {spdx}"));
+    assert_eq!(package["checksums"][0]["checksumValue"], sha.hex());
+    let component = cyclonedx["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == url.as_str())
+        .unwrap_or_else(|| panic!("CycloneDX lacks the download: {cyclonedx}"));
+    assert_eq!(component["hashes"][0]["content"], sha.hex());
+    let image_deps = cyclonedx["dependencies"][0]["dependsOn"].to_string();
+    assert!(
+        image_deps.contains(component["bom-ref"].as_str().expect("bom-ref")),
+        "{image_deps}"
+    );
+    // The documents with the new material still validate.
+    if let Some(python) = support::sbom_check::validators() {
+        let read = |suffix: &str| fs::read(format!("{}.{suffix}", out.display())).expect("read");
+        let dir = sandbox.dir.path();
+        support::sbom_check::validate(&python, &read("spdx.json"), &read("cdx.json"), dir);
+    }
+}
+
 /// A bzip2 tar of `entries` (path, bytes, mode).
 fn bzip2_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());

@@ -109,8 +109,48 @@ fn item13_images_of_earlier_stages_and_copy_from_are_pinned_from_a_registry() {
     assert!(entry.contains(&tool_v1), "{lock}");
     assert!(entry.contains("lines = [8]"), "{lock}");
     let out = format!("oci:{}", sandbox.dir.path().join("out").display());
-    let first = ok(run(&sandbox, &["build", &project, "--output", &out]));
+    let first = ok(run(
+        &sandbox,
+        &["build", &project, "--output", &out, "--provenance"],
+    ));
     assert_eq!(lock_text(&sandbox), lock, "the build keeps the lock");
+    // Both images are materials of the build: the provenance and the SBOM name them
+    // by the digests the lock pins.
+    let provenance =
+        fs::read_to_string(sandbox.dir.path().join("out.intoto.json")).expect("provenance written");
+    let provenance: serde_json::Value = serde_json::from_str(&provenance).expect("json");
+    let deps = &provenance["predicate"]["buildDefinition"]["resolvedDependencies"];
+    for (reference, digest) in [(&builder, &builder_v1), (&tool, &tool_v1)] {
+        let entry = deps
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .find(|d| d["name"] == reference.as_str())
+            .unwrap_or_else(|| panic!("{reference} is no material: {deps}"));
+        assert_eq!(
+            entry["digest"]["sha256"],
+            digest.trim_start_matches("sha256:"),
+            "{entry}"
+        );
+    }
+    let sbom = ok(run(&sandbox, &["sbom", &out, "--format", "cyclonedx"]));
+    let sbom: serde_json::Value = serde_json::from_str(&sbom).expect("json");
+    for (reference, digest) in [(&builder, &builder_v1), (&tool, &tool_v1)] {
+        let component = sbom["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .find(|c| c["name"] == reference.as_str())
+            .unwrap_or_else(|| panic!("{reference} is no component: {sbom}"));
+        assert_eq!(component["type"], "container");
+        assert_eq!(component["version"], digest.as_str());
+    }
+    if let Some(python) = support::sbom_check::validators() {
+        let spdx = ok(run(&sandbox, &["sbom", &out, "--format", "spdx"]));
+        let cdx = serde_json::to_vec(&sbom).expect("json");
+        let dir = sandbox.dir.path();
+        support::sbom_check::validate(&python, spdx.as_bytes(), &cdx, dir);
+    }
 
     // Both tags move to other images: the lock still wins, also with --frozen.
     let builder_v2 = push_image(&sandbox, "b2", &builder, "opt/version.txt", "2\n");

@@ -234,6 +234,8 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
     );
     std::fs::write(&dockerfile, text).expect("write");
     assert!(!digest.is_empty());
+    // The wheels the steps installed carry their locked hashes in the SBOM.
+    step_wheels_have_their_locked_hashes(&out, &lock);
     assert!(lock.contains("kind = \"pip\""), "{lock}");
     assert!(lock.contains("hello_tool-1.0-py3-none-any.whl"), "{lock}");
 
@@ -299,6 +301,37 @@ fn item13_2_venv_and_pip_install_run_in_the_image() {
         "{}",
         stderr(&lib)
     );
+}
+
+/// The SBOM of the image in `out` gives every wheel a `[[steps]]` entry of `lock`
+/// pins that wheel's sha256.
+fn step_wheels_have_their_locked_hashes(out: &Path, lock: &str) {
+    let lock: toml::Value = toml::from_str(lock).expect("toml");
+    let image = format!("oci:{}:latest", out.display());
+    let output = airlock(&["sbom", &image, "--format", "cyclonedx"], out, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let sbom: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let components = sbom["components"].as_array().expect("components");
+    let steps = lock["steps"].as_array().expect("steps");
+    let wheels: Vec<&toml::Value> = steps
+        .iter()
+        .filter_map(|step| step.get("wheels").and_then(toml::Value::as_array))
+        .flatten()
+        .collect();
+    assert!(wheels.len() >= 2, "{lock}");
+    for wheel in wheels {
+        let name = wheel["name"].as_str().expect("name");
+        let sha = wheel["sha256"].as_str().expect("sha256");
+        let component = components
+            .iter()
+            .find(|c| c["name"] == name && c["type"] == "library")
+            .unwrap_or_else(|| panic!("{name} is no component: {sbom}"));
+        assert_eq!(
+            component["hashes"][0]["content"],
+            sha.trim_start_matches("sha256:"),
+            "{component}"
+        );
+    }
 }
 
 /// The media types of the layers of the one image in the OCI layout `layout`.

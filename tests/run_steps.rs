@@ -96,6 +96,8 @@ fn item13_3_deterministic_run_gives_one_digest_from_two_stores() {
         lock,
         "the lock changed on a rebuild"
     );
+    // The first build, which pinned the step, gave the image of the lock it wrote.
+    assert_eq!(second["manifest_digest"], first["manifest_digest"]);
     // The first store reuses its layer; the image is the second store's.
     let third = ok(&build(&project, &work.path().join("a"), &[]));
     assert_eq!(third["manifest_digest"], second["manifest_digest"]);

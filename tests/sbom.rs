@@ -8,7 +8,7 @@
 use crate::support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use airlock::digest::Digest;
@@ -98,41 +98,6 @@ fn base_layout(rootfs: &Path, layout: &Path, archive: &TestArchive) {
     .expect("layout");
 }
 
-/// A virtual environment with the validators, installed from the index pip is
-/// configured for (made once, kept in the target directory).
-fn validators() -> Option<PathBuf> {
-    let venv = support::rootfs::persistent_cache("sbom-validators").join("venv");
-    let python = venv.join("bin/python");
-    let ready = |p: &Path| {
-        Command::new(p)
-            .args(["-c", "import cyclonedx.validation.json, spdx_tools"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready(&python) {
-        return Some(python);
-    }
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "cyclonedx-python-lib[json-validation]",
-                "spdx-tools",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok || !ready(&python) {
-        eprintln!("SKIP: cannot install the SBOM validators into a virtual environment");
-        return None;
-    }
-    Some(python)
-}
-
 fn run_ok(command: &mut Command) -> String {
     let out = command.output().expect("run");
     assert!(
@@ -163,21 +128,6 @@ fn in_image(rootfs: &Path, argv: &[&str]) -> String {
     )
 }
 
-/// `http://127.0.0.1:PORT/` becomes `http://archive.test/`.
-fn regex_free_rename(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("http://127.0.0.1:") {
-        out.push_str(&rest[..i]);
-        out.push_str("http://archive.test");
-        let tail = &rest[i + "http://127.0.0.1:".len()..];
-        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &tail[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
 fn normalize(name: &str) -> String {
     name.to_ascii_lowercase().replace(['_', '.'], "-")
 }
@@ -193,7 +143,7 @@ fn sbom_lists_exactly_the_image_packages_validates_and_is_deterministic() {
     let Some(rootfs) = debian_rootfs("bookworm", &["python3"]) else {
         return;
     };
-    let Some(python) = validators() else {
+    let Some(python) = support::sbom_check::validators() else {
         return;
     };
     let archive = TestArchive::new(
@@ -289,25 +239,7 @@ fn sbom_lists_exactly_the_image_packages_validates_and_is_deterministic() {
     }
 
     // Independent validators.
-    let spdx_path = work.path().join("one.spdx.json");
-    let cdx_path = work.path().join("one.cdx.json");
-    // spdx-tools' URL pattern wants a dotted DNS name: the loopback addresses of the
-    // test servers are renamed (in a copy) to a reserved `.test` name for it.
-    let spdx_text = String::from_utf8_lossy(&spdx).into_owned();
-    let renamed = regex_free_rename(&spdx_text);
-    let spdx_checked = work.path().join("checked.spdx.json");
-    std::fs::write(&spdx_checked, renamed).expect("write");
-    run_ok(
-        Command::new(&python)
-            .args(["-m", "spdx_tools.spdx.clitools.pyspdxtools", "-i"])
-            .arg(&spdx_checked),
-    );
-    let _ = &spdx_path;
-    run_ok(Command::new(&python).arg("-c").arg(
-        "import sys\nfrom cyclonedx.schema import SchemaVersion\nfrom cyclonedx.validation.json import JsonStrictValidator\n\
-errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
-sys.exit(f'invalid: {errors!r}' if errors else 0)\n",
-    ).arg(&cdx_path));
+    support::sbom_check::validate(&python, &spdx, &cdx, work.path());
 
     // What the image has, asked of the image itself.
     let bundle = work.path().join("bundle");

@@ -81,6 +81,10 @@ pub enum BuildError {
     RunStep(Box<super::layers::RunStepError>),
     #[error("Invalid output `{0}`: expected `oci:DIR[:TAG]` or `docker-archive:FILE[:REF]`")]
     BadOutput(String),
+    #[error(
+        "The Dockerfile's steps pinned other results in `airlock.lock` when the image was planned again from the lock they wrote"
+    )]
+    StepPinsUnsettled,
     #[error("Cannot write `{}`", path.display())]
     StateDir {
         path: PathBuf,
@@ -119,6 +123,9 @@ impl crate::hint::Hint for BuildError {
             Self::Http(error) => error.hints(),
             Self::Python(error) => error.hints(),
             Self::RunStep(error) => error.hints(),
+            Self::StepPinsUnsettled => vec![
+                "a `RUN` whose result depends on `airlock.lock` cannot be pinned in it; run `airlock lock` and build again, and report the Dockerfile if this repeats".into(),
+            ],
             Self::UnsupportedInput { .. }
             | Self::StepNotYet { .. }
             | Self::PushDigest { .. }

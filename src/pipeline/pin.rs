@@ -104,20 +104,32 @@ impl Pinned {
     /// `[[steps]]` then lists exactly the steps of this build), when it may be
     /// updated and it changed; true when it was written.
     pub(super) fn write_step_pins(&self) -> Result<bool, BuildError> {
+        write_lock(
+            self.mode,
+            self.session.on_disk.as_ref(),
+            &self.with_step_pins(),
+            &self.session.lock_path,
+        )
+    }
+
+    /// The lock with the pins the Dockerfile's steps made this run: the native
+    /// idioms' were made by the pin stage, the sandboxed steps' as they were realised.
+    fn with_step_pins(&self) -> Lockfile {
         let mut lock = self.lock.clone();
-        // The native idioms' pins were made by the pin stage; the sandboxed steps'
-        // as they were realised.
         lock.steps
             .retain(|s| super::idioms::NATIVE_KINDS.contains(&s.kind.as_str()));
         for pin in self.step_pins.pins() {
             crate::lock::record_step(&mut lock.steps, pin);
         }
-        write_lock(
-            self.mode,
-            self.session.on_disk.as_ref(),
-            &lock,
-            &self.session.lock_path,
-        )
+        lock
+    }
+
+    /// Whether the steps' pins changed the lock this run planned with (whose text
+    /// the image carries in its project layer and label): the image then has to be
+    /// planned again from the lock written, so that a first build gives the image
+    /// a rebuild from its lock gives.
+    pub(super) fn steps_moved_the_lock(&self) -> bool {
+        self.mode == LockMode::Update && self.with_step_pins() != self.lock
     }
 
     /// Writes `airlock.lock` when the lock may be updated and it changed; true when

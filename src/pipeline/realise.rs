@@ -20,6 +20,9 @@ pub(super) struct Realised {
     pub layers: Vec<NewLayer>,
     /// Whether `airlock.lock` was written.
     pub lock_updated: bool,
+    /// Whether the steps' pins made as their layers were changed the lock the plan
+    /// was made from: the image must be planned again (`run.rs`).
+    pub replan: bool,
     /// Debian maintainer scripts that did work airlock did not do.
     pub skipped_scripts: Vec<SkippedScript>,
 }
@@ -89,11 +92,14 @@ pub(super) fn realise(
     };
     // The Dockerfile steps' pins, known once their layers are: a build that pinned
     // a step writes the lock again (the project layer made above holds the lock as
-    // it was before; `airlock lock` pins the steps first).
+    // it was before, so `run.rs` plans the image again; `airlock lock` pins the
+    // steps first).
+    let replan = plan.pinned.steps_moved_the_lock();
     let lock_updated = plan.pinned.write_step_pins()? || lock_updated;
     Ok(Realised {
         layers,
         lock_updated,
+        replan,
         skipped_scripts,
     })
 }

@@ -18,6 +18,49 @@ pub(crate) fn build(
     options: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuildResult, BuildError> {
+    match build_once(options, reporter)? {
+        Pass::Built(result) => Ok(result),
+        // A step pinned as its layer was made (a `RUN`, an `ADD <URL>`) changed the
+        // lock, which the image carries: planned again from the lock now written,
+        // every layer but the project's comes from the store (the steps' keys leave
+        // the lock out) and the second pass pins nothing new.
+        Pass::Replan(first) => {
+            reporter.step("planning the image again with the steps' new pins");
+            build_again(options, &first, reporter)
+        }
+    }
+}
+
+/// The second pass of [`build`], from the lock the first one wrote; a layer the
+/// first pass made (or fetched) says so, not that the second found it stored.
+fn build_again(
+    options: &BuildOptions,
+    first: &[LayerSummary],
+    reporter: &dyn Reporter,
+) -> Result<BuildResult, BuildError> {
+    match build_once(options, reporter)? {
+        Pass::Built(mut result) => {
+            for layer in &mut result.layers {
+                if let Some(earlier) = first.iter().find(|l| l.digest == layer.digest) {
+                    layer.reused = earlier.reused;
+                    layer.source = earlier.source;
+                }
+            }
+            result.lock_updated = true;
+            Ok(result)
+        }
+        Pass::Replan(_) => Err(BuildError::StepPinsUnsettled),
+    }
+}
+
+/// One pass of [`build`]: the image written, or none because the steps' pins moved
+/// the lock it was planned from (with the layers this pass realised).
+enum Pass {
+    Built(BuildResult),
+    Replan(Vec<LayerSummary>),
+}
+
+fn build_once(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Pass, BuildError> {
     // The project, the store, `airlock.lock` as it is, the base image and its facts.
     let (session, wanted) = load(options, Ahead::Downloads, reporter)?;
     // The lock this build wants: the Debian and Python pins, kept or resolved.
@@ -29,6 +72,9 @@ pub(crate) fn build(
     let session = &pinned.session;
     let cache = LayerCache::new(&options.cache, &session.remote, &session.runtime, reporter);
     let realised = realise(&plan, &cache, reporter)?;
+    if realised.replan {
+        return Ok(Pass::Replan(realised.summaries(&session.base)));
+    }
     // The config and manifest over the base's layers and the new ones.
     let image = assemble(plan, &realised)?;
     // The local output (the project's `.airlock/oci` by default), then `--push`
@@ -44,7 +90,7 @@ pub(crate) fn build(
     );
     let (output, push) = outputs::write_all(&outputs, &image, reporter)?;
     let base = &session.base;
-    Ok(BuildResult {
+    Ok(Pass::Built(BuildResult {
         manifest_digest: image.manifest_digest,
         config_digest: image.config_digest,
         base: base.reference.clone(),
@@ -54,7 +100,7 @@ pub(crate) fn build(
         lock_updated: realised.lock_updated,
         push,
         skipped_scripts: realised.skipped_scripts,
-    })
+    }))
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,8 @@
-//! CycloneDX 1.6 JSON: the image is the BOM's subject; the base, the project, each
-//! layer and each package are components. The dependency graph says what contains
-//! what: the image depends on its base, project and layers, each layer on the
-//! packages it installed. Each package also names its layer in an
+//! CycloneDX 1.6 JSON: the image is the BOM's subject; the base, the other images
+//! the build read, its `ADD <URL>` downloads, the project, each layer and each
+//! package are components. The dependency graph says what contains what: the image
+//! depends on its base, the other images, the downloads, the project and its layers,
+//! each layer on the packages it installed. Each package also names its layer in an
 //! `airlock:layer` property.
 
 use serde_json::{Value, json};
@@ -15,6 +16,12 @@ fn hashes(hex: &str) -> Value {
 
 fn property(name: &str, value: &str) -> Value {
     json!({"name": name, "value": value})
+}
+
+/// Dockerfile lines as a property value: `3,8`.
+fn lines(lines: &[usize]) -> String {
+    let text: Vec<String> = lines.iter().map(usize::to_string).collect();
+    text.join(",")
 }
 
 /// A UUID (version 5 layout) made from the image digest: one image, one serial.
@@ -50,6 +57,31 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
             "purl": purl::oci(&base.name, &base.digest),
         }));
         image_deps.push("base-image".to_string());
+    }
+    for (index, image) in sbom.images.iter().enumerate() {
+        let id = format!("image-{}", index + 1);
+        components.push(json!({
+            "type": "container",
+            "bom-ref": id,
+            "name": image.name,
+            "version": image.digest.to_string(),
+            "hashes": hashes(image.digest.hex()),
+            "purl": purl::oci(&image.name, &image.digest),
+            "properties": [property("airlock:dockerfile:lines", &lines(&image.lines))],
+        }));
+        image_deps.push(id);
+    }
+    for (index, download) in sbom.downloads.iter().enumerate() {
+        let id = format!("download-{}", index + 1);
+        components.push(json!({
+            "type": "file",
+            "bom-ref": id,
+            "name": download.url,
+            "hashes": hashes(download.checksum.hex()),
+            "externalReferences": [{"type": "distribution", "url": download.url}],
+            "properties": [property("airlock:dockerfile:lines", &download.line.to_string())],
+        }));
+        image_deps.push(id);
     }
     if let Some(project) = &sbom.project {
         let mut c = json!({

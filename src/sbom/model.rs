@@ -73,6 +73,27 @@ pub(crate) struct PythonDist {
     pub index: Option<String>,
 }
 
+/// An image the build read besides its base (an earlier stage's `FROM`, a
+/// `COPY --from=<image>`), as the lock pins it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ImageMaterial {
+    /// The reference as the Dockerfile names it, without credentials.
+    pub name: String,
+    pub digest: Digest,
+    /// The Dockerfile lines that read it.
+    pub lines: Vec<usize>,
+}
+
+/// A file an `ADD --checksum=<digest> <URL>` downloaded, as the lock pins it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct UrlMaterial {
+    /// The URL, credentials and query values redacted (as the lock keeps it).
+    pub url: String,
+    pub checksum: Digest,
+    /// The `ADD`'s Dockerfile line.
+    pub line: usize,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Sbom {
     pub image: Digest,
@@ -85,6 +106,10 @@ pub(crate) struct Sbom {
     pub debs: Vec<DebPackage>,
     pub dists: Vec<PythonDist>,
     pub project: Option<ProjectInfo>,
+    /// The other images the lock pins (sorted).
+    pub images: Vec<ImageMaterial>,
+    /// The `ADD <URL>` downloads the lock pins (sorted).
+    pub downloads: Vec<UrlMaterial>,
     /// sha256 of the lock the image was built with (its `airlock.lock.sha256` label).
     pub lock: Option<Digest>,
 }
@@ -241,6 +266,7 @@ pub(crate) fn gather(
             let deb = l
                 .debs
                 .iter()
+                .chain(l.steps.iter().flat_map(|step| &step.debs))
                 .find(|d| &d.name == name && d.version == version && &d.architecture == arch)?;
             let uri = l.debian.as_ref()?.sources.get(deb.source)?.uri.clone();
             Some((
@@ -276,7 +302,11 @@ pub(crate) fn gather(
         };
         let name = crate::python::normalize_name(raw_name);
         let locked = lock.as_ref().and_then(|l| {
-            let wheel = l.wheels.iter().find(|w| {
+            let mut wheels = l
+                .wheels
+                .iter()
+                .chain(l.steps.iter().flat_map(|step| &step.wheels));
+            let wheel = wheels.find(|w| {
                 crate::python::normalize_name(&w.name) == name && &w.version == version
             })?;
             let indexes = l
@@ -315,6 +345,7 @@ pub(crate) fn gather(
         .and_then(serde_json::Value::as_str)
         .unwrap_or("1970-01-01T00:00:00Z")
         .to_string();
+    let (images, downloads) = lock.as_ref().map(materials).unwrap_or_default();
     Ok(Sbom {
         image: image.digest(),
         created,
@@ -324,10 +355,40 @@ pub(crate) fn gather(
         debs,
         dists,
         project,
+        images,
+        downloads,
         lock: image
             .label("airlock.lock.sha256")
             .and_then(|hex| format!("sha256:{hex}").parse().ok()),
     })
+}
+
+/// The images and `ADD <URL>` downloads `lock` pins besides the base and the
+/// packages, sorted.
+fn materials(lock: &Lockfile) -> (Vec<ImageMaterial>, Vec<UrlMaterial>) {
+    let mut images: Vec<ImageMaterial> = lock
+        .images
+        .iter()
+        .map(|image| ImageMaterial {
+            name: strip_credentials(&image.reference),
+            digest: image.manifest.clone(),
+            lines: image.lines.clone(),
+        })
+        .collect();
+    images.sort();
+    let mut downloads: Vec<UrlMaterial> = lock
+        .steps
+        .iter()
+        .filter_map(|step| {
+            Some(UrlMaterial {
+                url: step.url.clone()?,
+                checksum: step.checksum.clone()?,
+                line: step.line,
+            })
+        })
+        .collect();
+    downloads.sort();
+    (images, downloads)
 }
 
 impl Sbom {

@@ -1,7 +1,8 @@
 //! An in-toto statement with a SLSA v1 provenance predicate for an image: what
 //! was built (the image digest), by what (airlock, its version), how (the build's
 //! parameters, no secret values and no host paths) and from what (the base digest,
-//! the lock, the git commit, and every `.deb` and wheel the lock pins).
+//! the lock, the git commit, the other images and `ADD <URL>` downloads the lock
+//! pins, and every `.deb` and wheel it pins).
 
 use serde_json::{Value, json};
 
@@ -34,6 +35,21 @@ pub(crate) fn write(sbom: &Sbom, parameters: &Parameters) -> Vec<u8> {
             "name": "base",
             "uri": purl::oci(&base.name, &base.digest),
             "digest": digest_of(&base.digest),
+        }));
+    }
+    for image in &sbom.images {
+        dependencies.push(json!({
+            "name": image.name,
+            "uri": purl::oci(&image.name, &image.digest),
+            "digest": digest_of(&image.digest),
+            "annotations": {"dockerfileLines": image.lines},
+        }));
+    }
+    for download in &sbom.downloads {
+        dependencies.push(json!({
+            "name": format!("ADD at Dockerfile:{}", download.line),
+            "uri": download.url,
+            "digest": digest_of(&download.checksum),
         }));
     }
     if let Some(lock) = &sbom.lock {

@@ -1,6 +1,7 @@
 //! SPDX 2.3 JSON: the image is the described package; it CONTAINS each layer and
 //! each package, each layer CONTAINS its packages, the image is a DESCENDANT_OF its
-//! base and GENERATED_FROM the project.
+//! base and GENERATED_FROM the project; the other images the build read and its
+//! `ADD <URL>` downloads are each a BUILD_DEPENDENCY_OF the image.
 
 use serde_json::{Value, json};
 
@@ -112,6 +113,43 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
             None,
         ));
         relationships.push(relationship("image", "DESCENDANT_OF", "base-image"));
+    }
+    for (index, image) in sbom.images.iter().enumerate() {
+        let id = format!("image-{}", index + 1);
+        let mut p = package(
+            &id,
+            &image.name,
+            &image.digest.to_string(),
+            "CONTAINER",
+            None,
+            Some(image.digest.hex()),
+            Some(purl::oci(&image.name, &image.digest)),
+            None,
+        );
+        let lines: Vec<String> = image
+            .lines
+            .iter()
+            .map(|l| format!("Dockerfile:{l}"))
+            .collect();
+        p["sourceInfo"] = json!(format!("read at {}", lines.join(", ")));
+        packages.push(p);
+        relationships.push(relationship(&id, "BUILD_DEPENDENCY_OF", "image"));
+    }
+    for (index, download) in sbom.downloads.iter().enumerate() {
+        let id = format!("download-{}", index + 1);
+        let mut p = package(
+            &id,
+            &download.url,
+            NOASSERTION,
+            "FILE",
+            Some(&download.url),
+            Some(download.checksum.hex()),
+            None,
+            None,
+        );
+        p["sourceInfo"] = json!(format!("ADD at Dockerfile:{}", download.line));
+        packages.push(p);
+        relationships.push(relationship(&id, "BUILD_DEPENDENCY_OF", "image"));
     }
     if let Some(project) = &sbom.project {
         let mut p = package(

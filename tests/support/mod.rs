@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod pyindex;
 pub mod registry;
 pub mod rootfs;
+pub mod sbom_check;
 pub mod wire;
 
 use std::collections::BTreeMap;
