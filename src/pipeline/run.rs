@@ -19,7 +19,7 @@ pub(crate) fn build(
     reporter: &dyn Reporter,
 ) -> Result<BuildResult, BuildError> {
     match build_once(options, reporter)? {
-        Pass::Built(result) => Ok(result),
+        Pass::Built(result) => Ok(*result),
         // A step pinned as its layer was made (a `RUN`, an `ADD <URL>`) changed the
         // lock, which the image carries: planned again from the lock now written,
         // every layer but the project's comes from the store (the steps' keys leave
@@ -47,7 +47,7 @@ fn build_again(
                 }
             }
             result.lock_updated = true;
-            Ok(result)
+            Ok(*result)
         }
         Pass::Replan(_) => Err(BuildError::StepPinsUnsettled),
     }
@@ -56,7 +56,7 @@ fn build_again(
 /// One pass of [`build`]: the image written, or none because the steps' pins moved
 /// the lock it was planned from (with the layers this pass realised).
 enum Pass {
-    Built(BuildResult),
+    Built(Box<BuildResult>),
     Replan(Vec<LayerSummary>),
 }
 
@@ -90,7 +90,7 @@ fn build_once(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Pass, B
     );
     let (output, push) = outputs::write_all(&outputs, &image, reporter)?;
     let base = &session.base;
-    Ok(Pass::Built(BuildResult {
+    Ok(Pass::Built(Box::new(BuildResult {
         manifest_digest: image.manifest_digest,
         config_digest: image.config_digest,
         base: base.reference.clone(),
@@ -100,7 +100,7 @@ fn build_once(options: &BuildOptions, reporter: &dyn Reporter) -> Result<Pass, B
         lock_updated: realised.lock_updated,
         push,
         skipped_scripts: realised.skipped_scripts,
-    }))
+    })))
 }
 
 #[derive(Debug, Clone, Serialize)]
