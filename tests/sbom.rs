@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use support::debian::{TestArchive, TestPackage, public_keyring};
 use support::pyindex::{Form, PyIndex, Served, WheelSpec};
 use support::rootfs::debian_rootfs;
-use support::{airlock, stderr, stdout};
+use support::{airlock, run_ok, stderr, stdout};
 
 fn file(bytes: &[u8]) -> Entry {
     Entry {
@@ -96,17 +96,6 @@ fn base_layout(rootfs: &Path, layout: &Path, archive: &TestArchive) {
         media_types::OCI_MANIFEST,
     )
     .expect("layout");
-}
-
-fn run_ok(command: &mut Command) -> String {
-    let out = command.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn in_image(rootfs: &Path, argv: &[&str]) -> String {

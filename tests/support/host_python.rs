@@ -2,7 +2,7 @@
 //! pip finds it; no index address is written in the repo) and a Debian bookworm base
 //! with python3, made once by `mmdebstrap` and cached.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::rootfs::{FileLock, debian_rootfs, layout_from_rootfs, persistent_cache};
@@ -78,6 +78,21 @@ pub fn debian_python_base() -> Option<PathBuf> {
     Some(layout)
 }
 
+/// A virtual environment at `venv` with `packages` installed from the index pip is
+/// configured for; false when either step failed.
+pub fn make_venv(venv: &Path, packages: &[&str]) -> bool {
+    Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet"])
+            .args(packages)
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
 /// uv, installed from the index into a virtual environment kept between runs (shared
 /// by the agreement test and the Python benchmark).
 pub fn uv() -> Option<PathBuf> {
@@ -86,16 +101,7 @@ pub fn uv() -> Option<PathBuf> {
     if uv.is_file() {
         return Some(uv);
     }
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "uv"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
+    if !make_venv(&venv, &["uv"]) {
         eprintln!("skipping: cannot install uv into a virtual environment");
         return None;
     }

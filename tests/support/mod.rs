@@ -469,6 +469,18 @@ pub fn airlock(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     command.output().expect("run airlock")
 }
 
+/// Runs `command`, which must succeed; its stdout.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = command.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -19,20 +19,8 @@ pub fn validators() -> Option<PathBuf> {
     if ready(&python) {
         return Some(python);
     }
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "cyclonedx-python-lib[json-validation]",
-                "spdx-tools",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
+    let packages = ["cyclonedx-python-lib[json-validation]", "spdx-tools"];
+    let ok = super::host_python::make_venv(&venv, &packages);
     if !ok || !ready(&python) {
         eprintln!("SKIP: cannot install the SBOM validators into a virtual environment");
         return None;
@@ -68,18 +56,10 @@ pub fn validate(python: &Path, spdx: &[u8], cdx: &[u8], dir: &Path) {
     let script = "import sys\nfrom cyclonedx.schema import SchemaVersion\nfrom cyclonedx.validation.json import JsonStrictValidator\n\
 errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
 sys.exit(f'invalid: {errors!r}' if errors else 0)\n";
-    for command in [
+    super::run_ok(
         Command::new(python)
             .args(["-m", "spdx_tools.spdx.clitools.pyspdxtools", "-i"])
             .arg(&spdx_checked),
-        Command::new(python).arg("-c").arg(script).arg(&cdx_checked),
-    ] {
-        let out = command.output().expect("run a validator");
-        assert!(
-            out.status.success(),
-            "{command:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    );
+    super::run_ok(Command::new(python).arg("-c").arg(script).arg(&cdx_checked));
 }
