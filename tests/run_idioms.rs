@@ -463,7 +463,7 @@ fn item13_2_run_pip_of_an_sdist_only_package_names_the_step() {
     let index = PyIndex::start(vec![served], Form::Json, None);
     let project = project(
         "idioms-sdist",
-        "RUN pip install only-sdist==1.0\n",
+        "RUN pip install --break-system-packages only-sdist==1.0\n",
         Some(&index),
     );
     let work = tempfile::tempdir().expect("tempdir");
@@ -480,4 +480,42 @@ fn item13_2_run_pip_of_an_sdist_only_package_names_the_step() {
     assert!(err.contains("Dockerfile:2"), "{err}");
     assert!(err.contains("wheels only"), "{err}");
     assert!(!err.contains("no-build = true"), "{err}");
+}
+
+/// Debian's Python is marked externally managed (PEP 668): `pip install` into it
+/// without `--break-system-packages` fails as it does under `docker build`, with
+/// pip's own message (airlock leaves the step to the real pip, in the sandbox); with
+/// the flag, or `PIP_BREAK_SYSTEM_PACKAGES=1` in the environment, airlock installs it
+/// natively.
+#[test]
+fn a_pip_install_into_an_externally_managed_python_fails_as_pip_does() {
+    if !tools() {
+        return;
+    }
+    let Some(base) = base() else { return };
+    let index = index();
+    let work = tempfile::tempdir().expect("tempdir");
+    let refused = project("idioms-pep668", "RUN pip install tiny-lib\n", Some(&index));
+    let result = build_with(
+        refused.path(),
+        &base,
+        &work.path().join("store"),
+        &work.path().join("refused"),
+        &[],
+    );
+    let err = stderr(&result);
+    assert!(!result.status.success(), "{err}");
+    assert!(err.contains("externally-managed-environment"), "{err}");
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    for steps in [
+        "ENV PIP_BREAK_SYSTEM_PACKAGES=1\nRUN pip install tiny-lib\n",
+        "RUN pip install --break-system-packages tiny-lib\n",
+    ] {
+        let allowed = project("idioms-pep668", steps, Some(&index));
+        let out = work.path().join("allowed");
+        let digest = build(allowed.path(), &base, &work.path().join("store"), &out);
+        assert!(!digest.is_empty());
+        let lock = std::fs::read_to_string(allowed.path().join("airlock.lock")).expect("lock");
+        assert!(lock.contains("kind = \"pip\""), "{steps}: {lock}");
+    }
 }

@@ -15,7 +15,7 @@ use crate::store::Store;
 
 /// Bumped when `BaseFacts` gains fields or its reader refuses more, so older cache
 /// entries are re-read.
-const FACTS_VERSION: u32 = 5;
+const FACTS_VERSION: u32 = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DirMeta {
@@ -29,7 +29,8 @@ pub(crate) struct DirMeta {
 pub(crate) struct BaseFacts {
     pub version: u32,
     /// Small text files captured by path (see [`captured`]): account files,
-    /// os-release, the dpkg database, apt sources, Python `*.dist-info` metadata.
+    /// os-release, the dpkg database, apt sources, Python `*.dist-info` metadata,
+    /// pip's configuration, `EXTERNALLY-MANAGED` marks.
     pub files: BTreeMap<String, String>,
     /// Every directory, by path without leading `/`.
     pub dirs: BTreeMap<String, DirMeta>,
@@ -85,6 +86,13 @@ pub(super) fn captured(path: &str) -> bool {
     {
         return true;
     }
+    // The mark of a Python whose packages another manager owns (PEP 668), beside
+    // its standard library: `usr/lib/python3.11/EXTERNALLY-MANAGED`.
+    if let Some(stdlib) = path.strip_suffix("/EXTERNALLY-MANAGED")
+        && is_stdlib_dir(stdlib)
+    {
+        return true;
+    }
     // Python distribution metadata.
     path.rsplit_once('/').is_some_and(|(dir, name)| {
         dir.ends_with(".dist-info")
@@ -94,6 +102,13 @@ pub(super) fn captured(path: &str) -> bool {
                 "METADATA" | "RECORD" | "top_level.txt" | "entry_points.txt"
             )
     })
+}
+
+/// `usr/lib/python3.N` or `usr/local/lib/python3.N`.
+fn is_stdlib_dir(path: &str) -> bool {
+    path.strip_prefix("usr/lib/python3.")
+        .or_else(|| path.strip_prefix("usr/local/lib/python3."))
+        .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_interpreter(path: &str) -> bool {
@@ -385,6 +400,18 @@ mod tests {
             }
         }
         builder.into_inner().expect("finish")
+    }
+
+    /// PEP 668 marks are kept beside a standard library, nowhere else.
+    #[test]
+    fn externally_managed_marks_are_captured() {
+        assert!(captured("usr/lib/python3.11/EXTERNALLY-MANAGED"));
+        assert!(captured("usr/local/lib/python3.12/EXTERNALLY-MANAGED"));
+        assert!(!captured("usr/lib/python3/EXTERNALLY-MANAGED"));
+        assert!(!captured(
+            "usr/lib/python3.11/site-packages/EXTERNALLY-MANAGED"
+        ));
+        assert!(!captured("opt/lib/python3.11/EXTERNALLY-MANAGED"));
     }
 
     #[test]

@@ -40,7 +40,9 @@ fn is_pip(word: &str) -> bool {
 }
 
 /// pip options that change nothing about what is installed where (airlock never
-/// byte-compiles, keeps no cache in the image and prints no pip output).
+/// byte-compiles, keeps no cache in the image and prints no pip output), and
+/// `--break-system-packages`, which only lets pip install at all (see
+/// `native::externally_managed`).
 fn harmless_pip_flag(word: &str) -> bool {
     matches!(
         word,
@@ -123,6 +125,7 @@ fn pip(command: &Command, venv: Option<(&str, bool)>) -> Option<PipInstall> {
         requirements: Vec::new(),
         files: Vec::new(),
         user: false,
+        break_system_packages: false,
     };
     let mut seen_install = false;
     let mut i = 0;
@@ -134,6 +137,7 @@ fn pip(command: &Command, venv: Option<(&str, bool)>) -> Option<PipInstall> {
             seen_install = true;
         } else if harmless_pip_flag(text) && !word.glob {
             // Allowed before and after `install`, as pip allows general options.
+            install.break_system_packages |= text == "--break-system-packages";
         } else if next.is_some_and(|v| harmless_pip_option(text, &v.text)) {
             i += 1;
         } else if !seen_install {

@@ -55,6 +55,9 @@ pub(crate) struct PipInstall {
     pub files: Vec<String>,
     /// `--user`: into the user's `~/.local`.
     pub user: bool,
+    /// `--break-system-packages`: install even into a Python marked externally
+    /// managed (PEP 668).
+    pub break_system_packages: bool,
 }
 
 /// Which module made the virtual environment.

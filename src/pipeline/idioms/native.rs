@@ -225,6 +225,13 @@ fn system_pip(
     {
         python_on_path(base, name, minor)?;
     }
+    if externally_managed(base.facts, &environment.install.interpreter)
+        && !install.break_system_packages
+        && !breaks_system_packages(&state.env, base)
+    {
+        // pip refuses to install into it: the real pip, in the sandbox, says so.
+        return None;
+    }
     let writable = owner.uid == 0 || writable_by(base.facts, &environment.install.purelib, owner);
     let target = if install.user || !writable {
         let home = state
@@ -251,6 +258,61 @@ fn system_pip(
         owner,
         venv: None,
     })
+}
+
+/// Whether the base marks the Python of `interpreter` (`/usr/bin/python3.11`) as
+/// externally managed (PEP 668): an `EXTERNALLY-MANAGED` file beside its standard
+/// library (`usr/lib/python3.11`), as Debian's python3 has. pip then refuses to
+/// install into it, `--user` included, unless told to break system packages.
+fn externally_managed(facts: &BaseFacts, interpreter: &str) -> bool {
+    let path = interpreter.trim_start_matches('/');
+    let Some((bin, name)) = path.rsplit_once('/') else {
+        return false;
+    };
+    let prefix = bin.strip_suffix("bin").unwrap_or(bin);
+    facts
+        .files
+        .contains_key(&format!("{prefix}lib/{name}/EXTERNALLY-MANAGED"))
+}
+
+/// Whether pip is told to install into an externally managed Python by its
+/// environment (`PIP_BREAK_SYSTEM_PACKAGES`, the step's `ENV` before the base's) or
+/// by a configuration file of the base (`break-system-packages = true`). Values
+/// as pip reads booleans; anything else counts as not told, which leaves the step
+/// to the real pip.
+fn breaks_system_packages(env: &[(String, String)], base: &Base<'_>) -> bool {
+    let truthy = |value: &str| {
+        matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "1" | "y" | "yes" | "t" | "true" | "on"
+        )
+    };
+    let base_env = base.image.env();
+    let from_env = env
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "PIP_BREAK_SYSTEM_PACKAGES")
+        .map(|(_, value)| value.as_str())
+        .or_else(|| {
+            base_env
+                .iter()
+                .find_map(|e| e.strip_prefix("PIP_BREAK_SYSTEM_PACKAGES="))
+        });
+    if let Some(value) = from_env {
+        return truthy(value);
+    }
+    base.facts
+        .files
+        .iter()
+        .filter(|(path, _)| path.ends_with("pip.conf"))
+        .flat_map(|(_, text)| text.lines())
+        .filter_map(|line| line.split_once('='))
+        .any(|(key, value)| {
+            matches!(
+                key.trim(),
+                "break-system-packages" | "break_system_packages"
+            ) && truthy(value)
+        })
 }
 
 /// Whether `owner` may write into `dir` (or, when it does not exist, its nearest
@@ -394,6 +456,25 @@ mod tests {
         assert!(!writable_by(&facts, "usr/local/airflow", other));
         assert_eq!(home_of(&facts, 50000).as_deref(), Some("/home/astro"));
         assert_eq!(home_of(&facts, 4), None);
+    }
+
+    /// The mark sits beside the standard library of the interpreter's prefix.
+    #[test]
+    fn externally_managed_is_read_beside_the_interpreters_standard_library() {
+        let mut facts = facts();
+        assert!(!externally_managed(&facts, "/usr/bin/python3.11"));
+        facts.files.insert(
+            "usr/lib/python3.11/EXTERNALLY-MANAGED".into(),
+            "[externally-managed]\n".into(),
+        );
+        assert!(externally_managed(&facts, "/usr/bin/python3.11"));
+        assert!(!externally_managed(&facts, "/usr/bin/python3.12"));
+        assert!(!externally_managed(&facts, "/usr/local/bin/python3.11"));
+        facts.files.insert(
+            "usr/local/lib/python3.12/EXTERNALLY-MANAGED".into(),
+            String::new(),
+        );
+        assert!(externally_managed(&facts, "/usr/local/bin/python3.12"));
     }
 
     #[test]
