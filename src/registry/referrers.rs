@@ -22,7 +22,7 @@ pub(super) fn artifact_manifest(
     artifact_type: &str,
     blob: &BlobSource,
     subject: &Descriptor,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, RegistryError> {
     let mut manifest = crate::oci::artifact_manifest(
         artifact_type,
         empty_descriptor(),
@@ -33,7 +33,10 @@ pub(super) fn artifact_manifest(
         subject.size(),
         subject.digest().clone(),
     )));
-    manifest_json(&manifest).unwrap_or_default()
+    manifest_json(&manifest).map_err(|source| RegistryError::InvalidManifest {
+        reference: format!("artifact for {}", subject.digest()),
+        source,
+    })
 }
 
 fn is_not_found(error: &RegistryError) -> bool {
@@ -52,7 +55,7 @@ impl RegistryClient {
         blob: &BlobSource,
         empty_config: &BlobSource,
     ) -> Result<Descriptor, RegistryError> {
-        let manifest = artifact_manifest(artifact_type, blob, subject);
+        let manifest = artifact_manifest(artifact_type, blob, subject)?;
         let digest = Digest::of(&manifest);
         self.push_artifact(
             repository,
@@ -87,7 +90,10 @@ impl RegistryClient {
         }
         manifests.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
         index.set_manifests(manifests);
-        let bytes = index_json(&index).unwrap_or_default();
+        let bytes = index_json(&index).map_err(|source| RegistryError::InvalidManifest {
+            reference: referrers_tag(subject),
+            source,
+        })?;
         self.push_manifest(
             repository,
             &referrers_tag(subject),
@@ -142,7 +148,7 @@ mod tests {
             path: "sbom.json".into(),
         };
         let subject = descriptor(media_types::OCI_MANIFEST, Digest::of(b"image"), 5);
-        let bytes = artifact_manifest("application/spdx+json", &blob, &subject);
+        let bytes = artifact_manifest("application/spdx+json", &blob, &subject).expect("json");
         assert_eq!(String::from_utf8_lossy(&bytes), GOLDEN_ARTIFACT);
     }
 }
