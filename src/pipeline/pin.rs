@@ -102,14 +102,21 @@ pub(super) fn pin(
 impl Pinned {
     /// Writes `airlock.lock` with the pins the Dockerfile's steps made this run (its
     /// `[[steps]]` then lists exactly the steps of this build), when it may be
-    /// updated and it changed; true when it was written.
-    pub(super) fn write_step_pins(&self) -> Result<bool, BuildError> {
-        write_lock(
+    /// updated and it changed.
+    pub(super) fn write_step_pins(&self) -> Result<StepPinsWritten, BuildError> {
+        let lock = self.with_step_pins();
+        // The image carries the lock it was planned from (project layer and label):
+        // when the steps' pins changed it, the image has to be planned again from
+        // the lock written, so that a first build gives the image a rebuild from
+        // its lock gives.
+        let moved = self.mode == LockMode::Update && lock != self.lock;
+        let written = write_lock(
             self.mode,
             self.session.on_disk.as_ref(),
-            &self.with_step_pins(),
+            &lock,
             &self.session.lock_path,
-        )
+        )?;
+        Ok(StepPinsWritten { written, moved })
     }
 
     /// The lock with the pins the Dockerfile's steps made this run: the native
@@ -124,14 +131,6 @@ impl Pinned {
         lock
     }
 
-    /// Whether the steps' pins changed the lock this run planned with (whose text
-    /// the image carries in its project layer and label): the image then has to be
-    /// planned again from the lock written, so that a first build gives the image
-    /// a rebuild from its lock gives.
-    pub(super) fn steps_moved_the_lock(&self) -> bool {
-        self.mode == LockMode::Update && self.with_step_pins() != self.lock
-    }
-
     /// Writes `airlock.lock` when the lock may be updated and it changed; true when
     /// it was written.
     pub(super) fn write_lock(&self) -> Result<bool, BuildError> {
@@ -142,6 +141,14 @@ impl Pinned {
             &self.session.lock_path,
         )
     }
+}
+
+/// What [`Pinned::write_step_pins`] did.
+pub(super) struct StepPinsWritten {
+    /// `airlock.lock` was written.
+    pub written: bool,
+    /// The steps' pins changed the lock the plan was made from.
+    pub moved: bool,
 }
 
 /// `wanted` written to `path` when `mode` allows it and it differs from `on_disk`.

@@ -94,12 +94,11 @@ pub(super) fn realise(
     // a step writes the lock again (the project layer made above holds the lock as
     // it was before, so `run.rs` plans the image again; `airlock lock` pins the
     // steps first).
-    let replan = plan.pinned.steps_moved_the_lock();
-    let lock_updated = plan.pinned.write_step_pins()? || lock_updated;
+    let steps = plan.pinned.write_step_pins()?;
     Ok(Realised {
         layers,
-        lock_updated,
-        replan,
+        lock_updated: steps.written || lock_updated,
+        replan: steps.moved,
         skipped_scripts,
     })
 }
