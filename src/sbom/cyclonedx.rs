@@ -58,8 +58,7 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
         }));
         image_deps.push("base-image".to_string());
     }
-    for (index, image) in sbom.images.iter().enumerate() {
-        let id = format!("image-{}", index + 1);
+    for (image, id) in sbom.images.iter().zip(&ids.images) {
         components.push(json!({
             "type": "container",
             "bom-ref": id,
@@ -69,10 +68,9 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
             "purl": purl::oci(&image.name, &image.digest),
             "properties": [property("airlock:dockerfile:lines", &lines(&image.lines))],
         }));
-        image_deps.push(id);
+        image_deps.push(id.clone());
     }
-    for (index, download) in sbom.downloads.iter().enumerate() {
-        let id = format!("download-{}", index + 1);
+    for (download, id) in sbom.downloads.iter().zip(&ids.downloads) {
         components.push(json!({
             "type": "file",
             "bom-ref": id,
@@ -81,7 +79,7 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
             "externalReferences": [{"type": "distribution", "url": download.url}],
             "properties": [property("airlock:dockerfile:lines", &download.line.to_string())],
         }));
-        image_deps.push(id);
+        image_deps.push(id.clone());
     }
     if let Some(project) = &sbom.project {
         let mut c = json!({

@@ -402,6 +402,10 @@ impl Sbom {
 pub(crate) struct Ids {
     pub debs: Vec<String>,
     pub dists: Vec<String>,
+    /// Of [`Sbom::images`].
+    pub images: Vec<String>,
+    /// Of [`Sbom::downloads`].
+    pub downloads: Vec<String>,
 }
 
 fn sanitize(text: &str) -> String {
@@ -439,7 +443,18 @@ impl Sbom {
             .iter()
             .map(|d| unique(format!("pypi-{}-{}", d.name, d.version)))
             .collect();
-        Ids { debs, dists }
+        let images = (1..=self.images.len())
+            .map(|n| unique(format!("image-{n}")))
+            .collect();
+        let downloads = (1..=self.downloads.len())
+            .map(|n| unique(format!("download-{n}")))
+            .collect();
+        Ids {
+            debs,
+            dists,
+            images,
+            downloads,
+        }
     }
 
     pub(crate) fn layer_id(index: usize) -> String {

@@ -114,10 +114,9 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
         ));
         relationships.push(relationship("image", "DESCENDANT_OF", "base-image"));
     }
-    for (index, image) in sbom.images.iter().enumerate() {
-        let id = format!("image-{}", index + 1);
+    for (image, id) in sbom.images.iter().zip(&ids.images) {
         let mut p = package(
-            &id,
+            id,
             &image.name,
             &image.digest.to_string(),
             "CONTAINER",
@@ -133,12 +132,11 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
             .collect();
         p["sourceInfo"] = json!(format!("read at {}", lines.join(", ")));
         packages.push(p);
-        relationships.push(relationship(&id, "BUILD_DEPENDENCY_OF", "image"));
+        relationships.push(relationship(id, "BUILD_DEPENDENCY_OF", "image"));
     }
-    for (index, download) in sbom.downloads.iter().enumerate() {
-        let id = format!("download-{}", index + 1);
+    for (download, id) in sbom.downloads.iter().zip(&ids.downloads) {
         let mut p = package(
-            &id,
+            id,
             &download.url,
             NOASSERTION,
             "FILE",
@@ -149,7 +147,7 @@ pub(crate) fn write(sbom: &Sbom) -> Vec<u8> {
         );
         p["sourceInfo"] = json!(format!("ADD at Dockerfile:{}", download.line));
         packages.push(p);
-        relationships.push(relationship(&id, "BUILD_DEPENDENCY_OF", "image"));
+        relationships.push(relationship(id, "BUILD_DEPENDENCY_OF", "image"));
     }
     if let Some(project) = &sbom.project {
         let mut p = package(
