@@ -137,22 +137,7 @@ pub(crate) fn pip_config_indexes(
     files: &[PathBuf],
     read: &dyn Fn(&Path) -> Option<String>,
 ) -> Result<IndexSource, IndexConfigError> {
-    let mut index_url: Option<(String, String)> = None;
-    let mut extra: Option<(String, String)> = None;
-    for file in files {
-        let Some(text) = read(file) else { continue };
-        for section in ["global", "install"] {
-            if let Some(v) = ini_value(&text, section, "index-url") {
-                index_url = Some((format!("`{}` ({section}.index-url)", file.display()), v));
-            }
-            if let Some(v) = ini_value(&text, section, "extra-index-url") {
-                extra = Some((
-                    format!("`{}` ({section}.extra-index-url)", file.display()),
-                    v,
-                ));
-            }
-        }
-    }
+    let [index_url, extra] = pip_config_values(files, read, ["index-url", "extra-index-url"]);
     let parse = |(name, value): &(String, String)| {
         IndexUrl::parse(value).map_err(|source| IndexConfigError::Url {
             source_name: name.clone(),
@@ -171,6 +156,29 @@ pub(crate) fn pip_config_indexes(
         }
     }
     Ok(source)
+}
+
+/// The values pip takes for `keys` from its configuration `files` (in pip's order,
+/// see [`pip_config_files`]), each file read once: `[global]`, overridden by
+/// `[install]`, later files winning; each with where it came from
+/// (`` `FILE` (section.key) ``). `read` returns `None` for a file that does not exist.
+pub(crate) fn pip_config_values<const N: usize>(
+    files: &[PathBuf],
+    read: &dyn Fn(&Path) -> Option<String>,
+    keys: [&str; N],
+) -> [Option<(String, String)>; N] {
+    let mut found: [Option<(String, String)>; N] = std::array::from_fn(|_| None);
+    for file in files {
+        let Some(text) = read(file) else { continue };
+        for section in ["global", "install"] {
+            for (key, slot) in keys.iter().zip(found.iter_mut()) {
+                if let Some(v) = ini_value(&text, section, key) {
+                    *slot = Some((format!("`{}` ({section}.{key})", file.display()), v));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The value of `key` in `[section]` of an INI text as Python's configparser reads

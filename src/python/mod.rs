@@ -29,7 +29,7 @@ pub(crate) use index_client::{
 };
 pub(crate) use index_config::{
     BasePip, IndexConfigError, IndexSource, base_index_sources, netrc_path, pip_config_files,
-    pip_config_indexes, select_indexes, with_netrc,
+    pip_config_indexes, pip_config_values, select_indexes, with_netrc,
 };
 pub(crate) use index_url::{IndexUrl, IndexUrlError};
 pub(crate) use metadata::{CoreMetadata, MetadataError};

@@ -14,7 +14,8 @@ use crate::image::{Accounts, BaseFacts, BaseImage, resolve_owner};
 use crate::layer::Owner;
 use crate::project::dockerfile::{FsStep, RunCommand, RunNetwork, RunSpec};
 use crate::python::{
-    BaseView, InstallTarget, PythonEnvironment, VenvSpec, normalize_name, venv_target,
+    BaseView, InstallTarget, PythonEnvironment, VenvSpec, normalize_name, pip_config_files,
+    pip_config_values, venv_target,
 };
 
 /// A `RUN` step airlock carries out itself, worked out against the base.
@@ -227,7 +228,7 @@ fn system_pip(
     }
     if externally_managed(base.facts, &environment.install.interpreter)
         && !install.break_system_packages
-        && !breaks_system_packages(&state.env, base)
+        && !breaks_system_packages(&state.env, base.facts, owner)
     {
         // pip refuses to install into it: the real pip, in the sandbox, says so.
         return None;
@@ -275,44 +276,39 @@ fn externally_managed(facts: &BaseFacts, interpreter: &str) -> bool {
         .contains_key(&format!("{prefix}lib/{name}/EXTERNALLY-MANAGED"))
 }
 
-/// Whether pip is told to install into an externally managed Python by its
-/// environment (`PIP_BREAK_SYSTEM_PACKAGES`, the step's `ENV` before the base's) or
-/// by a configuration file of the base (`break-system-packages = true`). Values
-/// as pip reads booleans; anything else counts as not told, which leaves the step
-/// to the real pip.
-fn breaks_system_packages(env: &[(String, String)], base: &Base<'_>) -> bool {
-    let truthy = |value: &str| {
+/// Whether pip is told to install into an externally managed Python: by
+/// `PIP_BREAK_SYSTEM_PACKAGES` in the step's environment (the base's entries, then
+/// the Dockerfile's), else by `break-system-packages` in the pip configuration files
+/// pip would read in the base (`python::pip_config_files`, with the user's home).
+/// Values as pip reads booleans; anything else counts as not told, which leaves the
+/// step to the real pip.
+fn breaks_system_packages(env: &[(String, String)], facts: &BaseFacts, owner: Owner) -> bool {
+    let get = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let value = get("PIP_BREAK_SYSTEM_PACKAGES").or_else(|| {
+        let env_with_home = |name: &str| {
+            get(name).or_else(|| (name == "HOME").then(|| home_of(facts, owner.uid))?)
+        };
+        let files = pip_config_files(&env_with_home);
+        let read = |path: &std::path::Path| {
+            facts
+                .files
+                .get(path.to_str()?.trim_start_matches('/'))
+                .cloned()
+        };
+        let [flag] = pip_config_values(&files, &read, ["break-system-packages"]);
+        flag.map(|(_, value)| value)
+    });
+    value.is_some_and(|value| {
         matches!(
             value.trim().to_ascii_lowercase().as_str(),
             "1" | "y" | "yes" | "t" | "true" | "on"
         )
-    };
-    let base_env = base.image.env();
-    let from_env = env
-        .iter()
-        .rev()
-        .find(|(name, _)| name == "PIP_BREAK_SYSTEM_PACKAGES")
-        .map(|(_, value)| value.as_str())
-        .or_else(|| {
-            base_env
-                .iter()
-                .find_map(|e| e.strip_prefix("PIP_BREAK_SYSTEM_PACKAGES="))
-        });
-    if let Some(value) = from_env {
-        return truthy(value);
-    }
-    base.facts
-        .files
-        .iter()
-        .filter(|(path, _)| path.ends_with("pip.conf"))
-        .flat_map(|(_, text)| text.lines())
-        .filter_map(|line| line.split_once('='))
-        .any(|(key, value)| {
-            matches!(
-                key.trim(),
-                "break-system-packages" | "break_system_packages"
-            ) && truthy(value)
-        })
+    })
 }
 
 /// Whether `owner` may write into `dir` (or, when it does not exist, its nearest
@@ -475,6 +471,36 @@ mod tests {
             String::new(),
         );
         assert!(externally_managed(&facts, "/usr/local/bin/python3.12"));
+    }
+
+    /// The environment first, then the pip configuration files pip reads, in the
+    /// sections pip reads.
+    #[test]
+    fn breaking_system_packages_is_read_as_pip_reads_it() {
+        let astro = Owner { uid: 50000, gid: 0 };
+        let env = |value: &str| vec![("PIP_BREAK_SYSTEM_PACKAGES".to_string(), value.to_string())];
+        let mut facts = facts();
+        assert!(!breaks_system_packages(&[], &facts, astro));
+        assert!(breaks_system_packages(&env("1"), &facts, astro));
+        assert!(breaks_system_packages(&env("True"), &facts, astro));
+        assert!(!breaks_system_packages(&env("0"), &facts, astro));
+        facts.files.insert(
+            "etc/pip.conf".into(),
+            "[freeze]\nbreak-system-packages = true\n".into(),
+        );
+        assert!(!breaks_system_packages(&[], &facts, astro));
+        facts.files.insert(
+            "home/astro/.config/pip/pip.conf".into(),
+            "[install]\nbreak_system_packages = yes\n".into(),
+        );
+        assert!(breaks_system_packages(&[], &facts, astro));
+        // Not the root user's home; and the environment wins over the files.
+        assert!(!breaks_system_packages(
+            &[],
+            &facts,
+            Owner { uid: 0, gid: 0 }
+        ));
+        assert!(!breaks_system_packages(&env("no"), &facts, astro));
     }
 
     #[test]
