@@ -717,27 +717,12 @@ fn supply_chain_an_add_url_download_is_a_material_of_the_build() {
     assert!(output.status.success(), "{}", stderr(&output));
     let [provenance, spdx, cyclonedx] = side_documents(&out);
     let deps = &provenance["predicate"]["buildDefinition"]["resolvedDependencies"];
-    let download = deps
-        .as_array()
-        .expect("dependencies")
-        .iter()
-        .find(|d| d["uri"] == url.as_str())
-        .unwrap_or_else(|| panic!("the download is no material: {deps}"));
+    let download = support::find_by(deps, "uri", &url);
     assert_eq!(download["digest"]["sha256"], sha.hex());
     assert_eq!(download["name"], "ADD at Dockerfile:9");
-    let package = spdx["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .find(|p| p["downloadLocation"] == url.as_str())
-        .unwrap_or_else(|| panic!("SPDX lacks the download: {spdx}"));
+    let package = support::find_by(&spdx["packages"], "downloadLocation", &url);
     assert_eq!(package["checksums"][0]["checksumValue"], sha.hex());
-    let component = cyclonedx["components"]
-        .as_array()
-        .expect("components")
-        .iter()
-        .find(|c| c["name"] == url.as_str())
-        .unwrap_or_else(|| panic!("CycloneDX lacks the download: {cyclonedx}"));
+    let component = support::find_by(&cyclonedx["components"], "name", &url);
     assert_eq!(component["hashes"][0]["content"], sha.hex());
     let image_deps = cyclonedx["dependencies"][0]["dependsOn"].to_string();
     assert!(

@@ -121,12 +121,7 @@ fn item13_images_of_earlier_stages_and_copy_from_are_pinned_from_a_registry() {
     let provenance: serde_json::Value = serde_json::from_str(&provenance).expect("json");
     let deps = &provenance["predicate"]["buildDefinition"]["resolvedDependencies"];
     for (reference, digest) in [(&builder, &builder_v1), (&tool, &tool_v1)] {
-        let entry = deps
-            .as_array()
-            .expect("dependencies")
-            .iter()
-            .find(|d| d["name"] == reference.as_str())
-            .unwrap_or_else(|| panic!("{reference} is no material: {deps}"));
+        let entry = support::find_by(deps, "name", reference);
         assert_eq!(
             entry["digest"]["sha256"],
             digest.trim_start_matches("sha256:"),
@@ -136,12 +131,7 @@ fn item13_images_of_earlier_stages_and_copy_from_are_pinned_from_a_registry() {
     let sbom = ok(run(&sandbox, &["sbom", &out, "--format", "cyclonedx"]));
     let sbom: serde_json::Value = serde_json::from_str(&sbom).expect("json");
     for (reference, digest) in [(&builder, &builder_v1), (&tool, &tool_v1)] {
-        let component = sbom["components"]
-            .as_array()
-            .expect("components")
-            .iter()
-            .find(|c| c["name"] == reference.as_str())
-            .unwrap_or_else(|| panic!("{reference} is no component: {sbom}"));
+        let component = support::find_by(&sbom["components"], "name", reference);
         assert_eq!(component["type"], "container");
         assert_eq!(component["version"], digest.as_str());
     }

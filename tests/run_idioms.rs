@@ -122,6 +122,15 @@ fn build_with(
     airlock(&args, project, &[])
 }
 
+/// `airlock build` of `project` with the store and output under `work`, which must
+/// fail; its stderr.
+fn build_fails(project: &Path, base: &Path, work: &Path) -> String {
+    let result = build_with(project, base, &work.join("store"), &work.join("out"), &[]);
+    let err = stderr(&result);
+    assert!(!result.status.success(), "{err}");
+    err
+}
+
 /// `airlock build` into an OCI layout with its own store; the image's digest.
 fn build(project: &Path, base: &Path, store: &Path, out: &Path) -> String {
     let result = build_with(project, base, store, out, &[]);
@@ -467,15 +476,7 @@ fn item13_2_run_pip_of_an_sdist_only_package_names_the_step() {
         Some(&index),
     );
     let work = tempfile::tempdir().expect("tempdir");
-    let result = build_with(
-        project.path(),
-        &base,
-        &work.path().join("store"),
-        &work.path().join("out"),
-        &[],
-    );
-    let err = stderr(&result);
-    assert!(!result.status.success(), "{err}");
+    let err = build_fails(project.path(), &base, work.path());
     assert!(err.contains("`only-sdist` 1.0"), "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
     assert!(err.contains("wheels only"), "{err}");
@@ -496,15 +497,7 @@ fn a_pip_install_into_an_externally_managed_python_fails_as_pip_does() {
     let index = index();
     let work = tempfile::tempdir().expect("tempdir");
     let refused = project("idioms-pep668", "RUN pip install tiny-lib\n", Some(&index));
-    let result = build_with(
-        refused.path(),
-        &base,
-        &work.path().join("store"),
-        &work.path().join("refused"),
-        &[],
-    );
-    let err = stderr(&result);
-    assert!(!result.status.success(), "{err}");
+    let err = build_fails(refused.path(), &base, work.path());
     assert!(err.contains("externally-managed-environment"), "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
     for steps in [

@@ -471,14 +471,22 @@ pub fn airlock(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
 
 /// Runs `command`, which must succeed; its stdout.
 pub fn run_ok(command: &mut Command) -> String {
-    let out = command.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&host_debian::run(command).stdout).into_owned()
+}
+
+/// The element of the JSON array `array` whose `field` is `value`; panics naming
+/// what is missing and showing the array.
+pub fn find_by<'a>(
+    array: &'a serde_json::Value,
+    field: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .find(|element| element[field] == value)
+        .unwrap_or_else(|| panic!("no element with {field} = {value:?} in {array}"))
 }
 
 pub fn stdout(output: &Output) -> String {
