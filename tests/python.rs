@@ -1069,15 +1069,7 @@ fn item15_a_big_file_in_a_wheel_is_streamed_not_held() {
 /// same way.
 #[test]
 fn item15_a_streamed_record_mismatch_commits_no_run() {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..9 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let noise = noise(0x2545_f491_4f6c_dd1d, 9 << 20);
     // `0noise.bin` is written before `__init__.py`, whose RECORD hash is wrong.
     let mut broken = WheelSpec::pure("broken", "1.0").file("broken/0noise.bin", &noise, false);
     broken.bad_record_for = Some("broken/__init__.py".into());
